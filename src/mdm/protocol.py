@@ -1,0 +1,56 @@
+"""The Denoiser protocol every model, adapter and exact oracle implements.
+
+A denoiser is any callable ``denoiser(x, attention_mask=None) -> logits [B, L, V]`` with
+attributes ``vocab_size`` (V, including the mask token) and ``mask_id``.  A
+time-conditioned model sets ``time_conditioned = True`` and also accepts ``t=`` (a ``[B]``
+tensor).  Samplers and losses never let the mask token be predicted (SUBS
+parameterization): see :func:`subs_logits`.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import torch
+
+from mdm.errors import TokenError
+
+
+@runtime_checkable
+class Denoiser(Protocol):
+    vocab_size: int
+    mask_id: int
+
+    def __call__(self, x: torch.Tensor, attention_mask: torch.Tensor | None = None, **kw) -> torch.Tensor:
+        ...
+
+
+def is_time_conditioned(denoiser) -> bool:
+    return bool(getattr(denoiser, "time_conditioned", False))
+
+
+def call_denoiser(denoiser, x, attention_mask=None, t=None):
+    """Call ``denoiser`` passing ``t`` only when it is time conditioned."""
+    if is_time_conditioned(denoiser):
+        if t is None:
+            raise TokenError("this denoiser is time conditioned: pass t= (a [B] tensor of times)")
+        return denoiser(x, attention_mask=attention_mask, t=t)
+    return denoiser(x, attention_mask=attention_mask)
+
+
+def subs_logits(logits: torch.Tensor, mask_id: int) -> torch.Tensor:
+    """SUBS parameterization: the mask token can never be predicted (its logit is -inf)."""
+    logits = logits.clone()
+    logits[..., mask_id] = float("-inf")
+    return logits
+
+
+def check_tokens(x: torch.Tensor, vocab_size: int, name: str = "tokens", allow_mask_id: int | None = None):
+    """Validate a ``[B, L]`` long tensor of ids in ``[0, vocab_size)``."""
+    if not isinstance(x, torch.Tensor) or x.dtype != torch.long or x.dim() != 2:
+        got = f"{type(x).__name__} {getattr(x, 'dtype', '')} {tuple(getattr(x, 'shape', ()))}"
+        raise TokenError(f"{name} must be a torch.long tensor of shape [B, L], got {got}")
+    if x.numel() and (int(x.min()) < 0 or int(x.max()) >= vocab_size):
+        raise TokenError(
+            f"{name} has ids outside [0, {vocab_size}): min {int(x.min())}, max {int(x.max())}"
+        )
