@@ -1,0 +1,1 @@
+"""Evaluation metrics: ELBO perplexity, TER/SER under exact languages, sample quality."""

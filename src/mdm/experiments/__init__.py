@@ -1,0 +1,47 @@
+"""Reproductions of the seed papers: ``mdm exp NAME --preset quick|full``.
+
+Each experiment is a module ``mdm.experiments.<module>`` exposing
+``run(preset: str, out_dir: pathlib.Path, seed: int = 0) -> dict`` that writes
+``result.json``, ``report.md`` and PNG plots into ``out_dir`` and returns the result dict.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from mdm.errors import ConfigError
+
+# experiment name -> module (imported lazily: experiments pull in plotting and training)
+EXPERIMENTS: dict[str, str] = {
+    "steps-vs-length": "mdm.experiments.steps_vs_length",
+    "eb-sampler": "mdm.experiments.eb_sampler",
+    "energy-schedules": "mdm.experiments.energy_schedules",
+}
+
+PRESETS = ("quick", "full")
+
+
+def available() -> list[str]:
+    """Names whose module is importable in this installation."""
+    names = []
+    for name, module in EXPERIMENTS.items():
+        if importlib.util.find_spec(module) is not None:
+            names.append(name)
+    return names
+
+
+def get(name: str):
+    """The experiment module for ``name`` (raises ConfigError for an unknown name)."""
+    if name not in available():
+        raise ConfigError(f"unknown experiment {name!r}; choose one of: {', '.join(available()) or 'none'}")
+    return importlib.import_module(EXPERIMENTS[name])
+
+
+def run(name: str, preset: str = "quick", out_dir=None, seed: int = 0) -> dict:
+    from pathlib import Path
+
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
+    out = Path(out_dir) if out_dir is not None else Path("runs") / "exp" / name / preset
+    out.mkdir(parents=True, exist_ok=True)
+    return get(name).run(preset, out, seed=seed)

@@ -1,0 +1,75 @@
+"""What every experiment writes: result.json with provenance, report.md, plots."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+
+def provenance(command: str, seed: int, config: dict) -> dict:
+    """Command, seed, config, library versions and machine: attached to every published number."""
+    import numpy
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    from mdm import __version__
+
+    return {
+        "command": command,
+        "seed": seed,
+        "config": config,
+        "versions": {
+            "mdm": __version__,
+            "python": sys.version.split()[0],
+            "torch": torch.__version__,
+            "numpy": numpy.__version__,
+        },
+        "machine": {
+            "platform": platform.platform(),
+            "cpu": cpu,
+            "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        },
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=float))
+    os.replace(tmp, path)
+
+
+def markdown_table(header: list[str], rows: list[list]) -> str:
+    def fmt(v):
+        if isinstance(v, float):
+            return f"{v:.4g}"
+        return str(v)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def provenance_markdown(prov: dict) -> str:
+    v, m = prov["versions"], prov["machine"]
+    return (
+        f"- command: `{prov['command']}`\n- seed: {prov['seed']}\n"
+        f"- versions: mdm {v['mdm']}, python {v['python']}, torch {v['torch']}, numpy {v['numpy']}\n"
+        f"- machine: {m['cpu']} ({m['cpu_count']} cores, {m['torch_threads']} torch threads), "
+        f"{m['platform']}, cuda: {m['cuda']}\n- date: {prov['date']}\n"
+    )

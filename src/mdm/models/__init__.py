@@ -1,0 +1,1 @@
+"""Denoiser networks: the bidirectional transformer, AP-MDM heads, Hugging Face adapters."""

@@ -1,0 +1,1 @@
+"""Datasets and tasks: text corpora, Sudoku, arithmetic, ... (each a dataset + a verifier)."""
