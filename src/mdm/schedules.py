@@ -91,16 +91,19 @@ class Linear(Schedule):
 
 @dataclass(frozen=True)
 class Cosine(Schedule):
-    """alpha(t) = 1 - cos(pi/2 * (1 - t)) (MD4's cosine; MaskGIT's mask ratio)."""
+    """alpha(t) = 1 - cos(pi/2 * (1 - t)) = 1 - sin(pi/2 * t) (MD4's cosine; MaskGIT's mask ratio).
+
+    Written with sin so both end points are exact in floating point.
+    """
 
     def _alpha(self, t):
-        return 1.0 - torch.cos(0.5 * math.pi * (1.0 - t))
+        return 1.0 - torch.sin(0.5 * math.pi * t)
 
     def _dalpha(self, t):
-        return -0.5 * math.pi * torch.sin(0.5 * math.pi * (1.0 - t))
+        return -0.5 * math.pi * torch.cos(0.5 * math.pi * t)
 
     def _inverse(self, a):
-        return 1.0 - torch.acos(1.0 - a) * (2.0 / math.pi)
+        return torch.asin(1.0 - a) * (2.0 / math.pi)
 
 
 @dataclass(frozen=True)
@@ -182,15 +185,24 @@ class BetaEnergy(Schedule):
         return torch.sin(0.5 * math.pi * self._gamma(1.0 - t)) ** 2
 
     def _dalpha(self, t):
+        from scipy.special import beta as beta_fn
         from scipy.stats import beta as beta_dist
 
         tau = (1.0 - t).detach().cpu().double()
-        pdf = torch.as_tensor(
-            np.asarray(beta_dist.pdf(tau.numpy(), self.a, self.b)), dtype=t.dtype, device=t.device
-        )
-        gamma = self._gamma(1.0 - t)
-        # d/dt sin^2(pi/2 g(1-t)) = sin(pi g) * pi/2 * g'(1-t) * (-1)
-        return -0.5 * math.pi * torch.sin(math.pi * gamma) * pdf
+        pdf = torch.as_tensor(np.asarray(beta_dist.pdf(tau.numpy(), self.a, self.b)), dtype=torch.float64)
+        gamma = self._gamma(tau)
+        # d/dt sin^2(pi/2 g(1-t)) = -(pi/2) sin(pi g(tau)) g'(tau), g' the Beta pdf
+        prod = torch.sin(math.pi * gamma) * pdf
+        # At the end points sin(pi g) -> 0 while the pdf may diverge: use the limit of the product,
+        # sin(pi I_tau) pdf(tau) ~ pi tau^(2p-1) / (p B(a,b)^2) with p = a (tau -> 0) or b (tau -> 1).
+        norm = float(beta_fn(self.a, self.b)) ** 2
+
+        def limit(p: float) -> float:
+            return 0.0 if p > 0.5 else (math.pi / (p * norm) if p == 0.5 else math.inf)
+
+        prod = torch.where(tau <= 0, torch.full_like(prod, limit(self.a)), prod)
+        prod = torch.where(tau >= 1, torch.full_like(prod, limit(self.b)), prod)
+        return (-0.5 * math.pi * prod).to(dtype=t.dtype, device=t.device)
 
     def _inverse(self, a):
         from scipy.special import betaincinv
