@@ -1,0 +1,378 @@
+"""The bidirectional transformer denoiser.
+
+A pre-norm transformer encoder in the style of modern LMs (RMSNorm, rotary position embeddings,
+SwiGLU MLP, ``F.scaled_dot_product_attention``) with NO causal mask: every position sees the whole
+sequence, as an MDM denoiser must (MDLM, Sahoo et al. 2024; MD4, Shi et al. 2024).
+
+Optional time conditioning follows DiT's adaLN-Zero (Peebles & Xie 2023): a sinusoidal embedding
+of ``t`` goes through an MLP and each block regresses shift / scale / gate for its two sub-layers;
+the regression is zero-initialised, so every block starts as the identity and the initial output
+does not depend on ``t``.
+
+``forward(x, attention_mask=None, t=None, output_mask=None)`` follows the Denoiser protocol
+(``mdm.protocol``) and adds ``output_mask``: when given, the final norm and the output projection run
+only at the selected positions and logits ``[N, V]`` come back in ``x[output_mask]`` order. With a
+large vocabulary the output layer dominates the cost of a step, and MDM losses only need the
+masked positions.
+
+``causal=True`` turns the same network into a left-to-right LM; it exists for like-for-like
+baselines (``benchmarks/train_step.py``), not for diffusion.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mdm.errors import ModelConfigError, TokenError
+
+__all__ = ["TransformerConfig", "TransformerDenoiser", "default_d_ff"]
+
+# Width of the sinusoidal time features fed to the time MLP (DiT's frequency_embedding_size).
+TIME_FREQ_DIM = 256
+
+
+def default_d_ff(d_model: int) -> int:
+    """SwiGLU hidden width: 8/3 * d_model (same parameter count as a 4x GELU MLP), rounded up to a
+    multiple of 64 (8 for narrow models) so matmuls stay aligned."""
+    multiple = 64 if d_model >= 64 else 8
+    return multiple * math.ceil(8 * d_model / 3 / multiple)
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+@dataclass
+class TransformerConfig:
+    """Shape of a :class:`TransformerDenoiser`.
+
+    ``vocab_size`` counts every token the model reads or predicts, the mask token included;
+    ``mask_id`` is that mask token. ``d_ff=None`` picks :func:`default_d_ff`. ``max_len`` bounds the
+    sequence length the model accepts.
+
+    Positions always enter through RoPE, which is relative: a bidirectional model can then recover
+    absolute positions only from the sequence boundaries, which small models learn slowly.
+    ``learned_positions=True`` also adds a learned absolute embedding ``[max_len, d_model]`` to the
+    token embedding, for fixed-layout data (Sudoku grids, mazes, tables) where the absolute
+    position is what matters. ``causal=True`` is for autoregressive baselines only.
+    """
+
+    vocab_size: int
+    mask_id: int
+    d_model: int = 256
+    n_layers: int = 6
+    n_heads: int = 8
+    d_ff: int | None = None
+    max_len: int = 1024
+    time_conditioned: bool = False
+    dropout: float = 0.0
+    tie_embeddings: bool = False
+    rope_base: float = 10000.0
+    learned_positions: bool = False
+    causal: bool = False
+
+    def __post_init__(self):
+        for name in ("vocab_size", "mask_id", "d_model", "n_layers", "n_heads", "max_len"):
+            if not _is_int(getattr(self, name)):
+                raise ModelConfigError(f"{name} must be an int, got {getattr(self, name)!r}")
+        for name in ("time_conditioned", "tie_embeddings", "learned_positions", "causal"):
+            if not isinstance(getattr(self, name), bool):
+                raise ModelConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if self.vocab_size < 2:
+            raise ModelConfigError(
+                f"vocab_size must be >= 2 (at least one real token plus the mask token), "
+                f"got {self.vocab_size}"
+            )
+        if not 0 <= self.mask_id < self.vocab_size:
+            raise ModelConfigError(
+                f"mask_id must lie in [0, vocab_size={self.vocab_size}), got {self.mask_id}; "
+                "vocab_size must count the mask token"
+            )
+        for name in ("d_model", "n_layers", "n_heads", "max_len"):
+            if getattr(self, name) < 1:
+                raise ModelConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.d_model % self.n_heads:
+            raise ModelConfigError(
+                f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads}); "
+                "change one of them"
+            )
+        if (self.d_model // self.n_heads) % 2:
+            raise ModelConfigError(
+                f"head width d_model / n_heads = {self.d_model // self.n_heads} must be even for rotary "
+                "embeddings; change d_model or n_heads"
+            )
+        if self.d_ff is not None and (not _is_int(self.d_ff) or self.d_ff < 1):
+            raise ModelConfigError(
+                f"d_ff must be a positive int or None (default ~8/3 d_model), got {self.d_ff!r}"
+            )
+        if not isinstance(self.dropout, (int, float)) or isinstance(self.dropout, bool) or not (
+            0.0 <= self.dropout < 1.0
+        ):
+            raise ModelConfigError(f"dropout must be a float in [0, 1), got {self.dropout!r}")
+        if not isinstance(self.rope_base, (int, float)) or isinstance(self.rope_base, bool) or not (
+            self.rope_base > 1.0 and math.isfinite(self.rope_base)
+        ):
+            raise ModelConfigError(f"rope_base must be a finite number > 1, got {self.rope_base!r}")
+        self.dropout = float(self.dropout)
+        self.rope_base = float(self.rope_base)
+
+    @property
+    def hidden_ff(self) -> int:
+        """The SwiGLU hidden width actually used."""
+        return self.d_ff if self.d_ff is not None else default_d_ff(self.d_model)
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_heads
+
+    def to_dict(self) -> dict:
+        """Plain JSON-serialisable dict (a checkpoint's config.json)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TransformerConfig:
+        if not isinstance(d, dict):
+            raise ModelConfigError(f"a transformer config must be a dict, got {type(d).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ModelConfigError(f"unknown transformer config keys {unknown}; known keys: {sorted(known)}")
+        missing = [k for k in ("vocab_size", "mask_id") if k not in d]
+        if missing:
+            raise ModelConfigError(f"transformer config is missing required keys {missing}")
+        return cls(**d)
+
+
+class RMSNorm(nn.Module):
+    """RMSNorm (Zhang & Sennrich 2019), computed in float32 and cast back to the input dtype."""
+
+    def __init__(self, dim: int, eps: float = 1e-6):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xf = x.float()
+        xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
+        return xf.to(x.dtype) * self.weight.to(x.dtype)
+
+
+def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotary position embedding (RoFormer, Su et al. 2021), half-split pairing:
+    (x1, x2) -> (x1 cos - x2 sin, x2 cos + x1 sin), in float32 for accuracy."""
+    x1, x2 = x.float().chunk(2, dim=-1)
+    out = torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1)
+    return out.to(x.dtype)
+
+
+def _modulate(h: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    return h * (1 + scale) + shift
+
+
+def timestep_embedding(t: torch.Tensor, dim: int = TIME_FREQ_DIM, max_period: float = 1e4) -> torch.Tensor:
+    """Sinusoidal features of ``t`` [B] -> [B, dim]. ``t in [0, 1]`` is scaled by 1000 (DiT's integer
+    timesteps) so that the fastest frequencies resolve small differences in ``t``."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
+    args = 1000.0 * t.float()[:, None] * freqs[None]
+    return torch.cat((torch.cos(args), torch.sin(args)), dim=-1)
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__()
+        self.n_heads, self.head_dim = cfg.n_heads, cfg.head_dim
+        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model, bias=False)
+        self.out = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
+        self.dropout = cfg.dropout
+
+    def forward(self, h, cos, sin, attn_mask, is_causal):
+        B, L, D = h.shape
+        q, k, v = self.qkv(h).view(B, L, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k = _rotate(q, cos, sin), _rotate(k, cos, sin)
+        dropout_p = self.dropout if self.training else 0.0
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask, dropout_p=dropout_p, is_causal=is_causal)
+        return self.out(y.transpose(1, 2).reshape(B, L, D))
+
+
+class SwiGLU(nn.Module):
+    """SwiGLU MLP (Shazeer 2020): down(silu(gate(x)) * up(x))."""
+
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__()
+        self.gate_up = nn.Linear(cfg.d_model, 2 * cfg.hidden_ff, bias=False)
+        self.down = nn.Linear(cfg.hidden_ff, cfg.d_model, bias=False)
+
+    def forward(self, h):
+        gate, up = self.gate_up(h).chunk(2, dim=-1)
+        return self.down(F.silu(gate) * up)
+
+
+class Block(nn.Module):
+    """Pre-norm block. With time conditioning, adaLN-Zero: x + gate * f(norm(x) * (1 + scale) + shift)."""
+
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__()
+        self.norm1, self.norm2 = RMSNorm(cfg.d_model), RMSNorm(cfg.d_model)
+        self.attn, self.mlp = Attention(cfg), SwiGLU(cfg)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.ada = nn.Linear(cfg.d_model, 6 * cfg.d_model) if cfg.time_conditioned else None
+
+    def forward(self, x, c, cos, sin, attn_mask, is_causal):
+        if self.ada is None:
+            x = x + self.drop(self.attn(self.norm1(x), cos, sin, attn_mask, is_causal))
+            return x + self.drop(self.mlp(self.norm2(x)))
+        s1, sc1, g1, s2, sc2, g2 = self.ada(F.silu(c))[:, None, :].chunk(6, dim=-1)
+        x = x + g1 * self.drop(self.attn(_modulate(self.norm1(x), s1, sc1), cos, sin, attn_mask, is_causal))
+        return x + g2 * self.drop(self.mlp(_modulate(self.norm2(x), s2, sc2)))
+
+
+class TransformerDenoiser(nn.Module):
+    """Bidirectional transformer satisfying the Denoiser protocol (see the module docstring)."""
+
+    supports_output_mask = True
+
+    def __init__(self, config: TransformerConfig):
+        super().__init__()
+        if not isinstance(config, TransformerConfig):
+            raise ModelConfigError(
+                f"TransformerDenoiser needs a TransformerConfig, got {type(config).__name__}; "
+                "use TransformerConfig.from_dict for a dict"
+            )
+        self.config = config
+        self.vocab_size, self.mask_id = config.vocab_size, config.mask_id
+        self.time_conditioned = config.time_conditioned
+        d = config.d_model
+        self.embed = nn.Embedding(config.vocab_size, d)
+        self.pos_embed = nn.Embedding(config.max_len, d) if config.learned_positions else None
+        self.drop = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
+        self.norm = RMSNorm(d)
+        self.head = nn.Linear(d, config.vocab_size, bias=False)
+        if config.time_conditioned:
+            self.time_mlp = nn.Sequential(nn.Linear(TIME_FREQ_DIM, d), nn.SiLU(), nn.Linear(d, d))
+            self.final_ada = nn.Linear(d, 2 * d)
+        self._rope: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._init_weights()
+        if config.tie_embeddings:
+            self.head.weight = self.embed.weight
+
+    def _init_weights(self):
+        # GPT-2 style: N(0, 0.02); projections into the residual stream scaled by 1/sqrt(2 n_layers)
+        # so the residual variance does not grow with depth. adaLN regressions start at zero (DiT).
+        for m in self.modules():
+            if isinstance(m, (nn.Linear, nn.Embedding)):
+                nn.init.normal_(m.weight, std=0.02)
+                if getattr(m, "bias", None) is not None:
+                    nn.init.zeros_(m.bias)
+        for blk in self.blocks:
+            for proj in (blk.attn.out, blk.mlp.down):
+                nn.init.normal_(proj.weight, std=0.02 / math.sqrt(2 * self.config.n_layers))
+            if blk.ada is not None:
+                nn.init.zeros_(blk.ada.weight)
+                nn.init.zeros_(blk.ada.bias)
+        if self.time_conditioned:
+            nn.init.zeros_(self.final_ada.weight)
+            nn.init.zeros_(self.final_ada.bias)
+
+    def num_parameters(self, exclude_embeddings: bool = False) -> int:
+        """Number of distinct parameters (a tied head counts once); optionally without the token
+        embedding table."""
+        n = sum(p.numel() for p in self.parameters())
+        return n - self.embed.weight.numel() if exclude_embeddings else n
+
+    def _rope_tables(self, length: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos/sin tables [max_len, head_dim/2], built on first use per device and then sliced."""
+        if self._rope is None or self._rope[0].device != device:
+            cfg = self.config
+            # Never cache inference tensors: the tables are reused by later training steps.
+            with torch.inference_mode(False), torch.no_grad():
+                inv_freq = cfg.rope_base ** (
+                    -torch.arange(0, cfg.head_dim, 2, device=device, dtype=torch.float32) / cfg.head_dim
+                )
+                angles = torch.arange(cfg.max_len, device=device, dtype=torch.float32)[:, None] * inv_freq
+                self._rope = (angles.cos(), angles.sin())
+        cos, sin = self._rope
+        return cos[:length], sin[:length]
+
+    def _check(self, x, attention_mask, t, output_mask):
+        if not isinstance(x, torch.Tensor) or x.dim() != 2 or x.dtype != torch.long:
+            got = f"{type(x).__name__} {getattr(x, 'dtype', '')} {tuple(getattr(x, 'shape', ()))}"
+            raise TokenError(f"x must be a torch.long tensor of shape [B, L], got {got}")
+        B, length = x.shape
+        if length > self.config.max_len:
+            raise TokenError(
+                f"sequence length {length} exceeds the model's max_len {self.config.max_len}; "
+                "shorten the input or build the model with a larger max_len"
+            )
+        for name, m in (("attention_mask", attention_mask), ("output_mask", output_mask)):
+            if m is not None and (not isinstance(m, torch.Tensor) or tuple(m.shape) != (B, length)):
+                got = tuple(getattr(m, "shape", ()))
+                raise TokenError(f"{name} must be a tensor of shape {(B, length)} like x, got {got}")
+        if output_mask is not None and output_mask.dtype != torch.bool:
+            raise TokenError(f"output_mask must be a bool tensor, got {output_mask.dtype}")
+        if self.time_conditioned:
+            if t is None:
+                raise TokenError("this denoiser is time conditioned: pass t= ([B] times in [0, 1])")
+            if not isinstance(t, torch.Tensor) or t.dim() > 1 or (t.dim() == 1 and t.shape[0] != B):
+                got = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+                raise TokenError(f"t must be a scalar or [B]={B} tensor, got {got}")
+
+    def _attn_mask(self, attention_mask: torch.Tensor | None, L: int) -> torch.Tensor | None:
+        """Bool [B, 1, L, L] (True = may attend) or None. Padded keys are excluded; every query may
+        always attend to itself, so a fully padded row (or a causal row whose keys are all padding)
+        still has one finite score and produces no NaN."""
+        if attention_mask is None:
+            return None
+        keys = attention_mask.bool()
+        if bool(keys.all()):  # nothing padded: keep SDPA's fast (flash / is_causal) path
+            return None
+        allowed = keys[:, None, None, :].expand(-1, 1, L, L)
+        if self.config.causal:
+            allowed = allowed & torch.ones(L, L, dtype=torch.bool, device=keys.device).tril()
+        return allowed | torch.eye(L, dtype=torch.bool, device=keys.device)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        t: torch.Tensor | None = None,
+        output_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Logits in float32: ``[B, L, V]``, or ``[N, V]`` at ``output_mask`` (row-major, as
+        ``x[output_mask]``). ``attention_mask`` [B, L]: True/1 = real token, False/0 = padding.
+        ``t`` is required when ``time_conditioned`` and ignored otherwise."""
+        self._check(x, attention_mask, t, output_mask)
+        B, L = x.shape
+        cos, sin = self._rope_tables(L, x.device)
+        attn_mask = self._attn_mask(attention_mask, L)
+        is_causal = self.config.causal and attn_mask is None
+        c = None
+        if self.time_conditioned:
+            t = t.to(x.device).float().expand(B)
+            c = self.time_mlp(timestep_embedding(t))
+
+        h = self.embed(x)
+        if self.pos_embed is not None:
+            h = h + self.pos_embed.weight[:L]
+        h = self.drop(h)
+        for blk in self.blocks:
+            h = blk(h, c, cos, sin, attn_mask, is_causal)
+
+        if c is not None:
+            shift, scale = self.final_ada(F.silu(c))[:, None, :].expand(B, L, -1).chunk(2, dim=-1)
+        if output_mask is not None:
+            # Keep only the rows whose logits are wanted: with a large vocabulary the final
+            # projection is the most expensive layer, and MDM losses only read masked positions.
+            h = h[output_mask]  # [N, D]
+            if c is not None:
+                shift, scale = shift[output_mask], scale[output_mask]
+        h = self.norm(h)
+        if c is not None:
+            h = _modulate(h, shift, scale)
+        return self.head(h).float()
