@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
+from mdm.categorical import gumbel_argmax
 from mdm.errors import LanguageError, TokenError
 from mdm.protocol import check_tokens
 
@@ -40,14 +41,6 @@ class EntropyEstimate:
     value: float
     stderr: float
     exact: bool
-
-
-def gumbel_argmax(logits: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """One categorical draw per row of ``logits [..., K]`` with float64 Gumbel noise."""
-    u = torch.rand(logits.shape, dtype=torch.float64, device=logits.device, generator=generator)
-    # Clamp keeps -log(-log u) finite at u = 0; such a draw has probability 2^-53.
-    gumbel = -torch.log(-torch.log(u.clamp_min(torch.finfo(torch.float64).tiny)))
-    return (logits.to(torch.float64) + gumbel).argmax(dim=-1)
 
 
 def dirichlet_ones(shape, generator: torch.Generator) -> torch.Tensor:

@@ -1,0 +1,189 @@
+"""Speed of the sampling engine, side by side in one run (ratios, never a timed test).
+
+1. Loop overhead: wall time of ``mdm.sample(model, Scheduled(steps))`` (no prompt, no blocks)
+   against the same number of bare ``model(x)`` forwards on the same ``[B, L]`` batch.  Goal:
+   <= 3% overhead.  Measured twice: through the bare Denoiser protocol (full logits every step:
+   the loop's own cost) and with the model's ``output_mask`` (logits only at masked positions,
+   which the engine uses by default and which can beat the bare forwards).
+2. A plain reference written the way the widely copied LLaDA ``generate()`` works (Nie et al.
+   2025: semi-autoregressive blocks, low-confidence remasking, full logits each step, one
+   ``topk`` per row in a Python loop) against ``mdm.sample(..., Scheduled(steps), block_size=...)``
+   on the same model, prompt and seed at temperature 0: the tokens must be identical; the ratio
+   reference / mdm should be >= 1.  The reference sets the mask logit to -inf (SUBS), as mdm does.
+
+The model is a randomly initialised :class:`~mdm.models.transformer.TransformerDenoiser`; the two
+sides alternate repeat by repeat so machine load affects both alike; medians are reported.
+
+    .venv/bin/python benchmarks/sampling.py                                  # B=32, L=256
+    .venv/bin/python benchmarks/sampling.py --batch 4 --length 64 --steps 16 --llada-steps 16 \
+        --block 16 --repeats 1                                                # a quick check
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+
+import torch
+
+import mdm
+from mdm.models.transformer import TransformerConfig, TransformerDenoiser
+from mdm.sampling import Scheduled
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--length", type=int, default=256, help="generated tokens")
+    p.add_argument("--prompt-len", type=int, default=32, help="prompt tokens for the LLaDA comparison")
+    p.add_argument("--vocab", type=int, default=1024, help="real tokens; the mask token is added")
+    p.add_argument("--d-model", type=int, default=256)
+    p.add_argument("--layers", type=int, default=4)
+    p.add_argument("--heads", type=int, default=4)
+    p.add_argument("--steps", type=int, default=64, help="steps (= forwards) for the overhead test")
+    p.add_argument("--llada-steps", type=int, default=64, help="steps for the LLaDA comparison")
+    p.add_argument("--block", type=int, default=32, help="block size for the LLaDA comparison")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", default=None, help="also write the results to this JSON file")
+    args = p.parse_args(argv)
+    if args.length % args.block or args.llada_steps % (args.length // args.block):
+        p.error("--block must divide --length and the number of blocks must divide --llada-steps")
+    if args.block % (args.llada_steps // (args.length // args.block)):
+        # LLaDA puts the remainder of an uneven split first, the Linear schedule spreads it out.
+        p.error("--block must be a multiple of the steps per block so both sides reveal the same counts")
+    return args
+
+
+def llada_reference(model, prompt: torch.Tensor, *, length: int, steps: int, block: int) -> torch.Tensor:
+    """Greedy semi-autoregressive decoding the way LLaDA's reference ``generate()`` does it."""
+    mask_id = model.mask_id
+    batch, p = prompt.shape
+    x = torch.full((batch, p + length), mask_id, dtype=torch.long, device=prompt.device)
+    x[:, :p] = prompt
+    n_blocks = length // block
+    per_block = steps // n_blocks
+    for b in range(n_blocks):
+        lo, hi = p + b * block, p + (b + 1) * block
+        # Tokens to reveal at each step of the block: an even split, the remainder going first.
+        masked_in_block = (x[:, lo:hi] == mask_id).sum(dim=1, keepdim=True)
+        counts = (masked_in_block // per_block).repeat(1, per_block)
+        counts += torch.arange(per_block, device=x.device) < (masked_in_block % per_block)
+        for i in range(per_block):
+            masked = x == mask_id
+            logits = model(x)
+            logits[..., mask_id] = float("-inf")
+            guess = logits.argmax(dim=-1)
+            conf = torch.gather(torch.softmax(logits, dim=-1), -1, guess.unsqueeze(-1)).squeeze(-1)
+            conf[:, hi:] = float("-inf")
+            guess = torch.where(masked, guess, x)
+            conf = torch.where(masked, conf, float("-inf"))
+            chosen = torch.zeros_like(masked)
+            for r in range(batch):
+                chosen[r, torch.topk(conf[r], k=int(counts[r, i])).indices] = True
+            x[chosen] = guess[chosen]
+    return x
+
+
+class FullLogits:
+    """The model through the bare Denoiser protocol: no ``output_mask``, full logits each step."""
+
+    def __init__(self, model):
+        self.model, self.vocab_size, self.mask_id = model, model.vocab_size, model.mask_id
+
+    def __call__(self, x, attention_mask=None):
+        return self.model(x, attention_mask=attention_mask)
+
+
+def timed(fn, device: str):
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    result = fn()
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return time.perf_counter() - start, result
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    vocab = args.vocab + 1
+    cfg = TransformerConfig(vocab_size=vocab, mask_id=args.vocab, d_model=args.d_model, n_layers=args.layers,
+                            n_heads=args.heads, max_len=args.prompt_len + args.length)
+    model = TransformerDenoiser(cfg).to(args.device).eval()
+    gen = torch.Generator().manual_seed(args.seed)
+    prompt = torch.randint(0, args.vocab, (args.batch, args.prompt_len), generator=gen).to(args.device)
+    x_bare = torch.full((args.batch, args.length), args.vocab, dtype=torch.long, device=args.device)
+
+    def bare():
+        with torch.no_grad():
+            for _ in range(args.steps):
+                model(x_bare)
+
+    def engine(denoiser=model):
+        return mdm.sample(denoiser, batch_size=args.batch, length=args.length, unmasker=Scheduled(args.steps),
+                          seed=args.seed)
+
+    def reference():
+        with torch.no_grad():
+            return llada_reference(model, prompt, length=args.length, steps=args.llada_steps,
+                                   block=args.block)
+
+    def engine_blocks():
+        return mdm.sample(model, length=args.length, prompt=prompt, unmasker=Scheduled(args.llada_steps),
+                          block_size=args.block, seed=args.seed)
+
+    def engine_full():
+        return engine(FullLogits(model))
+
+    bare(), engine(), engine_full(), reference(), engine_blocks()  # warm-up
+    times = {"bare": [], "engine_full": [], "engine": [], "reference": [], "engine_blocks": []}
+    same = True
+    for _ in range(args.repeats):
+        times["bare"].append(timed(bare, args.device)[0])
+        for name, fn in (("engine_full", engine_full), ("engine", engine)):
+            t, out = timed(fn, args.device)
+            times[name].append(t)
+            assert int(out.nfe.min()) == int(out.nfe.max()) == args.steps
+        t, ref = timed(reference, args.device)
+        times["reference"].append(t)
+        t, out = timed(engine_blocks, args.device)
+        times["engine_blocks"].append(t)
+        same = same and torch.equal(ref, out.tokens)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    result = {
+        "overhead_full_logits": med["engine_full"] / med["bare"] - 1.0,
+        "overhead": med["engine"] / med["bare"] - 1.0,
+        "llada_ratio": med["reference"] / med["engine_blocks"],
+        "identical_tokens": same,
+        "median_seconds": med,
+        "args": vars(args),
+        "machine": {"platform": platform.platform(), "torch": torch.__version__,
+                    "threads": torch.get_num_threads(),
+                    "cuda": torch.cuda.get_device_name(0) if args.device.startswith("cuda") else None},
+    }
+    print(f"model: d={args.d_model} layers={args.layers} vocab={vocab} on {args.device}; B={args.batch} "
+          f"L={args.length}; {args.repeats} repeats (median)")
+    print(f"(1) {args.steps} bare forwards {med['bare']:.3f}s | mdm.sample Scheduled({args.steps}): "
+          f"full logits {med['engine_full']:.3f}s, overhead {100 * result['overhead_full_logits']:+.1f}% "
+          f"(goal <= 3%) | with output_mask {med['engine']:.3f}s, {100 * result['overhead']:+.1f}%")
+    print(f"(2) LLaDA-style reference {med['reference']:.3f}s | mdm.sample Scheduled({args.llada_steps}), "
+          f"block {args.block}: {med['engine_blocks']:.3f}s | ratio reference/mdm "
+          f"{result['llada_ratio']:.2f} (goal >= 1.0) | identical tokens: {same}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=2)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main()["identical_tokens"] else 1)

@@ -1,0 +1,51 @@
+"""Sampling from masked diffusion models: one loop (:func:`sample`) for every unmasker.
+
+* :func:`sample` -- the engine (``mdm.sample``); returns :class:`SampleOutput`.
+* Unmaskers -- :class:`Ancestral`, :class:`Scheduled`, :class:`TopK`, :class:`EntropyBounded`,
+  :class:`Threshold`; subclass :class:`Unmasker` for a new one.
+* Proxies -- :class:`Confidence`, :class:`Margin`, :class:`Entropy`, :class:`Random` (or their
+  names); subclass :class:`Proxy` for a new one.
+* Traces -- :class:`Trace`, :func:`plot_trace` (PNG), :func:`render_denoising` (terminal frames).
+* :mod:`mdm.sampling.exact` -- the exact output law of model-free samplers on tiny vocabularies.
+"""
+
+from mdm.sampling.distribution import Distribution
+from mdm.sampling.loop import SampleOutput, sample
+from mdm.sampling.proxies import PROXIES, Confidence, Entropy, Margin, Proxy, Random, get_proxy
+from mdm.sampling.trace import Trace, plot_trace, render_denoising
+from mdm.sampling.unmaskers import (
+    Ancestral,
+    EntropyBounded,
+    Scheduled,
+    StepState,
+    Threshold,
+    TopK,
+    Unmasker,
+    best_first,
+    take_best,
+)
+
+__all__ = [
+    "PROXIES",
+    "Ancestral",
+    "Confidence",
+    "Distribution",
+    "Entropy",
+    "EntropyBounded",
+    "Margin",
+    "Proxy",
+    "Random",
+    "SampleOutput",
+    "Scheduled",
+    "StepState",
+    "Threshold",
+    "TopK",
+    "Trace",
+    "Unmasker",
+    "best_first",
+    "get_proxy",
+    "plot_trace",
+    "render_denoising",
+    "sample",
+    "take_best",
+]

@@ -1,0 +1,376 @@
+"""The sampling loop: one engine for every unmasker, on exact oracles, trained models and HF LMs.
+
+Each step, for the rows still running:
+
+1. the unmasker may ``plan`` a model-free choice; rows that reveal nothing skip the forward;
+2. otherwise the denoiser runs on the active rows and the unmasker ``select``\\ s positions from
+   the sampling distribution at the current block (the *window* of columns the step can touch);
+3. values for the chosen positions are drawn from that same distribution;
+4. rows that are done (nothing masked, or a stop sequence found) leave the batch, so they cost no
+   further NFE and the forward pass shrinks.
+
+Logits are computed (or kept) only at the eligible positions, so per step there is the forward
+pass, one softmax over those positions and a few ``[b, w]`` operations; the host waits for the
+device only where a shape or a decision depends on data (the eligible positions, a model-free
+plan, adaptive step counts, stop checks).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import torch
+
+from mdm.errors import SamplingError, TokenError
+from mdm.protocol import check_tokens, is_time_conditioned
+from mdm.sampling.distribution import Distribution
+from mdm.sampling.stopping import StopRule, _is_int, pad_after
+from mdm.sampling.trace import PROMPT, UNREVEALED, Trace
+from mdm.sampling.unmaskers import StepState, TopK, Unmasker
+
+__all__ = ["SampleOutput", "sample"]
+
+
+@dataclass
+class SampleOutput:
+    """``tokens [B, P+length]`` (prompt included), ``nfe [B]`` forward passes per sequence, and
+    ``trace`` (a :class:`~mdm.sampling.trace.Trace` when ``trace=True``)."""
+
+    tokens: torch.Tensor
+    nfe: torch.Tensor
+    trace: Trace | None = None
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+@dataclass
+class _Setup:
+    """Validated arguments of one :func:`sample` call."""
+
+    device: torch.device
+    prompt: torch.Tensor  # [B, P] on device
+    length: int
+    block_size: int
+    n_blocks: int
+    unmasker: Unmasker
+    steps_per_block: int | None
+    temperature: float
+    top_p: float
+    stop: StopRule | None
+    generator: torch.Generator
+    trace: bool
+    vocab_size: int
+    mask_id: int
+    time_conditioned: bool
+    output_mask: bool
+
+
+def _device_of(denoiser, prompt) -> torch.device:
+    dev = getattr(denoiser, "device", None)
+    if isinstance(dev, (str, torch.device)):
+        return torch.device(dev)
+    if isinstance(denoiser, torch.nn.Module):
+        tensor = next(itertools.chain(denoiser.parameters(), denoiser.buffers()), None)
+        if tensor is not None:
+            return tensor.device
+    return prompt.device if isinstance(prompt, torch.Tensor) else torch.device("cpu")
+
+
+def _check_prompt(prompt, batch_size: int, vocab_size: int, mask_id: int, device) -> torch.Tensor:
+    if prompt is None:
+        return torch.empty(batch_size, 0, dtype=torch.long, device=device)
+    if (not isinstance(prompt, torch.Tensor) or prompt.is_floating_point() or prompt.is_complex()
+            or prompt.dtype == torch.bool or prompt.dim() not in (1, 2)):
+        got = f"{type(prompt).__name__} {getattr(prompt, 'dtype', '')} {tuple(getattr(prompt, 'shape', ()))}"
+        raise TokenError(f"prompt must be an integer tensor [P] or [B, P], got {got}")
+    prompt = prompt.to(device=device, dtype=torch.long)
+    if prompt.dim() == 1:
+        prompt = prompt.unsqueeze(0)
+    rows = prompt.shape[0]
+    if rows == 1:
+        prompt = prompt.expand(batch_size, -1)
+    elif rows != batch_size and batch_size != 1:
+        raise TokenError(
+            f"prompt has {rows} rows but batch_size={batch_size}: give one prompt row, or one per sequence "
+            "(batch_size may then stay 1)"
+        )
+    check_tokens(prompt, vocab_size, "prompt")
+    if (prompt == mask_id).any():
+        raise TokenError(f"prompt contains the mask token {mask_id}: prompts must be clean tokens")
+    return prompt.contiguous()
+
+
+def _setup(denoiser, *, batch_size, length, prompt, unmasker, block_size, temperature, top_p, stop,
+           seed, generator, trace, pad_id) -> _Setup:
+    vocab_size, mask_id = getattr(denoiser, "vocab_size", None), getattr(denoiser, "mask_id", None)
+    if not (_is_int(vocab_size) and _is_int(mask_id) and vocab_size >= 2 and 0 <= mask_id < vocab_size):
+        raise SamplingError(
+            "the denoiser must follow the Denoiser protocol: int attributes vocab_size >= 2 and mask_id in "
+            f"[0, vocab_size), got vocab_size={vocab_size!r}, mask_id={mask_id!r}"
+        )
+    if not _is_int(batch_size) or batch_size < 1:
+        raise SamplingError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    if length is None or not _is_int(length) or length < 1:
+        raise SamplingError(
+            f"length (tokens to generate after the prompt) must be an int >= 1, got {length!r}")
+    if block_size is None:
+        block_size = length
+    elif not _is_int(block_size) or block_size < 1 or length % block_size:
+        raise SamplingError(
+            f"block_size must be an int >= 1 that divides length={length}, got {block_size!r}"
+        )
+    if not _is_number(temperature) or temperature < 0:
+        raise SamplingError(f"temperature must be a finite number >= 0 (0 = argmax), got {temperature!r}")
+    if not _is_number(top_p) or not 0 < top_p <= 1:
+        raise SamplingError(f"top_p must be in (0, 1] (1 = no nucleus filtering), got {top_p!r}")
+    if unmasker is None:
+        unmasker = TopK(k=1)
+    if not isinstance(unmasker, Unmasker):
+        raise SamplingError(
+            f"unmasker must be an mdm.sampling.Unmasker (Ancestral, Scheduled, TopK, EntropyBounded, "
+            f"Threshold, ...), got {unmasker!r}"
+        )
+    if not isinstance(trace, bool):
+        raise SamplingError(f"trace must be True or False, got {trace!r}")
+    n_blocks = length // block_size
+    steps_per_block = unmasker.steps_per_block(block_size, n_blocks)
+
+    device = _device_of(denoiser, prompt)
+    prompt = _check_prompt(prompt, batch_size, vocab_size, mask_id, device)
+    if pad_id is None:
+        pad_id = getattr(denoiser, "pad_id", None)
+    if pad_id is not None and not (_is_int(pad_id) and 0 <= pad_id < vocab_size and pad_id != mask_id):
+        raise SamplingError(
+            f"pad_id must be a token id in [0, {vocab_size}) other than the mask, got {pad_id!r}"
+        )
+    stop_rule = None
+    if stop is not None:
+        stop_rule = StopRule.parse(stop, vocab_size=vocab_size, mask_id=mask_id, pad_id=pad_id, device=device)
+
+    if seed is not None and generator is not None:
+        raise SamplingError("pass seed or generator, not both")
+    if generator is None:
+        if seed is None:  # still reproducible under torch.manual_seed
+            seed = int(torch.randint(0, 2**62, (1,)))
+        if not _is_int(seed):
+            raise SamplingError(f"seed must be an int, got {seed!r}")
+        generator = torch.Generator(device=device).manual_seed(seed)
+    elif not isinstance(generator, torch.Generator) or generator.device.type != device.type:
+        raise SamplingError(
+            f"generator must be a torch.Generator on the sampling device {device}, got {generator!r}"
+        )
+    return _Setup(
+        device=device, prompt=prompt, length=length, block_size=block_size, n_blocks=n_blocks,
+        unmasker=unmasker, steps_per_block=steps_per_block, temperature=float(temperature),
+        top_p=float(top_p), stop=stop_rule, generator=generator, trace=trace, vocab_size=vocab_size,
+        mask_id=mask_id, time_conditioned=is_time_conditioned(denoiser),
+        output_mask=bool(getattr(denoiser, "supports_output_mask", False)),
+    )
+
+
+def _logits(denoiser, s: _Setup, x: torch.Tensor, t, lo: int, hi: int, positions: torch.Tensor):
+    """Raw logits ``[n, V]`` at ``positions [b, hi - lo]`` of the window ``[lo, hi)`` (row-major
+    order), and whether that tensor is a scratch copy of ours.  Denoisers that support
+    ``output_mask`` (``mdm.models.transformer``) skip the output layer everywhere else."""
+    kw = {"t": t} if s.time_conditioned else {}
+    b, n = x.shape
+    if s.output_mask:
+        where = torch.zeros(b, n, dtype=torch.bool, device=x.device)
+        where[:, lo:hi] = positions
+        return denoiser(x, output_mask=where, **kw), False
+    logits = denoiser(x, **kw)
+    if logits.shape != (b, n, s.vocab_size):
+        raise SamplingError(
+            f"the denoiser returned logits of shape {tuple(logits.shape)} for input {(b, n)}; the Denoiser "
+            f"protocol needs [B, L, vocab_size={s.vocab_size}]"
+        )
+    return logits[:, lo:hi][positions], True
+
+
+def _distribution(s: _Setup, raw: torch.Tensor, owned: bool) -> Distribution:
+    return Distribution.prepare(raw, mask_id=s.mask_id, temperature=s.temperature, top_p=s.top_p, owned=owned)
+
+
+def _times(s: _Setup, x: torch.Tensor, step: int) -> torch.Tensor | None:
+    """``t`` for a time-conditioned denoiser: the unmasker's grid time, else the fraction of the
+    generated region still masked (the linear-schedule time of that masking level)."""
+    if not s.time_conditioned:
+        return None
+    t = s.unmasker.time(step, s.block_size, s.n_blocks)
+    if t is not None:
+        return torch.full((x.shape[0],), t, dtype=torch.float32, device=x.device)
+    p = s.prompt.shape[1]
+    return (x[:, p:] == s.mask_id).float().mean(dim=1)
+
+
+def _window(s: _Setup, x: torch.Tensor, step: int) -> tuple[int, int, torch.Tensor, int]:
+    """Columns ``[lo, hi)`` this step may touch, the eligible positions ``[b, hi - lo]`` and the
+    step index within the block.  Budgeted unmaskers move block by block in lockstep; others
+    move each row to its next block once the current one is fully revealed."""
+    p, bs = s.prompt.shape[1], s.block_size
+    if s.steps_per_block is not None:
+        block, local = divmod(step, s.steps_per_block)
+        lo = p + block * bs
+        return lo, lo + bs, x[:, lo:lo + bs] == s.mask_id, local
+    masked = x[:, p:] == s.mask_id
+    if s.n_blocks == 1:
+        return p, x.shape[1], masked, step
+    row_block = masked.to(torch.uint8).argmax(dim=1) // bs  # block of the first masked position
+    first, last = torch.stack([row_block.min(), row_block.max()]).tolist()
+    lo, hi = p + first * bs, p + (last + 1) * bs
+    col_block = torch.arange(first * bs, (last + 1) * bs, device=x.device) // bs
+    return lo, hi, masked[:, lo - p:hi - p] & (col_block == row_block.unsqueeze(1)), step
+
+
+def _finished(s: _Setup, x: torch.Tensor, eligible: torch.Tensor, reveal: torch.Tensor, adaptive: bool):
+    """``(done, stopped, end, fill)`` after a step; ``done`` is None when no row is done (one host
+    sync).  Rows are done when nothing is masked or a stop sequence qualifies (see
+    :class:`StopRule`).  Adaptive unmaskers must reveal something in every row that can."""
+    p = s.prompt.shape[1]
+    done = ~(x[:, p:] == s.mask_id).any(dim=1)
+    stopped = end = fill = None
+    if s.stop is not None:
+        stopped, end, fill = s.stop.find(x, p, s.mask_id)
+        done = done | stopped
+    flags = [done.any()]
+    if adaptive:
+        flags.append((eligible.any(dim=1) & ~reveal.any(dim=1)).any())
+    any_done, *stuck = torch.stack(flags).tolist()
+    if any(stuck):
+        raise SamplingError(
+            f"{s.unmasker!r} revealed nothing in a row that still has masked positions; an unmasker "
+            "without a step budget must reveal at least one position per step"
+        )
+    return (done if any_done else None), stopped, end, fill
+
+
+class _Recorder:
+    """Builds the :class:`Trace`; its per-row tensors follow the batch as rows leave it."""
+
+    def __init__(self, x: torch.Tensor, prompt_len: int):
+        b, n = x.shape
+        self.reveal_step = torch.full((b, n), UNREVEALED, dtype=torch.long, device=x.device)
+        self.reveal_step[:, :prompt_len] = PROMPT
+        self.out_reveal_step = self.reveal_step.clone()
+        self.values = torch.empty_like(x)
+        self.padded = torch.zeros(b, n, dtype=torch.bool, device=x.device)
+        self.stop_step = torch.full((b,), -1, dtype=torch.long, device=x.device)
+
+    def reveal(self, lo: int, hi: int, reveal: torch.Tensor, step: int) -> None:
+        self.reveal_step[:, lo:hi].masked_fill_(reveal, step)
+
+    def finish(self, idx, rows, values, padded, stopped, step: int) -> None:
+        """Rows ``idx`` of the batch (output rows ``rows``) leave after ``step``."""
+        self.out_reveal_step[rows] = self.reveal_step[idx]
+        self.values[rows] = values
+        if padded is not None:
+            self.padded[rows] = padded
+            self.stop_step[rows] = torch.where(stopped, step, -1)
+
+    def keep(self, idx) -> None:
+        self.reveal_step = self.reveal_step[idx]
+
+    def trace(self, tokens: torch.Tensor, num_steps: int, s: _Setup) -> Trace:
+        return Trace(
+            reveal_step=self.out_reveal_step.cpu(), values=self.values.cpu(), tokens=tokens.cpu(),
+            padded=self.padded.cpu(), stop_step=self.stop_step.cpu(), num_steps=num_steps,
+            prompt_len=s.prompt.shape[1], mask_id=s.mask_id,
+        )
+
+
+def _run(denoiser, s: _Setup) -> SampleOutput:
+    prompt, mask_id, gen = s.prompt, s.mask_id, s.generator
+    batch, p = prompt.shape
+    x = torch.cat([prompt, torch.full((batch, s.length), mask_id, dtype=torch.long, device=s.device)], dim=1)
+    out = torch.empty_like(x)
+    nfe = torch.zeros(batch, dtype=torch.long, device=s.device)
+    rows = torch.arange(batch, device=s.device)  # output row of each active row
+    rec = _Recorder(x, p) if s.trace else None
+    budget = None if s.steps_per_block is None else s.steps_per_block * s.n_blocks
+
+    step = 0
+    while rows.numel() and (budget is None or step < budget):
+        lo, hi, eligible, local = _window(s, x, step)
+        state = StepState(local, s.block_size, s.n_blocks, eligible, gen)
+        reveal = s.unmasker.plan(state)
+        if reveal is None:  # choose from the model's distribution at the eligible positions
+            raw, owned = _logits(denoiser, s, x, _times(s, x, local), lo, hi, eligible)
+            nfe[rows] += 1
+            state.dist = _distribution(s, raw, owned)
+            reveal = s.unmasker.select(state) & eligible
+            x[:, lo:hi].masked_scatter_(reveal, state.dist[reveal[eligible]].draw(gen))
+        else:  # a model-free choice: forward only the rows that reveal something, only there
+            reveal = reveal & eligible
+            fwd = reveal.any(dim=1).nonzero().squeeze(1)
+            if fwd.numel():
+                xf = x if fwd.numel() == x.shape[0] else x[fwd]
+                raw, owned = _logits(denoiser, s, xf, _times(s, xf, local), lo, hi, reveal[fwd])
+                nfe[rows[fwd]] += 1
+                x[:, lo:hi].masked_scatter_(reveal, _distribution(s, raw, owned).draw(gen))
+        if rec is not None:
+            rec.reveal(lo, hi, reveal, step)
+
+        if s.stop is not None or budget is None:  # rows may finish at different steps
+            done, stopped, end, fill = _finished(s, x, eligible, reveal, adaptive=budget is None)
+            if done is not None:
+                idx, keep = done.nonzero().squeeze(1), (~done).nonzero().squeeze(1)
+                values = x[idx]
+                padded = None
+                if stopped is not None:
+                    padded, stopped = pad_after(x, end, fill)[idx], stopped[idx]
+                out[rows[idx]] = x[idx]
+                if rec is not None:
+                    rec.finish(idx, rows[idx], values, padded, stopped, step)
+                    rec.keep(keep)
+                x, rows = x[keep], rows[keep]
+        step += 1
+
+    if rows.numel():  # a budgeted unmasker ran all its steps
+        if (x[:, p:] == mask_id).any():
+            raise SamplingError(f"{s.unmasker!r} left positions masked after its last step")
+        out[rows] = x
+        if rec is not None:
+            rec.finish(slice(None), rows, x, None, None, step - 1)
+    return SampleOutput(out, nfe, rec.trace(out, step, s) if rec is not None else None)
+
+
+def sample(denoiser, *, batch_size=1, length=None, prompt=None, unmasker=None, block_size=None,
+           temperature=0.0, top_p=1.0, stop=None, seed=None, generator=None, trace=False,
+           pad_id=None) -> SampleOutput:
+    """Sample ``batch_size`` sequences of ``length`` tokens after ``prompt`` from an MDM.
+
+    * ``denoiser`` -- any Denoiser (``mdm.protocol``): an exact oracle, a trained model (call
+      ``.eval()`` first: sampling runs under ``no_grad`` but leaves dropout to you), an HF adapter.
+    * ``prompt`` -- LongTensor ``[P]`` (shared) or ``[B, P]``; never modified, never masked.  A
+      ``[B, P]`` prompt sets the batch size when ``batch_size`` is left at 1.
+    * ``unmasker`` -- which positions to reveal per step (``mdm.sampling``: :class:`Ancestral`,
+      :class:`Scheduled`, :class:`TopK`, :class:`EntropyBounded`, :class:`Threshold`); default
+      ``TopK(k=1, proxy="confidence")``: one position per step, the most confident first.
+    * ``block_size`` -- semi-autoregressive blocks, left to right (must divide ``length``);
+      budgeted unmaskers split their steps evenly over the blocks.
+    * ``temperature`` / ``top_p`` -- values are drawn from softmax(logits / temperature) within the
+      top-p nucleus with float64 Gumbel noise (argmax at temperature 0); the mask token never.
+    * ``stop`` -- a token id, a sequence of ids, or a list of sequences: a row is done once one of
+      them is fully revealed with every position before it clean; everything after it becomes
+      the pad token and the row costs no further NFE.
+    * ``pad_id`` -- the pad token; default ``denoiser.pad_id`` if it exists, else the last token of
+      the stop sequence that matched.
+    * ``seed`` / ``generator`` -- the only sources of randomness (one of them; neither draws a seed
+      from torch's global RNG).
+    * ``trace`` -- also return a :class:`~mdm.sampling.trace.Trace` of which position was revealed
+      at which step.
+
+    Time-conditioned denoisers get ``t`` = the Ancestral grid time (without blocks), otherwise
+    the fraction of the generated region still masked.  Returns a :class:`SampleOutput` with
+    ``tokens [B, P+length]`` (prompt included), ``nfe [B]`` (forward passes that included each
+    sequence) and ``trace``.
+    """
+    s = _setup(denoiser, batch_size=batch_size, length=length, prompt=prompt, unmasker=unmasker,
+               block_size=block_size, temperature=temperature, top_p=top_p, stop=stop, seed=seed,
+               generator=generator, trace=trace, pad_id=pad_id)
+    with torch.no_grad():
+        return _run(denoiser, s)
