@@ -1,0 +1,202 @@
+"""The dataset interface every corpus and synthetic task implements.
+
+An **item** is a dict of equal-length 1-D tensors:
+
+* ``input_ids``      LongTensor ``[L]`` -- the clean sequence x0;
+* ``eligible``       BoolTensor ``[L]`` -- True where the loss may mask (False for prompt and padding);
+* ``attention_mask`` BoolTensor ``[L]`` (optional) -- True for real tokens, False for padding.
+
+A dataset is anything with ``__len__`` and ``__getitem__(i) -> item`` (a ``torch.utils.data.Dataset``
+works); :func:`collate` stacks items into a batch of ``[B, L]`` tensors.  A task is published to the
+trainer by a builder ``f(seq_len=..., seed=..., **options) -> DataBundle`` registered with
+:func:`register_task`; the trainer's ``data.task`` names it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+
+from mdm.errors import DataError
+
+__all__ = [
+    "SequenceDataset",
+    "TensorItems",
+    "DataBundle",
+    "collate",
+    "check_item",
+    "sft_item",
+    "register_task",
+    "build_task",
+    "task_names",
+]
+
+
+@runtime_checkable
+class SequenceDataset(Protocol):
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]: ...
+
+
+class TensorItems:
+    """A dataset backed by ``[N, L]`` tensors (the simplest :class:`SequenceDataset`).
+
+    ``eligible`` defaults to all True (no prompt, no padding); ``attention_mask`` is optional.
+    """
+
+    def __init__(
+        self,
+        input_ids: torch.Tensor,
+        eligible: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+    ) -> None:
+        if not isinstance(input_ids, torch.Tensor) or input_ids.dtype != torch.long or input_ids.dim() != 2:
+            got = getattr(input_ids, "shape", None)
+            raise DataError(f"input_ids must be a torch.long tensor [N, L], got {got}")
+        if eligible is None:
+            eligible = torch.ones_like(input_ids, dtype=torch.bool)
+        for name, t in (("eligible", eligible), ("attention_mask", attention_mask)):
+            if t is not None and (t.dtype != torch.bool or t.shape != input_ids.shape):
+                raise DataError(f"{name} must be a bool tensor of shape {tuple(input_ids.shape)}")
+        self.input_ids, self.eligible, self.attention_mask = input_ids, eligible, attention_mask
+
+    def __len__(self) -> int:
+        return self.input_ids.shape[0]
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        item = {"input_ids": self.input_ids[index], "eligible": self.eligible[index]}
+        if self.attention_mask is not None:
+            item["attention_mask"] = self.attention_mask[index]
+        return item
+
+    @classmethod
+    def from_items(cls, items: Sequence[dict[str, torch.Tensor]]) -> TensorItems:
+        batch = collate(items)
+        return cls(batch["input_ids"], batch["eligible"], batch.get("attention_mask"))
+
+
+@dataclass
+class DataBundle:
+    """What a task builder returns: train and validation splits plus the tokenizer that reads them.
+
+    ``chars_per_token`` (validation characters / validation tokens) turns bits per token into bits
+    per character; ``None`` where characters mean nothing (synthetic tasks).
+    """
+
+    train: SequenceDataset
+    val: SequenceDataset
+    tokenizer: Any  # mdm.tokenizers.Tokenizer (kept untyped to keep this module import-light)
+    seq_len: int
+    chars_per_token: float | None = None
+
+
+def check_item(item: dict[str, torch.Tensor], vocab_size: int | None = None) -> None:
+    """Raise :class:`DataError` unless ``item`` follows the item convention above."""
+    ids = item.get("input_ids")
+    if not isinstance(ids, torch.Tensor) or ids.dtype != torch.long or ids.dim() != 1:
+        raise DataError("item['input_ids'] must be a 1-D torch.long tensor")
+    for key in ("eligible", "attention_mask"):
+        t = item.get(key)
+        if t is None and key == "attention_mask":
+            continue
+        if not isinstance(t, torch.Tensor) or t.dtype != torch.bool or t.shape != ids.shape:
+            raise DataError(f"item[{key!r}] must be a bool tensor of shape {tuple(ids.shape)}")
+    if "attention_mask" in item and bool((item["eligible"] & ~item["attention_mask"]).any()):
+        raise DataError("item has eligible positions outside its attention_mask (padding must not be masked)")
+    if vocab_size is not None and ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= vocab_size):
+        raise DataError(f"item has ids outside [0, {vocab_size})")
+
+
+def collate(items: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Stack items into ``[B, L]`` tensors.  ``attention_mask`` is kept if any item has one."""
+    if not items:
+        raise DataError("cannot collate an empty list of items")
+    lengths = {int(it["input_ids"].shape[0]) for it in items}
+    if len(lengths) != 1:
+        raise DataError(f"items in one batch must share a length, got {sorted(lengths)}; pad them first")
+    out = {
+        "input_ids": torch.stack([it["input_ids"] for it in items]),
+        "eligible": torch.stack([it["eligible"] for it in items]),
+    }
+    if any("attention_mask" in it for it in items):
+        out["attention_mask"] = torch.stack(
+            [it.get("attention_mask", torch.ones_like(it["eligible"])) for it in items]
+        )
+    return out
+
+
+def sft_item(
+    prompt: Sequence[int],
+    answer: Sequence[int],
+    length: int,
+    *,
+    pad_id: int,
+    eos_id: int | None = None,
+    pad_eligible: bool = False,
+) -> dict[str, torch.Tensor]:
+    """A prompt/answer (SFT) item: ``prompt + answer [+ eos] + pad...`` of exactly ``length``.
+
+    The prompt is never eligible (conditioning is always visible, as in LLaDA's SFT); the answer and
+    its ``eos`` are.  Padding is outside the attention mask and not eligible -- unless
+    ``pad_eligible`` (LLaDA trains on trailing EOS padding so the model learns where answers end), in
+    which case padding is attended to and may be masked.
+    """
+    body = [*prompt, *answer] + ([eos_id] if eos_id is not None else [])
+    if len(body) > length:
+        raise DataError(f"prompt + answer take {len(body)} tokens, more than the length {length}")
+    n_pad = length - len(body)
+    ids = torch.tensor(body + [pad_id] * n_pad, dtype=torch.long)
+    eligible = torch.zeros(length, dtype=torch.bool)
+    eligible[len(prompt) : len(body)] = True
+    attention = torch.ones(length, dtype=torch.bool)
+    if pad_eligible:
+        eligible[len(body) :] = True
+    else:
+        attention[len(body) :] = False
+    return {"input_ids": ids, "eligible": eligible, "attention_mask": attention}
+
+
+# --- the task registry (users add their own tasks here) -------------------------------------------
+
+TaskBuilder = Callable[..., DataBundle]
+_TASKS: dict[str, TaskBuilder] = {}
+# Built-in tasks living in modules that register themselves on import.
+_BUILTIN_MODULES = {
+    "text": "mdm.tasks.text",
+    "sudoku": "mdm.tasks.sudoku",
+    "arithmetic": "mdm.tasks.arithmetic",
+}
+
+
+def register_task(name: str) -> Callable[[TaskBuilder], TaskBuilder]:
+    """Decorator: ``@register_task("sudoku") def build(seq_len, seed, **options) -> DataBundle``."""
+
+    def deco(fn: TaskBuilder) -> TaskBuilder:
+        _TASKS[name] = fn
+        return fn
+
+    return deco
+
+
+def task_names() -> list[str]:
+    return sorted(set(_TASKS) | set(_BUILTIN_MODULES))
+
+
+def build_task(name: str, *, seq_len: int, seed: int = 0, **options: Any) -> DataBundle:
+    """Build the registered task ``name``.  Unknown names raise :class:`DataError` listing the known."""
+    if name not in _TASKS and name in _BUILTIN_MODULES:
+        importlib.import_module(_BUILTIN_MODULES[name])
+    if name not in _TASKS:
+        raise DataError(f"unknown task {name!r}; registered tasks: {task_names()}")
+    builder = _TASKS[name]
+    try:
+        inspect.signature(builder).bind(seq_len=seq_len, seed=seed, **options)
+    except TypeError as e:
+        raise DataError(f"bad options for task {name!r}: {e}") from e
+    return builder(seq_len=seq_len, seed=seed, **options)
