@@ -1,0 +1,270 @@
+"""Checkpoint directories: save atomically, load without pickle, fail loudly on damage.
+
+A checkpoint is a directory::
+
+    config.json          format tag, model kind + config, tokenizer, training config, step,
+                         and the size and SHA-256 of every other file
+    model.safetensors    the trained weights
+    ema.safetensors      the EMA of the weights (only when the run keeps one)
+    trainer_state.pt     optimizer, LR scheduler, every RNG state, data position, step
+                         (plain tensors and numbers; read with ``torch.load(weights_only=True)``)
+
+It is written into a temporary sibling directory and renamed into place, so a crash never leaves a
+half-written checkpoint under the final name.  :func:`load` checks sizes and checksums before it
+builds anything: a missing, truncated or corrupted file raises :class:`~mdm.errors.CheckpointError`
+and no model is returned.  ``load`` returns the EMA weights when the checkpoint has them (the
+weights one evaluates and samples with); pass ``ema=False`` for the raw trained weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mdm.errors import CheckpointError, MDMError
+from mdm.tokenizers import Tokenizer, tokenizer_from_dict
+
+__all__ = [
+    "save",
+    "load",
+    "read_config",
+    "load_weights",
+    "load_trainer_state",
+    "is_checkpoint",
+    "register_model_kind",
+    "build_model",
+]
+
+FORMAT = "mdm-checkpoint"
+VERSION = 1
+CONFIG, MODEL, EMA, STATE = "config.json", "model.safetensors", "ema.safetensors", "trainer_state.pt"
+
+# kind -> (module, config class, model class); the config class has to_dict() / from_dict().
+_MODEL_KINDS: dict[str, tuple[str, str, str]] = {
+    "transformer": ("mdm.models.transformer", "TransformerConfig", "TransformerDenoiser"),
+}
+
+
+def register_model_kind(kind: str, module: str, config_class: str, model_class: str) -> None:
+    """Make checkpoints of another model class loadable: ``model_class(config_class.from_dict(d))``."""
+    _MODEL_KINDS[kind] = (module, config_class, model_class)
+
+
+def _classes(kind: str):
+    if kind not in _MODEL_KINDS:
+        known = sorted(_MODEL_KINDS)
+        raise CheckpointError(f"unknown model kind {kind!r} in checkpoint; known kinds: {known}")
+    module, cfg_name, model_name = _MODEL_KINDS[kind]
+    mod = importlib.import_module(module)
+    return getattr(mod, cfg_name), getattr(mod, model_name)
+
+
+def _kind_of(model: torch.nn.Module) -> str:
+    for kind in _MODEL_KINDS:
+        if isinstance(model, _classes(kind)[1]):  # FSDP2 subclasses the model's class in place
+            return kind
+    raise CheckpointError(
+        f"cannot checkpoint a {type(model).__name__}: register its kind with register_model_kind()"
+    )
+
+
+def build_model(kind: str, config: dict) -> torch.nn.Module:
+    """A freshly initialised model of ``kind`` from its config dict."""
+    cfg_cls, model_cls = _classes(kind)
+    return model_cls(cfg_cls.from_dict(config))
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _plain_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    # Clone so tied weights become independent tensors (safetensors refuses shared storage).
+    return {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def save(
+    path: str | Path,
+    model: torch.nn.Module,
+    tokenizer: Tokenizer,
+    *,
+    train_config: dict | None = None,
+    model_state: dict[str, torch.Tensor] | None = None,
+    ema_state: dict[str, torch.Tensor] | None = None,
+    trainer_state: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> Path:
+    """Write a checkpoint directory at ``path`` atomically (replacing any previous one).
+
+    ``model_state`` defaults to ``model.state_dict()`` (pass a gathered full state under FSDP).
+    ``ema_state`` holds EMA values keyed like the model's state dict (missing keys, e.g. a tied head,
+    are filled from the model).  ``metadata`` (step, tokens seen, ...) is stored in config.json.
+    """
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    kind = _kind_of(model)
+    state = _plain_state(model.state_dict() if model_state is None else model_state)
+    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        tmp.mkdir()
+        save_file(state, str(tmp / MODEL), metadata={"format": "pt"})
+        if ema_state is not None:
+            ema_full = {**state, **_plain_state(ema_state)}
+            save_file(ema_full, str(tmp / EMA), metadata={"format": "pt"})
+        if trainer_state is not None:
+            torch.save(trainer_state, tmp / STATE)
+        files = {
+            f.name: {"bytes": f.stat().st_size, "sha256": _sha256(f)} for f in sorted(tmp.iterdir())
+        }
+        config = {
+            "format": FORMAT,
+            "version": VERSION,
+            "model": {"kind": kind, "config": model.config.to_dict()},
+            "tokenizer": tokenizer.to_dict(),
+            "train": train_config,
+            "metadata": metadata or {},
+            "files": files,
+        }
+        with open(tmp / CONFIG, "w", encoding="utf-8") as f:
+            json.dump(config, f, indent=2)
+            f.flush()
+            os.fsync(f.fileno())
+        _fsync_dir(tmp)
+        old = None
+        if path.exists():
+            old = path.parent / f".{path.name}.old-{uuid.uuid4().hex[:8]}"
+            os.rename(path, old)
+        os.rename(tmp, path)
+        _fsync_dir(path.parent)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def is_checkpoint(path: str | Path) -> bool:
+    return (Path(path) / CONFIG).is_file()
+
+
+def read_config(path: str | Path, *, verify: bool = True) -> dict[str, Any]:
+    """The checkpoint's config.json, after checking that every listed file is present and intact."""
+    path = Path(path)
+    if not path.is_dir():
+        raise CheckpointError(f"checkpoint {path} does not exist or is not a directory")
+    cfg_file = path / CONFIG
+    if not cfg_file.is_file():
+        raise CheckpointError(f"{path} is not a checkpoint: {CONFIG} is missing")
+    try:
+        config = json.loads(cfg_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{cfg_file} is truncated or corrupted (not valid JSON): {e}") from e
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise CheckpointError(f"{cfg_file} is not an mdm checkpoint config (format tag missing)")
+    if config.get("version") != VERSION:
+        raise CheckpointError(f"{path}: checkpoint format version {config.get('version')} is not supported")
+    for key in ("model", "tokenizer", "files"):
+        if not isinstance(config.get(key), dict):
+            raise CheckpointError(f"{cfg_file} is corrupted: its {key!r} entry is missing")
+    if MODEL not in config["files"]:
+        raise CheckpointError(f"{cfg_file} is corrupted: it lists no {MODEL}")
+    for name, info in config["files"].items():
+        f = path / name
+        if not f.is_file():
+            raise CheckpointError(f"checkpoint {path} is incomplete: {name} is missing")
+        size = f.stat().st_size
+        if size != info.get("bytes"):
+            raise CheckpointError(
+                f"checkpoint file {f} is truncated or was modified: {size} bytes, "
+                f"expected {info.get('bytes')}"
+            )
+        if verify and _sha256(f) != info.get("sha256"):
+            raise CheckpointError(f"checkpoint file {f} is corrupted: its SHA-256 does not match config.json")
+    return config
+
+
+def load_weights(path: str | Path, *, ema: bool = False, verify: bool = True) -> dict[str, torch.Tensor]:
+    """The model (or EMA) state dict of a checkpoint, read with safetensors (no pickle)."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    config = read_config(path, verify=verify)
+    name = EMA if ema else MODEL
+    if name not in config["files"]:
+        raise CheckpointError(f"checkpoint {path} has no {name}")
+    try:
+        return load_file(str(path / name))
+    except Exception as e:  # safetensors raises SafetensorError / OSError on damage
+        raise CheckpointError(f"could not read {path / name}: {e}") from e
+
+
+def load(
+    path: str | Path, *, ema: bool = True, device: str | torch.device = "cpu", verify: bool = True
+) -> tuple[torch.nn.Module, Tokenizer]:
+    """``(model, tokenizer)`` from a checkpoint directory; the model is in eval mode on ``device``.
+
+    The EMA weights are returned when the checkpoint has them and ``ema`` is True (the default);
+    otherwise the raw trained weights.  Any damage raises :class:`CheckpointError` before a model
+    is built.
+    """
+    path = Path(path)
+    config = read_config(path, verify=verify)
+    use_ema = ema and EMA in config["files"]
+    state = load_weights(path, ema=use_ema, verify=False)
+    try:
+        tokenizer = tokenizer_from_dict(config["tokenizer"])
+        model = build_model(config["model"].get("kind", ""), config["model"].get("config"))
+    except MDMError as e:
+        raise CheckpointError(
+            f"checkpoint {path}: cannot rebuild the model/tokenizer from config.json: {e}"
+        ) from e
+    expected = set(model.state_dict())
+    if set(state) != expected:
+        missing, extra = sorted(expected - set(state)), sorted(set(state) - expected)
+        raise CheckpointError(
+            f"checkpoint {path}: weights do not match the model config "
+            f"(missing {missing[:5]}, unexpected {extra[:5]})"
+        )
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise CheckpointError(f"checkpoint {path}: weights do not fit the model config: {e}") from e
+    return model.to(device).eval(), tokenizer
+
+
+def load_trainer_state(path: str | Path, *, verify: bool = True) -> dict[str, Any]:
+    """The trainer state (optimizer, scheduler, RNGs, data position, step) via ``weights_only`` load."""
+    path = Path(path)
+    config = read_config(path, verify=verify)
+    if STATE not in config["files"]:
+        raise CheckpointError(f"checkpoint {path} has no trainer state ({STATE}); it cannot be resumed")
+    try:
+        return torch.load(path / STATE, map_location="cpu", weights_only=True)
+    except Exception as e:  # unpickling errors of many kinds
+        raise CheckpointError(f"could not read {path / STATE}: {e}") from e

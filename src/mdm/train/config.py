@@ -1,0 +1,344 @@
+"""Typed training configuration, loadable from YAML with ``key=value`` overrides.
+
+    cfg = load_config("kjv-char-tiny", ["optim.lr=3e-4", "model.n_layers=6"])
+
+``load_config`` takes a YAML path, the name of a config shipped in ``mdm/configs/`` (without
+``.yaml``), a nested dict or ``None`` (all defaults).  Overrides use dotted keys; values are parsed
+as YAML scalars and checked against the field's type.  An unknown key or a badly typed value raises
+:class:`~mdm.errors.ConfigError` naming the valid keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mdm.errors import ConfigError
+
+__all__ = [
+    "ModelConfig",
+    "DataConfig",
+    "OptimConfig",
+    "LossConfig",
+    "TrainConfig",
+    "load_config",
+    "valid_keys",
+    "packaged_configs",
+]
+
+
+@dataclass
+class ModelConfig:
+    """The denoiser (:class:`mdm.models.transformer.TransformerDenoiser`); vocab and length come from data."""
+
+    d_model: int = 128
+    n_layers: int = 4
+    n_heads: int = 4
+    d_ff: int | None = None
+    dropout: float = 0.0
+    time_conditioned: bool = False
+    tie_embeddings: bool = False
+
+
+@dataclass
+class DataConfig:
+    """Which task builds the data (see :func:`mdm.tasks.base.build_task`).
+
+    ``corpus``, ``tokenizer``, ``val_fraction`` and ``max_chars`` are the options of the built-in
+    ``text`` task; any other task receives ``options`` (plus ``seq_len`` and the run's seed).
+    """
+
+    task: str = "text"
+    seq_len: int = 128
+    corpus: str = "kjv"
+    tokenizer: str = "char"
+    val_fraction: float = 0.05
+    max_chars: int | None = None
+    options: dict = field(default_factory=dict)
+
+
+@dataclass
+class OptimConfig:
+    """AdamW with linear warmup then cosine decay to ``lr * min_lr_ratio`` at ``max_steps``."""
+
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    beta1: float = 0.9
+    beta2: float = 0.99
+    eps: float = 1e-8
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.1
+    grad_clip: float = 1.0  # max global grad norm; 0 disables clipping
+
+
+@dataclass
+class LossConfig:
+    """The NELBO training loss (:func:`mdm.losses.diffusion_loss`).
+
+    ``schedule``: ``linear``, ``cosine``, ``loglinear``, ``polynomial:W`` or ``beta:A,B``.
+    ``time_sampler``: a key of :data:`mdm.train.loop.TIME_SAMPLERS` (uniform, antithetic,
+    stratified); ``mask_sampler``: a key of :data:`mdm.train.loop.MASK_SAMPLERS` (bernoulli).
+    """
+
+    schedule: str = "linear"
+    time_sampler: str = "antithetic"
+    t_eps: float = 1e-3
+    mask_sampler: str = "bernoulli"
+    normalize: str = "tokens"
+    masked_logits_only: bool = True
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run needs.  The global batch is ``batch_size * world_size * grad_accum``.
+
+    ``precision``: ``fp32`` or ``bf16`` (autocast, on CPU and CUDA).  ``ema``: EMA decay of the weights
+    (0 disables; checkpoints then carry no EMA).  ``eval_every`` / ``save_every``: in optimizer steps
+    (0 = only at the end).  ``stop_after``: end this invocation after that many total steps with a
+    checkpoint, as if interrupted (resume continues to ``max_steps``).  ``distributed``: ``ddp`` or
+    ``fsdp``, used when launched by torchrun with more than one process.  ``device``: ``auto``, ``cpu``
+    or ``cuda``.
+    """
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    seed: int = 0
+    batch_size: int = 32
+    grad_accum: int = 1
+    max_steps: int = 1000
+    precision: str = "bf16"
+    ema: float = 0.0
+    eval_every: int = 250
+    eval_batches: int = 4
+    eval_samples: int = 2
+    log_every: int = 10
+    save_every: int = 0
+    stop_after: int | None = None
+    distributed: str = "ddp"
+    device: str = "auto"
+    threads: int | None = None
+    out_dir: str = "runs/default"
+
+    def __post_init__(self):
+        _validate(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        return load_config(d)
+
+
+_CHOICES = {
+    "precision": ("fp32", "bf16"),
+    "distributed": ("ddp", "fsdp"),
+    "device": ("auto", "cpu", "cuda"),
+    "loss.normalize": ("tokens", "sequence"),
+}
+
+
+def _validate(cfg: TrainConfig) -> None:
+    for key, choices in _CHOICES.items():
+        value = _get(cfg, key)
+        if value not in choices:
+            raise ConfigError(f"{key} must be one of {list(choices)}, got {value!r}")
+    positive = ("batch_size", "grad_accum", "max_steps", "eval_batches", "eval_samples", "log_every",
+                "data.seq_len", "model.d_model", "model.n_layers", "model.n_heads")
+    for key in positive:
+        if _get(cfg, key) < 1:
+            raise ConfigError(f"{key} must be >= 1, got {_get(cfg, key)}")
+    for key in ("eval_every", "save_every", "optim.warmup_steps"):
+        if _get(cfg, key) < 0:
+            raise ConfigError(f"{key} must be >= 0 (0 = off), got {_get(cfg, key)}")
+    if not 0.0 <= cfg.ema < 1.0:
+        raise ConfigError(f"ema is a decay in [0, 1) (0 = off), got {cfg.ema}")
+    if cfg.optim.lr <= 0 or cfg.optim.grad_clip < 0 or not 0 <= cfg.optim.min_lr_ratio <= 1:
+        raise ConfigError("optim needs lr > 0, grad_clip >= 0 and min_lr_ratio in [0, 1]")
+    if cfg.stop_after is not None and cfg.stop_after < 1:
+        raise ConfigError(f"stop_after must be >= 1 or null, got {cfg.stop_after}")
+
+
+def _get(obj: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+# --- building a config from dicts, with type checks -------------------------------------------------
+
+
+def valid_keys(cls: type = TrainConfig, prefix: str = "") -> list[str]:
+    """Every dotted key a config accepts, e.g. ``optim.lr``."""
+    keys = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            keys.extend(valid_keys(tp, f"{prefix}{f.name}."))
+        else:
+            keys.append(f"{prefix}{f.name}")
+    return keys
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check ``value`` against the annotation ``tp`` (int, float, bool, str, dict, X | None)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], key)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+    elif tp is dict or origin is dict:
+        if isinstance(value, dict):
+            return dict(value)
+    else:  # pragma: no cover - a field type this module does not know
+        raise ConfigError(f"{key}: unsupported field type {tp!r}")
+    name = getattr(tp, "__name__", str(tp))
+    raise ConfigError(f"{key} must be {name}, got {value!r} ({type(value).__name__})")
+
+
+def _build(cls: type, d: dict, prefix: str = "") -> Any:
+    if not isinstance(d, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'} must be a mapping, got {type(d).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - names)
+    if unknown:
+        raise ConfigError(
+            f"unknown config key(s) {[prefix + k for k in unknown]}; "
+            f"valid keys: {', '.join(valid_keys(TrainConfig))}"
+        )
+    kwargs = {}
+    for name, value in d.items():
+        tp = hints[name]
+        if dataclasses.is_dataclass(tp):
+            kwargs[name] = _build(tp, value if value is not None else {}, f"{prefix}{name}.")
+        else:
+            kwargs[name] = _coerce(value, tp, prefix + name)
+    return cls(**kwargs)
+
+
+def _set_dotted(d: dict, key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = d
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"cannot set {key}: {p} is not a section")
+    node[parts[-1]] = value
+
+
+def _check_override_key(key: str) -> None:
+    keys = valid_keys(TrainConfig)
+    if key in keys:
+        return
+    # a dict-valued field takes free sub-keys: data.options.n_train=100
+    if any(key.startswith(k + ".") and k.endswith("options") for k in keys):
+        return
+    raise ConfigError(f"unknown config key {key!r}; valid keys: {', '.join(keys)}")
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``"optim.lr=3e-4"`` -> ``("optim.lr", 0.0003)`` (the value parsed as YAML)."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} must look like key=value, e.g. optim.lr=3e-4")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    _check_override_key(key)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as e:
+        raise ConfigError(f"override {text!r}: value is not valid YAML: {e}") from e
+    if isinstance(value, str) and _is_float_literal(value):
+        value = float(value)  # YAML 1.1 reads "3e-4" as a string; people mean a number
+    return key, value
+
+
+def _is_float_literal(s: str) -> bool:
+    try:
+        float(s)
+    except ValueError:
+        return False
+    return s.strip().lower() not in ("nan", "inf", "-inf", "+inf", "infinity")
+
+
+def packaged_configs() -> list[str]:
+    """Names of the configs shipped in ``mdm/configs/``."""
+    root = resources.files("mdm") / "configs"
+    if not root.is_dir():
+        return []
+    return sorted(p.name[: -len(".yaml")] for p in root.iterdir() if p.name.endswith(".yaml"))
+
+
+def _read_yaml(source: str | Path) -> dict:
+    path = Path(source)
+    if not path.is_file():
+        packaged = resources.files("mdm") / "configs" / f"{source}.yaml"
+        if isinstance(source, str) and packaged.is_file():
+            text = packaged.read_text(encoding="utf-8")
+        else:
+            raise ConfigError(
+                f"config {str(source)!r} is neither a YAML file nor a packaged config; "
+                f"packaged configs: {packaged_configs()}"
+            )
+    else:
+        text = path.read_text(encoding="utf-8")
+    try:
+        d = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config {source}: invalid YAML: {e}") from e
+    return {} if d is None else d
+
+
+def _normalise_floats(d: Any) -> Any:
+    if isinstance(d, dict):
+        return {k: _normalise_floats(v) for k, v in d.items()}
+    if isinstance(d, str) and _is_float_literal(d) and any(c in d.lower() for c in ".e"):
+        return float(d)
+    return d
+
+
+def load_config(
+    source: str | Path | dict | TrainConfig | None = None, overrides: list[str] | None = None
+) -> TrainConfig:
+    """A :class:`TrainConfig` from a YAML path / packaged config name / dict, then ``key=value`` overrides."""
+    if isinstance(source, TrainConfig):
+        base = source.to_dict()
+    elif isinstance(source, dict):
+        base = dataclasses.asdict(_build(TrainConfig, source))  # validates keys before overriding
+    elif source is None:
+        base = {}
+    else:
+        base = _read_yaml(source)
+    base = _normalise_floats(base)
+    if not isinstance(base, dict):
+        raise ConfigError(f"config {source} must be a mapping at top level")
+    for text in overrides or []:
+        key, value = parse_override(text)
+        _set_dotted(base, key, value)
+    return _build(TrainConfig, base)
