@@ -1,0 +1,321 @@
+"""The energy paper's exact toy: a sampler's output law, computed rather than sampled.
+
+Chen et al., "Masked Diffusion Models as Energy Minimization" (arXiv 2509.13866) illustrate
+schedule preferences on 5-token strings over {a, b} decoded in 3 steps with exact conditionals:
+
+* target A: uniform on {aaaaa, bbbbb} (perfectly correlated tokens),
+* target B: uniform on the strings with two or three a's.
+
+Here the law of everything the sampler can output is *enumerated*.  Three samplers:
+
+* ``scheduled/random``: exactly ``unmask_counts(schedule, L, N)`` positions per step, chosen
+  uniformly among the masked ones (``Scheduled(N, schedule, proxy="random")``).  Its law is
+  piecewise constant in (a, b): only the rounded counts matter.
+* ``scheduled/confidence``: the same counts, the most confident positions first (ties to the
+  lower position), as in LLaDA's low-confidence remasking.
+* ``ancestral/random``: the exact reverse process (``Ancestral(N, schedule)``): each masked
+  position is revealed with probability (alpha(s) - alpha(t)) / (1 - alpha(t)); smooth in (a, b).
+
+Positions revealed in the same step draw their values independently, each from its own
+conditional given the positions already clean: that independence is the sampler's only error
+with an exact denoiser, and it is what the schedule controls.
+
+The random-order laws come from :func:`mdm.sampling.exact.output_law`.  A proxy-ranked sampler
+chooses its positions from the model, which that enumerator does not cover, so
+:func:`exact_law_ranked` enumerates it here (for any time-independent denoiser, any count list
+and any deterministic proxy).  Both are exponential in the length: keep ``vocab**length`` small.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from mdm.errors import SamplingError
+from mdm.protocol import is_time_conditioned
+from mdm.schedules import BetaEnergy, Schedule, unmask_counts
+
+SAMPLERS = ("scheduled/random", "scheduled/confidence", "ancestral/random")
+
+# ----------------------------------------------------------------------------- exact laws
+
+
+def all_sequences(vocab: int, length: int) -> torch.Tensor:
+    """Every string in ``{0..vocab-1}^length`` as ``[vocab**length, length]``, in the index order
+    used by the dense laws below (position 0 most significant)."""
+    if length == 1:
+        return torch.arange(vocab)[:, None]
+    return torch.cartesian_prod(*[torch.arange(vocab)] * length).long()
+
+
+def sequence_index(x: torch.Tensor, vocab: int) -> torch.Tensor:
+    """Index of each row of ``x`` [n, L] in :func:`all_sequences` order."""
+    weights = vocab ** torch.arange(x.shape[1] - 1, -1, -1)
+    return (x.long() * weights).sum(-1)
+
+
+def dense_law(sequences: torch.Tensor, probs: torch.Tensor, vocab: int) -> np.ndarray:
+    """A law given as (sequences [K, L], probs [K]) as a float64 vector over :func:`all_sequences`."""
+    law = np.zeros(vocab ** sequences.shape[1])
+    np.add.at(law, sequence_index(sequences, vocab).numpy(), probs.double().numpy())
+    return law
+
+
+def exact_law_ranked(
+    denoiser, length: int, counts: Sequence[int], *, proxy="confidence", temperature: float = 1.0
+) -> np.ndarray:
+    """Exact output law of ``Scheduled`` with a deterministic proxy, as a dense float64 vector.
+
+    Step i reveals the ``counts[i]`` best-ranked masked positions (``mdm.sampling.take_best``:
+    highest proxy score first, ties to the lower position) and draws each revealed value
+    independently from the sampler's distribution (``softmax(logits / temperature)``) given the
+    positions already clean.  Zero-count steps are skipped.  The mask must be the last id.
+    """
+    from mdm.sampling import Distribution, Random, get_proxy, take_best
+
+    proxy = get_proxy(proxy)
+    if isinstance(proxy, Random):
+        raise SamplingError("random order ignores the model: use mdm.sampling.exact.output_law for it")
+    if is_time_conditioned(denoiser):
+        raise SamplingError("exact enumeration assumes a time-independent denoiser (an exact oracle)")
+    mask = denoiser.mask_id
+    if mask != denoiser.vocab_size - 1:
+        raise SamplingError(f"exact enumeration needs mask_id == vocab_size - 1, got mask_id={mask}")
+    vocab = denoiser.vocab_size - 1
+    if not isinstance(length, int) or length < 1 or vocab**length > 1_000_000:
+        raise SamplingError(f"length must be an int >= 1 with vocab**length <= 1e6, got {length!r}")
+    counts = [int(k) for k in counts]
+    if any(k < 0 for k in counts) or sum(counts) != length:
+        raise SamplingError(f"counts must be >= 0 and sum to length={length}, got {counts}")
+
+    states: dict[tuple[int, ...], float] = {(mask,) * length: 1.0}
+    for k in counts:
+        if k == 0:
+            continue
+        keys = list(states)
+        x = torch.tensor(keys, dtype=torch.long)
+        with torch.no_grad():
+            dist = Distribution.prepare(denoiser(x), mask_id=mask, temperature=temperature, top_p=1.0)
+        reveal = take_best(proxy.score(dist, None), x == mask, k)
+        probs = dist.value_probs().double().numpy()
+        nxt: dict[tuple[int, ...], float] = defaultdict(float)
+        for s, state in enumerate(keys):
+            subset = reveal[s].nonzero().flatten().tolist()
+            for values in itertools.product(range(vocab), repeat=len(subset)):
+                w = states[state] * math.prod(probs[s, i, v] for i, v in zip(subset, values))
+                if w == 0.0:
+                    continue
+                new = list(state)
+                for i, v in zip(subset, values):
+                    new[i] = v
+                nxt[tuple(new)] += w
+        states = nxt
+    seqs = torch.tensor(list(states), dtype=torch.long)
+    return dense_law(seqs, torch.tensor(list(states.values()), dtype=torch.float64), vocab)
+
+
+@dataclass
+class ExactLaws:
+    """Exact output laws of one denoiser under many schedules (``sampler`` in :data:`SAMPLERS`).
+
+    Fixed-count laws depend on the schedule only through its counts, so they are cached by the
+    count list (zero-count steps removed: they change nothing for a time-independent denoiser).
+    """
+
+    denoiser: object
+    length: int
+    temperature: float = 1.0
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def vocab(self) -> int:
+        return self.denoiser.vocab_size - 1
+
+    def _random_order(self, unmasker) -> np.ndarray:
+        from mdm.sampling.exact import output_law
+
+        law = output_law(self.denoiser, unmasker, self.length, temperature=self.temperature)
+        return dense_law(law.sequences, law.probs, self.vocab)
+
+    def law(self, schedule: Schedule, steps: int, sampler: str) -> np.ndarray:
+        from mdm.sampling import Ancestral, Scheduled
+
+        if sampler not in SAMPLERS:
+            raise SamplingError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
+        if sampler == "ancestral/random":
+            return self._random_order(Ancestral(steps, schedule))
+        counts = tuple(k for k in unmask_counts(schedule, self.length, steps) if k)
+        key = (sampler, counts)
+        if key not in self._cache:
+            if sampler == "scheduled/random":
+                self._cache[key] = self._random_order(Scheduled(steps, schedule, "random"))
+            else:
+                self._cache[key] = exact_law_ranked(self.denoiser, self.length, counts,
+                                                    proxy="confidence", temperature=self.temperature)
+        return self._cache[key]
+
+
+# ----------------------------------------------------------------------------- divergences
+
+
+def kl_divergence(target: np.ndarray, law: np.ndarray) -> float:
+    """KL(target || law) in nats: the sampler's error measured where the target has mass
+    (finite here: with an exact denoiser every target string keeps positive probability)."""
+    support = target > 0
+    with np.errstate(divide="ignore"):
+        return float(np.sum(target[support] * (np.log(target[support]) - np.log(law[support]))))
+
+
+def total_variation(target: np.ndarray, law: np.ndarray) -> float:
+    return float(0.5 * np.abs(target - law).sum())
+
+
+# ----------------------------------------------------------------------------- the paper's toy
+
+TOY_LENGTH = 5
+TOY_STEPS = 3
+TOY_ALPHABET = "ab"
+
+
+def toy_targets() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """The paper's two targets as (sequences [S, 5], probs [S]); token 0 is 'a', 1 is 'b'."""
+    strings = all_sequences(2, TOY_LENGTH)
+    n_a = (strings == 0).sum(-1)
+    a_seqs = torch.tensor([[0] * TOY_LENGTH, [1] * TOY_LENGTH])
+    b_seqs = strings[(n_a == 2) | (n_a == 3)]
+    return {
+        "A": (a_seqs, torch.full((2,), 0.5, dtype=torch.float64)),
+        "B": (b_seqs, torch.full((len(b_seqs),), 1.0 / len(b_seqs), dtype=torch.float64)),
+    }
+
+
+def toy_language(name: str):
+    """The target as an exact language from :mod:`mdm.languages` (its denoiser is exact)."""
+    from mdm.languages import Enumerated
+
+    seqs, probs = toy_targets()[name]
+    return Enumerated(seqs, probs)
+
+
+def decode(x: torch.Tensor | Sequence[int]) -> str:
+    return "".join(TOY_ALPHABET[int(v)] for v in x)
+
+
+@dataclass(frozen=True)
+class ToyConfig:
+    grid: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(1, 21))
+    steps: int = TOY_STEPS
+    length: int = TOY_LENGTH
+    samplers: tuple[str, ...] = SAMPLERS
+
+
+REFERENCES = {"linear=Beta(0.5,0.5)": (0.5, 0.5), "sin2=Beta(1,1)": (1.0, 1.0)}
+
+
+def describe(schedule: Schedule, length: int, steps: int, sampler: str) -> dict:
+    """What the sampler does with ``schedule``: its counts, or its per-step reveal probabilities."""
+    from mdm.sampling import Ancestral
+
+    if sampler.startswith("scheduled"):
+        return {"counts": unmask_counts(schedule, length, steps)}
+    anc = Ancestral(steps, schedule)
+    return {"reveal_probs": [round(float(anc.size_law(i, length, 1, 1)[1]), 4) for i in range(steps)]}
+
+
+def run_toy(config: ToyConfig = ToyConfig()) -> dict:
+    """KL(target || sampler) and TV for every (a, b) on the grid, every sampler, both targets.
+
+    Returns plain lists (JSON-ready): ``targets[T]['heatmaps'][sampler]['kl'|'tv']`` indexed
+    ``[i_a][i_b]``; ``best`` gives the first optimal cell in grid order and every cell tied with
+    it (the fixed-count sampler has plateaus); ``reference`` gives linear (Beta(0.5, 0.5)) and
+    sin^2 (Beta(1, 1)) with the share of grid cells strictly better than each.
+    """
+    out: dict = {"grid": list(config.grid), "steps": config.steps, "length": config.length, "targets": {}}
+    # The fixed-count sampler sees (a, b) only through round(L * alpha): few distinct count lists.
+    counts = [str(unmask_counts(BetaEnergy(a, b), config.length, config.steps)) for a in config.grid
+              for b in config.grid]
+    out["distinct_counts"] = {c: counts.count(c) for c in dict.fromkeys(counts)}
+    for name in ("A", "B"):
+        seqs, probs = toy_targets()[name]
+        laws = ExactLaws(toy_language(name).denoiser(), config.length)
+        target = dense_law(seqs, probs, 2)
+        res: dict = {"support": [decode(s) for s in seqs], "heatmaps": {}, "best": {}, "reference": {}}
+        for sampler in config.samplers:
+            kl = np.zeros((len(config.grid), len(config.grid)))
+            tv = np.zeros_like(kl)
+            for ia, a in enumerate(config.grid):
+                for ib, b in enumerate(config.grid):
+                    law = laws.law(BetaEnergy(a, b), config.steps, sampler)
+                    kl[ia, ib], tv[ia, ib] = kl_divergence(target, law), total_variation(target, law)
+            res["heatmaps"][sampler] = {"kl": kl.tolist(), "tv": tv.tolist()}
+            best = float(kl.min())
+            ties = [(config.grid[i], config.grid[j]) for i, j in zip(*np.nonzero(kl <= best + 1e-12))]
+            ia, ib = np.unravel_index(int(np.argmin(kl)), kl.shape)
+            a, b = config.grid[ia], config.grid[ib]
+            res["best"][sampler] = {
+                "a": a, "b": b, "kl": best, "tv": float(tv[ia, ib]),
+                **describe(BetaEnergy(a, b), config.length, config.steps, sampler),
+                "n_tied_cells": len(ties), "tied_cells": ties,
+            }
+            res["reference"][sampler] = {}
+            for ref_name, (a, b) in REFERENCES.items():
+                law = laws.law(BetaEnergy(a, b), config.steps, sampler)
+                kl_ref = kl_divergence(target, law)
+                res["reference"][sampler][ref_name] = {
+                    "kl": kl_ref,
+                    "tv": total_variation(target, law),
+                    **describe(BetaEnergy(a, b), config.length, config.steps, sampler),
+                    # share of grid cells strictly better: 0 means it is (tied) optimal
+                    "frac_cells_better": float((kl < kl_ref - 1e-12).mean()),
+                }
+        out["targets"][name] = res
+    return out
+
+
+def plot_toy(result: dict, out_dir, *, metrics: Sequence[str] = ("kl", "tv")) -> list:
+    """One PNG per target: rows KL / TV, one column per sampler; linear (o), sin^2 (s), best (*)."""
+    from pathlib import Path
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    grid = result["grid"]
+    paths = []
+    for name, res in result["targets"].items():
+        variants = list(res["heatmaps"])
+        size = (4.2 * len(variants), 3.6 * len(metrics))
+        fig, axes = plt.subplots(len(metrics), len(variants), figsize=size, squeeze=False)
+        for col, key in enumerate(variants):
+            for row, metric in enumerate(metrics):
+                ax = axes[row][col]
+                z = np.array(res["heatmaps"][key][metric])
+                im = ax.imshow(z, origin="lower", cmap="magma_r", aspect="auto",
+                               extent=(grid[0] - 0.025, grid[-1] + 0.025, grid[0] - 0.025, grid[-1] + 0.025))
+                fig.colorbar(im, ax=ax, fraction=0.046)
+                ax.plot(0.5, 0.5, "o", mfc="none", mec="c", ms=9, mew=2, label="linear (0.5, 0.5)")
+                ax.plot(1.0, 1.0, "s", mfc="none", mec="lime", ms=9, mew=2, label="sin\u00b2 (1, 1)")
+                best = res["best"][key]
+                if best["n_tied_cells"] > 1:  # a plateau of optimal cells: mark all of them
+                    tied = np.array(best["tied_cells"])
+                    ax.plot(tied[:, 1], tied[:, 0], ".", color="red", ms=3, label="optimal (tied)")
+                else:
+                    ax.plot(best["b"], best["a"], "*", color="red", ms=11, label="optimal")
+                ax.set_xlabel("b")
+                ax.set_ylabel("a")
+                ax.set_title(f"target {name}: {metric.upper()} ({key})", fontsize=9)
+                if row == 0 and col == 0:
+                    ax.legend(fontsize=6, loc="lower left")
+        fig.tight_layout()
+        path = Path(out_dir) / f"toy_{name}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+    return paths

@@ -1,0 +1,457 @@
+"""What decides the steps-vs-length claim, the plots, and the report (``mdm exp steps-vs-length``).
+
+Per (denoiser, language, sampler) and length L, from the sweep over step counts N:
+
+* ``n_ter``: the smallest N whose samples' perplexity under the true language is within 5% of
+  its floor, i.e. ``gap(N) <= floor + ln(1.05)``.  The floor is 0 for the exact oracle (an exact
+  sampler's expected gap) and the gap at the largest N swept for a trained model (its own
+  error).  Points with fewer than :data:`MIN_VALID` valid samples have no TER and never qualify.
+* ``n_ser``: the smallest N with SER <= 10%.
+
+Both are interpolated linearly in log N between the last grid point that misses the target and
+the first that meets it (``None``: never met on the grid).  Their growth with L is summarised by
+the least-squares slope of log N* against log L: about 0 for "independent of L", about 1 for
+"linear in L".  The claim's halves are called reproduced when, on the exact oracle with the
+ancestral sampler, every length has a threshold and the TER exponent is <= 0.25 (resp. the SER
+exponent is >= 0.75).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from pathlib import Path
+
+from mdm.experiments.common import markdown_table, provenance_markdown
+
+__all__ = [
+    "MIN_VALID", "PPL_TOLERANCE", "SER_TARGET", "TER_EXPONENT_MAX", "SER_EXPONENT_MIN",
+    "analyse", "growth_exponent", "steps_needed", "write_plots", "write_report",
+]
+
+PPL_TOLERANCE = 0.05  # perplexity within 5% of its floor
+TER_TOLERANCE = math.log1p(PPL_TOLERANCE)  # the same, as a gap in nats per token
+SER_TARGET = 0.10
+MIN_VALID = 20
+TER_EXPONENT_MAX = 0.25
+SER_EXPONENT_MIN = 0.75
+THEORY_SAMPLER = "ancestral"
+
+
+def steps_needed(steps, values, target: float) -> float | None:
+    """The smallest N with ``value <= target`` along increasing ``steps``, interpolated linearly
+    in log N from the previous grid point; ``None`` if no point meets it.  NaN never meets it."""
+    prev = None
+    for n, v in zip(steps, values, strict=True):
+        ok = v is not None and not math.isnan(v) and v <= target
+        if ok:
+            if prev is None or math.isnan(prev[1]) or prev[1] <= v:
+                return float(n)
+            frac = (prev[1] - target) / (prev[1] - v)
+            return float(math.exp(math.log(prev[0]) + frac * (math.log(n) - math.log(prev[0]))))
+        prev = (n, math.nan if v is None else v)
+    return None
+
+
+def growth_exponent(lengths, needed) -> float | None:
+    """Least-squares slope of log N* on log L (None unless every length has a threshold)."""
+    if len(lengths) < 2 or any(v is None for v in needed):
+        return None
+    xs = [math.log(v) for v in lengths]
+    ys = [math.log(v) for v in needed]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    sxx = sum((x - mx) ** 2 for x in xs)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
+
+
+def _ter(row) -> float:
+    return row["gap"] if row["n_valid"] >= MIN_VALID else math.nan
+
+
+def _series(rows):
+    """{(denoiser, language, sampler): {L: rows sorted by N}}."""
+    out: dict = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        out[(r["denoiser"], r["language"], r["sampler"])][r["length"]].append(r)
+    return {k: {length: sorted(v, key=lambda r: r["steps"]) for length, v in sorted(d.items())}
+            for k, d in out.items()}
+
+
+def _floors(series) -> dict:
+    """{(language, L): (TER gap, SER)} of each trained model's own distribution: one position per
+    step in random order (``random`` at N = L) draws exactly from the model's conditionals, so
+    what is left is the model's error, not the sampler's."""
+    out = {}
+    for (denoiser, lang, sampler), by_length in series.items():
+        if denoiser == "model" and sampler == "random":
+            for length, rs in by_length.items():
+                last = [r for r in rs if r["steps"] == length]
+                if last:
+                    out[lang, length] = (_ter(last[0]), last[0]["ser"])
+    return out
+
+
+def _curve_summary(key: tuple, by_length: dict, floors: dict) -> dict:
+    denoiser, lang, _ = key
+    per_length = {}
+    for length, rs in by_length.items():
+        steps = [r["steps"] for r in rs]
+        if denoiser == "oracle":
+            ter_floor, ser_floor = 0.0, 0.0  # an exact sampler's expectation
+        else:  # the model's own error; the curve's last point if no random-order run
+            ter_floor, ser_floor = floors.get((lang, length), (_ter(rs[-1]), rs[-1]["ser"]))
+        per_length[length] = {
+            "ter_floor": ter_floor,
+            "ser_floor": ser_floor,
+            "n_ter": None if math.isnan(ter_floor)
+            else steps_needed(steps, [_ter(r) for r in rs], ter_floor + TER_TOLERANCE),
+            "n_ser": steps_needed(steps, [r["ser"] for r in rs], SER_TARGET),
+            "max_steps": steps[-1],
+        }
+    lengths = list(per_length)
+    return {
+        "per_length": per_length,
+        "ter_exponent": growth_exponent(lengths, [per_length[n]["n_ter"] for n in lengths]),
+        "ser_exponent": growth_exponent(lengths, [per_length[n]["n_ser"] for n in lengths]),
+    }
+
+
+def _verdict(curves: dict, languages, metric: str) -> dict:
+    """Reproduced / not / undetermined for one half, from the oracle's ancestral curves."""
+    decided = {}
+    for name in languages:
+        c = curves.get(f"oracle/{name}/{THEORY_SAMPLER}")
+        if c is None:
+            continue
+        e = c[f"{metric}_exponent"]
+        if e is None:
+            decided[name] = {"exponent": None, "verdict": "undetermined (a threshold was not reached)"}
+        else:
+            ok = e <= TER_EXPONENT_MAX if metric == "ter" else e >= SER_EXPONENT_MIN
+            decided[name] = {"exponent": e, "verdict": "reproduced" if ok else "not reproduced"}
+    verdicts = {d["verdict"] for d in decided.values()}
+    if verdicts == {"reproduced"}:
+        overall = "reproduced"
+    else:
+        overall = "not reproduced" if "not reproduced" in verdicts else "undetermined"
+    return {"languages": decided, "overall": overall if decided else "undetermined"}
+
+
+def deciding(roles: dict, metric: str) -> list[str]:
+    """The languages whose ``metric`` ("ter" or "ser") is meaningful: a full-support language has
+    no SER; a sparse n-gram's TER (over valid samples only) just tracks where valid samples
+    first appear, so only the languages given that role decide it."""
+    return [name for name, role in roles.items() if role in (metric, "both")]
+
+
+def analyse(rows: list[dict], preset) -> dict:
+    """Thresholds per curve, their growth exponents and the verdict on each half of the claim."""
+    series = _series(rows)
+    floors = _floors(series)
+    curves = {"/".join(k): _curve_summary(k, v, floors) for k, v in series.items()}
+    roles = {ls.name: ls.role for ls in preset.languages}
+    return {
+        "roles": roles,
+        "definitions": {
+            "ppl_tolerance": PPL_TOLERANCE, "ter_tolerance_nats": TER_TOLERANCE,
+            "ser_target": SER_TARGET, "min_valid": MIN_VALID, "ter_exponent_max": TER_EXPONENT_MAX,
+            "ser_exponent_min": SER_EXPONENT_MIN, "theory_sampler": THEORY_SAMPLER,
+        },
+        "curves": curves,
+        "ter_half": _verdict(curves, deciding(roles, "ter"), "ter"),
+        "ser_half": _verdict(curves, deciding(roles, "ser"), "ser"),
+    }
+
+
+# ----------------------------------------------------------------------------- plots
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _colors(lengths):
+    plt = _plt()
+    cmap = plt.get_cmap("viridis")
+    n = max(1, len(lengths) - 1)
+    return {length: cmap(0.9 * i / n) for i, length in enumerate(lengths)}
+
+
+def _grid_plot(series, denoiser: str, path: Path, ylabel: str, value, x_over_length=False, hline=None,
+               title="") -> str | None:
+    keys = sorted({(lang, s) for (d, lang, s) in series if d == denoiser})
+    if not keys:
+        return None
+    languages = sorted({k[0] for k in keys})
+    samplers = [s for s in ("ancestral", "random", "confidence") if any(k[1] == s for k in keys)]
+    plt = _plt()
+    fig, axes = plt.subplots(len(languages), len(samplers), squeeze=False,
+                             figsize=(4.2 * len(samplers), 3.2 * len(languages)))
+    lengths = sorted({n for k, v in series.items() if k[0] == denoiser for n in v})
+    colors = _colors(lengths)
+    for i, lang in enumerate(languages):
+        for j, sampler in enumerate(samplers):
+            ax = axes[i][j]
+            for length, rs in series.get((denoiser, lang, sampler), {}).items():
+                xs = [r["steps"] / length if x_over_length else r["steps"] for r in rs]
+                ax.plot(xs, [value(r) for r in rs], "o-", ms=3, color=colors[length], label=f"L={length}")
+            if hline is not None:
+                ax.axhline(hline, color="gray", ls=":", lw=1)
+            ax.set_xscale("log", base=2)
+            ax.set_title(f"{lang} / {sampler}", fontsize=9)
+            ax.set_xlabel("N / L" if x_over_length else "steps N")
+            ax.set_ylabel(ylabel)
+            ax.grid(alpha=0.3)
+            if not (series.get((denoiser, lang, sampler))):
+                ax.set_visible(False)
+    next(ax for row in axes for ax in row if ax.get_visible()).legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path.name
+
+
+def _thresholds_plot(curves: dict, roles: dict, path: Path) -> str | None:
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    styles = {"ancestral": "o-", "random": "s--", "confidence": "^:"}
+    palette = plt.get_cmap("tab10")
+    colors = {name: palette(i) for i, name in enumerate(sorted(roles))}
+    drawn = False
+    for key, c in sorted(curves.items()):
+        denoiser, lang, sampler = key.split("/")
+        if denoiser != "oracle":
+            continue
+        for ax, metric in zip(axes, ("ter", "ser"), strict=True):
+            pts = [(n, v[f"n_{metric}"]) for n, v in c["per_length"].items() if v[f"n_{metric}"] is not None]
+            if lang in deciding(roles, metric) and len(pts) >= 2:
+                ax.plot(*zip(*pts, strict=True), styles.get(sampler, "o-"), ms=4, color=colors[lang],
+                        label=f"{lang} / {sampler}")
+                drawn = True
+    if not drawn:
+        plt.close(fig)
+        return None
+    lengths = sorted({int(n) for c in curves.values() for n in c["per_length"]})
+    for ax, title in zip(axes, (f"N needed: perplexity within {PPL_TOLERANCE:.0%} (TER)",
+                                f"N needed: SER <= {SER_TARGET:.0%}"), strict=True):
+        ax.plot(lengths, lengths, color="gray", lw=1, ls=":", label="N = L")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log", base=2)
+        ax.set_xlabel("sequence length L")
+        ax.set_ylabel("steps N")
+        ax.set_title(f"exact oracle, {title}", fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path.name
+
+
+def _model_plot(series, path: Path) -> str | None:
+    model_keys = sorted(k for k in series if k[0] == "model")
+    if not model_keys:
+        return None
+    plt = _plt()
+    fig, axes = plt.subplots(len(model_keys), 2, figsize=(9, 3.3 * len(model_keys)), squeeze=False)
+    for i, (_, lang, sampler) in enumerate(model_keys):
+        lengths = list(series[("model", lang, sampler)])
+        colors = _colors(lengths)
+        for ax, (label, value, hline) in zip(axes[i], (("TER gap (nats/token)", _ter, TER_TOLERANCE),
+                                                       ("SER", lambda r: r["ser"], SER_TARGET)), strict=True):
+            for denoiser, style in (("oracle", "o-"), ("model", "s--")):
+                for length, rs in series.get((denoiser, lang, sampler), {}).items():
+                    if length in colors:
+                        ax.plot([r["steps"] for r in rs], [value(r) for r in rs], style, ms=3,
+                                color=colors[length], label=f"{denoiser} L={length}")
+            ax.axhline(hline, color="gray", ls=":", lw=1)
+            ax.set_xscale("log", base=2)
+            ax.set_xlabel("steps N")
+            ax.set_ylabel(label)
+            ax.set_title(f"{lang} / {sampler}: oracle (solid) vs trained model (dashed)", fontsize=8)
+            ax.grid(alpha=0.3)
+        axes[i][0].legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path.name
+
+
+def write_plots(result: dict, out_dir: Path) -> list[str]:
+    """The PNGs of a run (names relative to ``out_dir``)."""
+    out_dir = Path(out_dir)
+    series = _series(result["rows"])
+    made = [
+        _grid_plot(series, "oracle", out_dir / "ter_gap_vs_steps.png", "TER gap (nats/token)", _ter,
+                   hline=TER_TOLERANCE, title="exact oracle: token-error gap to the entropy rate vs steps "
+                   "(dotted: ln 1.05; sparse languages: valid samples only)"),
+        _grid_plot(series, "oracle", out_dir / "ser_vs_steps.png", "SER", lambda r: r["ser"],
+                   hline=SER_TARGET, title="exact oracle: sequence error rate vs steps"),
+        _grid_plot(series, "oracle", out_dir / "ser_vs_steps_over_length.png", "SER", lambda r: r["ser"],
+                   x_over_length=True, hline=SER_TARGET, title="exact oracle: sequence error rate vs N / L"),
+        _thresholds_plot(result["analysis"]["curves"], result["analysis"]["roles"],
+                         out_dir / "steps_needed_vs_length.png"),
+        _model_plot(series, out_dir / "model_vs_oracle.png"),
+    ]
+    return [m for m in made if m]
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def _fmt_n(v) -> str:
+    return "—" if v is None else f"{v:.3g}"
+
+
+def _fmt(v, digits: int = 3) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "—"
+    return f"{v:.{digits}f}"
+
+
+def threshold_table(curves: dict, roles: dict, metric: str, denoiser: str = "oracle") -> str:
+    names = deciding(roles, metric)
+    keys = [k for k in sorted(curves) if k.startswith(denoiser + "/") and k.split("/")[1] in names]
+    lengths = sorted({int(n) for k in keys for n in curves[k]["per_length"]})
+    rows = []
+    for k in keys:
+        c = curves[k]
+        _, lang, sampler = k.split("/")
+        cells = [_fmt_n(c["per_length"][n][f"n_{metric}"]) if n in c["per_length"] else "" for n in lengths]
+        rows.append([lang, sampler, *cells, _fmt(c[f"{metric}_exponent"], 2)])
+    if not rows:
+        return f"(no {denoiser} curve decides the {metric.upper()} half in this preset)"
+    return markdown_table(["language", "sampler", *[f"L={n}" for n in lengths], "exponent"], rows)
+
+
+def fixed_steps_table(rows: list[dict], roles: dict, steps: tuple[int, ...], metric: str,
+                      sampler: str = THEORY_SAMPLER, denoiser: str = "oracle") -> str:
+    """``metric`` ("gap" or "ser") at fixed N for every L: flat along a row means independent of L."""
+    series = _series(rows)
+    table = []
+    for (d, lang, s), by_length in sorted(series.items()):
+        if d != denoiser or s != sampler or lang not in deciding(roles, "ter" if metric == "gap" else "ser"):
+            continue
+        for n in steps:
+            vals = []
+            for _length, rs in by_length.items():
+                hit = [r for r in rs if r["steps"] == n]
+                vals.append(_fmt(_ter(hit[0]) if metric == "gap" else hit[0][metric]) if hit else "·")
+            table.append([lang, n, *vals])
+    lengths = sorted({r["length"] for r in rows if r["denoiser"] == denoiser})
+    return markdown_table(["language", "N", *[f"L={n}" for n in lengths]], table)
+
+
+def order_table(curves: dict, roles: dict, denoiser: str = "oracle") -> str:
+    """Beyond the paper: N* with confidence order next to random order (Scheduled) and the
+    ancestral sampler, per L, as ``confidence / random / ancestral``."""
+    table = []
+    for metric in ("ter", "ser"):
+        for lang in deciding(roles, metric):
+            base = {s: curves.get(f"{denoiser}/{lang}/{s}") for s in ("confidence", "random", THEORY_SAMPLER)}
+            if base["confidence"] is None:
+                continue
+            lengths = list(base["confidence"]["per_length"])
+            cells = [" / ".join(_fmt_n(c["per_length"][n][f"n_{metric}"]) if c and n in c["per_length"]
+                                else "·" for c in base.values()) for n in lengths]
+            exps = " / ".join(_fmt(c[f"{metric}_exponent"], 2) if c else "·" for c in base.values())
+            table.append([metric.upper(), lang, *cells, exps])
+    if not table:
+        return "(no confidence-order sweep in this preset)"
+    lengths = sorted({int(n) for k, c in curves.items() if k.startswith(denoiser) for n in c["per_length"]})
+    return markdown_table(["N* for", "language", *[f"L={n}" for n in lengths], "exponents"], table)
+
+
+def write_report(result: dict, path: Path) -> None:
+    a = result["analysis"]
+    rows = result["rows"]
+    d = a["definitions"]
+    lines = [
+        "# steps vs sequence length: token error vs sequence error",
+        "",
+        f"Reproduces: {result['paper']}.",
+        "",
+        provenance_markdown(result["provenance"]),
+        f"Wall time: {result['wall_seconds']:.0f} s.",
+        "",
+        "## Verdict",
+        "",
+    ]
+    for half, label in (("ter_half", "TER: steps independent of L"), ("ser_half", "SER: steps grow with L")):
+        v = a[half]
+        detail = "; ".join(f"{k}: exponent {_fmt(x['exponent'], 2)} ({x['verdict']})"
+                           for k, x in v["languages"].items())
+        lines.append(f"- **{label}** — {v['overall']} ({detail})")
+    lines += [
+        "",
+        f"N* = smallest N with perplexity within {d['ppl_tolerance']:.0%} of its floor (gap <= floor + "
+        f"{d['ter_tolerance_nats']:.4f} nats/token; floor 0 for the exact oracle, the gap at the largest N "
+        f"for a trained model; TER needs >= {d['min_valid']} valid samples) or with SER <= "
+        f"{d['ser_target']:.0%}, interpolated in log N; exponent = slope of log N* on log L. "
+        "Verdicts use the oracle with the "
+        f"{d['theory_sampler']} sampler: TER exponent <= {d['ter_exponent_max']}, SER exponent >= "
+        f"{d['ser_exponent_min']}.",
+        "",
+        "## N needed for the token error (oracle)",
+        "",
+        threshold_table(a["curves"], a["roles"], "ter"),
+        "",
+        "## N needed for SER <= 10% (oracle)",
+        "",
+        threshold_table(a["curves"], a["roles"], "ser"),
+        "",
+        "## TER gap (nats/token) at fixed N, ancestral oracle",
+        "",
+        fixed_steps_table(rows, a["roles"], (2, 4, 8, 16), "gap"),
+        "",
+        "## SER at fixed N, ancestral oracle",
+        "",
+        fixed_steps_table(rows, a["roles"], (4, 16, 64), "ser"),
+        "",
+        "## Confidence order vs random order (beyond the paper)",
+        "",
+        "N* as confidence / random / ancestral (— = not reached on the grid):",
+        "",
+        order_table(a["curves"], a["roles"]),
+        "",
+    ]
+    if result["models"]:
+        lines += [
+            "## Trained model",
+            "",
+            "One model per language, trained on all its lengths (see `models` in result.json).",
+            "",
+            markdown_table(
+                ["language", "params", "train tokens", "train s", "L", "held-out NELBO", "entropy rate",
+                 "NELBO gap"],
+                [[m["language"], m["parameters"], m["train_tokens"], f"{m['train_seconds']:.0f}", n,
+                  _fmt(m["heldout_nelbo_per_token"][n]), _fmt(m["entropy_per_token"][n]),
+                  _fmt(m["nelbo_gap_per_token"][n])]
+                 for m in result["models"] for n in m["heldout_nelbo_per_token"]],
+            ),
+            "",
+            "N needed, trained model (TER: perplexity within 5% of the model's own floor below):",
+            "",
+            threshold_table(a["curves"], a["roles"], "ter", "model"),
+            "",
+            threshold_table(a["curves"], a["roles"], "ser", "model"),
+            "",
+            "The model's own error (its floor): TER gap and SER of one-token-per-step random-order "
+            "sampling (N = L), an exact sampler of the model's conditionals:",
+            "",
+            markdown_table(
+                ["language", "L", "TER gap floor", "SER floor"],
+                [[k.split("/")[1], n, _fmt(v["ter_floor"]), _fmt(v["ser_floor"])]
+                 for k, c in sorted(a["curves"].items()) if k.startswith("model/") and k.endswith("/random")
+                 for n, v in c["per_length"].items()],
+            ),
+            "",
+        ]
+    lines += ["## Plots", ""] + [f"![{p}]({p})" for p in result["plots"]] + [""]
+    Path(path).write_text("\n".join(lines), encoding="utf-8")

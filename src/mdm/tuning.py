@@ -1,0 +1,567 @@
+"""Post-training tuning of the Beta energy schedule: grid search, then refine the best few.
+
+Chen et al., "Masked Diffusion Models as Energy Minimization" (arXiv 2509.13866), Sec. on
+practical schedules: with ``alpha = sin^2(pi/2 * I(a, b))`` the schedule is two numbers, so it
+can be tuned for a task after training: score every (a, b) on a grid (the paper uses
+{0.1, ..., 1.0}^2 on 50-150 items), then re-score the best few on more items and keep the best.
+
+The search is driven by an *objective*: any callable ``objective(schedule, n_items, seed) ->
+float`` (accuracy from a verifier, token error under an exact language, ...).  Every score is
+written to a JSON cache as soon as it is computed, so an interrupted search resumes where it
+stopped.  Builders for the two common objectives and the ``mdm tune-schedule`` command live
+here too (:func:`language_objective`, :func:`verifier_objective`, :func:`add_cli_parser`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from mdm.errors import ConfigError, ScheduleError
+from mdm.schedules import BetaEnergy
+
+__all__ = [
+    "DEFAULT_GRID",
+    "TuneConfig",
+    "TuneResult",
+    "tune_schedule",
+    "format_table",
+    "plot_heatmap",
+    "language_objective",
+    "verifier_objective",
+    "LanguageView",
+    "parse_language_spec",
+    "add_cli_parser",
+]
+
+Objective = Callable[[BetaEnergy, int, int], float]
+
+DEFAULT_GRID: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(1, 11))
+CACHE_VERSION = 1
+
+
+def _check_param(name: str, v) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+        raise ScheduleError(
+            f"Beta schedule parameter {name} must be a finite number > 0, got {v!r} "
+            "(the Beta(a, b) CDF is undefined for a <= 0 or b <= 0)"
+        )
+    return float(v)
+
+
+@dataclass(frozen=True)
+class TuneConfig:
+    """What to search and how hard.
+
+    ``samples`` items score each grid cell (common random numbers: every cell sees the same
+    ``seed``); the ``refine_top`` best cells, plus ``always_refine`` (linear by default, the usual
+    baseline), are re-scored on ``refine_samples`` fresh items (seed ``seed + 1``), which avoids
+    crowning a cell that was merely lucky on the first items.
+    """
+
+    steps: int
+    grid_a: tuple[float, ...] = DEFAULT_GRID
+    grid_b: tuple[float, ...] = DEFAULT_GRID
+    samples: int = 64
+    refine_top: int = 3
+    refine_samples: int = 256
+    maximize: bool = True
+    seed: int = 0
+    always_refine: tuple[tuple[float, float], ...] = ((0.5, 0.5),)
+
+    def __post_init__(self):
+        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
+            raise ConfigError(f"steps must be an integer >= 1, got {self.steps!r}")
+        for name in ("grid_a", "grid_b"):
+            values = tuple(getattr(self, name))
+            if not values:
+                raise ConfigError(f"{name} is empty: give at least one value")
+            object.__setattr__(self, name, tuple(_check_param(name[-1], v) for v in values))
+        pairs = tuple((_check_param("a", a), _check_param("b", b)) for a, b in self.always_refine)
+        object.__setattr__(self, "always_refine", pairs)
+        for name in ("samples", "refine_samples"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConfigError(f"{name} must be an integer >= 1, got {v!r}")
+        if isinstance(self.refine_top, bool) or not isinstance(self.refine_top, int) or self.refine_top < 0:
+            raise ConfigError(f"refine_top must be an integer >= 0, got {self.refine_top!r}")
+
+
+@dataclass
+class TuneResult:
+    """Grid scores, refined scores and the winner (``a``, ``b``)."""
+
+    config: TuneConfig
+    grid: dict[tuple[float, float], float]
+    refined: dict[tuple[float, float], float]
+    a: float
+    b: float
+    score: float
+    evaluations: int = 0  # objective calls made in this run (cached ones excluded)
+    extra: dict = field(default_factory=dict)
+
+    def schedule(self) -> BetaEnergy:
+        return BetaEnergy(self.a, self.b)
+
+    def to_dict(self) -> dict:
+        cfg = asdict(self.config)
+        return {
+            "config": cfg,
+            "best": {"a": self.a, "b": self.b, "score": self.score},
+            "grid": [{"a": a, "b": b, "score": s} for (a, b), s in self.grid.items()],
+            "refined": [{"a": a, "b": b, "score": s} for (a, b), s in self.refined.items()],
+            "evaluations": self.evaluations,
+        }
+
+
+class _Cache:
+    """Scores keyed by (a, b), items and seed; rewritten atomically after every score."""
+
+    def __init__(self, path: Path | None, fingerprint: dict):
+        self.path, self.fingerprint, self.scores = path, fingerprint, {}
+        if path is None or not path.exists():
+            return
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise ConfigError(
+                f"cannot read the tuning cache {path}: {err}; delete it to start over"
+            ) from None
+        if data.get("version") != CACHE_VERSION or data.get("fingerprint") != fingerprint:
+            raise ConfigError(
+                f"the tuning cache {path} was written by a different search "
+                f"({data.get('fingerprint')}); delete it or write to another directory"
+            )
+        self.scores = dict(data.get("scores", {}))
+
+    @staticmethod
+    def key(a: float, b: float, n: int, seed: int) -> str:
+        return f"{a:.6g}|{b:.6g}|{n}|{seed}"
+
+    def put(self, key: str, value: float) -> None:
+        self.scores[key] = value
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(self.path.suffix + ".tmp")
+        tmp.write_text(json.dumps({"version": CACHE_VERSION, "fingerprint": self.fingerprint,
+                                   "scores": self.scores}, indent=1))
+        os.replace(tmp, self.path)
+
+
+def tune_schedule(
+    objective: Objective,
+    config: TuneConfig,
+    *,
+    cache: str | Path | None = None,
+    name: str = "objective",
+    progress: bool = True,
+) -> TuneResult:
+    """Grid-search (a, b), refine the best ``config.refine_top`` cells, return the winner.
+
+    ``objective(BetaEnergy(a, b), n_items, seed) -> float`` is higher-is-better when
+    ``config.maximize`` (accuracy) and lower-is-better otherwise (token error).  ``cache`` is a
+    JSON file: scores already in it are reused, so rerunning an interrupted search finishes it;
+    ``name`` (with the config) identifies the search, and a cache written by another raises.
+    Non-finite scores (NaN) count as the worst possible.
+    """
+    from tqdm.auto import tqdm
+
+    # Keys carry (a, b, items, seed), so only what changes a score's meaning is fingerprinted:
+    # a bigger grid or more finalists reuse every score already cached.
+    fingerprint = {"name": name, "steps": config.steps, "maximize": config.maximize}
+    store = _Cache(Path(cache) if cache is not None else None, fingerprint)
+    sign = 1.0 if config.maximize else -1.0
+
+    def better_key(score: float) -> float:
+        return sign * score if math.isfinite(score) else -math.inf
+
+    cells = [(a, b) for a in config.grid_a for b in config.grid_b]
+    n_refine = min(config.refine_top, len(cells)) + len(config.always_refine)
+    bar = tqdm(total=len(cells) + n_refine, desc=f"tune {name}", disable=not progress, leave=False)
+    calls = 0
+
+    def score(a: float, b: float, n: int, seed: int) -> float:
+        nonlocal calls
+        key = _Cache.key(a, b, n, seed)
+        if key not in store.scores:
+            store.put(key, float(objective(BetaEnergy(a, b), n, seed)))
+            calls += 1
+        bar.update(1)
+        bar.set_postfix(a=a, b=b, score=f"{store.scores[key]:.4g}")
+        return store.scores[key]
+
+    try:
+        grid = {(a, b): score(a, b, config.samples, config.seed) for a, b in cells}
+        ranked = sorted(cells, key=lambda c: -better_key(grid[c]))  # stable: grid order breaks ties
+        finalists = list(dict.fromkeys(ranked[: config.refine_top] + list(config.always_refine)))
+        refined = {c: score(*c, config.refine_samples, config.seed + 1) for c in finalists}
+    finally:
+        bar.close()
+    pool = refined if refined else grid
+    best = max(pool, key=lambda c: better_key(pool[c]))
+    return TuneResult(config, grid, refined, best[0], best[1], pool[best], evaluations=calls)
+
+
+# ----------------------------------------------------------------------------- reporting
+
+
+def format_table(result: TuneResult, metric: str = "score") -> str:
+    """The grid as a text table (rows a, columns b) and the refined finalists below it."""
+    cfg = result.config
+    direction = "higher" if cfg.maximize else "lower"
+    width = max(8, len(metric))
+    lines = [f"{metric} on {cfg.samples} items, {cfg.steps} steps ({direction} is better); rows a, columns b"]
+    lines.append("a\\b".rjust(6) + "".join(f"{b:>{width}.3g}" for b in cfg.grid_b))
+    for a in cfg.grid_a:
+        lines.append(f"{a:>6.3g}" + "".join(f"{result.grid[(a, b)]:>{width}.4g}" for b in cfg.grid_b))
+    if result.refined:
+        lines.append(f"refined on {cfg.refine_samples} fresh items:")
+        order = sorted(result.refined.items(), key=lambda kv: -kv[1] if cfg.maximize else kv[1])
+        for (a, b), s in order:
+            tag = "  <- best" if (a, b) == (result.a, result.b) else ""
+            lines.append(f"  Beta({a:.3g}, {b:.3g}): {metric} {s:.4g}{tag}")
+    lines.append(f"best: Beta({result.a:.3g}, {result.b:.3g}) with {metric} {result.score:.4g}")
+    return "\n".join(lines)
+
+
+def plot_heatmap(
+    result: TuneResult, path: str | Path, metric: str = "score", title: str | None = None
+) -> Path:
+    """Write the grid scores as a heatmap PNG (a on the y axis, b on the x axis)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    cfg = result.config
+    z = np.array([[result.grid[(a, b)] for b in cfg.grid_b] for a in cfg.grid_a])
+    fig, ax = plt.subplots(figsize=(1.0 + 0.55 * len(cfg.grid_b), 0.8 + 0.5 * len(cfg.grid_a)))
+    im = ax.imshow(z, origin="lower", cmap="viridis" if cfg.maximize else "viridis_r", aspect="auto")
+    ax.set_xticks(range(len(cfg.grid_b)), [f"{b:.2g}" for b in cfg.grid_b])
+    ax.set_yticks(range(len(cfg.grid_a)), [f"{a:.2g}" for a in cfg.grid_a])
+    ax.set_xlabel("b")
+    ax.set_ylabel("a")
+    if len(cfg.grid_a) * len(cfg.grid_b) <= 144:
+        for i in range(len(cfg.grid_a)):
+            for j in range(len(cfg.grid_b)):
+                ax.text(j, i, f"{z[i, j]:.3g}", ha="center", va="center", fontsize=6, color="w")
+    if (result.a in cfg.grid_a) and (result.b in cfg.grid_b):
+        ax.plot(cfg.grid_b.index(result.b), cfg.grid_a.index(result.a), "r*", ms=14, label="best")
+        ax.legend(loc="upper right", fontsize=7)
+    fig.colorbar(im, ax=ax, label=metric)
+    ax.set_title(title or f"{metric}, {cfg.steps} steps, {cfg.samples} items")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+# ----------------------------------------------------------------------------- objectives
+
+
+class LanguageView:
+    """A model trained on a language's tokens, seen through the language's vocabulary.
+
+    The model's ids ``0 .. V-1`` must be the language's tokens (as with a character tokenizer
+    over an alphabet of ``V`` symbols); its special tokens are dropped, so the view is a
+    Denoiser with ``mask_id = V`` and logits of width ``V + 1``, directly comparable with
+    ``language.denoiser()`` and scorable by ``language.log_prob``.
+    """
+
+    def __init__(self, model, vocab_size: int):
+        if model.vocab_size <= vocab_size or model.mask_id < vocab_size:
+            raise ConfigError(
+                f"the model's vocabulary ({model.vocab_size} ids, mask {model.mask_id}) does not extend the "
+                f"language's {vocab_size} tokens; train it on the language with a character tokenizer"
+            )
+        self.model, self.vocab_size, self.mask_id = model, vocab_size + 1, vocab_size
+        self.time_conditioned = bool(getattr(model, "time_conditioned", False))
+
+    def __call__(self, x, attention_mask=None, **kw):
+        import torch
+
+        from mdm.protocol import call_denoiser
+
+        params = self.model.parameters() if hasattr(self.model, "parameters") else iter(())
+        device = getattr(self.model, "device", None) or next(iter(params), x).device
+        y = torch.where(x == self.mask_id, self.model.mask_id, x).to(device)
+        logits = call_denoiser(self.model, y, attention_mask, kw.get("t")).float()[..., : self.mask_id]
+        mask_col = torch.full_like(logits[..., :1], float("-inf"))
+        return torch.cat([logits, mask_col], dim=-1).to(x.device)
+
+
+def sample_in_batches(denoiser, n: int, batch_size: int, seed: int, **kw):
+    """``n`` samples (``mdm.sample(**kw)``) in batches of ``batch_size``, all drawn from one
+    generator seeded with ``seed`` (on the device the sampler runs on).  ``prompts=`` gives one
+    row per sample."""
+    import torch
+
+    from mdm.sampling import sample
+
+    device = getattr(denoiser, "device", None)
+    if device is None and isinstance(denoiser, torch.nn.Module):
+        device = next((p.device for p in denoiser.parameters()), None)
+    gen = torch.Generator(device=device or "cpu").manual_seed(seed)
+    prompts = kw.pop("prompts", None)
+    chunks = []
+    for start in range(0, n, batch_size):
+        b = min(batch_size, n - start)
+        prompt = None if prompts is None else prompts[start:start + b].to(gen.device)
+        chunks.append(sample(denoiser, batch_size=b, prompt=prompt, generator=gen, **kw).tokens.cpu())
+    return torch.cat(chunks)
+
+
+def language_objective(
+    language,
+    steps: int,
+    *,
+    length: int,
+    denoiser=None,
+    metric: str = "ser",
+    proxy: str = "random",
+    temperature: float = 1.0,
+    batch_size: int = 256,
+    entropy=None,
+) -> Objective:
+    """Score a schedule by sampling ``n`` sequences and measuring them under the TRUE ``language``.
+
+    ``metric``: ``"ser"`` (fraction of impossible sequences) or ``"ter"`` (token error: the
+    perplexity of the valid samples under the language, :func:`mdm.eval.sequence_metrics.token_error`);
+    both lower-is-better.  ``denoiser``: default the language's exact oracle (isolates the
+    sampler's error); pass a :class:`LanguageView` of a trained model to include model error.
+    """
+    from mdm.eval.sequence_metrics import sequence_error_rate, token_error
+    from mdm.sampling import Scheduled
+
+    if metric not in ("ser", "ter"):
+        raise ConfigError(f"language metric must be 'ser' or 'ter', got {metric!r}")
+    den = language.denoiser() if denoiser is None else denoiser
+    if metric == "ter" and entropy is None:
+        entropy = language.entropy(length)  # estimated once, reused by every evaluation
+
+    def objective(schedule: BetaEnergy, n: int, seed: int) -> float:
+        x = sample_in_batches(den, n, batch_size, seed, length=length, temperature=temperature,
+                            unmasker=Scheduled(steps, schedule, proxy))
+        if metric == "ser":
+            return sequence_error_rate(language, x)
+        return token_error(language, x, entropy=entropy).perplexity
+
+    return objective
+
+
+def verifier_objective(
+    denoiser,
+    dataset,
+    steps: int,
+    *,
+    proxy: str = "confidence",
+    temperature: float = 0.0,
+    batch_size: int = 64,
+    block_size: int | None = None,
+) -> Objective:
+    """Score a schedule by the accuracy of answers to ``n`` prompts of ``dataset`` (higher is better).
+
+    ``dataset`` has ``prompts() -> [N, P]``, ``answer_len`` and ``verify(tokens) -> BoolTensor``
+    (the Sudoku and arithmetic test splits of :mod:`mdm.tasks`).  Each evaluation takes the first
+    ``n`` prompts of a permutation seeded by ``seed``, so the refinement stage (another seed,
+    more items) sees items the grid stage mostly did not.
+    """
+    import torch
+
+    from mdm.sampling import Scheduled
+
+    prompts = dataset.prompts()
+    total = prompts.shape[0]
+    if total == 0:
+        raise ConfigError("the dataset has no prompts to score a schedule on")
+
+    def objective(schedule: BetaEnergy, n: int, seed: int) -> float:
+        idx = torch.randperm(total, generator=torch.Generator().manual_seed(seed))[: min(n, total)]
+        x = sample_in_batches(denoiser, len(idx), batch_size, seed, prompts=prompts[idx],
+                            length=dataset.answer_len, temperature=temperature, block_size=block_size,
+                            unmasker=Scheduled(steps, schedule, proxy))
+        return float(dataset.verify(x).double().mean())
+
+    return objective
+
+
+# ----------------------------------------------------------------------------- mdm tune-schedule
+
+_LANGUAGE_KEYS = {
+    "ngram": {"vocab": "vocab_size", "order": "order", "branching": "branching", "seed": "seed"},
+    "hmm": {"states": "n_states", "vocab": "vocab_size", "seed": "seed", "successors": "successors",
+            "emitted": "emitted"},
+}
+
+
+def parse_language_spec(spec: str):
+    """``ngram:vocab=8,order=2,branching=2,seed=0`` or ``hmm:states=8,vocab=8,seed=0`` -> a language
+    from :mod:`mdm.languages` (``NGram.random`` / ``HMM.random``; omitted keys take their defaults)."""
+    from mdm.languages import HMM, NGram
+
+    kind, _, rest = spec.strip().partition(":")
+    if kind not in _LANGUAGE_KEYS:
+        raise ConfigError(f"language {spec!r}: start with 'ngram:' or 'hmm:', e.g. ngram:vocab=8,order=2")
+    kw = {}
+    for part in filter(None, rest.split(",")):
+        key, eq, value = part.partition("=")
+        if not eq or key.strip() not in _LANGUAGE_KEYS[kind]:
+            raise ConfigError(f"language {spec!r}: {part!r} is not one of "
+                              f"{', '.join(k + '=INT' for k in _LANGUAGE_KEYS[kind])}")
+        try:
+            kw[_LANGUAGE_KEYS[kind][key.strip()]] = int(value)
+        except ValueError:
+            raise ConfigError(f"language {spec!r}: {key} needs an integer, got {value!r}") from None
+    if kind == "ngram":
+        return NGram.random(kw.pop("vocab_size", 8), **kw)
+    if "n_states" not in kw or "vocab_size" not in kw:
+        raise ConfigError(f"language {spec!r}: an HMM needs states= and vocab=")
+    return HMM.random(kw.pop("n_states"), kw.pop("vocab_size"), **kw)
+
+
+def _grid_arg(text: str) -> tuple[float, ...]:
+    import argparse
+
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError("give at least one value")
+    return values
+
+
+_grid_arg.__name__ = "grid"
+
+
+def add_cli_parser(subparsers) -> None:
+    """Add ``mdm tune-schedule`` to the ``mdm`` command's subparsers.
+
+    What is scored (one of):
+
+    * ``--language SPEC``: samples measured under an exact language (``ngram:vocab=8,order=2,...``
+      or ``hmm:states=8,vocab=8,...``), metric ``--metric ser`` (default) or ``ter``; the
+      denoiser is the language's exact oracle, or ``--checkpoint DIR`` trained on that language.
+    * ``--checkpoint DIR`` alone: accuracy (verifier) on the test split of the task the checkpoint
+      was trained on (``sudoku``, ``arithmetic``; ``--task`` overrides the name).
+
+    Search: ``--steps N`` (required), ``--samples`` items per grid cell (64), ``--refine-samples``
+    (256) for the ``--top`` (3) best cells plus linear, ``--grid-a`` / ``--grid-b`` (default
+    0.1,...,1.0; values must be > 0), ``--proxy`` (default random for languages, confidence for
+    tasks), ``--temperature`` (1 for languages, 0 for tasks), ``--length`` (language samples, 64),
+    ``--batch-size``, ``--block-size``, ``--seed``, ``--device``.  Output in ``--out`` (default
+    ``runs/tune/<name>``): ``cache.json`` (rerun the same command to resume), ``result.json``,
+    ``table.txt`` and ``heatmap.png``; the table is printed.
+    """
+    p = subparsers.add_parser(
+        "tune-schedule", help="grid-search the Beta energy schedule (a, b) for a model and a metric",
+        description="Grid-search (a, b) of the Beta energy schedule alpha = sin^2(pi/2 I(a, b)) "
+        "(Chen et al., arXiv 2509.13866), then re-score the best few on more items. Interrupted "
+        "searches resume from OUT/cache.json.")
+    src = p.add_argument_group("what to score")
+    src.add_argument("--checkpoint", help="checkpoint directory (mdm train output/checkpoint)")
+    src.add_argument("--language", help="exact language, e.g. ngram:vocab=8,order=2,branching=2,seed=0")
+    src.add_argument("--task", help="task of the checkpoint (default: read from the checkpoint)")
+    src.add_argument("--metric", choices=["accuracy", "ser", "ter"],
+                     help="accuracy for tasks (default); ser (default) or ter for languages")
+    p.add_argument("--steps", type=int, required=True, help="sampling steps N")
+    p.add_argument("--samples", type=int, default=64, help="items per grid cell (default 64)")
+    p.add_argument("--refine-samples", type=int, default=256, help="items per finalist (default 256)")
+    p.add_argument("--top", type=int, default=3, help="finalists re-scored on more items (default 3)")
+    p.add_argument("--grid-a", type=_grid_arg, default=DEFAULT_GRID, help="comma list (default 0.1,...,1.0)")
+    p.add_argument("--grid-b", type=_grid_arg, default=DEFAULT_GRID, help="comma list (default 0.1,...,1.0)")
+    p.add_argument("--proxy", choices=["confidence", "margin", "entropy", "random"],
+                   help="position order (default: random for languages, confidence for tasks)")
+    p.add_argument("--temperature", type=float, help="default: 1 for languages, 0 for tasks")
+    p.add_argument("--length", type=int, default=64, help="sequence length for --language (default 64)")
+    p.add_argument("--batch-size", type=int, default=128, help="default 128")
+    p.add_argument("--block-size", type=int, help="semi-autoregressive blocks (tasks)")
+    p.add_argument("--seed", type=int, default=0, help="default 0")
+    p.add_argument("--device", default="cpu", help="device for a checkpoint's model (default cpu)")
+    p.add_argument("--out", help="output folder (default runs/tune/<name>)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_tune_schedule)
+
+
+def _cmd_tune_schedule(args) -> int:
+    """Handler of ``mdm tune-schedule``: validate everything, then search, print, write."""
+    if args.checkpoint is None and args.language is None:
+        raise ConfigError("give --language SPEC (exact language) or --checkpoint DIR (trained model)")
+    for name in ("samples", "refine_samples", "length", "batch_size"):
+        if getattr(args, name) < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    language = parse_language_spec(args.language) if args.language else None
+    metric = args.metric or ("ser" if language is not None else "accuracy")
+    if (metric == "accuracy") != (language is None):
+        raise ConfigError("--metric accuracy goes with a task checkpoint; ser / ter with --language")
+    config = TuneConfig(steps=args.steps, grid_a=args.grid_a, grid_b=args.grid_b, samples=args.samples,
+                        refine_top=args.top, refine_samples=args.refine_samples,
+                        maximize=metric == "accuracy", seed=args.seed)  # rejects a, b <= 0
+    model = None
+    if args.checkpoint:
+        from mdm.train import checkpoint
+
+        model, _ = checkpoint.load(args.checkpoint, device=args.device)
+    if language is not None:
+        den = None if model is None else LanguageView(model, language.vocab_size)
+        objective = language_objective(
+            language, args.steps, length=args.length, denoiser=den, metric=metric,
+            proxy=args.proxy or "random", temperature=1.0 if args.temperature is None else args.temperature,
+            batch_size=args.batch_size)
+        what = f"{args.language}" + (f" model {args.checkpoint}" if model is not None else " exact")
+    else:
+        dataset, task = task_test_split(args.checkpoint, args.task)
+        objective = verifier_objective(
+            model, dataset, args.steps, proxy=args.proxy or "confidence",
+            temperature=0.0 if args.temperature is None else args.temperature,
+            batch_size=args.batch_size, block_size=args.block_size)
+        what = f"{task} {args.checkpoint}"
+    name = f"{what} {metric} proxy={args.proxy} T={args.temperature} L={args.length} block={args.block_size}"
+    slug = "".join(c if c.isalnum() else "-" for c in (args.language or Path(args.checkpoint).parent.name))
+    out = Path(args.out) if args.out else Path("runs") / "tune" / f"{slug}-{metric}-N{args.steps}"
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} exists and is not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    result = tune_schedule(objective, config, cache=out / "cache.json", name=name,
+                           progress=not args.no_progress)
+    table = format_table(result, metric=metric)
+    print(table)
+    (out / "table.txt").write_text(table + "\n")
+    payload = {"what": name, "metric": metric, **result.to_dict()}
+    tmp = out / "result.json.tmp"
+    tmp.write_text(json.dumps(payload, indent=2))
+    os.replace(tmp, out / "result.json")
+    plot_heatmap(result, out / "heatmap.png", metric=metric, title=f"{metric}, N={args.steps}")
+    print(f"results: {out}/result.json, {out}/heatmap.png (cache: {out}/cache.json)")
+    return 0
+
+
+def task_test_split(checkpoint_dir: str, task: str | None):
+    """The test split of the checkpoint's task, rebuilt from its saved training config."""
+    import importlib
+
+    from mdm.tasks.base import build_task
+    from mdm.train import checkpoint
+
+    train_cfg = checkpoint.read_config(checkpoint_dir).get("train") or {}
+    data = train_cfg.get("data") or {}
+    task = task or data.get("task")
+    if task not in _VERIFIED_TASKS:
+        raise ConfigError(f"task {task!r} has no verifier: pass --task {'|'.join(_VERIFIED_TASKS)}, or use "
+                          "--language for a model trained on an exact language")
+    importlib.import_module(_VERIFIED_TASKS[task])  # registers the task
+    # The test split does not depend on the train size: skip building the train split.
+    options = {**(data.get("options") or {}), "n_train": 0}
+    bundle = build_task(task, seq_len=data.get("seq_len"), seed=train_cfg.get("seed", 0), **options)
+    return bundle.val, task
+
+
+_VERIFIED_TASKS = {"sudoku": "mdm.tasks.sudoku", "arithmetic": "mdm.tasks.arithmetic"}

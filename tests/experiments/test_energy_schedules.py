@@ -1,0 +1,71 @@
+"""`mdm exp energy-schedules`: the quick preset end to end, and the pieces it is made of."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from mdm.experiments import energy_schedules as exp
+from mdm.tasks.base import build_task
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    out = tmp_path_factory.mktemp("energy-quick")
+    threads = torch.get_num_threads()
+    result = exp.run("quick", out, seed=0)
+    assert torch.get_num_threads() == threads  # the single-thread section is restored
+    return out, result
+
+
+def test_quick_preset_runs_end_to_end(quick):
+    out, result = quick
+    for name in ("result.json", "report.md", "toy_A.png", "toy_B.png", "sweep_ngram-exact.png",
+                 "sweep_ngram-trained.png", "tune_ngram-exact_random.png"):
+        assert (out / name).stat().st_size > 0, name
+    on_disk = json.loads((out / "result.json").read_text())
+    assert on_disk["preset"] == "quick" and on_disk["provenance"]["seed"] == 0
+    report = (out / "report.md").read_text()
+    assert "Exact toy" in report and "Exact languages" in report and "Model trained here" in report
+
+    # toy: the closed-form reference values
+    toy_a = result["toy"]["targets"]["A"]["reference"]["scheduled/random"]
+    assert toy_a["linear=Beta(0.5,0.5)"]["kl"] == pytest.approx(math.log(2))
+    assert toy_a["sin2=Beta(1,1)"]["kl"] == pytest.approx(0.0, abs=1e-12)
+
+    # every (order, schedule, N) measured once, metrics in range, a tuned schedule per order
+    preset = exp.PRESETS["quick"]
+    for part in (*result["languages"].values(), *result["trained"].values()):
+        rows = part["rows"]
+        assert len(rows) == len(preset.orders) * (len(exp.FIXED_SCHEDULES) + 1) * len(preset.steps)
+        assert all(0.0 <= r["ser"] <= 1.0 and r["n"] == preset.samples for r in rows)
+        assert set(part["tuned"]) == set(preset.orders)
+        assert {"gap", "ser"} <= set(part["claim"])
+    # with the exact oracle, more steps mean fewer impossible sequences
+    lin = {r["steps"]: r["ser"] for r in result["languages"][exp.NGRAM]["rows"]
+           if r["order"] == "random" and r["schedule"] == "linear"}
+    assert lin[16] < lin[4]
+
+
+def test_convex_vs_linear_counts_wins_and_direction():
+    rows = [{"order": "random", "schedule": s, "steps": n, "ser": v}
+            for s, vals in {"linear": (0.5, 0.3, 0.1), "Beta(0.9,0.3)": (0.4, 0.35, 0.1),
+                            "tuned": (0.5, 0.3, 0.1)}.items()
+            for n, v in zip((4, 8, 32), vals)]
+    c = exp.convex_vs_linear(rows, "ser", max_steps=16)
+    assert c["random/Beta(0.9,0.3)"]["wins"] == 1 and c["random/Beta(0.9,0.3)"]["of"] == 2
+    assert c["random/Beta(0.9,0.3)"]["mean_improvement"] == pytest.approx((0.1 - 0.05) / 2)
+    assert c["random/tuned"]["ties"] == 2
+    acc = exp.convex_vs_linear([{**r, "accuracy": r["ser"]} for r in rows], "accuracy", higher_is_better=True)
+    assert acc["random/Beta(0.9,0.3)"]["mean_improvement"] == pytest.approx(-(0.1 - 0.05) / 2)
+
+
+def test_exact_language_task_feeds_the_trainer():
+    bundle = build_task("exact-language", seq_len=12, seed=3, spec="ngram:vocab=4,order=2,branching=2,seed=1",
+                        n_train=50, n_val=10)
+    assert len(bundle.train) == 50 and len(bundle.val) == 10
+    x = torch.stack([bundle.train[i]["input_ids"] for i in range(50)])
+    language = exp.parse_language_spec("ngram:vocab=4,order=2,branching=2,seed=1")
+    assert bool(language.is_valid(x).all())  # token ids coincide with the language's
+    assert bundle.tokenizer.vocab_size > 4 and bundle.tokenizer.mask_id >= 4

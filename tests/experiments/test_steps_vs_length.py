@@ -1,0 +1,160 @@
+"""``mdm exp steps-vs-length``: fast exact oracles, the threshold analysis, the quick preset.
+
+The oracles are checked exactly against ``language.denoiser()``; the quick preset is run end to
+end once (about 10-20 s on 2 cores) and its oracle curves must have the claim's shape: the N
+needed for a small token-error gap does not grow with L, the N needed for a fixed SER does.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from mdm.errors import ConfigError, LanguageError
+from mdm.experiments import steps_vs_length as svl
+from mdm.experiments.steps_vs_length_oracle import ChainOracle, MarkovOracle, fast_oracle
+from mdm.experiments.steps_vs_length_report import growth_exponent, steps_needed
+from mdm.languages import HMM, ExactDenoiser, NGram
+
+
+def _masked_inputs(language, n: int, length: int, seed: int) -> torch.Tensor:
+    """Samples with random masks; a quarter of the rows hold random (mostly impossible) tokens."""
+    g = torch.Generator().manual_seed(seed)
+    x = language.sample(n, length, g)
+    x[: n // 4] = torch.randint(0, language.vocab_size, (n // 4, length), generator=g)
+    keep = torch.rand(n, 1, generator=g)  # per-row masking rate, from almost clean to all masked
+    x[torch.rand(n, length, generator=g) < keep] = language.vocab_size
+    x[-1] = language.vocab_size  # an all-mask row
+    return x
+
+
+def _assert_same_logits(got: torch.Tensor, want: torch.Tensor) -> None:
+    assert got.shape == want.shape
+    finite = torch.isfinite(want)
+    assert torch.equal(finite, torch.isfinite(got)), "different sets of impossible tokens"
+    assert torch.allclose(got[finite], want[finite], atol=1e-9, rtol=0)
+
+
+@pytest.mark.parametrize(
+    "language",
+    [
+        NGram.random(6, order=2, branching=2, seed=3),  # sparse: impossible evidence occurs
+        NGram.random(5, order=2, branching=5, seed=4),  # full support
+        NGram.random(4, order=1, seed=5),  # i.i.d. tokens
+        HMM.random(5, 6, seed=6),  # sparse transitions and emissions
+    ],
+    ids=["bigram-sparse", "bigram-dense", "unigram", "hmm"],
+)
+def test_fast_oracle_equals_the_languages_denoiser(language):
+    oracle = fast_oracle(language)
+    assert isinstance(oracle, ChainOracle if isinstance(language, HMM) else MarkovOracle)
+    assert (oracle.vocab_size, oracle.mask_id) == (language.vocab_size + 1, language.vocab_size)
+    exact = language.denoiser()
+    for length in (1, 2, 9):
+        x = _masked_inputs(language, 64, length, seed=length)
+        want = exact(x)
+        _assert_same_logits(oracle(x), want)
+        # output_mask: only the selected positions, in x[output_mask] order (clean ones one-hot).
+        where = torch.rand(x.shape, generator=torch.Generator().manual_seed(7)) < 0.4
+        _assert_same_logits(oracle(x, output_mask=where), want[where])
+
+
+def test_fast_oracle_falls_back_to_the_languages_denoiser():
+    trigram = NGram.random(3, order=3, branching=2, seed=0)
+    assert isinstance(fast_oracle(trigram), ExactDenoiser)
+    with pytest.raises(LanguageError, match="order 1 or 2"):
+        MarkovOracle(trigram)
+
+
+def test_steps_needed_interpolates_in_log_steps():
+    steps = [1, 2, 4, 8]
+    # Crosses 0.1 between N=4 (0.2) and N=8 (0.05): two thirds of the way in log N.
+    assert steps_needed(steps, [1.0, 0.5, 0.2, 0.05], 0.1) == pytest.approx(4 * 2 ** (2 / 3))
+    assert steps_needed(steps, [0.05, 0.5, 0.2, 0.01], 0.1) == 1.0  # met at the first point
+    assert steps_needed(steps, [1.0, 0.5, 0.2, 0.15], 0.1) is None  # never met
+    assert steps_needed(steps, [math.nan, math.nan, 0.05, 0.01], 0.1) == 4.0  # NaN never meets
+    assert steps_needed(steps, [1.0, 0.2, 0.05, 0.01], 0.2) == 2.0  # equality meets
+
+
+def test_growth_exponent():
+    assert growth_exponent([16, 32, 64], [16, 32, 64]) == pytest.approx(1.0)
+    assert growth_exponent([16, 32, 64], [8, 8, 8]) == pytest.approx(0.0)
+    assert growth_exponent([16, 64], [4, 8]) == pytest.approx(0.5)
+    assert growth_exponent([16, 32, 64], [8, None, 8]) is None
+
+
+def test_step_grid():
+    assert svl.step_grid(16) == [1, 2, 4, 8, 16]
+    assert svl.step_grid(16, 4) == [1, 2, 4, 8, 16, 32, 64]
+    assert svl.step_grid(24) == [1, 2, 4, 8, 16, 24]
+
+
+def test_unknown_preset_is_rejected(tmp_path):
+    with pytest.raises(ConfigError, match="unknown preset"):
+        svl.run("huge", tmp_path)
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    out = tmp_path_factory.mktemp("steps-vs-length")
+    return svl.run("quick", out, seed=0), out
+
+
+def test_quick_preset_writes_its_outputs(quick):
+    result, out = quick
+    saved = json.loads((out / "result.json").read_text())
+    assert saved["rows"] and len(saved["rows"]) == len(result["rows"])
+    assert saved["provenance"]["command"] == "mdm exp steps-vs-length --preset quick"
+    report = (out / "report.md").read_text()
+    assert "## Verdict" in report and "ngram-sparse" in report
+    for name in ("ter_gap_vs_steps.png", "ser_vs_steps.png", "ser_vs_steps_over_length.png",
+                 "steps_needed_vs_length.png", "model_vs_oracle.png"):
+        assert name in result["plots"] and (out / name).stat().st_size > 0
+        assert f"]({name})" in report
+    # The trained-model half ran: a model, its held-out bound, its sweep.
+    (model,) = result["models"]
+    assert math.isfinite(model["heldout_nelbo_per_token"][16])
+    assert any(r["denoiser"] == "model" for r in result["rows"])
+
+
+def test_quick_preset_exact_sampler_is_exact(quick):
+    """Scheduled random order at N = L reveals one token per step from the exact conditionals:
+    an exact sampler, so no impossible sequence (SER exactly 0) and a token-error gap within
+    four standard errors of 0 (1024 samples per length)."""
+    result, _ = quick
+    rows = [r for r in result["rows"] if r["denoiser"] == "oracle" and r["sampler"] == "random"
+            and r["steps"] == r["length"]]
+    assert len(rows) == 3
+    for r in rows:
+        assert r["ser"] == 0.0
+        assert abs(r["gap"]) < 4 * r["gap_stderr"]
+
+
+def test_quick_preset_has_the_claimed_shape(quick):
+    """On the exact oracle with the ancestral sampler, L from 16 to 64 (4x):
+
+    * TER (full-support bigram, perplexity within 5%): the N needed stays flat -- at most 1.5x
+      from L=16 to L=64, growth exponent <= 0.25;
+    * SER (sparse bigram, SER <= 10%): the N needed grows with every doubling of L and by at
+      least 2.5x overall, exponent >= 0.75 (theory: linear, 4x).
+    """
+    result, _ = quick
+    curves = result["analysis"]["curves"]
+    ter = curves["oracle/ngram-dense/ancestral"]
+    n_ter = [ter["per_length"][n]["n_ter"] for n in (16, 32, 64)]
+    assert all(v is not None for v in n_ter), n_ter
+    assert max(n_ter) <= 1.5 * min(n_ter), n_ter
+    assert ter["ter_exponent"] <= 0.25
+
+    for sampler in ("ancestral", "random"):
+        ser = curves[f"oracle/ngram-sparse/{sampler}"]
+        n_ser = [ser["per_length"][n]["n_ser"] for n in (16, 32, 64)]
+        assert all(v is not None for v in n_ser), (sampler, n_ser)
+        assert n_ser[0] < n_ser[1] < n_ser[2], (sampler, n_ser)
+        assert n_ser[2] >= 2.5 * n_ser[0], (sampler, n_ser)
+        assert ser["ser_exponent"] >= 0.75
+    assert result["analysis"]["ter_half"]["overall"] == "reproduced"
+    assert result["analysis"]["ser_half"]["overall"] == "reproduced"
