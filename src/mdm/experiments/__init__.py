@@ -42,6 +42,7 @@ def run(name: str, preset: str = "quick", out_dir=None, seed: int = 0) -> dict:
 
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
+    module = get(name)  # validates the name before anything is written
     out = Path(out_dir) if out_dir is not None else Path("runs") / "exp" / name / preset
     out.mkdir(parents=True, exist_ok=True)
-    return get(name).run(preset, out, seed=seed)
+    return module.run(preset, out, seed=seed)
