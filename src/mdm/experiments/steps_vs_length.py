@@ -29,7 +29,7 @@ so every error is the sampler's; then repeats the sweep with a small trained mod
 
 The numbers that decide the claim (:mod:`~mdm.experiments.steps_vs_length_report`): per L, the
 smallest N whose perplexity is within 5% of its floor (gap <= floor + ln 1.05; floor 0 for the
-exact oracle, the gap at the largest N for a trained model) and the smallest N with SER <= 10%,
+exact oracle, a trained model's own gap with one token per step) and the smallest N with SER <= 10%,
 both interpolated between grid points in log N, and the exponent of their growth in L.
 """
 

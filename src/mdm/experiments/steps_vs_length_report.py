@@ -4,8 +4,9 @@ Per (denoiser, language, sampler) and length L, from the sweep over step counts 
 
 * ``n_ter``: the smallest N whose samples' perplexity under the true language is within 5% of
   its floor, i.e. ``gap(N) <= floor + ln(1.05)``.  The floor is 0 for the exact oracle (an exact
-  sampler's expected gap) and the gap at the largest N swept for a trained model (its own
-  error).  Points with fewer than :data:`MIN_VALID` valid samples have no TER and never qualify.
+  sampler's expected gap) and, for a trained model, the gap of one-token-per-step random order
+  (``random`` at N = L: an exact sampler of the model's conditionals, so its own error).
+  Points with fewer than :data:`MIN_VALID` valid samples have no TER and never qualify.
 * ``n_ser``: the smallest N with SER <= 10%.
 
 Both are interpolated linearly in log N between the last grid point that misses the target and
@@ -182,9 +183,10 @@ def _colors(lengths):
     return {length: cmap(0.9 * i / n) for i, length in enumerate(lengths)}
 
 
-def _grid_plot(series, denoiser: str, path: Path, ylabel: str, value, x_over_length=False, hline=None,
-               title="") -> str | None:
-    keys = sorted({(lang, s) for (d, lang, s) in series if d == denoiser})
+def _grid_plot(series, denoiser: str, languages, path: Path, ylabel: str, value, x_over_length=False,
+               hline=None, title="") -> str | None:
+    """One panel per (language, sampler), one curve per L."""
+    keys = sorted({(lang, s) for (d, lang, s) in series if d == denoiser and lang in languages})
     if not keys:
         return None
     languages = sorted({k[0] for k in keys})
@@ -254,17 +256,25 @@ def _thresholds_plot(curves: dict, roles: dict, path: Path) -> str | None:
     return path.name
 
 
-def _model_plot(series, path: Path) -> str | None:
-    model_keys = sorted(k for k in series if k[0] == "model")
-    if not model_keys:
+def _model_plot(series, roles: dict, path: Path) -> str | None:
+    """Per sampler (rows) and per trained language and the metric its role decides (columns):
+    the oracle's curves (solid) beside the trained model's (dashed), one color per L."""
+    panels = [(lang, metric) for lang in sorted({k[1] for k in series if k[0] == "model"})
+              for metric in ("ter", "ser") if lang in deciding(roles, metric)]
+    samplers = [s for s in ("ancestral", "random", "confidence")
+                if any(k[0] == "model" and k[2] == s for k in series)]
+    if not panels or not samplers:
         return None
+    metrics = {"ter": ("TER gap (nats/token)", _ter, TER_TOLERANCE),
+               "ser": ("SER", lambda r: r["ser"], SER_TARGET)}
     plt = _plt()
-    fig, axes = plt.subplots(len(model_keys), 2, figsize=(9, 3.3 * len(model_keys)), squeeze=False)
-    for i, (_, lang, sampler) in enumerate(model_keys):
-        lengths = list(series[("model", lang, sampler)])
-        colors = _colors(lengths)
-        for ax, (label, value, hline) in zip(axes[i], (("TER gap (nats/token)", _ter, TER_TOLERANCE),
-                                                       ("SER", lambda r: r["ser"], SER_TARGET)), strict=True):
+    fig, axes = plt.subplots(len(samplers), len(panels), figsize=(4.6 * len(panels), 3.2 * len(samplers)),
+                             squeeze=False)
+    for i, sampler in enumerate(samplers):
+        for j, (lang, metric) in enumerate(panels):
+            ax = axes[i][j]
+            label, value, hline = metrics[metric]
+            colors = _colors(list(series.get(("model", lang, sampler), {})))
             for denoiser, style in (("oracle", "o-"), ("model", "s--")):
                 for length, rs in series.get((denoiser, lang, sampler), {}).items():
                     if length in colors:
@@ -274,9 +284,9 @@ def _model_plot(series, path: Path) -> str | None:
             ax.set_xscale("log", base=2)
             ax.set_xlabel("steps N")
             ax.set_ylabel(label)
-            ax.set_title(f"{lang} / {sampler}: oracle (solid) vs trained model (dashed)", fontsize=8)
+            ax.set_title(f"{lang} / {sampler}: oracle (solid), trained model (dashed)", fontsize=8)
             ax.grid(alpha=0.3)
-        axes[i][0].legend(fontsize=6)
+            ax.legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -287,17 +297,19 @@ def write_plots(result: dict, out_dir: Path) -> list[str]:
     """The PNGs of a run (names relative to ``out_dir``)."""
     out_dir = Path(out_dir)
     series = _series(result["rows"])
+    roles = result["analysis"]["roles"]
+    ter_langs, ser_langs = deciding(roles, "ter"), deciding(roles, "ser")
     made = [
-        _grid_plot(series, "oracle", out_dir / "ter_gap_vs_steps.png", "TER gap (nats/token)", _ter,
-                   hline=TER_TOLERANCE, title="exact oracle: token-error gap to the entropy rate vs steps "
-                   "(dotted: ln 1.05; sparse languages: valid samples only)"),
-        _grid_plot(series, "oracle", out_dir / "ser_vs_steps.png", "SER", lambda r: r["ser"],
-                   hline=SER_TARGET, title="exact oracle: sequence error rate vs steps"),
-        _grid_plot(series, "oracle", out_dir / "ser_vs_steps_over_length.png", "SER", lambda r: r["ser"],
-                   x_over_length=True, hline=SER_TARGET, title="exact oracle: sequence error rate vs N / L"),
-        _thresholds_plot(result["analysis"]["curves"], result["analysis"]["roles"],
-                         out_dir / "steps_needed_vs_length.png"),
-        _model_plot(series, out_dir / "model_vs_oracle.png"),
+        _grid_plot(series, "oracle", ter_langs, out_dir / "ter_gap_vs_steps.png", "TER gap (nats/token)",
+                   _ter, hline=TER_TOLERANCE, title="exact oracle: token-error gap to the entropy rate vs "
+                   "steps N (dotted: ln 1.05, perplexity +5%; sparse HMM: valid samples only)"),
+        _grid_plot(series, "oracle", ser_langs, out_dir / "ser_vs_steps.png", "SER", lambda r: r["ser"],
+                   hline=SER_TARGET, title="exact oracle: sequence error rate vs steps N (dotted: 10%)"),
+        _grid_plot(series, "oracle", ser_langs, out_dir / "ser_vs_steps_over_length.png", "SER",
+                   lambda r: r["ser"], x_over_length=True, hline=SER_TARGET,
+                   title="exact oracle: sequence error rate vs N / L"),
+        _thresholds_plot(result["analysis"]["curves"], roles, out_dir / "steps_needed_vs_length.png"),
+        _model_plot(series, roles, out_dir / "model_vs_oracle.png"),
     ]
     return [m for m in made if m]
 
@@ -391,8 +403,8 @@ def write_report(result: dict, path: Path) -> None:
     lines += [
         "",
         f"N* = smallest N with perplexity within {d['ppl_tolerance']:.0%} of its floor (gap <= floor + "
-        f"{d['ter_tolerance_nats']:.4f} nats/token; floor 0 for the exact oracle, the gap at the largest N "
-        f"for a trained model; TER needs >= {d['min_valid']} valid samples) or with SER <= "
+        f"{d['ter_tolerance_nats']:.4f} nats/token; floor 0 for the exact oracle, a trained model's own gap "
+        f"with one token per step; TER needs >= {d['min_valid']} valid samples) or with SER <= "
         f"{d['ser_target']:.0%}, interpolated in log N; exponent = slope of log N* on log L. "
         "Verdicts use the oracle with the "
         f"{d['theory_sampler']} sampler: TER exponent <= {d['ter_exponent_max']}, SER exponent >= "
