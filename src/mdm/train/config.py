@@ -45,6 +45,9 @@ class ModelConfig:
     dropout: float = 0.0
     time_conditioned: bool = False
     tie_embeddings: bool = False
+    # Absolute learned positions besides RoPE: fixed-layout data (Sudoku, exact languages) needs them,
+    # since a RoPE-only model gives every position the same logits from an all-mask input.
+    learned_positions: bool = False
 
 
 @dataclass

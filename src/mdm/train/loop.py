@@ -131,7 +131,7 @@ def build_model(cfg: TrainConfig, tokenizer) -> TransformerDenoiser:
     tcfg = TransformerConfig(
         vocab_size=tokenizer.vocab_size, mask_id=tokenizer.mask_id, d_model=mc.d_model, n_layers=mc.n_layers,
         n_heads=mc.n_heads, d_ff=mc.d_ff, max_len=cfg.data.seq_len, time_conditioned=mc.time_conditioned,
-        dropout=mc.dropout, tie_embeddings=mc.tie_embeddings,
+        dropout=mc.dropout, tie_embeddings=mc.tie_embeddings, learned_positions=mc.learned_positions,
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
