@@ -24,7 +24,7 @@ import warnings
 
 import torch
 
-from mdm.languages.base import NEG_INF, gumbel_argmax
+from mdm.languages.base import NEG_INF, Language, check_sample_args, gumbel_argmax
 
 __all__ = ["LogLinearMap", "SparseChain", "edge_lists"]
 
@@ -189,3 +189,20 @@ class SparseChain:
             if i + 1 < length:
                 state = self.succ_idx[state, gumbel_argmax(self.succ_w[state], generator)]
         return out
+
+
+class ChainLanguage(Language):
+    """A language whose law is a :class:`SparseChain` (``self.chain``): sampling, ``log_prob`` and
+    the exact masked marginals all come from the one forward-backward engine."""
+
+    chain: SparseChain
+
+    def sample(self, n: int, length: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        check_sample_args(n, length)
+        return self.chain.sample(n, length, generator)
+
+    def _log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        return self.chain.log_prob(x)
+
+    def _log_joint_masked(self, x: torch.Tensor) -> torch.Tensor:
+        return self.chain.log_joint_masked(x, self.mask_id)

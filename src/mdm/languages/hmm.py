@@ -9,12 +9,11 @@ import torch
 from mdm.errors import LanguageError
 from mdm.languages.base import (
     EntropyEstimate,
-    Language,
     as_distribution,
     check_sample_args,
     dirichlet_ones,
 )
-from mdm.languages.chain import SparseChain
+from mdm.languages.chain import ChainLanguage, SparseChain
 
 __all__ = ["HMM"]
 
@@ -26,7 +25,7 @@ def _sparse_rows(rows: int, cols: int, keep: int, generator) -> torch.Tensor:
     return out.scatter_(1, chosen, dirichlet_ones((rows, keep), generator))
 
 
-class HMM(Language):
+class HMM(ChainLanguage):
     """``p(x) = sum_s initial[s_0] prod_t transition[s_{t-1}, s_t] prod_t emission[s_t, x_t]``.
 
     ``initial [S]``, ``transition [S, S]`` (rows sum to 1) and ``emission [S, V]`` (rows sum to
@@ -84,16 +83,6 @@ class HMM(Language):
 
     def __repr__(self) -> str:
         return f"HMM(n_states={self.n_states}, vocab_size={self.vocab_size})"
-
-    def sample(self, n: int, length: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        check_sample_args(n, length)
-        return self.chain.sample(n, length, generator)
-
-    def _log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        return self.chain.log_prob(x)
-
-    def _log_joint_masked(self, x: torch.Tensor) -> torch.Tensor:
-        return self.chain.log_joint_masked(x, self.mask_id)
 
     def entropy(self, length: int, *, samples: int = 4096, seed: int = 0) -> EntropyEstimate:
         """Monte-Carlo ``H(X_1..X_L) = E[-log p(X)]`` over ``samples`` draws (seeded), with the

@@ -7,12 +7,11 @@ import torch
 from mdm.errors import LanguageError
 from mdm.languages.base import (
     EntropyEstimate,
-    Language,
     as_distribution,
     check_sample_args,
     dirichlet_ones,
 )
-from mdm.languages.chain import SparseChain
+from mdm.languages.chain import ChainLanguage, SparseChain
 
 __all__ = ["NGram"]
 
@@ -24,7 +23,7 @@ def _row_entropy(p: torch.Tensor) -> torch.Tensor:
     return -torch.special.xlogy(p, p).sum(dim=-1)
 
 
-class NGram(Language):
+class NGram(ChainLanguage):
     """An order-``n`` Markov language over ``V`` tokens.
 
     ``next_probs``: shape ``(V,) * n``; ``next_probs[c_1, .., c_{n-1}, v] = p(x_t = v | previous
@@ -118,16 +117,6 @@ class NGram(Language):
         log_emit = torch.full((n_states, v), float("-inf"), dtype=torch.float64)
         log_emit[states, states // v ** (w - 1)] = 0.0
         return SparseChain(self.initial.reshape(-1).log(), src, dst, nxt.log().reshape(-1), log_emit)
-
-    def sample(self, n: int, length: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        check_sample_args(n, length)
-        return self.chain.sample(n, length, generator)
-
-    def _log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        return self.chain.log_prob(x)
-
-    def _log_joint_masked(self, x: torch.Tensor) -> torch.Tensor:
-        return self.chain.log_joint_masked(x, self.mask_id)
 
     def conditional_entropies(self, length: int) -> torch.Tensor:
         """``[length]``: ``H(X_t | X_1..X_{t-1})`` in nats, exactly (their sum is the entropy)."""
