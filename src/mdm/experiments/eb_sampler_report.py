@@ -1,0 +1,101 @@
+"""Plots and ``report.md`` of ``mdm exp eb-sampler`` (see :mod:`mdm.experiments.eb_sampler`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mdm.experiments.common import markdown_table, provenance_markdown
+
+
+def plot_task(part: dict, path: Path, title: str) -> Path:
+    """Accuracy vs mean NFE (log x), one curve per sampler family (and block size)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves: dict[str, list[dict]] = {}
+    for row in part["rows"]:
+        curves.setdefault(row["curve"], []).append(row)
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    styles = {None: "-", 4: "--", 2: ":"}
+    for name, rows in curves.items():
+        rows = sorted(rows, key=lambda r: r["nfe_mean"])
+        ax.plot([r["nfe_mean"] for r in rows], [100 * r["accuracy"] for r in rows], marker="o", ms=3.5,
+                ls=styles.get(rows[0]["block_size"], "-."), label=name)
+    ax.set_xscale("log")
+    ax.set_xlabel("mean NFE per sequence (stop rule applied)")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(f"{title}: accuracy vs forward passes ({part['rows'][0]['n']} test prompts)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_bound(bound: dict, path: Path) -> Path:
+    from mdm.experiments import eb_bound
+
+    return eb_bound.plot_bound(bound, path)
+
+
+def _rows_table(part: dict) -> str:
+    rows = sorted(part["rows"], key=lambda r: (str(r["block_size"]), r["family"], r["nfe_mean"]))
+    body = [[r["curve"], r["label"], f"{100 * r['accuracy']:.1f} ± {100 * r['accuracy_se']:.1f}",
+             f"{r['nfe_mean']:.2f}", f"{r['nfe_max']:.0f}", f"{r['wall_s']:.1f}"] for r in rows]
+    return markdown_table(["sampler", "setting", "accuracy % (± SE)", "mean NFE", "max NFE", "wall s"], body)
+
+
+def _speedup_table(part: dict) -> str:
+    body = []
+    for s in part["speedups"]:
+        ref, best = s["reference"], s["best"]
+        blocks = "none" if s["block_size"] is None else str(s["block_size"])
+        if best is None:
+            body.append([s["family"], blocks, f"{100 * ref['accuracy']:.1f} @ {ref['nfe_mean']:.1f}",
+                         "no setting within 0.5 pt", "-", "-"])
+            continue
+        diff = "-"
+        if "accuracy_diff" in s:
+            diff = f"{100 * s['accuracy_diff']:+.1f} ± {100 * s['accuracy_diff_se']:.1f}"
+        body.append([s["family"], blocks, f"{100 * ref['accuracy']:.1f} @ {ref['nfe_mean']:.1f}",
+                     f"{best['label']}: {100 * best['accuracy']:.1f} @ {best['nfe_mean']:.1f}", diff,
+                     f"{s['speedup']:.2f}x"])
+    return markdown_table(["family", "blocks", "top-1 acc % @ NFE", "cheapest within 0.5 pt",
+                           "paired acc diff (pt)", "NFE speed-up"], body)
+
+
+def _train_lines(summary: dict) -> list[str]:
+    cfg = summary.get("train_config") or {}
+    model = cfg.get("model", {})
+    val = summary.get("final_val") or {}
+    wall = summary.get("train_wall_s")
+    return [
+        f"- model: {summary['parameters'] / 1e6:.2f} M parameters (d_model {model.get('d_model')}, "
+        f"{model.get('n_layers')} layers, time-independent), checkpoint `{summary['checkpoint']}`",
+        f"- training: {summary.get('steps')} steps of {cfg.get('batch_size')} sequences, "
+        f"{summary.get('tokens_seen')} tokens, " + (f"{wall / 60:.1f} min" if wall else "wall time unknown")
+        + f", precision {cfg.get('precision')}, lr {cfg.get('optim', {}).get('lr')}",
+        f"- final train loss {summary.get('final_train_loss')}, validation NELBO "
+        f"{val.get('val_nelbo_nats_per_token')} nats/token",
+    ]
+
+
+def write_report(result: dict, out_dir: Path) -> Path:
+    from mdm.experiments import eb_bound
+
+    lines = [f"# EB-sampler: accuracy vs NFE ({result['preset']} preset)", ""]
+    for name, part in result["tasks"].items():
+        lines += [f"## {name}", "", *_train_lines(part["train"]),
+                  f"- evaluated on {part['rows'][0]['n']} of {part['n_test']} test prompts, answer length "
+                  f"{part['answer_len']}, temperature 0", "", f"![{name}]({name}.png)", "",
+                  "### Speed-up at equal accuracy", "", _speedup_table(part), "",
+                  "### Every sampler", "", _rows_table(part), ""]
+    lines += ["## The bound on an exact HMM", "", *eb_bound.report_lines(result["bound"]), "",
+              "![bound](bound.png)", "", "## Provenance", "", provenance_markdown(result["provenance"]),
+              f"- wall time: {result['wall_s']:.0f} s", ""]
+    path = Path(out_dir) / "report.md"
+    path.write_text("\n".join(lines))
+    return path
