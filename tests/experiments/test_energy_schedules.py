@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from mdm.experiments import energy_schedules as exp
-from mdm.tasks.base import build_task
 
 
 @pytest.fixture(scope="module")
@@ -59,13 +58,3 @@ def test_convex_vs_linear_counts_wins_and_direction():
     assert c["random/tuned"]["ties"] == 2
     acc = exp.convex_vs_linear([{**r, "accuracy": r["ser"]} for r in rows], "accuracy", higher_is_better=True)
     assert acc["random/Beta(0.9,0.3)"]["mean_improvement"] == pytest.approx(-(0.1 - 0.05) / 2)
-
-
-def test_exact_language_task_feeds_the_trainer():
-    bundle = build_task("exact-language", seq_len=12, seed=3, spec="ngram:vocab=4,order=2,branching=2,seed=1",
-                        n_train=50, n_val=10)
-    assert len(bundle.train) == 50 and len(bundle.val) == 10
-    x = torch.stack([bundle.train[i]["input_ids"] for i in range(50)])
-    language = exp.parse_language_spec("ngram:vocab=4,order=2,branching=2,seed=1")
-    assert bool(language.is_valid(x).all())  # token ids coincide with the language's
-    assert bundle.tokenizer.vocab_size > 4 and bundle.tokenizer.mask_id >= 4

@@ -35,7 +35,6 @@ from mdm.errors import ConfigError
 from mdm.experiments.common import markdown_table, provenance, provenance_markdown, write_json_atomic
 from mdm.experiments.energy_toy import ToyConfig, plot_toy, run_toy
 from mdm.schedules import BetaEnergy, Cosine, Linear, Schedule
-from mdm.tasks.base import DataBundle, TensorItems, register_task
 from mdm.tuning import (
     LanguageView,
     TuneConfig,
@@ -131,29 +130,6 @@ PRESETS: dict[str, Preset] = {
                          lr=2e-3, n_train=50_000),
     ),
 }
-
-
-# ----------------------------------------------------------------------------- a task for training
-
-
-def _alphabet(vocab_size: int) -> str:
-    return "".join(chr(ord("a") + i) for i in range(vocab_size))
-
-
-@register_task("exact-language")
-def exact_language_task(*, seq_len: int, seed: int = 0, spec: str = NGRAM, n_train: int = 20_000,
-                        n_val: int = 512) -> DataBundle:
-    """Sequences drawn from an exact language (``spec`` as in ``mdm tune-schedule --language``),
-    for training a model whose samples are then scored under the same language.  Token ``i`` of
-    the language is character ``chr(ord('a') + i)``, so ids 0..V-1 coincide (see LanguageView)."""
-    from mdm.tokenizers import CharTokenizer
-
-    language = parse_language_spec(spec)
-    gen = torch.Generator().manual_seed(seed)
-    train = TensorItems(language.sample(n_train, seq_len, gen))
-    val = TensorItems(language.sample(n_val, seq_len, gen))
-    return DataBundle(train=train, val=val, tokenizer=CharTokenizer(_alphabet(language.vocab_size)),
-                      seq_len=seq_len)
 
 
 def train_language_model(setup: TrainSetup, length: int, out_dir: Path, seed: int):

@@ -7,10 +7,12 @@ the language (an endless stream, so it never overfits) with the MDM loss
 cosine decay (:mod:`mdm.train.optim`).  Its ids ``0 .. V-1`` are the language's tokens and its
 mask id is ``V``, so it is a Denoiser directly comparable with ``language.denoiser()``.
 
-The loop is driven here rather than through :func:`mdm.train.train` because the trainer builds
-RoPE-only models, and a RoPE-only bidirectional model cannot tell positions apart on an all-mask
-input (every position sees the same thing), so it cannot fit the position-dependent marginals of
-a fixed-length language; ``learned_positions=True`` can.
+The loop is driven here rather than through :func:`mdm.train.train` because one model serves
+every length: each optimizer step draws a fresh batch at the next length of the cycle from the
+language itself (an endless stream), which the trainer's fixed-length datasets do not express.
+The model has learned absolute positions (``learned_positions=True``): a RoPE-only bidirectional
+model cannot tell positions apart on an all-mask input, so it cannot fit the position-dependent
+marginals of a fixed-length language.
 """
 
 from __future__ import annotations

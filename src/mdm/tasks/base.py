@@ -171,6 +171,7 @@ _BUILTIN_MODULES = {
     "text": "mdm.tasks.text",
     "sudoku": "mdm.tasks.sudoku",
     "arithmetic": "mdm.tasks.arithmetic",
+    "exact-language": "mdm.tasks.exact",
 }
 
 
