@@ -163,3 +163,17 @@ def test_quick_preset_reuses_finished_parts(quick, monkeypatch):
     monkeypatch.setattr(exp, "bound_part", boom)
     again = exp.run("quick", out, seed=0, progress=False)
     assert again["tasks"] == json.loads(json.dumps(result["tasks"]))
+
+
+def test_accuracy_by_group_splits_the_prompts():
+    correct = torch.tensor([True, False, True, True])
+    groups = ["a", "b", "a", "b"]
+    assert exp.accuracy_by_group(correct, groups) == {"a": 1.0, "b": 0.5}
+
+
+def test_quick_report_has_difficulty_groups(quick):
+    out, result = quick
+    sudoku = result["tasks"]["sudoku"]
+    assert sum(sudoku["groups"].values()) == sudoku["rows"][0]["n"]
+    assert set(sudoku["groups"]) <= {"naked singles", "hidden singles", "search"}
+    assert "Accuracy (%) by difficulty" in (out / "report.md").read_text()

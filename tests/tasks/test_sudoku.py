@@ -299,3 +299,41 @@ def test_parallel_generation_gives_the_same_puzzles():
     one = sudoku.generate(5, seed=9, split="test")
     two = sudoku.generate(5, seed=9, split="test", workers=2)
     assert np.array_equal(one[0], two[0]) and np.array_equal(one[1], two[1])
+
+
+# --- difficulty grading --------------------------------------------------------------------------
+
+
+def test_hidden_single_found_only_by_the_hidden_rule():
+    """Digit 1 is barred from rows 1, 2 and columns 1, 2 of the top-left box, so it can only go
+    to cell (0, 0): a hidden single, although (0, 0) still has eight candidates (no naked one)."""
+    from mdm.tasks.sudoku import _fill_singles
+
+    grid = [0] * 81
+    for r, c in ((1, 4), (2, 7), (4, 1), (7, 2)):
+        grid[9 * r + c] = 1
+    naked = list(grid)
+    assert not _fill_singles(naked, hidden=False) and naked == grid  # nothing filled
+    hidden = list(grid)
+    assert not _fill_singles(hidden, hidden=True)
+    assert hidden[0] == 1
+
+
+def test_technique_grades_generated_puzzles_consistently():
+    from mdm.tasks.sudoku import TECHNIQUES, _fill_singles, technique
+
+    seen = set()
+    for seed, clues in ((0, 40), (1, 30), (2, 30), (3, 26), (4, 26), (5, 24)):
+        puzzle, solution = sudoku.make_puzzle(random.Random(seed), clues)
+        grade = technique(puzzle)
+        seen.add(grade)
+        for hidden in (False, True):
+            cells = [int(v) for v in puzzle.reshape(-1)]
+            done = _fill_singles(cells, hidden)
+            # whatever singles fill is right (singles are forced), and "solved" matches the grade
+            filled = np.array(cells) > 0
+            assert (np.array(cells)[filled] == solution.reshape(-1)[filled]).all()
+            assert done == (TECHNIQUES.index(grade) <= int(hidden))
+    assert seen == set(TECHNIQUES)  # the grid of clue counts reaches every grade
+    assert technique(solution) == "naked singles"  # nothing to fill
+    assert technique(np.zeros(81, dtype=int)) == "search"

@@ -30,6 +30,7 @@ import hashlib
 import json
 import math
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -223,6 +224,23 @@ def speedup(rows: list[dict], family_prefix: str, *, block_size: int | None = No
     return out
 
 
+def prompt_groups(task: str, dataset, n: int) -> list[str] | None:
+    """A difficulty label per test prompt: for Sudoku the simplest technique that solves it
+    (:func:`mdm.tasks.sudoku.technique`), for arithmetic the digits of the longer operand."""
+    if task == "sudoku":
+        from mdm.tasks.sudoku import technique
+
+        return [technique(p) for p in dataset.puzzles[:n]]
+    if task == "arithmetic":
+        return [f"{max(len(str(p.a)), len(str(p.b)))} digits" for p in dataset.problems[:n]]
+    return None
+
+
+def accuracy_by_group(correct: torch.Tensor, groups: list[str]) -> dict[str, float]:
+    return {g: float(correct[[i for i, x in enumerate(groups) if x == g]].double().mean())
+            for g in sorted(set(groups))}
+
+
 def _brief(row: dict) -> dict:
     return {k: row[k] for k in ("family", "label", "block_size", "accuracy", "nfe_mean")}
 
@@ -314,6 +332,10 @@ def task_part(setup: TaskSetup, preset: Preset, out_dir: Path, seed: int = 0, pr
         rows.append(evaluate(model, dataset, spec, n_eval=min(setup.n_eval, len(dataset)),
                              batch_size=setup.batch_size, seed=seed, stop=stop, pad_id=pad,
                              precision=preset.precision))
+    groups = prompt_groups(setup.name, dataset, rows[0]["n"]) if rows else None
+    if groups is not None:
+        for r in rows:
+            r["accuracy_by_group"] = accuracy_by_group(r["correct"], groups)
     prefixes = ["EB", *sorted({r["family"] for r in rows if r["family"].startswith("EB (")}),
                 "top-k", "threshold", "scheduled"]
     speedups = [s for block in setup.blocks for p in prefixes
@@ -321,7 +343,7 @@ def task_part(setup: TaskSetup, preset: Preset, out_dir: Path, seed: int = 0, pr
     for r in rows:
         del r["correct"]
     return {"train": summary, "answer_len": dataset.answer_len, "n_test": len(dataset), "rows": rows,
-            "speedups": speedups}
+            "speedups": speedups, "groups": None if groups is None else dict(Counter(groups))}
 
 
 def bound_part(setup: BoundSetup, seed: int) -> dict:

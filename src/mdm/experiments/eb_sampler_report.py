@@ -67,6 +67,17 @@ def _speedup_table(part: dict) -> str:
                            "paired acc diff (pt)", "NFE speed-up"], body)
 
 
+def _group_table(part: dict) -> str:
+    """Accuracy per difficulty group, for the samplers without blocks."""
+    groups = sorted(part["groups"])
+    rows = [r for r in part["rows"] if r["block_size"] is None]
+    rows.sort(key=lambda r: (r["family"], r["nfe_mean"]))
+    body = [[r["curve"], r["label"], f"{r['nfe_mean']:.1f}",
+             *(f"{100 * r['accuracy_by_group'][g]:.1f}" for g in groups)] for r in rows]
+    header = ["sampler", "setting", "mean NFE", *(f"{g} (n={part['groups'][g]})" for g in groups)]
+    return markdown_table(header, body)
+
+
 def _train_lines(summary: dict) -> list[str]:
     cfg = summary.get("train_config") or {}
     model = cfg.get("model", {})
@@ -93,6 +104,8 @@ def write_report(result: dict, out_dir: Path) -> Path:
                   f"{part['answer_len']}, temperature 0", "", f"![{name}]({name}.png)", "",
                   "### Speed-up at equal accuracy", "", _speedup_table(part), "",
                   "### Every sampler", "", _rows_table(part), ""]
+        if part.get("groups"):
+            lines += ["### Accuracy (%) by difficulty", "", _group_table(part), ""]
     lines += ["## The bound on an exact HMM", "", *eb_bound.report_lines(result["bound"]), "",
               "![bound](bound.png)", "", "## Provenance", "", provenance_markdown(result["provenance"]),
               f"- wall time: {result['wall_s']:.0f} s", ""]

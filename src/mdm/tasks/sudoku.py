@@ -52,6 +52,8 @@ __all__ = [
     "SEQ_LEN",
     "tokenizer",
     "count_solutions",
+    "TECHNIQUES",
+    "technique",
     "solve",
     "random_solution",
     "make_puzzle",
@@ -187,6 +189,51 @@ def solve(grid) -> np.ndarray | None:
     """One completion of ``grid`` as a uint8 array [81], or ``None`` when it has none."""
     sol = _search(_as_cells(grid), 1)[1]
     return None if sol is None else np.array(sol, dtype=np.uint8)
+
+
+# --- difficulty: which human technique suffices --------------------------------------------------
+
+TECHNIQUES = ("naked singles", "hidden singles", "search")
+_UNITS = tuple(tuple(int(j) for j in row) for row in _UNIT_CELLS.tolist())
+
+
+def _fill_singles(cells: list[int], hidden: bool) -> bool:
+    """Fill ``cells`` in place with singles only; True when the grid gets completed.
+
+    A *naked single* is a blank with one candidate digit left by its 20 peers; a *hidden single*
+    is a digit that fits only one blank of some row, column or box.  Each pass fills every
+    single it finds against the grid as it was at the start of the pass.
+    """
+    while True:
+        blanks = [i for i in range(81) if not cells[i]]
+        if not blanks:
+            return True
+        cand = {i: 511 & ~sum({1 << (cells[j] - 1) for j in _PEERS[i] if cells[j]}) for i in blanks}
+        found = {i: m.bit_length() for i, m in cand.items() if _POPCOUNT[m] == 1}
+        if hidden:
+            for unit in _UNITS:
+                for d in range(9):
+                    spots = [i for i in unit if not cells[i] and cand[i] >> d & 1]
+                    if len(spots) == 1:
+                        found.setdefault(spots[0], d + 1)
+        if not found:
+            return False
+        for i, v in found.items():
+            cells[i] = v
+
+
+def technique(puzzle) -> str:
+    """The simplest technique that solves ``puzzle`` (81 cells, 0 = blank), one of
+    :data:`TECHNIQUES`: ``"naked singles"`` alone, ``"hidden singles"`` (with naked ones), or
+    ``"search"`` (singles get stuck: pairs, chains or guessing are needed).
+
+    A model that reveals one cell per step must find a forced cell every step; how often it can
+    do so with which technique is the difficulty a Sudoku model's accuracy depends on.
+    """
+    cells = _as_cells(puzzle, "puzzle")
+    if _fill_singles(list(cells), hidden=False):
+        return TECHNIQUES[0]
+    return TECHNIQUES[1] if _fill_singles(list(cells), hidden=True) else TECHNIQUES[2]
 
 
 def _random_grid(rng: random.Random) -> list[int]:
