@@ -119,7 +119,7 @@ PRESETS: dict[str, Preset] = {
     ),
     "full": Preset(
         tasks=(
-            TaskSetup("sudoku", "sudoku-small", shared_checkpoint=True, n_eval=500, batch_size=250,
+            TaskSetup("sudoku", "sudoku-small", shared_checkpoint=True, n_eval=300, batch_size=300,
                       scheduled_steps=(8, 16, 32)),
             TaskSetup("arithmetic", "arithmetic-small", shared_checkpoint=True, n_eval=1000, batch_size=500,
                       blocks=(None, 4, 2), scheduled_steps=(2, 4, 8)),
@@ -318,6 +318,16 @@ def _cached(out_dir: Path, name: str, config: dict, compute) -> dict:
     return result
 
 
+def part_config(setup: TaskSetup, preset: Preset, seed: int) -> dict:
+    """What a task part's result depends on.  It holds the training config itself (not just its
+    name), so editing the packaged YAML invalidates a cached part."""
+    from mdm.train import load_config
+
+    train_cfg = load_config(setup.config, list(setup.overrides)).to_dict()
+    return {"task": asdict(setup), "train": train_cfg, "grid": asdict(preset.grid),
+            "precision": preset.precision, "seed": seed}
+
+
 def task_part(setup: TaskSetup, preset: Preset, out_dir: Path, seed: int = 0, progress: bool = True) -> dict:
     """Train or load the task model, sweep every sampler, compute the speed-ups."""
     model, dataset, summary = task_model(setup, out_dir, progress)
@@ -380,8 +390,7 @@ def run(preset: str, out_dir: Path, seed: int = 0, progress: bool = True) -> dic
 
     result["tasks"] = {}
     for setup in p.tasks:
-        part_cfg = {"task": asdict(setup), "grid": asdict(p.grid), "precision": p.precision, "seed": seed}
-        part = _cached(out_dir, setup.name, part_cfg,
+        part = _cached(out_dir, setup.name, part_config(setup, p, seed),
                        lambda setup=setup: task_part(setup, p, out_dir, seed, progress))
         plot_task(part, out_dir / f"{setup.name}.png", setup.name)
         result["tasks"][setup.name] = part
