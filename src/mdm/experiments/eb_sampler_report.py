@@ -6,29 +6,40 @@ from pathlib import Path
 
 from mdm.experiments.common import markdown_table, provenance_markdown
 
+_NFE_TICKS = (1, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 89)
+
 
 def plot_task(part: dict, path: Path, title: str) -> Path:
-    """Accuracy vs mean NFE (log x), one curve per sampler family (and block size)."""
+    """Accuracy vs mean NFE (log x), one curve per sampler family; one panel per block size."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
 
-    curves: dict[str, list[dict]] = {}
-    for row in part["rows"]:
-        curves.setdefault(row["curve"], []).append(row)
-    fig, ax = plt.subplots(figsize=(7.5, 4.8))
-    styles = {None: "-", 4: "--", 2: ":"}
-    for name, rows in curves.items():
-        rows = sorted(rows, key=lambda r: r["nfe_mean"])
-        ax.plot([r["nfe_mean"] for r in rows], [100 * r["accuracy"] for r in rows], marker="o", ms=3.5,
-                ls=styles.get(rows[0]["block_size"], "-."), label=name)
-    ax.set_xscale("log")
-    ax.set_xlabel("mean NFE per sequence (stop rule applied)")
-    ax.set_ylabel("accuracy (%)")
-    ax.set_title(f"{title}: accuracy vs forward passes ({part['rows'][0]['n']} test prompts)")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, ncol=2)
+    blocks = sorted({r["block_size"] for r in part["rows"]}, key=lambda b: (b is not None, -(b or 0)))
+    families = sorted({r["family"] for r in part["rows"]})
+    colors = {f: plt.cm.tab10(i) for i, f in enumerate(families)}
+    width = 5.2 * len(blocks) + 1.0
+    fig, axes = plt.subplots(1, len(blocks), figsize=(width, 4.4), sharey=True, squeeze=False)
+    for ax, block in zip(axes[0], blocks):
+        for family in families:
+            rows = sorted((r for r in part["rows"] if r["family"] == family and r["block_size"] == block),
+                          key=lambda r: r["nfe_mean"])
+            if rows:
+                ax.plot([r["nfe_mean"] for r in rows], [100 * r["accuracy"] for r in rows], marker="o",
+                        ms=3.5, color=colors[family], label=family)
+        ax.set_xscale("log")
+        nfe = [r["nfe_mean"] for r in part["rows"] if r["block_size"] == block]
+        ax.set_xticks([t for t in _NFE_TICKS if min(nfe) / 1.1 <= t <= max(nfe) * 1.1])
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("mean NFE per sequence (stop rule applied)")
+        ax.set_title("one block" if block is None else f"semi-AR blocks of {block}")
+        ax.grid(alpha=0.3, which="both")
+    axes[0][0].set_ylabel("accuracy (%)")
+    axes[0][-1].legend(fontsize=8)
+    fig.suptitle(f"{title}: accuracy vs forward passes ({part['rows'][0]['n']} test prompts, temperature 0)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
