@@ -177,3 +177,16 @@ def test_quick_report_has_difficulty_groups(quick):
     assert sum(sudoku["groups"].values()) == sudoku["rows"][0]["n"]
     assert set(sudoku["groups"]) <= {"naked singles", "hidden singles", "search"}
     assert "Accuracy (%) by difficulty" in (out / "report.md").read_text()
+
+
+def test_a_checkpoint_from_another_config_is_not_reused(quick):
+    """The quick arithmetic model was trained on 512 problems; asking for a model on 256 must not
+    silently load it, although it is finished and its model config is the same."""
+    out, _ = quick
+    quick_setup = next(t for t in exp.PRESETS["quick"].tasks if t.name == "arithmetic")
+    other = exp.TaskSetup("arithmetic", "arithmetic-small", exp._QUICK_MODEL + (
+        "data.options={max_digits: 5, ops: ['+'], n_train: 256, n_test: 8}",))
+    model, dataset, summary = exp.task_model(quick_setup, out, progress=False)  # same config: loaded
+    assert summary["steps"] == 40 and len(dataset) == 8
+    with pytest.raises(ConfigError, match="data config differs"):
+        exp.task_model(other, out, progress=False)

@@ -250,12 +250,10 @@ def _brief(row: dict) -> dict:
 
 def _train_summary(run_dir: Path, checkpoint_dir: Path, model) -> dict:
     from mdm.train import checkpoint
+    from mdm.train.loop import METRICS_FILE, read_metrics
 
     meta = checkpoint.read_config(checkpoint_dir)
-    rows = []
-    metrics = run_dir / "metrics.jsonl"
-    if metrics.is_file():
-        rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+    rows = read_metrics(run_dir / METRICS_FILE)
     train_rows = [r for r in rows if r.get("split") == "train"]
     val_rows = [r for r in rows if r.get("split") == "val"]
     return {
@@ -272,8 +270,10 @@ def _train_summary(run_dir: Path, checkpoint_dir: Path, model) -> dict:
 
 def task_model(setup: TaskSetup, out_dir: Path, progress: bool = True):
     """``(model, test split, training summary)``: a finished checkpoint is loaded, otherwise the
-    model is trained (or an interrupted run resumed) with the task's config."""
+    model is trained (or an interrupted run resumed) with the task's config.  A checkpoint saved
+    with another model, data or loss config raises :class:`~mdm.errors.ConfigError`, finished or not."""
     from mdm.train import checkpoint, load_config, train
+    from mdm.train.loop import check_compatible
     from mdm.tuning import task_test_split
 
     cfg = load_config(setup.config, list(setup.overrides))
@@ -282,8 +282,8 @@ def task_model(setup: TaskSetup, out_dir: Path, progress: bool = True):
     finished = False
     if ckpt_dir.is_dir():
         meta = checkpoint.read_config(ckpt_dir)
-        finished = (meta.get("metadata", {}).get("step") == cfg.max_steps
-                    and meta.get("train", {}).get("model") == asdict(cfg.model))
+        check_compatible(meta.get("train"), cfg, ckpt_dir)
+        finished = meta.get("metadata", {}).get("step") == cfg.max_steps
     if not finished:
         train(cfg, out_dir=run_dir, progress=progress, resume="auto")
     model, _ = checkpoint.load(ckpt_dir)

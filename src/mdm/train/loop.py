@@ -292,7 +292,9 @@ def _resume_source(resume, ckpt_dir: Path) -> Path | None:
     return path
 
 
-def _check_compatible(saved: dict | None, cfg: TrainConfig, path: Path) -> None:
+def check_compatible(saved: dict | None, cfg: TrainConfig, path: Path) -> None:
+    """Raise unless a checkpoint saved with the training config ``saved`` can continue as ``cfg``
+    (same model, data, loss, seed and batch layout)."""
     if not saved:
         raise CheckpointError(f"checkpoint {path} has no training config; it cannot be resumed")
     now = cfg.to_dict()
@@ -312,7 +314,8 @@ def _append_metrics(path: Path, row: dict) -> None:
         f.write(json.dumps(row) + "\n")
 
 
-def _read_metrics(path: Path, upto_step: int | None = None) -> list[dict]:
+def read_metrics(path: Path, upto_step: int | None = None) -> list[dict]:
+    """The rows of a ``metrics.jsonl`` (up to ``upto_step``), skipping a line cut short by a kill."""
     if not path.is_file():
         return []
     rows = []
@@ -367,7 +370,7 @@ def _train(
     state: dict[str, Any] = {}
     if source is not None:
         saved_cfg = ckpt.read_config(source)
-        _check_compatible(saved_cfg.get("train"), cfg, source)
+        check_compatible(saved_cfg.get("train"), cfg, source)
         state = ckpt.load_trainer_state(source, verify=False)
         raw.load_state_dict(ckpt.load_weights(source, verify=False), strict=True)
     raw.to(ctx.device)
@@ -399,7 +402,7 @@ def _train(
 
     if ctx.is_main:
         out.mkdir(parents=True, exist_ok=True)
-        kept = _read_metrics(metrics_path, upto_step=step) if source is not None else []
+        kept = read_metrics(metrics_path, upto_step=step) if source is not None else []
         metrics_path.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
         (out / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False), encoding="utf-8")
     ctx.barrier()
@@ -513,7 +516,7 @@ def _train(
                 print(_val_line(final_val), flush=True)
     save(final_val)
     return TrainResult(
-        checkpoint=ckpt_dir, out_dir=out, metrics=_read_metrics(metrics_path) if ctx.is_main else [],
+        checkpoint=ckpt_dir, out_dir=out, metrics=read_metrics(metrics_path) if ctx.is_main else [],
         wall_time=time.perf_counter() - t_start, tokens_seen=tokens_seen, steps=step,
         interrupted=interrupted or not finished, final_val=final_val,
     )
