@@ -39,9 +39,10 @@ from tqdm import tqdm
 
 from mdm.errors import ConfigError
 from mdm.experiments.common import provenance, write_json_atomic
+from mdm.experiments.eb_bound import GAMMA_GRID
 from mdm.sampling import EntropyBounded, Scheduled, Threshold, TopK, Unmasker, sample
 
-PAPER_GAMMAS = (0.001, 0.01, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5)  # arXiv 2505.24857, besides gamma = 0
+PAPER_GAMMAS = GAMMA_GRID  # arXiv 2505.24857's grid, besides gamma = 0
 TOLERANCE = 0.005  # "equal accuracy": within 0.5 points of top-1
 
 
