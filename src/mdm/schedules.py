@@ -15,6 +15,7 @@ All methods accept Python floats or tensors and return the same kind.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 
 from mdm.errors import ScheduleError
+from mdm.registry import Registry
 
 __all__ = [
     "Schedule",
@@ -31,6 +33,9 @@ __all__ = [
     "LogLinear",
     "BetaEnergy",
     "unmask_counts",
+    "from_spec",
+    "to_spec",
+    "SCHEDULES",
 ]
 
 
@@ -234,3 +239,47 @@ def unmask_counts(schedule: Schedule, length: int, steps: int) -> list[int]:
         cum.append(min(max(_round_half_up(length * a), cum[-1]), length))
     cum.append(length)
     return [cum[i] - cum[i - 1] for i in range(1, steps + 1)]
+
+
+# ----------------------------------------------------------------------------- the spec grammar
+# One grammar for the CLI, the YAML config and the tuner: ``NAME[:ARG[,ARG...]]``.  A user adds a
+# family with ``SCHEDULES.register("name", (cls, min_args, max_args))``.
+SCHEDULES: Registry[tuple[type, int, int]] = Registry("schedule", ScheduleError, entries={
+    "linear": (Linear, 0, 0),
+    "cosine": (Cosine, 0, 0),
+    "poly": (Polynomial, 1, 1),
+    "loglinear": (LogLinear, 0, 1),
+    "beta": (BetaEnergy, 2, 2),
+})
+_FORMS = {"poly": "poly:W", "loglinear": "loglinear[:EPS]", "beta": "beta:A,B"}
+
+
+def from_spec(spec: str | Schedule) -> Schedule:
+    """A schedule from its spec: ``linear``, ``cosine``, ``poly:W``, ``loglinear[:EPS]``, ``beta:A,B``.
+
+    A :class:`Schedule` passes through unchanged.  Bad specs raise :class:`ScheduleError`.
+    """
+    if isinstance(spec, Schedule):
+        return spec
+    if not isinstance(spec, str):
+        raise ScheduleError(f"a schedule spec is a string such as 'beta:0.9,0.3', got {spec!r}")
+    name, _, rest = spec.strip().partition(":")
+    cls, lo, hi = SCHEDULES.get(name)
+    try:
+        args = [float(a) for a in rest.split(",")] if rest else []
+    except ValueError:
+        raise ScheduleError(f"schedule {spec!r}: after ':' come numbers, e.g. beta:0.9,0.3") from None
+    if not lo <= len(args) <= hi:
+        raise ScheduleError(f"schedule {spec!r} takes the form {_FORMS.get(name, name)}")
+    return cls(*args)
+
+
+def to_spec(schedule: Schedule) -> str:
+    """The spec string of a registered schedule family (inverse of :func:`from_spec`)."""
+    for name, (cls, _, _) in SCHEDULES.items():
+        if type(schedule) is cls:
+            args = [getattr(schedule, f.name) for f in dataclasses.fields(cls)]
+            return name + (":" + ",".join(repr(float(a)) for a in args) if args else "")
+    raise ScheduleError(
+        f"{type(schedule).__name__} has no spec: register its family in mdm.schedules.SCHEDULES"
+    )
