@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -118,6 +120,32 @@ def test_reveal_probability_composes(schedule):
     assert stay == pytest.approx(1 - reveal_probability(schedule, t, r), abs=1e-12)
     assert stay == pytest.approx((1 - schedule.alpha(r)) / (1 - schedule.alpha(t)), abs=1e-12)
     assert reveal_probability(schedule, t, 0.0) == 1.0
+
+
+def _beta_closed_form(a, b, t, s):
+    from scipy.special import betainc
+
+    def masked(u):  # 1 - alpha(u) = cos^2(pi/2 I_{1-u}(a, b))
+        return math.cos(0.5 * math.pi * betainc(a, b, 1.0 - u)) ** 2
+
+    return 1.0 - masked(s) / masked(t)
+
+
+CLOSED_FORMS = [  # (schedule, (alpha(s) - alpha(t)) / (1 - alpha(t)) written out by hand)
+    (Linear(), lambda t, s: (t - s) / t),
+    (Cosine(), lambda t, s: 1 - math.sin(math.pi * s / 2) / math.sin(math.pi * t / 2)),
+    (Polynomial(3.0), lambda t, s: 1 - (s / t) ** 3),
+    (Polynomial(0.5), lambda t, s: 1 - math.sqrt(s / t)),
+    (LogLinear(0.1), lambda t, s: (t - s) / t),  # 1 - alpha = (1 - eps) t: eps cancels
+    (BetaEnergy(0.9, 0.3), lambda t, s: _beta_closed_form(0.9, 0.3, t, s)),
+    (BetaEnergy(1.0, 1.0), lambda t, s: 1 - (math.sin(math.pi * s / 2) / math.sin(math.pi * t / 2)) ** 2),
+]
+
+
+@pytest.mark.parametrize("schedule, closed_form", CLOSED_FORMS, ids=lambda v: repr(v) if not callable(v) else "")
+def test_reveal_probability_closed_form_for_every_family(schedule, closed_form):
+    for t, s in [(1.0, 0.75), (0.9, 0.5), (0.5, 0.1), (0.3, 0.29), (0.75, 0.0)]:
+        assert reveal_probability(schedule, t, s) == pytest.approx(closed_form(t, s), abs=1e-12)
 
 
 def test_reveal_probability_where_nothing_can_be_masked_is_one():

@@ -115,6 +115,13 @@ def test_unmask_counts_follow_the_schedule():
         assert sum(counts[:i]) == math.floor(length * schedule.alpha(1 - i / steps) + 0.5)
 
 
+def test_unmask_counts_round_exact_ties_half_up():
+    # L = 2, Linear, 4 steps: L * alpha(t_i) = 0.5, 1.0, 1.5 exactly.  Half up reveals 1, 0, 1, 0;
+    # Python's round (half to even) would give 0, 1, 1, 0.
+    assert unmask_counts(Linear(), 2, 4) == [1, 0, 1, 0]
+    assert unmask_counts(Linear(), 6, 4) == [2, 1, 2, 1]  # 1.5, 3.0, 4.5 -> 2, 3, 5
+
+
 @pytest.mark.parametrize(
     "make",
     [lambda: Polynomial(0), lambda: Polynomial(-1.0), lambda: Polynomial(float("nan")),

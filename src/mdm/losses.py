@@ -31,8 +31,8 @@ import torch.nn.functional as F
 
 from mdm.errors import ConfigError, DataError, ModelConfigError, TokenError
 from mdm.process import mask_probs, nelbo_weight
-from mdm.protocol import check_tokens, is_time_conditioned, subs_logits
-from mdm.schedules import Linear, Schedule
+from mdm.protocol import check_tokens, denoiser_schedule, is_time_conditioned, model_time, subs_logits
+from mdm.schedules import Schedule
 from mdm.variance import BernoulliMask, MaskSampler, TimeSampler, UniformTime
 
 __all__ = ["LossOutput", "diffusion_loss", "masked_logits", "elbo", "elbo_draws"]
@@ -48,9 +48,13 @@ class LossOutput:
 
     ``loss``: scalar to backpropagate.  ``per_sample`` ``[B]``: each row's term of that loss --
     its NELBO estimate in nats (``normalize="tokens"``) or that divided by its own number of
-    eligible tokens (``"sequence"``); importance weights included.  ``t`` ``[B]``: the sampled
-    times.  ``masked`` bool ``[B, L]``.  ``num_masked`` / ``num_eligible``: 0-dim long totals
-    over the batch.
+    eligible tokens (``"sequence"``); importance weights included, averaged over the row's masks
+    when the mask sampler draws several.  ``t`` ``[B]``: the sampled times.  ``masked`` bool
+    ``[B, L]`` (``[K, B, L]`` for a sampler that draws ``K`` masks per row).  ``num_masked`` /
+    ``num_eligible``: 0-dim long totals over the batch (``num_masked`` over every mask drawn).
+    ``mask_log_prob`` (with ``mask_log_prob=True``): ``log q(masked)`` of each drawn mask under
+    the masking probabilities that drew it, ``[B]`` (``[K, B]``), differentiable in the schedule's
+    parameters -- what a score-function (REINFORCE / RLOO) gradient needs.
     """
 
     loss: torch.Tensor
@@ -59,6 +63,7 @@ class LossOutput:
     masked: torch.Tensor
     num_masked: torch.Tensor
     num_eligible: torch.Tensor
+    mask_log_prob: torch.Tensor | None = None
 
 
 def _denoiser_ids(model) -> tuple[int, int]:
@@ -139,17 +144,26 @@ def diffusion_loss(
     normalize: str = "tokens",
     generator: torch.Generator | None = None,
     masked_logits_only: bool = True,
+    mask_log_prob: bool = False,
 ) -> LossOutput:
     """One-sample Monte-Carlo estimate of the continuous-time NELBO (module docstring), per batch.
 
-    ``x0`` long ``[B, L]`` clean tokens.  ``schedule`` defaults to ``Linear()``.  ``eligible`` (bool
-    ``[B, L]``, default all) marks positions that may be masked and are scored: False for prompt
-    tokens; padding (``attention_mask == 0``) is excluded automatically.  ``time_sampler`` defaults to
-    :class:`~mdm.variance.UniformTime`, ``mask_sampler`` to :class:`~mdm.variance.BernoulliMask`.
+    ``x0`` long ``[B, L]`` clean tokens.  ``schedule`` defaults to the model's own
+    (``model.schedule``, :func:`mdm.protocol.denoiser_schedule`; ``Linear()`` when absent); it may
+    be per-position (``alpha(t [B, 1]) -> [B, L]``, :mod:`mdm.order`): position ``l`` is then masked
+    with probability ``1 - alpha_l(t)`` and weighted by its own ``-alpha_l'(t) / (1 - alpha_l(t))``,
+    both taken from the same schedule call, so a per-position masking rule stays an unbiased
+    estimate of its NELBO.  ``eligible`` (bool ``[B, L]``, default all) marks positions that may
+    be masked and are scored: False for prompt tokens; padding (``attention_mask == 0``) is excluded
+    automatically.  ``time_sampler`` defaults to :class:`~mdm.variance.UniformTime`,
+    ``mask_sampler`` to :class:`~mdm.variance.BernoulliMask`.  A mask sampler may return ``K``
+    masks per row (``[K, B, L]``, e.g. a mirrored pair drawn from one shared uniform per token):
+    each copy is scored in the same forward pass and the row's loss is their mean.
 
     ``normalize="tokens"``: the batch's summed NELBO divided by its total number of eligible tokens
     (nats per token, MDLM).  ``normalize="sequence"``: each sample's sum divided by its own number
     of eligible tokens P, averaged over the samples that have any (SFT form, LLaDA / StableDLLM).
+    ``mask_log_prob=True`` also returns ``log q(mask)`` (see :class:`LossOutput`).
 
     Rows in which nothing got masked contribute 0 (a valid draw of the estimator); the model is still
     called, so every parameter sees a (zero) gradient under DDP.
@@ -157,12 +171,57 @@ def diffusion_loss(
     vocab_size, mask_id = _denoiser_ids(model)
     if normalize not in _NORMALIZE:
         raise ConfigError(f"normalize must be one of {_NORMALIZE}, got {normalize!r}")
-    schedule = Linear() if schedule is None else schedule
+    schedule = denoiser_schedule(model) if schedule is None else schedule
     time_sampler = UniformTime() if time_sampler is None else time_sampler
     mask_sampler = BernoulliMask() if mask_sampler is None else mask_sampler
 
-    check_tokens(x0, max(vocab_size, mask_id + 1), name="x0")
+    eligible = _eligible(model, x0, eligible, attention_mask, vocab_size, mask_id)
     batch, length = x0.shape
+    num_eligible_row = eligible.sum(1)
+    num_eligible = num_eligible_row.sum()
+    if int(num_eligible) == 0:
+        raise DataError("no eligible positions in the batch (all prompt or padding): nothing to learn from")
+
+    t, importance = time_sampler(batch, generator=generator, device=x0.device)
+    probs = mask_probs(schedule, t, eligible)
+    masked = _draw_masks(mask_sampler, probs, eligible, generator)  # [K, B, L]
+    copies = masked.shape[0]
+    flat = masked.reshape(copies * batch, length)
+
+    def rep(z):  # one row per (copy, example); no copy at all for the usual single mask
+        return z if z is None or copies == 1 else z.repeat(copies, *([1] * (z.dim() - 1)))
+
+    x_rep = rep(x0)
+    logits = masked_logits(
+        model, x_rep.masked_fill(flat, mask_id), flat, attention_mask=rep(attention_mask), t=rep(t),
+        masked_only=masked_logits_only,
+    )
+    nll = -_log_prob_of(logits, x_rep[flat], mask_id)  # [N]
+    # masked implies 1 - alpha > 0, so the weights gathered here are finite (no inf * 0 in backward).
+    weight = rep(nelbo_weight(schedule, t, masked.shape[1:]) * importance.unsqueeze(1))[flat]
+    rows = torch.arange(copies * batch, device=x0.device).unsqueeze(1).expand_as(flat)[flat]
+    total = torch.zeros(copies * batch, dtype=nll.dtype, device=nll.device).index_add(
+        0, rows, weight.to(nll.dtype) * nll
+    ).view(copies, batch).mean(0)
+
+    if normalize == "tokens":
+        per_sample = total
+        loss = total.sum() / num_eligible
+    else:
+        has_any = num_eligible_row > 0
+        per_sample = total / num_eligible_row.clamp(min=1)
+        loss = per_sample.sum() / has_any.sum()
+    log_q = _mask_log_prob(probs, masked, eligible) if mask_log_prob else None
+    return LossOutput(
+        loss=loss, per_sample=per_sample, t=t, masked=masked if copies > 1 else masked[0],
+        num_masked=masked.sum(), num_eligible=num_eligible,
+        mask_log_prob=None if log_q is None else (log_q if copies > 1 else log_q[0]),
+    )
+
+
+def _eligible(model, x0, eligible, attention_mask, vocab_size: int, mask_id: int) -> torch.Tensor:
+    """The positions that may be masked and are scored: ``eligible`` minus padding, validated."""
+    check_tokens(x0, max(vocab_size, mask_id + 1), name="x0")
     if eligible is None:
         eligible = torch.ones_like(x0, dtype=torch.bool)
     elif not isinstance(eligible, torch.Tensor) or eligible.dtype != torch.bool or eligible.shape != x0.shape:
@@ -175,37 +234,29 @@ def diffusion_loss(
             )
         eligible = eligible & attention_mask.bool()
     _check_clean(x0, vocab_size, mask_id, where=eligible)
-    num_eligible_row = eligible.sum(1)
-    num_eligible = num_eligible_row.sum()
-    if int(num_eligible) == 0:
-        raise DataError("no eligible positions in the batch (all prompt or padding): nothing to learn from")
+    return eligible
 
-    t, importance = time_sampler(batch, generator=generator, device=x0.device)
-    masked = mask_sampler(mask_probs(schedule, t, eligible), generator=generator) & eligible
-    xt = x0.masked_fill(masked, mask_id)
 
-    logits = masked_logits(
-        model, xt, masked, attention_mask=attention_mask, t=t, masked_only=masked_logits_only
-    )
-    nll = -_log_prob_of(logits, x0[masked], mask_id)  # [N]
-    # masked implies 1 - alpha > 0, so the weights gathered here are finite (no inf * 0 in backward).
-    weight = (nelbo_weight(schedule, t, masked.shape) * importance.unsqueeze(1))[masked]
-    rows = torch.arange(batch, device=x0.device).unsqueeze(1).expand(batch, length)[masked]
-    total = torch.zeros(batch, dtype=nll.dtype, device=nll.device).index_add(
-        0, rows, weight.to(nll.dtype) * nll
-    )
+def _draw_masks(mask_sampler, probs: torch.Tensor, eligible: torch.Tensor, generator) -> torch.Tensor:
+    """The sampler's mask(s) as bool ``[K, B, L]``, restricted to eligible positions."""
+    masked = mask_sampler(probs, generator=generator)
+    if not isinstance(masked, torch.Tensor) or masked.dtype != torch.bool or masked.dim() not in (2, 3) \
+            or masked.shape[-2:] != eligible.shape:
+        raise ConfigError(
+            f"a mask sampler must return a bool tensor [B, L] = {tuple(eligible.shape)} or [K, B, L] "
+            f"(K masks per row), got {getattr(masked, 'dtype', type(masked))} "
+            f"{tuple(getattr(masked, 'shape', ()))}"
+        )
+    return (masked if masked.dim() == 3 else masked.unsqueeze(0)) & eligible
 
-    if normalize == "tokens":
-        per_sample = total
-        loss = total.sum() / num_eligible
-    else:
-        has_any = num_eligible_row > 0
-        per_sample = total / num_eligible_row.clamp(min=1)
-        loss = per_sample.sum() / has_any.sum()
-    return LossOutput(
-        loss=loss, per_sample=per_sample, t=t, masked=masked,
-        num_masked=masked.sum(), num_eligible=num_eligible,
-    )
+
+def _mask_log_prob(probs: torch.Tensor, masked: torch.Tensor, eligible: torch.Tensor) -> torch.Tensor:
+    """``sum_l log q(masked_l)`` over eligible positions, Bernoulli(``probs``) per position: ``[K, B]``."""
+    p = probs.unsqueeze(0).expand_as(masked)
+    one = torch.ones((), dtype=p.dtype, device=p.device)
+    # log(p) where masked, log(1 - p) where not; positions that cannot be otherwise contribute 0.
+    log_q = torch.where(masked, torch.where(p > 0, p, one).log(), torch.where(p < 1, 1 - p, one).log())
+    return (log_q * eligible).sum(-1)
 
 
 def _subset_masks(batch: int, length: int, prompt_len: int, generator: torch.Generator):
@@ -267,7 +318,7 @@ def elbo_draws(
     for start in range(0, samples * batch, max_rows):
         rows = slice(start, start + max_rows)
         x, m, kk = x_all[rows], masked[rows], k[rows]
-        t = kk.to(torch.float32) / resp  # the masked fraction, for time-conditioned denoisers
+        t = model_time(denoiser, kk.double() / resp) if is_time_conditioned(denoiser) else None
         logits = masked_logits(denoiser, x.masked_fill(m, mask_id), m, t=t)
         nll = -_log_prob_of(logits, x[m], mask_id).double()
         row_of = torch.arange(x.shape[0], device=x.device).unsqueeze(1).expand_as(m)[m]

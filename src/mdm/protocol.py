@@ -2,9 +2,12 @@
 
 A denoiser is any callable ``denoiser(x, attention_mask=None) -> logits [B, L, V]`` with
 attributes ``vocab_size`` (V, including the mask token) and ``mask_id``.  A
-time-conditioned model sets ``time_conditioned = True`` and also accepts ``t=`` (a ``[B]``
-tensor).  Samplers and losses never let the mask token be predicted (SUBS
-parameterization): see :func:`subs_logits`.
+time-conditioned model sets ``time_conditioned = True``, also accepts ``t=`` (a ``[B]``
+tensor) and may carry ``schedule``, the :class:`~mdm.schedules.Schedule` it trained with
+(``Linear()`` when absent).  Every caller -- training, :func:`mdm.elbo`, :func:`mdm.sample`, the
+metrics -- gives it the time at which training saw the current amount of masking,
+``t = schedule.inverse(1 - fraction masked)`` (:func:`model_time`).  Samplers and losses never
+let the mask token be predicted (SUBS parameterization): see :func:`subs_logits`.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
-from mdm.errors import TokenError
+from mdm.errors import ModelConfigError, TokenError
+from mdm.schedules import Linear, Schedule
 
 
 @runtime_checkable
@@ -27,6 +31,30 @@ class Denoiser(Protocol):
 
 def is_time_conditioned(denoiser) -> bool:
     return bool(getattr(denoiser, "time_conditioned", False))
+
+
+def denoiser_schedule(denoiser) -> Schedule:
+    """The schedule a denoiser trained with: its ``schedule`` attribute, ``Linear()`` when absent."""
+    schedule = getattr(denoiser, "schedule", None)
+    if schedule is None:
+        return Linear()
+    if not isinstance(schedule, Schedule):
+        raise ModelConfigError(
+            f"denoiser.schedule must be an mdm.schedules.Schedule (the one it trained with), got {schedule!r}"
+        )
+    return schedule
+
+
+def model_time(denoiser, fraction_masked: torch.Tensor) -> torch.Tensor:
+    """``t`` for a time-conditioned denoiser at a masking level: ``schedule.inverse(1 - fraction)``.
+
+    Training draws ``t`` and masks a ``1 - alpha(t)`` fraction in expectation, so this is the time
+    at which the model saw that much masking (for ``Linear`` it is the fraction itself).  Float32
+    ``[B]`` like the times of training.
+    """
+    schedule = denoiser_schedule(denoiser)
+    clean = 1.0 - fraction_masked.to(torch.float64)
+    return torch.as_tensor(schedule.inverse(clean)).to(torch.float32)
 
 
 def call_denoiser(denoiser, x, attention_mask=None, t=None):

@@ -5,6 +5,7 @@ empirical law is about 0.01, so the 0.03 tolerance leaves room for noise while a
 (e.g. the product of marginals, TV 0.35 here) fails by a wide margin.
 """
 
+import dataclasses
 import itertools
 
 import pytest
@@ -15,6 +16,7 @@ from mdm.errors import SamplingError
 from mdm.languages import Enumerated
 from mdm.sampling import Ancestral, EntropyBounded, Scheduled, TopK
 from mdm.sampling.exact import OutputLaw, kl_divergence, output_law
+from mdm.schedules import BetaEnergy, Linear, Polynomial, Schedule
 
 L = 4
 N_SAMPLES = 20_000
@@ -115,3 +117,64 @@ def test_output_law_at_temperature_zero_is_the_greedy_point_mass(language):
 def test_output_law_rejects_model_dependent_choices(language, unmasker):
     with pytest.raises(SamplingError, match="random"):
         output_law(language.denoiser(), unmasker, L)
+
+
+# ---------------------------------------------------------------------- Ancestral follows its schedule
+PAIR = torch.tensor([[0, 0], [0, 1], [1, 0], [1, 1]])
+
+
+def ancestral_two_steps_law(joint: torch.Tensor, schedule) -> torch.Tensor:
+    """Closed form of Ancestral(2, schedule) at temperature 1 on two positions with joint ``joint``
+    over PAIR: step 1 reveals each position with probability alpha(1/2) (t = 1 -> 1/2), step 2 the
+    rest.  Both revealed together (or both left to the last step) draw from the product of
+    marginals; one at a time draws from the exact joint."""
+    p = schedule.alpha(0.5)
+    m0 = torch.stack([joint[PAIR[:, 0] == v].sum() for v in (0, 1)])
+    m1 = torch.stack([joint[PAIR[:, 1] == v].sum() for v in (0, 1)])
+    product = m0[PAIR[:, 0]] * m1[PAIR[:, 1]]
+    together = p**2 + (1 - p) ** 2
+    return together * product + (1 - together) * joint
+
+
+@pytest.mark.parametrize("schedule", [Polynomial(4.0), Polynomial(0.25), BetaEnergy(0.9, 0.3)], ids=repr)
+def test_ancestral_follows_its_schedule_on_an_exact_toy(schedule):
+    # A strongly correlated pair: the law depends on how often the two are revealed together,
+    # i.e. on the schedule.  20,000 draws; every probability within 4 standard errors (<= 0.014).
+    joint = torch.tensor([0.45, 0.05, 0.05, 0.45], dtype=torch.float64)
+    language = Enumerated(PAIR, joint)
+    expected = ancestral_two_steps_law(joint, schedule)
+    linear = ancestral_two_steps_law(joint, Linear())
+    assert (expected - linear).abs().max() > 0.04  # the schedule matters here (4 SE <= 0.014)
+
+    law = output_law(language.denoiser(), Ancestral(2, schedule), 2)
+    torch.testing.assert_close(law.prob_of(PAIR), expected, rtol=0, atol=1e-12)
+
+    n = N_SAMPLES
+    tokens = mdm.sample(language.denoiser(), batch_size=n, length=2, unmasker=Ancestral(2, schedule),
+                        temperature=1.0, seed=3).tokens
+    freq = empirical(tokens).prob_of(PAIR)
+    se = (expected * (1 - expected) / n).sqrt()
+    assert ((freq - expected).abs() <= 4 * se).all(), (freq, expected)
+
+
+@dataclasses.dataclass
+class PlainSquare(Schedule):
+    """A user's schedule as a plain (mutable, unhashable) dataclass: alpha = 1 - t^2."""
+
+    def _alpha(self, t):
+        return 1.0 - t**2
+
+    def _dalpha(self, t):
+        return -2.0 * t
+
+    def _inverse(self, a):
+        return (1.0 - a) ** 0.5
+
+
+def test_a_plain_dataclass_schedule_works_in_every_sampler():
+    language = Enumerated(PAIR, torch.tensor([0.45, 0.05, 0.05, 0.45], dtype=torch.float64))
+    schedule = PlainSquare()
+    law = output_law(language.denoiser(), Ancestral(2, schedule), 2)
+    torch.testing.assert_close(law.prob_of(PAIR), ancestral_two_steps_law(language.probs, Polynomial(2.0)))
+    out = mdm.sample(language.denoiser(), batch_size=4, length=2, unmasker=Scheduled(2, schedule), seed=0)
+    assert out.tokens.shape == (4, 2)

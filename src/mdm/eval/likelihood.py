@@ -6,9 +6,10 @@ true perplexity is at most the one reported.  Two estimators, chosen by the data
 * sequences without padding or prompt (every position eligible): :func:`mdm.elbo`'s discrete
   estimator ``L/k * sum_{l in M} -log p(x_l | rest)`` (``k ~ U{1..L}``, ``M`` a uniform k-subset),
   the lower-variance form (MDLM, Sahoo et al., arXiv 2406.07524, and PAPERS.md "Background");
-* otherwise the continuous-time NELBO of :func:`mdm.losses.diffusion_loss` (linear schedule --
-  the bound does not depend on the schedule -- with times stratified over the batch), restricted to
-  the eligible positions.
+* otherwise the continuous-time NELBO of :func:`mdm.losses.diffusion_loss` under the model's own
+  schedule (``denoiser.schedule``, ``Linear()`` when absent: for a time-independent model the bound
+  does not depend on the schedule, and a time-conditioned one is scored at the times it trained
+  on), with times stratified over the batch, restricted to the eligible positions.
 
 Each sequence gets ``samples`` draws; the standard error is that of the mean over sequences (data and
 Monte-Carlo noise together).  Per token = summed NELBO over all scored tokens / their number; per

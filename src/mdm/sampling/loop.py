@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from mdm.errors import SamplingError, TokenError
-from mdm.protocol import check_tokens, is_time_conditioned
+from mdm.protocol import check_tokens, denoiser_schedule, is_time_conditioned, model_time
 from mdm.sampling.distribution import Distribution
 from mdm.sampling.stopping import StopRule, _is_int, pad_after
 from mdm.sampling.trace import PROMPT, UNREVEALED, Trace
@@ -136,6 +136,8 @@ def _setup(denoiser, *, batch_size, length, prompt, unmasker, block_size, temper
         )
     if not isinstance(trace, bool):
         raise SamplingError(f"trace must be True or False, got {trace!r}")
+    if is_time_conditioned(denoiser):
+        denoiser_schedule(denoiser)  # a bad schedule attribute fails here, before any work
     n_blocks = length // block_size
     steps_per_block = unmasker.steps_per_block(block_size, n_blocks)
 
@@ -195,16 +197,13 @@ def _distribution(s: _Setup, raw: torch.Tensor, owned: bool) -> Distribution:
     return Distribution.prepare(raw, mask_id=s.mask_id, temperature=s.temperature, top_p=s.top_p, owned=owned)
 
 
-def _times(s: _Setup, x: torch.Tensor, step: int) -> torch.Tensor | None:
-    """``t`` for a time-conditioned denoiser: the unmasker's grid time, else the fraction of the
-    generated region still masked (the linear-schedule time of that masking level)."""
+def _times(s: _Setup, denoiser, x: torch.Tensor) -> torch.Tensor | None:
+    """``t`` for a time-conditioned denoiser: the time at which its training schedule masks the
+    fraction of the generated region still masked (:func:`mdm.protocol.model_time`)."""
     if not s.time_conditioned:
         return None
-    t = s.unmasker.time(step, s.block_size, s.n_blocks)
-    if t is not None:
-        return torch.full((x.shape[0],), t, dtype=torch.float32, device=x.device)
     p = s.prompt.shape[1]
-    return (x[:, p:] == s.mask_id).float().mean(dim=1)
+    return model_time(denoiser, (x[:, p:] == s.mask_id).double().mean(dim=1))
 
 
 def _window(s: _Setup, x: torch.Tensor, step: int) -> tuple[int, int, torch.Tensor, int]:
@@ -298,7 +297,7 @@ def _run(denoiser, s: _Setup) -> SampleOutput:
         state = StepState(local, s.block_size, s.n_blocks, eligible, gen)
         reveal = s.unmasker.plan(state)
         if reveal is None:  # choose from the model's distribution at the eligible positions
-            raw, owned = _logits(denoiser, s, x, _times(s, x, local), lo, hi, eligible)
+            raw, owned = _logits(denoiser, s, x, _times(s, denoiser, x), lo, hi, eligible)
             nfe[rows] += 1
             state.dist = _distribution(s, raw, owned)
             reveal = s.unmasker.select(state) & eligible
@@ -308,7 +307,7 @@ def _run(denoiser, s: _Setup) -> SampleOutput:
             fwd = reveal.any(dim=1).nonzero().squeeze(1)
             if fwd.numel():
                 xf = x if fwd.numel() == x.shape[0] else x[fwd]
-                raw, owned = _logits(denoiser, s, xf, _times(s, xf, local), lo, hi, reveal[fwd])
+                raw, owned = _logits(denoiser, s, xf, _times(s, denoiser, xf), lo, hi, reveal[fwd])
                 nfe[rows[fwd]] += 1
                 x[:, lo:hi].masked_scatter_(reveal, _distribution(s, raw, owned).draw(gen))
         if rec is not None:
@@ -364,8 +363,9 @@ def sample(denoiser, *, batch_size=1, length=None, prompt=None, unmasker=None, b
     * ``trace`` -- also return a :class:`~mdm.sampling.trace.Trace` of which position was revealed
       at which step.
 
-    Time-conditioned denoisers get ``t`` = the Ancestral grid time (without blocks), otherwise
-    the fraction of the generated region still masked.  Returns a :class:`SampleOutput` with
+    Time-conditioned denoisers get ``t = denoiser.schedule.inverse(1 - f)``, ``f`` the fraction of
+    the generated region still masked: the time at which training saw that much masking
+    (``Linear()`` when the denoiser carries no schedule).  Returns a :class:`SampleOutput` with
     ``tokens [B, P+length]`` (prompt included), ``nfe [B]`` (forward passes that included each
     sequence) and ``trace``.
     """

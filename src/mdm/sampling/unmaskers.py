@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import torch
 
 from mdm.errors import SamplingError
+from mdm.process import reveal_probability
 from mdm.sampling.distribution import Distribution
 from mdm.sampling.proxies import Proxy, Random, get_proxy
 from mdm.schedules import Linear, Schedule, unmask_counts
@@ -142,10 +143,6 @@ class Unmasker:
         """Positions to reveal ``[b, w]`` given ``state.dist``."""
         raise NotImplementedError(f"{type(self).__name__} must implement select() or plan()")
 
-    def time(self, step: int, block_size: int, n_blocks: int) -> float | None:
-        """The time ``t`` a time-conditioned denoiser gets at this step (None: fraction masked)."""
-        return None
-
     def size_law(self, step: int, block_size: int, n_blocks: int, n_eligible: int) -> torch.Tensor | None:
         """For model-free unmaskers that reveal a uniformly random subset of the eligible positions
         given its size: float64 ``[n_eligible + 1]``, P(size = k).  None otherwise.  Used by
@@ -153,27 +150,18 @@ class Unmasker:
         return None
 
 
-@functools.lru_cache(maxsize=64)
-def _reveal_probs(schedule: Schedule, steps: int) -> tuple[float, ...]:
-    """Reverse-process probability that a masked position is revealed at step i: t -> s on the grid
-    t_i = 1 - i/steps: (alpha(s) - alpha(t)) / (1 - alpha(t)); 1 at the last step."""
-    probs = []
-    for i in range(steps):
-        t, s = 1.0 - i / steps, 1.0 - (i + 1) / steps
-        a_t, a_s = float(schedule.alpha(t)), float(schedule.alpha(s))
-        p = 1.0 if i == steps - 1 or a_t >= 1.0 else (a_s - a_t) / (1.0 - a_t)
-        probs.append(min(max(p, 0.0), 1.0))
-    return tuple(probs)
-
-
 @dataclass(frozen=True)
 class Ancestral(Unmasker):
     """The exact reverse process (MDLM, Sahoo et al. 2024; MD4, Shi et al. 2024) on the grid
     ``t_i = 1 - i/steps``: each masked position is revealed independently with probability
-    ``(alpha(s) - alpha(t)) / (1 - alpha(t))``, its value drawn from the denoiser; the last step
-    reveals everything left.  The choice ignores the model, so a step that reveals nothing in a
-    row costs that row no forward pass (for any denoiser; NFE <= length).  With blocks the steps
-    split evenly over them and the grid restarts in each block.
+    ``(alpha(s) - alpha(t)) / (1 - alpha(t))`` (:func:`mdm.process.reveal_probability`), its value
+    drawn from the denoiser; the last step reveals everything left.  The choice ignores the model,
+    so a step that reveals nothing in a row costs that row no forward pass (for any denoiser;
+    NFE <= length).  With blocks the steps split evenly over them and the grid restarts in each
+    block.
+
+    It is the exact reverse process only at ``temperature=1``: pass ``mdm.sample(...,
+    temperature=1.0)``; the sampler's default ``temperature=0`` takes each position's argmax value.
     """
 
     steps: int
@@ -187,7 +175,9 @@ class Ancestral(Unmasker):
         return _split_steps("Ancestral", self.steps, n_blocks)
 
     def _p(self, step: int, steps_per_block: int) -> float:
-        return _reveal_probs(self.schedule, steps_per_block)[step]
+        """Reveal probability of step ``step`` of ``steps_per_block``: ``t -> s`` on the grid."""
+        t, s = 1.0 - step / steps_per_block, 1.0 - (step + 1) / steps_per_block
+        return reveal_probability(self.schedule, t, s)
 
     def plan(self, state):
         p = self._p(state.step, self.steps // state.n_blocks)
@@ -196,10 +186,6 @@ class Ancestral(Unmasker):
         u = torch.rand(state.eligible.shape, dtype=torch.float64, device=state.eligible.device,
                        generator=state.generator)
         return state.eligible & (u < p)
-
-    def time(self, step, block_size, n_blocks):
-        # Within blocks the grid time is the block's, not the sequence's: leave t to the loop.
-        return 1.0 - step / self.steps if n_blocks == 1 else None
 
     def size_law(self, step, block_size, n_blocks, n_eligible):
         p = self._p(step, self.steps // n_blocks)
@@ -224,8 +210,18 @@ class _Ranked(Unmasker):
 
 
 @functools.lru_cache(maxsize=64)
-def _block_counts(schedule: Schedule, block_size: int, steps: int) -> tuple[int, ...]:
+def _cached_counts(schedule: Schedule, block_size: int, steps: int) -> tuple[int, ...]:
     return tuple(unmask_counts(schedule, block_size, steps))
+
+
+def _block_counts(schedule: Schedule, block_size: int, steps: int) -> tuple[int, ...]:
+    """``unmask_counts`` per block, cached for hashable (frozen) schedules; a user's plain dataclass
+    schedule is unhashable and is recomputed instead."""
+    try:
+        hash(schedule)
+    except TypeError:
+        return tuple(unmask_counts(schedule, block_size, steps))
+    return _cached_counts(schedule, block_size, steps)
 
 
 @dataclass(frozen=True)
