@@ -142,7 +142,7 @@ CLOSED_FORMS = [  # (schedule, (alpha(s) - alpha(t)) / (1 - alpha(t)) written ou
 ]
 
 
-@pytest.mark.parametrize("schedule, closed_form", CLOSED_FORMS, ids=lambda v: repr(v) if not callable(v) else "")
+@pytest.mark.parametrize("schedule, closed_form", CLOSED_FORMS, ids=[repr(s) for s, _ in CLOSED_FORMS])
 def test_reveal_probability_closed_form_for_every_family(schedule, closed_form):
     for t, s in [(1.0, 0.75), (0.9, 0.5), (0.5, 0.1), (0.3, 0.29), (0.75, 0.0)]:
         assert reveal_probability(schedule, t, s) == pytest.approx(closed_form(t, s), abs=1e-12)
