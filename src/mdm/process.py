@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import torch
 
-from mdm.errors import TokenError
+from mdm.errors import ScheduleError, TokenError
 from mdm.schedules import Schedule
 
 __all__ = ["mask_probs", "nelbo_weight", "sample_mask", "forward_mask", "reveal_probability"]
@@ -36,7 +36,14 @@ def _per_position(schedule_fn, t: torch.Tensor, shape: torch.Size) -> torch.Tens
         )
     if not t.is_floating_point():
         raise TokenError(f"t must be a floating-point tensor, got dtype {t.dtype}")
-    return torch.as_tensor(schedule_fn(t.unsqueeze(-1))).expand(shape)
+    value = torch.as_tensor(schedule_fn(t.unsqueeze(-1)))
+    try:
+        return value.expand(shape)
+    except RuntimeError:
+        raise ScheduleError(
+            f"a schedule evaluated at t [B, 1] must give one value per row ([B, 1]) or per position "
+            f"([B, L] = {tuple(shape)}), got {tuple(value.shape)}"
+        ) from None
 
 
 def _check_eligible(eligible: torch.Tensor) -> None:

@@ -8,7 +8,10 @@ and an unbiased estimator of the continuous-time NELBO multiplies each sample's 
 importance weight (1 for the samplers here, whose marginal of ``t`` is uniform; P-POTS's weight is
 1/p(t)).  Every mask sampler has
 
-    mask_sampler(mask_prob [B, L], *, generator=None) -> masked bool [B, L].
+    mask_sampler(mask_prob [B, L], *, generator=None) -> masked bool [B, L] or [K, B, L],
+
+where ``K`` masks per row (e.g. a mirrored pair from one shared uniform per token) are scored in
+one forward pass and averaged by :func:`mdm.losses.diffusion_loss`.
 
 Keeping t away from 0
 ---------------------
