@@ -14,7 +14,14 @@ import mdm
 from mdm.errors import SamplingError
 from mdm.languages import Enumerated
 from mdm.sampling import Ancestral, EntropyBounded, Scheduled, TopK
-from mdm.sampling.exact import OutputLaw, kl_divergence, output_law
+from mdm.sampling.exact import (
+    OutputLaw,
+    all_sequences,
+    kl_divergence,
+    output_law,
+    ranked_output_law,
+    sequence_codes,
+)
 
 L = 4
 N_SAMPLES = 20_000
@@ -115,3 +122,21 @@ def test_output_law_at_temperature_zero_is_the_greedy_point_mass(language):
 def test_output_law_rejects_model_dependent_choices(language, unmasker):
     with pytest.raises(SamplingError, match="random"):
         output_law(language.denoiser(), unmasker, L)
+
+
+@pytest.mark.parametrize("unmasker", [Scheduled(steps=2, proxy="confidence"),
+                                      Scheduled(steps=3, proxy="entropy")])
+def test_output_law_of_a_ranked_schedule_matches_the_engine(language, unmasker):
+    """Deterministic-proxy Scheduled goes to the ranked enumerator (one entry point for both)."""
+    exact = output_law(language.denoiser(), unmasker, L)
+    assert abs(float(exact.probs.sum()) - 1.0) < 1e-12
+    assert tv(empirical(draw(language, unmasker, seed=2).tokens), exact) < TV_TOL
+    ranked = ranked_output_law(language.denoiser(), L, [2, 2], proxy="confidence")
+    if unmasker.proxy.__class__.__name__ == "Confidence":
+        assert tv(ranked, exact) < 1e-12
+
+
+def test_all_sequences_and_codes_agree():
+    seqs = all_sequences(3, 4)
+    assert seqs.shape == (81, 4) and torch.equal(seqs[5], torch.tensor([0, 0, 1, 2]))
+    assert torch.equal(sequence_codes(seqs, 3), torch.arange(81))
