@@ -15,7 +15,7 @@ import torch
 
 from mdm.errors import ConfigError, LanguageError
 from mdm.experiments import steps_vs_length as svl
-from mdm.experiments.steps_vs_length_oracle import ChainOracle, MarkovOracle, fast_oracle
+from mdm.experiments.steps_vs_length_oracle import MarkovOracle, fast_oracle
 from mdm.experiments.steps_vs_length_report import growth_exponent, steps_needed
 from mdm.languages import HMM, ExactDenoiser, NGram
 
@@ -50,7 +50,7 @@ def _assert_same_logits(got: torch.Tensor, want: torch.Tensor) -> None:
 )
 def test_fast_oracle_equals_the_languages_denoiser(language):
     oracle = fast_oracle(language)
-    assert isinstance(oracle, ChainOracle if isinstance(language, HMM) else MarkovOracle)
+    assert isinstance(oracle, ExactDenoiser if isinstance(language, HMM) else MarkovOracle)
     assert (oracle.vocab_size, oracle.mask_id) == (language.vocab_size + 1, language.vocab_size)
     exact = language.denoiser()
     for length in (1, 2, 9):

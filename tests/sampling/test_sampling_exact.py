@@ -15,7 +15,14 @@ import mdm
 from mdm.errors import SamplingError
 from mdm.languages import Enumerated
 from mdm.sampling import Ancestral, EntropyBounded, Scheduled, TopK
-from mdm.sampling.exact import OutputLaw, kl_divergence, output_law
+from mdm.sampling.exact import (
+    OutputLaw,
+    all_sequences,
+    kl_divergence,
+    output_law,
+    ranked_output_law,
+    sequence_codes,
+)
 from mdm.schedules import BetaEnergy, Linear, Polynomial, Schedule
 
 L = 4
@@ -178,3 +185,19 @@ def test_a_plain_dataclass_schedule_works_in_every_sampler():
     torch.testing.assert_close(law.prob_of(PAIR), ancestral_two_steps_law(language.probs, Polynomial(2.0)))
     out = mdm.sample(language.denoiser(), batch_size=4, length=2, unmasker=Scheduled(2, schedule), seed=0)
     assert out.tokens.shape == (4, 2)
+@pytest.mark.parametrize("unmasker", [Scheduled(steps=2, proxy="confidence"),
+                                      Scheduled(steps=3, proxy="entropy")])
+def test_output_law_of_a_ranked_schedule_matches_the_engine(language, unmasker):
+    """Deterministic-proxy Scheduled goes to the ranked enumerator (one entry point for both)."""
+    exact = output_law(language.denoiser(), unmasker, L)
+    assert abs(float(exact.probs.sum()) - 1.0) < 1e-12
+    assert tv(empirical(draw(language, unmasker, seed=2).tokens), exact) < TV_TOL
+    ranked = ranked_output_law(language.denoiser(), L, [2, 2], proxy="confidence")
+    if unmasker.proxy.__class__.__name__ == "Confidence":
+        assert tv(ranked, exact) < 1e-12
+
+
+def test_all_sequences_and_codes_agree():
+    seqs = all_sequences(3, 4)
+    assert seqs.shape == (81, 4) and torch.equal(seqs[5], torch.tensor([0, 0, 1, 2]))
+    assert torch.equal(sequence_codes(seqs, 3), torch.arange(81))

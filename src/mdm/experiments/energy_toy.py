@@ -20,17 +20,13 @@ Positions revealed in the same step draw their values independently, each from i
 conditional given the positions already clean: that independence is the sampler's only error
 with an exact denoiser, and it is what the schedule controls.
 
-The random-order laws come from :func:`mdm.sampling.exact.output_law`.  A proxy-ranked sampler
-chooses its positions from the model, which that enumerator does not cover, so
-:func:`exact_law_ranked` enumerates it here (for any time-independent denoiser, any count list
-and any deterministic proxy).  Both are exponential in the length: keep ``vocab**length`` small.
+Every law comes from the one enumerator, :mod:`mdm.sampling.exact` (``output_law`` for random
+order, ``ranked_output_law`` for a proxy-ranked count list); it is exponential in the length:
+keep ``vocab**length`` small.
 """
 
 from __future__ import annotations
 
-import itertools
-import math
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -38,7 +34,7 @@ import numpy as np
 import torch
 
 from mdm.errors import SamplingError
-from mdm.protocol import is_time_conditioned
+from mdm.sampling.exact import all_sequences, ranked_output_law, sequence_codes
 from mdm.schedules import BetaEnergy, Schedule, unmask_counts
 
 SAMPLERS = ("scheduled/random", "scheduled/confidence", "ancestral/random")
@@ -46,18 +42,9 @@ SAMPLERS = ("scheduled/random", "scheduled/confidence", "ancestral/random")
 # ----------------------------------------------------------------------------- exact laws
 
 
-def all_sequences(vocab: int, length: int) -> torch.Tensor:
-    """Every string in ``{0..vocab-1}^length`` as ``[vocab**length, length]``, in the index order
-    used by the dense laws below (position 0 most significant)."""
-    if length == 1:
-        return torch.arange(vocab)[:, None]
-    return torch.cartesian_prod(*[torch.arange(vocab)] * length).long()
-
-
 def sequence_index(x: torch.Tensor, vocab: int) -> torch.Tensor:
     """Index of each row of ``x`` [n, L] in :func:`all_sequences` order."""
-    weights = vocab ** torch.arange(x.shape[1] - 1, -1, -1)
-    return (x.long() * weights).sum(-1)
+    return sequence_codes(x, vocab)
 
 
 def dense_law(sequences: torch.Tensor, probs: torch.Tensor, vocab: int) -> np.ndarray:
@@ -70,54 +57,10 @@ def dense_law(sequences: torch.Tensor, probs: torch.Tensor, vocab: int) -> np.nd
 def exact_law_ranked(
     denoiser, length: int, counts: Sequence[int], *, proxy="confidence", temperature: float = 1.0
 ) -> np.ndarray:
-    """Exact output law of ``Scheduled`` with a deterministic proxy, as a dense float64 vector.
-
-    Step i reveals the ``counts[i]`` best-ranked masked positions (``mdm.sampling.take_best``:
-    highest proxy score first, ties to the lower position) and draws each revealed value
-    independently from the sampler's distribution (``softmax(logits / temperature)``) given the
-    positions already clean.  Zero-count steps are skipped.  The mask must be the last id.
-    """
-    from mdm.sampling import Distribution, Random, get_proxy, take_best
-
-    proxy = get_proxy(proxy)
-    if isinstance(proxy, Random):
-        raise SamplingError("random order ignores the model: use mdm.sampling.exact.output_law for it")
-    if is_time_conditioned(denoiser):
-        raise SamplingError("exact enumeration assumes a time-independent denoiser (an exact oracle)")
-    mask = denoiser.mask_id
-    if mask != denoiser.vocab_size - 1:
-        raise SamplingError(f"exact enumeration needs mask_id == vocab_size - 1, got mask_id={mask}")
-    vocab = denoiser.vocab_size - 1
-    if not isinstance(length, int) or length < 1 or vocab**length > 1_000_000:
-        raise SamplingError(f"length must be an int >= 1 with vocab**length <= 1e6, got {length!r}")
-    counts = [int(k) for k in counts]
-    if any(k < 0 for k in counts) or sum(counts) != length:
-        raise SamplingError(f"counts must be >= 0 and sum to length={length}, got {counts}")
-
-    states: dict[tuple[int, ...], float] = {(mask,) * length: 1.0}
-    for k in counts:
-        if k == 0:
-            continue
-        keys = list(states)
-        x = torch.tensor(keys, dtype=torch.long)
-        with torch.no_grad():
-            dist = Distribution.prepare(denoiser(x), mask_id=mask, temperature=temperature, top_p=1.0)
-        reveal = take_best(proxy.score(dist, None), x == mask, k)
-        probs = dist.value_probs().double().numpy()
-        nxt: dict[tuple[int, ...], float] = defaultdict(float)
-        for s, state in enumerate(keys):
-            subset = reveal[s].nonzero().flatten().tolist()
-            for values in itertools.product(range(vocab), repeat=len(subset)):
-                w = states[state] * math.prod(probs[s, i, v] for i, v in zip(subset, values))
-                if w == 0.0:
-                    continue
-                new = list(state)
-                for i, v in zip(subset, values):
-                    new[i] = v
-                nxt[tuple(new)] += w
-        states = nxt
-    seqs = torch.tensor(list(states), dtype=torch.long)
-    return dense_law(seqs, torch.tensor(list(states.values()), dtype=torch.float64), vocab)
+    """:func:`mdm.sampling.exact.ranked_output_law` as a dense float64 vector over
+    :func:`all_sequences` (``Scheduled`` with a deterministic proxy, zero-count steps skipped)."""
+    law = ranked_output_law(denoiser, length, counts, proxy=proxy, temperature=temperature)
+    return dense_law(law.sequences, law.probs, denoiser.vocab_size - 1)
 
 
 @dataclass

@@ -12,7 +12,7 @@ with probability about 1/N -- a per-token error rate independent of L; but a seq
 about L such pairs, so P(no harmful collision) ~ exp(-c L / N) and a fixed SER needs N ∝ L.
 
 The experiment isolates the step budget by sampling with the EXACT conditionals of ground-truth
-languages (:mod:`mdm.languages`, computed fast by :mod:`~mdm.experiments.steps_vs_length_oracle`),
+languages (:mod:`mdm.languages`; closed form for bigrams in :mod:`~mdm.experiments.steps_vs_length_oracle`),
 so every error is the sampler's; then repeats the sweep with a small trained model
 (:mod:`~mdm.experiments.steps_vs_length_model`) to show the model-error floor beside it.
 

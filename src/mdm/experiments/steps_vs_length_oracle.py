@@ -1,8 +1,8 @@
 """Fast exact denoisers for the steps-vs-length sweeps (same answers as ``language.denoiser()``).
 
 The sweep calls the exact conditional ``p(x_i | clean positions)`` hundreds of thousands of times.
-:meth:`mdm.languages.Language.denoiser` computes it in log space with sparse maps, which is robust
-for any chain but costs about ten small tensor operations per position and direction.  Here:
+:meth:`mdm.languages.Language.denoiser` runs a scaled forward-backward over the chain's states (one
+matmul per position and direction); for first-order token chains there is a closed form:
 
 * :class:`MarkovOracle` -- first-order chains on the tokens themselves (``NGram`` of order 1 or
   2).  The Markov property gives the conditional in closed form from the nearest clean
@@ -12,12 +12,12 @@ for any chain but costs about ten small tensor operations per position and direc
                                                                    right factor 1 if no r)
 
   with the matrix powers precomputed once: a few gathers per call, no loop over positions.
-* :class:`ChainOracle` -- hidden Markov models: forward-backward in linear space, each step
-  renormalised (Rabiner 1989, "scaled" variables), three tensor operations per position.
+* everything else (hidden Markov models, higher-order n-grams) -- ``language.denoiser()``, whose
+  engine (:class:`mdm.languages.chain.SparseChain`) is itself a scaled forward-backward.
 
-Both follow the languages' rule for evidence of probability zero: every masked position of such
-a row gets the uniform distribution.  ``fast_oracle(language)`` picks one, or falls back to
-``language.denoiser()``.  Tests check them against ``language.denoiser()`` on random masks.
+The closed form follows the languages' rule for evidence of probability zero: every masked
+position of such a row gets the uniform distribution.  ``fast_oracle(language)`` picks it where it
+applies.  Tests check it against ``language.denoiser()`` on random masks.
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ import torch
 import torch.nn.functional as F
 
 from mdm.errors import LanguageError
-from mdm.languages import HMM, NGram
+from mdm.languages import NGram
 from mdm.protocol import check_tokens
 
-__all__ = ["ChainOracle", "MarkovOracle", "fast_oracle"]
+__all__ = ["MarkovOracle", "fast_oracle"]
 
 NEG_INF = float("-inf")
 TINY = torch.finfo(torch.float64).tiny
@@ -143,41 +143,8 @@ class MarkovOracle(_Oracle):
         return left_f * right_f, dead
 
 
-class ChainOracle(_Oracle):
-    """Exact conditionals of an :class:`~mdm.languages.HMM` by scaled forward-backward."""
-
-    def __init__(self, language: HMM):
-        super().__init__(language)
-        s = language.n_states
-        self.initial = language.initial
-        self.trans, self.trans_t = language.transition, language.transition.T.contiguous()
-        self.emission = language.emission
-        # Likelihood of each input id given the state: emission column, 1 for the mask token.
-        self.evidence = torch.cat([language.emission.T, torch.ones(1, s, dtype=torch.float64)])
-
-    def _probs(self, x, masked, rows, cols):
-        n = x.shape[1]
-        ev = self.evidence[x.T]  # [L, B, S]
-        post = torch.empty_like(ev)  # forward, then forward * backward (up to a scale per row)
-        a = self.initial * ev[0]
-        for i in range(n):
-            if i:
-                a = (a @ self.trans).mul_(ev[i])
-            a = a / a.sum(-1, keepdim=True).clamp_min(TINY)
-            post[i] = a
-        dead = post[-1].sum(-1) == 0  # some prefix of the evidence was impossible
-        beta = torch.ones_like(ev[0])
-        for i in range(n - 2, -1, -1):
-            beta = (beta * ev[i + 1]) @ self.trans_t
-            beta = beta / beta.sum(-1, keepdim=True).clamp_min(TINY)
-            post[i].mul_(beta)
-        return post[cols, rows] @ self.emission, dead
-
-
 def fast_oracle(language):
     """The fastest exact denoiser available for ``language`` (``language.denoiser()`` otherwise)."""
     if isinstance(language, NGram) and language.order <= 2:
         return MarkovOracle(language)
-    if isinstance(language, HMM):
-        return ChainOracle(language)
     return language.denoiser()

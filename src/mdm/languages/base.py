@@ -147,21 +147,26 @@ class ExactDenoiser:
     Returns float64 logits ``[B, L, V + 1]``: the exact log conditional at masked positions,
     a one-hot at clean ones, and -inf in the mask column.  ``attention_mask`` is accepted for
     protocol compatibility and ignored: these languages model fixed-length sequences.
+    With ``output_mask`` (bool ``[B, L]``) only the selected positions come back, as ``[n, V + 1]``
+    in ``x[output_mask]`` order (what :mod:`mdm.sampling` asks of ``supports_output_mask``).
     """
 
     time_conditioned = False
+    supports_output_mask = True
 
     def __init__(self, language: Language):
         self.language = language
         self.vocab_size = language.vocab_size + 1
         self.mask_id = language.vocab_size
 
-    def __call__(self, x: torch.Tensor, attention_mask: torch.Tensor | None = None, **kw) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                 output_mask: torch.Tensor | None = None, **kw) -> torch.Tensor:
         if not isinstance(x, torch.Tensor):
             raise TokenError(f"x must be a torch.long tensor [B, L], got {type(x).__name__}")
         cond = self.language.log_conditionals(x)
-        mask_col = torch.full((*x.shape, 1), NEG_INF, dtype=cond.dtype, device=cond.device)
-        return torch.cat([cond, mask_col], dim=-1)
+        if output_mask is not None:
+            cond = cond[output_mask]
+        return torch.nn.functional.pad(cond, (0, 1), value=NEG_INF)
 
     def __repr__(self) -> str:
         return f"ExactDenoiser({self.language!r})"

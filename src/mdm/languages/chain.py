@@ -4,18 +4,21 @@ A chain has ``S`` hidden states, an initial distribution ``pi``, transitions ``A
 ``E``: ``p(x) = sum_s pi(s_0) E(s_0, x_0) prod_t A(s_{t-1}, s_t) E(s_t, x_t)``.  An n-gram is the
 special case of context states with deterministic emissions.
 
-Inference is forward-backward (Rabiner 1989) in log space, float64, vectorised over the batch and
-the states, looping over positions.  A masked position emits with likelihood 1 (log-emission
-0), so ``alpha_t(s) + beta_t(s) = log p(s_t = s, clean positions)`` and
+Inference is forward-backward (Rabiner 1989), float64, vectorised over the batch and the states,
+looping over positions.  A masked position emits with likelihood 1, so
+``alpha_t(s) beta_t(s) = p(s_t = s, clean positions)`` and
 
-    log p(x_t = v, clean) = logsumexp_s [ alpha_t(s) + beta_t(s) + log E(s, v) ]
+    p(x_t = v, clean) = sum_s alpha_t(s) beta_t(s) E(s, v)
 
 at every masked ``t``; normalised over ``v`` it is the exact conditional.
 
-Every step above is a *log-linear map* ``y = log(exp(x) @ M)`` for a non-negative matrix ``M``
-(``A``, ``A^T`` or ``E``), computed by :class:`LogLinearMap`.  Cost of one denoiser call:
-``L`` maps of ``B x S`` rows each way (dense matmul for small ``S``, CSR beyond), and
-``L * B * S`` float64 of memory for the stored forward variables.
+Fast path (:meth:`SparseChain.scaled`): Rabiner's *scaled* variables in linear space, each
+forward and backward vector divided by its max after every step (the scales are kept in log
+space, so ``log p(x)`` is their sum): one (dense or CSR) matmul and one product per position and
+direction.  It is exact unless a possible state's scaled value drops below ``exp(-230)`` (then a
+product of three such factors could underflow to 0 and a possible path would read as
+impossible): those rows, and chains with weights below ``exp(-230)``, are recomputed in log space
+(:class:`LogLinearMap`, the reference path), so the answer never depends on which path ran.
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ __all__ = ["LogLinearMap", "SparseChain", "edge_lists"]
 
 # exp(-300) ~ 5e-131: products of two such factors stay normal float64 numbers (> 2.2e-308).
 _SAFE = 300.0
+# The scaled path multiplies three factors (state value, transition, emission) per step.
+_LIN_SAFE = 230.0
+_LIN_FLOOR = float(torch.tensor(-_LIN_SAFE, dtype=torch.float64).exp())
 _TINY = torch.finfo(torch.float64).tiny
 
 
@@ -51,6 +57,19 @@ def edge_lists(rows: torch.Tensor, cols: torch.Tensor, logw: torch.Tensor, n_row
     idx[rows, slot] = cols
     w[rows, slot] = logw
     return idx, w
+
+
+def _right_product(mt: torch.Tensor):
+    """``v [B, n_in] -> v @ M`` given ``M^T`` (dense: one contiguous matmul; CSR: ``(M^T v^T)^T``)."""
+    if mt.layout == torch.strided:
+        m = mt.T.contiguous()
+        return lambda v: v @ m
+    return lambda v: (mt @ v.T).T
+
+
+def _too_small(v: torch.Tensor) -> torch.Tensor:
+    """``[B]``: rows of scaled vectors ``[L, B, S]`` holding a possible value below ``exp(-230)``."""
+    return ((v > 0) & (v < _LIN_FLOOR)).any(-1).any(0)
 
 
 class LogLinearMap:
@@ -129,6 +148,9 @@ class SparseChain:
         # Log-emission per token id, with a zero row for the mask token (emits with prob 1).
         self.emit_table = torch.cat([self.log_emit.T, torch.zeros(1, s, dtype=torch.float64)])
         self._tables: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._lin: dict[torch.device, tuple] = {}
+        weights = torch.cat([self.log_init, log_trans.to(torch.float64), self.log_emit.reshape(-1)])
+        self.exact_only = bool((weights[torch.isfinite(weights)] < -_LIN_SAFE).any())
 
     def _on(self, device):
         device = torch.device(device)
@@ -150,12 +172,74 @@ class SparseChain:
                 alpha[i] = a
         return alpha if keep else a
 
+    def _linear(self, device):
+        """Linear-space tables on ``device``: ``pi [S]``, evidence ``[V + 1, S]`` (a row of ones
+        for the mask token) and the maps ``v -> v @ A``, ``v -> v @ A^T``, ``v -> v @ E``."""
+        device = torch.device(device)
+        if device not in self._lin:
+            self._lin[device] = (self.log_init.exp().to(device), self.emit_table.exp().to(device),
+                                 *(_right_product(m.to(device).mt)
+                                   for m in (self.forward_map, self.backward_map, self.emit_map)))
+        return self._lin[device]
+
+    def scaled(self, x: torch.Tensor, posteriors: bool = True):
+        """Scaled forward-backward (Rabiner 1989) on ``x [B, L]``; the id ``V`` means no evidence.
+
+        Returns ``(post, log_evidence, risky)``: ``post [L, B, S]`` is ``p(s_t = s, evidence)`` up
+        to a positive factor per ``(t, b)`` (None unless ``posteriors``), ``log_evidence [B]`` is
+        ``log p(evidence)`` and ``risky [B]`` marks rows this path cannot vouch for (module doc).
+        """
+        init, ev_table, times_a, times_a_t, _ = self._linear(x.device)
+        ev = ev_table[x.T]  # [L, B, S]
+        n = x.shape[1]
+        fwd, tops = torch.empty_like(ev), torch.empty_like(ev[:, :, :1])
+        f = init * ev[0]
+        for i in range(n):
+            if i:
+                f = times_a(f).mul_(ev[i])
+            top = torch.amax(f, -1, keepdim=True, out=tops[i]).clamp_min_(_TINY)
+            f = torch.div(f, top, out=fwd[i])  # impossible rows (all 0) stay 0 ...
+        log_z = tops.log_().sum(0).squeeze(-1) + f.sum(-1).log()  # ... and get log 0 = -inf here
+        risky = self.exact_only | _too_small(fwd)
+        if not posteriors:
+            return None, log_z, risky
+        bwd = torch.empty_like(ev)
+        bwd[-1] = 1.0
+        for i in range(n - 2, -1, -1):
+            beta = times_a_t(bwd[i + 1] * ev[i + 1])
+            torch.div(beta, beta.amax(-1, keepdim=True).clamp_min_(_TINY), out=bwd[i])
+        return fwd.mul_(bwd), log_z, risky | _too_small(bwd)
+
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """``log p(x)`` for clean tokens ``x [B, L]`` (forward algorithm)."""
-        return torch.logsumexp(self._forward(x, keep=False), dim=-1)
+        _, log_z, risky = self.scaled(x, posteriors=False)
+        if risky.any():
+            log_z[risky] = self.log_prob_exact(x[risky])
+        return log_z
 
     def log_joint_masked(self, x: torch.Tensor, mask_id: int, chunk: int = 1 << 16) -> torch.Tensor:
-        """``[B, L, V]``: ``log p(x_t = v, clean positions)`` at masked ``t`` (-inf elsewhere)."""
+        """``[B, L, V]``: ``log p(x_t = v, clean positions)`` at masked ``t`` (-inf elsewhere), up
+        to an additive constant per ``(b, t)`` (callers normalise over ``v``)."""
+        masked = x == mask_id
+        post, _, risky = self.scaled(torch.where(masked, self.vocab_size, x))
+        times_e = self._linear(x.device)[4]
+        out = torch.full((*x.shape, self.vocab_size), NEG_INF, dtype=torch.float64, device=x.device)
+        b, t = masked.nonzero(as_tuple=True)
+        for lo in range(0, b.numel(), chunk):
+            bb, tt = b[lo:lo + chunk], t[lo:lo + chunk]
+            p = times_e(post[tt, bb])
+            # log(0) takes a slow special-value path on CPU: take logs of normal numbers, then fill.
+            out[bb, tt] = p.clamp_min(_TINY).log_().masked_fill_(p == 0, NEG_INF)
+        if risky.any():
+            out[risky] = self.log_joint_masked_exact(x[risky], mask_id, chunk)
+        return out
+
+    def log_prob_exact(self, x: torch.Tensor) -> torch.Tensor:
+        """``log p(x)`` by the log-space forward algorithm (the reference path)."""
+        return torch.logsumexp(self._forward(x, keep=False), dim=-1)
+
+    def log_joint_masked_exact(self, x: torch.Tensor, mask_id: int, chunk: int = 1 << 16) -> torch.Tensor:
+        """:meth:`log_joint_masked` by log-space forward-backward (the reference path)."""
         _, emit_table, _, bwd = self._on(x.device)
         masked = x == mask_id
         x = torch.where(masked, self.vocab_size, x)

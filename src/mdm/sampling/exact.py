@@ -14,11 +14,19 @@ elsewhere and ``S`` lies in the step's block), ``m(x)`` the number of eligible m
 and ``R_i`` the size law.  Partial sequences are enumerated (``V^L`` of them, ``V`` counting the
 mask), so this is for toys: the theory paper's step sweeps and the energy-schedule toy (Chen et
 al., arXiv 2509.13866: 5 tokens over {a, b}) at small ``L``.
+
+A :class:`~mdm.sampling.Scheduled` unmasker with a deterministic proxy (confidence, margin,
+entropy) picks its positions from the model instead; :func:`ranked_output_law` follows each
+reachable partial sequence through its one deterministic choice per step, and
+:func:`output_law` sends such unmaskers there, so one function answers for every fixed-budget
+sampler of the toys.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections import defaultdict
 from dataclasses import dataclass
 
 import torch
@@ -26,9 +34,11 @@ import torch
 from mdm.errors import SamplingError
 from mdm.protocol import is_time_conditioned
 from mdm.sampling.distribution import Distribution
-from mdm.sampling.unmaskers import Unmasker
+from mdm.sampling.proxies import Random, get_proxy
+from mdm.sampling.unmaskers import Scheduled, Unmasker, take_best
+from mdm.schedules import unmask_counts
 
-__all__ = ["OutputLaw", "kl_divergence", "output_law"]
+__all__ = ["OutputLaw", "all_sequences", "kl_divergence", "output_law", "ranked_output_law", "sequence_codes"]
 
 
 @dataclass
@@ -58,15 +68,82 @@ def _digits(codes: torch.Tensor, base: int, length: int) -> torch.Tensor:
     return (codes.unsqueeze(1) // powers) % base
 
 
+def all_sequences(vocab: int, length: int) -> torch.Tensor:
+    """Every sequence of ``{0..vocab-1}^length`` as ``[vocab**length, length]``, position 0 most
+    significant (row ``k`` has :func:`sequence_codes` ``k``)."""
+    return _digits(torch.arange(vocab**length), vocab, length)
+
+
+def sequence_codes(x: torch.Tensor, vocab: int) -> torch.Tensor:
+    """Index of each row of ``x [n, L]`` in :func:`all_sequences` order."""
+    return x.long() @ (vocab ** torch.arange(x.shape[1] - 1, -1, -1, dtype=torch.long))
+
+
+def ranked_output_law(denoiser, length: int, counts, *, proxy="confidence", temperature: float = 1.0,
+                      top_p: float = 1.0) -> OutputLaw:
+    """Exact law of a sampler that reveals, at step ``i``, the ``counts[i]`` best-ranked masked
+    positions (``take_best``: highest ``proxy`` score first, ties to the lower position) and draws
+    their values independently from ``softmax(logits / temperature)`` given the clean positions.
+
+    Zero-count steps are skipped.  ``proxy`` must be deterministic (not ``"random"``: that law is
+    :func:`output_law`'s) and the mask the last id; ``vocab**length`` at most 1e6.
+    """
+    proxy = get_proxy(proxy)
+    if isinstance(proxy, Random):
+        raise SamplingError("random order ignores the model: use mdm.sampling.exact.output_law for it")
+    if is_time_conditioned(denoiser):
+        raise SamplingError("exact enumeration assumes a time-independent denoiser (an exact oracle)")
+    mask = denoiser.mask_id
+    if mask != denoiser.vocab_size - 1:
+        raise SamplingError(f"exact enumeration needs mask_id == vocab_size - 1, got mask_id={mask}")
+    vocab = denoiser.vocab_size - 1
+    if not isinstance(length, int) or length < 1 or vocab**length > 1_000_000:
+        raise SamplingError(f"length must be an int >= 1 with vocab**length <= 1e6, got {length!r}")
+    counts = [int(k) for k in counts]
+    if any(k < 0 for k in counts) or sum(counts) != length:
+        raise SamplingError(f"counts must be >= 0 and sum to length={length}, got {counts}")
+
+    states: dict[tuple[int, ...], float] = {(mask,) * length: 1.0}
+    for k in counts:
+        if k == 0:
+            continue
+        keys = list(states)
+        x = torch.tensor(keys, dtype=torch.long)
+        with torch.no_grad():
+            dist = Distribution.prepare(denoiser(x), mask_id=mask, temperature=temperature, top_p=top_p)
+        reveal = take_best(proxy.score(dist, None), x == mask, k)
+        probs = dist.value_probs().double().numpy()
+        nxt: dict[tuple[int, ...], float] = defaultdict(float)
+        for s, state in enumerate(keys):
+            subset = reveal[s].nonzero().flatten().tolist()
+            for values in itertools.product(range(vocab), repeat=len(subset)):
+                w = states[state] * math.prod(probs[s, i, v] for i, v in zip(subset, values))
+                if w == 0.0:
+                    continue
+                new = list(state)
+                for i, v in zip(subset, values):
+                    new[i] = v
+                nxt[tuple(new)] += w
+        states = nxt
+    return OutputLaw(torch.tensor(list(states), dtype=torch.long),
+                     torch.tensor(list(states.values()), dtype=torch.float64))
+
+
 def output_law(denoiser, unmasker: Unmasker, length: int, *, block_size: int | None = None,
                temperature: float = 1.0, top_p: float = 1.0, max_states: int = 200_000) -> OutputLaw:
     """Exact law of ``mdm.sample(denoiser, length=length, unmasker=unmasker, block_size=...,
     temperature=..., top_p=...)`` (no prompt), for a time-independent ``denoiser``.
 
-    ``unmasker`` must have a size law (see the module docstring).  Raises ``SamplingError`` when
-    the ``(2V - 1)^L`` transitions exceed ``max_states``.
+    ``unmasker`` must have a size law (see the module docstring) or be a ``Scheduled`` with a
+    deterministic proxy and no blocks (then :func:`ranked_output_law`).  Raises ``SamplingError``
+    when the ``(2V - 1)^L`` transitions exceed ``max_states``.
     """
     vocab, mask = denoiser.vocab_size, denoiser.mask_id
+    if (isinstance(unmasker, Scheduled) and not isinstance(unmasker.proxy, Random)
+            and block_size in (None, length) and isinstance(length, int) and length >= 1):
+        counts = unmask_counts(unmasker.schedule, length, unmasker.steps)
+        return ranked_output_law(denoiser, length, counts, proxy=unmasker.proxy, temperature=temperature,
+                                 top_p=top_p)
     if is_time_conditioned(denoiser):
         raise SamplingError("output_law needs a time-independent denoiser (time_conditioned is set)")
     if not isinstance(length, int) or length < 1:
@@ -91,7 +168,7 @@ def output_law(denoiser, unmasker: Unmasker, length: int, *, block_size: int | N
         )
 
     # Value laws p(. | x) at every partial sequence x (codes in base V, the mask a digit too).
-    states = _digits(torch.arange(vocab**length), vocab, length)
+    states = all_sequences(vocab, length)
     with torch.no_grad():
         raw = torch.cat([denoiser(chunk) for chunk in states.split(4096)])
     value_probs = Distribution.prepare(
