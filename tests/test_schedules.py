@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import mdm
-from mdm.schedules import BetaEnergy, Cosine, Linear, LogLinear, Polynomial, unmask_counts
+from mdm.schedules import BetaEnergy, Cosine, Linear, LogLinear, Polynomial, from_spec, to_spec, unmask_counts
 
 ANALYTIC = [Linear(), Cosine(), Polynomial(0.5), Polynomial(1.0), Polynomial(2.0), Polynomial(3.7),
             LogLinear(), LogLinear(0.1)]
@@ -134,3 +134,37 @@ def test_bad_parameters_raise_schedule_error(make):
     with pytest.raises(mdm.ScheduleError) as info:
         make()
     assert isinstance(info.value, mdm.MDMError)
+
+
+# --- the spec grammar: from_spec / to_spec ------------------------------------------------------------
+
+
+def test_from_spec_parses_every_form():
+    assert from_spec("linear") == Linear()
+    assert from_spec("cosine") == Cosine()
+    assert from_spec("poly:2") == Polynomial(2.0)
+    assert from_spec("loglinear") == LogLinear()
+    assert from_spec("loglinear:0.01") == LogLinear(0.01)
+    assert from_spec("beta:0.9,0.3") == BetaEnergy(0.9, 0.3)
+    assert from_spec(BetaEnergy(0.9, 0.3)) == BetaEnergy(0.9, 0.3)  # a schedule passes through
+    for bad in ("beta:1", "poly", "poly:1,2", "linear:3", "beta:a,b", "poly:-1", ""):
+        with pytest.raises(mdm.ScheduleError):
+            from_spec(bad)
+
+
+@pytest.mark.parametrize("schedule", [Linear(), Cosine(), Polynomial(2.0), Polynomial(0.5), LogLinear(),
+                                      LogLinear(0.01), BetaEnergy(0.9, 0.3), BetaEnergy(1 / 3, 0.7)])
+def test_to_spec_round_trips_through_from_spec(schedule):
+    spec = to_spec(schedule)
+    assert isinstance(spec, str) and from_spec(spec) == schedule
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("polynomial:2", "unknown schedule 'polynomial'; known: beta, cosine, linear, loglinear, poly"),
+    ("beta:1", r"takes the form beta:A,B"),
+    ("poly:x", "after ':' come numbers"),
+    ("foo", "unknown schedule 'foo'; known: beta, cosine, linear, loglinear, poly"),
+])
+def test_bad_specs_say_what_is_wrong(spec, message):
+    with pytest.raises(mdm.ScheduleError, match=message):
+        from_spec(spec)

@@ -107,50 +107,6 @@ def test_table_and_heatmap(tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_language_view_of_a_model_matches_the_language_oracle():
-    from mdm.tuning import LanguageView, parse_language_spec
-
-    language = parse_language_spec("ngram:vocab=4,order=2,branching=2,seed=2")
-    oracle = language.denoiser()
-
-    class BigVocabModel(torch.nn.Module):  # the oracle behind a tokenizer with 5 special ids
-        vocab_size, mask_id = 9, 8
-
-        def forward(self, x, attention_mask=None):
-            logits = oracle(torch.where(x == self.mask_id, oracle.mask_id, x))[..., :4]
-            return torch.cat([logits, torch.full((*x.shape, 5), -2.0, dtype=logits.dtype)], dim=-1)
-
-    view = LanguageView(BigVocabModel(), language.vocab_size)
-    assert (view.vocab_size, view.mask_id) == (5, 4)
-    x = language.sample(6, 10, torch.Generator().manual_seed(0))
-    x[:, ::3] = 4
-    got = torch.log_softmax(view(x).double(), -1)[..., :4]
-    want = torch.log_softmax(oracle(x).double(), -1)[..., :4]
-    masked = x == 4
-    assert torch.allclose(got[masked].exp(), want[masked].exp(), atol=1e-6)
-    assert torch.isinf(view(x)[..., 4]).all()
-    with pytest.raises(ConfigError, match="does not extend"):
-        LanguageView(BigVocabModel(), 9)
-
-
-def test_cli_tune_schedule_resumes_and_rejects_bad_grid(tmp_path, capsys):
-    from mdm.cli import main
-
-    args = ["tune-schedule", "--language", "ngram:vocab=4,order=2,branching=2,seed=0", "--steps", "4",
-            "--length", "12", "--samples", "16", "--refine-samples", "32", "--top", "1",
-            "--grid-a", "0.3,0.9", "--grid-b", "0.3,0.9", "--out", str(tmp_path / "t"), "--no-progress"]
-    assert main(args) == 0
-    first = json.loads((tmp_path / "t" / "result.json").read_text())
-    assert first["evaluations"] == 4 + 2 and (tmp_path / "t" / "heatmap.png").is_file()
-    assert "best: Beta(" in capsys.readouterr().out
-    assert main(args) == 0  # everything cached: nothing recomputed, same answer
-    second = json.loads((tmp_path / "t" / "result.json").read_text())
-    assert second["evaluations"] == 0 and second["best"] == first["best"]
-    assert main([*args[:-3], "--grid-b", "0.5,0", "--out", str(tmp_path / "u")]) == 2
-    assert "must be a finite number > 0" in capsys.readouterr().err
-    assert not (tmp_path / "u").exists()  # rejected before anything is written
-
-
 def test_verifier_objective_scores_accuracy_on_a_task():
     from mdm.tasks.arithmetic import ArithmeticConfig, ArithmeticDataset
     from mdm.tuning import verifier_objective

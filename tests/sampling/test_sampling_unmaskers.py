@@ -212,3 +212,22 @@ def test_a_new_unmasker_and_proxy_are_small_classes():
     assert out.trace.counts()[:, 0].tolist() == [4, 2, 1, 1]
     # TOPS = [0.9, 0.5, 0.7, 0.3, 0.95, 0.6, 0.8, 0.4]: the least confident half goes first
     assert out.trace.reveal_step[0].tolist() == [2, 0, 1, 0, 3, 0, 1, 0]
+
+
+def test_a_registered_proxy_is_usable_by_name_and_unknown_names_say_which_exist(monkeypatch):
+    from mdm.errors import SamplingError
+    from mdm.registry import Registry
+    from mdm.sampling import proxies
+
+    class LeastLikelyFirst(Proxy):
+        def score(self, dist, generator):
+            return -dist.max_prob.double()
+
+    registry = Registry("proxy", SamplingError, entries=dict(proxies.PROXIES.items()))
+    registry.register("least-likely", LeastLikelyFirst)
+    monkeypatch.setattr(proxies, "PROXIES", registry)
+    unmasker = TopK(1, proxy="least-likely")
+    out = mdm.sample(FixedDenoiser(peaked(TOPS)), length=8, unmasker=unmasker, trace=True)
+    assert out.trace.reveal_step[0].tolist() == [6, 2, 4, 0, 7, 3, 5, 1]  # least confident first
+    with pytest.raises(SamplingError, match=r"unknown proxy 'nope': use one of \[.*'least-likely'"):
+        TopK(1, proxy="nope")

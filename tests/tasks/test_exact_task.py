@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from mdm.errors import ConfigError
+from mdm.languages import parse_language_spec
 from mdm.tasks.base import build_task
 from mdm.tasks.exact import language_alphabet
-from mdm.tuning import parse_language_spec
 
 SPEC = "ngram:vocab=4,order=2,branching=2,seed=1"
 

@@ -8,33 +8,34 @@ Each experiment is a module ``mdm.experiments.<module>`` exposing
 from __future__ import annotations
 
 import importlib
+import importlib.util
+from types import ModuleType
 
 from mdm.errors import ConfigError
+from mdm.registry import Registry
 
-# experiment name -> module (imported lazily: experiments pull in plotting and training)
-EXPERIMENTS: dict[str, str] = {
+# experiment name -> module path (imported lazily: experiments pull in plotting and training).
+# Add your own with ``EXPERIMENTS.register("my-exp", "my_package.my_exp")``.
+EXPERIMENTS: Registry[str] = Registry("experiment", ConfigError, entries={
     "steps-vs-length": "mdm.experiments.steps_vs_length",
     "eb-sampler": "mdm.experiments.eb_sampler",
     "energy-schedules": "mdm.experiments.energy_schedules",
-}
+})
 
 PRESETS = ("quick", "full")
 
 
 def available() -> list[str]:
     """Names whose module is importable in this installation."""
-    names = []
-    for name, module in EXPERIMENTS.items():
-        if importlib.util.find_spec(module) is not None:
-            names.append(name)
-    return names
+    return [name for name, module in EXPERIMENTS.items() if importlib.util.find_spec(module) is not None]
 
 
-def get(name: str):
+def get(name: str) -> ModuleType:
     """The experiment module for ``name`` (raises ConfigError for an unknown name)."""
-    if name not in available():
-        raise ConfigError(f"unknown experiment {name!r}; choose one of: {', '.join(available()) or 'none'}")
-    return importlib.import_module(EXPERIMENTS[name])
+    module = EXPERIMENTS.get(name)
+    if importlib.util.find_spec(module) is None:
+        raise ConfigError(f"experiment {name!r} needs module {module}, which is not installed")
+    return importlib.import_module(module)
 
 
 def run(name: str, preset: str = "quick", out_dir=None, seed: int = 0) -> dict:

@@ -34,12 +34,11 @@ import torch
 from mdm.errors import ConfigError
 from mdm.experiments.common import markdown_table, provenance, provenance_markdown, write_json_atomic
 from mdm.experiments.energy_toy import ToyConfig, plot_toy, run_toy
+from mdm.languages import LanguageView, parse_language_spec
 from mdm.schedules import BetaEnergy, Cosine, Linear, Schedule
 from mdm.tuning import (
-    LanguageView,
     TuneConfig,
     language_objective,
-    parse_language_spec,
     plot_heatmap,
     tune_schedule,
     verifier_objective,

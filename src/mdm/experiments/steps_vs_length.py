@@ -50,8 +50,8 @@ from mdm.experiments.common import provenance, write_json_atomic
 from mdm.experiments.steps_vs_length_model import ModelSetup, train_on_language
 from mdm.experiments.steps_vs_length_oracle import fast_oracle
 from mdm.experiments.steps_vs_length_report import analyse, write_plots, write_report
+from mdm.languages import LanguageView, parse_language_spec
 from mdm.sampling import Ancestral, Scheduled, sample
-from mdm.tuning import LanguageView, parse_language_spec
 
 __all__ = ["PRESETS", "SAMPLERS", "LanguageSetup", "Preset", "run", "step_grid", "sweep"]
 
@@ -67,7 +67,7 @@ SAMPLERS = {
 
 @dataclass(frozen=True)
 class LanguageSetup:
-    """A ground-truth language (``mdm.tuning.parse_language_spec`` syntax) and how far to sweep.
+    """A ground-truth language (``mdm.languages.parse_language_spec`` syntax) and how far to sweep.
 
     ``max_steps_factor``: the ancestral sampler runs N up to ``factor * L`` (it is not exact at
     N = L: positions are revealed at independent random steps, so collisions remain; the

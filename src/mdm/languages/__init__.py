@@ -7,11 +7,17 @@ is checked against.
 
 Each has ``sample``, ``log_prob``, ``is_valid``, ``entropy``, ``log_conditionals`` and
 ``denoiser()`` (a Denoiser with ``mask_id == vocab_size`` and logits width ``vocab_size + 1``).
+
+:func:`parse_language_spec` builds one from a spec string (``ngram:vocab=8,order=2``);
+:class:`LanguageView` shows a model trained on a language's tokens as a Denoiser over them.
 """
 
 from mdm.languages.base import EntropyEstimate, ExactDenoiser, Language
 from mdm.languages.enumerated import Enumerated
 from mdm.languages.hmm import HMM
 from mdm.languages.ngram import NGram
+from mdm.languages.spec import parse_language_spec
+from mdm.languages.view import LanguageView
 
-__all__ = ["HMM", "EntropyEstimate", "Enumerated", "ExactDenoiser", "Language", "NGram"]
+__all__ = ["HMM", "EntropyEstimate", "Enumerated", "ExactDenoiser", "Language", "LanguageView", "NGram",
+           "parse_language_spec"]

@@ -10,8 +10,8 @@ Adding one is a small class::
         def score(self, dist, generator):
             return dist.probs.topk(2, dim=-1).values.sum(-1).double()
 
-and passing an instance (``Scheduled(16, proxy=TopTwoMass())``); a name in :data:`PROXIES`
-makes it available as a string too.
+and passing an instance (``Scheduled(16, proxy=TopTwoMass())``); registering it in :data:`PROXIES`
+(``PROXIES.register("top2", TopTwoMass)``) makes it available as a string too.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import torch
 
 from mdm.errors import SamplingError
+from mdm.registry import Registry
 from mdm.sampling.distribution import Distribution
 
 __all__ = ["PROXIES", "Confidence", "Entropy", "Margin", "Proxy", "Random", "get_proxy"]
@@ -69,12 +70,13 @@ class Random(Proxy):
                           generator=generator)
 
 
-PROXIES: dict[str, type[Proxy]] = {
+# name -> Proxy class; add one with ``PROXIES.register("name", MyProxy)``.
+PROXIES: Registry[type[Proxy]] = Registry("proxy", SamplingError, entries={
     "confidence": Confidence,
     "margin": Margin,
     "entropy": Entropy,
     "random": Random,
-}
+})
 
 
 def get_proxy(proxy: str | Proxy) -> Proxy:
@@ -82,7 +84,7 @@ def get_proxy(proxy: str | Proxy) -> Proxy:
     if isinstance(proxy, Proxy):
         return proxy
     if isinstance(proxy, str) and proxy in PROXIES:
-        return PROXIES[proxy]()
+        return PROXIES.get(proxy)()
     raise SamplingError(
-        f"unknown proxy {proxy!r}: use one of {sorted(PROXIES)} or an mdm.sampling.Proxy instance"
+        f"unknown proxy {proxy!r}: use one of {PROXIES.names()} or an mdm.sampling.Proxy instance"
     )

@@ -14,7 +14,6 @@ trainer by a builder ``f(seq_len=..., seed=..., **options) -> DataBundle`` regis
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 
 from mdm.errors import DataError
+from mdm.registry import Registry
 
 __all__ = [
     "SequenceDataset",
@@ -31,6 +31,7 @@ __all__ = [
     "collate",
     "check_item",
     "sft_item",
+    "TASKS",
     "register_task",
     "build_task",
     "task_names",
@@ -165,37 +166,27 @@ def sft_item(
 # --- the task registry (users add their own tasks here) -------------------------------------------
 
 TaskBuilder = Callable[..., DataBundle]
-_TASKS: dict[str, TaskBuilder] = {}
-# Built-in tasks living in modules that register themselves on import.
-_BUILTIN_MODULES = {
+# Built-in tasks live in modules that register themselves on import.
+TASKS: Registry[TaskBuilder] = Registry("task", DataError, lazy={
     "text": "mdm.tasks.text",
     "sudoku": "mdm.tasks.sudoku",
     "arithmetic": "mdm.tasks.arithmetic",
     "exact-language": "mdm.tasks.exact",
-}
+})
 
 
 def register_task(name: str) -> Callable[[TaskBuilder], TaskBuilder]:
     """Decorator: ``@register_task("sudoku") def build(seq_len, seed, **options) -> DataBundle``."""
-
-    def deco(fn: TaskBuilder) -> TaskBuilder:
-        _TASKS[name] = fn
-        return fn
-
-    return deco
+    return TASKS.register(name)
 
 
 def task_names() -> list[str]:
-    return sorted(set(_TASKS) | set(_BUILTIN_MODULES))
+    return TASKS.names()
 
 
 def build_task(name: str, *, seq_len: int, seed: int = 0, **options: Any) -> DataBundle:
     """Build the registered task ``name``.  Unknown names raise :class:`DataError` listing the known."""
-    if name not in _TASKS and name in _BUILTIN_MODULES:
-        importlib.import_module(_BUILTIN_MODULES[name])
-    if name not in _TASKS:
-        raise DataError(f"unknown task {name!r}; registered tasks: {task_names()}")
-    builder = _TASKS[name]
+    builder = TASKS.get(name)
     try:
         inspect.signature(builder).bind(seq_len=seq_len, seed=seed, **options)
     except TypeError as e:

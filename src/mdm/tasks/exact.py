@@ -4,7 +4,7 @@ The ``exact-language`` task: train and validation sequences sampled from a langu
 :mod:`mdm.languages` given as a spec string (``ngram:vocab=8,order=2,branching=4,seed=0`` or
 ``hmm:states=8,vocab=8,seed=0``, the syntax of ``mdm tune-schedule --language``).  Token ``i`` of
 the language is the character ``chr(ord('a') + i)``, so the model's ids ``0 .. V-1`` are the
-language's tokens and :class:`mdm.tuning.LanguageView` turns the trained model into a Denoiser
+language's tokens and :class:`mdm.languages.LanguageView` turns the trained model into a Denoiser
 directly comparable with ``language.denoiser()``.  Used by ``mdm exp energy-schedules``.
 """
 
@@ -30,7 +30,7 @@ DEFAULT_SPEC = "ngram:vocab=8,order=2,branching=4,seed=0"
 def exact_language_task(*, seq_len: int, seed: int = 0, spec: str = DEFAULT_SPEC, n_train: int = 20_000,
                         n_val: int = 512) -> DataBundle:
     """``n_train`` / ``n_val`` sequences of ``seq_len`` tokens sampled from ``spec`` (seeded)."""
-    from mdm.tuning import parse_language_spec
+    from mdm.languages import parse_language_spec
 
     language = parse_language_spec(spec)
     gen = torch.Generator().manual_seed(seed)

