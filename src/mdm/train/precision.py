@@ -1,9 +1,10 @@
 """Training precision that fits the hardware: ``precision: auto`` picks bf16 only where it is native.
 
 bf16 autocast pays off on CUDA devices with bf16 support and on CPUs with native bf16 arithmetic
-(AVX512_BF16 or AMX on x86, the BF16 extension on ARM).  Elsewhere PyTorch emulates bf16 matmuls
-and a CPU step runs many times slower than fp32 (about 18x for the demo model on an AVX512 CPU
-without AVX512_BF16: ``benchmarks/train_step.py --precision``), so ``auto`` keeps fp32 there.
+(AVX512_BF16 or AMX on x86, the BF16 extension on ARM).  Elsewhere PyTorch emulates bf16 and a
+CPU step runs slower than fp32 (2.9x per step for the demo model on one thread of an AVX512 CPU
+without AVX512_BF16, measured side by side with ``benchmarks/train_precision.py``), so ``auto``
+keeps fp32 there.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def resolve_precision(requested: str, device: torch.device | str) -> tuple[str, 
     if native:
         return "bf16", f"bf16 requested; {where} has native bf16"
     return "bf16", (f"bf16 requested, but {where} has no native bf16: autocast emulates it and training "
-                    "runs many times slower than fp32 (use precision: auto or fp32)")
+                    "runs slower than fp32 (use precision: auto or fp32)")
 
 
 def warn_if_emulated(choice: str, reason: str, device: torch.device | str) -> None:
