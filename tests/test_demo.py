@@ -31,6 +31,8 @@ def test_quick_demo_runs_end_to_end_and_writes_its_files(tmp_path, capsys):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     result = json.loads((out / "result.json").read_text())
     assert result["train"]["steps"] == 3
+    prov = result["provenance"]
+    assert prov["precision"] in ("fp32", "bf16") and prov["machine"]["cpu_capability"]
     assert 0 < result["likelihood"]["bits_per_char"] < 20
     labels = [r["label"] for r in result["samplers"]]
     assert len(labels) == 4 and labels[-1] == "held-out text"
