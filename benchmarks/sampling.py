@@ -33,6 +33,7 @@ import torch
 import mdm
 from mdm.models.transformer import TransformerConfig, TransformerDenoiser
 from mdm.sampling import Scheduled
+from mdm.train.precision import cpu_capability
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -160,6 +161,7 @@ def main(argv=None) -> dict:
         times["engine_blocks"].append(t)
         same = same and torch.equal(ref, out.tokens)
     med = {k: statistics.median(v) for k, v in times.items()}
+    cap = cpu_capability()
     result = {
         "overhead_full_logits": med["engine_full"] / med["bare"] - 1.0,
         "overhead": med["engine"] / med["bare"] - 1.0,
@@ -168,17 +170,19 @@ def main(argv=None) -> dict:
         "median_seconds": med,
         "args": vars(args),
         "machine": {"platform": platform.platform(), "torch": torch.__version__,
-                    "threads": torch.get_num_threads(),
+                    "threads": torch.get_num_threads(), "cpu_capability": cap,
                     "cuda": torch.cuda.get_device_name(0) if args.device.startswith("cuda") else None},
     }
     print(f"model: d={args.d_model} layers={args.layers} vocab={vocab} on {args.device}; B={args.batch} "
-          f"L={args.length}; {args.repeats} repeats (median)")
+          f"L={args.length}; {args.repeats} repeats (median) [device {args.device}, CPU capability {cap}]")
     print(f"(1) {args.steps} bare forwards {med['bare']:.3f}s | mdm.sample Scheduled({args.steps}): "
           f"full logits {med['engine_full']:.3f}s, overhead {100 * result['overhead_full_logits']:+.1f}% "
-          f"(goal <= 3%) | with output_mask {med['engine']:.3f}s, {100 * result['overhead']:+.1f}%")
+          f"(goal <= 3%) | with output_mask {med['engine']:.3f}s, {100 * result['overhead']:+.1f}% "
+          f"[device {args.device}, CPU capability {cap}]")
     print(f"(2) LLaDA-style reference {med['reference']:.3f}s | mdm.sample Scheduled({args.llada_steps}), "
           f"block {args.block}: {med['engine_blocks']:.3f}s | ratio reference/mdm "
-          f"{result['llada_ratio']:.2f} (goal >= 1.0) | identical tokens: {same}")
+          f"{result['llada_ratio']:.2f} (goal >= 1.0) | identical tokens: {same} "
+          f"[device {args.device}, CPU capability {cap}]")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=2)

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from mdm.models.transformer import TransformerConfig, TransformerDenoiser
+from mdm.train.precision import cpu_capability
 
 GPT2_VOCAB = 50257
 
@@ -135,8 +136,9 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     n_params = make_model(args, False, "cpu").num_parameters()
+    cap = cpu_capability()
     print(f"torch {torch.__version__} | python {sys.version.split()[0]} | device {device} ({machine(device)})"
-          f" | CPU threads {torch.get_num_threads()}")
+          f" | CPU threads {torch.get_num_threads()} | CPU capability {cap}")
     print(f"model: d_model {args.d_model}, {args.layers} layers, {args.heads} heads, "
           f"vocab {args.vocab}+1 mask, {n_params / 1e6:.1f}M params | "
           f"batch {args.batch} x length {args.length} | warmup {args.warmup}, median of {args.repeats}")
@@ -147,12 +149,13 @@ def main(argv=None) -> int:
     for precision in args.precisions.split(","):
         r = bench_precision(args, precision, device)
         results.append(r)
-        row = f"{precision:<10}{1e3 * r['mdm_s']:>10.1f}{1e3 * r['ar_s']:>10.1f}{r['ratio']:>10.2f}"
+        row = (f"{precision:<10}{1e3 * r['mdm_s']:>10.1f}{1e3 * r['ar_s']:>10.1f}{r['ratio']:>10.2f}"
+               f"  [device {device}, CPU capability {cap}]")
         print(row, flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"args": vars(args), "torch": torch.__version__, "device": str(device),
-                       "machine": machine(device), "threads": torch.get_num_threads(),
+                       "machine": machine(device), "threads": torch.get_num_threads(), "cpu_capability": cap,
                        "params": n_params, "results": results}, f, indent=2)
     return 0
 

@@ -21,6 +21,7 @@ from mdm.losses import diffusion_loss
 from mdm.models.transformer import TransformerConfig, TransformerDenoiser
 from mdm.train.config import OptimConfig
 from mdm.train.optim import build_optimizer
+from mdm.train.precision import cpu_capability
 from mdm.variance import AntitheticTime
 
 COMBOS = [("fp32", False), ("fp32", True), ("bf16", False), ("bf16", True)]
@@ -92,7 +93,7 @@ def main(argv=None):
         ts = times[(prec, masked)]
         spread = (max(ts) - min(ts)) / statistics.median(ts)  # how noisy the machine was
         print(f"{prec:<10}{'masked-only' if masked else 'full':<14}{v:>12.0f}{spread:>9.0%}")
-    print("ratios (higher = faster):")
+    print(f"ratios (higher = faster) [device {device}, CPU capability {cpu_capability()}]:")
     print(f"  bf16 / fp32, full logits        {tps[('bf16', False)] / tps[('fp32', False)]:.2f}x")
     print(f"  bf16 / fp32, masked-only        {tps[('bf16', True)] / tps[('fp32', True)]:.2f}x")
     print(f"  masked-only / full, fp32        {tps[('fp32', True)] / tps[('fp32', False)]:.2f}x")

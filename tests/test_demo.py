@@ -15,8 +15,14 @@ from mdm.tokenizers import CharTokenizer
 
 def test_quick_demo_runs_end_to_end_and_writes_its_files(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert cli.main(["demo", "--quick", "--steps", "3", "--out", str(out)]) == 0
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # a process default unlike the config's threads: 1
+    try:
+        assert cli.main(["demo", "--quick", "--steps", "3", "--out", str(out)]) == 0
+    finally:
+        torch.set_num_threads(threads)
     stdout = capsys.readouterr().out
+    assert "(precision: auto), 1 threads)" in stdout.splitlines()[0]
     assert "bits/char" in stdout and str(out / "report.md") in stdout
     for name in ("report.md", "result.json", "training_curve.png", "trace_ancestral.png",
                  "trace_confidence.png", "trace_eb.png", "train/checkpoint/config.json"):
@@ -25,6 +31,8 @@ def test_quick_demo_runs_end_to_end_and_writes_its_files(tmp_path, capsys):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     result = json.loads((out / "result.json").read_text())
     assert result["train"]["steps"] == 3
+    prov = result["provenance"]
+    assert prov["precision"] in ("fp32", "bf16") and prov["machine"]["cpu_capability"]
     assert 0 < result["likelihood"]["bits_per_char"] < 20
     labels = [r["label"] for r in result["samplers"]]
     assert len(labels) == 4 and labels[-1] == "held-out text"

@@ -2,7 +2,8 @@
 
 What it does, in order (a few minutes on 2 CPU cores; ``quick=True`` takes seconds):
 
-1. trains the packaged ``kjv-char-tiny`` config (bf16 autocast on CPU) into ``OUT/train/``;
+1. trains the packaged ``kjv-char-tiny`` config (``precision: auto``: bf16 autocast where the device
+   has native bf16, else fp32) into ``OUT/train/``;
 2. prints the validation NELBO in bits per character (:func:`mdm.eval.likelihood.validation_nelbo`);
 3. samples with the ancestral sampler, confidence-scheduled unmasking (LLaDA) and the EB-sampler;
 4. prints a table -- NFE, time, sample entropy, n-gram JS divergence to held-out text, generative
@@ -262,8 +263,7 @@ def run_demo(out: str | Path, *, quick: bool = False, steps: int | None = None, 
     from mdm.eval.likelihood import validation_nelbo
     from mdm.experiments.common import provenance, provenance_markdown, write_json_atomic
     from mdm.sampling import plot_trace
-    from mdm.train import checkpoint, train
-    from mdm.train.loop import build_data
+    from mdm.train import build_data, checkpoint, resolve_precision, train
 
     t_start = time.perf_counter()
     cfg = demo_config(quick, steps, seed)  # validated before anything is written
@@ -271,8 +271,11 @@ def run_demo(out: str | Path, *, quick: bool = False, steps: int | None = None, 
     num = 4 if quick else 32
     n_val, elbo_samples = (8, 2) if quick else (256, 8)
 
+    device = "cuda" if cfg.device != "cpu" and torch.cuda.is_available() else "cpu"
+    precision, _ = resolve_precision(cfg.precision, device)
+    threads = cfg.threads or torch.get_num_threads()  # the trainer sets torch's threads to cfg.threads
     log(f"mdm demo: training a char-level MDM on the King James Bible ({cfg.max_steps} steps, "
-        f"{cfg.precision} autocast, {torch.get_num_threads()} threads) -> {out / 'train'}")
+        f"{precision} on {device} (precision: {cfg.precision}), {threads} threads) -> {out / 'train'}")
     res = train(cfg, out_dir=out / "train", progress=True, resume=False)
     if res.interrupted:  # Ctrl-C / SIGTERM: the trainer saved a checkpoint; do not report on it
         log(f"training interrupted at step {res.steps}; checkpoint in {res.checkpoint}")
@@ -323,7 +326,7 @@ def run_demo(out: str | Path, *, quick: bool = False, steps: int | None = None, 
         "total_seconds": time.perf_counter() - t_start,
     }
     command = "mdm demo" + (" --quick" if quick else "") + (f" --steps {steps}" if steps else "")
-    prov = provenance(command, seed, cfg.to_dict())
+    prov = provenance(command, seed, cfg.to_dict(), precision=precision)
     summary["provenance"] = prov
     write_json_atomic(out / "result.json", summary)
     report = _report(out, summary, rows, provenance_markdown(prov), traces)

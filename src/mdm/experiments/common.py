@@ -10,8 +10,11 @@ import sys
 from pathlib import Path
 
 
-def provenance(command: str, seed: int, config: dict) -> dict:
-    """Command, seed, config, library versions and machine: attached to every published number."""
+def provenance(command: str, seed: int, config: dict, precision: str | None = None) -> dict:
+    """Command, seed, config, library versions and machine: attached to every published number.
+
+    ``precision``: the resolved training/inference precision (``fp32`` / ``bf16``), when one applies.
+    """
     import numpy
     import torch
 
@@ -25,8 +28,9 @@ def provenance(command: str, seed: int, config: dict) -> dict:
     except OSError:
         pass
     from mdm import __version__
+    from mdm.train.precision import cpu_capability
 
-    return {
+    prov = {
         "command": command,
         "seed": seed,
         "config": config,
@@ -41,10 +45,14 @@ def provenance(command: str, seed: int, config: dict) -> dict:
             "cpu": cpu,
             "cpu_count": os.cpu_count(),
             "torch_threads": torch.get_num_threads(),
+            "cpu_capability": cpu_capability(),
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         },
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
+    if precision is not None:
+        prov["precision"] = precision
+    return prov
 
 
 def write_json_atomic(path: Path, obj) -> None:
@@ -70,6 +78,7 @@ def provenance_markdown(prov: dict) -> str:
     return (
         f"- command: `{prov['command']}`\n- seed: {prov['seed']}\n"
         f"- versions: mdm {v['mdm']}, python {v['python']}, torch {v['torch']}, numpy {v['numpy']}\n"
-        f"- machine: {m['cpu']} ({m['cpu_count']} cores, {m['torch_threads']} torch threads), "
+        f"- machine: {m['cpu']} ({m['cpu_count']} cores, {m['torch_threads']} torch threads, "
+        f"CPU capability {m.get('cpu_capability', 'unknown')}), "
         f"{m['platform']}, cuda: {m['cuda']}\n- date: {prov['date']}\n"
     )

@@ -17,13 +17,19 @@ API (stable; the CLI and experiments build on it)::
 * :mod:`mdm.train.config` -- ``TrainConfig`` (sections ``model``, ``data``, ``optim``, ``loss``);
   ``load_config(source, overrides)`` with ``key=value`` overrides (``ConfigError`` lists valid keys);
   ``packaged_configs()`` names the YAML files in ``mdm/configs/``.
-* :mod:`mdm.train.loop` -- ``train``; registries ``TIME_SAMPLERS``, ``MASK_SAMPLERS``, ``SCHEDULES``.
+* :mod:`mdm.train.loop` -- ``train``, the step loop; registries ``TIME_SAMPLERS``, ``MASK_SAMPLERS``
+  (``loss.schedule`` is a :func:`mdm.schedules.from_spec` spec).
+* :mod:`mdm.train.families` -- ``MODEL_FAMILIES``: ``model.family`` -> (config class, model class),
+  also the model kinds checkpoints load; ``build_model``.
+* :mod:`mdm.train.precision` -- ``resolve_precision``: ``precision: auto`` is bf16 only where native.
 * :mod:`mdm.train.checkpoint` -- atomic, checksummed checkpoint directories (``CheckpointError``).
-* :mod:`mdm.train.distributed`, :mod:`mdm.train.ema`, :mod:`mdm.train.optim` -- the pieces.
+* :mod:`mdm.train.data`, :mod:`mdm.train.validate`, :mod:`mdm.train.metrics`, :mod:`mdm.train.resume`,
+  :mod:`mdm.train.distributed`, :mod:`mdm.train.ema`, :mod:`mdm.train.optim` -- the pieces.
 
 Metrics rows: ``{"step", "split": "train", "loss", "lr", "grad_norm", "tokens_seen", "tokens_per_s",
-"elapsed_s"}`` and ``{"step", "split": "val", "val_nelbo_nats_per_token", "val_bits_per_token",
-"val_bits_per_char" (text tasks), "val_sequences", "val_weights"}``.
+"elapsed_s", "precision"}`` and ``{"step", "split": "val", "val_nelbo_nats_per_token",
+"val_bits_per_token", "val_bits_per_char" (text tasks), "val_sequences", "val_weights", "precision"}``
+(``precision``: the resolved ``fp32`` / ``bf16``).
 
 Under torchrun: ``torchrun --nproc_per_node=N -m mdm.train CONFIG [--set k=v ...] [--out DIR]``.
 """
@@ -39,7 +45,9 @@ from mdm.train.config import (
     packaged_configs,
     valid_keys,
 )
+from mdm.train.families import MODEL_FAMILIES, ModelFamily
 from mdm.train.loop import TrainResult, build_data, build_model, train
+from mdm.train.precision import resolve_precision
 
 __all__ = [
     "TrainConfig",
@@ -55,4 +63,7 @@ __all__ = [
     "build_data",
     "build_model",
     "checkpoint",
+    "MODEL_FAMILIES",
+    "ModelFamily",
+    "resolve_precision",
 ]

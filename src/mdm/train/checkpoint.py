@@ -2,7 +2,7 @@
 
 A checkpoint is a directory::
 
-    config.json          format tag, model kind + config, tokenizer, training config, step,
+    config.json          format tag, model kind (its family) + config, tokenizer, training config, step,
                          and the size and SHA-256 of every other file
     model.safetensors    the trained weights
     ema.safetensors      the EMA of the weights (only when the run keeps one)
@@ -29,8 +29,9 @@ from typing import Any
 
 import torch
 
-from mdm.errors import CheckpointError, MDMError
+from mdm.errors import CheckpointError, ConfigError, MDMError
 from mdm.tokenizers import Tokenizer, tokenizer_from_dict
+from mdm.train.families import MODEL_FAMILIES, ModelFamily, config_from_dict, config_to_dict
 
 __all__ = [
     "save",
@@ -47,39 +48,46 @@ FORMAT = "mdm-checkpoint"
 VERSION = 1
 CONFIG, MODEL, EMA, STATE = "config.json", "model.safetensors", "ema.safetensors", "trainer_state.pt"
 
-# kind -> (module, config class, model class); the config class has to_dict() / from_dict().
-_MODEL_KINDS: dict[str, tuple[str, str, str]] = {
-    "transformer": ("mdm.models.transformer", "TransformerConfig", "TransformerDenoiser"),
-}
-
-
 def register_model_kind(kind: str, module: str, config_class: str, model_class: str) -> None:
-    """Make checkpoints of another model class loadable: ``model_class(config_class.from_dict(d))``."""
-    _MODEL_KINDS[kind] = (module, config_class, model_class)
+    """Make checkpoints of another model class loadable: ``model_class(config_class.from_dict(d))``.
 
-
-def _classes(kind: str):
-    if kind not in _MODEL_KINDS:
-        known = sorted(_MODEL_KINDS)
-        raise CheckpointError(f"unknown model kind {kind!r} in checkpoint; known kinds: {known}")
-    module, cfg_name, model_name = _MODEL_KINDS[kind]
+    The same as registering a family in :data:`mdm.train.families.MODEL_FAMILIES` (the one registry
+    of model kinds), by module and class names.
+    """
     mod = importlib.import_module(module)
-    return getattr(mod, cfg_name), getattr(mod, model_name)
+    MODEL_FAMILIES.register(kind, ModelFamily(getattr(mod, config_class), getattr(mod, model_class)))
+
+
+def _classes(kind: str) -> ModelFamily:
+    try:
+        return MODEL_FAMILIES.get(kind)
+    except ConfigError as e:
+        raise CheckpointError(f"unknown model kind {kind!r} in checkpoint: {e}") from None
 
 
 def _kind_of(model: torch.nn.Module) -> str:
-    for kind in _MODEL_KINDS:
-        if isinstance(model, _classes(kind)[1]):  # FSDP2 subclasses the model's class in place
+    for kind, family in MODEL_FAMILIES.items():
+        if isinstance(model, family.model):  # FSDP2 subclasses the model's class in place
             return kind
     raise CheckpointError(
-        f"cannot checkpoint a {type(model).__name__}: register its kind with register_model_kind()"
+        f"cannot checkpoint a {type(model).__name__}: "
+        "register its family in mdm.train.families.MODEL_FAMILIES"
     )
 
 
 def build_model(kind: str, config: dict) -> torch.nn.Module:
     """A freshly initialised model of ``kind`` from its config dict."""
-    cfg_cls, model_cls = _classes(kind)
-    return model_cls(cfg_cls.from_dict(config))
+    family = _classes(kind)
+    return family.model(config_from_dict(family.config, config))
+
+
+def _training_schedule(model: torch.nn.Module, train_config: dict | None) -> None:
+    """A time-conditioned model carries the schedule it trained with (DESIGN.md, Denoiser protocol)."""
+    spec = ((train_config or {}).get("loss") or {}).get("schedule")
+    if getattr(model, "time_conditioned", False) and spec:
+        from mdm.schedules import from_spec
+
+        model.schedule = from_spec(spec)
 
 
 def _sha256(path: Path) -> str:
@@ -144,7 +152,7 @@ def save(
         config = {
             "format": FORMAT,
             "version": VERSION,
-            "model": {"kind": kind, "config": model.config.to_dict()},
+            "model": {"kind": kind, "config": config_to_dict(model.config)},
             "tokenizer": tokenizer.to_dict(),
             "train": train_config,
             "metadata": metadata or {},
@@ -230,8 +238,9 @@ def load(
     """``(model, tokenizer)`` from a checkpoint directory; the model is in eval mode on ``device``.
 
     The EMA weights are returned when the checkpoint has them and ``ema`` is True (the default);
-    otherwise the raw trained weights.  Any damage raises :class:`CheckpointError` before a model
-    is built.
+    otherwise the raw trained weights.  A time-conditioned model gets ``schedule``: the
+    ``loss.schedule`` of its stored training config.  Any damage raises :class:`CheckpointError`
+    before a model is built.
     """
     path = Path(path)
     config = read_config(path, verify=verify)
@@ -240,6 +249,7 @@ def load(
     try:
         tokenizer = tokenizer_from_dict(config["tokenizer"])
         model = build_model(config["model"].get("kind", ""), config["model"].get("config"))
+        _training_schedule(model, config.get("train"))
     except MDMError as e:
         raise CheckpointError(
             f"checkpoint {path}: cannot rebuild the model/tokenizer from config.json: {e}"

@@ -20,7 +20,11 @@ from typing import Any
 
 import yaml
 
-from mdm.errors import ConfigError
+from mdm.errors import ConfigError, ScheduleError
+from mdm.models.transformer import TransformerConfig, TransformerDenoiser
+from mdm.schedules import from_spec
+from mdm.train.families import MODEL_FAMILIES, ModelFamily, train_config_class
+from mdm.train.precision import PRECISIONS
 
 __all__ = [
     "ModelConfig",
@@ -36,8 +40,15 @@ __all__ = [
 
 @dataclass
 class ModelConfig:
-    """The denoiser (:class:`mdm.models.transformer.TransformerDenoiser`); vocab and length come from data."""
+    """The ``model`` section of the ``transformer`` family
+    (:class:`~mdm.models.transformer.TransformerDenoiser`) with the trainer's defaults; vocab and
+    length come from the data.
 
+    ``family`` names an entry of :data:`mdm.train.families.MODEL_FAMILIES`; another family's section
+    takes that family's keys instead of these.
+    """
+
+    family: str = "transformer"
     d_model: int = 128
     n_layers: int = 4
     n_heads: int = 4
@@ -48,6 +59,14 @@ class ModelConfig:
     # Absolute learned positions besides RoPE: fixed-layout data (Sudoku, exact languages) needs them,
     # since a RoPE-only model gives every position the same logits from an all-mask input.
     learned_positions: bool = False
+
+    def __post_init__(self):
+        for key in ("d_model", "n_layers", "n_heads"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"model.{key} must be >= 1, got {getattr(self, key)}")
+
+
+MODEL_FAMILIES.register("transformer", ModelFamily(TransformerConfig, TransformerDenoiser, ModelConfig))
 
 
 @dataclass
@@ -85,9 +104,10 @@ class OptimConfig:
 class LossConfig:
     """The NELBO training loss (:func:`mdm.losses.diffusion_loss`).
 
-    ``schedule``: ``linear``, ``cosine``, ``loglinear``, ``polynomial:W`` or ``beta:A,B``.
-    ``time_sampler``: a key of :data:`mdm.train.loop.TIME_SAMPLERS` (uniform, antithetic,
-    stratified); ``mask_sampler``: a key of :data:`mdm.train.loop.MASK_SAMPLERS` (bernoulli).
+    ``schedule``: a spec of :func:`mdm.schedules.from_spec` -- ``linear``, ``cosine``, ``poly:W``,
+    ``loglinear[:EPS]`` or ``beta:A,B``.  ``time_sampler``: a name in the registry
+    :data:`mdm.train.loop.TIME_SAMPLERS` (uniform, antithetic, stratified); ``mask_sampler``: one in
+    :data:`mdm.train.loop.MASK_SAMPLERS` (bernoulli).
     """
 
     schedule: str = "linear"
@@ -102,7 +122,8 @@ class LossConfig:
 class TrainConfig:
     """Everything a run needs.  The global batch is ``batch_size * world_size * grad_accum``.
 
-    ``precision``: ``fp32`` or ``bf16`` (autocast, on CPU and CUDA).  ``ema``: EMA decay of the weights
+    ``precision``: ``auto`` (bf16 autocast where the device has native bf16, else fp32; see
+    :func:`mdm.train.precision.resolve_precision`), ``fp32`` or ``bf16``.  ``ema``: EMA decay of the weights
     (0 disables; checkpoints then carry no EMA).  ``eval_every`` / ``save_every``: in optimizer steps
     (0 = only at the end).  ``stop_after``: end this invocation after that many total steps with a
     checkpoint, as if interrupted (resume continues to ``max_steps``).  ``distributed``: ``ddp`` or
@@ -118,7 +139,7 @@ class TrainConfig:
     batch_size: int = 32
     grad_accum: int = 1
     max_steps: int = 1000
-    precision: str = "bf16"
+    precision: str = "auto"
     ema: float = 0.0
     eval_every: int = 250
     eval_batches: int = 4
@@ -143,7 +164,7 @@ class TrainConfig:
 
 
 _CHOICES = {
-    "precision": ("fp32", "bf16"),
+    "precision": PRECISIONS,
     "distributed": ("ddp", "fsdp"),
     "device": ("auto", "cpu", "cuda"),
     "loss.normalize": ("tokens", "sequence"),
@@ -156,7 +177,7 @@ def _validate(cfg: TrainConfig) -> None:
         if value not in choices:
             raise ConfigError(f"{key} must be one of {list(choices)}, got {value!r}")
     positive = ("batch_size", "grad_accum", "max_steps", "eval_batches", "eval_samples", "log_every",
-                "data.seq_len", "model.d_model", "model.n_layers", "model.n_heads")
+                "data.seq_len")
     for key in positive:
         if _get(cfg, key) < 1:
             raise ConfigError(f"{key} must be >= 1, got {_get(cfg, key)}")
@@ -169,6 +190,11 @@ def _validate(cfg: TrainConfig) -> None:
         raise ConfigError("optim needs lr > 0, grad_clip >= 0 and min_lr_ratio in [0, 1]")
     if cfg.stop_after is not None and cfg.stop_after < 1:
         raise ConfigError(f"stop_after must be >= 1 or null, got {cfg.stop_after}")
+    try:
+        from_spec(cfg.loss.schedule)
+    except ScheduleError as e:
+        raise ConfigError(f"loss.schedule: {e}") from e
+    MODEL_FAMILIES.get(cfg.model.family)  # unknown family: ConfigError naming the known ones
 
 
 def _get(obj: Any, dotted: str) -> Any:
@@ -234,16 +260,26 @@ def _build(cls: type, d: dict, prefix: str = "") -> Any:
     if unknown:
         raise ConfigError(
             f"unknown config key(s) {[prefix + k for k in unknown]}; "
-            f"valid keys: {', '.join(valid_keys(TrainConfig))}"
+            f"valid keys: {', '.join(valid_keys(cls, prefix) if prefix else valid_keys(TrainConfig))}"
         )
     kwargs = {}
     for name, value in d.items():
         tp = hints[name]
+        if cls is TrainConfig and name == "model":
+            tp = _model_section_class(value)
         if dataclasses.is_dataclass(tp):
             kwargs[name] = _build(tp, value if value is not None else {}, f"{prefix}{name}.")
         else:
             kwargs[name] = _coerce(value, tp, prefix + name)
     return cls(**kwargs)
+
+
+def _model_section_class(section: Any) -> type:
+    """The dataclass of a ``model`` section: the one its ``family`` (default transformer) registered."""
+    family = section.get("family", "transformer") if isinstance(section, dict) else "transformer"
+    if not isinstance(family, str):
+        raise ConfigError(f"model.family must be a string naming a model family, got {family!r}")
+    return train_config_class(family)
 
 
 def _set_dotted(d: dict, key: str, value: Any) -> None:
@@ -262,6 +298,8 @@ def _check_override_key(key: str) -> None:
         return
     # a dict-valued field takes free sub-keys: data.options.n_train=100
     if any(key.startswith(k + ".") and k.endswith("options") for k in keys):
+        return
+    if key.startswith("model."):  # checked when built, against the keys of the section's family
         return
     raise ConfigError(f"unknown config key {key!r}; valid keys: {', '.join(keys)}")
 

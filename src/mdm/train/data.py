@@ -1,0 +1,53 @@
+"""The run's data: the dataset from ``cfg.data``, and the deterministic stream of training examples.
+
+Epoch ``e`` is a permutation seeded by ``(seed, e)`` and a step consumes the next global batch of the
+stream, so the examples of a step depend only on the config and the step (see :mod:`mdm.train.loop`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from mdm.errors import ConfigError
+from mdm.tasks.base import DataBundle, build_task, collate
+
+__all__ = ["build_data", "mix_seed", "Stream"]
+
+
+def build_data(cfg) -> DataBundle:
+    """The run's dataset (train/val splits + tokenizer) from ``cfg.data``."""
+    dc = cfg.data
+    if dc.task == "text":
+        opts = {"corpus": dc.corpus, "tokenizer": dc.tokenizer, "val_fraction": dc.val_fraction,
+                "max_chars": dc.max_chars, **dc.options}
+    else:
+        opts = dict(dc.options)
+    return build_task(dc.task, seq_len=dc.seq_len, seed=cfg.seed, **opts)
+
+
+def mix_seed(*ints: int) -> int:
+    """A well-spread 63-bit seed from integers (numpy's SeedSequence hashing)."""
+    seq = np.random.SeedSequence([int(i) & 0xFFFFFFFFFFFFFFFF for i in ints])
+    return int(seq.generate_state(1, np.uint64)[0] >> 1)
+
+
+class Stream:
+    """Example ``p`` of the endless stream is ``perm(p // n)[p % n]``; ``perm(e)`` is seeded by (seed, e)."""
+
+    def __init__(self, dataset, seed: int):
+        self.dataset, self.seed, self.n = dataset, seed, len(dataset)
+        if self.n == 0:
+            raise ConfigError("the training split is empty: use more data or a shorter seq_len")
+        self._perms: dict[int, torch.Tensor] = {}
+
+    def _perm(self, epoch: int) -> torch.Tensor:
+        if epoch not in self._perms:
+            self._perms = {e: p for e, p in self._perms.items() if e >= epoch - 1}
+            g = torch.Generator().manual_seed(mix_seed(self.seed, 7, epoch))
+            self._perms[epoch] = torch.randperm(self.n, generator=g)
+        return self._perms[epoch]
+
+    def batch(self, start: int, size: int) -> dict[str, torch.Tensor]:
+        idx = [int(self._perm(p // self.n)[p % self.n]) for p in range(start, start + size)]
+        return collate([self.dataset[i] for i in idx])
