@@ -151,10 +151,6 @@ def _train(
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     precision, why = resolve_precision(cfg.precision, ctx.device)
-    if ctx.is_main:
-        warn_if_emulated(precision, why, ctx.device)
-        if progress:
-            print(f"precision: {precision} ({why}); {torch.get_num_threads()} threads", flush=True)
     ckpt_dir = out / CHECKPOINT_DIR
     metrics_path = out / METRICS_FILE
     source = resume_source(resume, ckpt_dir)
@@ -162,6 +158,10 @@ def _train(
     tokenizer = bundle.tokenizer
     raw = build_model(cfg, tokenizer)
     loss_parts = _loss_parts(cfg)
+    if ctx.is_main:  # after the cheap checks: bad input prints nothing but its error
+        warn_if_emulated(precision, why, ctx.device)
+        if progress:
+            print(f"precision: {precision} ({why}); {torch.get_num_threads()} threads", flush=True)
 
     state: dict[str, Any] = {}
     if source is not None:
