@@ -10,6 +10,7 @@ import torch
 import mdm
 from mdm.errors import CheckpointError, ConfigError
 from mdm.schedules import Cosine, Linear
+from mdm.train.distributed import ForwardAdapter
 from mdm.train import MODEL_FAMILIES, ModelFamily, build_model, checkpoint, load_config, train
 from mdm.train.resume import check_compatible
 
@@ -90,6 +91,7 @@ def test_time_conditioned_models_carry_their_training_schedule(tmp_path):
     res = train(cosine, out_dir=tmp_path / "cos", progress=False)
     model, tok = mdm.load(res.checkpoint)
     assert model.schedule == Cosine() and build_model(cosine, tok).schedule == Cosine()
+    assert ForwardAdapter(model).schedule == Cosine()  # validation calls the model through it
     linear = load_config(None, base + ["model.time_conditioned=true"])
     res = train(linear, out_dir=tmp_path / "lin", progress=False)
     assert mdm.load(res.checkpoint)[0].schedule == Linear()

@@ -147,7 +147,8 @@ def gradient_sync(model: nn.Module, enabled: bool):
 class ForwardAdapter:
     """Calls the (possibly wrapped) module but shows the Denoiser attributes of the inner one.
 
-    Losses read ``vocab_size`` / ``mask_id`` / ``time_conditioned`` / ``supports_output_mask``;
+    Losses read ``vocab_size`` / ``mask_id`` / ``time_conditioned`` / ``supports_output_mask`` /
+    ``schedule`` (the training schedule of a time-conditioned model, :mod:`mdm.protocol`);
     a DDP wrapper hides them, and the forward must go through the wrapper for gradient sync.
     """
 
@@ -158,6 +159,8 @@ class ForwardAdapter:
         self.mask_id = inner.mask_id
         self.time_conditioned = bool(getattr(inner, "time_conditioned", False))
         self.supports_output_mask = bool(getattr(inner, "supports_output_mask", False))
+        if getattr(inner, "schedule", None) is not None:
+            self.schedule = inner.schedule
 
     def __call__(self, *args, **kwargs):
         return self._wrapped(*args, **kwargs)
