@@ -10,8 +10,8 @@ import torch
 import mdm
 from mdm.errors import CheckpointError, ConfigError
 from mdm.schedules import Cosine, Linear
-from mdm.train.distributed import ForwardAdapter
 from mdm.train import MODEL_FAMILIES, ModelFamily, build_model, checkpoint, load_config, train
+from mdm.train.distributed import ForwardAdapter
 from mdm.train.resume import check_compatible
 
 TINY = ["data.seq_len=16", "data.max_chars=4000", "batch_size=4", "log_every=1", "eval_every=0",
