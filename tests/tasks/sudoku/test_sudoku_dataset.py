@@ -170,3 +170,25 @@ def test_registered_task_builds_bundle():
 def test_bad_config_raises():
     with pytest.raises(DataError):
         sudoku.SudokuConfig(n_train=-1)
+
+
+def test_validation_split_is_disjoint_reproducible_and_leaves_train_and_test_alone(tmp_path, monkeypatch):
+    config = sudoku.SudokuConfig(n_train=40, n_test=10, n_valid=12, seed=5)
+    train, test = sudoku.SudokuDataset.splits(SMALL)
+    bundle = build_task("sudoku", seq_len=178, seed=5, n_train=40, n_test=10, n_valid=12, cache_dir=tmp_path)
+    assert np.array_equal(bundle.train.puzzles, train.puzzles)
+    assert np.array_equal(bundle.val.puzzles, test.puzzles)
+    valid = sudoku.SudokuDataset.split("valid", config)
+    assert len(valid) == 12 and np.array_equal(bundle.valid.puzzles, valid.puzzles)  # cached or not
+    keys = {p.tobytes() for p in (*train.puzzles, *test.puzzles)}
+    assert not keys & {p.tobytes() for p in valid.puzzles}
+    assert build_task("sudoku", seq_len=178, seed=5, n_train=40, n_test=10).valid is None
+
+    # Streams never collide by chance: make the validation stream replay the train stream, so only
+    # the exclusion keeps the validation split off the train puzzles.
+    generate = sudoku.dataset.generate
+    monkeypatch.setattr(sudoku.dataset, "generate",
+                        lambda n, **kw: generate(n, **{**kw, "split": kw["split"].replace("valid", "train")}))
+    replayed = sudoku.SudokuDataset.split("valid", config)
+    assert not keys & {p.tobytes() for p in replayed.puzzles} and len(replayed) == 12
+    assert np.array_equal(replayed.puzzles, sudoku.generate(12, seed=5, start=40)[0])

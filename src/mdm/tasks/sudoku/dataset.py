@@ -119,21 +119,34 @@ def _verify_rows(tokens: torch.Tensor) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class SudokuConfig:
-    """A Sudoku train/test split.  The paper's sizes are 48K train / 2K test."""
+    """Sudoku train / validation / test splits.  The paper's sizes are 48K train / 2K test.
+
+    ``n_valid`` puzzles (none by default) form a validation split for choosing settings without
+    looking at the test split; it is drawn last, so it changes neither train nor test.
+    """
 
     n_train: int = 48_000
     n_test: int = 2_000
     min_clues: int = 30
     max_clues: int = 35
     seed: int = 0
+    n_valid: int = 0
 
     def __post_init__(self) -> None:
-        if self.n_train < 0 or self.n_test < 0:
-            raise DataError(f"n_train and n_test must be >= 0, got {self.n_train}, {self.n_test}")
+        if min(self.n_train, self.n_test, self.n_valid) < 0:
+            raise DataError(
+                f"n_train, n_valid and n_test must be >= 0, got {self.n_train}, {self.n_valid}, {self.n_test}"
+            )
         _check_clues(self.min_clues)
         _check_clues(self.max_clues)
         if self.min_clues > self.max_clues:
             raise DataError(f"min_clues ({self.min_clues}) must be <= max_clues ({self.max_clues})")
+
+
+# Splits are drawn in the order test, train, valid; each excludes the puzzles of those drawn before
+# it, so adding a validation split leaves train and test as they were for the same seed.
+_DRAWN_BEFORE = {"test": (), "train": ("test",), "valid": ("test", "train")}
+_SIZE = {"train": "n_train", "valid": "n_valid", "test": "n_test"}
 
 
 def _generate_split(
@@ -141,7 +154,7 @@ def _generate_split(
 ):
     """``(puzzles, solutions)`` of a split, skipping repeats and the puzzles in ``exclude``."""
     kw = dict(min_clues=config.min_clues, max_clues=config.max_clues, seed=config.seed, split=split)
-    n = config.n_test if split == "test" else config.n_train
+    n = getattr(config, _SIZE[split])
     seen = set() if exclude is None else {p.tobytes() for p in exclude}
     puzzles, solutions = generate(n, progress=progress, workers=workers, **kw)
     keep = []
@@ -171,23 +184,29 @@ def _load_split(
     cache_dir: Path | None,
     progress: bool = False,
     workers: int = 1,
-    test: np.ndarray | None = None,
+    loaded: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A split, from the cache when it holds it; the train split excludes every test puzzle."""
+    """A split, from the cache when it holds it; it excludes every puzzle of the splits drawn
+    before it (:data:`_DRAWN_BEFORE`).  ``loaded`` holds the splits loaded so far (filled in)."""
+    loaded = {} if loaded is None else loaded
+    if split not in loaded:
+        loaded[split] = _read_or_build(config, split, cache_dir, progress, workers, loaded)
+    return loaded[split]
 
+
+def _read_or_build(config: SudokuConfig, split: str, cache_dir: Path | None, progress: bool, workers: int,
+                   loaded: dict) -> tuple[np.ndarray, np.ndarray]:
     def build():
-        exclude = None
-        if split == "train":
-            exclude = (
-                test if test is not None else _load_split(config, "test", cache_dir, progress, workers)[0]
-            )
-        return _generate_split(config, split, exclude, progress, workers)
+        before = [_load_split(config, other, cache_dir, progress, workers, loaded)[0]
+                  for other in _DRAWN_BEFORE[split]]
+        return _generate_split(config, split, np.concatenate(before) if before else None, progress, workers)
 
     if cache_dir is None:
         return build()
     meta = {"version": _CACHE_VERSION, "split": split, **asdict(config)}
-    if split == "test":
-        meta.pop("n_train")  # the test split does not depend on it
+    for other, size in _SIZE.items():  # a split depends on its own size and those drawn before it
+        if other != split and other not in _DRAWN_BEFORE[split]:
+            meta.pop(size)
     path = _cache_path(Path(cache_dir), meta)
     if path.is_file():
         try:
@@ -247,12 +266,13 @@ class SudokuDataset(torch.utils.data.Dataset):
         progress: bool = False,
         workers: int = 1,
     ) -> SudokuDataset:
-        """The ``"train"`` or ``"test"`` split of ``config`` (default :class:`SudokuConfig`).
+        """The ``"train"``, ``"valid"`` or ``"test"`` split of ``config`` (default :class:`SudokuConfig`).
 
         ``workers`` processes generate what the cache does not hold (same puzzles as one process).
+        The validation split excludes the train puzzles, so it depends on ``n_train``.
         """
-        if name not in ("train", "test"):
-            raise DataError(f"split must be 'train' or 'test', got {name!r}")
+        if name not in _SIZE:
+            raise DataError(f"split must be 'train', 'valid' or 'test', got {name!r}")
         cache = None if cache_dir is None else Path(cache_dir)
         return cls(*_load_split(config or SudokuConfig(), name, cache, progress, workers))
 
@@ -268,8 +288,9 @@ class SudokuDataset(torch.utils.data.Dataset):
         """``(train, test)`` of ``config``, generating the test split only once."""
         config = config or SudokuConfig()
         cache = None if cache_dir is None else Path(cache_dir)
-        test = _load_split(config, "test", cache, progress, workers)
-        train = _load_split(config, "train", cache, progress, workers, test=test[0])
+        loaded: dict = {}
+        test = _load_split(config, "test", cache, progress, workers, loaded)
+        train = _load_split(config, "train", cache, progress, workers, loaded)
         return cls(*train), cls(*test)
 
     def __len__(self) -> int:
@@ -304,8 +325,10 @@ def sudoku_task(
     cache_dir: str | None = None,
     progress: bool = False,
     workers: int = 1,
+    n_valid: int = 0,
 ) -> DataBundle:
-    """The Sudoku task for the trainer: train / test (as ``val``) :class:`SudokuDataset` splits.
+    """The Sudoku task for the trainer: train / test (as ``val``) :class:`SudokuDataset` splits, and
+    ``n_valid`` validation puzzles (as ``valid``, disjoint from both) when asked for.
 
     48K puzzles take a few minutes on one core: pass ``cache_dir`` (and ``workers``) for real runs.
     """
@@ -313,6 +336,14 @@ def sudoku_task(
         raise DataError(
             f"Sudoku sequences are {SEQ_LEN} tokens (puzzle 89 + solution 89); set seq_len={SEQ_LEN}"
         )
-    config = SudokuConfig(n_train=n_train, n_test=n_test, min_clues=min_clues, max_clues=max_clues, seed=seed)
-    train, test = SudokuDataset.splits(config, cache_dir=cache_dir, progress=progress, workers=workers)
-    return DataBundle(train=train, val=test, tokenizer=train.tokenizer, seq_len=SEQ_LEN)
+    config = SudokuConfig(n_train=n_train, n_test=n_test, min_clues=min_clues, max_clues=max_clues, seed=seed,
+                          n_valid=n_valid)
+    cache = None if cache_dir is None else Path(cache_dir)
+    loaded: dict = {}
+
+    def load(name: str) -> SudokuDataset:
+        return SudokuDataset(*_load_split(config, name, cache, progress, workers, loaded))
+
+    train, test = load("train"), load("test")
+    return DataBundle(train=train, val=test, tokenizer=train.tokenizer, seq_len=SEQ_LEN,
+                      valid=load("valid") if n_valid else None)
