@@ -9,38 +9,10 @@
   registered ``sudoku`` task (importing this package registers it).
 """
 
-from mdm.tasks.sudoku.dataset import (
-    ALPHABET,
-    GRID_TOKENS,
-    SEQ_LEN,
-    SudokuConfig,
-    SudokuDataset,
-    decode_grid,
-    encode_grid,
-    sudoku_task,
-    tokenizer,
-    verify,
-)
-from mdm.tasks.sudoku.generator import generate, make_puzzle, random_solution
-from mdm.tasks.sudoku.solver import TECHNIQUES, count_solutions, is_solution, solve, technique
+# The package's names are its submodules' __all__, so the two cannot drift apart.
+from mdm.tasks.sudoku import dataset, generator, solver
+from mdm.tasks.sudoku.dataset import *  # noqa: F403
+from mdm.tasks.sudoku.generator import *  # noqa: F403
+from mdm.tasks.sudoku.solver import *  # noqa: F403
 
-__all__ = [
-    "ALPHABET",
-    "GRID_TOKENS",
-    "SEQ_LEN",
-    "tokenizer",
-    "count_solutions",
-    "TECHNIQUES",
-    "technique",
-    "solve",
-    "random_solution",
-    "make_puzzle",
-    "generate",
-    "is_solution",
-    "encode_grid",
-    "decode_grid",
-    "verify",
-    "SudokuConfig",
-    "SudokuDataset",
-    "sudoku_task",
-]
+__all__ = [*solver.__all__, *generator.__all__, *dataset.__all__]
