@@ -10,7 +10,9 @@ from mdm.errors import ConfigError
 from mdm.experiments import eb_sampler as exp
 from mdm.sampling import EntropyBounded, TopK
 from mdm.tasks.arithmetic import ArithmeticConfig, ArithmeticDataset
+from mdm.tasks.base import build_task
 from mdm.tasks.sudoku import SudokuConfig, SudokuDataset
+from mdm.train import load_config
 
 
 class AnswerOracle:
@@ -126,14 +128,27 @@ def test_sampler_specs_cover_the_grid_and_reject_bad_blocks():
         exp.sampler_specs(grid, exp.TaskSetup("a", "arithmetic-small", blocks=(3,)), answer_len=8)
 
 
-@pytest.fixture(scope="module")
-def quick(tmp_path_factory):
-    out = tmp_path_factory.mktemp("eb-quick")
-    return out, exp.run("quick", out, seed=0, progress=False)
+def test_speedup_chooses_on_validation_and_reports_on_test():
+    """On validation gamma=1 is the cheapest within 0.5 pt; on test it lost 2 points and gamma=0.1
+    would be the in-sample pick.  The chosen setting stays gamma=1, with its test numbers."""
+    valid = [_row("top-k", "k=1", 0.90, 89.0, correct=[1, 1, 0, 0]),
+             _row("EB (entropy)", "gamma=0.1", 0.90, 20.0, correct=[1, 1, 0, 0]),
+             _row("EB (entropy)", "gamma=1", 0.898, 10.0, correct=[1, 0, 1, 0])]
+    test = [_row("top-k", "k=1", 0.80, 88.0, correct=[1, 1, 1, 1]),
+            _row("EB (entropy)", "gamma=0.1", 0.80, 22.0, correct=[1, 1, 1, 1]),
+            _row("EB (entropy)", "gamma=1", 0.78, 11.0, correct=[1, 1, 1, 0])]
+    s = exp.speedup(valid, "EB", test_rows=test)
+    assert s["chosen_on"] == "validation" and s["best"]["label"] == "gamma=1"
+    assert s["best"]["accuracy"] == 0.78 and s["reference"]["nfe_mean"] == 88.0
+    assert s["speedup"] == pytest.approx(88 / 11) and s["accuracy_diff"] == pytest.approx(-0.25)
+    assert s["validation"]["best"]["accuracy"] == 0.898 and s["validation"]["speedup"] == pytest.approx(8.9)
+    assert exp.speedup(test, "EB")["best"]["label"] == "gamma=0.1"  # what in-sample choice would take
+    none = exp.speedup(valid, "top-k", test_rows=test)  # no top-k setting besides k=1
+    assert none["best"] is None and none["reference"]["accuracy"] == 0.80
 
 
-def test_quick_preset_runs_end_to_end(quick):
-    out, result = quick
+def test_quick_preset_runs_end_to_end(eb_quick):
+    out, result = eb_quick
     for name in ("result.json", "report.md", "sudoku.png", "arithmetic.png", "bound.png"):
         assert (out / name).stat().st_size > 0, name
     on_disk = json.loads((out / "result.json").read_text())
@@ -151,10 +166,28 @@ def test_quick_preset_runs_end_to_end(quick):
     assert {r["block_size"] for r in result["tasks"]["arithmetic"]["rows"]} == {None, 4}
     report = (out / "report.md").read_text()
     assert "Speed-up at equal accuracy" in report and "The bound on an exact HMM" in report
+    assert "test (chosen on validation)" in report and "8 validation prompts" in report
 
 
-def test_quick_preset_reuses_finished_parts(quick, monkeypatch):
-    out, result = quick
+def test_quick_preset_chooses_on_validation_prompts_disjoint_from_train_and_test(eb_quick):
+    out, result = eb_quick
+    for setup in exp.PRESETS["quick"].tasks:
+        part = result["tasks"][setup.name]
+        assert part["n_valid"] == setup.n_valid and part["selection"] == "validation"
+        settings = [(r["family"], r["label"], r["block_size"]) for r in part["rows"]]
+        assert [(r["family"], r["label"], r["block_size"]) for r in part["valid_rows"]] == settings
+        assert all(r["n"] == setup.n_valid for r in part["valid_rows"])
+        assert part["speedups"] and all(s["chosen_on"] == "validation" for s in part["speedups"])
+        # the validation prompts are none of the model's train or test prompts
+        _, valid, test, _ = exp.task_model(setup, out, progress=False)
+        cfg = load_config(setup.config, list(setup.overrides))
+        train = build_task(cfg.data.task, seq_len=cfg.data.seq_len, seed=cfg.seed, **cfg.data.options).train
+        seen = {tuple(r) for split in (train, test) for r in split.prompts().tolist()}
+        assert len(valid) == setup.n_valid and not seen & {tuple(r) for r in valid.prompts().tolist()}
+
+
+def test_quick_preset_reuses_finished_parts(eb_quick, monkeypatch):
+    out, result = eb_quick
 
     def boom(*a, **k):
         raise AssertionError("a cached part was recomputed")
@@ -171,22 +204,22 @@ def test_accuracy_by_group_splits_the_prompts():
     assert exp.accuracy_by_group(correct, groups) == {"a": 1.0, "b": 0.5}
 
 
-def test_quick_report_has_difficulty_groups(quick):
-    out, result = quick
+def test_quick_report_has_difficulty_groups(eb_quick):
+    out, result = eb_quick
     sudoku = result["tasks"]["sudoku"]
     assert sum(sudoku["groups"].values()) == sudoku["rows"][0]["n"]
     assert set(sudoku["groups"]) <= {"naked singles", "hidden singles", "search"}
     assert "Accuracy (%) by difficulty" in (out / "report.md").read_text()
 
 
-def test_a_checkpoint_from_another_config_is_not_reused(quick):
+def test_a_checkpoint_from_another_config_is_not_reused(eb_quick):
     """The quick arithmetic model was trained on 512 problems; asking for a model on 256 must not
     silently load it, although it is finished and its model config is the same."""
-    out, _ = quick
+    out, _ = eb_quick
     quick_setup = next(t for t in exp.PRESETS["quick"].tasks if t.name == "arithmetic")
     other = exp.TaskSetup("arithmetic", "arithmetic-small", exp._QUICK_MODEL + (
         "data.options={max_digits: 5, ops: ['+'], n_train: 256, n_test: 8}",))
-    model, dataset, summary = exp.task_model(quick_setup, out, progress=False)  # same config: loaded
+    model, _, dataset, summary = exp.task_model(quick_setup, out, progress=False)  # same config: loaded
     assert summary["steps"] == 40 and len(dataset) == 8
     with pytest.raises(ConfigError, match="data config differs"):
         exp.task_model(other, out, progress=False)

@@ -169,3 +169,24 @@ def test_registered_task_and_longer_sequences():
     assert build_task("arithmetic", seq_len=None, n_train=5, n_test=5).seq_len == 15
     with pytest.raises(DataError, match="too short"):
         build_task("arithmetic", seq_len=14, n_train=5, n_test=5)
+
+
+def test_validation_split_is_disjoint_reproducible_and_leaves_train_and_test_alone():
+    """1-digit addition has 100 problems: 40 train + 10 test (with their commuted twins) leave few
+    enough that a validation split drawn without the exclusion would surely hit one of them."""
+    config = ar.ArithmeticConfig(max_digits=1, ops=("+",), n_train=40, n_test=10, n_valid=20, seed=0)
+    train, test = ar.make_splits(config)
+    assert (train, test) == ar.make_splits(ar.ArithmeticConfig(max_digits=1, ops=("+",), n_train=40,
+                                                                 n_test=10, seed=0))
+    valid = ar.make_valid(config, train, test)
+    assert valid == ar.make_valid(config, train, test) and len(set(valid)) == 20
+    seen = {q for p in (*train, *test) for q in (p, ar.Problem(p.b, p.op, p.a))}
+    assert not set(valid) & seen
+    assert ar.ArithmeticDataset.split("valid", config).problems == valid
+    bundle = build_task("arithmetic", seq_len=None, seed=0, max_digits=1, ops=["+"], n_train=40, n_test=10,
+                        n_valid=20)
+    assert bundle.valid.problems == valid and bundle.train.problems == train and bundle.val.problems == test
+    assert build_task("arithmetic", seq_len=None, n_train=5, n_test=5).valid is None
+    with pytest.raises(DataError, match="validation"):
+        ar.make_valid(ar.ArithmeticConfig(max_digits=1, ops=("+",), n_train=40, n_test=10, n_valid=51),
+                      train, test)

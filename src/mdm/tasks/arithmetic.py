@@ -22,7 +22,9 @@ Operands are drawn by first picking a digit count uniformly in ``1..max_digits``
 with that many digits uniformly (so short operands are not vanishingly rare).  Splits are drawn from
 their own seeded streams: the test split first, then the train split, which skips repeats and every
 test problem in either operand order -- no problem appears twice, and none of the test split (nor
-its commuted form) is seen in training.
+its commuted form) is seen in training.  An optional validation split (``n_valid``) is drawn last,
+from its own stream, skipping every train and test problem in either order: it leaves train and test
+as they are and shares no problem with either, so settings chosen on it say nothing of the test.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ __all__ = [
     "ArithmeticConfig",
     "sample_problem",
     "make_splits",
+    "make_valid",
     "encode_problem",
     "verify",
     "ArithmeticDataset",
@@ -96,6 +99,7 @@ class ArithmeticConfig:
     n_test: int = 1_000
     seed: int = 0
     answer_len: int | None = None  # None: the longest possible result + 1 (for eos)
+    n_valid: int = 0  # validation problems, disjoint from train and test (drawn after both)
 
     def __post_init__(self) -> None:
         if self.max_digits < 1:
@@ -104,8 +108,10 @@ class ArithmeticConfig:
         if not ops or len(set(ops)) != len(ops) or any(op not in _OPS for op in ops):
             raise DataError(f"ops must be distinct operations from {sorted(_OPS)}, got {self.ops!r}")
         object.__setattr__(self, "ops", ops)
-        if self.n_train < 0 or self.n_test < 0:
-            raise DataError(f"n_train and n_test must be >= 0, got {self.n_train}, {self.n_test}")
+        if min(self.n_train, self.n_test, self.n_valid) < 0:
+            raise DataError(
+                f"n_train, n_valid and n_test must be >= 0, got {self.n_train}, {self.n_valid}, {self.n_test}"
+            )
         if self.answer_len is not None and self.answer_len < self.min_answer_len:
             raise DataError(
                 f"answer_len {self.answer_len} cannot hold the longest result and eos; "
@@ -193,6 +199,21 @@ def make_splits(config: ArithmeticConfig) -> tuple[list[Problem], list[Problem]]
     return train, test
 
 
+def make_valid(config: ArithmeticConfig, train: Sequence[Problem], test: Sequence[Problem]) -> list[Problem]:
+    """``config.n_valid`` validation problems, given the :func:`make_splits` of ``config``.
+
+    Drawn from their own stream after train and test (which therefore stay as they are), without
+    repeats and without any train or test problem in either operand order.
+    """
+    if config.n_train + config.n_test + config.n_valid > config.n_problems:
+        raise DataError(
+            f"only {config.n_problems} distinct problems exist with max_digits={config.max_digits} and "
+            f"ops={config.ops}; asked for {config.n_train} + {config.n_test} + {config.n_valid} (validation)"
+        )
+    banned = {q for p in (*train, *test) for q in (p, _commuted(p))}
+    return _draw_unique(_stream(config, "valid"), config, config.n_valid, set(), banned)
+
+
 def encode_problem(problem: Problem, config: ArithmeticConfig) -> torch.Tensor:
     """``[pad...] prompt | answer eos [pad...]`` as a LongTensor [config.seq_len]."""
     prompt = _TOK.encode(problem.prompt)
@@ -262,11 +283,14 @@ class ArithmeticDataset(torch.utils.data.Dataset):
 
     @classmethod
     def split(cls, name: str, config: ArithmeticConfig | None = None) -> ArithmeticDataset:
-        """The ``"train"`` or ``"test"`` split of ``config`` (default :class:`ArithmeticConfig`)."""
-        if name not in ("train", "test"):
-            raise DataError(f"split must be 'train' or 'test', got {name!r}")
+        """The ``"train"``, ``"valid"`` or ``"test"`` split of ``config`` (default
+        :class:`ArithmeticConfig`).  The validation split depends on ``n_train`` (it excludes train)."""
+        if name not in ("train", "valid", "test"):
+            raise DataError(f"split must be 'train', 'valid' or 'test', got {name!r}")
         config = config or ArithmeticConfig()
         train, test = make_splits(config)
+        if name == "valid":
+            return cls(make_valid(config, train, test), config)
         return cls(train if name == "train" else test, config)
 
     @classmethod
@@ -313,8 +337,10 @@ def arithmetic_task(
     reverse: bool = False,
     n_train: int = 20_000,
     n_test: int = 1_000,
+    n_valid: int = 0,
 ) -> DataBundle:
-    """The arithmetic task for the trainer: train / test (as ``val``) splits.
+    """The arithmetic task for the trainer: train / test (as ``val``) splits, and ``n_valid``
+    validation problems (as ``valid``, disjoint from both) when asked for.
 
     ``seq_len`` None takes the shortest that fits; a longer one pads the answer region further.
     """
@@ -331,6 +357,10 @@ def arithmetic_task(
         n_test=n_test,
         seed=seed,
         answer_len=None if seq_len is None else seq_len - 2 * max_digits - 2,
+        n_valid=n_valid,
     )
-    train, test = ArithmeticDataset.splits(config)
-    return DataBundle(train=train, val=test, tokenizer=train.tokenizer, seq_len=config.seq_len)
+    train, test = make_splits(config)
+    valid = ArithmeticDataset(make_valid(config, train, test), config) if n_valid else None
+    train_set = ArithmeticDataset(train, config)
+    return DataBundle(train=train_set, val=ArithmeticDataset(test, config), tokenizer=train_set.tokenizer,
+                      seq_len=config.seq_len, valid=valid)

@@ -88,6 +88,10 @@ class DataBundle:
 
     ``chars_per_token`` (validation characters / validation tokens) turns bits per token into bits
     per character; ``None`` where characters mean nothing (synthetic tasks).
+
+    ``val`` is what the trainer evaluates on; for the verified tasks (Sudoku, arithmetic) it is the
+    test split.  ``valid``, when the task was asked for one, is a further split disjoint from both:
+    choose settings (samplers, hyperparameters) on it, then report ``val`` once.
     """
 
     train: SequenceDataset
@@ -95,6 +99,7 @@ class DataBundle:
     tokenizer: Any  # mdm.tokenizers.Tokenizer (kept untyped to keep this module import-light)
     seq_len: int
     chars_per_token: float | None = None
+    valid: SequenceDataset | None = None
 
 
 def check_item(item: dict[str, torch.Tensor], vocab_size: int | None = None) -> None:

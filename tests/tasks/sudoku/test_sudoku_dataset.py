@@ -1,140 +1,12 @@
-import random
-
 import numpy as np
 import pytest
 import torch
+from sudoku_oracle import oracle_valid
 
 from mdm.errors import DataError, TokenError
 from mdm.tasks import sudoku
 from mdm.tasks.base import build_task, check_item, collate
 from mdm.tokenizers import tokenizer_from_dict
-
-# --- an independent oracle: plain backtracking over Python sets ----------------------------------
-
-
-def _units():
-    rows = [[9 * r + c for c in range(9)] for r in range(9)]
-    cols = [[9 * r + c for r in range(9)] for c in range(9)]
-    boxes = [
-        [9 * (3 * br + i) + 3 * bc + j for i in range(3) for j in range(3)]
-        for br in range(3)
-        for bc in range(3)
-    ]
-    return rows + cols + boxes
-
-
-UNITS = _units()
-PEERS = [set().union(*(u for u in UNITS if i in u)) - {i} for i in range(81)]
-
-
-def oracle_count(grid, limit=2):
-    """Number of completions (up to limit) by backtracking on the cell with the fewest options."""
-    g = [int(v) for v in grid]
-    for i in range(81):
-        if g[i] and any(g[j] == g[i] for j in PEERS[i]):
-            return 0
-
-    def rec():
-        best, options = None, None
-        for i in range(81):
-            if g[i] == 0:
-                opts = set(range(1, 10)) - {g[j] for j in PEERS[i]}
-                if options is None or len(opts) < len(options):
-                    best, options = i, opts
-        if best is None:
-            return 1
-        total = 0
-        for d in sorted(options):
-            g[best] = d
-            total += rec()
-            g[best] = 0
-            if total >= limit:
-                break
-        return total
-
-    return min(rec(), limit)
-
-
-def oracle_valid(puzzle, solution):
-    s = [int(v) for v in solution]
-    return all(sorted(s[i] for i in u) == list(range(1, 10)) for u in UNITS) and all(
-        p == 0 or p == v for p, v in zip(puzzle, s)
-    )
-
-
-@pytest.fixture(scope="module")
-def batch():
-    return sudoku.generate(30, min_clues=30, max_clues=35, seed=7)
-
-
-# --- generator -------------------------------------------------------------------------------------
-
-
-def test_generated_puzzles_are_unique_valid_and_within_clue_range(batch):
-    puzzles, solutions = batch
-    assert puzzles.shape == solutions.shape == (30, 81) and puzzles.dtype == np.uint8
-    clues = (puzzles > 0).sum(1)
-    assert clues.min() >= 30 and clues.max() <= 35 and len(set(clues.tolist())) > 1
-    for p, s in zip(puzzles, solutions):
-        assert oracle_count(p) == 1
-        assert oracle_valid(p, s)
-        assert sudoku.is_solution(p, s)
-
-
-@pytest.mark.parametrize("clues", [24, 28, 40, 81])
-def test_exact_clue_count_and_uniqueness(clues):
-    puzzles, solutions = sudoku.generate(4, min_clues=clues, max_clues=clues, seed=clues)
-    assert ((puzzles > 0).sum(1) == clues).all()
-    for p, s in zip(puzzles, solutions):
-        assert oracle_count(p) == 1 and oracle_valid(p, s)
-
-
-def test_generation_is_deterministic_per_seed_and_index():
-    a = sudoku.generate(6, seed=3)
-    b = sudoku.generate(6, seed=3)
-    assert all(np.array_equal(x, y) for x, y in zip(a, b))
-    c = sudoku.generate(6, seed=4)
-    assert not np.array_equal(a[0], c[0])
-    tail = sudoku.generate(2, seed=3, start=4)  # any index range reproduces on its own
-    assert np.array_equal(tail[0], a[0][4:]) and np.array_equal(tail[1], a[1][4:])
-    assert not np.array_equal(sudoku.generate(2, seed=3, split="test")[0], a[0][:2])
-
-
-def test_random_solution_is_a_valid_grid():
-    rng = random.Random(0)
-    for _ in range(5):
-        s = sudoku.random_solution(rng)
-        assert oracle_valid([0] * 81, s)
-
-
-def test_count_solutions_matches_oracle(batch):
-    puzzles, solutions = batch
-    rng = random.Random(1)
-    for p, s in zip(puzzles[:10], solutions[:10]):
-        q = p.copy()
-        q[rng.sample([i for i in range(81) if q[i]], 4)] = 0  # usually no longer unique
-        for limit in (1, 2, 5):
-            assert sudoku.count_solutions(q, limit) == oracle_count(q, limit)
-        sol = sudoku.solve(q)
-        assert oracle_valid(q, sol)
-        assert sudoku.count_solutions(s) == 1
-    clash = puzzles[0].copy()
-    filled = [i for i in range(81) if clash[i]]
-    j = next(j for j in sorted(sudoku._PEERS[filled[0]]) if clash[j] == 0)
-    clash[j] = clash[filled[0]]  # a digit repeated among peers: no completion
-    assert sudoku.count_solutions(clash) == 0 and sudoku.solve(clash) is None
-
-
-def test_bad_generator_arguments_raise():
-    with pytest.raises(DataError, match="17"):
-        sudoku.generate(1, min_clues=16, max_clues=20)
-    with pytest.raises(DataError, match="min_clues"):
-        sudoku.generate(1, min_clues=35, max_clues=30)
-    with pytest.raises(DataError, match="81"):
-        sudoku.count_solutions([0] * 80)
-    with pytest.raises(DataError):
-        sudoku.SudokuConfig(n_train=-1)
-
 
 # --- serialisation and verifier ------------------------------------------------------------------
 
@@ -272,7 +144,7 @@ def test_cache_is_written_atomically_and_reused(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("generation must not run when the cache holds the split")
 
-    monkeypatch.setattr(sudoku, "generate", boom)
+    monkeypatch.setattr(sudoku.dataset, "generate", boom)
     train2, test2 = sudoku.SudokuDataset.splits(SMALL, cache_dir=tmp_path)
     assert np.array_equal(train2.puzzles, train.puzzles) and np.array_equal(test2.solutions, test.solutions)
     monkeypatch.undo()
@@ -294,46 +166,29 @@ def test_registered_task_builds_bundle():
         build_task("sudoku", seq_len=100, n_train=1, n_test=1)
 
 
-@pytest.mark.slow  # spawning workers that import torch takes seconds
-def test_parallel_generation_gives_the_same_puzzles():
-    one = sudoku.generate(5, seed=9, split="test")
-    two = sudoku.generate(5, seed=9, split="test", workers=2)
-    assert np.array_equal(one[0], two[0]) and np.array_equal(one[1], two[1])
+
+def test_bad_config_raises():
+    with pytest.raises(DataError):
+        sudoku.SudokuConfig(n_train=-1)
 
 
-# --- difficulty grading --------------------------------------------------------------------------
+def test_validation_split_is_disjoint_reproducible_and_leaves_train_and_test_alone(tmp_path, monkeypatch):
+    config = sudoku.SudokuConfig(n_train=40, n_test=10, n_valid=12, seed=5)
+    train, test = sudoku.SudokuDataset.splits(SMALL)
+    bundle = build_task("sudoku", seq_len=178, seed=5, n_train=40, n_test=10, n_valid=12, cache_dir=tmp_path)
+    assert np.array_equal(bundle.train.puzzles, train.puzzles)
+    assert np.array_equal(bundle.val.puzzles, test.puzzles)
+    valid = sudoku.SudokuDataset.split("valid", config)
+    assert len(valid) == 12 and np.array_equal(bundle.valid.puzzles, valid.puzzles)  # cached or not
+    keys = {p.tobytes() for p in (*train.puzzles, *test.puzzles)}
+    assert not keys & {p.tobytes() for p in valid.puzzles}
+    assert build_task("sudoku", seq_len=178, seed=5, n_train=40, n_test=10).valid is None
 
-
-def test_hidden_single_found_only_by_the_hidden_rule():
-    """Digit 1 is barred from rows 1, 2 and columns 1, 2 of the top-left box, so it can only go
-    to cell (0, 0): a hidden single, although (0, 0) still has eight candidates (no naked one)."""
-    from mdm.tasks.sudoku import _fill_singles
-
-    grid = [0] * 81
-    for r, c in ((1, 4), (2, 7), (4, 1), (7, 2)):
-        grid[9 * r + c] = 1
-    naked = list(grid)
-    assert not _fill_singles(naked, hidden=False) and naked == grid  # nothing filled
-    hidden = list(grid)
-    assert not _fill_singles(hidden, hidden=True)
-    assert hidden[0] == 1
-
-
-def test_technique_grades_generated_puzzles_consistently():
-    from mdm.tasks.sudoku import TECHNIQUES, _fill_singles, technique
-
-    seen = set()
-    for seed, clues in ((0, 40), (1, 30), (2, 30), (3, 26), (4, 26), (5, 24)):
-        puzzle, solution = sudoku.make_puzzle(random.Random(seed), clues)
-        grade = technique(puzzle)
-        seen.add(grade)
-        for hidden in (False, True):
-            cells = [int(v) for v in puzzle.reshape(-1)]
-            done = _fill_singles(cells, hidden)
-            # whatever singles fill is right (singles are forced), and "solved" matches the grade
-            filled = np.array(cells) > 0
-            assert (np.array(cells)[filled] == solution.reshape(-1)[filled]).all()
-            assert done == (TECHNIQUES.index(grade) <= int(hidden))
-    assert seen == set(TECHNIQUES)  # the grid of clue counts reaches every grade
-    assert technique(solution) == "naked singles"  # nothing to fill
-    assert technique(np.zeros(81, dtype=int)) == "search"
+    # Streams never collide by chance: make the validation stream replay the train stream, so only
+    # the exclusion keeps the validation split off the train puzzles.
+    generate = sudoku.dataset.generate
+    monkeypatch.setattr(sudoku.dataset, "generate",
+                        lambda n, **kw: generate(n, **{**kw, "split": kw["split"].replace("valid", "train")}))
+    replayed = sudoku.SudokuDataset.split("valid", config)
+    assert not keys & {p.tobytes() for p in replayed.puzzles} and len(replayed) == 12
+    assert np.array_equal(replayed.puzzles, sudoku.generate(12, seed=5, start=40)[0])
