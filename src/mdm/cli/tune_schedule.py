@@ -38,8 +38,9 @@ def add(subparsers) -> None:
     * ``--language SPEC``: samples measured under an exact language (``ngram:vocab=8,order=2,...``
       or ``hmm:states=8,vocab=8,...``), metric ``--metric ser`` (default) or ``ter``; the
       denoiser is the language's exact oracle, or ``--checkpoint DIR`` trained on that language.
-    * ``--checkpoint DIR`` alone: accuracy (verifier) on the test split of the task the checkpoint
-      was trained on (``sudoku``, ``arithmetic``; ``--task`` overrides the name).
+    * ``--checkpoint DIR`` alone: accuracy (verifier) on a validation split of the task the
+      checkpoint was trained on (``sudoku``, ``arithmetic``; ``--task`` overrides the name),
+      disjoint from its train and test splits: report the chosen schedule on the test split.
 
     Search: ``--steps N`` (required), ``--samples`` items per grid cell (64), ``--refine-samples``
     (256) for the ``--top`` (3) best cells plus linear, ``--grid-a`` / ``--grid-b`` (default
@@ -90,7 +91,6 @@ def run(args) -> int:
         format_table,
         language_objective,
         plot_heatmap,
-        task_test_split,
         tune_schedule,
         verifier_objective,
     )
@@ -120,12 +120,16 @@ def run(args) -> int:
             batch_size=args.batch_size)
         what = f"{args.language}" + (f" model {args.checkpoint}" if model is not None else " exact")
     else:
-        dataset, task = task_test_split(args.checkpoint, args.task)
+        from mdm.train.splits import task_eval_splits
+
+        # a choice is made on validation items, never on the test split results are reported on
+        n_valid = max(args.samples, args.refine_samples)
+        dataset, _, task = task_eval_splits(args.checkpoint, args.task, n_valid)
         objective = verifier_objective(
             model, dataset, args.steps, proxy=args.proxy or "confidence",
             temperature=0.0 if args.temperature is None else args.temperature,
             batch_size=args.batch_size, block_size=args.block_size)
-        what = f"{task} {args.checkpoint}"
+        what = f"{task} {args.checkpoint} (validation, {n_valid} items)"
     name = f"{what} {metric} proxy={args.proxy} T={args.temperature} L={args.length} block={args.block_size}"
     slug = "".join(c if c.isalnum() else "-" for c in (args.language or Path(args.checkpoint).parent.name))
     out = Path(args.out) if args.out else Path("runs") / "tune" / f"{slug}-{metric}-N{args.steps}"

@@ -251,7 +251,7 @@ def task_model(setup: TaskSetup, out_dir: Path, progress: bool = True):
     :class:`~mdm.errors.ConfigError`, finished or not."""
     from mdm.train import checkpoint, load_config, train
     from mdm.train.loop import check_compatible
-    from mdm.tuning import task_eval_splits
+    from mdm.train.splits import task_eval_splits
 
     cfg = load_config(setup.config, list(setup.overrides))
     run_dir = Path(cfg.out_dir) if setup.shared_checkpoint else out_dir / "models" / setup.name
