@@ -32,7 +32,8 @@ import numpy as np
 import torch
 
 from mdm.errors import ConfigError
-from mdm.experiments.common import markdown_table, provenance, provenance_markdown, write_json_atomic
+from mdm.experiments.common import provenance, write_json_atomic
+from mdm.experiments.energy_schedules_report import plot_sweep, write_report
 from mdm.experiments.energy_toy import ToyConfig, plot_toy, run_toy
 from mdm.languages import LanguageView, parse_language_spec
 from mdm.schedules import BetaEnergy, Cosine, Linear, Schedule
@@ -53,6 +54,7 @@ FIXED_SCHEDULES: dict[str, Schedule] = {
     "Beta(1,0.2)": BetaEnergy(1.0, 0.2),
 }
 CONVEX = ("Beta(0.9,0.3)", "Beta(1,0.2)")  # the paper's slow-start schedules
+HIGHLIGHT = (*CONVEX, "tuned")  # drawn solid in the plots
 
 
 # ----------------------------------------------------------------------------- configuration
@@ -256,138 +258,6 @@ def convex_vs_linear(rows: list[dict], metric: str, max_steps: int = 16,
     return out
 
 
-# ----------------------------------------------------------------------------- plots and report
-
-_YLABEL = {"gap": "TER gap: NLL/token - entropy rate (nats)", "ser": "SER", "accuracy": "accuracy"}
-
-
-def _plot_sweep(rows: list[dict], path: Path, title: str, metrics=("gap", "ser")) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    orders = [o for o in ORDERS if any(r["order"] == o for r in rows)]
-    size = (5.2 * len(orders), 3.6 * len(metrics))
-    fig, axes = plt.subplots(len(metrics), len(orders), figsize=size, squeeze=False)
-    for j, order in enumerate(orders):
-        mine = [r for r in rows if r["order"] == order]
-        for i, metric in enumerate(metrics):
-            ax = axes[i][j]
-            for label in dict.fromkeys(r["label"] for r in mine):
-                pts = sorted((r["steps"], r[metric], r.get(f"{metric}_se", 0.0)) for r in mine
-                             if r["label"] == label)
-                n, v, se = zip(*pts)
-                style = "-o" if label.split("=")[0] in (*CONVEX, "tuned") else "--s"
-                ax.errorbar(n, v, yerr=se, fmt=style, ms=4, capsize=2, label=label)
-            ax.set_xscale("log", base=2)
-            ax.set_xlabel("steps N")
-            ax.set_ylabel(_YLABEL.get(metric, metric))
-            ax.set_title(f"{title}: {order} order", fontsize=9)
-            ax.grid(alpha=0.3)
-            if i == 0:
-                ax.legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def _sweep_table(rows: list[dict], metric: str, order: str) -> str:
-    mine = [r for r in rows if r["order"] == order]
-    steps = sorted({r["steps"] for r in mine})
-    table = []
-    for label in dict.fromkeys(r["label"] for r in mine):
-        vals = {r["steps"]: r for r in mine if r["label"] == label}
-        cells = []
-        for n in steps:
-            v, se = vals[n][metric], vals[n].get(f"{metric}_se")
-            if not math.isfinite(v):
-                cells.append("n/a (no valid sample)")
-            elif se is not None and math.isfinite(se):
-                cells.append(f"{v:.4f} ± {se:.4f}")
-            else:
-                cells.append(f"{v:.4f}")
-        table.append([label, *cells])
-    return markdown_table(["schedule", *[f"N={n}" for n in steps]], table)
-
-
-def _claim_lines(claims: dict, metric: str) -> list[str]:
-    return [f"- {key}: better than linear at {c['wins']}/{c['of']} step counts (ties {c['ties']}); "
-            f"mean improvement in {metric} {c['mean_improvement']:+.4f}" for key, c in claims.items()]
-
-
-def _toy_report(toy: dict) -> list[str]:
-    grid = toy["grid"]
-    lines = ["## 1. Exact toy (5 tokens over {a, b}, 3 steps, exact conditionals)", "",
-             f"Grid a, b in {grid[0]:g}..{grid[-1]:g} ({len(grid)} values each). KL(target || sampler) in "
-             "nats, computed exactly (no sampling); 'share better' = fraction of grid cells with a "
-             "strictly smaller KL.", ""]
-    rows = []
-    for name, res in toy["targets"].items():
-        for sampler, best in res["best"].items():
-            refs = res["reference"][sampler]
-            lin, sin2 = refs["linear=Beta(0.5,0.5)"], refs["sin2=Beta(1,1)"]
-            how = best.get("counts", best.get("reveal_probs"))
-            rows.append([name, sampler, f"Beta({best['a']:g},{best['b']:g}) {how}", best["kl"],
-                         best["n_tied_cells"], lin["kl"], lin["frac_cells_better"], sin2["kl"],
-                         sin2["frac_cells_better"]])
-    lines.append(markdown_table(["target", "sampler", "best (first in grid order)", "best KL", "# tied",
-                                 "linear KL", "linear: share better", "sin2 KL", "sin2: share better"], rows))
-    distinct = toy["distinct_counts"]
-    lines += ["", "The fixed-count samplers see (a, b) only through the rounded counts: the "
-              f"{len(grid) ** 2} cells give {len(distinct)} distinct count lists "
-              f"({', '.join(f'{c}: {n}' for c, n in distinct.items())}), hence the plateaus.", "",
-              "![target A](toy_A.png)", "", "![target B](toy_B.png)", ""]
-    return lines
-
-
-def _part_report(name: str, part: dict, config: dict) -> list[str]:
-    lines = [f"### {name}", "",
-             f"Length {config['length']}, {config['samples']} samples per cell, temperature 1, the same "
-             f"seed for every schedule at a given N; entropy rate {part['entropy_per_token']:.4f} "
-             "nats/token. The TER gap is over the valid samples only, so it is biased when SER is high.", ""]
-    if "train" in part:
-        tr, val = part["train"], part["train"].get("final_val") or {}
-        lines += [f"Model: {tr['steps']} training steps in {tr['wall_s']:.0f} s; validation NELBO "
-                  f"{val.get('val_nelbo_nats_per_token', float('nan')):.4f} nats/token.", ""]
-    for order, tuned in part["tuned"].items():
-        lines.append(f"- tuned for {order} order ({tuned['metric']} at N={config['tune']['steps']}, "
-                     f"{config['tune']['samples']} then {config['tune']['refine_samples']} samples): "
-                     f"Beta({tuned['a']:g}, {tuned['b']:g}), {tuned['metric']} {tuned['score']:.4f}")
-    lines.append("")
-    for metric, label in (("ser", "SER (fraction of impossible sequences)"),
-                          ("gap", "TER gap (NLL per token - entropy rate, nats)")):
-        for order in config["orders"]:
-            lines += [f"**{label}, {order} order**", "", _sweep_table(part["rows"], metric, order), ""]
-    lines += ["Beta schedules vs linear at N <= 16:", ""]
-    for metric in ("ser", "gap"):
-        lines += [f"*{metric}*:", *_claim_lines(part["claim"][metric], metric), ""]
-    lines += [f"![{name}]({part['plot']})", ""]
-    return lines
-
-
-def _write_report(result: dict, out_dir: Path) -> None:
-    lines = ["# Energy-optimal Beta schedules (Chen et al., arXiv 2509.13866)", "",
-             f"Preset `{result['preset']}`; total time {result['wall_s']:.0f} s.", ""]
-    if result["preset"] == "quick":
-        lines += ["The quick preset is a smoke test: small samples and a model trained for seconds.", ""]
-    lines += _toy_report(result["toy"])
-    for section, title in (("languages", "2. Exact languages (sampler error only)"),
-                           ("trained", "3. Model trained here, scored under the true language")):
-        if result.get(section):
-            lines += [f"## {title}", ""]
-            for name, part in result[section].items():
-                lines += _part_report(name, part, result["config"])
-    if "task" in result:
-        task = result["task"]
-        lines += ["## 4. Task model", "", f"{task['task']} checkpoint {task['checkpoint']}", ""]
-        for order in result["config"]["orders"]:
-            lines += [f"**accuracy, {order} order**", "", _sweep_table(task["rows"], "accuracy", order), ""]
-    lines += ["## Provenance", "", provenance_markdown(result["provenance"])]
-    (out_dir / "report.md").write_text("\n".join(lines))
-
-
 # ----------------------------------------------------------------------------- run
 
 
@@ -404,7 +274,7 @@ def _language_part(name: str, language, denoiser, preset: Preset, tune_metric: s
         plot_heatmap(res, out_dir / f"tune_{name}_{order}.png", metric=tune_metric,
                      title=f"{name}: {tune_metric}, {order} order, N={preset.tune.steps}")
     rows = language_sweep(language, denoiser, preset, tuned, seed, entropy_per_token)
-    plot = _plot_sweep(rows, out_dir / f"sweep_{name}.png", name)
+    plot = plot_sweep(rows, out_dir / f"sweep_{name}.png", name, highlight=HIGHLIGHT)
     claim = {m: convex_vs_linear(rows, m) for m in ("gap", "ser")}
     return {"rows": rows, "tuned": summaries, "claim": claim, "plot": plot.name,
             "entropy_per_token": entropy_per_token}
@@ -477,12 +347,12 @@ def _run(p: Preset, preset: str, out_dir: Path, seed: int, task_checkpoint: str 
         model, _ = checkpoint.load(task_checkpoint)
         dataset, task = task_test_split(task_checkpoint, None)
         rows = task_sweep(model, dataset, p.steps, schedules_under_test(None), seed=seed)
-        _plot_sweep(rows, out_dir / "sweep_task.png", task, metrics=("accuracy",))
+        plot_sweep(rows, out_dir / "sweep_task.png", task, metrics=("accuracy",), highlight=HIGHLIGHT)
         result["task"] = {"checkpoint": str(task_checkpoint), "task": task, "rows": rows,
                           "claim": convex_vs_linear(rows, "accuracy", higher_is_better=True)}
 
     result["timings_s"] = timings
     result["wall_s"] = time.perf_counter() - t0
     write_json_atomic(out_dir / "result.json", result)
-    _write_report(result, out_dir)
+    write_report(result, out_dir)
     return result

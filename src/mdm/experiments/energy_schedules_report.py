@@ -1,0 +1,140 @@
+"""Plots and the report of ``mdm exp energy-schedules`` (:mod:`mdm.experiments.energy_schedules`)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from mdm.experiments.common import markdown_table, provenance_markdown
+
+_YLABEL = {"gap": "TER gap: NLL/token - entropy rate (nats)", "ser": "SER", "accuracy": "accuracy"}
+
+
+def plot_sweep(rows: list[dict], path: Path, title: str, metrics=("gap", "ser"), highlight=()) -> Path:
+    """One panel per (metric, order) of a sweep; schedules named in ``highlight`` drawn solid."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    orders = list(dict.fromkeys(r["order"] for r in rows))
+    size = (5.2 * len(orders), 3.6 * len(metrics))
+    fig, axes = plt.subplots(len(metrics), len(orders), figsize=size, squeeze=False)
+    for j, order in enumerate(orders):
+        mine = [r for r in rows if r["order"] == order]
+        for i, metric in enumerate(metrics):
+            ax = axes[i][j]
+            for label in dict.fromkeys(r["label"] for r in mine):
+                pts = sorted((r["steps"], r[metric], r.get(f"{metric}_se", 0.0)) for r in mine
+                             if r["label"] == label)
+                n, v, se = zip(*pts)
+                style = "-o" if label.split("=")[0] in highlight else "--s"
+                ax.errorbar(n, v, yerr=se, fmt=style, ms=4, capsize=2, label=label)
+            ax.set_xscale("log", base=2)
+            ax.set_xlabel("steps N")
+            ax.set_ylabel(_YLABEL.get(metric, metric))
+            ax.set_title(f"{title}: {order} order", fontsize=9)
+            ax.grid(alpha=0.3)
+            if i == 0:
+                ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _sweep_table(rows: list[dict], metric: str, order: str) -> str:
+    mine = [r for r in rows if r["order"] == order]
+    steps = sorted({r["steps"] for r in mine})
+    table = []
+    for label in dict.fromkeys(r["label"] for r in mine):
+        vals = {r["steps"]: r for r in mine if r["label"] == label}
+        cells = []
+        for n in steps:
+            v, se = vals[n][metric], vals[n].get(f"{metric}_se")
+            if not math.isfinite(v):
+                cells.append("n/a (no valid sample)")
+            elif se is not None and math.isfinite(se):
+                cells.append(f"{v:.4f} ± {se:.4f}")
+            else:
+                cells.append(f"{v:.4f}")
+        table.append([label, *cells])
+    return markdown_table(["schedule", *[f"N={n}" for n in steps]], table)
+
+
+def _claim_lines(claims: dict, metric: str) -> list[str]:
+    return [f"- {key}: better than linear at {c['wins']}/{c['of']} step counts (ties {c['ties']}); "
+            f"mean improvement in {metric} {c['mean_improvement']:+.4f}" for key, c in claims.items()]
+
+
+def _toy_report(toy: dict) -> list[str]:
+    grid = toy["grid"]
+    lines = ["## 1. Exact toy (5 tokens over {a, b}, 3 steps, exact conditionals)", "",
+             f"Grid a, b in {grid[0]:g}..{grid[-1]:g} ({len(grid)} values each). KL(target || sampler) in "
+             "nats, computed exactly (no sampling); 'share better' = fraction of grid cells with a "
+             "strictly smaller KL.", ""]
+    rows = []
+    for name, res in toy["targets"].items():
+        for sampler, best in res["best"].items():
+            refs = res["reference"][sampler]
+            lin, sin2 = refs["linear=Beta(0.5,0.5)"], refs["sin2=Beta(1,1)"]
+            how = best.get("counts", best.get("reveal_probs"))
+            rows.append([name, sampler, f"Beta({best['a']:g},{best['b']:g}) {how}", best["kl"],
+                         best["n_tied_cells"], lin["kl"], lin["frac_cells_better"], sin2["kl"],
+                         sin2["frac_cells_better"]])
+    lines.append(markdown_table(["target", "sampler", "best (first in grid order)", "best KL", "# tied",
+                                 "linear KL", "linear: share better", "sin2 KL", "sin2: share better"], rows))
+    distinct = toy["distinct_counts"]
+    lines += ["", "The fixed-count samplers see (a, b) only through the rounded counts: the "
+              f"{len(grid) ** 2} cells give {len(distinct)} distinct count lists "
+              f"({', '.join(f'{c}: {n}' for c, n in distinct.items())}), hence the plateaus.", "",
+              "![target A](toy_A.png)", "", "![target B](toy_B.png)", ""]
+    return lines
+
+
+def _part_report(name: str, part: dict, config: dict) -> list[str]:
+    lines = [f"### {name}", "",
+             f"Length {config['length']}, {config['samples']} samples per cell, temperature 1, the same "
+             f"seed for every schedule at a given N; entropy rate {part['entropy_per_token']:.4f} "
+             "nats/token. The TER gap is over the valid samples only, so it is biased when SER is high.", ""]
+    if "train" in part:
+        tr, val = part["train"], part["train"].get("final_val") or {}
+        lines += [f"Model: {tr['steps']} training steps in {tr['wall_s']:.0f} s; validation NELBO "
+                  f"{val.get('val_nelbo_nats_per_token', float('nan')):.4f} nats/token.", ""]
+    for order, tuned in part["tuned"].items():
+        lines.append(f"- tuned for {order} order ({tuned['metric']} at N={config['tune']['steps']}, "
+                     f"{config['tune']['samples']} then {config['tune']['refine_samples']} samples): "
+                     f"Beta({tuned['a']:g}, {tuned['b']:g}), {tuned['metric']} {tuned['score']:.4f}")
+    lines.append("")
+    for metric, label in (("ser", "SER (fraction of impossible sequences)"),
+                          ("gap", "TER gap (NLL per token - entropy rate, nats)")):
+        for order in config["orders"]:
+            lines += [f"**{label}, {order} order**", "", _sweep_table(part["rows"], metric, order), ""]
+    lines += ["Beta schedules vs linear at N <= 16:", ""]
+    for metric in ("ser", "gap"):
+        lines += [f"*{metric}*:", *_claim_lines(part["claim"][metric], metric), ""]
+    lines += [f"![{name}]({part['plot']})", ""]
+    return lines
+
+
+def write_report(result: dict, out_dir: Path) -> None:
+    lines = ["# Energy-optimal Beta schedules (Chen et al., arXiv 2509.13866)", "",
+             f"Preset `{result['preset']}`; total time {result['wall_s']:.0f} s.", ""]
+    if result["preset"] == "quick":
+        lines += ["The quick preset is a smoke test: small samples and a model trained for seconds.", ""]
+    lines += _toy_report(result["toy"])
+    for section, title in (("languages", "2. Exact languages (sampler error only)"),
+                           ("trained", "3. Model trained here, scored under the true language")):
+        if result.get(section):
+            lines += [f"## {title}", ""]
+            for name, part in result[section].items():
+                lines += _part_report(name, part, result["config"])
+    if "task" in result:
+        task = result["task"]
+        lines += ["## 4. Task model", "", f"{task['task']} checkpoint {task['checkpoint']}", ""]
+        for order in result["config"]["orders"]:
+            lines += [f"**accuracy, {order} order**", "", _sweep_table(task["rows"], "accuracy", order), ""]
+    lines += ["## Provenance", "", provenance_markdown(result["provenance"])]
+    (out_dir / "report.md").write_text("\n".join(lines))
+
+
