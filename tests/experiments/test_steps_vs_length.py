@@ -15,6 +15,7 @@ import torch
 
 from mdm.errors import ConfigError, LanguageError
 from mdm.experiments import steps_vs_length as svl
+from mdm.experiments.steps_vs_length_model import ModelSetup, train_on_language
 from mdm.experiments.steps_vs_length_oracle import MarkovOracle, fast_oracle
 from mdm.experiments.steps_vs_length_report import growth_exponent, steps_needed
 from mdm.languages import HMM, ExactDenoiser, NGram
@@ -95,6 +96,22 @@ def test_step_grid():
 def test_unknown_preset_is_rejected(tmp_path):
     with pytest.raises(ConfigError, match="unknown preset"):
         svl.run("huge", tmp_path)
+
+
+def test_model_is_trained_by_the_trainer_on_padded_mixed_lengths(tmp_path):
+    """One model for L = 4 and 8 through mdm.train: a step consumes ``batch_size`` sequences of
+    the 1/L mix, so the budget is ``tokens_per_step`` real tokens per step on average."""
+    setup = ModelSetup("x", lengths=(4, 8), steps=3, tokens_per_step=96, d_model=16, n_layers=1, n_heads=2)
+    assert setup.batch_size() == 18 and setup.n_train() == 54  # 96 / harmonic mean 16/3
+    model, summary = train_on_language(svl.SPARSE, setup, tmp_path / "run", seed=1)
+    assert summary["train_steps"] == 3 and summary["train_tokens"] == 36 * 4 + 18 * 8 == 3 * 96
+    assert set(summary["heldout_nelbo_per_token"]) == {4, 8}
+    assert all(math.isfinite(v) for v in summary["heldout_nelbo_per_token"].values())
+    assert math.isfinite(summary["train_loss_last50"]) and summary["model_config"]["max_len"] == 8
+    config = json.loads((tmp_path / "run" / "checkpoint" / "config.json").read_text())
+    assert config["train"]["data"]["options"]["lengths"] == [4, 8]
+    assert config["train"]["precision"] == "fp32" and config["train"]["ema"] == 0.0
+    assert not model.training
 
 
 @pytest.fixture(scope="module")

@@ -132,6 +132,18 @@ def test_padding_keys_do_not_influence_real_positions():
     torch.testing.assert_close(a[0, :7], m(x[:1, :7])[0], atol=1e-5, rtol=1e-5)
 
 
+def test_right_padding_with_learned_positions_equals_the_unpadded_sequence():
+    # Mixed-length training pads on the right: real positions keep their index (so their learned
+    # position) and no real query sees a padded key, so a padded row predicts as the bare row.
+    m = make(learned_positions=True)
+    x = tokens(B=2, L=12)
+    am = torch.ones(2, 12, dtype=torch.bool)
+    am[0, 5:] = False
+    out = m(x, attention_mask=am)
+    torch.testing.assert_close(out[0, :5], m(x[:1, :5])[0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(out[1], m(x[1:])[0], atol=1e-5, rtol=1e-5)
+
+
 def test_fully_padded_rows_do_not_produce_nan():
     x = tokens(B=2, L=6)
     am = torch.tensor([[0, 0, 0, 0, 0, 0], [0, 0, 0, 1, 1, 1]])

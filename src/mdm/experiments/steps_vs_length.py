@@ -239,7 +239,9 @@ def _run(preset: str, out_dir: Path, seed: int) -> dict:
     models = []
     for setup in p.models:
         name, language = setup.language, languages[setup.language]
-        model, summary = train_on_language(language, setup, seed=_seed(seed, "model", name))
+        spec = next(ls.spec for ls in p.languages if ls.name == name)
+        model, summary = train_on_language(spec, setup, out_dir / "models" / name,
+                                           seed=_seed(seed, "model", name))
         rate = {n: entropies[name][n].value / n for n in setup.lengths}
         nelbo = summary["heldout_nelbo_per_token"]
         summary.update(language=name, entropy_per_token=rate,

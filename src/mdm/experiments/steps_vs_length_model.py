@@ -1,43 +1,44 @@
 """The trained-model half of ``mdm exp steps-vs-length``: a small MDM fitted to an exact language.
 
 The oracle sweeps isolate the error of the step budget; a trained network adds its own error.
-Here a small :class:`~mdm.models.transformer.TransformerDenoiser` is trained on fresh samples of
-the language (an endless stream, so it never overfits) with the MDM loss
+Here a small :class:`~mdm.models.transformer.TransformerDenoiser` is trained by the project's
+trainer (:func:`mdm.train.train`) on the ``exact-language`` task with ``lengths``: samples of the
+language at every length of the sweep, right-padded to the longest, padding neither masked,
+scored nor attended to.  One model serves every length, so differences between lengths in the
+sweep come from the sampler, not from models trained differently.  The loss is the MDM NELBO
 (:func:`mdm.losses.diffusion_loss`, linear schedule, antithetic times), AdamW with warmup and
-cosine decay (:mod:`mdm.train.optim`).  Its ids ``0 .. V-1`` are the language's tokens and its
-mask id is ``V``, so it is a Denoiser directly comparable with ``language.denoiser()``.
+cosine decay, fp32, no EMA.  Its ids ``0 .. V-1`` are the language's tokens (a character
+tokenizer over ``V`` letters), so :class:`mdm.tuning.LanguageView` makes it a Denoiser directly
+comparable with ``language.denoiser()``.
 
-The loop is driven here rather than through :func:`mdm.train.train` because one model serves
-every length: each optimizer step draws a fresh batch at the next length of the cycle from the
-language itself (an endless stream), which the trainer's fixed-length datasets do not express.
 The model has learned absolute positions (``learned_positions=True``): a RoPE-only bidirectional
 model cannot tell positions apart on an all-mask input, so it cannot fit the position-dependent
-marginals of a fixed-length language.
+marginals of a fixed-length language.  With right padding a position's index is the same as in
+the unpadded sequence, so one set of learned positions serves every length.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 
 from mdm.losses import diffusion_loss
-from mdm.models.transformer import TransformerConfig, TransformerDenoiser
-from mdm.train.config import OptimConfig
-from mdm.train.optim import build_lr_scheduler, build_optimizer
+from mdm.tasks.exact import length_counts
 from mdm.variance import AntitheticTime
 
-__all__ = ["ModelSetup", "heldout_nelbo", "train_on_language"]
+__all__ = ["ModelSetup", "heldout_nelbo", "train_config", "train_on_language"]
 
 
 @dataclass(frozen=True)
 class ModelSetup:
     """The small model, its training budget and its sweep.
 
-    One model per language serves every length: training cycles through ``lengths`` (one length
-    per optimizer step, ``tokens_per_step // L`` sequences), so differences between lengths in
-    the sweep come from the sampler, not from models trained differently.
+    Budget: ``steps`` optimizer steps of ``tokens_per_step`` real tokens on average.  Each step
+    is one batch of :meth:`batch_size` sequences drawn (without replacement, never repeated) from
+    a training set whose sequences per length are proportional to ``1/L``: every length gets the
+    same tokens, as when cycling one length per step with ``tokens_per_step // L`` sequences.
     """
 
     language: str  # which of the preset's languages it learns (by name)
@@ -53,8 +54,18 @@ class ModelSetup:
     samplers: tuple[str, ...] = ("ancestral", "random", "confidence")
     max_steps_factor: int = 4  # the ancestral sampler runs N up to factor * L
 
-    def batch_size(self, length: int) -> int:
-        return max(8, self.tokens_per_step // length)
+    def batch_size(self) -> int:
+        """Sequences per step: ``tokens_per_step`` over the mean length of the training mix (the
+        harmonic mean of ``lengths``), at least 8."""
+        return max(8, round(self.tokens_per_step * sum(1 / n for n in self.lengths) / len(self.lengths)))
+
+    def n_train(self) -> int:
+        """Training sequences: exactly what ``steps`` batches consume, so none is seen twice."""
+        return self.steps * self.batch_size()
+
+    def train_tokens(self) -> int:
+        """Real (non-pad) tokens in the training set, i.e. seen in training."""
+        return sum(c * n for c, n in zip(length_counts(self.n_train(), self.lengths), self.lengths))
 
 
 def heldout_nelbo(model, language, length: int, *, sequences: int = 256, draws: int = 8,
@@ -72,48 +83,52 @@ def heldout_nelbo(model, language, length: int, *, sequences: int = 256, draws: 
     return sum(losses) / len(losses)
 
 
-def train_on_language(language, setup: ModelSetup, seed: int = 0):
-    """Train a fresh model on samples of ``language`` at every length of ``setup.lengths``.
+def train_config(spec: str, setup: ModelSetup, out_dir: Path, seed: int = 0):
+    """The :class:`mdm.train.TrainConfig` of the model: CPU, fp32, one thread, a metrics row per
+    step (for the last-50 training loss), one small validation at the end."""
+    from mdm.train import DataConfig, LossConfig, ModelConfig, OptimConfig, TrainConfig
 
-    Returns ``(model, summary)``: the model in eval mode and a dict with its size, the training
-    budget, the final training loss, the held-out NELBO per token per length and the wall time.
-    """
-    cfg = TransformerConfig(
-        vocab_size=language.vocab_size + 1, mask_id=language.vocab_size, d_model=setup.d_model,
-        n_layers=setup.n_layers, n_heads=setup.n_heads, max_len=max(setup.lengths), learned_positions=True,
+    batch = setup.batch_size()
+    return TrainConfig(
+        model=ModelConfig(d_model=setup.d_model, n_layers=setup.n_layers, n_heads=setup.n_heads,
+                          learned_positions=True),
+        data=DataConfig(task="exact-language", seq_len=max(setup.lengths),
+                        options={"spec": spec, "lengths": list(setup.lengths), "n_train": setup.n_train(),
+                                 "n_val": batch}),
+        optim=OptimConfig(lr=setup.lr, warmup_steps=setup.warmup_steps),
+        loss=LossConfig(schedule="linear", time_sampler="antithetic"),
+        seed=seed, batch_size=batch, max_steps=setup.steps, precision="fp32", ema=0.0, eval_every=0,
+        eval_batches=1, eval_samples=1, log_every=1, device="cpu", threads=1, out_dir=str(out_dir),
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = TransformerDenoiser(cfg)
-    optim = OptimConfig(lr=setup.lr, warmup_steps=setup.warmup_steps)
-    opt = build_optimizer(model, optim)
-    sched = build_lr_scheduler(opt, optim, setup.steps)
-    gen = torch.Generator().manual_seed(seed + 1)
-    times = AntitheticTime()
-    start = time.perf_counter()
-    model.train()
-    tokens, recent = 0, []
-    for step in range(setup.steps):
-        length = setup.lengths[step % len(setup.lengths)]
-        x = language.sample(setup.batch_size(length), length, gen)
-        loss = diffusion_loss(model, x, time_sampler=times, generator=gen).loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), optim.grad_clip)
-        opt.step()
-        sched.step()
-        tokens += x.numel()
-        recent = [*recent[-49:], loss.item()]
+
+
+def train_on_language(spec: str, setup: ModelSetup, out_dir: Path, seed: int = 0):
+    """Train a fresh model on samples of the language ``spec`` at every length of ``setup.lengths``
+    with :func:`mdm.train.train`, its run (checkpoint, ``metrics.jsonl``) in ``out_dir``.
+
+    Returns ``(model, summary)``: the trained checkpoint's model in eval mode and a dict with its
+    size, the training budget (``train_tokens``: real tokens, padding not counted), the mean
+    training loss of the last 50 steps, the trainer's wall time (data, training, checkpoint), the
+    held-out NELBO per token per length and the model config.
+    """
+    from mdm.train import checkpoint, train
+    from mdm.languages import parse_language_spec
+
+    cfg = train_config(spec, setup, out_dir, seed)
+    res = train(cfg, out_dir=out_dir, progress=False, resume=False)
+    model, _ = checkpoint.load(res.checkpoint)
     model.eval()
+    losses = [row["loss"] for row in res.metrics if row.get("split") == "train"][-50:]
+    language = parse_language_spec(spec)
     summary = {
         "parameters": model.num_parameters(),
-        "train_steps": setup.steps,
-        "train_tokens": tokens,
-        "train_loss_last50": sum(recent) / len(recent),
-        "train_seconds": time.perf_counter() - start,
+        "train_steps": res.steps,
+        "train_tokens": setup.train_tokens(),
+        "train_loss_last50": sum(losses) / len(losses),
+        "train_seconds": res.wall_time,
         "heldout_nelbo_per_token": {
             length: heldout_nelbo(model, language, length, seed=seed + 2 + length) for length in setup.lengths
         },
-        "model_config": asdict(cfg),
+        "model_config": asdict(model.config),
     }
     return model, summary
