@@ -15,9 +15,9 @@ import torch
 
 from mdm.errors import ConfigError, LanguageError
 from mdm.experiments import steps_vs_length as svl
+from mdm.experiments.steps_vs_length_analysis import growth_exponent, steps_needed
 from mdm.experiments.steps_vs_length_model import ModelSetup, train_on_language
 from mdm.experiments.steps_vs_length_oracle import MarkovOracle, fast_oracle
-from mdm.experiments.steps_vs_length_report import growth_exponent, steps_needed
 from mdm.languages import HMM, ExactDenoiser, NGram
 
 

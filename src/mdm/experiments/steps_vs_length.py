@@ -47,9 +47,10 @@ import torch
 from mdm.errors import ConfigError
 from mdm.eval.sequence_metrics import token_error
 from mdm.experiments.common import provenance, write_json_atomic
+from mdm.experiments.steps_vs_length_analysis import analyse
 from mdm.experiments.steps_vs_length_model import ModelSetup, train_on_language
 from mdm.experiments.steps_vs_length_oracle import fast_oracle
-from mdm.experiments.steps_vs_length_report import analyse, write_plots, write_report
+from mdm.experiments.steps_vs_length_report import write_plots, write_report
 from mdm.languages import LanguageView, parse_language_spec
 from mdm.sampling import Ancestral, Scheduled, sample
 

@@ -111,8 +111,8 @@ def train_on_language(spec: str, setup: ModelSetup, out_dir: Path, seed: int = 0
     training loss of the last 50 steps, the trainer's wall time (data, training, checkpoint), the
     held-out NELBO per token per length and the model config.
     """
-    from mdm.train import checkpoint, train
     from mdm.languages import parse_language_spec
+    from mdm.train import checkpoint, train
 
     cfg = train_config(spec, setup, out_dir, seed)
     res = train(cfg, out_dir=out_dir, progress=False, resume=False)

@@ -1,167 +1,23 @@
-"""What decides the steps-vs-length claim, the plots, and the report (``mdm exp steps-vs-length``).
-
-Per (denoiser, language, sampler) and length L, from the sweep over step counts N:
-
-* ``n_ter``: the smallest N whose samples' perplexity under the true language is within 5% of
-  its floor, i.e. ``gap(N) <= floor + ln(1.05)``.  The floor is 0 for the exact oracle (an exact
-  sampler's expected gap) and, for a trained model, the gap of one-token-per-step random order
-  (``random`` at N = L: an exact sampler of the model's conditionals, so its own error).
-  Points with fewer than :data:`MIN_VALID` valid samples have no TER and never qualify.
-* ``n_ser``: the smallest N with SER <= 10%.
-
-Both are interpolated linearly in log N between the last grid point that misses the target and
-the first that meets it (``None``: never met on the grid).  Their growth with L is summarised by
-the least-squares slope of log N* against log L: about 0 for "independent of L", about 1 for
-"linear in L".  The claim's halves are called reproduced when, on the exact oracle with the
-ancestral sampler, every length has a threshold and the TER exponent is <= 0.25 (resp. the SER
-exponent is >= 0.75).
-"""
+"""Plots and the report of ``mdm exp steps-vs-length``; the thresholds they show come from
+:mod:`mdm.experiments.steps_vs_length_analysis`."""
 
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from pathlib import Path
 
 from mdm.experiments.common import markdown_table, provenance_markdown
+from mdm.experiments.steps_vs_length_analysis import (
+    PPL_TOLERANCE,
+    SER_TARGET,
+    TER_TOLERANCE,
+    THEORY_SAMPLER,
+    by_curve,
+    deciding,
+    ter_of,
+)
 
-__all__ = [
-    "MIN_VALID", "PPL_TOLERANCE", "SER_TARGET", "TER_EXPONENT_MAX", "SER_EXPONENT_MIN",
-    "analyse", "growth_exponent", "steps_needed", "write_plots", "write_report",
-]
-
-PPL_TOLERANCE = 0.05  # perplexity within 5% of its floor
-TER_TOLERANCE = math.log1p(PPL_TOLERANCE)  # the same, as a gap in nats per token
-SER_TARGET = 0.10
-MIN_VALID = 20
-TER_EXPONENT_MAX = 0.25
-SER_EXPONENT_MIN = 0.75
-THEORY_SAMPLER = "ancestral"
-
-
-def steps_needed(steps, values, target: float) -> float | None:
-    """The smallest N with ``value <= target`` along increasing ``steps``, interpolated linearly
-    in log N from the previous grid point; ``None`` if no point meets it.  NaN never meets it."""
-    prev = None
-    for n, v in zip(steps, values, strict=True):
-        ok = v is not None and not math.isnan(v) and v <= target
-        if ok:
-            if prev is None or math.isnan(prev[1]) or prev[1] <= v:
-                return float(n)
-            frac = (prev[1] - target) / (prev[1] - v)
-            return float(math.exp(math.log(prev[0]) + frac * (math.log(n) - math.log(prev[0]))))
-        prev = (n, math.nan if v is None else v)
-    return None
-
-
-def growth_exponent(lengths, needed) -> float | None:
-    """Least-squares slope of log N* on log L (None unless every length has a threshold)."""
-    if len(lengths) < 2 or any(v is None for v in needed):
-        return None
-    xs = [math.log(v) for v in lengths]
-    ys = [math.log(v) for v in needed]
-    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-    sxx = sum((x - mx) ** 2 for x in xs)
-    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
-
-
-def _ter(row) -> float:
-    return row["gap"] if row["n_valid"] >= MIN_VALID else math.nan
-
-
-def _series(rows):
-    """{(denoiser, language, sampler): {L: rows sorted by N}}."""
-    out: dict = defaultdict(lambda: defaultdict(list))
-    for r in rows:
-        out[(r["denoiser"], r["language"], r["sampler"])][r["length"]].append(r)
-    return {k: {length: sorted(v, key=lambda r: r["steps"]) for length, v in sorted(d.items())}
-            for k, d in out.items()}
-
-
-def _floors(series) -> dict:
-    """{(language, L): (TER gap, SER)} of each trained model's own distribution: one position per
-    step in random order (``random`` at N = L) draws exactly from the model's conditionals, so
-    what is left is the model's error, not the sampler's."""
-    out = {}
-    for (denoiser, lang, sampler), by_length in series.items():
-        if denoiser == "model" and sampler == "random":
-            for length, rs in by_length.items():
-                last = [r for r in rs if r["steps"] == length]
-                if last:
-                    out[lang, length] = (_ter(last[0]), last[0]["ser"])
-    return out
-
-
-def _curve_summary(key: tuple, by_length: dict, floors: dict) -> dict:
-    denoiser, lang, _ = key
-    per_length = {}
-    for length, rs in by_length.items():
-        steps = [r["steps"] for r in rs]
-        if denoiser == "oracle":
-            ter_floor, ser_floor = 0.0, 0.0  # an exact sampler's expectation
-        else:  # the model's own error; the curve's last point if no random-order run
-            ter_floor, ser_floor = floors.get((lang, length), (_ter(rs[-1]), rs[-1]["ser"]))
-        per_length[length] = {
-            "ter_floor": ter_floor,
-            "ser_floor": ser_floor,
-            "n_ter": None if math.isnan(ter_floor)
-            else steps_needed(steps, [_ter(r) for r in rs], ter_floor + TER_TOLERANCE),
-            "n_ser": steps_needed(steps, [r["ser"] for r in rs], SER_TARGET),
-            "max_steps": steps[-1],
-        }
-    lengths = list(per_length)
-    return {
-        "per_length": per_length,
-        "ter_exponent": growth_exponent(lengths, [per_length[n]["n_ter"] for n in lengths]),
-        "ser_exponent": growth_exponent(lengths, [per_length[n]["n_ser"] for n in lengths]),
-    }
-
-
-def _verdict(curves: dict, languages, metric: str) -> dict:
-    """Reproduced / not / undetermined for one half, from the oracle's ancestral curves."""
-    decided = {}
-    for name in languages:
-        c = curves.get(f"oracle/{name}/{THEORY_SAMPLER}")
-        if c is None:
-            continue
-        e = c[f"{metric}_exponent"]
-        if e is None:
-            decided[name] = {"exponent": None, "verdict": "undetermined (a threshold was not reached)"}
-        else:
-            ok = e <= TER_EXPONENT_MAX if metric == "ter" else e >= SER_EXPONENT_MIN
-            decided[name] = {"exponent": e, "verdict": "reproduced" if ok else "not reproduced"}
-    verdicts = {d["verdict"] for d in decided.values()}
-    if verdicts == {"reproduced"}:
-        overall = "reproduced"
-    else:
-        overall = "not reproduced" if "not reproduced" in verdicts else "undetermined"
-    return {"languages": decided, "overall": overall if decided else "undetermined"}
-
-
-def deciding(roles: dict, metric: str) -> list[str]:
-    """The languages whose ``metric`` ("ter" or "ser") is meaningful: a full-support language has
-    no SER; a sparse n-gram's TER (over valid samples only) just tracks where valid samples
-    first appear, so only the languages given that role decide it."""
-    return [name for name, role in roles.items() if role in (metric, "both")]
-
-
-def analyse(rows: list[dict], preset) -> dict:
-    """Thresholds per curve, their growth exponents and the verdict on each half of the claim."""
-    series = _series(rows)
-    floors = _floors(series)
-    curves = {"/".join(k): _curve_summary(k, v, floors) for k, v in series.items()}
-    roles = {ls.name: ls.role for ls in preset.languages}
-    return {
-        "roles": roles,
-        "definitions": {
-            "ppl_tolerance": PPL_TOLERANCE, "ter_tolerance_nats": TER_TOLERANCE,
-            "ser_target": SER_TARGET, "min_valid": MIN_VALID, "ter_exponent_max": TER_EXPONENT_MAX,
-            "ser_exponent_min": SER_EXPONENT_MIN, "theory_sampler": THEORY_SAMPLER,
-        },
-        "curves": curves,
-        "ter_half": _verdict(curves, deciding(roles, "ter"), "ter"),
-        "ser_half": _verdict(curves, deciding(roles, "ser"), "ser"),
-    }
+__all__ = ["write_plots", "write_report", "threshold_table", "fixed_steps_table", "order_table"]
 
 
 # ----------------------------------------------------------------------------- plots
@@ -265,7 +121,7 @@ def _model_plot(series, roles: dict, path: Path) -> str | None:
                 if any(k[0] == "model" and k[2] == s for k in series)]
     if not panels or not samplers:
         return None
-    metrics = {"ter": ("TER gap (nats/token)", _ter, TER_TOLERANCE),
+    metrics = {"ter": ("TER gap (nats/token)", ter_of, TER_TOLERANCE),
                "ser": ("SER", lambda r: r["ser"], SER_TARGET)}
     plt = _plt()
     fig, axes = plt.subplots(len(samplers), len(panels), figsize=(4.6 * len(panels), 3.2 * len(samplers)),
@@ -296,12 +152,12 @@ def _model_plot(series, roles: dict, path: Path) -> str | None:
 def write_plots(result: dict, out_dir: Path) -> list[str]:
     """The PNGs of a run (names relative to ``out_dir``)."""
     out_dir = Path(out_dir)
-    series = _series(result["rows"])
+    series = by_curve(result["rows"])
     roles = result["analysis"]["roles"]
     ter_langs, ser_langs = deciding(roles, "ter"), deciding(roles, "ser")
     made = [
         _grid_plot(series, "oracle", ter_langs, out_dir / "ter_gap_vs_steps.png", "TER gap (nats/token)",
-                   _ter, hline=TER_TOLERANCE, title="exact oracle: token-error gap to the entropy rate vs "
+                   ter_of, hline=TER_TOLERANCE, title="exact oracle: token-error gap to the entropy rate vs "
                    "steps N (dotted: ln 1.05, perplexity +5%; sparse HMM: valid samples only)"),
         _grid_plot(series, "oracle", ser_langs, out_dir / "ser_vs_steps.png", "SER", lambda r: r["ser"],
                    hline=SER_TARGET, title="exact oracle: sequence error rate vs steps N (dotted: 10%)"),
@@ -345,7 +201,7 @@ def threshold_table(curves: dict, roles: dict, metric: str, denoiser: str = "ora
 def fixed_steps_table(rows: list[dict], roles: dict, steps: tuple[int, ...], metric: str,
                       sampler: str = THEORY_SAMPLER, denoiser: str = "oracle") -> str:
     """``metric`` ("gap" or "ser") at fixed N for every L: flat along a row means independent of L."""
-    series = _series(rows)
+    series = by_curve(rows)
     table = []
     for (d, lang, s), by_length in sorted(series.items()):
         if d != denoiser or s != sampler or lang not in deciding(roles, "ter" if metric == "gap" else "ser"):
@@ -354,7 +210,7 @@ def fixed_steps_table(rows: list[dict], roles: dict, steps: tuple[int, ...], met
             vals = []
             for _length, rs in by_length.items():
                 hit = [r for r in rs if r["steps"] == n]
-                vals.append(_fmt(_ter(hit[0]) if metric == "gap" else hit[0][metric]) if hit else "·")
+                vals.append(_fmt(ter_of(hit[0]) if metric == "gap" else hit[0][metric]) if hit else "·")
             table.append([lang, n, *vals])
     lengths = sorted({r["length"] for r in rows if r["denoiser"] == denoiser})
     return markdown_table(["language", "N", *[f"L={n}" for n in lengths]], table)
