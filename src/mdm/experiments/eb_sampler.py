@@ -28,7 +28,6 @@ their configuration, so an interrupted run continues where it stopped.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
@@ -45,6 +44,7 @@ from mdm.experiments.common import provenance, write_json_atomic
 from mdm.experiments.eb_bound import GAMMA_GRID
 from mdm.experiments.eb_selection import TOLERANCE, speedup  # noqa: F401 (TOLERANCE: re-exported)
 from mdm.sampling import EntropyBounded, Scheduled, Threshold, TopK, Unmasker, sample
+from mdm.train.precision import autocast
 
 PAPER_GAMMAS = GAMMA_GRID  # arXiv 2505.24857's grid, besides gamma = 0
 
@@ -169,12 +169,6 @@ def sampler_specs(grid: SamplerGrid, task: TaskSetup, answer_len: int) -> list[S
     return specs
 
 
-def _autocast(precision: str, device: torch.device):
-    if precision == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 def evaluate(model, dataset, spec: SamplerSpec, *, n_eval: int, batch_size: int, seed: int = 0,
              stop: int | None = None, pad_id: int | None = None, precision: str = "fp32") -> dict:
     """Accuracy (the dataset's verifier) and per-sequence NFE of one sampler on ``n_eval`` prompts.
@@ -187,7 +181,7 @@ def evaluate(model, dataset, spec: SamplerSpec, *, n_eval: int, batch_size: int,
     t0 = time.perf_counter()
     for start in range(0, len(prompts), batch_size):
         chunk = prompts[start : start + batch_size].to(device)
-        with _autocast(precision, device):
+        with autocast(precision, device):
             out = sample(model, prompt=chunk, length=dataset.answer_len, unmasker=spec.unmasker,
                          block_size=spec.block_size, temperature=0.0, stop=stop, pad_id=pad_id,
                          seed=seed + start)
