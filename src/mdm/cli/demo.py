@@ -12,8 +12,9 @@ __all__ = ["add", "run"]
 def add(sub) -> None:
     p = sub.add_parser("demo", help="train a small char-level MDM on the KJV Bible, sample, measure, report",
                        description="Trains a small character-level MDM on the King James Bible "
-                       "(bf16 autocast on CPU; a few minutes on 2 cores), prints validation bits/char, "
-                       "samples with three samplers (ancestral, confidence-scheduled, EB) and prints a table "
+                       "(precision: auto, i.e. fp32 unless the hardware has native bf16; a few minutes "
+                       "on 2 cores), prints validation bits/char, samples with three samplers (ancestral, "
+                       "confidence-scheduled, EB) and prints a table "
                        "of NFE, time, sample entropy, n-gram divergence to held-out text and generative "
                        "perplexity (when the reference LM is installed). Writes report.md, result.json, "
                        "training_curve.png and trace_*.png into --out.")
