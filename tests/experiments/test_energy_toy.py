@@ -10,6 +10,7 @@ import mdm
 from mdm.errors import SamplingError
 from mdm.experiments import energy_toy as toy
 from mdm.sampling import Ancestral, Scheduled
+from mdm.sampling.exact import sequence_codes
 from mdm.schedules import BetaEnergy, Linear, unmask_counts
 
 MC_SAMPLES = 20_000
@@ -24,7 +25,7 @@ def _target(name):
 
 
 def _empirical(x: torch.Tensor) -> np.ndarray:
-    return np.bincount(toy.sequence_index(x, 2).numpy(), minlength=2**toy.TOY_LENGTH) / x.shape[0]
+    return np.bincount(sequence_codes(x, 2).numpy(), minlength=2**toy.TOY_LENGTH) / x.shape[0]
 
 
 def test_targets_are_the_papers():

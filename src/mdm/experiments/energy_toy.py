@@ -42,15 +42,10 @@ SAMPLERS = ("scheduled/random", "scheduled/confidence", "ancestral/random")
 # ----------------------------------------------------------------------------- exact laws
 
 
-def sequence_index(x: torch.Tensor, vocab: int) -> torch.Tensor:
-    """Index of each row of ``x`` [n, L] in :func:`all_sequences` order."""
-    return sequence_codes(x, vocab)
-
-
 def dense_law(sequences: torch.Tensor, probs: torch.Tensor, vocab: int) -> np.ndarray:
     """A law given as (sequences [K, L], probs [K]) as a float64 vector over :func:`all_sequences`."""
     law = np.zeros(vocab ** sequences.shape[1])
-    np.add.at(law, sequence_index(sequences, vocab).numpy(), probs.double().numpy())
+    np.add.at(law, sequence_codes(sequences, vocab).numpy(), probs.double().numpy())
     return law
 
 
