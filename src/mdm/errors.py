@@ -46,3 +46,11 @@ class DataError(MDMError):
 
 class DependencyError(MDMError):
     """An optional dependency needed for this feature is not installed."""
+
+
+class RunLockedError(MDMError):
+    """Another live process is training into the same run folder."""
+
+
+class NonFiniteError(MDMError):
+    """Training stopped: too many consecutive steps had a NaN/inf loss or gradient."""

@@ -27,16 +27,19 @@ def add(sub) -> None:
 def run(args) -> int:
     from mdm.schedules import from_spec
     from mdm.train import checkpoint, load_config, train
+    from mdm.train.lock import check_unlocked
     from mdm.train.loop import CHECKPOINT_DIR
 
     cfg = load_config(args.config, args.overrides)
     from_spec(cfg.loss.schedule)  # cheap checks first; the trainer checks the rest before writing
     out = Path(args.out or cfg.out_dir)
     check_output_dir(out)
+    check_unlocked(out)  # a live run there: say so before judging its (changing) checkpoint
     ckpt_dir = out / CHECKPOINT_DIR
-    if args.resume and not checkpoint.is_checkpoint(ckpt_dir):
+    exists = checkpoint.is_checkpoint(ckpt_dir) or checkpoint.recoverable(ckpt_dir)
+    if args.resume and not exists:
         raise CheckpointError(f"--resume: there is no checkpoint in {ckpt_dir} to continue from")
-    if not args.resume and checkpoint.is_checkpoint(ckpt_dir):
+    if not args.resume and exists:
         raise ConfigError(f"{out} already holds a checkpoint: pass --resume to continue it, or another --out")
     res = train(cfg, out_dir=out, progress=not args.quiet, resume=bool(args.resume))
     status = "interrupted" if res.interrupted else "done"

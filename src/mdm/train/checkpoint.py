@@ -42,6 +42,10 @@ __all__ = [
     "is_checkpoint",
     "register_model_kind",
     "build_model",
+    "check_weights",
+    "load_into",
+    "recover",
+    "recoverable",
 ]
 
 FORMAT = "mdm-checkpoint"
@@ -158,6 +162,7 @@ def save(
             "metadata": metadata or {},
             "files": files,
         }
+        config["config_sha256"] = _config_hash(config)
         with open(tmp / CONFIG, "w", encoding="utf-8") as f:
             json.dump(config, f, indent=2)
             f.flush()
@@ -175,6 +180,35 @@ def save(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
+
+
+def _config_hash(config: dict) -> str:
+    """SHA-256 of config.json's content without its own hash field (canonical JSON, so it is checkable)."""
+    body = {k: v for k, v in config.items() if k != "config_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def _asides(path: Path, kind: str) -> list[Path]:
+    return sorted(path.parent.glob(f".{path.name}.{kind}-*"))
+
+
+def recoverable(path: str | Path) -> bool:
+    """True when ``path`` is missing but a save killed between its two renames left it aside."""
+    path = Path(path)
+    return not path.exists() and any(is_checkpoint(p) for p in _asides(path, "old"))
+
+
+def recover(path: str | Path) -> None:
+    """Undo what a killed :func:`save` left behind (call it holding the run lock, see
+    :mod:`mdm.train.lock`): put the previous checkpoint back if the save died between moving it
+    aside and moving the new one in, and delete leftover temporary and old directories."""
+    path = Path(path)
+    olds = [p for p in _asides(path, "old") if is_checkpoint(p)]
+    if not path.exists() and olds:
+        newest = max(olds, key=lambda p: p.stat().st_mtime)
+        os.rename(newest, path)
+    for leftover in (*_asides(path, "old"), *_asides(path, "tmp")):
+        shutil.rmtree(leftover, ignore_errors=True)
 
 
 def is_checkpoint(path: str | Path) -> bool:
@@ -195,14 +229,24 @@ def read_config(path: str | Path, *, verify: bool = True) -> dict[str, Any]:
         raise CheckpointError(f"{cfg_file} is truncated or corrupted (not valid JSON): {e}") from e
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise CheckpointError(f"{cfg_file} is not an mdm checkpoint config (format tag missing)")
-    if config.get("version") != VERSION:
-        raise CheckpointError(f"{path}: checkpoint format version {config.get('version')} is not supported")
+    version = config.get("version")
+    if isinstance(version, int) and not isinstance(version, bool) and version > VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format version {version} is newer than this mdm reads ({VERSION}); "
+            "upgrade mdm to load it"
+        )
+    if version != VERSION:
+        raise CheckpointError(f"{path}: checkpoint format version {version!r} is not supported ({VERSION})")
+    if verify and "config_sha256" in config and config["config_sha256"] != _config_hash(config):
+        raise CheckpointError(f"{cfg_file} was modified or corrupted: its content does not match its SHA-256")
     for key in ("model", "tokenizer", "files"):
         if not isinstance(config.get(key), dict):
             raise CheckpointError(f"{cfg_file} is corrupted: its {key!r} entry is missing")
     if MODEL not in config["files"]:
         raise CheckpointError(f"{cfg_file} is corrupted: it lists no {MODEL}")
     for name, info in config["files"].items():
+        if not isinstance(info, dict) or "/" in name or "\\" in name or name.startswith("."):
+            raise CheckpointError(f"{cfg_file} is corrupted: bad file entry {name!r}")
         f = path / name
         if not f.is_file():
             raise CheckpointError(f"checkpoint {path} is incomplete: {name} is missing")
@@ -250,22 +294,42 @@ def load(
         tokenizer = tokenizer_from_dict(config["tokenizer"])
         model = build_model(config["model"].get("kind", ""), config["model"].get("config"))
         _training_schedule(model, config.get("train"))
-    except MDMError as e:
+    except (MDMError, TypeError, KeyError, AttributeError) as e:  # a damaged but parseable config.json
         raise CheckpointError(
             f"checkpoint {path}: cannot rebuild the model/tokenizer from config.json: {e}"
         ) from e
-    expected = set(model.state_dict())
-    if set(state) != expected:
-        missing, extra = sorted(expected - set(state)), sorted(set(state) - expected)
+    load_into(model, state, path)
+    return model.to(device).eval(), tokenizer
+
+
+def check_weights(model: torch.nn.Module, state: dict[str, torch.Tensor], path: str | Path) -> None:
+    """Raise :class:`CheckpointError` unless ``state`` has exactly ``model``'s keys, shapes and dtypes
+    and only finite values (``load_state_dict`` alone would cast dtypes and accept NaN silently)."""
+    own = model.state_dict()
+    if set(state) != set(own):
+        missing, extra = sorted(set(own) - set(state)), sorted(set(state) - set(own))
         raise CheckpointError(
             f"checkpoint {path}: weights do not match the model config "
             f"(missing {missing[:5]}, unexpected {extra[:5]})"
         )
+    for key, value in state.items():
+        want = own[key]
+        if value.shape != want.shape or value.dtype != want.dtype:
+            raise CheckpointError(
+                f"checkpoint {path}: weight {key} is {value.dtype} {tuple(value.shape)}, "
+                f"the model config needs {want.dtype} {tuple(want.shape)}"
+            )
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise CheckpointError(f"checkpoint {path}: weight {key} holds NaN or inf values")
+
+
+def load_into(model: torch.nn.Module, state: dict[str, torch.Tensor], path: str | Path) -> None:
+    """``model.load_state_dict(state)`` after :func:`check_weights`."""
+    check_weights(model, state, path)
     try:
         model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
+    except RuntimeError as e:  # pragma: no cover - check_weights catches what this would
         raise CheckpointError(f"checkpoint {path}: weights do not fit the model config: {e}") from e
-    return model.to(device).eval(), tokenizer
 
 
 def load_trainer_state(path: str | Path, *, verify: bool = True) -> dict[str, Any]:

@@ -43,6 +43,7 @@ from mdm.train.distributed import (
 )
 from mdm.train.ema import EMA
 from mdm.train.families import build_model
+from mdm.train.lock import hold_run_folder
 from mdm.train.metrics import METRICS_FILE, append_metrics, read_metrics, write_metrics
 from mdm.train.optim import build_lr_scheduler, build_optimizer
 from mdm.train.precision import autocast, resolve_precision, warn_if_emulated
@@ -139,8 +140,10 @@ def train(
     cfg = config if isinstance(config, TrainConfig) else load_config(config)
     t_start = time.perf_counter()
     ctx = setup(cfg.device)
+    out = Path(out_dir or cfg.out_dir)
     try:
-        return _train(cfg, ctx, Path(out_dir or cfg.out_dir), progress, resume, t_start)
+        with hold_run_folder(out, ctx):  # one writer per run folder, from before the first write
+            return _train(cfg, ctx, out, progress, resume, t_start)
     finally:
         teardown(ctx)
 
@@ -153,6 +156,9 @@ def _train(
     precision, why = resolve_precision(cfg.precision, ctx.device)
     ckpt_dir = out / CHECKPOINT_DIR
     metrics_path = out / METRICS_FILE
+    if ctx.is_main:
+        ckpt.recover(ckpt_dir)  # a save killed between its two renames left the checkpoint aside
+    ctx.barrier()
     source = resume_source(resume, ckpt_dir)
     bundle = build_data(cfg)
     tokenizer = bundle.tokenizer
@@ -168,7 +174,7 @@ def _train(
         saved_cfg = ckpt.read_config(source)
         check_compatible(saved_cfg.get("train"), cfg, source)
         state = ckpt.load_trainer_state(source, verify=False)
-        raw.load_state_dict(ckpt.load_weights(source, verify=False), strict=True)
+        ckpt.load_into(raw, ckpt.load_weights(source, verify=False), source)
     raw.to(ctx.device)
     model = wrap_model(raw, ctx, cfg.distributed)
     raw = unwrap(model)
