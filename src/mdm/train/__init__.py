@@ -27,7 +27,9 @@ API (stable; the CLI and experiments build on it)::
   :mod:`mdm.train.distributed`, :mod:`mdm.train.ema`, :mod:`mdm.train.optim` -- the pieces.
 
 Metrics rows: ``{"step", "split": "train", "loss", "lr", "grad_norm", "tokens_seen", "tokens_per_s",
-"elapsed_s", "precision"}`` and ``{"step", "split": "val", "val_nelbo_nats_per_token",
+"elapsed_s", "precision", "nonfinite_skipped"}`` (``loss`` null when every step of the window was
+skipped as non-finite; each skip also writes a ``"split": "nonfinite"`` row, see
+:mod:`mdm.train.nonfinite`) and ``{"step", "split": "val", "val_nelbo_nats_per_token",
 "val_bits_per_token", "val_bits_per_char" (text tasks), "val_sequences", "val_weights", "precision"}``
 (``precision``: the resolved ``fp32`` / ``bf16``).
 

@@ -126,7 +126,9 @@ class TrainConfig:
     :func:`mdm.train.precision.resolve_precision`), ``fp32`` or ``bf16``.  ``ema``: EMA decay of the weights
     (0 disables; checkpoints then carry no EMA).  ``eval_every`` / ``save_every``: in optimizer steps
     (0 = only at the end).  ``stop_after``: end this invocation after that many total steps with a
-    checkpoint, as if interrupted (resume continues to ``max_steps``).  ``distributed``: ``ddp`` or
+    checkpoint, as if interrupted (resume continues to ``max_steps``).  ``max_nonfinite_steps``: a step
+    with a NaN/inf loss or gradient is skipped; this many in a row stop the run
+    (:mod:`mdm.train.nonfinite`).  ``distributed``: ``ddp`` or
     ``fsdp``, used when launched by torchrun with more than one process.  ``device``: ``auto``, ``cpu``
     or ``cuda``.
     """
@@ -147,6 +149,7 @@ class TrainConfig:
     log_every: int = 10
     save_every: int = 0
     stop_after: int | None = None
+    max_nonfinite_steps: int = 10
     distributed: str = "ddp"
     device: str = "auto"
     threads: int | None = None
@@ -177,7 +180,7 @@ def _validate(cfg: TrainConfig) -> None:
         if value not in choices:
             raise ConfigError(f"{key} must be one of {list(choices)}, got {value!r}")
     positive = ("batch_size", "grad_accum", "max_steps", "eval_batches", "eval_samples", "log_every",
-                "data.seq_len")
+                "data.seq_len", "max_nonfinite_steps")
     for key in positive:
         if _get(cfg, key) < 1:
             raise ConfigError(f"{key} must be >= 1, got {_get(cfg, key)}")

@@ -45,6 +45,7 @@ from mdm.train.ema import EMA
 from mdm.train.families import build_model
 from mdm.train.lock import hold_run_folder
 from mdm.train.metrics import METRICS_FILE, append_metrics, read_metrics, write_metrics
+from mdm.train.nonfinite import NonFiniteGuard
 from mdm.train.optim import build_lr_scheduler, build_optimizer
 from mdm.train.precision import autocast, resolve_precision, warn_if_emulated
 from mdm.train.resume import check_compatible, resume_source, rng_state, set_rng_state
@@ -201,6 +202,7 @@ def _train(
             ema.load_full_state_dict(ckpt.load_weights(source, ema=True, verify=False), state["ema_updates"])
         set_rng_state(state["rng"], gen)
         step, position, tokens_seen = state["step"], state["data_position"], state["tokens_seen"]
+    guard = NonFiniteGuard(cfg.max_nonfinite_steps, ctx, ckpt_dir, skipped=state.get("nonfinite_skipped", 0))
 
     if ctx.is_main:
         out.mkdir(parents=True, exist_ok=True)
@@ -225,7 +227,7 @@ def _train(
                 "step": step, "data_position": position, "tokens_seen": tokens_seen,
                 "optimizer": optim_state, "lr_scheduler": sched.state_dict(),
                 "ema_updates": ema.num_updates if ema is not None else None,
-                "rng": rng_state(gen), "world_size": W,
+                "rng": rng_state(gen), "world_size": W, "nonfinite_skipped": guard.skipped,
             }
             meta = {"step": step, "tokens_seen": tokens_seen, "max_steps": cfg.max_steps}
             if final_val:
@@ -268,28 +270,34 @@ def _train(
                     (out_.loss / A).backward()
                 loss_acc += out_.loss.detach().double() / A
             grad_norm = torch.nn.utils.clip_grad_norm_(raw.parameters(), clip)
-            opt.step()
+            finite = guard.check(loss_acc, grad_norm)
+            if finite:
+                opt.step()
             sched.step()
             opt.zero_grad(set_to_none=True)
-            if ema is not None:
+            if ema is not None and finite:
                 ema.update(raw)
             step += 1
             position += global_batch
             tokens_seen += global_batch * L
             window_tokens += global_batch * L
-            window_loss += float(ctx.all_reduce_sum(loss_acc) / W) if ctx.distributed else float(loss_acc)
-            window_n += 1
+            if finite:
+                window_loss += float(ctx.all_reduce_sum(loss_acc) / W) if ctx.distributed else float(loss_acc)
+                window_n += 1
+            guard.after(step, log)
 
             if step % cfg.log_every == 0 or step == end:
                 now = time.perf_counter()
                 gn = grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm
-                row = {"step": step, "split": "train", "loss": window_loss / window_n,
+                row = {"step": step, "split": "train", "loss": window_loss / window_n if window_n else None,
                        "lr": sched.get_last_lr()[0], "grad_norm": float(gn), "tokens_seen": tokens_seen,
                        "tokens_per_s": window_tokens / max(now - window_t, 1e-9),
-                       "elapsed_s": now - t_start, "precision": precision}
+                       "elapsed_s": now - t_start, "precision": precision,
+                       "nonfinite_skipped": guard.skipped}
                 log(row)
                 if bar is not None:
-                    bar.set_postfix(loss=f"{row['loss']:.3f}", tok_s=f"{row['tokens_per_s']:.0f}")
+                    shown = float("nan") if row["loss"] is None else row["loss"]
+                    bar.set_postfix(loss=f"{shown:.3f}", tok_s=f"{row['tokens_per_s']:.0f}")
                 window_t, window_tokens, window_loss, window_n = now, 0, 0.0, 0
             if bar is not None:
                 bar.update(1)
