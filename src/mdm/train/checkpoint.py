@@ -298,6 +298,12 @@ def load(
         raise CheckpointError(
             f"checkpoint {path}: cannot rebuild the model/tokenizer from config.json: {e}"
         ) from e
+    for attr in ("vocab_size", "mask_id"):
+        if getattr(tokenizer, attr, None) != getattr(model, attr, None):
+            raise CheckpointError(
+                f"checkpoint {path}: the tokenizer's {attr} ({getattr(tokenizer, attr, None)}) does not "
+                f"match the model's ({getattr(model, attr, None)}); config.json is damaged"
+            )
     load_into(model, state, path)
     return model.to(device).eval(), tokenizer
 

@@ -178,6 +178,28 @@ def _cache_path(cache_dir: Path, meta: dict) -> Path:
     return cache_dir / f"sudoku-{meta['split']}-{key}.npz"
 
 
+def _content_hash(puzzles: np.ndarray, solutions: np.ndarray, meta: str) -> str:
+    """SHA-256 of a cached split: arrays (dtype, shape, bytes) and meta, so any edit is detected."""
+    h = hashlib.sha256(meta.encode())
+    for a in (puzzles, solutions):
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+def _read_cache(path: Path, meta: dict) -> tuple[np.ndarray, np.ndarray] | None:
+    """The cached split, or None when the file is unreadable, stale, truncated or altered."""
+    try:
+        with np.load(path) as z:
+            puzzles, solutions, text = z["puzzles"], z["solutions"], str(z["meta"])
+            sha = str(z["sha256"])
+    except Exception:  # zip, zlib, npy and key errors of a damaged file: all mean "rebuild"
+        return None
+    if json.loads(text) != meta or sha != _content_hash(puzzles, solutions, text):
+        return None
+    return puzzles, solutions
+
+
 def _load_split(
     config: SudokuConfig,
     split: str,
@@ -208,17 +230,15 @@ def _read_or_build(config: SudokuConfig, split: str, cache_dir: Path | None, pro
         if other != split and other not in _DRAWN_BEFORE[split]:
             meta.pop(size)
     path = _cache_path(Path(cache_dir), meta)
-    if path.is_file():
-        try:
-            with np.load(path) as z:
-                if json.loads(str(z["meta"])) == meta:
-                    return z["puzzles"], z["solutions"]
-        except (OSError, ValueError, KeyError):
-            pass  # unreadable or stale cache: regenerate and overwrite it
-    puzzles, solutions = build()
+    cached = _read_cache(path, meta) if path.is_file() else None
+    if cached is not None:
+        return cached
+    puzzles, solutions = build()  # no cache, or a damaged / stale one: regenerate and overwrite it
     path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
-    np.savez(buf, puzzles=puzzles, solutions=solutions, meta=np.array(json.dumps(meta, sort_keys=True)))
+    text = json.dumps(meta, sort_keys=True)
+    np.savez(buf, puzzles=puzzles, solutions=solutions, meta=np.array(text),
+             sha256=np.array(_content_hash(puzzles, solutions, text)))
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_bytes(buf.getvalue())
     os.replace(tmp, path)  # atomic: readers see no file or a whole one
@@ -229,7 +249,8 @@ class SudokuDataset(torch.utils.data.Dataset):
     """Items ``{"input_ids": [178], "eligible": [178]}``: puzzle (not eligible) + solution (eligible).
 
     Build the splits of a :class:`SudokuConfig` with :meth:`split` / :meth:`splits` (generated, or
-    read from an ``.npz`` cache in ``cache_dir``), or wrap grids you have with the constructor.
+    read from an ``.npz`` cache in ``cache_dir``; each file carries a SHA-256 of its content, and a
+    truncated or altered one is regenerated), or wrap grids you have with the constructor.
     """
 
     prompt_len = GRID_TOKENS
