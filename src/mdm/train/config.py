@@ -11,6 +11,7 @@ as YAML scalars and checked against the field's type.  An unknown key or a badly
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -64,6 +65,9 @@ class ModelConfig:
         for key in ("d_model", "n_layers", "n_heads"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"model.{key} must be >= 1, got {getattr(self, key)}")
+        if self.d_ff is not None and self.d_ff < 1:
+            raise ConfigError(f"model.d_ff must be >= 1 or null (default width), got {self.d_ff}")
+        _check_range("model.dropout", self.dropout, "[0, 1)")
 
 
 MODEL_FAMILIES.register("transformer", ModelFamily(TransformerConfig, TransformerDenoiser, ModelConfig))
@@ -191,13 +195,32 @@ def _validate(cfg: TrainConfig) -> None:
         raise ConfigError(f"ema is a decay in [0, 1) (0 = off), got {cfg.ema}")
     if cfg.optim.lr <= 0 or cfg.optim.grad_clip < 0 or not 0 <= cfg.optim.min_lr_ratio <= 1:
         raise ConfigError("optim needs lr > 0, grad_clip >= 0 and min_lr_ratio in [0, 1]")
-    if cfg.stop_after is not None and cfg.stop_after < 1:
-        raise ConfigError(f"stop_after must be >= 1 or null, got {cfg.stop_after}")
+    for key, interval in _RANGES.items():
+        _check_range(key, _get(cfg, key), interval)
+    for key in ("stop_after", "threads", "data.max_chars"):
+        if _get(cfg, key) is not None and _get(cfg, key) < 1:
+            raise ConfigError(f"{key} must be >= 1 or null, got {_get(cfg, key)}")
     try:
         from_spec(cfg.loss.schedule)
     except ScheduleError as e:
         raise ConfigError(f"loss.schedule: {e}") from e
     MODEL_FAMILIES.get(cfg.model.family)  # unknown family: ConfigError naming the known ones
+
+
+# Intervals of the float keys (beyond the checks above); NaN and inf fail every one of them.
+_RANGES = {
+    "optim.lr": "(0, inf)", "optim.grad_clip": "[0, inf)", "optim.beta1": "[0, 1)", "optim.beta2": "[0, 1)",
+    "optim.eps": "[0, inf)", "optim.weight_decay": "[0, inf)", "loss.t_eps": "[0, 1)",
+    "data.val_fraction": "(0, 1)",
+}
+
+
+def _check_range(key: str, value: float, interval: str) -> None:
+    """Raise unless ``value`` is a finite number in ``interval``, written like ``"[0, 1)"``."""
+    lo, hi = (float(x) for x in interval[1:-1].split(","))
+    ok = value >= lo if interval[0] == "[" else value > lo
+    if not (math.isfinite(value) and ok and (value <= hi if interval[-1] == "]" else value < hi)):
+        raise ConfigError(f"{key} must be a number in {interval}, got {value}")
 
 
 def _get(obj: Any, dotted: str) -> Any:
