@@ -48,7 +48,16 @@ from mdm.train.optim import build_lr_scheduler, build_optimizer
 from mdm.train.precision import autocast, resolve_precision, warn_if_emulated
 from mdm.train.resume import check_compatible, resume_source, rng_state, set_rng_state
 from mdm.train.validate import to_device, val_line, validate
-from mdm.variance import AntitheticTime, BernoulliMask, StratifiedTime, UniformTime
+from mdm.train.variance_hooks import VarianceMeter, prepare_time_sampler, sampler_state, with_clamp
+from mdm.variance import (
+    PPOTS,
+    AntitheticTime,
+    BernoulliMask,
+    MirrorIndependentMask,
+    MirrorMask,
+    StratifiedTime,
+    UniformTime,
+)
 
 __all__ = [
     "TrainResult",
@@ -65,10 +74,11 @@ __all__ = [
 
 # Add your own sampler here and name it in the config (loss.time_sampler / loss.mask_sampler).
 TIME_SAMPLERS: Registry[Any] = Registry("loss.time_sampler", ConfigError, entries={
-    "uniform": UniformTime, "antithetic": AntitheticTime, "stratified": StratifiedTime,
+    "uniform": UniformTime, "antithetic": AntitheticTime, "stratified": StratifiedTime, "ppots": PPOTS,
 })
-MASK_SAMPLERS: Registry[Any] = Registry("loss.mask_sampler", ConfigError,
-                                       entries={"bernoulli": BernoulliMask})
+MASK_SAMPLERS: Registry[Any] = Registry("loss.mask_sampler", ConfigError, entries={
+    "bernoulli": BernoulliMask, "mirror": MirrorMask, "mirror-independent": MirrorIndependentMask,
+})
 CHECKPOINT_DIR = "checkpoint"
 
 
@@ -89,7 +99,7 @@ class TrainResult:
 def _loss_parts(cfg: TrainConfig):
     """(schedule, time sampler, mask sampler) of ``cfg.loss``."""
     lc = cfg.loss
-    time_sampler = TIME_SAMPLERS.get(lc.time_sampler)(eps=lc.t_eps)
+    time_sampler = with_clamp(TIME_SAMPLERS.get(lc.time_sampler)(eps=lc.t_eps), lc.weight_clamp)
     return from_spec(lc.schedule), time_sampler, MASK_SAMPLERS.get(lc.mask_sampler)()
 
 
@@ -195,6 +205,7 @@ def _train(
             ema.load_full_state_dict(ckpt.load_weights(source, ema=True, verify=False), state["ema_updates"])
         set_rng_state(state["rng"], gen)
         step, position, tokens_seen = state["step"], state["data_position"], state["tokens_seen"]
+    prepare_time_sampler(loss_parts, raw, bundle, cfg, state, ctx.device, out if ctx.is_main else None)
 
     if ctx.is_main:
         out.mkdir(parents=True, exist_ok=True)
@@ -219,7 +230,7 @@ def _train(
                 "step": step, "data_position": position, "tokens_seen": tokens_seen,
                 "optimizer": optim_state, "lr_scheduler": sched.state_dict(),
                 "ema_updates": ema.num_updates if ema is not None else None,
-                "rng": rng_state(gen), "world_size": W,
+                "rng": rng_state(gen), "world_size": W, "time_sampler": sampler_state(loss_parts[1]),
             }
             meta = {"step": step, "tokens_seen": tokens_seen, "max_steps": cfg.max_steps}
             if final_val:
@@ -242,6 +253,7 @@ def _train(
     last_val: dict | None = None
     model.train()
     window_t, window_tokens, window_loss, window_n = time.perf_counter(), 0, 0.0, 0
+    meter = VarianceMeter()
     with _StopFlag() as stop:
         while step < end:
             loss_acc = torch.zeros((), dtype=torch.float64, device=ctx.device)
@@ -260,8 +272,10 @@ def _train(
                             masked_logits_only=cfg.loss.masked_logits_only,
                         )
                     (out_.loss / A).backward()
+                meter.add_batch(out_.per_sample)
                 loss_acc += out_.loss.detach().double() / A
             grad_norm = torch.nn.utils.clip_grad_norm_(raw.parameters(), clip)
+            meter.add_step(float(grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm))
             opt.step()
             sched.step()
             opt.zero_grad(set_to_none=True)
@@ -280,7 +294,7 @@ def _train(
                 row = {"step": step, "split": "train", "loss": window_loss / window_n,
                        "lr": sched.get_last_lr()[0], "grad_norm": float(gn), "tokens_seen": tokens_seen,
                        "tokens_per_s": window_tokens / max(now - window_t, 1e-9),
-                       "elapsed_s": now - t_start, "precision": precision}
+                       "elapsed_s": now - t_start, "precision": precision, **meter.row()}
                 log(row)
                 if bar is not None:
                     bar.set_postfix(loss=f"{row['loss']:.3f}", tok_s=f"{row['tokens_per_s']:.0f}")
