@@ -27,7 +27,8 @@ def test_ppots_mirror_run_resumes_with_the_same_density(tmp_path):
     part = train(_cfg(*extra, "stop_after=2"), out_dir=tmp_path / "part", progress=False)
     state = checkpoint.load_trainer_state(part.checkpoint)
     assert state["time_sampler"]["params"] is not None
-    assert json.loads((tmp_path / "part" / "ppots.json").read_text())["params"] == state["time_sampler"]["params"]
+    cached = json.loads((tmp_path / "part" / "ppots.json").read_text())
+    assert cached["params"] == state["time_sampler"]["params"]
     # resuming re-uses the saved fit (re-estimating at step 2 would see other weights, other noise)
     resumed = train(_cfg(*extra), out_dir=tmp_path / "part", progress=False, resume="auto")
     a = load_file(str(full.checkpoint / "model.safetensors"))

@@ -110,7 +110,8 @@ class LossConfig:
     one in :data:`mdm.train.loop.MASK_SAMPLERS` (bernoulli, mirror, mirror-independent).
     ``ppots``: P-POTS is fitted before step 1 on ``ppots_examples`` training examples x
     ``ppots_masks`` masks at ``ppots_grid`` times, ``ppots_restarts`` L-BFGS-B starts
-    (:meth:`mdm.variance.PPOTS.calibrate`), and saved with the checkpoint.  ``weight_clamp`` > 0 caps the importance weights (biased; 0 = off).
+    (:meth:`mdm.variance.PPOTS.calibrate`), and saved with the checkpoint.  ``weight_clamp`` > 0
+    caps the importance weights (biased; 0 = off).
     """
 
     schedule: str = "linear"
@@ -185,7 +186,8 @@ def _validate(cfg: TrainConfig) -> None:
         if value not in choices:
             raise ConfigError(f"{key} must be one of {list(choices)}, got {value!r}")
     positive = ("batch_size", "grad_accum", "max_steps", "eval_batches", "eval_samples", "log_every",
-                "data.seq_len", "loss.ppots_grid", "loss.ppots_examples", "loss.ppots_masks", "loss.ppots_restarts")
+                "data.seq_len", "loss.ppots_grid", "loss.ppots_examples", "loss.ppots_masks",
+                "loss.ppots_restarts")
     for key in positive:
         if _get(cfg, key) < 1:
             raise ConfigError(f"{key} must be >= 1, got {_get(cfg, key)}")
