@@ -86,6 +86,8 @@ def test_one_sequence_has_no_data_noise(toy):
     lang, rows, eligible = toy
     d = decompose(lang.denoiser(), rows[:1], eligible=eligible[:1], n_t=8, n_masks=4, replicates=4, seed=0)
     assert d.C == 0.0 and d.C_se == 0.0 and d.A > 0 and d.B > 0
+    a, b, c, total = d  # unpacks as (A, B, C, total)
+    assert (a, b, c, total) == (d.A, d.B, d.C, d.total)
     # the same sequence repeated: C's estimate is zero up to its Monte-Carlo error
     d = decompose(lang.denoiser(), rows[:1].repeat(6, 1), eligible=eligible[:1].repeat(6, 1),
                   n_t=16, n_masks=4, replicates=8, eps=EPS, seed=1)

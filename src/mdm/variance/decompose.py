@@ -48,6 +48,9 @@ class VarianceDecomposition:
     total_se: float
     sum_se: float
 
+    def __iter__(self):  # ``A, B, C, total = decompose(...)`` (DESIGN.md's contract)
+        return iter((self.A, self.B, self.C, self.total))
+
     def as_dict(self) -> dict:
         return dict(self.__dict__)
 
