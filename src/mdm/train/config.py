@@ -110,8 +110,12 @@ class LossConfig:
 
     ``schedule``: a spec of :func:`mdm.schedules.from_spec` -- ``linear``, ``cosine``, ``poly:W``,
     ``loglinear[:EPS]`` or ``beta:A,B``.  ``time_sampler``: a name in the registry
-    :data:`mdm.train.loop.TIME_SAMPLERS` (uniform, antithetic, stratified); ``mask_sampler``: one in
-    :data:`mdm.train.loop.MASK_SAMPLERS` (bernoulli).
+    :data:`mdm.train.loop.TIME_SAMPLERS` (uniform, antithetic, stratified, ppots); ``mask_sampler``:
+    one in :data:`mdm.train.loop.MASK_SAMPLERS` (bernoulli, mirror, mirror-independent).
+    ``ppots``: P-POTS is fitted before step 1 on ``ppots_examples`` training examples x
+    ``ppots_masks`` masks at ``ppots_grid`` times, ``ppots_restarts`` L-BFGS-B starts
+    (:meth:`mdm.variance.PPOTS.calibrate`), and saved with the checkpoint.  ``weight_clamp`` > 0
+    caps the importance weights (biased; 0 = off).
     """
 
     schedule: str = "linear"
@@ -120,6 +124,11 @@ class LossConfig:
     mask_sampler: str = "bernoulli"
     normalize: str = "tokens"
     masked_logits_only: bool = True
+    weight_clamp: float = 0.0
+    ppots_grid: int = 70
+    ppots_examples: int = 12
+    ppots_masks: int = 12
+    ppots_restarts: int = 20
 
 
 @dataclass
@@ -184,11 +193,12 @@ def _validate(cfg: TrainConfig) -> None:
         if value not in choices:
             raise ConfigError(f"{key} must be one of {list(choices)}, got {value!r}")
     positive = ("batch_size", "grad_accum", "max_steps", "eval_batches", "eval_samples", "log_every",
-                "data.seq_len", "max_nonfinite_steps")
+                "data.seq_len", "max_nonfinite_steps", "loss.ppots_grid", "loss.ppots_examples",
+                "loss.ppots_masks", "loss.ppots_restarts")
     for key in positive:
         if _get(cfg, key) < 1:
             raise ConfigError(f"{key} must be >= 1, got {_get(cfg, key)}")
-    for key in ("eval_every", "save_every", "optim.warmup_steps"):
+    for key in ("eval_every", "save_every", "optim.warmup_steps", "loss.weight_clamp"):
         if _get(cfg, key) < 0:
             raise ConfigError(f"{key} must be >= 0 (0 = off), got {_get(cfg, key)}")
     if not 0.0 <= cfg.ema < 1.0:

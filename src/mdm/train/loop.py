@@ -50,7 +50,16 @@ from mdm.train.optim import build_lr_scheduler, build_optimizer
 from mdm.train.precision import autocast, resolve_precision, warn_if_emulated
 from mdm.train.resume import check_compatible, resume_source, rng_state, set_rng_state
 from mdm.train.validate import to_device, val_line, validate
-from mdm.variance import AntitheticTime, BernoulliMask, StratifiedTime, UniformTime
+from mdm.train.variance_hooks import VarianceMeter, prepare_time_sampler, sampler_state, with_clamp
+from mdm.variance import (
+    PPOTS,
+    AntitheticTime,
+    BernoulliMask,
+    MirrorIndependentMask,
+    MirrorMask,
+    StratifiedTime,
+    UniformTime,
+)
 
 __all__ = [
     "TrainResult",
@@ -67,10 +76,11 @@ __all__ = [
 
 # Add your own sampler here and name it in the config (loss.time_sampler / loss.mask_sampler).
 TIME_SAMPLERS: Registry[Any] = Registry("loss.time_sampler", ConfigError, entries={
-    "uniform": UniformTime, "antithetic": AntitheticTime, "stratified": StratifiedTime,
+    "uniform": UniformTime, "antithetic": AntitheticTime, "stratified": StratifiedTime, "ppots": PPOTS,
 })
-MASK_SAMPLERS: Registry[Any] = Registry("loss.mask_sampler", ConfigError,
-                                       entries={"bernoulli": BernoulliMask})
+MASK_SAMPLERS: Registry[Any] = Registry("loss.mask_sampler", ConfigError, entries={
+    "bernoulli": BernoulliMask, "mirror": MirrorMask, "mirror-independent": MirrorIndependentMask,
+})
 CHECKPOINT_DIR = "checkpoint"
 
 
@@ -91,7 +101,7 @@ class TrainResult:
 def _loss_parts(cfg: TrainConfig):
     """(schedule, time sampler, mask sampler) of ``cfg.loss``."""
     lc = cfg.loss
-    time_sampler = TIME_SAMPLERS.get(lc.time_sampler)(eps=lc.t_eps)
+    time_sampler = with_clamp(TIME_SAMPLERS.get(lc.time_sampler)(eps=lc.t_eps), lc.weight_clamp)
     return from_spec(lc.schedule), time_sampler, MASK_SAMPLERS.get(lc.mask_sampler)()
 
 
@@ -203,6 +213,7 @@ def _train(
         set_rng_state(state["rng"], gen)
         step, position, tokens_seen = state["step"], state["data_position"], state["tokens_seen"]
     guard = NonFiniteGuard(cfg.max_nonfinite_steps, ctx, ckpt_dir, skipped=state.get("nonfinite_skipped", 0))
+    prepare_time_sampler(loss_parts, raw, bundle, cfg, state, ctx.device, out if ctx.is_main else None)
 
     if ctx.is_main:
         out.mkdir(parents=True, exist_ok=True)
@@ -228,6 +239,7 @@ def _train(
                 "optimizer": optim_state, "lr_scheduler": sched.state_dict(),
                 "ema_updates": ema.num_updates if ema is not None else None,
                 "rng": rng_state(gen), "world_size": W, "nonfinite_skipped": guard.skipped,
+                "time_sampler": sampler_state(loss_parts[1]),
             }
             meta = {"step": step, "tokens_seen": tokens_seen, "max_steps": cfg.max_steps}
             if final_val:
@@ -250,6 +262,7 @@ def _train(
     last_val: dict | None = None
     model.train()
     window_t, window_tokens, window_loss, window_n = time.perf_counter(), 0, 0.0, 0
+    meter = VarianceMeter()
     with _StopFlag() as stop:
         while step < end:
             loss_acc = torch.zeros((), dtype=torch.float64, device=ctx.device)
@@ -268,10 +281,13 @@ def _train(
                             masked_logits_only=cfg.loss.masked_logits_only,
                         )
                     (out_.loss / A).backward()
+                meter.add_batch(out_.per_sample)
                 loss_acc += out_.loss.detach().double() / A
             grad_norm = torch.nn.utils.clip_grad_norm_(raw.parameters(), clip)
             finite = guard.check(loss_acc, grad_norm)
             if finite:
+                full_norm = grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm
+                meter.add_step(float(full_norm))
                 opt.step()
             sched.step()
             opt.zero_grad(set_to_none=True)
@@ -293,7 +309,7 @@ def _train(
                        "lr": sched.get_last_lr()[0], "grad_norm": float(gn), "tokens_seen": tokens_seen,
                        "tokens_per_s": window_tokens / max(now - window_t, 1e-9),
                        "elapsed_s": now - t_start, "precision": precision,
-                       "nonfinite_skipped": guard.skipped}
+                       "nonfinite_skipped": guard.skipped, **meter.row()}
                 log(row)
                 if bar is not None:
                     shown = float("nan") if row["loss"] is None else row["loss"]

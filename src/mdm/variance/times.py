@@ -1,4 +1,4 @@
-"""Variance reduction for the MDM training loss: time samplers and mask samplers.
+"""Time samplers for the MDM training loss (uniform, antithetic, stratified; P-POTS is in ppots.py).
 
 Every time sampler has one interface,
 
@@ -37,9 +37,8 @@ from typing import Protocol
 import torch
 
 from mdm.errors import ConfigError
-from mdm.process import sample_mask
 
-__all__ = ["TimeSampler", "MaskSampler", "UniformTime", "AntitheticTime", "StratifiedTime", "BernoulliMask"]
+__all__ = ["TimeSampler", "MaskSampler", "UniformTime", "AntitheticTime", "StratifiedTime", "ClampedWeights"]
 
 
 class TimeSampler(Protocol):
@@ -120,8 +119,27 @@ class StratifiedTime(_UnitIntervalTime):
 
 
 @dataclass(frozen=True)
-class BernoulliMask:
-    """Mask each position independently with its own probability: ``masked = U < mask_prob``."""
+class ClampedWeights:
+    """Wrap a time sampler and cap its importance weights at ``max_weight`` (``loss.weight_clamp``).
 
-    def __call__(self, mask_prob: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
-        return sample_mask(mask_prob, generator=generator)
+    StableDLLM caps P-POTS's ``1/p(t)``.  The cap trades bias for variance: the estimator's mean
+    becomes ``int min(1, max_weight * p(t)) f(t) dt``, i.e. it under-weights the times where
+    ``p(t) < 1 / max_weight`` (docs/results/variance.md measures what that costs).  Unbiased samplers
+    with weight 1 are unaffected by any ``max_weight >= 1``.
+    """
+
+    sampler: TimeSampler
+    max_weight: float
+
+    def __post_init__(self):
+        if not (isinstance(self.max_weight, (int, float)) and self.max_weight > 0):
+            raise ConfigError(f"max_weight must be a number > 0, got {self.max_weight!r}")
+
+    def __call__(self, batch_size: int, *, generator: torch.Generator | None = None, device=None):
+        t, w = self.sampler(batch_size, generator=generator, device=device)
+        return t, w.clamp(max=self.max_weight)
+
+    def __getattr__(self, name):  # state_dict / estimate of a wrapped P-POTS stay reachable
+        if name.startswith("__") or name == "sampler":
+            raise AttributeError(name)
+        return getattr(self.sampler, name)

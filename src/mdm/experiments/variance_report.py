@@ -1,0 +1,92 @@
+"""report.md and the two plots of ``mdm exp variance`` (A/B/C bars; accuracy per seed per arm)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mdm.experiments.common import markdown_table, provenance_markdown
+
+__all__ = ["write_outputs"]
+
+
+def _acc(s: dict) -> str:
+    return f"{100 * s['mean']:.1f} ± {100 * s['se']:.1f} [{100 * s['min']:.1f}, {100 * s['max']:.1f}]"
+
+
+def _report(result: dict) -> str:
+    arms, ar, init = result["arms"], result["ar"], result["init_abc"]
+    cfg = result["provenance"]["config"]
+    lines = ["# variance: A/B/C decomposition and variance-reduced SFT", "",
+             provenance_markdown(result["provenance"]), "",
+             f"2-digit addition, {cfg['n_train']} train / {cfg['n_test']} test problems; transformer "
+             f"d={cfg['d_model']}, {cfg['n_layers']} layers; pretrain {cfg['pretrain_steps']} steps x "
+             f"{cfg['pretrain_batch']}, SFT {cfg['sft_steps']} steps x {cfg['sft_batch']}, "
+             f"{cfg['seeds']} seeds per arm.  Wall time {result['wall_s']['total']:.0f} s.  A/B/C with t on "
+             f"[{cfg['decompose_eps']}, {1 - cfg['decompose_eps']}].", "",
+             "## A, B, C of the SFT loss (nats^2)", ""]
+    head = ["model", "A (mask pattern)", "B (mask rate)", "C (data)", "A+B+C", "total (independent)"]
+    rows = [["MDM at init", init["A"], init["B"], init["C"], init["A"] + init["B"] + init["C"],
+             init["total"]]]
+    rows += [[f"after SFT: {n}", a["end_abc"]["A"], a["end_abc"]["B"], a["end_abc"]["C"],
+              a["end_abc"]["A"] + a["end_abc"]["B"] + a["end_abc"]["C"], a["end_abc"]["total"]]
+             for n, a in arms.items()]
+    rows += [["AR at init", 0.0, 0.0, ar["init_C"], ar["init_C"], ar["init_C"]],
+             ["AR after SFT", 0.0, 0.0, ar["end_C_mean"], ar["end_C_mean"], ar["end_C_mean"]]]
+    lines += [markdown_table(head, rows), "",
+              f"Init standard errors: A {init['A_se']:.3g}, B {init['B_se']:.3g}, C {init['C_se']:.3g}, "
+              f"total {init['total_se']:.3g}.", "", "## Per arm", ""]
+    head = ["arm", "estimator var at init", "loss var / step", "grad-norm var", "grad-norm mean",
+            "test acc % equal steps (mean ± SE [min, max])", "test acc % equal compute",
+            "train-problem acc %"]
+    rows = [[n, a["estimator_var_init"], a["loss_var"], a["grad_norm_var"], a["grad_norm_mean"],
+             _acc(a["equal_steps"]), _acc(a["equal_compute"]), _acc(a["train_acc"])] for n, a in arms.items()]
+    rows.append(["AR (C only)", 0.0, ar["loss_var"], ar["grad_norm_var"], ar["grad_norm_mean"],
+                 _acc(ar["equal_steps"]), _acc(ar["equal_compute"]), _acc(ar["train_acc"])])
+    lines += [markdown_table(head, rows), "",
+              "Estimator var at init: variance over noise draws of the batch loss on one fixed batch of 64 "
+              "(no data noise).  Equal compute: arms with two masks per row (MIRROR) are read at half the "
+              "steps.", ""]
+    return "\n".join(lines)
+
+
+def _plots(result: dict, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    arms, ar, init = result["arms"], result["ar"], result["init_abc"]
+    names = ["init"] + list(arms) + ["AR"]
+    abc = [init] + [a["end_abc"] for a in arms.values()] + [{"A": 0.0, "B": 0.0, "C": ar["end_C_mean"]}]
+    fig, ax = plt.subplots(figsize=(9, 4))
+    bottom = [0.0] * len(names)
+    for term, color in (("A", "tab:blue"), ("B", "tab:orange"), ("C", "tab:green")):
+        vals = [max(d[term], 0.0) for d in abc]
+        ax.bar(names, vals, bottom=bottom, color=color, label=term)
+        bottom = [b + v for b, v in zip(bottom, vals)]
+    ax.set_ylabel("variance of the per-sample SFT loss (nats²)")
+    ax.set_title("A (mask pattern), B (mask rate), C (data): MDM at init, after SFT per arm; AR after SFT")
+    ax.legend()
+    plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
+    fig.tight_layout()
+    fig.savefig(out / "abc.png", dpi=120)
+    plt.close(fig)
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    groups = list(arms.items()) + [("AR", ar)]
+    for ax, key, title in zip(axes, ("equal_steps", "equal_compute"), ("equal steps", "equal compute")):
+        for i, (_, a) in enumerate(groups):
+            acc = [100 * v for v in a[key]["per_seed"]]
+            ax.plot([i] * len(acc), acc, "o", alpha=0.7)
+            ax.plot([i - 0.25, i + 0.25], [sum(acc) / len(acc)] * 2, "k-")
+        ax.set_xticks(range(len(groups)), [g[0] for g in groups], rotation=30, ha="right")
+        ax.set_title(f"test accuracy per seed ({title}); bar = mean")
+    axes[0].set_ylabel("exact match (%)")
+    fig.tight_layout()
+    fig.savefig(out / "accuracy.png", dpi=120)
+    plt.close(fig)
+
+
+def write_outputs(result: dict, out: Path) -> None:
+    (out / "report.md").write_text(_report(result), encoding="utf-8")
+    _plots(result, out)
