@@ -12,7 +12,7 @@ from mdm.cli.args import float_in, int_at_least, schedule_arg
 from mdm.errors import CheckpointError, ConfigError, SamplingError
 
 __all__ = ["UNMASKERS", "UnmaskerSpec", "add_sampler_options", "build_unmasker", "load_checkpoint",
-           "prepare_sampling"]
+           "parse_device", "prepare_sampling"]
 
 
 @dataclass(frozen=True)
@@ -126,10 +126,8 @@ def add_sampler_options(p: argparse.ArgumentParser, default_num: int) -> None:
 # --- checkpoint, prompt and length ------------------------------------------------------------------
 
 
-def load_checkpoint(path: str, device: str = "cpu"):
+def parse_device(device: str):
     import torch
-
-    from mdm.train import checkpoint
 
     try:
         dev = torch.device(device)
@@ -137,6 +135,13 @@ def load_checkpoint(path: str, device: str = "cpu"):
         raise ConfigError(f"--device {device!r} is not a device: use cpu, cuda or cuda:N") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"--device {device}: CUDA is not available here; use --device cpu")
+    return dev
+
+
+def load_checkpoint(path: str, device: str = "cpu"):
+    from mdm.train import checkpoint
+
+    dev = parse_device(device)
     if not Path(path).exists():
         raise CheckpointError(
             f"checkpoint {path} does not exist (pass a checkpoint directory, e.g. runs/demo/train/checkpoint)"
@@ -147,6 +152,8 @@ def load_checkpoint(path: str, device: str = "cpu"):
 
 
 def _max_len(model) -> int | None:
+    if getattr(model, "max_len", None) is not None:  # HF adapters
+        return model.max_len
     cfg = getattr(model, "config", None)
     return getattr(cfg, "max_len", None)
 
@@ -192,9 +199,13 @@ def prepare_sampling(args):
     """Checks in order of cost: options, checkpoint, prompt/length.  Returns what ``mdm.sample`` needs."""
     import torch
 
+    from mdm.cli.source import load_source
+
     build_unmasker(args, 1)  # options valid for this unmasker? (before loading anything)
-    model, tokenizer = load_checkpoint(args.checkpoint, args.device)
-    prompt_ids = _encode(tokenizer, args.prompt, "--prompt") if getattr(args, "prompt", None) else []
+    model, tokenizer = load_source(args, args.device)
+    prompt_ids = list(getattr(tokenizer, "prefix_ids", []))  # [CLS] before a masked LM's text
+    if getattr(args, "prompt", None):
+        prompt_ids += _encode(tokenizer, args.prompt, "--prompt")
     length = _resolve_length(model, args, len(prompt_ids))
     if args.block_size is not None and length % args.block_size:
         raise SamplingError(f"--block-size {args.block_size} must divide the length {length}")
