@@ -8,13 +8,14 @@ export test checks logits against :func:`mdm.load`'s.  The weights keep mdm's na
 ``denoiser.``.  The import just below lets the template run inside mdm too (tests).
 """
 
+# ruff: noqa: I001 -- the import order is the export layout: mdm's import above the EXPORT line
 from __future__ import annotations
+
+from mdm.models.transformer import TransformerConfig, TransformerDenoiser
 
 # ---- EXPORT: everything below is appended to mdm.models.transformer's source ----
 from transformers import PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import MaskedLMOutput
-
-from mdm.models.transformer import TransformerConfig, TransformerDenoiser
 
 
 class MDMTransformerConfig(PretrainedConfig):
