@@ -11,8 +11,8 @@ from pathlib import Path
 from mdm.cli.args import float_in, int_at_least, schedule_arg
 from mdm.errors import CheckpointError, ConfigError, SamplingError
 
-__all__ = ["UNMASKERS", "UnmaskerSpec", "add_sampler_options", "build_unmasker", "load_checkpoint",
-           "parse_device", "prepare_sampling"]
+__all__ = ["UNMASKERS", "UnmaskerSpec", "add_sampler_options", "add_unmasker_options", "build_unmasker",
+           "load_checkpoint", "parse_device", "prepare_sampling"]
 
 
 @dataclass(frozen=True)
@@ -88,13 +88,16 @@ def build_unmasker(args: argparse.Namespace, length: int):
     return spec.build(args, length)
 
 
-def add_sampler_options(p: argparse.ArgumentParser, default_num: int) -> None:
+def add_unmasker_options(p: argparse.ArgumentParser, *, unmasker: str = "ancestral",
+                         temperature: float = 1.0) -> argparse._ArgumentGroup:
+    """The unmasker, block and temperature options (shared with ``mdm harness``); returns the group."""
     from mdm.sampling.proxies import PROXIES
 
     g = p.add_argument_group("sampler")
-    g.add_argument("--unmasker", choices=list(UNMASKERS), default="ancestral",
+    g.add_argument("--unmasker", choices=list(UNMASKERS), default=unmasker,
                    help="which positions to reveal each step: "
-                   + "; ".join(f"{k}: {v.summary}" for k, v in UNMASKERS.items()) + " (default: ancestral)")
+                   + "; ".join(f"{k}: {v.summary}" for k, v in UNMASKERS.items())
+                   + f" (default: {unmasker})")
     g.add_argument("--steps", type=int_at_least(1),
                    help="ancestral/scheduled: number of steps (default: length)")
     g.add_argument("--schedule", type=schedule_arg,
@@ -111,8 +114,14 @@ def add_sampler_options(p: argparse.ArgumentParser, default_num: int) -> None:
     g.add_argument("--block-size", type=int_at_least(1),
                    help="semi-autoregressive blocks of this many tokens, left to right "
                    "(must divide the length)")
-    g.add_argument("--temperature", type=float_in(0.0, float("inf")), default=1.0,
-                   help="values ~ softmax(logits / T); 0 = argmax (default 1: the model's own distribution)")
+    g.add_argument("--temperature", type=float_in(0.0, float("inf")), default=temperature,
+                   help=f"values ~ softmax(logits / T); 0 = argmax, 1 = the model's own distribution "
+                   f"(default {temperature:g})")
+    return g
+
+
+def add_sampler_options(p: argparse.ArgumentParser, default_num: int) -> None:
+    g = add_unmasker_options(p)
     g.add_argument("--top-p", type=float_in(0.0, 1.0, lo_open=True), default=1.0,
                    help="nucleus sampling mass in (0, 1] (default 1: off)")
     g.add_argument("--num", type=int_at_least(1), default=default_num,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 
 import pytest
 from tiny_hf import WORDS
@@ -68,3 +69,47 @@ def test_sample_hf_remote_code(custom_dirs, capsys):
     rc, out, err = _run(argv, capsys)
     assert rc == 0, err
     assert json.loads(out)["text"].split() == ["w0", "w4", "w7", "w10", "w13"]
+
+
+def _tasks(root):
+    """A 5-item multiple-choice task and a 5-item generate_until task over the tiny vocabulary."""
+    rows = [{"context": f"w{i} w{i + 1}", "choices": [f" w{i + 2}", f" w{(i + 7) % 20}"], "label": 0,
+             "target": f"w{i + 2}"} for i in range(5)]
+    (root / "toy.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    head = (f"dataset_path: json\ndataset_kwargs:\n  data_files:\n    test: {root / 'toy.jsonl'}\n"
+            "test_split: test\n")
+    (root / "mc.yaml").write_text("task: mdm_toy_mc\n" + head + textwrap.dedent("""\
+        output_type: multiple_choice
+        doc_to_text: "{{context}}"
+        doc_to_choice: "{{choices}}"
+        doc_to_target: "{{label}}"
+        target_delimiter: ""
+        metric_list:
+          - metric: acc
+    """))
+    (root / "gen.yaml").write_text("task: mdm_toy_gen\n" + head + textwrap.dedent("""\
+        output_type: generate_until
+        doc_to_text: "{{context}}"
+        doc_to_target: "{{target}}"
+        generation_kwargs:
+          until: ["w3"]
+          max_gen_toks: 4
+        metric_list:
+          - metric: exact_match
+    """))
+
+
+def test_harness_cli(masked_lm_dirs, tmp_path, capsys):
+    _tasks(tmp_path)
+    out_json = tmp_path / "res.json"
+    argv = ["harness", "--hf", masked_lm_dirs["bert"], "--tasks", "mdm_toy_mc,mdm_toy_gen", "--include-path",
+            tmp_path, "--elbo-samples", "2", "--unmasker", "eb", "--output", out_json]
+    rc, out, err = _run(argv, capsys)
+    assert rc == 0, err
+    assert "LOWER BOUND on log p" in out and "mdm_toy_mc" in out
+    res = json.loads(out_json.read_text())
+    assert set(res["results"]) == {"mdm_toy_mc", "mdm_toy_gen"}
+    assert res["stats"]["loglikelihood"] == 10 and res["stats"]["generate_until"] == 5
+    rc, out, err = _run(["harness", "--hf", masked_lm_dirs["bert"], "--tasks", "nope", "--include-path",
+                         tmp_path], capsys)
+    assert rc == 2 and "unknown task(s) ['nope']" in err
