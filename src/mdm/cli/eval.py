@@ -62,7 +62,7 @@ def run(args) -> int:
         val_ids = torch.stack([val[i]["input_ids"] for i in range(len(val))])
     else:
         path, per_char = Path(args.hf), True
-        val, val_ids = _text_items(args.data, tokenizer, length)
+        val, val_ids = _text_items(args.data, tokenizer, length, model.forbidden_ids.tolist())
 
     n = min(args.max_sequences, val_ids.shape[0])
     chars = sum(len(tokenizer.decode(row)) for row in val_ids[:n]) if per_char else None
@@ -99,16 +99,23 @@ def _likelihood_line(lik) -> str:
     return s + f", perplexity <= {lik.perplexity:.3f} [{lik.num_sequences} sequences x {lik.samples} draws]"
 
 
-def _text_items(file: str, tokenizer, length: int):
-    """``(items, ids)``: the text of ``file`` cut into sequences of ``length`` tokens, each after the
-    tokenizer's prefix (``[CLS]`` for masked LMs; never scored); ``ids`` without the prefix."""
+def _text_items(file: str, tokenizer, length: int, never: list[int]):
+    """``(items, ids)``: the lines of ``file``, encoded and joined, cut into sequences of ``length``
+    tokens, each after the tokenizer's prefix (``[CLS]`` for masked LMs; never scored); ``ids``
+    without the prefix.  Tokens the model never predicts (``never``: [UNK], specials) are an error:
+    their NELBO would be infinite."""
     import torch
 
     try:
-        text = Path(file).read_text(encoding="utf-8")
+        lines = Path(file).read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as e:
         raise DataError(f"--data {file}: cannot read it as UTF-8 text: {e}") from None
-    ids = tokenizer.encode(text)
+    ids = [i for line in lines if line.strip() for i in tokenizer.encode(line)]
+    bad = sorted(set(ids) & set(never))
+    if bad:
+        names = ", ".join(repr(tokenizer.decode([i], skip_special=False)) for i in bad[:5])
+        raise DataError(f"--data {file} encodes to tokens the model never predicts ({names}): "
+                        "remove the characters the tokenizer does not know")
     if len(ids) < length:
         raise DataError(f"--data {file} has {len(ids)} tokens, fewer than one sequence of {length}")
     rows = torch.tensor(ids[: len(ids) // length * length], dtype=torch.long).view(-1, length)

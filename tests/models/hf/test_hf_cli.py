@@ -45,6 +45,9 @@ def test_eval_hf(masked_lm_dirs, tmp_path, capsys):
     result = json.loads(out_json.read_text())
     assert result["likelihood"]["num_sequences"] == 6 and result["likelihood"]["num_tokens"] == 6 * 15
     assert [r["label"] for r in result["samples"]][1] == "held-out text"
+    data.write_text(" ".join(WORDS) + "\nw1 zzz w2\n")  # "zzz" is <unk>: its NELBO would be infinite
+    rc, out, err = _run(argv, capsys)
+    assert rc == 2 and "tokens the model never predicts ('<unk>')" in err
 
 
 def test_bad_input_is_one_line_exit_2(masked_lm_dirs, custom_dirs, tmp_path, capsys):
