@@ -121,25 +121,20 @@ class MaskedLMAdapter(Adapter):
 class LLaDAAdapter(Adapter):
     name = "llada"
     auto_classes = ("AutoModel", "AutoModelForCausalLM")
+    family = "llada"  # model_type / architecture prefix (case-insensitive) that auto recognises
 
     def matches(self, config) -> str | None:
-        if _model_type(config).lower().startswith("llada"):
+        if _model_type(config).lower().startswith(self.family):
             return f"model_type {_model_type(config)!r}"
-        if any(a.lower().startswith("llada") for a in _architectures(config)):
+        if any(a.lower().startswith(self.family) for a in _architectures(config)):
             return f"its architecture is {_architectures(config)[0]}"
         return None
 
 
 class DreamAdapter(LLaDAAdapter):
     name = "dream"
+    family = "dream"
     shifted = True
-
-    def matches(self, config) -> str | None:
-        if _model_type(config).lower().startswith("dream"):
-            return f"model_type {_model_type(config)!r}"
-        if any(a.lower().startswith("dream") for a in _architectures(config)):
-            return f"its architecture is {_architectures(config)[0]}"
-        return None
 
 
 ADAPTERS: Registry[Adapter] = Registry("HF model kind", ModelConfigError, entries={
