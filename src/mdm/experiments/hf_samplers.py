@@ -116,17 +116,21 @@ def _plot(rows: list[dict], out_dir: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for family, marker in (("scheduled", "o"), ("eb", "s"), ("threshold", "^")):
-        rs = sorted((r for r in rows if r["sampler"] == family), key=lambda r: r["nfe"])
-        axes[0].plot([r["nfe"] for r in rs], [r["nelbo_per_token"] for r in rs], marker=marker, label=family)
-        rs = sorted((r for r in rows if r["sampler"] == family), key=lambda r: r["greedy_nfe"])
-        axes[1].plot([r["greedy_nfe"] for r in rs], [r["greedy_agreement"] for r in rs], marker=marker,
-                     label=family)
-    axes[0].set(xlabel="NFE per sequence (T=1)", ylabel="NELBO per residue of samples (nats)", xscale="log")
-    axes[1].set(xlabel="NFE (T=0)", ylabel="agreement with 1-per-step greedy", xscale="log")
-    for ax in axes:
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    panels = (("nfe", "nelbo_per_token", "NFE per sequence (T=1)", "NELBO per residue of samples (nats)"),
+              ("greedy_nfe", "greedy_agreement", "NFE (T=0)", "agreement with 1-per-step greedy"))
+    for ax, (x, y, xlabel, ylabel) in zip(axes, panels):
+        for family, marker in (("scheduled", "o"), ("eb", "s"), ("threshold", "^")):
+            rs = [r for r in rows if r["sampler"] == family]  # in setting order, not NFE order
+            ax.plot([r[x] for r in rs], [r[y] for r in rs], marker=marker, label=family)
+            for r in rs:
+                ax.annotate(r["setting"].split("=")[1], (r[x], r[y]), fontsize=7, xytext=(3, 3),
+                            textcoords="offset points")
+        ax.set(xlabel=xlabel, ylabel=ylabel, xscale="log")
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.legend()
         ax.grid(alpha=0.3)
     fig.tight_layout()
