@@ -58,6 +58,6 @@ def test_hf_samplers_quick(cache, tmp_path, monkeypatch):
     assert {r["sampler"] for r in res["rows"]} == {"scheduled", "eb", "threshold"}
     assert all(r["valid_fraction"] == 1.0 for r in res["rows"])
     one_per_step = res["rows"][0]
-    assert one_per_step["setting"] == "steps=24" and one_per_step["greedy_agreement"] == 1.0
+    assert one_per_step["setting"] == "steps=16" and one_per_step["greedy_agreement"] == 1.0
     written = {p.name for p in (tmp_path / "out").iterdir()}
     assert {"result.json", "report.md", "nfe_vs_quality.png"} <= written

@@ -150,3 +150,19 @@ def test_exported_config_is_a_hub_folder(exported):
     assert config["auto_map"]["AutoModelForMaskedLM"] == "modeling_mdm.MDMForMaskedLM"
     assert config["mdm"]["schedule"] == "cosine" and config["mdm"]["ema"] is True
     assert config["mask_token_id"] == config["mdm_config"]["mask_id"]
+
+
+@pytest.mark.parametrize("kind", ["char", "byte", "gpt2"])
+def test_tokenizer_files_keep_mdm_ids(kind, tmp_path):
+    from mdm.models.hf.tokenizer_files import write_tokenizer_files
+    from mdm.tokenizers import ByteTokenizer, CharTokenizer, get_tokenizer
+
+    make = {"char": lambda: CharTokenizer("ab \nc"), "byte": ByteTokenizer,
+            "gpt2": lambda: get_tokenizer("gpt2")}
+    tok = make[kind]()
+    write_tokenizer_files(tok, tmp_path, max_len=16)
+    hf = transformers.AutoTokenizer.from_pretrained(tmp_path)
+    text = "ab\n c" if kind == "char" else "ab\n cé, Dieu"
+    ids = hf(text, add_special_tokens=False)["input_ids"]
+    assert ids == tok.encode(text) and hf.decode(ids) == tok.decode(ids)
+    assert hf.mask_token_id == tok.mask_id and hf.pad_token_id == tok.pad_id and len(hf) == tok.vocab_size

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mdm.tokenizers import BOS, EOS, MASK, PAD, UNK, Tokenizer
+from mdm.tokenizers import MASK, UNK, Tokenizer
 
 __all__ = ["hf_backend", "write_tokenizer_files"]
 
@@ -67,13 +67,10 @@ def write_tokenizer_files(tokenizer: Tokenizer, out: Path, *, max_len: int) -> N
     if backend is None:  # a user tokenizer kind: mdm_tokenizer.json only
         return
     backend.save(str(out / "tokenizer.json"))
-    names = tokenizer.special_tokens
-    special = {"pad_token": names.get(tokenizer.pad_id, PAD), "eos_token": names.get(tokenizer.eos_id, EOS),
-               "mask_token": names.get(tokenizer.mask_id, MASK)}
-    if tokenizer.bos_id is not None:
-        special["bos_token"] = names.get(tokenizer.bos_id, BOS)
-    if getattr(tokenizer, "unk_id", None) is not None:
-        special["unk_token"] = names.get(tokenizer.unk_id, UNK)
+    ids = {"pad_token": tokenizer.pad_id, "eos_token": tokenizer.eos_id, "mask_token": tokenizer.mask_id,
+           "bos_token": tokenizer.bos_id, "unk_token": getattr(tokenizer, "unk_id", None)}
+    # The backend's own strings (GPT-2's end token is <|endoftext|>, not mdm's display name <eos>).
+    special = {k: backend.id_to_token(i) for k, i in ids.items() if i is not None}
     config = {"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": max_len,
               "clean_up_tokenization_spaces": False, **special}
     (out / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
