@@ -6,7 +6,7 @@ import json
 import textwrap
 
 import pytest
-from tiny_hf import WORDS
+from tiny_hf import BERT_SPECIALS, WORDS, make_tokenizer, save_masked_lm, transformers
 
 from mdm import cli
 
@@ -51,7 +51,16 @@ def test_eval_hf(masked_lm_dirs, tmp_path, capsys):
 
 
 def test_bad_input_is_one_line_exit_2(masked_lm_dirs, custom_dirs, tmp_path, capsys):
+    no_mask = save_masked_lm("bert", tmp_path / "no-mask", mask=False)
+    tok = make_tokenizer(BERT_SPECIALS)
+    gpt2 = transformers.GPT2LMHeadModel(transformers.GPT2Config(vocab_size=len(tok), n_embd=16, n_layer=1,
+                                                                n_head=2, n_positions=32))
+    gpt2.save_pretrained(tmp_path / "gpt2")
+    tok.save_pretrained(tmp_path / "gpt2")
     cases = [
+        (["sample", "--hf", no_mask, "--length", "4"], "no mask token"),
+        (["sample", "--hf", tmp_path / "gpt2", "--kind", "masked-lm", "--length", "4"],
+         "causal (left-to-right)"),
         (["sample", "--hf", tmp_path, "--length", "4"], "not a Hugging Face model folder"),
         (["sample", "--hf", custom_dirs["dream"], "--length", "4"], "--trust-remote-code"),
         (["sample", "--length", "4"], "exactly one"),
