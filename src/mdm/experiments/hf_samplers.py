@@ -24,7 +24,7 @@ import torch
 
 from mdm.experiments.common import markdown_table, provenance, provenance_markdown, write_json_atomic
 
-PREFIX = "EVQLVESGGGLVQPGGSLRLSCAAS"  # human VH3 framework 1 (IMGT consensus)
+PREFIX = "EVQLVESGGGLVQPGGSLRLSCAAS"  # human VH3 framework 1 (as in trastuzumab)
 
 PRESETS = {
     "quick": {"length": 16, "num": 2, "elbo_samples": 2, "steps_div": [1, 4], "gamma": [1.0], "tau": [0.5]},
