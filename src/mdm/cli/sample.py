@@ -8,15 +8,17 @@ import time
 
 from mdm.cli.args import check_output_file, float_in
 from mdm.cli.sampler import add_sampler_options, prepare_sampling
+from mdm.cli.source import add_model_source
 
 __all__ = ["add", "run"]
 
 
 def add(sub) -> None:
-    p = sub.add_parser("sample", help="sample text from a checkpoint",
-                       description="Sample from a trained checkpoint. Text goes in (--prompt, --stop) and "
-                       "out through the checkpoint's tokenizer; each sample is printed with its NFE.")
-    p.add_argument("checkpoint", help="checkpoint directory (or a training run's folder)")
+    p = sub.add_parser("sample", help="sample text from a checkpoint or an HF model",
+                       description="Sample from a trained checkpoint (or a Hugging Face model: --hf DIR). "
+                       "Text goes in (--prompt, --stop) and out through the model's tokenizer; each sample "
+                       "is printed with its NFE.")
+    add_model_source(p)
     add_sampler_options(p, default_num=1)
     p.add_argument("--prompt", help="text the samples continue (never masked)")
     p.add_argument("--stop", action="append", metavar="TEXT",

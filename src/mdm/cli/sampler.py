@@ -11,8 +11,8 @@ from pathlib import Path
 from mdm.cli.args import float_in, int_at_least, schedule_arg
 from mdm.errors import CheckpointError, ConfigError, SamplingError
 
-__all__ = ["UNMASKERS", "UnmaskerSpec", "add_sampler_options", "build_unmasker", "load_checkpoint",
-           "prepare_sampling"]
+__all__ = ["UNMASKERS", "UnmaskerSpec", "add_sampler_options", "add_unmasker_options", "build_unmasker",
+           "load_checkpoint", "parse_device", "prepare_sampling"]
 
 
 @dataclass(frozen=True)
@@ -88,13 +88,16 @@ def build_unmasker(args: argparse.Namespace, length: int):
     return spec.build(args, length)
 
 
-def add_sampler_options(p: argparse.ArgumentParser, default_num: int) -> None:
+def add_unmasker_options(p: argparse.ArgumentParser, *, unmasker: str = "ancestral",
+                         temperature: float = 1.0) -> argparse._ArgumentGroup:
+    """The unmasker, block and temperature options (shared with ``mdm harness``); returns the group."""
     from mdm.sampling.proxies import PROXIES
 
     g = p.add_argument_group("sampler")
-    g.add_argument("--unmasker", choices=list(UNMASKERS), default="ancestral",
+    g.add_argument("--unmasker", choices=list(UNMASKERS), default=unmasker,
                    help="which positions to reveal each step: "
-                   + "; ".join(f"{k}: {v.summary}" for k, v in UNMASKERS.items()) + " (default: ancestral)")
+                   + "; ".join(f"{k}: {v.summary}" for k, v in UNMASKERS.items())
+                   + f" (default: {unmasker})")
     g.add_argument("--steps", type=int_at_least(1),
                    help="ancestral/scheduled: number of steps (default: length)")
     g.add_argument("--schedule", type=schedule_arg,
@@ -111,8 +114,14 @@ def add_sampler_options(p: argparse.ArgumentParser, default_num: int) -> None:
     g.add_argument("--block-size", type=int_at_least(1),
                    help="semi-autoregressive blocks of this many tokens, left to right "
                    "(must divide the length)")
-    g.add_argument("--temperature", type=float_in(0.0, float("inf")), default=1.0,
-                   help="values ~ softmax(logits / T); 0 = argmax (default 1: the model's own distribution)")
+    g.add_argument("--temperature", type=float_in(0.0, float("inf")), default=temperature,
+                   help=f"values ~ softmax(logits / T); 0 = argmax, 1 = the model's own distribution "
+                   f"(default {temperature:g})")
+    return g
+
+
+def add_sampler_options(p: argparse.ArgumentParser, default_num: int) -> None:
+    g = add_unmasker_options(p)
     g.add_argument("--top-p", type=float_in(0.0, 1.0, lo_open=True), default=1.0,
                    help="nucleus sampling mass in (0, 1] (default 1: off)")
     g.add_argument("--num", type=int_at_least(1), default=default_num,
@@ -126,10 +135,8 @@ def add_sampler_options(p: argparse.ArgumentParser, default_num: int) -> None:
 # --- checkpoint, prompt and length ------------------------------------------------------------------
 
 
-def load_checkpoint(path: str, device: str = "cpu"):
+def parse_device(device: str):
     import torch
-
-    from mdm.train import checkpoint
 
     try:
         dev = torch.device(device)
@@ -137,6 +144,13 @@ def load_checkpoint(path: str, device: str = "cpu"):
         raise ConfigError(f"--device {device!r} is not a device: use cpu, cuda or cuda:N") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"--device {device}: CUDA is not available here; use --device cpu")
+    return dev
+
+
+def load_checkpoint(path: str, device: str = "cpu"):
+    from mdm.train import checkpoint
+
+    dev = parse_device(device)
     if not Path(path).exists():
         raise CheckpointError(
             f"checkpoint {path} does not exist (pass a checkpoint directory, e.g. runs/demo/train/checkpoint)"
@@ -147,6 +161,8 @@ def load_checkpoint(path: str, device: str = "cpu"):
 
 
 def _max_len(model) -> int | None:
+    if getattr(model, "max_len", None) is not None:  # HF adapters
+        return model.max_len
     cfg = getattr(model, "config", None)
     return getattr(cfg, "max_len", None)
 
@@ -192,9 +208,13 @@ def prepare_sampling(args):
     """Checks in order of cost: options, checkpoint, prompt/length.  Returns what ``mdm.sample`` needs."""
     import torch
 
+    from mdm.cli.source import load_source
+
     build_unmasker(args, 1)  # options valid for this unmasker? (before loading anything)
-    model, tokenizer = load_checkpoint(args.checkpoint, args.device)
-    prompt_ids = _encode(tokenizer, args.prompt, "--prompt") if getattr(args, "prompt", None) else []
+    model, tokenizer = load_source(args, args.device)
+    prompt_ids = list(getattr(tokenizer, "prefix_ids", []))  # [CLS] before a masked LM's text
+    if getattr(args, "prompt", None):
+        prompt_ids += _encode(tokenizer, args.prompt, "--prompt")
     length = _resolve_length(model, args, len(prompt_ids))
     if args.block_size is not None and length % args.block_size:
         raise SamplingError(f"--block-size {args.block_size} must divide the length {length}")

@@ -21,6 +21,7 @@ EXPERIMENTS: Registry[str] = Registry("experiment", ConfigError, entries={
     "eb-sampler": "mdm.experiments.eb_sampler",
     "energy-schedules": "mdm.experiments.energy_schedules",
     "variance": "mdm.experiments.variance",
+    "hf-samplers": "mdm.experiments.hf_samplers",
 })
 
 PRESETS = ("quick", "full")

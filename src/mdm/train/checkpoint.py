@@ -284,9 +284,13 @@ def load(
     The EMA weights are returned when the checkpoint has them and ``ema`` is True (the default);
     otherwise the raw trained weights.  A time-conditioned model gets ``schedule``: the
     ``loss.schedule`` of its stored training config.  Any damage raises :class:`CheckpointError`
-    before a model is built.
+    before a model is built.  A folder written by ``mdm export`` (a Hugging Face model) loads too.
     """
+    from mdm.models.hf.export import is_export, load_export
+
     path = Path(path)
+    if is_export(path):
+        return load_export(path, device=device)
     config = read_config(path, verify=verify)
     use_ema = ema and EMA in config["files"]
     state = load_weights(path, ema=use_ema, verify=False)
