@@ -26,8 +26,8 @@ from mdm.experiments.common import provenance, provenance_markdown, write_json_a
 PRESETS = {
     # steps multiples of L; eta grid for the selection; samples per sampler; training steps
     "quick": dict(quick=True, train_steps=None, multiples=(0.5, 1, 2), etas=(0.02, 0.1), num=8, genppl=False),
-    "full": dict(quick=False, train_steps=None, multiples=(0.25, 0.5, 1, 2, 4), etas=(0.005, 0.02, 0.05),
-                 num=128, genppl=True),
+    "full": dict(quick=False, train_steps=None, multiples=(0.25, 0.5, 1, 2, 4), etas=(0.02, 0.05),
+                 num=64, genppl=True),
 }
 TOP_P = 0.9
 LOOP = dict(loop_t=(0.55, 0.05), alpha_on=0.9)  # the paper's ReMDM-loop setting for text

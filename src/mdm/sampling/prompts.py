@@ -6,7 +6,8 @@ prompt token).  The generated region then starts at the same column ``P`` in eve
 loop's blocks, stop rule and time conditioning need no per-row offsets; the denoiser gets
 ``attention_mask`` (False at the padding) so that no position attends to a pad.  For a denoiser
 with relative positions (RoPE) and a correct key mask, each row's logits are then those of the
-row alone -- what LLaDA's ``generate()`` does with its ``attention_mask``.
+row alone -- what LLaDA's ``generate()`` does with its ``attention_mask``.  A denoiser that ignores
+``attention_mask`` (the fixed-length exact oracles of :mod:`mdm.languages`) reads the pads as text.
 """
 
 from __future__ import annotations
