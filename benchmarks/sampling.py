@@ -50,7 +50,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--block", type=int, default=32, help="block size for the LLaDA comparison")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (default 1: more threads on a shared box run slower; 0 = torch's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = p.parse_args(argv)
@@ -173,6 +174,8 @@ def main(argv=None) -> dict:
                     "threads": torch.get_num_threads(), "cpu_capability": cap,
                     "cuda": torch.cuda.get_device_name(0) if args.device.startswith("cuda") else None},
     }
+    print(f"torch {torch.__version__} | device {args.device} | CPU threads {torch.get_num_threads()} | "
+          f"CPU capability {cap}")
     print(f"model: d={args.d_model} layers={args.layers} vocab={vocab} on {args.device}; B={args.batch} "
           f"L={args.length}; {args.repeats} repeats (median) [device {args.device}, CPU capability {cap}]")
     print(f"(1) {args.steps} bare forwards {med['bare']:.3f}s | mdm.sample Scheduled({args.steps}): "

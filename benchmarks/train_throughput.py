@@ -65,7 +65,8 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=2, help="timed steps per round and combination")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--warmup", type=int, default=1)
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (default 1: more threads on a shared box run slower; 0 = torch's)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = p.parse_args(argv)
     if args.threads:
@@ -86,7 +87,8 @@ def main(argv=None):
 
     tokens = args.batch * args.seq_len
     tps = {c: tokens / statistics.median(times[c]) for c in COMBOS}
-    print(f"device={device} threads={torch.get_num_threads()} d_model={args.d_model} "
+    print(f"device={device} threads={torch.get_num_threads()} cpu_capability={cpu_capability()} "
+          f"d_model={args.d_model} "
           f"n_layers={args.n_layers} seq_len={args.seq_len} batch={args.batch} vocab={args.vocab}")
     print(f"{'precision':<10}{'logits':<14}{'tokens/s':>12}{'spread':>10}")
     for (prec, masked), v in tps.items():

@@ -27,6 +27,7 @@ def test_sample_prints_text_through_the_tokenizer(run_dir, run, capsys):
         ["--unmasker", "eb", "--gamma", "0.5", "--block-size", "8", "--length", "16"],
         ["--unmasker", "threshold", "--tau", "0.5", "--top-p", "0.9"],
         ["--unmasker", "ancestral", "--steps", "8", "--schedule", "poly:2", "--stop", "e"],
+        ["--unmasker", "remdm", "--steps", "32", "--eta", "0.1", "--strategy", "rescale"],
     ],
 )
 def test_every_unmasker_and_option_runs(run_dir, run, capsys, options):
@@ -43,3 +44,8 @@ def test_show_animates_and_trace_writes_a_png(run_dir, run, tmp_path, capsys):
     assert frames[0] == f"[step 0/{len(frames) - 1}] " + "_" * 8
     assert "_" not in frames[-1].split("] ", 1)[1]  # fully denoised at the end
     assert png.stat().st_size > 0
+
+
+def test_remdm_options_belong_to_remdm(run_dir, run, capsys):
+    rc, out, err = run(["sample", run_dir, "--length", "8", "--eta", "0.1"], capsys)
+    assert rc == 2 and "--eta does not apply to --unmasker ancestral" in err

@@ -58,6 +58,14 @@ def _build_threshold(args, length):
     return Threshold(tau=args.tau if args.tau is not None else 0.9, **_proxy_kw(args))
 
 
+def _build_remdm(args, length):
+    from mdm.sampling import ReMDM
+
+    kw = {} if args.strategy is None else {"strategy": args.strategy}
+    return ReMDM(steps=args.steps or 2 * length, eta=0.02 if args.eta is None else args.eta,
+                 schedule=args.schedule or _linear(), **kw)
+
+
 def _linear():
     from mdm.schedules import Linear
 
@@ -74,8 +82,10 @@ UNMASKERS: dict[str, UnmaskerSpec] = {
                        "EB-sampler: largest prefix with sum H - max H <= --gamma (default 0.1)"),
     "threshold": UnmaskerSpec(_build_threshold, ("tau", "proxy"),
                               "every position whose proxy score exceeds --tau (default 0.9), at least one"),
+    "remdm": UnmaskerSpec(_build_remdm, ("steps", "schedule", "eta", "strategy"),
+                          "ReMDM remasking: --steps (default 2 x length), --eta (default 0.02), --strategy"),
 }
-_UNMASKER_OPTIONS = ("steps", "schedule", "proxy", "k", "gamma", "tau")
+_UNMASKER_OPTIONS = ("steps", "schedule", "proxy", "k", "gamma", "tau", "eta", "strategy")
 
 
 def build_unmasker(args: argparse.Namespace, length: int):
@@ -111,6 +121,10 @@ def add_unmasker_options(p: argparse.ArgumentParser, *, unmasker: str = "ancestr
                    help="eb: entropy budget in nats, >= 0 (default 0.1)")
     g.add_argument("--tau", type=float_in(0.0, 1.0, lo_open=True),
                    help="threshold: score threshold in (0, 1] (default 0.9)")
+    g.add_argument("--eta", type=float_in(0.0, 1.0),
+                   help="remdm: remasking strength in [0, 1] (default 0.02; 0 = ancestral)")
+    g.add_argument("--strategy", choices=["cap", "rescale", "conf"],
+                   help="remdm: sigma_t schedule (default cap)")
     g.add_argument("--block-size", type=int_at_least(1),
                    help="semi-autoregressive blocks of this many tokens, left to right "
                    "(must divide the length)")

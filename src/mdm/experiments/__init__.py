@@ -22,6 +22,7 @@ EXPERIMENTS: Registry[str] = Registry("experiment", ConfigError, entries={
     "energy-schedules": "mdm.experiments.energy_schedules",
     "variance": "mdm.experiments.variance",
     "hf-samplers": "mdm.experiments.hf_samplers",
+    "remdm": "mdm.experiments.remdm",
 })
 
 PRESETS = ("quick", "full")

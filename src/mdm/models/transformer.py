@@ -157,6 +157,10 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype == torch.float32 and self.weight.dtype == torch.float32:
+            # The fused kernel: same bits as the float32 path below, ~1.4x faster
+            # (benchmarks/transformer_kernels.py).
+            return F.rms_norm(x, (x.shape[-1],), self.weight, self.eps)
         xf = x.float()
         xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
         return xf.to(x.dtype) * self.weight.to(x.dtype)
@@ -164,9 +168,13 @@ class RMSNorm(nn.Module):
 
 def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """Rotary position embedding (RoFormer, Su et al. 2021), half-split pairing:
-    (x1, x2) -> (x1 cos - x2 sin, x2 cos + x1 sin), in float32 for accuracy."""
-    x1, x2 = x.float().chunk(2, dim=-1)
-    out = torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1)
+    (x1, x2) -> (x1 cos - x2 sin, x2 cos + x1 sin), in float32 for accuracy.
+
+    Computed as ``x * [cos, cos] + [-x2, x1] * [sin, sin]``: the same bits (``a + (-b)`` is
+    ``a - b``) in fewer passes over the strided q/k views (benchmarks/transformer_kernels.py)."""
+    xf = x.float()
+    x1, x2 = xf.chunk(2, dim=-1)
+    out = xf * torch.cat((cos, cos), dim=-1) + torch.cat((-x2, x1), dim=-1) * torch.cat((sin, sin), dim=-1)
     return out.to(x.dtype)
 
 

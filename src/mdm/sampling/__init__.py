@@ -2,7 +2,9 @@
 
 * :func:`sample` -- the engine (``mdm.sample``); returns :class:`SampleOutput`.
 * Unmaskers -- :class:`Ancestral`, :class:`Scheduled`, :class:`TopK`, :class:`EntropyBounded`,
-  :class:`Threshold`; subclass :class:`Unmasker` for a new one.
+  :class:`Threshold`, :class:`ReMDM` (remasking); subclass :class:`Unmasker` for a new one.
+* Batched prompts of different lengths (:mod:`mdm.sampling.prompts`, ``prompt_mask=``) and
+  classifier-free guidance (:mod:`mdm.sampling.guidance`, ``cfg_scale=``).
 * Proxies -- :class:`Confidence`, :class:`Margin`, :class:`Entropy`, :class:`Random` (or their
   names); subclass :class:`Proxy` for a new one.
 * Traces -- :class:`Trace`, :func:`plot_trace` (PNG), :func:`render_denoising` (terminal frames).
@@ -11,7 +13,9 @@
 
 from mdm.sampling.distribution import Distribution
 from mdm.sampling.loop import SampleOutput, sample
+from mdm.sampling.prompts import left_pad
 from mdm.sampling.proxies import PROXIES, Confidence, Entropy, Margin, Proxy, Random, get_proxy
+from mdm.sampling.remask import ReMDM
 from mdm.sampling.trace import Trace, plot_trace, render_denoising
 from mdm.sampling.unmaskers import (
     Ancestral,
@@ -34,6 +38,7 @@ __all__ = [
     "EntropyBounded",
     "Margin",
     "Proxy",
+    "ReMDM",
     "Random",
     "SampleOutput",
     "Scheduled",
@@ -44,6 +49,7 @@ __all__ = [
     "Unmasker",
     "best_first",
     "get_proxy",
+    "left_pad",
     "plot_trace",
     "render_denoising",
     "sample",

@@ -26,6 +26,9 @@ import torch
 from mdm.errors import SamplingError, TokenError
 from mdm.protocol import check_tokens, denoiser_schedule, is_time_conditioned, model_time
 from mdm.sampling.distribution import Distribution
+from mdm.sampling.guidance import ModelCall, check_cfg_scale
+from mdm.sampling.prompts import check_prompt_mask, left_pad
+from mdm.sampling.remask import Remasker
 from mdm.sampling.stopping import StopRule, _is_int, pad_after
 from mdm.sampling.trace import PROMPT, UNREVEALED, Trace
 from mdm.sampling.unmaskers import StepState, TopK, Unmasker
@@ -35,12 +38,14 @@ __all__ = ["SampleOutput", "sample"]
 
 @dataclass
 class SampleOutput:
-    """``tokens [B, P+length]`` (prompt included), ``nfe [B]`` forward passes per sequence, and
-    ``trace`` (a :class:`~mdm.sampling.trace.Trace` when ``trace=True``)."""
+    """``tokens [B, P+length]`` (prompt included), ``nfe [B]`` forward passes per sequence,
+    ``trace`` (a :class:`~mdm.sampling.trace.Trace` when ``trace=True``) and ``prompt_mask``
+    (``[B, P]``, False at left padding; None when no prompt was padded)."""
 
     tokens: torch.Tensor
     nfe: torch.Tensor
     trace: Trace | None = None
+    prompt_mask: torch.Tensor | None = None  # [B, P] when prompts were left-padded (False = pad)
 
 
 def _is_number(v) -> bool:
@@ -67,6 +72,8 @@ class _Setup:
     mask_id: int
     time_conditioned: bool
     output_mask: bool
+    prompt_mask: torch.Tensor | None = None  # [B, P] bool, False at left padding; None: none
+    cfg_scale: float = 0.0
 
 
 def _device_of(denoiser, prompt) -> torch.device:
@@ -105,7 +112,7 @@ def _check_prompt(prompt, batch_size: int, vocab_size: int, mask_id: int, device
 
 
 def _setup(denoiser, *, batch_size, length, prompt, unmasker, block_size, temperature, top_p, stop,
-           seed, generator, trace, pad_id) -> _Setup:
+           seed, generator, trace, pad_id, prompt_mask=None, cfg_scale=0.0) -> _Setup:
     vocab_size, mask_id = getattr(denoiser, "vocab_size", None), getattr(denoiser, "mask_id", None)
     if not (_is_int(vocab_size) and _is_int(mask_id) and vocab_size >= 2 and 0 <= mask_id < vocab_size):
         raise SamplingError(
@@ -142,13 +149,19 @@ def _setup(denoiser, *, batch_size, length, prompt, unmasker, block_size, temper
     steps_per_block = unmasker.steps_per_block(block_size, n_blocks)
 
     device = _device_of(denoiser, prompt)
-    prompt = _check_prompt(prompt, batch_size, vocab_size, mask_id, device)
     if pad_id is None:
         pad_id = getattr(denoiser, "pad_id", None)
     if pad_id is not None and not (_is_int(pad_id) and 0 <= pad_id < vocab_size and pad_id != mask_id):
         raise SamplingError(
             f"pad_id must be a token id in [0, {vocab_size}) other than the mask, got {pad_id!r}"
         )
+    if isinstance(prompt, (list, tuple)):  # prompts of different lengths: left padding
+        if prompt_mask is not None:
+            raise SamplingError("a list of prompts makes its own prompt_mask: pass one or the other")
+        prompt, prompt_mask = left_pad(prompt, (0 if mask_id else 1) if pad_id is None else pad_id, device)
+    prompt = _check_prompt(prompt, batch_size, vocab_size, mask_id, device)
+    prompt_mask = check_prompt_mask(prompt_mask, prompt)
+    cfg_scale = check_cfg_scale(cfg_scale)
     stop_rule = None
     if stop is not None:
         stop_rule = StopRule.parse(stop, vocab_size=vocab_size, mask_id=mask_id, pad_id=pad_id, device=device)
@@ -171,26 +184,8 @@ def _setup(denoiser, *, batch_size, length, prompt, unmasker, block_size, temper
         top_p=float(top_p), stop=stop_rule, generator=generator, trace=trace, vocab_size=vocab_size,
         mask_id=mask_id, time_conditioned=is_time_conditioned(denoiser),
         output_mask=bool(getattr(denoiser, "supports_output_mask", False)),
+        prompt_mask=prompt_mask, cfg_scale=cfg_scale,
     )
-
-
-def _logits(denoiser, s: _Setup, x: torch.Tensor, t, lo: int, hi: int, positions: torch.Tensor):
-    """Raw logits ``[n, V]`` at ``positions [b, hi - lo]`` of the window ``[lo, hi)`` (row-major
-    order), and whether that tensor is a scratch copy of ours.  Denoisers that support
-    ``output_mask`` (``mdm.models.transformer``) skip the output layer everywhere else."""
-    kw = {"t": t} if s.time_conditioned else {}
-    b, n = x.shape
-    if s.output_mask:
-        where = torch.zeros(b, n, dtype=torch.bool, device=x.device)
-        where[:, lo:hi] = positions
-        return denoiser(x, output_mask=where, **kw), False
-    logits = denoiser(x, **kw)
-    if logits.shape != (b, n, s.vocab_size):
-        raise SamplingError(
-            f"the denoiser returned logits of shape {tuple(logits.shape)} for input {(b, n)}; the Denoiser "
-            f"protocol needs [B, L, vocab_size={s.vocab_size}]"
-        )
-    return logits[:, lo:hi][positions], True
 
 
 def _distribution(s: _Setup, raw: torch.Tensor, owned: bool) -> Distribution:
@@ -281,10 +276,24 @@ class _Recorder:
         )
 
 
+def _model_call(denoiser, s: _Setup) -> ModelCall:
+    batch, p = s.prompt.shape
+    attention = None
+    real = torch.ones(batch, p, dtype=torch.bool, device=s.device)
+    if s.prompt_mask is not None:
+        real = s.prompt_mask
+        attention = torch.cat([real, torch.ones(batch, s.length, dtype=torch.bool, device=s.device)], dim=1)
+    return ModelCall(denoiser, vocab_size=s.vocab_size, mask_id=s.mask_id,
+                     time_conditioned=s.time_conditioned, output_mask=s.output_mask, attention=attention,
+                     prompt_real=real, cfg_scale=s.cfg_scale)
+
+
 def _run(denoiser, s: _Setup) -> SampleOutput:
     prompt, mask_id, gen = s.prompt, s.mask_id, s.generator
     batch, p = prompt.shape
     x = torch.cat([prompt, torch.full((batch, s.length), mask_id, dtype=torch.long, device=s.device)], dim=1)
+    call = _model_call(denoiser, s)
+    remasker = Remasker(s.unmasker, x) if hasattr(s.unmasker, "remask") else None
     out = torch.empty_like(x)
     nfe = torch.zeros(batch, dtype=torch.long, device=s.device)
     rows = torch.arange(batch, device=s.device)  # output row of each active row
@@ -297,19 +306,28 @@ def _run(denoiser, s: _Setup) -> SampleOutput:
         state = StepState(local, s.block_size, s.n_blocks, eligible, gen)
         reveal = s.unmasker.plan(state)
         if reveal is None:  # choose from the model's distribution at the eligible positions
-            raw, owned = _logits(denoiser, s, x, _times(s, denoiser, x), lo, hi, eligible)
-            nfe[rows] += 1
+            raw, owned = call.logits(x, _times(s, denoiser, x), lo, hi, eligible)
+            nfe[rows] += call.passes
             state.dist = _distribution(s, raw, owned)
             reveal = s.unmasker.select(state) & eligible
             x[:, lo:hi].masked_scatter_(reveal, state.dist[reveal[eligible]].draw(gen))
         else:  # a model-free choice: forward only the rows that reveal something, only there
             reveal = reveal & eligible
+            remask = remasker.choose(state, lo, hi) if remasker is not None else None  # from z_t
             fwd = reveal.any(dim=1).nonzero().squeeze(1)
             if fwd.numel():
-                xf = x if fwd.numel() == x.shape[0] else x[fwd]
-                raw, owned = _logits(denoiser, s, xf, _times(s, denoiser, xf), lo, hi, reveal[fwd])
-                nfe[rows[fwd]] += 1
-                x[:, lo:hi].masked_scatter_(reveal, _distribution(s, raw, owned).draw(gen))
+                whole = fwd.numel() == x.shape[0]
+                xf = x if whole else x[fwd]
+                raw, owned = call.logits(xf, _times(s, denoiser, xf), lo, hi, reveal[fwd],
+                                         None if whole else fwd)
+                nfe[rows[fwd]] += call.passes
+                dist = _distribution(s, raw, owned)
+                values = dist.draw(gen)
+                x[:, lo:hi].masked_scatter_(reveal, values)
+                if remasker is not None:
+                    remasker.record(lo, hi, reveal, dist, values)
+            if remasker is not None:
+                remasker.apply(x, lo, hi, remask, mask_id)
         if rec is not None:
             rec.reveal(lo, hi, reveal, step)
 
@@ -326,6 +344,9 @@ def _run(denoiser, s: _Setup) -> SampleOutput:
                     rec.finish(idx, rows[idx], values, padded, stopped, step)
                     rec.keep(keep)
                 x, rows = x[keep], rows[keep]
+                call.keep(keep)
+                if remasker is not None:
+                    remasker.keep(keep)
         step += 1
 
     if rows.numel():  # a budgeted unmasker ran all its steps
@@ -334,20 +355,28 @@ def _run(denoiser, s: _Setup) -> SampleOutput:
         out[rows] = x
         if rec is not None:
             rec.finish(slice(None), rows, x, None, None, step - 1)
-    return SampleOutput(out, nfe, rec.trace(out, step, s) if rec is not None else None)
+    return SampleOutput(out, nfe, rec.trace(out, step, s) if rec is not None else None, s.prompt_mask)
 
 
 def sample(denoiser, *, batch_size=1, length=None, prompt=None, unmasker=None, block_size=None,
            temperature=0.0, top_p=1.0, stop=None, seed=None, generator=None, trace=False,
-           pad_id=None) -> SampleOutput:
+           pad_id=None, prompt_mask=None, cfg_scale=0.0) -> SampleOutput:
     """Sample ``batch_size`` sequences of ``length`` tokens after ``prompt`` from an MDM.
 
     * ``denoiser`` -- any Denoiser (``mdm.protocol``): an exact oracle, a trained model (call
       ``.eval()`` first: sampling runs under ``no_grad`` but leaves dropout to you), an HF adapter.
     * ``prompt`` -- LongTensor ``[P]`` (shared) or ``[B, P]``; never modified, never masked.  A
-      ``[B, P]`` prompt sets the batch size when ``batch_size`` is left at 1.
+      ``[B, P]`` prompt sets the batch size when ``batch_size`` is left at 1.  A list of 1-D
+      prompts of different lengths is left-padded (with ``pad_id``, else 0) into ``[B, P]``.
+    * ``prompt_mask`` -- bool ``[B, P]``: False at left padding of a ``[B, P]`` prompt
+      (:mod:`mdm.sampling.prompts`); the denoiser gets it as ``attention_mask``, so each row comes
+      out as it would alone for a denoiser that honours it.  ``out.prompt_mask`` returns it.
+    * ``cfg_scale`` -- classifier-free guidance ``s >= 0`` (:mod:`mdm.sampling.guidance`):
+      ``uncond + (1 + s)(cond - uncond)``, the unconditional pass with the prompt masked; costs
+      two forward passes per step (counted in NFE); 0 = off.
     * ``unmasker`` -- which positions to reveal per step (``mdm.sampling``: :class:`Ancestral`,
-      :class:`Scheduled`, :class:`TopK`, :class:`EntropyBounded`, :class:`Threshold`); default
+      :class:`Scheduled`, :class:`TopK`, :class:`EntropyBounded`, :class:`Threshold`, and
+      :class:`ReMDM`, which may also send clean generated tokens back to the mask); default
       ``TopK(k=1, proxy="confidence")``: one position per step, the most confident first.
     * ``block_size`` -- semi-autoregressive blocks, left to right (must divide ``length``);
       budgeted unmaskers split their steps evenly over the blocks.
@@ -371,6 +400,6 @@ def sample(denoiser, *, batch_size=1, length=None, prompt=None, unmasker=None, b
     """
     s = _setup(denoiser, batch_size=batch_size, length=length, prompt=prompt, unmasker=unmasker,
                block_size=block_size, temperature=temperature, top_p=top_p, stop=stop, seed=seed,
-               generator=generator, trace=trace, pad_id=pad_id)
+               generator=generator, trace=trace, pad_id=pad_id, prompt_mask=prompt_mask, cfg_scale=cfg_scale)
     with torch.no_grad():
         return _run(denoiser, s)

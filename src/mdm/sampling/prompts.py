@@ -1,0 +1,79 @@
+"""Batched prompts of different lengths: left padding and the attention mask that hides it.
+
+A batch of prompts ``[P_1], ..., [P_B]`` becomes one ``[B, P]`` tensor (``P = max P_i``) whose
+row ``i`` is ``P - P_i`` pad tokens then the prompt, and a ``prompt_mask [B, P]`` (True = real
+prompt token).  The generated region then starts at the same column ``P`` in every row, so the
+loop's blocks, stop rule and time conditioning need no per-row offsets; the denoiser gets
+``attention_mask`` (False at the padding) so that no position attends to a pad.  For a denoiser
+with relative positions (RoPE) and a correct key mask, each row's logits are then those of the
+row alone -- what LLaDA's ``generate()`` does with its ``attention_mask``.  A denoiser that ignores
+``attention_mask`` (the fixed-length exact oracles of :mod:`mdm.languages`) reads the pads as text.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from mdm.errors import TokenError
+
+__all__ = ["check_prompt_mask", "left_pad"]
+
+
+def left_pad(prompts, pad_id: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(prompt [B, P], prompt_mask [B, P])`` from a list of 1-D integer tensors / lists, each
+    right-aligned (left padding with ``pad_id``)."""
+    rows = []
+    for i, p in enumerate(prompts):
+        if not isinstance(p, torch.Tensor):
+            try:
+                p = torch.as_tensor(p, dtype=torch.long)
+            except (TypeError, ValueError, RuntimeError) as e:
+                raise TokenError(f"prompt {i} is not a sequence of token ids: {p!r}") from e
+        if p.is_floating_point() or p.is_complex() or p.dtype == torch.bool or p.dim() != 1:
+            raise TokenError(
+                f"each prompt of a list must be a 1-D integer tensor or list, prompt {i} is "
+                f"{p.dtype} of shape {tuple(p.shape)}"
+            )
+        rows.append(p.to(device=device, dtype=torch.long))
+    if not rows:
+        raise TokenError("the list of prompts is empty: give at least one prompt (or prompt=None)")
+    width = max(r.numel() for r in rows)
+    prompt = torch.full((len(rows), width), pad_id, dtype=torch.long, device=device)
+    mask = torch.zeros(len(rows), width, dtype=torch.bool, device=device)
+    for i, r in enumerate(rows):
+        if r.numel():
+            prompt[i, width - r.numel():] = r
+            mask[i, width - r.numel():] = True
+    return prompt, mask
+
+
+def check_prompt_mask(prompt_mask, prompt: torch.Tensor) -> torch.Tensor | None:
+    """Validate ``prompt_mask`` against ``prompt [B, P]``: bool (or 0/1) ``[P]`` / ``[1, P]`` /
+    ``[B, P]``, each row padding first (False...True...).  Returns it as bool ``[B, P]``, or
+    None when nothing is padded (the fast path: no attention mask at all)."""
+    if prompt_mask is None:
+        return None
+    m = prompt_mask
+    if not isinstance(m, torch.Tensor) or m.is_floating_point() or m.is_complex() or m.dim() not in (1, 2):
+        got = f"{type(prompt_mask).__name__} {getattr(prompt_mask, 'dtype', '')}"
+        raise TokenError(f"prompt_mask must be a bool tensor [P] or [B, P] like the prompt, got {got}")
+    if prompt_mask.dtype != torch.bool:
+        if ((prompt_mask != 0) & (prompt_mask != 1)).any():
+            raise TokenError("prompt_mask must hold True/False (or 1/0): 1 = prompt token, 0 = padding")
+        prompt_mask = prompt_mask != 0
+    prompt_mask = prompt_mask.to(prompt.device)
+    if prompt_mask.dim() == 1:
+        prompt_mask = prompt_mask.unsqueeze(0)
+    if prompt_mask.shape[1] != prompt.shape[1] or prompt_mask.shape[0] not in (1, prompt.shape[0]):
+        raise TokenError(
+            f"prompt_mask has shape {tuple(prompt_mask.shape)} but the prompt is {tuple(prompt.shape)}: "
+            "give one mask entry per prompt token"
+        )
+    prompt_mask = prompt_mask.expand_as(prompt)
+    # Left padding: once a row's prompt starts it does not stop (the generated region must follow it).
+    if (prompt_mask[:, :-1] & ~prompt_mask[:, 1:]).any():
+        raise TokenError(
+            "prompt_mask must be left padding (each row False...False then True...True): "
+            "right-align the prompts, e.g. with mdm.sampling.prompts.left_pad or a list of prompts"
+        )
+    return None if bool(prompt_mask.all()) else prompt_mask.contiguous()
