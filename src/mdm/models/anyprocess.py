@@ -152,10 +152,11 @@ class AnyProcessModel(nn.Module):
 
     def forward(self, x: torch.Tensor, attention_mask: torch.Tensor | None = None) -> AnyProcessOutput:
         if not isinstance(x, torch.Tensor) or x.dim() != 2 or x.dtype != torch.long:
-            raise TokenError(f"x must be a torch.long tensor [B, L], got {getattr(x, 'shape', type(x).__name__)}")
+            got = getattr(x, "shape", type(x).__name__)
+            raise TokenError(f"x must be a torch.long tensor [B, L], got {got}")
         B, L = x.shape
         limit = self.length_limit
-        if limit is not None and L > limit:
+        if limit is not None and limit < L:
             raise TokenError(f"sequence length {L} exceeds the model's max_len {limit}; "
                              "build the model with a larger max_len (or a window)")
         if attention_mask is None:
@@ -164,7 +165,7 @@ class AnyProcessModel(nn.Module):
             raise TokenError(f"attention_mask must be a tensor of shape {(B, L)} like x")
         else:
             keys = attention_mask.bool()
-        if self.config.window is not None and L > self.config.chunk:
+        if self.config.window is not None and self.config.chunk < L:
             h = self._hidden_chunked(x, keys)
         else:
             h = self._hidden(x, keys)

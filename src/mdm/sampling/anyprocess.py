@@ -58,7 +58,7 @@ def _lengths(lengths, B: int, L: int, device) -> torch.Tensor:
         got = tuple(lengths.shape) if isinstance(lengths, torch.Tensor) else type(lengths).__name__
         raise TokenError(f"lengths must be a torch.long tensor [B]={B}, got {got}")
     if B and (int(lengths.min()) < 0 or int(lengths.max()) > L):
-        raise TokenError(f"lengths must lie in [0, L={L}], got min {int(lengths.min())} max {int(lengths.max())}")
+        raise TokenError(f"lengths must lie in [0, L={L}], got {lengths.tolist()}")
     return lengths
 
 
@@ -164,7 +164,8 @@ def _check_prompt(prompt, lengths, editable, mask_id):
     valid = torch.arange(L, device=prompt.device)[None, :] < lengths[:, None]
     if editable is None:
         editable = prompt == mask_id
-    elif not isinstance(editable, torch.Tensor) or editable.dtype != torch.bool or tuple(editable.shape) != (B, L):
+    elif (not isinstance(editable, torch.Tensor) or editable.dtype != torch.bool
+          or tuple(editable.shape) != (B, L)):
         raise TokenError(f"editable must be a bool tensor of the prompt's shape {(B, L)}")
     if bool((valid & ~editable & (prompt == mask_id)).any()):
         raise TokenError("the prompt holds MASK at a position that is not editable; "

@@ -18,7 +18,8 @@ def _model(**kw):
 def test_shapes_and_the_mask_is_never_predicted():
     m = _model()
     out = m(torch.randint(0, 7, (3, 9)))
-    assert out.logits.shape == (3, 9, 7) and out.remask.shape == out.insert.shape == out.delete.shape == (3, 9)
+    assert out.logits.shape == (3, 9, 7)
+    assert out.remask.shape == out.insert.shape == out.delete.shape == (3, 9)
     assert torch.isinf(out.logits[..., 6]).all() and torch.isfinite(out.logits[..., :6]).all()
 
 
@@ -41,7 +42,8 @@ def test_windowed_chunked_evaluation_equals_the_whole_sequence():
     keys[0, 40:] = False
     for a, b in zip(whole(x, attention_mask=keys), chunked(x, attention_mask=keys)):
         torch.testing.assert_close(a[keys], b[keys], rtol=1e-5, atol=1e-5)
-    assert chunked.length_limit is None and whole(torch.zeros(1, 3000, dtype=torch.long)).logits.shape[1] == 3000
+    assert chunked.length_limit is None
+    assert whole(torch.zeros(1, 3000, dtype=torch.long)).logits.shape[1] == 3000
 
 
 def test_loss_is_ce_on_receiving_positions_plus_bce_per_bit():
