@@ -177,7 +177,7 @@ class AnyProcessModel(nn.Module):
 
 @dataclass
 class AnyProcessLoss:
-    """``loss`` (scalar), ``per_sample`` [B] (summed over positions), ``num_eligible`` [B] (real positions),
+    """``loss`` (scalar), ``per_sample`` [B] (summed over positions), ``num_eligible`` (real positions in all),
     and the mean parts ``token`` (CE) and ``bits`` (BCE, summed over the three bits)."""
 
     loss: torch.Tensor
@@ -206,4 +206,5 @@ def anyprocess_loss(model, batch: dict[str, torch.Tensor]) -> AnyProcessLoss:
               for n in BIT_NAMES).masked_fill(~real, 0.0)
     n_recv, n_real = recv.sum().clamp_min(1), real.sum().clamp_min(1)
     token, bits = ce.sum() / n_recv, bce.sum() / n_real
-    return AnyProcessLoss(token + bits, (ce + bce).sum(1), real.sum(1), token.detach(), bits.detach())
+    per_sample = (ce + bce).sum(1)
+    return AnyProcessLoss(token + bits, per_sample, real.sum(), token.detach(), bits.detach())

@@ -182,6 +182,9 @@ TASKS: Registry[TaskBuilder] = Registry("task", DataError, lazy={
     "sudoku": "mdm.tasks.sudoku",
     "arithmetic": "mdm.tasks.arithmetic",
     "exact-language": "mdm.tasks.exact",
+    "ap-parity": "mdm.tasks.anyprocess",
+    "ap-rewrite": "mdm.tasks.anyprocess",
+    "ap-sudoku": "mdm.tasks.anyprocess",
 })
 
 
