@@ -177,7 +177,7 @@ class AnyProcessModel(nn.Module):
 
 @dataclass
 class AnyProcessLoss:
-    """``loss`` (scalar), ``per_sample`` [B] (summed over positions), ``num_eligible`` (real positions in all),
+    """``loss`` (scalar), ``per_sample`` [B] (summed over positions), ``num_eligible`` (all real positions),
     and the mean parts ``token`` (CE) and ``bits`` (BCE, summed over the three bits)."""
 
     loss: torch.Tensor
