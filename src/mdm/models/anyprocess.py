@@ -114,8 +114,11 @@ class AnyProcessModel(nn.Module):
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
-    def _mask(self, keys: torch.Tensor, L: int) -> torch.Tensor:
-        """Bool [B, 1, L, L]: real keys (within the window); every query sees itself (no NaN rows)."""
+    def _mask(self, keys: torch.Tensor, L: int) -> torch.Tensor | None:
+        """Bool [B, 1, L, L]: real keys (within the window); every query sees itself (no NaN rows).
+        None when everything may attend (SDPA's fast path)."""
+        if self.config.window is None and bool(keys.all()):
+            return None
         allowed = keys[:, None, None, :].expand(-1, 1, L, L)
         eye = torch.eye(L, dtype=torch.bool, device=keys.device)
         if self.config.window is not None:

@@ -47,12 +47,13 @@ def ap_rewrite_task(*, seq_len: int = 18, seed: int = 0, n_train: int = 2000, n_
 
 
 def sudoku_puzzles(split: str, *, n_train: int, n_test: int, min_clues: int, max_clues: int, seed: int,
-                   cache_dir: str | None = None):
+                   cache_dir: str | None = None, n_valid: int = 0):
     """``(puzzles, solutions)`` of a split of :class:`mdm.tasks.sudoku.SudokuConfig`: the same puzzles the
     ``sudoku`` task (the MDM baseline's) trains and tests on with these options."""
     from mdm.tasks.sudoku import SudokuConfig, SudokuDataset
 
-    config = SudokuConfig(n_train=n_train, n_test=n_test, min_clues=min_clues, max_clues=max_clues, seed=seed)
+    config = SudokuConfig(n_train=n_train, n_test=n_test, min_clues=min_clues, max_clues=max_clues, seed=seed,
+                          n_valid=n_valid)
     ds = SudokuDataset.split(split, config, cache_dir=None if cache_dir is None else Path(cache_dir))
     return ds.puzzles, ds.solutions
 
