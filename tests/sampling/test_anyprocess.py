@@ -183,3 +183,43 @@ def test_generate_halts_at_eos():
 def test_generate_bad_input_raises(kwargs):
     with pytest.raises(MDMError):
         generate(RuleModel(), T([1, M]), **kwargs)
+
+
+def test_generate_with_a_network_batches_mixed_lengths_like_each_alone():
+    from mdm.models.anyprocess import AnyProcessConfig, AnyProcessModel
+
+    torch.manual_seed(0)
+    model = AnyProcessModel(AnyProcessConfig(vocab_size=10, mask_id=M, pad_id=P, d_model=16, n_layers=2,
+                                             n_heads=2, max_len=64)).eval()
+    with torch.no_grad():
+        model.bits.weight.mul_(300.0)  # decisions that depend on the content, not only on the biases
+    g = torch.Generator().manual_seed(1)
+    rows = [torch.randint(0, 8, (n,), generator=g) for n in (9, 4, 6)]
+    for r in rows:
+        r[::3] = M
+    x = torch.full((3, 9), P)
+    for b, r in enumerate(rows):
+        x[b, : len(r)] = r
+    lengths = torch.tensor([len(r) for r in rows])
+    editable = torch.ones(3, 9, dtype=torch.bool)
+    out = generate(model, x, lengths=lengths, editable=editable, max_steps=4, max_len=64)
+    assert len(set(map(len, out.sequences()))) > 1  # the batch really holds different lengths
+    for b, r in enumerate(rows):
+        alone = generate(model, r[None], editable=torch.ones(1, len(r), dtype=torch.bool), max_steps=4,
+                         max_len=64)
+        assert alone.sequences()[0] == out.sequences()[b] and alone.steps[0] == out.steps[b]
+
+
+def test_generate_passes_the_padding_mask_to_the_model():
+    class Count(RuleModel):  # a MASK becomes the number of real positions the model was shown
+        def __call__(self, x, attention_mask=None):
+            o = super().__call__(x, attention_mask)
+            B, L = x.shape
+            real = attention_mask.sum(1) if attention_mask is not None else torch.full((B,), L)
+            o.logits[:] = 0.0
+            o.logits[torch.arange(x.shape[0]), :, real % 8] = 5.0
+            return o
+
+    x = T([1, M, 2, 3, 4], [1, M, P, P, P])
+    out = generate(Count(), x, lengths=torch.tensor([5, 2]), max_steps=3)
+    assert out.sequences() == [[1, 5, 2, 3, 4], [1, 2]]

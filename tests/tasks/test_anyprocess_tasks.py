@@ -114,7 +114,9 @@ def test_sudoku_verifier_rejects_corruptions():
     clue_changed = list(good)
     clue = next(i for i in range(81) if p[i])
     clue_changed[clue] = (clue_changed[clue] + 1) % 9
-    for bad in (swapped, masked, clue_changed, good[:80]):
+    relabelled = [(v // 9) * 9 + {0: 1, 1: 0}.get(v % 9, v % 9) for v in good]  # 1 <-> 2: valid, wrong clues
+    assert sudoku.decode(relabelled).tolist() != s.tolist()
+    for bad in (swapped, masked, clue_changed, good[:80], relabelled):
         if bad is swapped and (s[blanks[0]] == s[blanks[1]]):
             continue
         assert not sudoku.verify([bad], p[None]).any()
