@@ -51,14 +51,8 @@ def _plots(result: dict, out: Path) -> None:
     ax.errorbar(xs, [rw["by_length"][str(x)]["validity"] for x in xs], marker="s", capsize=3,
                 yerr=[rw["by_length"][str(x)]["validity_se"] for x in xs],
                 label=f"rewrite validity (trained on <= {rw['train_max_len']})")
-    ax.set_xscale("log")
     ax.set_ylim(-0.05, 1.05)
-    ax.set_xlabel("input length")
-    ax.set_ylabel("accuracy / validity")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "accuracy_vs_length.png", dpi=120)
-    plt.close(fig)
+    _save(fig, ax, out / "accuracy_vs_length.png", "accuracy / validity")
 
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     for label, r in result["parity"]["runs"].items():
@@ -67,13 +61,19 @@ def _plots(result: dict, out: Path) -> None:
     ax.plot(xs, [2 * x for x in xs], ls=":", color="grey", label="2 x length")
     xs = sorted(int(k) for k in rw["by_length"])
     ax.plot(xs, [rw["by_length"][str(x)]["steps_mean"] for x in xs], marker="s", label="rewrite")
-    ax.set_xscale("log")
     ax.set_yscale("log")
+    _save(fig, ax, out / "steps_vs_length.png", "transitions (mean)")
+
+
+def _save(fig, ax, path: Path, ylabel: str) -> None:
+    import matplotlib.pyplot as plt
+
+    ax.set_xscale("log")
     ax.set_xlabel("input length")
-    ax.set_ylabel("transitions (mean)")
+    ax.set_ylabel(ylabel)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(out / "steps_vs_length.png", dpi=120)
+    fig.savefig(path, dpi=120)
     plt.close(fig)
 
 

@@ -131,10 +131,7 @@ class AnyProcessModel(nn.Module):
         L = x.shape[1]
         cos, sin = trunk._rope_tables(L, x.device)
         mask = self._mask(keys, L)
-        h = trunk.embed(x)
-        if trunk.pos_embed is not None:
-            h = h + trunk.pos_embed.weight[:L]
-        h = trunk.drop(h)
+        h = trunk.embed_tokens(x)
         for blk in trunk.blocks:
             h = blk(h, None, cos, sin, mask, False)
         return trunk.norm(h)
