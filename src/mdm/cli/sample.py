@@ -1,4 +1,6 @@
-"""``mdm sample CHECKPOINT``: sample text from a checkpoint, optionally animated or traced."""
+"""``mdm sample CHECKPOINT``: sample text from a checkpoint, optionally animated or traced.
+
+An any-process (AP-MDM) checkpoint is handed to :mod:`mdm.cli.sample_anyprocess`."""
 
 from __future__ import annotations
 
@@ -30,6 +32,8 @@ def add(sub) -> None:
                    help="seconds per frame of --show (default 0.05)")
     p.add_argument("--trace", metavar="PNG", help="also draw which position was revealed at which step (PNG)")
     p.add_argument("--json", action="store_true", help="print one JSON object per sample (text, nfe)")
+    p.add_argument("--bare", action="store_true",
+                   help="any-process checkpoints: no BOS/EOS around --prompt; only its '_' (MASK) are edited")
     p.set_defaults(func=run)
 
 
@@ -37,6 +41,10 @@ def run(args) -> int:
     import mdm
 
     check_output_file(args.trace, "--trace")
+    from mdm.cli.sample_anyprocess import is_anyprocess, run_anyprocess
+
+    if is_anyprocess(args.checkpoint):  # AP-MDM: variable-length editing, not a fixed-length sample
+        return run_anyprocess(args)
     model, tokenizer, unmasker, prompt, length, stop = prepare_sampling(args)
     out = mdm.sample(model, batch_size=args.num, length=length, prompt=prompt, unmasker=unmasker,
                      block_size=args.block_size, temperature=args.temperature, top_p=args.top_p, stop=stop,

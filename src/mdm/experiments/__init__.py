@@ -23,6 +23,7 @@ EXPERIMENTS: Registry[str] = Registry("experiment", ConfigError, entries={
     "variance": "mdm.experiments.variance",
     "hf-samplers": "mdm.experiments.hf_samplers",
     "remdm": "mdm.experiments.remdm",
+    "any-process": "mdm.experiments.any_process",
 })
 
 PRESETS = ("quick", "full")

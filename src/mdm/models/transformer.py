@@ -308,6 +308,13 @@ class TransformerDenoiser(nn.Module):
         cos, sin = self._rope
         return cos[:length], sin[:length]
 
+    def embed_tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """Token (+ learned position) embeddings with dropout: the input of the first block."""
+        h = self.embed(x)
+        if self.pos_embed is not None:
+            h = h + self.pos_embed.weight[: x.shape[1]]
+        return self.drop(h)
+
     def _check(self, x, attention_mask, t, output_mask):
         if not isinstance(x, torch.Tensor) or x.dim() != 2 or x.dtype != torch.long:
             got = f"{type(x).__name__} {getattr(x, 'dtype', '')} {tuple(getattr(x, 'shape', ()))}"
@@ -365,10 +372,7 @@ class TransformerDenoiser(nn.Module):
             t = t.to(x.device).float().expand(B)
             c = self.time_mlp(timestep_embedding(t))
 
-        h = self.embed(x)
-        if self.pos_embed is not None:
-            h = h + self.pos_embed.weight[:L]
-        h = self.drop(h)
+        h = self.embed_tokens(x)
         for blk in self.blocks:
             h = blk(h, c, cos, sin, attn_mask, is_causal)
 

@@ -130,6 +130,11 @@ def collate(items: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]
         "input_ids": torch.stack([it["input_ids"] for it in items]),
         "eligible": torch.stack([it["eligible"] for it in items]),
     }
+    # Further per-position keys (e.g. the transition targets of AP-MDM items) are stacked when every
+    # item has them.
+    for key in sorted(set(items[0]) - {"input_ids", "eligible", "attention_mask"}):
+        if all(key in it for it in items):
+            out[key] = torch.stack([it[key] for it in items])
     if any("attention_mask" in it for it in items):
         out["attention_mask"] = torch.stack(
             [it.get("attention_mask", torch.ones_like(it["eligible"])) for it in items]
@@ -177,6 +182,9 @@ TASKS: Registry[TaskBuilder] = Registry("task", DataError, lazy={
     "sudoku": "mdm.tasks.sudoku",
     "arithmetic": "mdm.tasks.arithmetic",
     "exact-language": "mdm.tasks.exact",
+    "ap-parity": "mdm.tasks.anyprocess",
+    "ap-rewrite": "mdm.tasks.anyprocess",
+    "ap-sudoku": "mdm.tasks.anyprocess",
 })
 
 

@@ -28,7 +28,7 @@ __all__ = ["ModelFamily", "MODEL_FAMILIES", "DATA_KEYS", "train_config_class", "
            "config_from_dict", "build_model"]
 
 # Fields of a family's config that the trainer takes from the data, never from the YAML.
-DATA_KEYS = ("vocab_size", "mask_id", "max_len")
+DATA_KEYS = ("vocab_size", "mask_id", "max_len", "pad_id")
 
 
 @dataclass(frozen=True)
@@ -37,16 +37,20 @@ class ModelFamily:
 
     ``train_config``: the dataclass of a training config's ``model`` section (a ``family`` field
     plus the family's keys with the trainer's defaults); derived from ``config`` when None.
+    ``loss``: ``loss(model, batch) -> output with loss / per_sample / num_eligible`` for a family
+    that does not train on the MDM ELBO (AP-MDM trains on transitions); None = the ELBO.
     """
 
     config: type
     model: type
     train_config: type | None = None
+    loss: Any = None
 
 
 # The transformer family registers itself where its training keys (ModelConfig) are defined.
 MODEL_FAMILIES: Registry[ModelFamily] = Registry("model family", ConfigError,
-                                                 lazy={"transformer": "mdm.train.config"})
+                                                 lazy={"transformer": "mdm.train.config",
+                                                       "anyprocess": "mdm.train.anyprocess"})
 _DERIVED: dict[tuple[str, type], type] = {}
 
 
@@ -97,9 +101,10 @@ def build_model(cfg, tokenizer) -> torch.nn.Module:
 
     entry = MODEL_FAMILIES.get(cfg.model.family)
     keys = {k: v for k, v in dataclasses.asdict(cfg.model).items() if k != "family"}
-    data = {"vocab_size": tokenizer.vocab_size, "mask_id": tokenizer.mask_id, "max_len": cfg.data.seq_len}
+    data = {"vocab_size": tokenizer.vocab_size, "mask_id": tokenizer.mask_id, "max_len": cfg.data.seq_len,
+            "pad_id": getattr(tokenizer, "pad_id", None)}
     accepted = {f.name for f in dataclasses.fields(entry.config)} if dataclasses.is_dataclass(entry.config) \
-        else set(DATA_KEYS)
+        else set(DATA_KEYS[:3])  # pad_id only for configs that declare it
     config = config_from_dict(entry.config, {**keys, **{k: v for k, v in data.items() if k in accepted}})
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)

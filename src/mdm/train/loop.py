@@ -42,7 +42,7 @@ from mdm.train.distributed import (
     wrap_model,
 )
 from mdm.train.ema import EMA
-from mdm.train.families import build_model
+from mdm.train.families import MODEL_FAMILIES, build_model
 from mdm.train.lock import hold_run_folder
 from mdm.train.metrics import METRICS_FILE, append_metrics, read_metrics, write_metrics
 from mdm.train.nonfinite import NonFiniteGuard
@@ -175,6 +175,7 @@ def _train(
     tokenizer = bundle.tokenizer
     raw = build_model(cfg, tokenizer)
     loss_parts = _loss_parts(cfg)
+    family_loss = MODEL_FAMILIES.get(cfg.model.family).loss
     if ctx.is_main:  # after the cheap checks: bad input prints nothing but its error
         warn_if_emulated(precision, why, ctx.device)
         if progress:
@@ -274,12 +275,15 @@ def _train(
                 torch.manual_seed(seed ^ 0x5EED)  # dropout
                 with gradient_sync(model, a == A - 1):
                     with autocast(precision, ctx.device):
-                        out_ = diffusion_loss(
-                            fwd, batch["input_ids"], schedule=loss_parts[0], eligible=batch["eligible"],
-                            attention_mask=batch.get("attention_mask"), time_sampler=loss_parts[1],
-                            mask_sampler=loss_parts[2], normalize=cfg.loss.normalize, generator=gen,
-                            masked_logits_only=cfg.loss.masked_logits_only,
-                        )
+                        if family_loss is not None:  # a family with its own objective (AP-MDM)
+                            out_ = family_loss(fwd, batch)
+                        else:
+                            out_ = diffusion_loss(
+                                fwd, batch["input_ids"], schedule=loss_parts[0], eligible=batch["eligible"],
+                                attention_mask=batch.get("attention_mask"), time_sampler=loss_parts[1],
+                                mask_sampler=loss_parts[2], normalize=cfg.loss.normalize, generator=gen,
+                                masked_logits_only=cfg.loss.masked_logits_only,
+                            )
                     (out_.loss / A).backward()
                 meter.add_batch(out_.per_sample)
                 loss_acc += out_.loss.detach().double() / A

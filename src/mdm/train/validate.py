@@ -11,6 +11,7 @@ from mdm.losses import diffusion_loss
 from mdm.tasks.base import DataBundle, collate
 from mdm.train.data import mix_seed
 from mdm.train.distributed import DistContext, reshard
+from mdm.train.families import MODEL_FAMILIES
 from mdm.train.precision import autocast
 
 __all__ = ["validate", "val_line"]
@@ -34,6 +35,7 @@ def validate(fwd, raw, ema, bundle: DataBundle, cfg, ctx: DistContext, loss_part
     if n == 0:
         return {}
     schedule, time_sampler, mask_sampler = loss_parts
+    family_loss = MODEL_FAMILIES.get(cfg.model.family).loss
     mine = list(range(ctx.rank, n, ctx.world_size))
     totals = torch.zeros(2, dtype=torch.float64, device=ctx.device)
     gen = torch.Generator(device=ctx.device)
@@ -46,7 +48,7 @@ def validate(fwd, raw, ema, bundle: DataBundle, cfg, ctx: DistContext, loss_part
             for s in range(cfg.eval_samples):
                 gen.manual_seed(mix_seed(cfg.seed, 99, ctx.rank, b, s))
                 with autocast(precision, ctx.device):
-                    out = diffusion_loss(
+                    out = family_loss(fwd, batch) if family_loss is not None else diffusion_loss(
                         fwd, batch["input_ids"], schedule=schedule, eligible=batch["eligible"],
                         attention_mask=batch.get("attention_mask"), time_sampler=time_sampler,
                         mask_sampler=mask_sampler, normalize="tokens", generator=gen,
@@ -58,6 +60,9 @@ def validate(fwd, raw, ema, bundle: DataBundle, cfg, ctx: DistContext, loss_part
     raw.train(was_training)
     ctx.all_reduce_sum(totals)
     nats = float(totals[0] / totals[1])
+    if family_loss is not None:  # not an ELBO: the family's own loss per real position
+        return {"step": step, "split": "val", "val_loss_per_position": nats, "val_sequences": n,
+                "val_weights": "ema" if ema is not None else "raw", "precision": precision}
     row = {"step": step, "split": "val", "val_nelbo_nats_per_token": nats,
            "val_bits_per_token": nats / math.log(2)}
     if bundle.chars_per_token:
@@ -69,6 +74,8 @@ def validate(fwd, raw, ema, bundle: DataBundle, cfg, ctx: DistContext, loss_part
 
 
 def val_line(row: dict) -> str:
+    if "val_loss_per_position" in row:
+        return f"step {row['step']}: val loss {row['val_loss_per_position']:.4f} per position"
     s = f"step {row['step']}: val NELBO {row['val_bits_per_token']:.4f} bits/token"
     if "val_bits_per_char" in row:
         s += f", {row['val_bits_per_char']:.4f} bits/char"

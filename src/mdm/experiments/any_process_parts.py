@@ -1,0 +1,172 @@
+"""The measured parts of ``mdm exp any-process``: train on solver trajectories, generate, verify.
+
+Every model is trained with ``mdm.train`` (the ``anyprocess`` family on the ``ap-*`` tasks; the
+Sudoku baseline is the plain ``transformer`` family on the ``sudoku`` task with the same puzzles).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import torch
+
+from mdm.sampling.anyprocess import generate
+from mdm.tasks.anyprocess import parity, rewrite, sudoku
+from mdm.tasks.anyprocess.registered import sudoku_puzzles
+
+__all__ = ["train_model", "parity_part", "rewrite_part", "sudoku_part", "mean_se", "rate_se"]
+
+
+def mean_se(values) -> tuple[float, float]:
+    t = torch.as_tensor(values, dtype=torch.float64)
+    n = t.numel()
+    return float(t.mean()), float(t.std() / math.sqrt(n)) if n > 1 else 0.0
+
+
+def rate_se(correct) -> tuple[float, float]:
+    t = torch.as_tensor(correct, dtype=torch.float64)
+    p = float(t.mean())
+    return p, math.sqrt(max(p * (1 - p), 0.0) / t.numel())
+
+
+def train_model(config: dict, out: Path) -> tuple[torch.nn.Module, object, dict]:
+    """Train ``config`` (a TrainConfig dict) into ``out``; ``(model, tokenizer, summary)``."""
+    from mdm.train import train
+    from mdm.train.checkpoint import load
+
+    t0 = time.perf_counter()
+    result = train(config, out_dir=out, progress=False, resume=False)
+    model, tok = load(result.checkpoint)
+    rows = [r for r in result.metrics if r.get("split") == "train"]
+    summary = {"parameters": sum(p.numel() for p in model.parameters()), "steps": result.steps,
+               "train_wall_s": time.perf_counter() - t0,
+               "final_train_loss": rows[-1]["loss"] if rows else None, "final_val": result.final_val}
+    return model.eval(), tok, summary
+
+
+def _batch(states) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Pad ``[(tokens, editable)]`` into ``(x, editable, lengths)``; pads are 0 and outside lengths."""
+    n = max(len(s) for s, _ in states)
+    x = torch.zeros(len(states), n, dtype=torch.long)
+    e = torch.zeros(len(states), n, dtype=torch.bool)
+    for i, (s, m) in enumerate(states):
+        x[i, : len(s)], e[i, : len(m)] = torch.tensor(s), torch.tensor(m)
+    return x, e, torch.tensor([len(s) for s, _ in states])
+
+
+def _run(model, states, *, max_steps, batch_size, **kw):
+    outs, steps, halted = [], [], []
+    for i in range(0, len(states), batch_size):
+        x, e, n = _batch(states[i:i + batch_size])
+        res = generate(model, x, lengths=n, editable=e, max_steps=max_steps, **kw)
+        outs += res.sequences()
+        steps += res.steps.tolist()
+        halted += res.halted
+    return outs, steps, halted
+
+
+def parity_part(model, tests, *, batch_size: int = 64) -> dict:
+    """Accuracy and steps at each ``(length, n)`` of ``tests`` (random bits, seeded by the length)."""
+    tok = parity.tokenizer()
+    acc, rows = {}, {}
+    for length, n in tests:
+        bits = parity.random_bits(n, length, seed=1000 + length)
+        t0 = time.perf_counter()
+        outs, steps, halted = _run(model, [parity.start_state(b, tok) for b in bits],
+                                   max_steps=4 * length + 16, batch_size=batch_size)
+        ok = parity.verify(outs, bits, tok)
+        a, a_se = rate_se(ok)
+        s, s_se = mean_se(steps)
+        acc[str(length)] = a
+        solver = [len(parity.trajectory(b, tok)) - 1 for b in bits] if length <= 1000 else None
+        rows[str(length)] = {"n": n, "accuracy": a, "accuracy_se": a_se, "steps_mean": s, "steps_se": s_se,
+                             "solver_steps_mean": mean_se(solver)[0] if solver else None,
+                             "halted": {h: halted.count(h) for h in set(halted)},
+                             "wall_s": time.perf_counter() - t0}
+    return {"accuracy": acc, "by_length": rows}
+
+
+def rewrite_part(model, lengths, n: int, *, batch_size: int = 100) -> dict:
+    tok = rewrite.tokenizer()
+    validity, rows = {}, {}
+    for length in lengths:
+        texts = rewrite.random_inputs(n, length, length, seed=2000 + length)
+        outs, steps, halted = _run(model, [rewrite.start_state(t, tok) for t in texts], max_steps=16,
+                                   batch_size=batch_size)
+        ok = rewrite.verify(outs, texts, tok)
+        v, v_se = rate_se(ok)
+        s, s_se = mean_se(steps)
+        validity[str(length)] = v
+        rows[str(length)] = {"n": n, "validity": v, "validity_se": v_se, "steps_mean": s, "steps_se": s_se,
+                             "halted": {h: halted.count(h) for h in set(halted)}}
+    return {"validity": validity, "by_length": rows}
+
+
+def sudoku_ap_eval(model, puzzles, *, temperature: float, max_steps: int, seed: int, batch_size: int = 100):
+    tok = sudoku.tokenizer()
+    states = [(sudoku.start_state(p, tok), None) for p in puzzles]
+    outs, steps, halted = [], [], []
+    for i in range(0, len(states), batch_size):
+        x = torch.tensor([s for s, _ in states[i:i + batch_size]])
+        res = generate(model, x, max_steps=max_steps, temperature=temperature, seed=seed + i)
+        outs += res.sequences()
+        steps += res.nfe.tolist()
+        halted += res.halted
+    ok = sudoku.verify(outs, puzzles, tok)
+    rate, rate_err = rate_se(ok)
+    s, s_se = mean_se(steps)
+    return {"n": len(puzzles), "solve_rate": rate, "solve_rate_se": rate_err, "steps_mean": s,
+            "steps_se": s_se, "temperature": temperature, "halted": {h: halted.count(h) for h in set(halted)}}
+
+
+def sudoku_mdm_eval(model, puzzles, solutions, *, batch_size: int = 100):
+    """The baseline: a plain MDM, one most-confident cell per step (TopK(1), greedy)."""
+    from mdm.sampling import TopK, sample
+    from mdm.tasks.sudoku import SudokuDataset
+
+    ds = SudokuDataset(puzzles, solutions)
+    ok, nfe = [], []
+    for i in range(0, len(ds), batch_size):
+        out = sample(model, prompt=ds.prompts()[i:i + batch_size], length=ds.answer_len,
+                     unmasker=TopK(1, proxy="confidence"), temperature=0.0)
+        ok.append(ds.verify(out.tokens))
+        nfe.append(out.nfe)
+    rate, rate_err = rate_se(torch.cat(ok))
+    s, s_se = mean_se(torch.cat(nfe))
+    return {"n": len(ds), "solve_rate": rate, "solve_rate_se": rate_err, "steps_mean": s, "steps_se": s_se,
+            "decoding": "TopK(1, confidence), temperature 0"}
+
+
+def sudoku_part(setup, out: Path, seed: int) -> dict:
+    """AP-MDM vs the MDM baseline at equal training puzzles; the AP temperature chosen on validation."""
+    # the task builders take the run's seed; the baseline's sudoku task and ap-sudoku see the same puzzles
+    opts = dict(n_train=setup.n_train, n_test=setup.n_test, min_clues=setup.min_clues,
+                max_clues=setup.max_clues)
+    common = {"optim": {"lr": setup.lr, "warmup_steps": setup.warmup}, "batch_size": setup.batch_size,
+              "max_steps": setup.steps, "eval_every": 0, "log_every": 10, "threads": 1, "seed": seed,
+              "precision": "fp32"}
+    arch = {"d_model": setup.d_model, "n_layers": setup.n_layers, "n_heads": setup.n_heads,
+            "learned_positions": True}
+    ap, _, ap_summary = train_model({**common, "model": {"family": "anyprocess", **arch},
+                                     "data": {"task": "ap-sudoku", "seq_len": 81,
+                                              "options": {**opts, "n_val": 8, "traces": setup.traces}}},
+                                    out / "models" / "sudoku-ap")
+    mdm, _, mdm_summary = train_model({**common, "model": arch,
+                                       "data": {"task": "sudoku", "seq_len": 178, "options": opts}},
+                                      out / "models" / "sudoku-mdm")
+    valid_p, _ = sudoku_puzzles("valid", **opts, seed=seed, n_valid=setup.n_valid)
+    test_p, test_s = sudoku_puzzles("test", **opts, seed=seed)
+    test_p, test_s = test_p[: setup.n_eval], test_s[: setup.n_eval]
+    valid = {str(t): sudoku_ap_eval(ap, valid_p, temperature=t, max_steps=setup.max_steps, seed=seed)
+             for t in setup.temperatures}
+    best = max(setup.temperatures, key=lambda t: (valid[str(t)]["solve_rate"], -t))
+    ap_test = {str(t): sudoku_ap_eval(ap, test_p, temperature=t, max_steps=setup.max_steps, seed=seed + 1)
+               for t in setup.temperatures}
+    mdm_test = sudoku_mdm_eval(mdm, test_p, test_s)
+    return {"n_train_puzzles": setup.n_train, "n_eval": len(test_p),
+            "clues": [setup.min_clues, setup.max_clues],
+            "ap_mdm": {**ap_test[str(best)], "chosen_temperature": best, "by_temperature": ap_test,
+                       "valid": valid, "train": ap_summary},
+            "mdm": {**mdm_test, "train": mdm_summary}}
