@@ -43,7 +43,7 @@ def run(args) -> int:
     check_output_file(args.trace, "--trace")
     from mdm.cli.sample_anyprocess import is_anyprocess, run_anyprocess
 
-    if is_anyprocess(args.checkpoint):  # AP-MDM: variable-length editing, not a fixed-length sample
+    if args.checkpoint is not None and is_anyprocess(args.checkpoint):  # AP-MDM: variable-length editing, not a fixed-length sample
         return run_anyprocess(args)
     model, tokenizer, unmasker, prompt, length, stop = prepare_sampling(args)
     out = mdm.sample(model, batch_size=args.num, length=length, prompt=prompt, unmasker=unmasker,
