@@ -51,6 +51,17 @@ class KVCache:
         values[:, :, start:end] = v
         return keys[:, :, :kv_len], values[:, :, :kv_len]
 
+    def put(self, rows: torch.Tensor, other: KVCache, batch: int) -> None:
+        """Copy ``other`` (a cache of ``len(rows)`` rows) into rows ``rows`` of this cache of
+        ``batch`` rows (allocated here if it is still empty)."""
+        for i in range(self.n_layers):
+            k, v = other.keys[i], other.values[i]
+            if self.keys[i] is None:
+                self.keys[i] = k.new_zeros((batch, *k.shape[1:]))
+                self.values[i] = v.new_zeros((batch, *v.shape[1:]))
+            self.keys[i][rows] = k
+            self.values[i][rows] = v
+
     def select(self, rows: torch.Tensor) -> KVCache:
         """A cache of the rows ``rows`` only (a copy: writes to it do not reach this one)."""
         out = KVCache(self.n_layers, self.length)

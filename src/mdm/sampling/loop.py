@@ -25,6 +25,7 @@ import torch
 
 from mdm.errors import SamplingError, TokenError
 from mdm.protocol import check_tokens, denoiser_schedule, is_time_conditioned, model_time
+from mdm.sampling.cache import SampleCache, make_cache
 from mdm.sampling.distribution import Distribution
 from mdm.sampling.stopping import StopRule, _is_int, pad_after
 from mdm.sampling.trace import PROMPT, UNREVEALED, Trace
@@ -67,6 +68,7 @@ class _Setup:
     mask_id: int
     time_conditioned: bool
     output_mask: bool
+    cache: SampleCache | None = None
 
 
 def _device_of(denoiser, prompt) -> torch.device:
@@ -105,7 +107,7 @@ def _check_prompt(prompt, batch_size: int, vocab_size: int, mask_id: int, device
 
 
 def _setup(denoiser, *, batch_size, length, prompt, unmasker, block_size, temperature, top_p, stop,
-           seed, generator, trace, pad_id) -> _Setup:
+           seed, generator, trace, pad_id, cache=None, cache_refresh=None) -> _Setup:
     vocab_size, mask_id = getattr(denoiser, "vocab_size", None), getattr(denoiser, "mask_id", None)
     if not (_is_int(vocab_size) and _is_int(mask_id) and vocab_size >= 2 and 0 <= mask_id < vocab_size):
         raise SamplingError(
@@ -171,14 +173,19 @@ def _setup(denoiser, *, batch_size, length, prompt, unmasker, block_size, temper
         top_p=float(top_p), stop=stop_rule, generator=generator, trace=trace, vocab_size=vocab_size,
         mask_id=mask_id, time_conditioned=is_time_conditioned(denoiser),
         output_mask=bool(getattr(denoiser, "supports_output_mask", False)),
+        cache=make_cache(denoiser, cache, cache_refresh, total_len=prompt.shape[1] + length,
+                         prompt_len=prompt.shape[1], block_size=block_size, batch=prompt.shape[0]),
     )
 
 
-def _logits(denoiser, s: _Setup, x: torch.Tensor, t, lo: int, hi: int, positions: torch.Tensor):
+def _logits(denoiser, s: _Setup, x: torch.Tensor, t, lo: int, hi: int, positions: torch.Tensor, rows=None):
     """Raw logits ``[n, V]`` at ``positions [b, hi - lo]`` of the window ``[lo, hi)`` (row-major
     order), and whether that tensor is a scratch copy of ours.  Denoisers that support
-    ``output_mask`` (``mdm.models.transformer``) skip the output layer everywhere else."""
+    ``output_mask`` (``mdm.models.transformer``) skip the output layer everywhere else.  ``rows``:
+    which rows of the batch ``x`` holds (None = all), for the KV cache (``mdm.sampling.cache``)."""
     kw = {"t": t} if s.time_conditioned else {}
+    if s.cache is not None:
+        return s.cache.logits(x, kw, lo, hi, positions, rows), True
     b, n = x.shape
     if s.output_mask:
         where = torch.zeros(b, n, dtype=torch.bool, device=x.device)
@@ -307,7 +314,8 @@ def _run(denoiser, s: _Setup) -> SampleOutput:
             fwd = reveal.any(dim=1).nonzero().squeeze(1)
             if fwd.numel():
                 xf = x if fwd.numel() == x.shape[0] else x[fwd]
-                raw, owned = _logits(denoiser, s, xf, _times(s, denoiser, xf), lo, hi, reveal[fwd])
+                raw, owned = _logits(denoiser, s, xf, _times(s, denoiser, xf), lo, hi, reveal[fwd],
+                                     rows=None if xf is x else fwd)
                 nfe[rows[fwd]] += 1
                 x[:, lo:hi].masked_scatter_(reveal, _distribution(s, raw, owned).draw(gen))
         if rec is not None:
@@ -326,6 +334,8 @@ def _run(denoiser, s: _Setup) -> SampleOutput:
                     rec.finish(idx, rows[idx], values, padded, stopped, step)
                     rec.keep(keep)
                 x, rows = x[keep], rows[keep]
+                if s.cache is not None:
+                    s.cache.keep(keep)
         step += 1
 
     if rows.numel():  # a budgeted unmasker ran all its steps
@@ -339,7 +349,7 @@ def _run(denoiser, s: _Setup) -> SampleOutput:
 
 def sample(denoiser, *, batch_size=1, length=None, prompt=None, unmasker=None, block_size=None,
            temperature=0.0, top_p=1.0, stop=None, seed=None, generator=None, trace=False,
-           pad_id=None) -> SampleOutput:
+           pad_id=None, cache=None, cache_refresh=None) -> SampleOutput:
     """Sample ``batch_size`` sequences of ``length`` tokens after ``prompt`` from an MDM.
 
     * ``denoiser`` -- any Denoiser (``mdm.protocol``): an exact oracle, a trained model (call
@@ -362,6 +372,10 @@ def sample(denoiser, *, batch_size=1, length=None, prompt=None, unmasker=None, b
       from torch's global RNG).
     * ``trace`` -- also return a :class:`~mdm.sampling.trace.Trace` of which position was revealed
       at which step.
+    * ``cache`` / ``cache_refresh`` -- reuse keys/values across steps (:mod:`mdm.sampling.cache`):
+      ``"prefix"`` or ``"dual"`` (Fast-dLLM; approximate on a bidirectional model, refreshed at
+      every block and every ``cache_refresh`` passes); on a block-causal model (block diffusion)
+      ``"prefix"`` is exact.  A block-causal model needs ``block_size`` dividing its own.
 
     Time-conditioned denoisers get ``t = denoiser.schedule.inverse(1 - f)``, ``f`` the fraction of
     the generated region still masked: the time at which training saw that much masking
@@ -371,6 +385,6 @@ def sample(denoiser, *, batch_size=1, length=None, prompt=None, unmasker=None, b
     """
     s = _setup(denoiser, batch_size=batch_size, length=length, prompt=prompt, unmasker=unmasker,
                block_size=block_size, temperature=temperature, top_p=top_p, stop=stop, seed=seed,
-               generator=generator, trace=trace, pad_id=pad_id)
+               generator=generator, trace=trace, pad_id=pad_id, cache=cache, cache_refresh=cache_refresh)
     with torch.no_grad():
         return _run(denoiser, s)
