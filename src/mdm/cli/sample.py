@@ -6,7 +6,7 @@ import json
 import sys
 import time
 
-from mdm.cli.args import check_output_file, float_in
+from mdm.cli.args import check_output_file, float_in, int_at_least
 from mdm.cli.sampler import add_sampler_options, prepare_sampling
 
 __all__ = ["add", "run"]
@@ -28,6 +28,11 @@ def add(sub) -> None:
                    help="seconds per frame of --show (default 0.05)")
     p.add_argument("--trace", metavar="PNG", help="also draw which position was revealed at which step (PNG)")
     p.add_argument("--json", action="store_true", help="print one JSON object per sample (text, nfe)")
+    p.add_argument("--cache", choices=["prefix", "dual"],
+                   help="reuse keys/values across steps: approximate on a bidirectional model (Fast-dLLM), "
+                        "exact 'prefix' on a block diffusion model (needs --block-size)")
+    p.add_argument("--cache-refresh", type=int_at_least(1), metavar="K",
+                   help="with --cache: also refresh it every K passes (default: at block boundaries only)")
     p.set_defaults(func=run)
 
 
@@ -38,7 +43,8 @@ def run(args) -> int:
     model, tokenizer, unmasker, prompt, length, stop = prepare_sampling(args)
     out = mdm.sample(model, batch_size=args.num, length=length, prompt=prompt, unmasker=unmasker,
                      block_size=args.block_size, temperature=args.temperature, top_p=args.top_p, stop=stop,
-                     seed=args.seed, pad_id=tokenizer.pad_id, trace=bool(args.show or args.trace))
+                     seed=args.seed, pad_id=tokenizer.pad_id, trace=bool(args.show or args.trace),
+                     cache=args.cache, cache_refresh=args.cache_refresh)
     if args.show:
         _animate(out.trace, tokenizer, args.delay)
     for i in range(out.tokens.shape[0]):
