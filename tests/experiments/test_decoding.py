@@ -24,7 +24,7 @@ def test_quick_preset_writes_result_report_and_plot(tmp_path, capsys):
     assert cli.main(["exp", "decoding", "--preset", "quick", "--out", str(tmp_path)]) == 0
     result = json.loads((tmp_path / "result.json").read_text())
     modes = [r["mode"] for r in result["copy"]["rows"]]
-    assert modes == ["none", "prefix", "dual", "dual, refresh 2"]
+    assert modes == ["none", "prefix", "dual", "dual, refresh 2"] * 3  # three decoders
     assert result["copy"]["rows"][0]["agreement_with_no_cache"] == 1.0
     assert [r["model"] for r in result["kjv"]["rows"]] == ["bidirectional", "block-4", "block-16"]
     assert all(r["val_bits_per_char"] > 0 for r in result["kjv"]["rows"])
