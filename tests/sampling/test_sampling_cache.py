@@ -225,3 +225,17 @@ def test_bad_cache_settings_raise(prompts):
         mdm.sample(mb, block_size=8, cache="dual", **kw)
     with pytest.raises(MDMError, match="multiple of block_size"):
         mdm.sample(mb, prompt=prompts[:, :6], length=16, block_size=8, cache="prefix")
+
+
+@pytest.mark.gpu
+def test_caches_on_cuda_match_the_uncached_run(prompts):
+    # Ancestral forwards subsets of rows (cache rows copied out and back); the stop rule drops rows
+    for block_model, mode, refresh in [(None, "dual", 1), (None, "prefix", 1), (8, "prefix", None)]:
+        m = make(block_size=block_model).cuda()
+        for unmasker in (Ancestral(12), TopK(2)):
+            kw = dict(prompt=prompts.cuda(), length=24, block_size=8, unmasker=unmasker, seed=0, stop=[3],
+                      pad_id=0, temperature=1.0)
+            ref = mdm.sample(m, **kw)
+            got = mdm.sample(m, cache=mode, cache_refresh=refresh, **kw)
+            assert got.tokens.is_cuda and torch.equal(got.tokens, ref.tokens)
+            assert torch.equal(got.nfe, ref.nfe)
