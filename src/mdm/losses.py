@@ -31,7 +31,14 @@ import torch.nn.functional as F
 
 from mdm.errors import ConfigError, DataError, ModelConfigError, TokenError
 from mdm.process import mask_probs, nelbo_weight
-from mdm.protocol import check_tokens, denoiser_schedule, is_time_conditioned, model_time, subs_logits
+from mdm.protocol import (
+    block_size_of,
+    check_tokens,
+    denoiser_schedule,
+    is_time_conditioned,
+    model_time,
+    subs_logits,
+)
 from mdm.schedules import Schedule
 from mdm.variance import BernoulliMask, MaskSampler, TimeSampler, UniformTime
 
@@ -96,14 +103,20 @@ def masked_logits(
     attention_mask: torch.Tensor | None = None,
     t: torch.Tensor | None = None,
     masked_only: bool = True,
+    clean: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Logits ``[N, V]`` at the ``N`` masked positions of ``xt``, in row-major (``xt[masked]``) order.
+
+    ``clean``: the clean ``x_0`` that a block diffusion denoiser (``block_size`` set) conditions its
+    blocks on (BD3-LM's two-stream pass, :mod:`mdm.models.block_causal`); passed only to such models.
 
     Uses the model's cheap path ``model(..., output_mask=masked)`` when ``masked_only`` and the model
     sets ``supports_output_mask = True``; otherwise runs the full ``[B, L, V]`` forward and gathers.
     ``t`` is passed only to models with ``time_conditioned = True``.
     """
     kwargs = {"attention_mask": attention_mask}
+    if clean is not None and block_size_of(model) is not None:
+        kwargs["clean"] = clean
     if is_time_conditioned(model):
         if t is None:
             raise TokenError("this denoiser is time conditioned: pass t= (a [B] tensor of times)")
@@ -166,7 +179,9 @@ def diffusion_loss(
     ``mask_log_prob=True`` also returns ``log q(mask)`` (see :class:`LossOutput`).
 
     Rows in which nothing got masked contribute 0 (a valid draw of the estimator); the model is still
-    called, so every parameter sees a (zero) gradient under DDP.
+    called, so every parameter sees a (zero) gradient under DDP.  For a block diffusion denoiser
+    (``block_size`` set) the model also gets ``clean=x0``, which makes this the block diffusion
+    NELBO of BD3-LM (its equation is in :mod:`mdm.models.block_causal`).
     """
     vocab_size, mask_id = _denoiser_ids(model)
     if normalize not in _NORMALIZE:
@@ -194,7 +209,7 @@ def diffusion_loss(
     x_rep = rep(x0)
     logits = masked_logits(
         model, x_rep.masked_fill(flat, mask_id), flat, attention_mask=rep(attention_mask), t=rep(t),
-        masked_only=masked_logits_only,
+        masked_only=masked_logits_only, clean=x_rep,
     )
     nll = -_log_prob_of(logits, x_rep[flat], mask_id)  # [N]
     # masked implies 1 - alpha > 0, so the weights gathered here are finite (no inf * 0 in backward).
@@ -319,7 +334,7 @@ def elbo_draws(
         rows = slice(start, start + max_rows)
         x, m, kk = x_all[rows], masked[rows], k[rows]
         t = model_time(denoiser, kk.double() / resp) if is_time_conditioned(denoiser) else None
-        logits = masked_logits(denoiser, x.masked_fill(m, mask_id), m, t=t)
+        logits = masked_logits(denoiser, x.masked_fill(m, mask_id), m, t=t, clean=x)  # clean: block models
         nll = -_log_prob_of(logits, x[m], mask_id).double()
         row_of = torch.arange(x.shape[0], device=x.device).unsqueeze(1).expand_as(m)[m]
         per_row = torch.zeros(x.shape[0], dtype=torch.float64, device=x.device).index_add(0, row_of, nll)

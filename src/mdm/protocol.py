@@ -4,7 +4,9 @@ A denoiser is any callable ``denoiser(x, attention_mask=None) -> logits [B, L, V
 attributes ``vocab_size`` (V, including the mask token) and ``mask_id``.  A
 time-conditioned model sets ``time_conditioned = True``, also accepts ``t=`` (a ``[B]``
 tensor) and may carry ``schedule``, the :class:`~mdm.schedules.Schedule` it trained with
-(``Linear()`` when absent).  Every caller -- training, :func:`mdm.elbo`, :func:`mdm.sample`, the
+(``Linear()`` when absent).  A block diffusion denoiser (BD3-LM) sets ``block_size`` (an int)
+and also accepts ``clean=`` (the clean ``x_0``: each block is denoised given the clean earlier
+blocks, :mod:`mdm.models.block_causal`).  Every caller -- training, :func:`mdm.elbo`, :func:`mdm.sample`, the
 metrics -- gives it the time at which training saw the current amount of masking,
 ``t = schedule.inverse(1 - fraction masked)`` (:func:`model_time`).  Samplers and losses never
 let the mask token be predicted (SUBS parameterization): see :func:`subs_logits`.
@@ -55,6 +57,12 @@ def model_time(denoiser, fraction_masked: torch.Tensor) -> torch.Tensor:
     schedule = denoiser_schedule(denoiser)
     clean = 1.0 - fraction_masked.to(torch.float64)
     return torch.as_tensor(schedule.inverse(clean)).to(torch.float32)
+
+
+def block_size_of(denoiser) -> int | None:
+    """The block size of a block-causal (block diffusion) denoiser, None for any other."""
+    size = getattr(denoiser, "block_size", None)
+    return size if isinstance(size, int) and not isinstance(size, bool) else None
 
 
 def call_denoiser(denoiser, x, attention_mask=None, t=None):

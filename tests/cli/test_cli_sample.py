@@ -28,6 +28,7 @@ def test_sample_prints_text_through_the_tokenizer(run_dir, run, capsys):
         ["--unmasker", "threshold", "--tau", "0.5", "--top-p", "0.9"],
         ["--unmasker", "ancestral", "--steps", "8", "--schedule", "poly:2", "--stop", "e"],
         ["--unmasker", "remdm", "--steps", "32", "--eta", "0.1", "--strategy", "rescale"],
+        ["--unmasker", "topk", "--block-size", "8", "--cache", "dual", "--cache-refresh", "2"],
     ],
 )
 def test_every_unmasker_and_option_runs(run_dir, run, capsys, options):

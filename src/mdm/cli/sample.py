@@ -8,7 +8,7 @@ import json
 import sys
 import time
 
-from mdm.cli.args import check_output_file, float_in
+from mdm.cli.args import check_output_file, float_in, int_at_least
 from mdm.cli.sampler import add_sampler_options, prepare_sampling
 from mdm.cli.source import add_model_source
 
@@ -34,6 +34,11 @@ def add(sub) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object per sample (text, nfe)")
     p.add_argument("--bare", action="store_true",
                    help="any-process checkpoints: no BOS/EOS around --prompt; only its '_' (MASK) are edited")
+    p.add_argument("--cache", choices=["prefix", "dual"],
+                   help="reuse keys/values across steps: approximate on a bidirectional model (Fast-dLLM), "
+                        "exact 'prefix' on a block diffusion model (needs --block-size)")
+    p.add_argument("--cache-refresh", type=int_at_least(1), metavar="K",
+                   help="with --cache: also refresh it every K passes (default: at block boundaries only)")
     p.set_defaults(func=run)
 
 
@@ -43,12 +48,14 @@ def run(args) -> int:
     check_output_file(args.trace, "--trace")
     from mdm.cli.sample_anyprocess import is_anyprocess, run_anyprocess
 
-    if args.checkpoint is not None and is_anyprocess(args.checkpoint):  # AP-MDM: variable-length editing, not a fixed-length sample
+    # AP-MDM: variable-length editing, not a fixed-length sample
+    if args.checkpoint is not None and is_anyprocess(args.checkpoint):
         return run_anyprocess(args)
     model, tokenizer, unmasker, prompt, length, stop = prepare_sampling(args)
     out = mdm.sample(model, batch_size=args.num, length=length, prompt=prompt, unmasker=unmasker,
                      block_size=args.block_size, temperature=args.temperature, top_p=args.top_p, stop=stop,
-                     seed=args.seed, pad_id=tokenizer.pad_id, trace=bool(args.show or args.trace))
+                     seed=args.seed, pad_id=tokenizer.pad_id, trace=bool(args.show or args.trace),
+                     cache=args.cache, cache_refresh=args.cache_refresh)
     if args.show:
         _animate(out.trace, tokenizer, args.delay)
     for i in range(out.tokens.shape[0]):

@@ -24,6 +24,7 @@ EXPERIMENTS: Registry[str] = Registry("experiment", ConfigError, entries={
     "hf-samplers": "mdm.experiments.hf_samplers",
     "remdm": "mdm.experiments.remdm",
     "any-process": "mdm.experiments.any_process",
+    "decoding": "mdm.experiments.decoding",
 })
 
 PRESETS = ("quick", "full")

@@ -16,7 +16,13 @@ large vocabulary the output layer dominates the cost of a step, and MDM losses o
 masked positions.
 
 ``causal=True`` turns the same network into a left-to-right LM; it exists for like-for-like
-baselines (``benchmarks/train_step.py``), not for diffusion.
+baselines (``benchmarks/train_step.py``), not for diffusion.  ``block_size=B`` makes it a block
+diffusion model (BD3-LM, :mod:`mdm.models.block_causal`): attention bidirectional inside blocks of
+``B`` and causal across them; ``forward(x_t, clean=x_0)`` is its two-stream training pass.
+
+``forward(..., cache=kv, start=s)`` runs a span of positions ``[s, s + n)`` against a
+:class:`~mdm.models.kv_cache.KVCache` of per-layer keys/values (``new_cache``), the engine of
+``mdm.sample(..., cache=...)``.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from mdm.errors import ModelConfigError, TokenError
+from mdm.models.block_causal import attention_for
+from mdm.models.kv_cache import KVCache, check_span
 
 __all__ = ["TransformerConfig", "TransformerDenoiser", "default_d_ff"]
 
@@ -60,6 +68,8 @@ class TransformerConfig:
     ``learned_positions=True`` also adds a learned absolute embedding ``[max_len, d_model]`` to the
     token embedding, for fixed-layout data (Sudoku grids, mazes, tables) where the absolute
     position is what matters. ``causal=True`` is for autoregressive baselines only.
+    ``block_size`` (an int dividing ``max_len``) makes a block-causal block diffusion model;
+    such a model is not time conditioned (BD3-LM), so its cache of clean blocks is exact.
     """
 
     vocab_size: int
@@ -75,6 +85,7 @@ class TransformerConfig:
     rope_base: float = 10000.0
     learned_positions: bool = False
     causal: bool = False
+    block_size: int | None = None
 
     def __post_init__(self):
         for name in ("vocab_size", "mask_id", "d_model", "n_layers", "n_heads", "max_len"):
@@ -118,6 +129,15 @@ class TransformerConfig:
             self.rope_base > 1.0 and math.isfinite(self.rope_base)
         ):
             raise ModelConfigError(f"rope_base must be a finite number > 1, got {self.rope_base!r}")
+        if self.block_size is not None:
+            if not _is_int(self.block_size) or self.block_size < 1 or self.max_len % self.block_size:
+                raise ModelConfigError(
+                    f"block_size must be None or an int >= 1 dividing max_len={self.max_len}, "
+                    f"got {self.block_size!r}")
+            if self.causal or self.time_conditioned:
+                raise ModelConfigError(
+                    "a block-causal model (block_size set) cannot also be causal or time_conditioned: "
+                    "block diffusion is not time conditioned, which keeps its KV cache exact")
         self.dropout = float(self.dropout)
         self.rope_base = float(self.rope_base)
 
@@ -199,10 +219,12 @@ class Attention(nn.Module):
         self.out = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
         self.dropout = cfg.dropout
 
-    def forward(self, h, cos, sin, attn_mask, is_causal):
+    def forward(self, h, cos, sin, attn_mask, is_causal, kv=None):
         B, L, D = h.shape
         q, k, v = self.qkv(h).view(B, L, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k = _rotate(q, cos, sin), _rotate(k, cos, sin)
+        if kv is not None:  # store this span's keys/values, attend over the cached positions
+            k, v = kv(k, v)
         dropout_p = self.dropout if self.training else 0.0
         y = F.scaled_dot_product_attention(q, k, v, attn_mask, dropout_p=dropout_p, is_causal=is_causal)
         return self.out(y.transpose(1, 2).reshape(B, L, D))
@@ -231,12 +253,13 @@ class Block(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
         self.ada = nn.Linear(cfg.d_model, 6 * cfg.d_model) if cfg.time_conditioned else None
 
-    def forward(self, x, c, cos, sin, attn_mask, is_causal):
+    def forward(self, x, c, cos, sin, attn_mask, is_causal, kv=None):
         if self.ada is None:
-            x = x + self.drop(self.attn(self.norm1(x), cos, sin, attn_mask, is_causal))
+            x = x + self.drop(self.attn(self.norm1(x), cos, sin, attn_mask, is_causal, kv))
             return x + self.drop(self.mlp(self.norm2(x)))
         s1, sc1, g1, s2, sc2, g2 = self.ada(F.silu(c))[:, None, :].chunk(6, dim=-1)
-        x = x + g1 * self.drop(self.attn(_modulate(self.norm1(x), s1, sc1), cos, sin, attn_mask, is_causal))
+        h = _modulate(self.norm1(x), s1, sc1)
+        x = x + g1 * self.drop(self.attn(h, cos, sin, attn_mask, is_causal, kv))
         return x + g2 * self.drop(self.mlp(_modulate(self.norm2(x), s2, sc2)))
 
 
@@ -244,6 +267,7 @@ class TransformerDenoiser(nn.Module):
     """Bidirectional transformer satisfying the Denoiser protocol (see the module docstring)."""
 
     supports_output_mask = True
+    supports_kv_cache = True
 
     def __init__(self, config: TransformerConfig):
         super().__init__()
@@ -254,6 +278,7 @@ class TransformerDenoiser(nn.Module):
             )
         self.config = config
         self.vocab_size, self.mask_id = config.vocab_size, config.mask_id
+        self.block_size = config.block_size  # None: bidirectional
         self.time_conditioned = config.time_conditioned
         d = config.d_model
         self.embed = nn.Embedding(config.vocab_size, d)
@@ -308,11 +333,13 @@ class TransformerDenoiser(nn.Module):
         cos, sin = self._rope
         return cos[:length], sin[:length]
 
-    def embed_tokens(self, x: torch.Tensor) -> torch.Tensor:
-        """Token (+ learned position) embeddings with dropout: the input of the first block."""
+    def embed_tokens(self, x: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
+        """Token (+ learned position) embeddings with dropout: the input of the first block.
+        ``positions`` [L]: absolute positions of ``x``'s columns (default ``0..L-1``)."""
         h = self.embed(x)
         if self.pos_embed is not None:
-            h = h + self.pos_embed.weight[: x.shape[1]]
+            table = self.pos_embed.weight
+            h = h + (table[: x.shape[1]] if positions is None else table[positions])
         return self.drop(h)
 
     def _check(self, x, attention_mask, t, output_mask):
@@ -338,19 +365,12 @@ class TransformerDenoiser(nn.Module):
                 got = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
                 raise TokenError(f"t must be a scalar or [B]={B} tensor, got {got}")
 
-    def _attn_mask(self, attention_mask: torch.Tensor | None, L: int) -> torch.Tensor | None:
-        """Bool [B, 1, L, L] (True = may attend) or None. Padded keys are excluded; every query may
-        always attend to itself, so a fully padded row (or a causal row whose keys are all padding)
-        still has one finite score and produces no NaN."""
-        if attention_mask is None:
-            return None
-        keys = attention_mask.bool()
-        if bool(keys.all()):  # nothing padded: keep SDPA's fast (flash / is_causal) path
-            return None
-        allowed = keys[:, None, None, :].expand(-1, 1, L, L)
-        if self.config.causal:
-            allowed = allowed & torch.ones(L, L, dtype=torch.bool, device=keys.device).tril()
-        return allowed | torch.eye(L, dtype=torch.bool, device=keys.device)
+    def new_cache(self, length: int) -> KVCache:
+        """An empty :class:`KVCache` of ``length`` positions for this model."""
+        if not _is_int(length) or not 1 <= length <= self.config.max_len:
+            raise TokenError(f"cache length must be an int in [1, max_len={self.config.max_len}], "
+                             f"got {length!r}")
+        return KVCache(self.config.n_layers, length)
 
     def forward(
         self,
@@ -358,23 +378,46 @@ class TransformerDenoiser(nn.Module):
         attention_mask: torch.Tensor | None = None,
         t: torch.Tensor | None = None,
         output_mask: torch.Tensor | None = None,
+        *,
+        clean: torch.Tensor | None = None,
+        cache: KVCache | None = None,
+        start: int = 0,
     ) -> torch.Tensor:
         """Logits in float32: ``[B, L, V]``, or ``[N, V]`` at ``output_mask`` (row-major, as
         ``x[output_mask]``). ``attention_mask`` [B, L]: True/1 = real token, False/0 = padding.
-        ``t`` is required when ``time_conditioned`` and ignored otherwise."""
-        self._check(x, attention_mask, t, output_mask)
+        ``t`` is required when ``time_conditioned`` and ignored otherwise.
+
+        ``cache`` / ``start``: ``x`` holds positions ``[start, start + L)``; their keys/values are
+        written into ``cache`` and attention reads the cache for the other positions (the module
+        docstring of :mod:`mdm.models.kv_cache`); ``attention_mask`` then spans the cache.
+        ``clean``: the clean ``x_0`` of a block-causal model's two-stream training pass; the logits
+        are those of the noised stream ``x``."""
+        self._check(x, attention_mask if cache is None else None, t, output_mask)
+        n_keys = check_span(self, x, attention_mask, clean, cache, start)
         B, L = x.shape
-        cos, sin = self._rope_tables(L, x.device)
-        attn_mask = self._attn_mask(attention_mask, L)
-        is_causal = self.config.causal and attn_mask is None
+        dev = x.device
+        cos, sin = self._rope_tables(start + L, dev)
+        cos, sin = cos[start:], sin[start:]
+        q_pos = torch.arange(start, start + L, device=dev)
+        if clean is not None:  # [x_t ; x_0] at the same positions
+            x = torch.cat([x, clean], dim=1)
+            cos, sin, q_pos = cos.repeat(2, 1), sin.repeat(2, 1), q_pos.repeat(2)
+            if attention_mask is not None:
+                attention_mask = attention_mask.repeat(1, 2)
+        attn_mask, is_causal = attention_for(
+            attention_mask, q_pos, n_keys, causal=self.config.causal, block_size=self.block_size,
+            two_stream=clean is not None, cached=cache is not None)
         c = None
         if self.time_conditioned:
-            t = t.to(x.device).float().expand(B)
+            t = t.to(dev).float().expand(B)
             c = self.time_mlp(timestep_embedding(t))
 
-        h = self.embed_tokens(x)
-        for blk in self.blocks:
-            h = blk(h, c, cos, sin, attn_mask, is_causal)
+        h = self.embed_tokens(x, q_pos)
+        for i, blk in enumerate(self.blocks):
+            kv = None if cache is None else (lambda k, v, i=i: cache.write(i, start, n_keys, k, v))
+            h = blk(h, c, cos, sin, attn_mask, is_causal, kv)
+        if clean is not None:
+            h = h[:, :L]  # logits of the noised stream only
 
         if c is not None:
             shift, scale = self.final_ada(F.silu(c))[:, None, :].expand(B, L, -1).chunk(2, dim=-1)

@@ -41,17 +41,25 @@ class ModelCall:
 
     ``attention [b, N]`` (None: nothing padded) and ``prompt_real [b, P]`` (the real prompt
     tokens, masked in the unconditional pass) follow the batch as rows leave it (:meth:`keep`).
-    ``passes`` is the number of forward passes a row costs per call (2 with guidance).
+    ``passes`` is the number of forward passes a row costs per call (2 with guidance).  ``cache``:
+    a :class:`mdm.sampling.cache.SampleCache` that runs the pass instead (no padding, no guidance).
     """
 
     def __init__(self, denoiser, *, vocab_size: int, mask_id: int, time_conditioned: bool, output_mask: bool,
-                 attention: torch.Tensor | None, prompt_real: torch.Tensor, cfg_scale: float):
-        self.denoiser, self.vocab_size, self.mask_id = denoiser, vocab_size, mask_id
+                 attention: torch.Tensor | None, prompt_real: torch.Tensor, cfg_scale: float,
+                 cache=None):
+        if cache is not None and (attention is not None or cfg_scale > 0):
+            raise SamplingError("cache= does not combine with prompt_mask or cfg_scale yet: the cached "
+                                "span's keys would need the padding mask and a second (unconditional) "
+                                "cache; drop one of them")
+        self.denoiser, self.vocab_size, self.mask_id, self.cache = denoiser, vocab_size, mask_id, cache
         self.time_conditioned, self.output_mask = time_conditioned, output_mask
         self.attention, self.prompt_real, self.cfg_scale = attention, prompt_real, cfg_scale
         self.passes = 2 if cfg_scale > 0 else 1
 
     def keep(self, idx: torch.Tensor) -> None:
+        if self.cache is not None:
+            self.cache.keep(idx)
         if self.attention is not None:
             self.attention = self.attention[idx]
         self.prompt_real = self.prompt_real[idx]
@@ -60,6 +68,9 @@ class ModelCall:
         """Raw logits ``[n, V]`` at ``positions [b, hi - lo]`` of the window ``[lo, hi)``
         (row-major), and whether that tensor is a fresh one the caller may overwrite.  ``rows``:
         which of the batch's rows ``x`` holds (None = all)."""
+        if self.cache is not None:  # mdm.sampling.cache: a span pass that reads the other keys/values
+            kw = {"t": t} if self.time_conditioned else {}
+            return self.cache.logits(x, kw, lo, hi, positions, rows), True
         attn = self.attention if self.attention is None or rows is None else self.attention[rows]
         if self.passes == 2:
             real = self.prompt_real if rows is None else self.prompt_real[rows]

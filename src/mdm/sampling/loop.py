@@ -25,6 +25,7 @@ import torch
 
 from mdm.errors import SamplingError, TokenError
 from mdm.protocol import check_tokens, denoiser_schedule, is_time_conditioned, model_time
+from mdm.sampling.cache import SampleCache, make_cache
 from mdm.sampling.distribution import Distribution
 from mdm.sampling.guidance import ModelCall, check_cfg_scale
 from mdm.sampling.prompts import check_prompt_mask, left_pad
@@ -74,6 +75,7 @@ class _Setup:
     output_mask: bool
     prompt_mask: torch.Tensor | None = None  # [B, P] bool, False at left padding; None: none
     cfg_scale: float = 0.0
+    cache: SampleCache | None = None
 
 
 def _device_of(denoiser, prompt) -> torch.device:
@@ -112,7 +114,8 @@ def _check_prompt(prompt, batch_size: int, vocab_size: int, mask_id: int, device
 
 
 def _setup(denoiser, *, batch_size, length, prompt, unmasker, block_size, temperature, top_p, stop,
-           seed, generator, trace, pad_id, prompt_mask=None, cfg_scale=0.0) -> _Setup:
+           seed, generator, trace, pad_id, prompt_mask=None, cfg_scale=0.0, cache=None,
+           cache_refresh=None) -> _Setup:
     vocab_size, mask_id = getattr(denoiser, "vocab_size", None), getattr(denoiser, "mask_id", None)
     if not (_is_int(vocab_size) and _is_int(mask_id) and vocab_size >= 2 and 0 <= mask_id < vocab_size):
         raise SamplingError(
@@ -185,6 +188,8 @@ def _setup(denoiser, *, batch_size, length, prompt, unmasker, block_size, temper
         mask_id=mask_id, time_conditioned=is_time_conditioned(denoiser),
         output_mask=bool(getattr(denoiser, "supports_output_mask", False)),
         prompt_mask=prompt_mask, cfg_scale=cfg_scale,
+        cache=make_cache(denoiser, cache, cache_refresh, total_len=prompt.shape[1] + length,
+                         prompt_len=prompt.shape[1], block_size=block_size, batch=prompt.shape[0]),
     )
 
 
@@ -285,7 +290,7 @@ def _model_call(denoiser, s: _Setup) -> ModelCall:
         attention = torch.cat([real, torch.ones(batch, s.length, dtype=torch.bool, device=s.device)], dim=1)
     return ModelCall(denoiser, vocab_size=s.vocab_size, mask_id=s.mask_id,
                      time_conditioned=s.time_conditioned, output_mask=s.output_mask, attention=attention,
-                     prompt_real=real, cfg_scale=s.cfg_scale)
+                     prompt_real=real, cfg_scale=s.cfg_scale, cache=s.cache)
 
 
 def _run(denoiser, s: _Setup) -> SampleOutput:
@@ -360,7 +365,7 @@ def _run(denoiser, s: _Setup) -> SampleOutput:
 
 def sample(denoiser, *, batch_size=1, length=None, prompt=None, unmasker=None, block_size=None,
            temperature=0.0, top_p=1.0, stop=None, seed=None, generator=None, trace=False,
-           pad_id=None, prompt_mask=None, cfg_scale=0.0) -> SampleOutput:
+           pad_id=None, prompt_mask=None, cfg_scale=0.0, cache=None, cache_refresh=None) -> SampleOutput:
     """Sample ``batch_size`` sequences of ``length`` tokens after ``prompt`` from an MDM.
 
     * ``denoiser`` -- any Denoiser (``mdm.protocol``): an exact oracle, a trained model (call
@@ -391,6 +396,10 @@ def sample(denoiser, *, batch_size=1, length=None, prompt=None, unmasker=None, b
       from torch's global RNG).
     * ``trace`` -- also return a :class:`~mdm.sampling.trace.Trace` of which position was revealed
       at which step.
+    * ``cache`` / ``cache_refresh`` -- reuse keys/values across steps (:mod:`mdm.sampling.cache`):
+      ``"prefix"`` or ``"dual"`` (Fast-dLLM; approximate on a bidirectional model, refreshed at
+      every block and every ``cache_refresh`` passes); on a block-causal model (block diffusion)
+      ``"prefix"`` is exact.  A block-causal model needs ``block_size`` dividing its own.
 
     Time-conditioned denoisers get ``t = denoiser.schedule.inverse(1 - f)``, ``f`` the fraction of
     the generated region still masked: the time at which training saw that much masking
@@ -400,6 +409,7 @@ def sample(denoiser, *, batch_size=1, length=None, prompt=None, unmasker=None, b
     """
     s = _setup(denoiser, batch_size=batch_size, length=length, prompt=prompt, unmasker=unmasker,
                block_size=block_size, temperature=temperature, top_p=top_p, stop=stop, seed=seed,
-               generator=generator, trace=trace, pad_id=pad_id, prompt_mask=prompt_mask, cfg_scale=cfg_scale)
+               generator=generator, trace=trace, pad_id=pad_id, prompt_mask=prompt_mask, cfg_scale=cfg_scale,
+               cache=cache, cache_refresh=cache_refresh)
     with torch.no_grad():
         return _run(denoiser, s)

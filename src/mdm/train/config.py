@@ -60,6 +60,8 @@ class ModelConfig:
     # Absolute learned positions besides RoPE: fixed-layout data (Sudoku, exact languages) needs them,
     # since a RoPE-only model gives every position the same logits from an all-mask input.
     learned_positions: bool = False
+    # Block diffusion (BD3-LM): block-causal attention and the two-stream block NELBO; None = plain MDM.
+    block_size: int | None = None
 
     def __post_init__(self):
         for key in ("d_model", "n_layers", "n_heads"):

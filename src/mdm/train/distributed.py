@@ -159,6 +159,7 @@ class ForwardAdapter:
         self.mask_id = inner.mask_id
         self.time_conditioned = bool(getattr(inner, "time_conditioned", False))
         self.supports_output_mask = bool(getattr(inner, "supports_output_mask", False))
+        self.block_size = getattr(inner, "block_size", None)  # block diffusion: loss passes clean=
         if getattr(inner, "schedule", None) is not None:
             self.schedule = inner.schedule
 
