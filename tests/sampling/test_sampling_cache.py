@@ -225,6 +225,12 @@ def test_bad_cache_settings_raise(prompts):
         mdm.sample(mb, block_size=8, cache="dual", **kw)
     with pytest.raises(MDMError, match="multiple of block_size"):
         mdm.sample(mb, prompt=prompts[:, :6], length=16, block_size=8, cache="prefix")
+    with pytest.raises(MDMError, match="does not combine with prompt_mask or cfg_scale"):
+        mdm.sample(m, cache="prefix", cfg_scale=1.0, **kw)
+    with pytest.raises(MDMError, match="does not combine with prompt_mask or cfg_scale"):
+        padded = torch.ones_like(prompts, dtype=torch.bool)
+        padded[0, :2] = False  # row 0 left-padded by two
+        mdm.sample(m, cache="dual", prompt_mask=padded, **kw)
 
 
 @pytest.mark.gpu
