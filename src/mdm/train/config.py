@@ -105,8 +105,12 @@ class LossConfig:
     """The NELBO training loss (:func:`mdm.losses.diffusion_loss`).
 
     ``schedule``: a spec of :func:`mdm.schedules.from_spec` -- ``linear``, ``cosine``, ``poly:W``,
-    ``loglinear[:EPS]`` or ``beta:A,B``.  ``time_sampler``: a name in the registry
-    :data:`mdm.train.loop.TIME_SAMPLERS` (uniform, antithetic, stratified); ``mask_sampler``: one in
+    ``loglinear[:EPS]`` or ``beta:A,B`` -- or ``per-position``: a learnable schedule per position
+    (:mod:`mdm.order.train`; Garg et al., arXiv 2511.19152) starting at ``w = order_init``,
+    trained with ``order_draws`` mask draws per example and the ``order_estimator`` gradient
+    (``rloo`` or ``pathwise``), at learning rate ``order_lr`` (default ``optim.lr``).
+    ``time_sampler``: a name in the registry :data:`mdm.train.loop.TIME_SAMPLERS` (uniform,
+    antithetic, stratified); ``mask_sampler``: one in
     :data:`mdm.train.loop.MASK_SAMPLERS` (bernoulli).
     """
 
@@ -116,6 +120,10 @@ class LossConfig:
     mask_sampler: str = "bernoulli"
     normalize: str = "tokens"
     masked_logits_only: bool = True
+    order_init: float = 1.0
+    order_draws: int = 4
+    order_estimator: str = "rloo"
+    order_lr: float | None = None
 
 
 @dataclass
@@ -190,10 +198,14 @@ def _validate(cfg: TrainConfig) -> None:
         raise ConfigError("optim needs lr > 0, grad_clip >= 0 and min_lr_ratio in [0, 1]")
     if cfg.stop_after is not None and cfg.stop_after < 1:
         raise ConfigError(f"stop_after must be >= 1 or null, got {cfg.stop_after}")
+    from mdm.order.train import check_loss_config, is_per_position
+
     try:
-        from_spec(cfg.loss.schedule)
+        if not is_per_position(cfg.loss.schedule):
+            from_spec(cfg.loss.schedule)
     except ScheduleError as e:
-        raise ConfigError(f"loss.schedule: {e}") from e
+        raise ConfigError(f"loss.schedule: {e} (or per-position)") from e
+    check_loss_config(cfg.loss, bool(getattr(cfg.model, "time_conditioned", False)))
     MODEL_FAMILIES.get(cfg.model.family)  # unknown family: ConfigError naming the known ones
 
 

@@ -26,7 +26,7 @@ import torch
 import yaml
 
 from mdm.errors import CheckpointError, ConfigError
-from mdm.losses import diffusion_loss
+from mdm.order.train import log_fields, training_loss, training_schedule
 from mdm.registry import Registry
 from mdm.schedules import from_spec
 from mdm.train import checkpoint as ckpt
@@ -86,11 +86,12 @@ class TrainResult:
     final_val: dict | None = None
 
 
-def _loss_parts(cfg: TrainConfig):
-    """(schedule, time sampler, mask sampler) of ``cfg.loss``."""
+def _loss_parts(cfg: TrainConfig, model):
+    """(schedule, time sampler, mask sampler) of ``cfg.loss``; a per-position schedule is the model's."""
     lc = cfg.loss
     time_sampler = TIME_SAMPLERS.get(lc.time_sampler)(eps=lc.t_eps)
-    return from_spec(lc.schedule), time_sampler, MASK_SAMPLERS.get(lc.mask_sampler)()
+    schedule = training_schedule(model, None) or from_spec(lc.schedule)
+    return schedule, time_sampler, MASK_SAMPLERS.get(lc.mask_sampler)()
 
 
 # --- signals -----------------------------------------------------------------------------------------
@@ -157,7 +158,8 @@ def _train(
     bundle = build_data(cfg)
     tokenizer = bundle.tokenizer
     raw = build_model(cfg, tokenizer)
-    loss_parts = _loss_parts(cfg)
+    loss_parts = _loss_parts(cfg, raw)
+    loss_fn = training_loss(cfg.loss)
     if ctx.is_main:  # after the cheap checks: bad input prints nothing but its error
         warn_if_emulated(precision, why, ctx.device)
         if progress:
@@ -253,7 +255,7 @@ def _train(
                 torch.manual_seed(seed ^ 0x5EED)  # dropout
                 with gradient_sync(model, a == A - 1):
                     with autocast(precision, ctx.device):
-                        out_ = diffusion_loss(
+                        out_ = loss_fn(
                             fwd, batch["input_ids"], schedule=loss_parts[0], eligible=batch["eligible"],
                             attention_mask=batch.get("attention_mask"), time_sampler=loss_parts[1],
                             mask_sampler=loss_parts[2], normalize=cfg.loss.normalize, generator=gen,
@@ -280,7 +282,7 @@ def _train(
                 row = {"step": step, "split": "train", "loss": window_loss / window_n,
                        "lr": sched.get_last_lr()[0], "grad_norm": float(gn), "tokens_seen": tokens_seen,
                        "tokens_per_s": window_tokens / max(now - window_t, 1e-9),
-                       "elapsed_s": now - t_start, "precision": precision}
+                       "elapsed_s": now - t_start, "precision": precision, **log_fields(raw)}
                 log(row)
                 if bar is not None:
                     bar.set_postfix(loss=f"{row['loss']:.3f}", tok_s=f"{row['tokens_per_s']:.0f}")
