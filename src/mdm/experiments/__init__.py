@@ -20,6 +20,7 @@ EXPERIMENTS: Registry[str] = Registry("experiment", ConfigError, entries={
     "steps-vs-length": "mdm.experiments.steps_vs_length",
     "eb-sampler": "mdm.experiments.eb_sampler",
     "energy-schedules": "mdm.experiments.energy_schedules",
+    "learned-order": "mdm.experiments.learned_order",
 })
 
 PRESETS = ("quick", "full")

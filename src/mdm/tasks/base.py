@@ -177,6 +177,8 @@ TASKS: Registry[TaskBuilder] = Registry("task", DataError, lazy={
     "sudoku": "mdm.tasks.sudoku",
     "arithmetic": "mdm.tasks.arithmetic",
     "exact-language": "mdm.tasks.exact",
+    "planted-order": "mdm.tasks.planted",
+    "table": "mdm.tasks.tables",
 })
 
 
