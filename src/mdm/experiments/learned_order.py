@@ -22,7 +22,6 @@ Settings are fixed in the presets (nothing is tuned); every number is reported o
 
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,7 +29,7 @@ from pathlib import Path
 import torch
 
 from mdm.errors import ConfigError
-from mdm.experiments.common import provenance, write_json_atomic
+from mdm.experiments.common import one_thread, provenance, write_json_atomic
 from mdm.experiments.learned_order_parts import (
     TrainSetup,
     decoding_comparison,
@@ -102,22 +101,12 @@ PRESETS = {
 }
 
 
-@contextlib.contextmanager
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def run(preset: str, out_dir: Path, seed: int = 0) -> dict:
     """Run the preset; write ``result.json``, ``report.md`` and PNGs into ``out_dir``.  ``seed``
     offsets every training seed."""
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
-    with _one_thread():
+    with one_thread():
         return _run(PRESETS[preset], preset, Path(out_dir), seed)
 
 
