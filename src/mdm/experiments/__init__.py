@@ -25,6 +25,7 @@ EXPERIMENTS: Registry[str] = Registry("experiment", ConfigError, entries={
     "remdm": "mdm.experiments.remdm",
     "any-process": "mdm.experiments.any_process",
     "decoding": "mdm.experiments.decoding",
+    "learned-order": "mdm.experiments.learned_order",
 })
 
 PRESETS = ("quick", "full")

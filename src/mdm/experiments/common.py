@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
@@ -82,3 +83,18 @@ def provenance_markdown(prov: dict) -> str:
         f"CPU capability {m.get('cpu_capability', 'unknown')}), "
         f"{m['platform']}, cuda: {m['cuda']}\n- date: {prov['date']}\n"
     )
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Run single-threaded, then restore.  The experiments are made of small ops (tiny transformers,
+    a few enumerated states) that intra-op threads only slow down; on a busy machine two threads
+    spinning for each other cost over 10x the CPU time (measured)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

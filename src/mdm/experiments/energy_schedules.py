@@ -22,7 +22,6 @@ Three parts, each measured, none sampled where it can be computed:
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -32,7 +31,7 @@ import numpy as np
 import torch
 
 from mdm.errors import ConfigError
-from mdm.experiments.common import provenance, write_json_atomic
+from mdm.experiments.common import one_thread, provenance, write_json_atomic
 from mdm.experiments.energy_schedules_report import plot_sweep, write_report
 from mdm.experiments.energy_toy import ToyConfig, plot_toy, run_toy
 from mdm.languages import LanguageView, parse_language_spec
@@ -280,19 +279,6 @@ def _language_part(name: str, language, denoiser, preset: Preset, tune_metric: s
             "entropy_per_token": entropy_per_token}
 
 
-@contextlib.contextmanager
-def _one_thread():
-    """Run single-threaded, then restore.  Everything here (forward-backward over a few states,
-    tiny transformers) is made of small ops that intra-op threads only slow down; on a busy
-    machine two threads spinning for each other cost over 10x the CPU time (measured)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def run(preset: str, out_dir: Path, seed: int = 0, task_checkpoint: str | None = None) -> dict:
     """Run the preset; write ``result.json``, ``report.md`` and PNGs into ``out_dir``.
 
@@ -301,7 +287,7 @@ def run(preset: str, out_dir: Path, seed: int = 0, task_checkpoint: str | None =
     """
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
-    with _one_thread():
+    with one_thread():
         return _run(PRESETS[preset], preset, Path(out_dir), seed, task_checkpoint)
 
 

@@ -308,7 +308,8 @@ def _run(denoiser, s: _Setup) -> SampleOutput:
     step = 0
     while rows.numel() and (budget is None or step < budget):
         lo, hi, eligible, local = _window(s, x, step)
-        state = StepState(local, s.block_size, s.n_blocks, eligible, gen)
+        state = StepState(local, s.block_size, s.n_blocks, eligible, gen,
+                          lo=lo, prompt_len=p, length=s.length)
         reveal = s.unmasker.plan(state)
         if reveal is None:  # choose from the model's distribution at the eligible positions
             raw, owned = call.logits(x, _times(s, denoiser, x), lo, hi, eligible)

@@ -62,7 +62,9 @@ class StepState:
     positions of each row's current block inside the loop's window of ``w`` columns.  ``dist`` is
     the sampling distribution at the eligible positions only, flattened in row-major order (``n``
     of them; ``None`` in :meth:`Unmasker.plan`); :meth:`spread` puts per-position numbers back on
-    the ``[b, w]`` grid and :meth:`scores` does so for a proxy.
+    the ``[b, w]`` grid and :meth:`scores` does so for a proxy.  ``lo`` is the sequence column of
+    window column 0, ``prompt_len`` / ``length`` the prompt and generated lengths (for unmaskers
+    that rank positions by where they are, e.g. :class:`mdm.order.LearnedOrder`).
     """
 
     step: int
@@ -71,6 +73,9 @@ class StepState:
     eligible: torch.Tensor
     generator: torch.Generator
     dist: Distribution | None = None
+    lo: int = 0
+    prompt_len: int = 0
+    length: int | None = None
 
     def spread(self, values: torch.Tensor, fill) -> torch.Tensor:
         """``values [n]`` (one per eligible position) as ``[b, w]``, ``fill`` elsewhere."""

@@ -87,7 +87,13 @@ def build_model(kind: str, config: dict) -> torch.nn.Module:
 
 def _training_schedule(model: torch.nn.Module, train_config: dict | None) -> None:
     """A time-conditioned model carries the schedule it trained with (DESIGN.md, Denoiser protocol)."""
-    spec = ((train_config or {}).get("loss") or {}).get("schedule")
+    loss = (train_config or {}).get("loss") or {}
+    spec = loss.get("schedule")
+    from mdm.order.train import attach, is_per_position
+
+    if is_per_position(spec):  # a learned per-position schedule lives in the weights
+        attach(model, loss, int(train_config["data"]["seq_len"]))
+        return
     if getattr(model, "time_conditioned", False) and spec:
         from mdm.schedules import from_spec
 

@@ -111,9 +111,13 @@ class LossConfig:
     """The NELBO training loss (:func:`mdm.losses.diffusion_loss`).
 
     ``schedule``: a spec of :func:`mdm.schedules.from_spec` -- ``linear``, ``cosine``, ``poly:W``,
-    ``loglinear[:EPS]`` or ``beta:A,B``.  ``time_sampler``: a name in the registry
-    :data:`mdm.train.loop.TIME_SAMPLERS` (uniform, antithetic, stratified, ppots); ``mask_sampler``:
-    one in :data:`mdm.train.loop.MASK_SAMPLERS` (bernoulli, mirror, mirror-independent).
+    ``loglinear[:EPS]`` or ``beta:A,B`` -- or ``per-position``: a learnable schedule per position
+    (:mod:`mdm.order.train`; Garg et al., arXiv 2511.19152) starting at ``w = order_init``,
+    trained with ``order_draws`` mask draws per example and the ``order_estimator`` gradient
+    (``rloo`` or ``pathwise``), at learning rate ``order_lr`` (default ``optim.lr``).
+    ``time_sampler``: a name in the registry :data:`mdm.train.loop.TIME_SAMPLERS` (uniform,
+    antithetic, stratified, ppots); ``mask_sampler``: one in :data:`mdm.train.loop.MASK_SAMPLERS`
+    (bernoulli, mirror, mirror-independent).
     ``ppots``: P-POTS is fitted before step 1 on ``ppots_examples`` training examples x
     ``ppots_masks`` masks at ``ppots_grid`` times, ``ppots_restarts`` L-BFGS-B starts
     (:meth:`mdm.variance.PPOTS.calibrate`), and saved with the checkpoint.  ``weight_clamp`` > 0
@@ -131,6 +135,10 @@ class LossConfig:
     ppots_examples: int = 12
     ppots_masks: int = 12
     ppots_restarts: int = 20
+    order_init: float = 1.0
+    order_draws: int = 4
+    order_estimator: str = "rloo"
+    order_lr: float | None = None
 
 
 @dataclass
@@ -212,10 +220,14 @@ def _validate(cfg: TrainConfig) -> None:
     for key in ("stop_after", "threads", "data.max_chars"):
         if _get(cfg, key) is not None and _get(cfg, key) < 1:
             raise ConfigError(f"{key} must be >= 1 or null, got {_get(cfg, key)}")
+    from mdm.order.train import check_loss_config, is_per_position
+
     try:
-        from_spec(cfg.loss.schedule)
+        if not is_per_position(cfg.loss.schedule):
+            from_spec(cfg.loss.schedule)
     except ScheduleError as e:
-        raise ConfigError(f"loss.schedule: {e}") from e
+        raise ConfigError(f"loss.schedule: {e} (or per-position)") from e
+    check_loss_config(cfg.loss, bool(getattr(cfg.model, "time_conditioned", False)))
     MODEL_FAMILIES.get(cfg.model.family)  # unknown family: ConfigError naming the known ones
 
 

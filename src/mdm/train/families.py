@@ -111,4 +111,7 @@ def build_model(cfg, tokenizer) -> torch.nn.Module:
         model = entry.model(config)
     if getattr(model, "time_conditioned", False):
         model.schedule = from_spec(cfg.loss.schedule)
+    from mdm.order.train import attach
+
+    attach(model, cfg.loss, cfg.data.seq_len)  # loss.schedule: per-position -> model.order_schedule
     return model

@@ -26,7 +26,7 @@ import torch
 import yaml
 
 from mdm.errors import CheckpointError, ConfigError
-from mdm.losses import diffusion_loss
+from mdm.order.train import log_fields, training_loss, training_schedule
 from mdm.registry import Registry
 from mdm.schedules import from_spec
 from mdm.train import checkpoint as ckpt
@@ -98,11 +98,12 @@ class TrainResult:
     final_val: dict | None = None
 
 
-def _loss_parts(cfg: TrainConfig):
-    """(schedule, time sampler, mask sampler) of ``cfg.loss``."""
+def _loss_parts(cfg: TrainConfig, model):
+    """(schedule, time sampler, mask sampler) of ``cfg.loss``; a per-position schedule is the model's."""
     lc = cfg.loss
     time_sampler = with_clamp(TIME_SAMPLERS.get(lc.time_sampler)(eps=lc.t_eps), lc.weight_clamp)
-    return from_spec(lc.schedule), time_sampler, MASK_SAMPLERS.get(lc.mask_sampler)()
+    schedule = training_schedule(model, None) or from_spec(lc.schedule)
+    return schedule, time_sampler, MASK_SAMPLERS.get(lc.mask_sampler)()
 
 
 # --- signals -----------------------------------------------------------------------------------------
@@ -174,8 +175,9 @@ def _train(
     bundle = build_data(cfg)
     tokenizer = bundle.tokenizer
     raw = build_model(cfg, tokenizer)
-    loss_parts = _loss_parts(cfg)
+    loss_parts = _loss_parts(cfg, raw)
     family_loss = MODEL_FAMILIES.get(cfg.model.family).loss
+    loss_fn = training_loss(cfg.loss)
     if ctx.is_main:  # after the cheap checks: bad input prints nothing but its error
         warn_if_emulated(precision, why, ctx.device)
         if progress:
@@ -278,7 +280,7 @@ def _train(
                         if family_loss is not None:  # a family with its own objective (AP-MDM)
                             out_ = family_loss(fwd, batch)
                         else:
-                            out_ = diffusion_loss(
+                            out_ = loss_fn(
                                 fwd, batch["input_ids"], schedule=loss_parts[0], eligible=batch["eligible"],
                                 attention_mask=batch.get("attention_mask"), time_sampler=loss_parts[1],
                                 mask_sampler=loss_parts[2], normalize=cfg.loss.normalize, generator=gen,
@@ -313,7 +315,7 @@ def _train(
                        "lr": sched.get_last_lr()[0], "grad_norm": float(gn), "tokens_seen": tokens_seen,
                        "tokens_per_s": window_tokens / max(now - window_t, 1e-9),
                        "elapsed_s": now - t_start, "precision": precision,
-                       "nonfinite_skipped": guard.skipped, **meter.row()}
+                       "nonfinite_skipped": guard.skipped, **meter.row(), **log_fields(raw)}
                 log(row)
                 if bar is not None:
                     shown = float("nan") if row["loss"] is None else row["loss"]

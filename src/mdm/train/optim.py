@@ -14,14 +14,19 @@ __all__ = ["build_optimizer", "lr_factor", "build_lr_scheduler"]
 
 def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.AdamW:
     """AdamW; weight decay only on matrices of linear layers (not on norms, biases or embeddings)."""
-    decay, no_decay = [], []
+    decay, no_decay, order = [], [], []
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
+        if name.startswith("order_schedule."):  # a learned per-position schedule (mdm.order.train)
+            order.append(p)
+            continue
         (decay if p.dim() >= 2 and "embed" not in name else no_decay).append(p)
+    order_lr = getattr(getattr(model, "order_schedule", None), "lr", None) or cfg.lr
     groups = [
         {"params": decay, "weight_decay": cfg.weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
+        {"params": order, "weight_decay": 0.0, "lr": order_lr},
     ]
     return torch.optim.AdamW(
         [g for g in groups if g["params"]], lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps

@@ -6,6 +6,7 @@ states; they are saved and restored for completeness.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,12 @@ def _sections(d: dict) -> dict:
     model = d.get("model")
     if isinstance(model, dict) and "family" not in model:  # written before model families existed
         model = {"family": "transformer", **model}
-    return {"model": model, "data": d.get("data"), "loss": d.get("loss")}
+    loss = d.get("loss")
+    if isinstance(loss, dict):  # keys added since (e.g. the order_* options) take their defaults
+        from mdm.train.config import LossConfig
+
+        loss = {**dataclasses.asdict(LossConfig()), **loss}
+    return {"model": model, "data": d.get("data"), "loss": loss}
 
 
 def check_compatible(saved: dict | None, cfg, path: Path) -> None:

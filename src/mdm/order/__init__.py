@@ -1,0 +1,27 @@
+"""Learned-order masked diffusion (Garg, Kohli, Sarawagi, arXiv 2511.19152).
+
+Per-position schedules ``alpha_l(t) = 1 - t^{w_l}`` with learnable ``w = softplus(theta)``
+(:class:`PerPositionSchedule`); their decoding order is Plackett--Luce(``w``) (:func:`sample_order`,
+:class:`LearnedOrder` for :func:`mdm.sample`); the NELBO is an expected autoregressive loss along
+those orders (:func:`multivariate_nelbo`); its gradient in ``w`` needs a score-function term,
+estimated with RLOO (:mod:`mdm.order.rloo`).
+"""
+
+from mdm.order.nelbo import expected_order_loss, multivariate_nelbo, order_losses
+from mdm.order.plackett_luce import decode_ranks, order_log_prob, sample_order
+from mdm.order.rloo import gradient_stats, order_loss
+from mdm.order.schedule import PerPositionSchedule
+from mdm.order.unmasker import LearnedOrder
+
+__all__ = [
+    "LearnedOrder",
+    "PerPositionSchedule",
+    "decode_ranks",
+    "expected_order_loss",
+    "gradient_stats",
+    "multivariate_nelbo",
+    "order_log_prob",
+    "order_loss",
+    "order_losses",
+    "sample_order",
+]
