@@ -3,6 +3,9 @@
 import json
 
 import pytest
+from tests.cli.conftest import TINY_CONFIG
+
+from mdm import cli
 
 
 def test_sample_prints_text_through_the_tokenizer(run_dir, run, capsys):
@@ -50,3 +53,23 @@ def test_show_animates_and_trace_writes_a_png(run_dir, run, tmp_path, capsys):
 def test_remdm_options_belong_to_remdm(run_dir, run, capsys):
     rc, out, err = run(["sample", run_dir, "--length", "8", "--eta", "0.1"], capsys)
     assert rc == 2 and "--eta does not apply to --unmasker ancestral" in err
+
+
+@pytest.fixture(scope="module")
+def block_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli_block")
+    (root / "tiny.yaml").write_text(TINY_CONFIG)
+    argv = ["train", str(root / "tiny.yaml"), "--set", "seed=1", "--set", "model.block_size=8",
+            "--out", str(root / "run"), "--quiet"]
+    assert cli.main(argv) == 0
+    return root / "run"
+
+
+def test_a_block_causal_model_samples_a_length_its_blocks_do_not_divide(block_run, run, capsys):
+    argv = ["sample", block_run, "--unmasker", "topk", "--k", "2", "--block-size", "8", "--length", "13",
+            "--cache", "prefix", "--prompt", "In", "--json"]
+    rc, out, err = run(argv, capsys)
+    assert rc == 0, err
+    row = json.loads(out.splitlines()[0])
+    # sampling blocks [2, 8) and [8, 15) on the model's grid (the last completed to 16): 3 + 4 passes
+    assert row["text"].startswith("In") and row["nfe"] == 3 + 4

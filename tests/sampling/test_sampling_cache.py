@@ -122,11 +122,15 @@ def _stop_token(model, prompts, **kw):
     raise AssertionError("no discriminating token")
 
 
-@pytest.mark.parametrize("block_model, mode", [(None, "prefix"), (None, "dual"), (8, "prefix")])
-def test_stop_rule_rows_leaving_the_batch_take_their_cache_rows(block_model, mode):
+@pytest.mark.parametrize("block_model, mode, p, length, block_size", [
+    (None, "prefix", 8, 24, 8), (None, "dual", 8, 24, 8), (8, "prefix", 8, 24, 8),
+    # a block-causal model, its blocks not dividing the prompt or the length: cached or not
+    (8, None, 6, 19, 4), (8, "prefix", 6, 19, 4),
+])
+def test_stop_rule_rows_leaving_the_batch_take_their_cache_rows(block_model, mode, p, length, block_size):
     m = make(block_size=block_model)
-    prompts = torch.randint(0, MASK, (5, 8), generator=torch.Generator().manual_seed(7))
-    kw = dict(length=24, block_size=8, unmasker=TopK(2), cache=mode)
+    prompts = torch.randint(0, MASK, (5, p), generator=torch.Generator().manual_seed(7))
+    kw = dict(length=length, block_size=block_size, unmasker=TopK(2), cache=mode)
     stop = _stop_token(m, prompts, **kw)
     together = mdm.sample(m, prompt=prompts, stop=[stop], pad_id=0, **kw)
     assert len(set(together.nfe.tolist())) > 1  # rows really left at different steps
@@ -157,7 +161,8 @@ class _TokenCache:
 class BlockToy:
     """p(x) over 2 blocks of 2 binary tokens, with exact per-block conditionals given the clean
     earlier block, which a cached pass reads ONLY from its cache (a block diffusion model that is
-    exact, BD3-LM's factorisation p(x) = p(x^0) p(x^1 | x^0))."""
+    exact, BD3-LM's factorisation p(x) = p(x^0) p(x^1 | x^0)).  Like a model trained on whole
+    blocks only, it refuses a pass that ends inside a block."""
 
     vocab_size, mask_id, block_size = 3, 2, 2
     supports_output_mask = supports_kv_cache = True
@@ -170,6 +175,7 @@ class BlockToy:
         return _TokenCache(length)
 
     def __call__(self, x, attention_mask=None, output_mask=None, cache=None, start=0):
+        assert (start + x.shape[1]) % self.block_size == 0, "a pass must end at a block boundary"
         if cache is not None:
             if cache.tokens is None:
                 cache.tokens = torch.full((x.shape[0], cache.length), self.mask_id)
@@ -205,6 +211,59 @@ def test_block_causal_cache_has_the_exact_law_at_temperature_one():
         assert tv < 0.05, tv  # n = 4000 over 16 cells: sampling TV ~0.02
 
 
+@pytest.mark.parametrize("unmasker", [TopK(1), TopK(1, proxy="random"), Scheduled(4)])
+@pytest.mark.parametrize("prompt, length", [((), 3), ((0,), 2)])
+def test_block_causal_any_length_has_the_exact_law_at_temperature_one(unmasker, prompt, length):
+    # ends mid-block (the last block completed with a masked position it marginalises out); the
+    # prompt (0,) also starts mid-block (blocks [1, 2), [2, 3)): the law is p(x_1, x_2 | x_0 = 0).
+    # Peaks at 0000, 0011, 0110, 1001, ...: x_2 depends on x_1 given x_0, so revealing x_2 before
+    # block 0 is clean (a sampling block straddling two model blocks) would show
+    g = torch.Generator().manual_seed(0)
+    probs = torch.rand(16, generator=g, dtype=torch.float64) + 10.0 * (torch.arange(16) % 3 == 0)
+    toy = BlockToy(probs / probs.sum())
+    n, p = 4000, len(prompt)
+    kw = dict(batch_size=n, length=length, block_size=2, unmasker=unmasker, temperature=1.0,
+              seed=11, prompt=torch.tensor(prompt, dtype=torch.long) if p else None)
+    cached = mdm.sample(toy, cache="prefix", **kw)
+    assert torch.equal(cached.tokens, mdm.sample(toy, **kw).tokens)
+    real = p + length
+    weights = 2 ** torch.arange(real - 1, -1, -1)
+    law = torch.zeros(2**real, dtype=torch.float64).index_add_(0, (toy.seqs[:, :real] * weights).sum(1),
+                                                                 toy.probs)
+    law = law[prompt[0] << length:][:2**length] if p else law  # given the prompt
+    law = law / law.sum()
+    codes = (cached.tokens[:, p:] * weights[p:]).sum(1)
+    freq = torch.bincount(codes, minlength=2**length).double() / n
+    tv = 0.5 * (freq - law).abs().sum()
+    assert tv < 0.05, tv  # n = 4000 over at most 8 cells: sampling TV ~0.02
+
+
+@pytest.mark.parametrize("unmasker", UNMASKERS)
+@pytest.mark.parametrize("p, length, block_size", [(8, 20, 8), (5, 13, 4), (3, 9, 8)])
+def test_block_causal_any_length_gives_the_uncached_tokens(unmasker, p, length, block_size):
+    m = make(block_size=8)
+    prompt = torch.randint(0, MASK, (3, p), generator=torch.Generator().manual_seed(2))
+    for temperature in (0.0, 1.0):
+        kw = dict(prompt=prompt, length=length, block_size=block_size, unmasker=unmasker, seed=5,
+                  temperature=temperature)
+        ref = mdm.sample(m, **kw)
+        got = mdm.sample(m, cache="prefix", **kw)
+        assert got.tokens.shape == (3, p + length) and not (got.tokens == MASK).any()
+        assert torch.equal(got.tokens, ref.tokens) and torch.equal(got.nfe, ref.nfe)
+
+
+def test_block_causal_partial_blocks_pass_whole_model_blocks_and_cost_their_steps():
+    spy = Spy(make(block_size=8))
+    prompt = torch.randint(0, MASK, (2, 5), generator=torch.Generator().manual_seed(2))
+    # sampling blocks [5, 8), [8, 16), [16, 18) on the model's grid; TopK(4): 1 + 2 + 1 passes, each
+    # from the first uncommitted model block to the end of the current one, [16, 18) completed to 24
+    out = mdm.sample(spy, prompt=prompt, length=13, block_size=8, unmasker=TopK(4), cache="prefix")
+    assert spy.widths == [8, 16, 8, 16] and out.nfe.tolist() == [4, 4]
+    spy.widths.clear()
+    out = mdm.sample(spy, prompt=prompt, length=13, block_size=8, unmasker=TopK(4))
+    assert spy.widths == [24] * 4 and out.nfe.tolist() == [4, 4]
+
+
 def test_bad_cache_settings_raise(prompts):
     m, mb = make(), make(block_size=8)
     hmm = HMM.random(n_states=3, vocab_size=4, seed=0).denoiser()
@@ -223,8 +282,6 @@ def test_bad_cache_settings_raise(prompts):
         mdm.sample(mb, **kw)  # block_size defaults to the whole generation
     with pytest.raises(MDMError, match="prefix"):
         mdm.sample(mb, block_size=8, cache="dual", **kw)
-    with pytest.raises(MDMError, match="multiple of block_size"):
-        mdm.sample(mb, prompt=prompts[:, :6], length=16, block_size=8, cache="prefix")
     with pytest.raises(MDMError, match="does not combine with prompt_mask or cfg_scale"):
         mdm.sample(m, cache="prefix", cfg_scale=1.0, **kw)
     with pytest.raises(MDMError, match="does not combine with prompt_mask or cfg_scale"):
@@ -235,12 +292,14 @@ def test_bad_cache_settings_raise(prompts):
 
 @pytest.mark.gpu
 def test_caches_on_cuda_match_the_uncached_run(prompts):
-    # Ancestral forwards subsets of rows (cache rows copied out and back); the stop rule drops rows
-    for block_model, mode, refresh in [(None, "dual", 1), (None, "prefix", 1), (8, "prefix", None)]:
+    # Ancestral forwards subsets of rows (cache rows copied out and back); the stop rule drops rows;
+    # the last case's blocks divide neither the prompt nor the length
+    for block_model, mode, refresh, p, length in [(None, "dual", 1, 8, 24), (None, "prefix", 1, 8, 24),
+                                                  (8, "prefix", None, 8, 24), (8, "prefix", None, 5, 19)]:
         m = make(block_size=block_model).cuda()
         for unmasker in (Ancestral(12), TopK(2)):
-            kw = dict(prompt=prompts.cuda(), length=24, block_size=8, unmasker=unmasker, seed=0, stop=[3],
-                      pad_id=0, temperature=1.0)
+            kw = dict(prompt=prompts[:, :p].cuda(), length=length, block_size=8, unmasker=unmasker, seed=0,
+                      stop=[3], pad_id=0, temperature=1.0)
             ref = mdm.sample(m, **kw)
             got = mdm.sample(m, cache=mode, cache_refresh=refresh, **kw)
             assert got.tokens.is_cuda and torch.equal(got.tokens, ref.tokens)

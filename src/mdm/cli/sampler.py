@@ -127,7 +127,7 @@ def add_unmasker_options(p: argparse.ArgumentParser, *, unmasker: str = "ancestr
                    help="remdm: sigma_t schedule (default cap)")
     g.add_argument("--block-size", type=int_at_least(1),
                    help="semi-autoregressive blocks of this many tokens, left to right "
-                   "(must divide the length)")
+                   "(must divide the length; on a block-causal model, its block size instead)")
     g.add_argument("--temperature", type=float_in(0.0, float("inf")), default=temperature,
                    help=f"values ~ softmax(logits / T); 0 = argmax, 1 = the model's own distribution "
                    f"(default {temperature:g})")
@@ -223,6 +223,7 @@ def prepare_sampling(args):
     import torch
 
     from mdm.cli.source import load_source
+    from mdm.protocol import block_size_of
 
     build_unmasker(args, 1)  # options valid for this unmasker? (before loading anything)
     model, tokenizer = load_source(args, args.device)
@@ -230,7 +231,7 @@ def prepare_sampling(args):
     if getattr(args, "prompt", None):
         prompt_ids += _encode(tokenizer, args.prompt, "--prompt")
     length = _resolve_length(model, args, len(prompt_ids))
-    if args.block_size is not None and length % args.block_size:
+    if args.block_size is not None and length % args.block_size and block_size_of(model) is None:
         raise SamplingError(f"--block-size {args.block_size} must divide the length {length}")
     unmasker = build_unmasker(args, length)
     prompt = torch.tensor(prompt_ids, dtype=torch.long) if prompt_ids else None

@@ -15,7 +15,9 @@ span of positions writes that span's keys/values and reads the rest from the cac
   fully clean its keys/values are final: each pass recomputes only from the first uncommitted
   model block to the end of the model block holding the sampling window, and commits the blocks
   that became clean.  The
-  tokens equal the uncached run's (up to float rounding) and the law is the same.
+  tokens equal the uncached run's (up to float rounding) and the law is the same.  Any prompt and
+  generation length: the last model block is completed with masked positions
+  (:mod:`mdm.sampling.blocks`).
 
 Refreshes and commits are per row: a pass over some rows (a model-free step forwards only the rows
 that reveal something) refreshes the rows that need it and reuses the others' caches.  Rows leaving
@@ -38,26 +40,9 @@ CACHE_MODES = ("prefix", "dual")
 _STALE = 2**62  # the age of a row whose cache must be refreshed before use
 
 
-def check_block_model(denoiser, block_size: int, prompt_len: int) -> None:
-    """A block-causal model decodes each sampling block inside one of its own blocks."""
-    model_block = block_size_of(denoiser)
-    if model_block is None:
-        return
-    if model_block % block_size:
-        raise SamplingError(
-            f"block_size={block_size} does not divide the model's block size {model_block}: a block "
-            f"diffusion model decodes one of its blocks at a time; pass block_size={model_block} "
-            "(or a divisor of it)")
-    if prompt_len % block_size:
-        raise SamplingError(
-            f"the prompt length {prompt_len} is not a multiple of block_size={block_size}, so a sampling "
-            f"block would straddle two of the model's blocks; trim the prompt to a multiple of {block_size}")
-
-
-def make_cache(denoiser, mode, refresh, *, total_len: int, prompt_len: int, block_size: int, batch: int):
+def make_cache(denoiser, mode, refresh, *, total_len: int, batch: int):
     """Validate ``cache`` / ``cache_refresh`` of a :func:`mdm.sample` call; a :class:`SampleCache`
-    or None.  Block-causal models are checked whether or not a cache is used."""
-    check_block_model(denoiser, block_size, prompt_len)
+    or None.  ``total_len``: the width the denoiser sees (:func:`mdm.sampling.blocks.model_length`)."""
     if mode is None:
         if refresh is not None:
             raise SamplingError("cache_refresh needs cache='prefix' or 'dual'")
@@ -98,7 +83,8 @@ class SampleCache:
         rows = torch.arange(b) if rows is None else rows.cpu()  # the per-row state lives on the CPU
         if self.model_block is not None:
             start = int(self.committed[rows].min())
-            end = min(-(-hi // self.model_block) * self.model_block, n)  # the model block is bidirectional
+            end = -(-hi // self.model_block) * self.model_block  # the model block is bidirectional; x
+            # holds whole model blocks (mdm.sampling.blocks), so a partial last one is completed
             raw = self._pass(x, kw, rows, start, end, lo, hi, positions)
             done = lo // self.model_block * self.model_block
             self.committed[rows] = self.committed[rows].clamp(min=done)

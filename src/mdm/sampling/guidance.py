@@ -43,11 +43,13 @@ class ModelCall:
     tokens, masked in the unconditional pass) follow the batch as rows leave it (:meth:`keep`).
     ``passes`` is the number of forward passes a row costs per call (2 with guidance).  ``cache``:
     a :class:`mdm.sampling.cache.SampleCache` that runs the pass instead (no padding, no guidance).
+    ``width``: the columns the denoiser sees; ``x`` is completed with masked columns up to it (a
+    block-causal model's partial last block, :mod:`mdm.sampling.blocks`), which it never reveals.
     """
 
     def __init__(self, denoiser, *, vocab_size: int, mask_id: int, time_conditioned: bool, output_mask: bool,
                  attention: torch.Tensor | None, prompt_real: torch.Tensor, cfg_scale: float,
-                 cache=None):
+                 cache=None, width: int | None = None):
         if cache is not None and (attention is not None or cfg_scale > 0):
             raise SamplingError("cache= does not combine with prompt_mask or cfg_scale yet: the cached "
                                 "span's keys would need the padding mask and a second (unconditional) "
@@ -56,6 +58,7 @@ class ModelCall:
         self.time_conditioned, self.output_mask = time_conditioned, output_mask
         self.attention, self.prompt_real, self.cfg_scale = attention, prompt_real, cfg_scale
         self.passes = 2 if cfg_scale > 0 else 1
+        self.width = width
 
     def keep(self, idx: torch.Tensor) -> None:
         if self.cache is not None:
@@ -68,10 +71,15 @@ class ModelCall:
         """Raw logits ``[n, V]`` at ``positions [b, hi - lo]`` of the window ``[lo, hi)``
         (row-major), and whether that tensor is a fresh one the caller may overwrite.  ``rows``:
         which of the batch's rows ``x`` holds (None = all)."""
+        extra = 0 if self.width is None else self.width - x.shape[1]
+        if extra:  # never revealed: the window [lo, hi) and positions stay within the real columns
+            x = torch.cat([x, x.new_full((x.shape[0], extra), self.mask_id)], dim=1)
         if self.cache is not None:  # mdm.sampling.cache: a span pass that reads the other keys/values
             kw = {"t": t} if self.time_conditioned else {}
             return self.cache.logits(x, kw, lo, hi, positions, rows), True
         attn = self.attention if self.attention is None or rows is None else self.attention[rows]
+        if attn is not None and extra:
+            attn = torch.cat([attn, attn.new_ones((attn.shape[0], extra))], dim=1)
         if self.passes == 2:
             real = self.prompt_real if rows is None else self.prompt_real[rows]
             uncond = x.clone()

@@ -25,6 +25,7 @@ import torch
 
 from mdm.errors import SamplingError, TokenError
 from mdm.protocol import check_tokens, denoiser_schedule, is_time_conditioned, model_time
+from mdm.sampling.blocks import Blocks, make_blocks, model_length
 from mdm.sampling.cache import SampleCache, make_cache
 from mdm.sampling.distribution import Distribution
 from mdm.sampling.guidance import ModelCall, check_cfg_scale
@@ -60,10 +61,9 @@ class _Setup:
     device: torch.device
     prompt: torch.Tensor  # [B, P] on device
     length: int
-    block_size: int
-    n_blocks: int
+    blocks: Blocks
     unmasker: Unmasker
-    steps_per_block: int | None
+    block_steps: tuple[int, ...] | None  # steps per block of a budgeted unmasker
     temperature: float
     top_p: float
     stop: StopRule | None
@@ -127,12 +127,6 @@ def _setup(denoiser, *, batch_size, length, prompt, unmasker, block_size, temper
     if length is None or not _is_int(length) or length < 1:
         raise SamplingError(
             f"length (tokens to generate after the prompt) must be an int >= 1, got {length!r}")
-    if block_size is None:
-        block_size = length
-    elif not _is_int(block_size) or block_size < 1 or length % block_size:
-        raise SamplingError(
-            f"block_size must be an int >= 1 that divides length={length}, got {block_size!r}"
-        )
     if not _is_number(temperature) or temperature < 0:
         raise SamplingError(f"temperature must be a finite number >= 0 (0 = argmax), got {temperature!r}")
     if not _is_number(top_p) or not 0 < top_p <= 1:
@@ -148,9 +142,6 @@ def _setup(denoiser, *, batch_size, length, prompt, unmasker, block_size, temper
         raise SamplingError(f"trace must be True or False, got {trace!r}")
     if is_time_conditioned(denoiser):
         denoiser_schedule(denoiser)  # a bad schedule attribute fails here, before any work
-    n_blocks = length // block_size
-    steps_per_block = unmasker.steps_per_block(block_size, n_blocks)
-
     device = _device_of(denoiser, prompt)
     if pad_id is None:
         pad_id = getattr(denoiser, "pad_id", None)
@@ -164,6 +155,8 @@ def _setup(denoiser, *, batch_size, length, prompt, unmasker, block_size, temper
         prompt, prompt_mask = left_pad(prompt, (0 if mask_id else 1) if pad_id is None else pad_id, device)
     prompt = _check_prompt(prompt, batch_size, vocab_size, mask_id, device)
     prompt_mask = check_prompt_mask(prompt_mask, prompt)
+    blocks = make_blocks(denoiser, block_size, prompt_len=prompt.shape[1], length=length)
+    block_steps = blocks.steps(unmasker)
     cfg_scale = check_cfg_scale(cfg_scale)
     stop_rule = None
     if stop is not None:
@@ -182,14 +175,14 @@ def _setup(denoiser, *, batch_size, length, prompt, unmasker, block_size, temper
             f"generator must be a torch.Generator on the sampling device {device}, got {generator!r}"
         )
     return _Setup(
-        device=device, prompt=prompt, length=length, block_size=block_size, n_blocks=n_blocks,
-        unmasker=unmasker, steps_per_block=steps_per_block, temperature=float(temperature),
+        device=device, prompt=prompt, length=length, blocks=blocks,
+        unmasker=unmasker, block_steps=block_steps, temperature=float(temperature),
         top_p=float(top_p), stop=stop_rule, generator=generator, trace=trace, vocab_size=vocab_size,
         mask_id=mask_id, time_conditioned=is_time_conditioned(denoiser),
         output_mask=bool(getattr(denoiser, "supports_output_mask", False)),
         prompt_mask=prompt_mask, cfg_scale=cfg_scale,
-        cache=make_cache(denoiser, cache, cache_refresh, total_len=prompt.shape[1] + length,
-                         prompt_len=prompt.shape[1], block_size=block_size, batch=prompt.shape[0]),
+        cache=make_cache(denoiser, cache, cache_refresh, batch=prompt.shape[0],
+                         total_len=model_length(denoiser, prompt.shape[1] + length)),
     )
 
 
@@ -206,23 +199,23 @@ def _times(s: _Setup, denoiser, x: torch.Tensor) -> torch.Tensor | None:
     return model_time(denoiser, (x[:, p:] == s.mask_id).double().mean(dim=1))
 
 
-def _window(s: _Setup, x: torch.Tensor, step: int) -> tuple[int, int, torch.Tensor, int]:
-    """Columns ``[lo, hi)`` this step may touch, the eligible positions ``[b, hi - lo]`` and the
-    step index within the block.  Budgeted unmaskers move block by block in lockstep; others
-    move each row to its next block once the current one is fully revealed."""
-    p, bs = s.prompt.shape[1], s.block_size
-    if s.steps_per_block is not None:
-        block, local = divmod(step, s.steps_per_block)
-        lo = p + block * bs
-        return lo, lo + bs, x[:, lo:lo + bs] == s.mask_id, local
+def _window(s: _Setup, x: torch.Tensor, step: int) -> tuple[int, int, torch.Tensor, int, int]:
+    """Columns ``[lo, hi)`` this step may touch, the eligible positions ``[b, hi - lo]``, the
+    step index within the block and the block's width.  Budgeted unmaskers move block by block
+    in lockstep; others move each row to its next block once the current one is fully revealed."""
+    p, blocks = s.prompt.shape[1], s.blocks
+    if s.block_steps is not None:
+        block, local = Blocks.at_step(s.block_steps, step)
+        lo, hi = blocks.span(block)
+        return lo, hi, x[:, lo:hi] == s.mask_id, local, hi - lo
     masked = x[:, p:] == s.mask_id
-    if s.n_blocks == 1:
-        return p, x.shape[1], masked, step
-    row_block = masked.to(torch.uint8).argmax(dim=1) // bs  # block of the first masked position
+    if blocks.count == 1:
+        return p, x.shape[1], masked, step, blocks.size
+    row_block = blocks.index(masked.to(torch.uint8).argmax(dim=1))  # block of the first masked position
     first, last = torch.stack([row_block.min(), row_block.max()]).tolist()
-    lo, hi = p + first * bs, p + (last + 1) * bs
-    col_block = torch.arange(first * bs, (last + 1) * bs, device=x.device) // bs
-    return lo, hi, masked[:, lo - p:hi - p] & (col_block == row_block.unsqueeze(1)), step
+    lo, hi = blocks.span(first)[0], blocks.span(last)[1]
+    col_block = blocks.index(torch.arange(lo - p, hi - p, device=x.device))
+    return lo, hi, masked[:, lo - p:hi - p] & (col_block == row_block.unsqueeze(1)), step, blocks.size
 
 
 def _finished(s: _Setup, x: torch.Tensor, eligible: torch.Tensor, reveal: torch.Tensor, adaptive: bool):
@@ -290,7 +283,8 @@ def _model_call(denoiser, s: _Setup) -> ModelCall:
         attention = torch.cat([real, torch.ones(batch, s.length, dtype=torch.bool, device=s.device)], dim=1)
     return ModelCall(denoiser, vocab_size=s.vocab_size, mask_id=s.mask_id,
                      time_conditioned=s.time_conditioned, output_mask=s.output_mask, attention=attention,
-                     prompt_real=real, cfg_scale=s.cfg_scale, cache=s.cache)
+                     prompt_real=real, cfg_scale=s.cfg_scale, cache=s.cache,
+                     width=model_length(denoiser, p + s.length))
 
 
 def _run(denoiser, s: _Setup) -> SampleOutput:
@@ -303,13 +297,12 @@ def _run(denoiser, s: _Setup) -> SampleOutput:
     nfe = torch.zeros(batch, dtype=torch.long, device=s.device)
     rows = torch.arange(batch, device=s.device)  # output row of each active row
     rec = _Recorder(x, p) if s.trace else None
-    budget = None if s.steps_per_block is None else s.steps_per_block * s.n_blocks
+    budget = None if s.block_steps is None else sum(s.block_steps)
 
     step = 0
     while rows.numel() and (budget is None or step < budget):
-        lo, hi, eligible, local = _window(s, x, step)
-        state = StepState(local, s.block_size, s.n_blocks, eligible, gen,
-                          lo=lo, prompt_len=p, length=s.length)
+        lo, hi, eligible, local, width = _window(s, x, step)
+        state = StepState(local, width, s.blocks.count, eligible, gen, lo=lo, prompt_len=p, length=s.length)
         reveal = s.unmasker.plan(state)
         if reveal is None:  # choose from the model's distribution at the eligible positions
             raw, owned = call.logits(x, _times(s, denoiser, x), lo, hi, eligible)
@@ -385,7 +378,9 @@ def sample(denoiser, *, batch_size=1, length=None, prompt=None, unmasker=None, b
       :class:`ReMDM`, which may also send clean generated tokens back to the mask); default
       ``TopK(k=1, proxy="confidence")``: one position per step, the most confident first.
     * ``block_size`` -- semi-autoregressive blocks, left to right (must divide ``length``);
-      budgeted unmaskers split their steps evenly over the blocks.
+      budgeted unmaskers split their steps evenly over the blocks.  On a block-causal model it
+      must divide the model's block size, and the blocks follow the model's grid: any ``length``
+      and prompt length (:mod:`mdm.sampling.blocks`).
     * ``temperature`` / ``top_p`` -- values are drawn from softmax(logits / temperature) within the
       top-p nucleus with float64 Gumbel noise (argmax at temperature 0); the mask token never.
     * ``stop`` -- a token id, a sequence of ids, or a list of sequences: a row is done once one of
@@ -400,7 +395,7 @@ def sample(denoiser, *, batch_size=1, length=None, prompt=None, unmasker=None, b
     * ``cache`` / ``cache_refresh`` -- reuse keys/values across steps (:mod:`mdm.sampling.cache`):
       ``"prefix"`` or ``"dual"`` (Fast-dLLM; approximate on a bidirectional model, refreshed at
       every block and every ``cache_refresh`` passes); on a block-causal model (block diffusion)
-      ``"prefix"`` is exact.  A block-causal model needs ``block_size`` dividing its own.
+      ``"prefix"`` is exact.
 
     Time-conditioned denoisers get ``t = denoiser.schedule.inverse(1 - f)``, ``f`` the fraction of
     the generated region still masked: the time at which training saw that much masking
