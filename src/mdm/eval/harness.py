@@ -114,7 +114,12 @@ class MDMHarnessLM(LM):
         import mdm
 
         ctx = self.prefix_ids + self._fit(context, [0] * length)
-        block = self.block_size if self.block_size is not None and length % self.block_size == 0 else None
+        from mdm.protocol import block_size_of
+
+        # semi-AR blocks must tile the generation, except on a block-causal model (any length decodes)
+        tiles = self.block_size is not None and (length % self.block_size == 0
+                                                 or block_size_of(self.denoiser) is not None)
+        block = self.block_size if tiles else None
         out = mdm.sample(self.denoiser, length=length, prompt=torch.tensor(ctx, dtype=torch.long),
                          unmasker=unmasker if unmasker is not None else self.unmasker, block_size=block,
                          temperature=self.temperature if temperature is None else temperature, stop=stop,
