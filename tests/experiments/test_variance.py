@@ -29,6 +29,10 @@ def test_quick_preset_runs_end_to_end(tmp_path):
             for key in ("equal_steps", "equal_compute"):
                 s = arm[split][key]
                 assert 0 <= s["min"] <= s["mean"] <= s["max"] <= 1 and len(s["per_seed"]) == seeds
+            by, counts = arm[split]["equal_steps_by_digits"], result["splits"][split]["digits"]
+            assert set(by) == set(counts)  # the by-digits means recombine into the overall mean
+            assert sum(by[k] * counts[k] for k in by) / sum(counts.values()) == pytest.approx(
+                arm[split]["equal_steps"]["mean"])
     for arm in result["arms"].values():
         assert arm["loss_var"] > 0 and arm["grad_norm_var"] >= 0 and arm["estimator_var_init"] >= 0
         assert set(arm["end_abc"]) == {"A", "B", "C", "total"}
@@ -49,4 +53,4 @@ def test_quick_preset_runs_end_to_end(tmp_path):
     assert result["splits"]["test"]["digits"] == dict(digits)  # the experiment scored this split
     report = (tmp_path / "report.md").read_text()
     assert "P-POTS+MIRROR" in report and "AR (C only)" in report
-    assert "valid acc % equal steps" in report and "held-out test" in report
+    assert "valid acc % equal steps" in report and "held-out test" in report and "by operand digits" in report

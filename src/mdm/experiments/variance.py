@@ -153,7 +153,7 @@ def _run(preset: str, p: Preset, out_dir: Path, seed: int, write_outputs) -> dic
             t1 = time.perf_counter()
             stats = sft(model, x_train, el_train, arm, ppots, seed=s, **loop, on_checkpoint=_recorder(
                 acc, evals, lambda m, ds: mdm_accuracy(m, ds, tok.eos_id, tok.pad_id)))
-            stats.update(seed=s, **_checkpoint_acc(acc, half, full), wall_s=time.perf_counter() - t1,
+            stats.update(seed=s, **_checkpoint_acc(acc, evals, half, full), wall_s=time.perf_counter() - t1,
                          train_acc=statistics.fmean(mdm_accuracy(model, fit_ds, tok.eos_id, tok.pad_id)))
             if s - seed < p.decomp_end_seeds:
                 stats["end_abc"] = abc(model, s)
@@ -169,7 +169,7 @@ def _run(preset: str, p: Preset, out_dir: Path, seed: int, write_outputs) -> dic
         model, acc = copy.deepcopy(base_ar), {}
         stats = sft_ar(model, x_train, el_train, seed=s, **loop,
                        on_checkpoint=_recorder(acc, evals, ar_accuracy))
-        stats.update(seed=s, **_checkpoint_acc(acc, half, full), train_acc=statistics.fmean(
+        stats.update(seed=s, **_checkpoint_acc(acc, evals, half, full), train_acc=statistics.fmean(
             ar_accuracy(model, fit_ds)), end_C=ar_loss_variance(model, x_valid[rows], el_valid[rows]))
         ar_runs.append(stats)
     ar = _arm_summary(ar_runs, 1, None)
@@ -195,24 +195,37 @@ def _run(preset: str, p: Preset, out_dir: Path, seed: int, write_outputs) -> dic
 
 
 def _recorder(acc: dict, evals: dict, accuracy):
-    """``on_checkpoint`` that stores ``{split: accuracy}`` over ``evals`` at each checkpoint step."""
-    return lambda step, model: acc.update(
-        {step: {name: statistics.fmean(accuracy(model, ds)) for name, ds in evals.items()}})
+    """``on_checkpoint`` that stores ``{split: per-problem correctness}`` at each checkpoint step."""
+    return lambda step, model: acc.update({step: {name: accuracy(model, ds) for name, ds in evals.items()}})
 
 
-def _checkpoint_acc(acc: dict, half: int, full: int) -> dict:
-    return {f"{name}_acc_{when}": acc[step][name] for name in acc[full]
-            for when, step in (("half", half), ("full", full))}
+def _digits(ds: ArithmeticDataset) -> list[str]:
+    return [f"{len(str(q.a))}+{len(str(q.b))}" for q in ds.problems]
+
+
+def _checkpoint_acc(acc: dict, evals: dict, half: int, full: int) -> dict:
+    """``{split}_acc_{half,full}`` and, at the last step, ``{split}_acc_by_digits`` (operand digits)."""
+    out = {f"{name}_acc_{when}": statistics.fmean(acc[step][name]) for name in evals
+           for when, step in (("half", half), ("full", full))}
+    for name, ds in evals.items():
+        by: dict[str, list[bool]] = {}
+        for key, ok in zip(_digits(ds), acc[full][name]):
+            by.setdefault(key, []).append(ok)
+        out[f"{name}_acc_by_digits"] = {k: statistics.fmean(v) for k, v in sorted(by.items())}
+    return out
 
 
 def _composition(ds: ArithmeticDataset) -> dict:
     """Size and operand digit counts: the held-out split is drawn from what train and validation left,
     so its mix of short and long operands can differ from theirs."""
     counts: dict[str, int] = {}
-    for q in ds.problems:
-        key = f"{len(str(q.a))}+{len(str(q.b))}"
+    for key in _digits(ds):
         counts[key] = counts.get(key, 0) + 1
     return {"n": len(ds), "digits": dict(sorted(counts.items()))}
+
+
+def _mean_by_digits(per_run: list[dict]) -> dict:
+    return {k: statistics.fmean(d[k] for d in per_run) for k in per_run[0]}
 
 
 def _arm_summary(runs: list[dict], copies: int, est_var: float | None) -> dict:
@@ -222,7 +235,8 @@ def _arm_summary(runs: list[dict], copies: int, est_var: float | None) -> dict:
     at_compute = "full" if copies == 1 else "half"
     out = {"runs": runs, "copies": copies,
            **{split: {"equal_steps": _summary([r[f"{split}_acc_full"] for r in runs]),
-                      "equal_compute": _summary([r[f"{split}_acc_{at_compute}"] for r in runs])}
+                      "equal_compute": _summary([r[f"{split}_acc_{at_compute}"] for r in runs]),
+                      "equal_steps_by_digits": _mean_by_digits([r[f"{split}_acc_by_digits"] for r in runs])}
               for split in ("test", "valid")},
            "train_acc": _summary([r["train_acc"] for r in runs]),
            **{k: statistics.fmean(r[k] for r in runs) for k in keys}}

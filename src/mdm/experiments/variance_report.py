@@ -53,7 +53,12 @@ def _report(result: dict) -> str:
     lines += [markdown_table(head, rows), "",
               "Estimator var at init: variance over noise draws of the batch loss on one fixed batch of 64 "
               "(no data noise).  Equal compute: arms with two masks per row (MIRROR) are read at half the "
-              "steps.", ""]
+              "steps.", "", "## Accuracy % at equal steps by operand digits (mean over seeds)", ""]
+    cols = [(split, k) for split in ("test", "valid") for k in result["splits"][split]["digits"]]
+    head = ["arm", *(f"{split} {k} (n={result['splits'][split]['digits'][k]})" for split, k in cols)]
+    rows = [[n, *(f"{100 * a[split]['equal_steps_by_digits'][k]:.1f}" for split, k in cols)]
+            for n, a in groups]
+    lines += [markdown_table(head, rows), ""]
     return "\n".join(lines)
 
 
