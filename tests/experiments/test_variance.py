@@ -1,12 +1,15 @@
 """`mdm exp variance`: the quick preset end to end through the registry."""
 
 import json
+from collections import Counter
+from dataclasses import replace
 
 import pytest
 import torch
 
 from mdm import experiments
 from mdm.experiments.variance_arms import ARMS
+from mdm.tasks.arithmetic import ArithmeticConfig, Problem, make_splits, make_valid
 
 
 @pytest.mark.slow
@@ -20,14 +23,34 @@ def test_quick_preset_runs_end_to_end(tmp_path):
     assert on_disk["preset"] == "quick" and on_disk["provenance"]["seed"] == 0
     assert list(result["arms"]) == [a.name for a in ARMS]
     seeds = experiments.get("variance").PRESETS["quick"].seeds
-    for arm in result["arms"].values():
+    for arm in [*result["arms"].values(), result["ar"]]:
         assert len(arm["runs"]) == seeds
-        for key in ("equal_steps", "equal_compute"):
-            s = arm[key]
-            assert 0 <= s["min"] <= s["mean"] <= s["max"] <= 1 and len(s["per_seed"]) == seeds
+        for split in ("test", "valid"):
+            for key in ("equal_steps", "equal_compute"):
+                s = arm[split][key]
+                assert 0 <= s["min"] <= s["mean"] <= s["max"] <= 1 and len(s["per_seed"]) == seeds
+            by, counts = arm[split]["equal_steps_by_digits"], result["splits"][split]["digits"]
+            assert set(by) == set(counts)  # the by-digits means recombine into the overall mean
+            assert sum(by[k] * counts[k] for k in by) / sum(counts.values()) == pytest.approx(
+                arm[split]["equal_steps"]["mean"])
+    for arm in result["arms"].values():
         assert arm["loss_var"] > 0 and arm["grad_norm_var"] >= 0 and arm["estimator_var_init"] >= 0
         assert set(arm["end_abc"]) == {"A", "B", "C", "total"}
     assert result["ar"]["init_C"] > 0 and len(result["ar"]["runs"]) == seeds
     assert result["ppots"]["params"] is not None
+    # the held-out test split is disjoint from train and from the validation split the probes saw,
+    # and fixing the splits left train and validation as they were for the seed
+    preset = experiments.get("variance").PRESETS["quick"]
+    cfg = ArithmeticConfig(max_digits=2, ops=("+",), n_train=preset.n_train, n_test=preset.n_valid, seed=0,
+                           reverse=True)
+    train, valid = make_splits(cfg)
+    test = make_valid(replace(cfg, n_valid=preset.n_test), train, valid)
+    seen = {q for p in (*train, *valid) for q in (p, Problem(p.b, p.op, p.a))}
+    assert len(test) == preset.n_test and not seen & set(test)
+    sizes = {k: v["n"] for k, v in result["splits"].items()}
+    assert sizes == {"test": preset.n_test, "valid": preset.n_valid}
+    digits = Counter(f"{len(str(p.a))}+{len(str(p.b))}" for p in test)
+    assert result["splits"]["test"]["digits"] == dict(digits)  # the experiment scored this split
     report = (tmp_path / "report.md").read_text()
     assert "P-POTS+MIRROR" in report and "AR (C only)" in report
+    assert "valid acc % equal steps" in report and "held-out test" in report and "by operand digits" in report

@@ -13,16 +13,23 @@ def _acc(s: dict) -> str:
     return f"{100 * s['mean']:.1f} ± {100 * s['se']:.1f} [{100 * s['min']:.1f}, {100 * s['max']:.1f}]"
 
 
+def _digits(result: dict, split: str) -> str:
+    return ", ".join(f"{k} {v}" for k, v in result["splits"][split]["digits"].items())
+
+
 def _report(result: dict) -> str:
     arms, ar, init = result["arms"], result["ar"], result["init_abc"]
     cfg = result["provenance"]["config"]
     lines = ["# variance: A/B/C decomposition and variance-reduced SFT", "",
              provenance_markdown(result["provenance"]), "",
-             f"2-digit addition, {cfg['n_train']} train / {cfg['n_test']} test problems; transformer "
+             f"2-digit addition, {cfg['n_train']} train / {cfg['n_valid']} validation / {cfg['n_test']} "
+             f"held-out test problems (operand digits: {_digits(result, 'valid')} validation, "
+             f"{_digits(result, 'test')} test); the shared settings were chosen on validation, the test "
+             "split was used for no choice.  Transformer "
              f"d={cfg['d_model']}, {cfg['n_layers']} layers; pretrain {cfg['pretrain_steps']} steps x "
              f"{cfg['pretrain_batch']}, SFT {cfg['sft_steps']} steps x {cfg['sft_batch']}, "
              f"{cfg['seeds']} seeds per arm.  Wall time {result['wall_s']['total']:.0f} s.  A/B/C with t on "
-             f"[{cfg['decompose_eps']}, {1 - cfg['decompose_eps']}].", "",
+             f"[{cfg['decompose_eps']}, {1 - cfg['decompose_eps']}] on validation problems.", "",
              "## A, B, C of the SFT loss (nats^2)", ""]
     head = ["model", "A (mask pattern)", "B (mask rate)", "C (data)", "A+B+C", "total (independent)"]
     rows = [["MDM at init", init["A"], init["B"], init["C"], init["A"] + init["B"] + init["C"],
@@ -37,15 +44,21 @@ def _report(result: dict) -> str:
               f"total {init['total_se']:.3g}.", "", "## Per arm", ""]
     head = ["arm", "estimator var at init", "loss var / step", "grad-norm var", "grad-norm mean",
             "test acc % equal steps (mean ± SE [min, max])", "test acc % equal compute",
-            "train-problem acc %"]
+            "valid acc % equal steps", "valid acc % equal compute", "train-problem acc %"]
+    groups = [*arms.items(), ("AR (C only)", ar | {"estimator_var_init": 0.0})]
     rows = [[n, a["estimator_var_init"], a["loss_var"], a["grad_norm_var"], a["grad_norm_mean"],
-             _acc(a["equal_steps"]), _acc(a["equal_compute"]), _acc(a["train_acc"])] for n, a in arms.items()]
-    rows.append(["AR (C only)", 0.0, ar["loss_var"], ar["grad_norm_var"], ar["grad_norm_mean"],
-                 _acc(ar["equal_steps"]), _acc(ar["equal_compute"]), _acc(ar["train_acc"])])
+             *(_acc(a[split][key]) for split in ("test", "valid")
+               for key in ("equal_steps", "equal_compute")),
+             _acc(a["train_acc"])] for n, a in groups]
     lines += [markdown_table(head, rows), "",
               "Estimator var at init: variance over noise draws of the batch loss on one fixed batch of 64 "
               "(no data noise).  Equal compute: arms with two masks per row (MIRROR) are read at half the "
-              "steps.", ""]
+              "steps.", "", "## Accuracy % at equal steps by operand digits (mean over seeds)", ""]
+    cols = [(split, k) for split in ("test", "valid") for k in result["splits"][split]["digits"]]
+    head = ["arm", *(f"{split} {k} (n={result['splits'][split]['digits'][k]})" for split, k in cols)]
+    rows = [[n, *(f"{100 * a[split]['equal_steps_by_digits'][k]:.1f}" for split, k in cols)]
+            for n, a in groups]
+    lines += [markdown_table(head, rows), ""]
     return "\n".join(lines)
 
 
@@ -72,16 +85,19 @@ def _plots(result: dict, out: Path) -> None:
     fig.savefig(out / "abc.png", dpi=120)
     plt.close(fig)
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     groups = list(arms.items()) + [("AR", ar)]
     for ax, key, title in zip(axes, ("equal_steps", "equal_compute"), ("equal steps", "equal compute")):
-        for i, (_, a) in enumerate(groups):
-            acc = [100 * v for v in a[key]["per_seed"]]
-            ax.plot([i] * len(acc), acc, "o", alpha=0.7)
-            ax.plot([i - 0.25, i + 0.25], [sum(acc) / len(acc)] * 2, "k-")
+        for split, dx, marker in (("test", -0.15, "o"), ("valid", 0.15, "x")):
+            for i, (_, a) in enumerate(groups):
+                acc = [100 * v for v in a[split][key]["per_seed"]]
+                ax.plot([i + dx] * len(acc), acc, marker, color=f"C{i}", alpha=0.7,
+                        label=split if i == 0 else None)
+                ax.plot([i + dx - 0.12, i + dx + 0.12], [sum(acc) / len(acc)] * 2, "k-")
         ax.set_xticks(range(len(groups)), [g[0] for g in groups], rotation=30, ha="right")
-        ax.set_title(f"test accuracy per seed ({title}); bar = mean")
+        ax.set_title(f"accuracy per seed ({title}); o test, x valid; bar = mean", fontsize=9)
     axes[0].set_ylabel("exact match (%)")
+    axes[0].legend()
     fig.tight_layout()
     fig.savefig(out / "accuracy.png", dpi=120)
     plt.close(fig)
