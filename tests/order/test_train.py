@@ -7,8 +7,12 @@ import torch
 
 import mdm
 from mdm.errors import MDMError
+from mdm.order.times import PowerTime
+from mdm.order.train import attach
 from mdm.train import load_config, train
 from mdm.train.checkpoint import load_weights
+from mdm.train.loop import _loss_parts
+from mdm.variance import AntitheticTime
 
 
 def _cfg(**loss):
@@ -47,7 +51,22 @@ def test_pathwise_estimator_gives_a_different_gradient(tmp_path):
     assert not torch.allclose(ta, tb)
 
 
-@pytest.mark.parametrize("override", ["loss.order_draws=1", "loss.order_estimator=reinforce",
+@pytest.mark.parametrize("times, expected", [("power", PowerTime), ("shared", AntitheticTime)])
+def test_per_position_runs_draw_times_from_power_time_by_default(times, expected):
+    cfg = load_config(_cfg(), [] if times == "power" else [f"loss.order_times={times}"])
+    assert cfg.loss.order_times == times
+    model = torch.nn.Module()
+    attach(model, cfg.loss, 6)
+    _, sampler, _ = _loss_parts(cfg, model)
+    assert isinstance(sampler, expected)
+    if expected is PowerTime:
+        assert sampler.schedule is model.order_schedule
+    fixed = load_config(dict(_cfg(), loss={"schedule": "linear"}))
+    assert isinstance(_loss_parts(fixed, torch.nn.Module())[1], AntitheticTime)  # others unchanged
+
+
+@pytest.mark.parametrize("override", ["loss.order_times=uniform", "loss.order_draws=1",
+                                      "loss.order_estimator=reinforce",
                                       "model.time_conditioned=true", "loss.order_init=0"])
 def test_bad_order_options_raise(override):
     with pytest.raises(MDMError):

@@ -50,6 +50,7 @@ class TrainSetup:
     lr: float = 3e-3
     order_lr: float = 0.05
     order_draws: int = 4
+    order_times: str = "power"  # loss.order_times; "shared" = the eps-truncated sampler before the fix
     eval_every: int = 50
 
 
@@ -59,7 +60,8 @@ def train_model(
     """Train one model; returns ``(model in eval mode, metrics rows)``."""
     loss = {"schedule": schedule}
     if schedule == "per-position":
-        loss.update(order_lr=setup.order_lr, order_draws=setup.order_draws, order_estimator=estimator)
+        loss.update(order_lr=setup.order_lr, order_draws=setup.order_draws, order_estimator=estimator,
+                    order_times=setup.order_times)
     cfg = {
         "data": data,
         "model": {

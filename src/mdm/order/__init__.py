@@ -4,18 +4,21 @@ Per-position schedules ``alpha_l(t) = 1 - t^{w_l}`` with learnable ``w = softplu
 (:class:`PerPositionSchedule`); their decoding order is Plackett--Luce(``w``) (:func:`sample_order`,
 :class:`LearnedOrder` for :func:`mdm.sample`); the NELBO is an expected autoregressive loss along
 those orders (:func:`multivariate_nelbo`); its gradient in ``w`` needs a score-function term,
-estimated with RLOO (:mod:`mdm.order.rloo`).
+estimated with RLOO (:mod:`mdm.order.rloo`), at times drawn by :class:`PowerTime` (unbiased with
+finite variance for every ``w``, :mod:`mdm.order.times`).
 """
 
 from mdm.order.nelbo import expected_order_loss, multivariate_nelbo, order_losses
 from mdm.order.plackett_luce import decode_ranks, order_log_prob, sample_order
 from mdm.order.rloo import gradient_stats, order_loss
 from mdm.order.schedule import PerPositionSchedule
+from mdm.order.times import PowerTime
 from mdm.order.unmasker import LearnedOrder
 
 __all__ = [
     "LearnedOrder",
     "PerPositionSchedule",
+    "PowerTime",
     "decode_ranks",
     "expected_order_loss",
     "gradient_stats",

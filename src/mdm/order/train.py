@@ -5,7 +5,9 @@ The schedule (:class:`~mdm.order.PerPositionSchedule`) is attached to the model 
 exact) and in the EMA, and :func:`mdm.load` rebuilds it from the stored training config.  The
 loss is :func:`mdm.order.rloo.order_loss`: ``loss.order_draws`` (t, mask) draws per example and
 the RLOO score-function term for ``w`` (``loss.order_estimator: rloo``; ``pathwise`` drops it, to
-measure what that bias does).
+measure what that bias does).  Its times come from :class:`mdm.order.times.PowerTime`
+(``loss.order_times: power``, unbiased with finite variance for every ``w``); ``shared`` keeps the
+trainer's ``loss.time_sampler`` on ``[t_eps, 1 - t_eps]``, which under-scores small ``w``.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from mdm.errors import ConfigError
 from mdm.losses import diffusion_loss
 from mdm.order.rloo import ESTIMATORS, order_loss
 from mdm.order.schedule import PerPositionSchedule
+from mdm.order.times import PowerTime
 
 __all__ = ["PER_POSITION", "is_per_position", "check_loss_config", "attach", "training_schedule",
-           "training_loss", "log_fields"]
+           "training_loss", "training_time_sampler", "log_fields"]
 
 PER_POSITION = "per-position"
+ORDER_TIMES = ("power", "shared")
 
 
 def is_per_position(spec) -> bool:
@@ -41,6 +45,8 @@ def check_loss_config(loss, time_conditioned: bool) -> None:
     if loss.order_estimator not in ESTIMATORS:
         raise ConfigError(f"loss.order_estimator must be one of {list(ESTIMATORS)}, "
                           f"got {loss.order_estimator!r}")
+    if loss.order_times not in ORDER_TIMES:
+        raise ConfigError(f"loss.order_times must be one of {list(ORDER_TIMES)}, got {loss.order_times!r}")
     if loss.order_init <= 0 or (loss.order_lr is not None and loss.order_lr <= 0):
         raise ConfigError("loss.order_init and loss.order_lr must be > 0")
 
@@ -58,6 +64,15 @@ def attach(model: torch.nn.Module, loss: dict | object, length: int) -> None:
 def training_schedule(model, default):
     """The schedule the loss uses: the model's ``order_schedule`` if it has one, else ``default``."""
     return getattr(model, "order_schedule", None) or default
+
+
+def training_time_sampler(model, loss_cfg, default):
+    """:class:`PowerTime` on the model's per-position schedule (``loss.order_times: power``), else
+    ``default`` (the trainer's ``loss.time_sampler``)."""
+    sched = getattr(model, "order_schedule", None)
+    if sched is None or loss_cfg.order_times == "shared":
+        return default
+    return PowerTime(sched)
 
 
 def training_loss(loss_cfg):

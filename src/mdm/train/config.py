@@ -114,7 +114,9 @@ class LossConfig:
     ``loglinear[:EPS]`` or ``beta:A,B`` -- or ``per-position``: a learnable schedule per position
     (:mod:`mdm.order.train`; Garg et al., arXiv 2511.19152) starting at ``w = order_init``,
     trained with ``order_draws`` mask draws per example and the ``order_estimator`` gradient
-    (``rloo`` or ``pathwise``), at learning rate ``order_lr`` (default ``optim.lr``).
+    (``rloo`` or ``pathwise``), at learning rate ``order_lr`` (default ``optim.lr``), its times drawn by
+    ``order_times``: ``power`` (:class:`mdm.order.times.PowerTime`, unbiased) or ``shared`` (the
+    ``time_sampler`` below on ``[t_eps, 1 - t_eps]``, biased towards small w; for comparison).
     ``time_sampler``: a name in the registry :data:`mdm.train.loop.TIME_SAMPLERS` (uniform,
     antithetic, stratified, ppots); ``mask_sampler``: one in :data:`mdm.train.loop.MASK_SAMPLERS`
     (bernoulli, mirror, mirror-independent).
@@ -139,6 +141,7 @@ class LossConfig:
     order_draws: int = 4
     order_estimator: str = "rloo"
     order_lr: float | None = None
+    order_times: str = "power"
 
 
 @dataclass

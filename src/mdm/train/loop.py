@@ -26,7 +26,7 @@ import torch
 import yaml
 
 from mdm.errors import CheckpointError, ConfigError
-from mdm.order.train import log_fields, training_loss, training_schedule
+from mdm.order.train import log_fields, training_loss, training_schedule, training_time_sampler
 from mdm.registry import Registry
 from mdm.schedules import from_spec
 from mdm.train import checkpoint as ckpt
@@ -101,7 +101,8 @@ class TrainResult:
 def _loss_parts(cfg: TrainConfig, model):
     """(schedule, time sampler, mask sampler) of ``cfg.loss``; a per-position schedule is the model's."""
     lc = cfg.loss
-    time_sampler = with_clamp(TIME_SAMPLERS.get(lc.time_sampler)(eps=lc.t_eps), lc.weight_clamp)
+    time_sampler = training_time_sampler(model, lc, TIME_SAMPLERS.get(lc.time_sampler)(eps=lc.t_eps))
+    time_sampler = with_clamp(time_sampler, lc.weight_clamp)
     schedule = training_schedule(model, None) or from_spec(lc.schedule)
     return schedule, time_sampler, MASK_SAMPLERS.get(lc.mask_sampler)()
 
