@@ -11,7 +11,6 @@ as YAML scalars and checked against the field's type.  An unknown key or a badly
 from __future__ import annotations
 
 import dataclasses
-import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -21,11 +20,10 @@ from typing import Any
 
 import yaml
 
-from mdm.errors import ConfigError, ScheduleError
+from mdm.errors import ConfigError
 from mdm.models.transformer import TransformerConfig, TransformerDenoiser
-from mdm.schedules import from_spec
+from mdm.train.config_checks import check_range, validate
 from mdm.train.families import MODEL_FAMILIES, ModelFamily, train_config_class
-from mdm.train.precision import PRECISIONS
 
 __all__ = [
     "ModelConfig",
@@ -69,7 +67,7 @@ class ModelConfig:
                 raise ConfigError(f"model.{key} must be >= 1, got {getattr(self, key)}")
         if self.d_ff is not None and self.d_ff < 1:
             raise ConfigError(f"model.d_ff must be >= 1 or null (default width), got {self.d_ff}")
-        _check_range("model.dropout", self.dropout, "[0, 1)")
+        check_range("model.dropout", self.dropout, "[0, 1)")
 
 
 MODEL_FAMILIES.register("transformer", ModelFamily(TransformerConfig, TransformerDenoiser, ModelConfig))
@@ -182,7 +180,7 @@ class TrainConfig:
     out_dir: str = "runs/default"
 
     def __post_init__(self):
-        _validate(self)
+        validate(self)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -190,70 +188,6 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         return load_config(d)
-
-
-_CHOICES = {
-    "precision": PRECISIONS,
-    "distributed": ("ddp", "fsdp"),
-    "device": ("auto", "cpu", "cuda"),
-    "loss.normalize": ("tokens", "sequence"),
-}
-
-
-def _validate(cfg: TrainConfig) -> None:
-    for key, choices in _CHOICES.items():
-        value = _get(cfg, key)
-        if value not in choices:
-            raise ConfigError(f"{key} must be one of {list(choices)}, got {value!r}")
-    positive = ("batch_size", "grad_accum", "max_steps", "eval_batches", "eval_samples", "log_every",
-                "data.seq_len", "max_nonfinite_steps", "loss.ppots_grid", "loss.ppots_examples",
-                "loss.ppots_masks", "loss.ppots_restarts")
-    for key in positive:
-        if _get(cfg, key) < 1:
-            raise ConfigError(f"{key} must be >= 1, got {_get(cfg, key)}")
-    for key in ("eval_every", "save_every", "optim.warmup_steps", "loss.weight_clamp"):
-        if _get(cfg, key) < 0:
-            raise ConfigError(f"{key} must be >= 0 (0 = off), got {_get(cfg, key)}")
-    if not 0.0 <= cfg.ema < 1.0:
-        raise ConfigError(f"ema is a decay in [0, 1) (0 = off), got {cfg.ema}")
-    if cfg.optim.lr <= 0 or cfg.optim.grad_clip < 0 or not 0 <= cfg.optim.min_lr_ratio <= 1:
-        raise ConfigError("optim needs lr > 0, grad_clip >= 0 and min_lr_ratio in [0, 1]")
-    for key, interval in _RANGES.items():
-        _check_range(key, _get(cfg, key), interval)
-    for key in ("stop_after", "threads", "data.max_chars"):
-        if _get(cfg, key) is not None and _get(cfg, key) < 1:
-            raise ConfigError(f"{key} must be >= 1 or null, got {_get(cfg, key)}")
-    from mdm.order.train import check_loss_config, is_per_position
-
-    try:
-        if not is_per_position(cfg.loss.schedule):
-            from_spec(cfg.loss.schedule)
-    except ScheduleError as e:
-        raise ConfigError(f"loss.schedule: {e} (or per-position)") from e
-    check_loss_config(cfg.loss, bool(getattr(cfg.model, "time_conditioned", False)))
-    MODEL_FAMILIES.get(cfg.model.family)  # unknown family: ConfigError naming the known ones
-
-
-# Intervals of the float keys (beyond the checks above); NaN and inf fail every one of them.
-_RANGES = {
-    "optim.lr": "(0, inf)", "optim.grad_clip": "[0, inf)", "optim.beta1": "[0, 1)", "optim.beta2": "[0, 1)",
-    "optim.eps": "[0, inf)", "optim.weight_decay": "[0, inf)", "loss.t_eps": "[0, 1)",
-    "data.val_fraction": "(0, 1)",
-}
-
-
-def _check_range(key: str, value: float, interval: str) -> None:
-    """Raise unless ``value`` is a finite number in ``interval``, written like ``"[0, 1)"``."""
-    lo, hi = (float(x) for x in interval[1:-1].split(","))
-    ok = value >= lo if interval[0] == "[" else value > lo
-    if not (math.isfinite(value) and ok and (value <= hi if interval[-1] == "]" else value < hi)):
-        raise ConfigError(f"{key} must be a number in {interval}, got {value}")
-
-
-def _get(obj: Any, dotted: str) -> Any:
-    for part in dotted.split("."):
-        obj = getattr(obj, part)
-    return obj
 
 
 # --- building a config from dicts, with type checks -------------------------------------------------
