@@ -1,0 +1,57 @@
+"""Elementwise building blocks of :mod:`mdm.models.transformer`: RMSNorm, rotary embeddings,
+adaLN modulation and sinusoidal time features (each a formula, no configuration)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["TIME_FREQ_DIM", "RMSNorm", "timestep_embedding"]
+
+TIME_FREQ_DIM = 256
+
+
+class RMSNorm(nn.Module):
+    """RMSNorm (Zhang & Sennrich 2019), computed in float32 and cast back to the input dtype."""
+
+    def __init__(self, dim: int, eps: float = 1e-6):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype == torch.float32 and self.weight.dtype == torch.float32:
+            # The fused kernel: same bits as the float32 path below, ~1.4x faster
+            # (benchmarks/transformer_kernels.py).
+            return F.rms_norm(x, (x.shape[-1],), self.weight, self.eps)
+        xf = x.float()
+        xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
+        return xf.to(x.dtype) * self.weight.to(x.dtype)
+
+
+def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotary position embedding (RoFormer, Su et al. 2021), half-split pairing:
+    (x1, x2) -> (x1 cos - x2 sin, x2 cos + x1 sin), in float32 for accuracy.
+
+    Computed as ``x * [cos, cos] + [-x2, x1] * [sin, sin]``: the same bits (``a + (-b)`` is
+    ``a - b``) in fewer passes over the strided q/k views (benchmarks/transformer_kernels.py)."""
+    xf = x.float()
+    x1, x2 = xf.chunk(2, dim=-1)
+    out = xf * torch.cat((cos, cos), dim=-1) + torch.cat((-x2, x1), dim=-1) * torch.cat((sin, sin), dim=-1)
+    return out.to(x.dtype)
+
+
+def _modulate(h: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    return h * (1 + scale) + shift
+
+
+def timestep_embedding(t: torch.Tensor, dim: int = TIME_FREQ_DIM, max_period: float = 1e4) -> torch.Tensor:
+    """Sinusoidal features of ``t`` [B] -> [B, dim]. ``t in [0, 1]`` is scaled by 1000 (DiT's integer
+    timesteps) so that the fastest frequencies resolve small differences in ``t``."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
+    args = 1000.0 * t.float()[:, None] * freqs[None]
+    return torch.cat((torch.cos(args), torch.sin(args)), dim=-1)
