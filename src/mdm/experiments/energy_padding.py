@@ -46,8 +46,10 @@ class PaddingSetup:
     answer_len: int = 32  # generation length: answers are <= max_digits + 2 tokens with eos
     block_size: int = 16
     steps: tuple[int, ...] = (8, 16, 32, 64)
-    n_train: int = 8000
-    n_test: int = 1000
+    # validation excludes train and test in both operand orders: with 2-digit addition (10^4 problems)
+    # 2 * (n_train + n_test) + n_valid must stay well under 10^4
+    n_train: int = 3500
+    n_test: int = 800
     n_valid: int = 400
     max_steps: int = 400
     batch_size: int = 64
@@ -55,7 +57,7 @@ class PaddingSetup:
     n_layers: int = 2
     n_heads: int = 4
     lr: float = 2e-3
-    test_items: int = 1000
+    test_items: int = 500
     tune_steps: int = 8
     tune_grid: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7, 0.9, 1.0)
     tune_samples: int = 128

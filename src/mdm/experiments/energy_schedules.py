@@ -137,7 +137,7 @@ PRESETS: dict[str, Preset] = {
         tune=TuneSetup(),
         train=TrainSetup(NGRAM, max_steps=1500, batch_size=64, d_model=64, n_layers=2, n_heads=4,
                          lr=2e-3, n_train=50_000),
-        padding=PaddingSetup(max_steps=1200, d_model=128, n_layers=4, n_heads=4, test_items=600),
+        padding=PaddingSetup(max_steps=900, d_model=128, n_layers=4, n_heads=4),
     ),
 }
 
