@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from mdm.experiments import energy_schedules as exp
+from mdm.experiments.energy_padding import PADDING_SCHEDULES
 
 
 @pytest.fixture(scope="module")
@@ -58,3 +59,25 @@ def test_convex_vs_linear_counts_wins_and_direction():
     assert c["random/tuned"]["ties"] == 2
     acc = exp.convex_vs_linear([{**r, "accuracy": r["ser"]} for r in rows], "accuracy", higher_is_better=True)
     assert acc["random/Beta(0.9,0.3)"]["mean_improvement"] == pytest.approx(-(0.1 - 0.05) / 2)
+
+
+def test_quick_padding_part_is_sane(quick):
+    """Part 4 (padding regime): every (schedule, N) once, counts and reveal numbers consistent."""
+    out, result = quick
+    part, setup = result["padding"], exp.PRESETS["quick"].padding
+    assert (out / part["plot"]).stat().st_size > 0
+    assert "The padding regime" in (out / "report.md").read_text()
+    assert part["task"]["answer_len"] == setup.answer_len and part["task"]["padding_share"] > 0.5
+    rows = part["rows"]
+    assert len(rows) == (len(PADDING_SCHEDULES) + 1) * len(setup.steps)
+    assert part["tuned"]["a"] in setup.tune_grid and part["tuned"]["b"] in setup.tune_grid
+    n_blocks = setup.answer_len // setup.block_size
+    for r in rows:
+        k = r["steps"] // n_blocks
+        assert 0.0 <= r["accuracy"] <= 1.0 and r["n"] == setup.test_items
+        assert len(r["counts_per_block"]) == k and sum(r["counts_per_block"]) == setup.block_size
+        first_half = n_blocks * sum(r["counts_per_block"][: k // 2])
+        assert 0.0 <= r["padding_first_half"] <= r["revealed_first_half"] <= first_half
+        assert r["nfe"] <= r["steps"]
+    lin8 = next(r for r in rows if r["schedule"] == "linear" and r["steps"] == 8)
+    assert lin8["counts_per_block"] == [4, 4, 4, 4]

@@ -18,6 +18,10 @@ Three parts, each measured, none sampled where it can be computed:
 3. **trained model**: a small transformer trained here (``mdm.train``) on the n-gram language,
    measured the same way under the true language (model error included).  A task checkpoint
    with a verifier (Sudoku / arithmetic) can be swept by :func:`task_sweep` (accuracy vs N).
+4. **padding regime** (:mod:`mdm.experiments.energy_padding`): the paper's own regime -- a trained
+   arithmetic model whose answers are followed by end-of-text padding to a fixed length, decoded
+   LLaDA-style (confidence order, semi-AR blocks, the stop rule); accuracy vs N per schedule and
+   how many padding positions each schedule reveals first.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import torch
 
 from mdm.errors import ConfigError
 from mdm.experiments.common import one_thread, provenance, write_json_atomic
+from mdm.experiments.energy_padding import PaddingSetup, run_padding
 from mdm.experiments.energy_schedules_report import plot_sweep, write_report
 from mdm.experiments.energy_toy import ToyConfig, plot_toy, run_toy
 from mdm.languages import LanguageView, parse_language_spec
@@ -101,6 +106,7 @@ class Preset:
     train: TrainSetup | None
     batch_size: int = 512
     orders: tuple[str, ...] = ORDERS
+    padding: PaddingSetup | None = None
 
 
 NGRAM = "ngram:vocab=8,order=2,branching=4,seed=0"
@@ -118,6 +124,9 @@ PRESETS: dict[str, Preset] = {
         tune=TuneSetup(steps=8, grid=(0.3, 0.6, 0.9), samples=64, refine_top=2, refine_samples=128),
         train=TrainSetup(NGRAM, max_steps=100, batch_size=32, d_model=32, n_layers=1, n_heads=2,
                          n_train=2000),
+        padding=PaddingSetup(n_train=1000, n_test=200, n_valid=64, max_steps=60, batch_size=32, d_model=32,
+                             n_layers=1, n_heads=2, test_items=64, tune_grid=(0.5, 0.9), tune_samples=32,
+                             tune_refine_top=1, tune_refine_samples=32),
     ),
     "full": Preset(
         toy=ToyConfig(),
@@ -128,6 +137,7 @@ PRESETS: dict[str, Preset] = {
         tune=TuneSetup(),
         train=TrainSetup(NGRAM, max_steps=1500, batch_size=64, d_model=64, n_layers=2, n_heads=4,
                          lr=2e-3, n_train=50_000),
+        padding=PaddingSetup(max_steps=900, d_model=128, n_layers=4, n_heads=4),
     ),
 }
 
@@ -279,24 +289,28 @@ def _language_part(name: str, language, denoiser, preset: Preset, tune_metric: s
             "entropy_per_token": entropy_per_token}
 
 
-def run(preset: str, out_dir: Path, seed: int = 0, task_checkpoint: str | None = None) -> dict:
+def run(preset: str, out_dir: Path, seed: int = 0, task_checkpoint: str | None = None,
+        padding_checkpoint: str | None = None) -> dict:
     """Run the preset; write ``result.json``, ``report.md`` and PNGs into ``out_dir``.
 
     ``task_checkpoint``: also sweep a task model with a verifier (Sudoku / arithmetic checkpoint):
-    accuracy vs N for the fixed schedules.
+    accuracy vs N for the fixed schedules.  ``padding_checkpoint``: a padded arithmetic checkpoint
+    for part 4 instead of training one (its answer length must be a multiple of the block size).
     """
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
     with one_thread():
-        return _run(PRESETS[preset], preset, Path(out_dir), seed, task_checkpoint)
+        return _run(PRESETS[preset], preset, Path(out_dir), seed, task_checkpoint, padding_checkpoint)
 
 
-def _run(p: Preset, preset: str, out_dir: Path, seed: int, task_checkpoint: str | None) -> dict:
+def _run(p: Preset, preset: str, out_dir: Path, seed: int, task_checkpoint: str | None,
+         padding_checkpoint: str | None = None) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     config = {"length": p.length, "steps": list(p.steps), "samples": p.samples, "orders": list(p.orders),
               "tune": asdict(p.tune), "train": asdict(p.train) if p.train else None,
-              "languages": [asdict(s) for s in p.languages], "toy": asdict(p.toy)}
+              "languages": [asdict(s) for s in p.languages], "toy": asdict(p.toy),
+              "padding": asdict(p.padding) if p.padding else None}
     command = f"mdm exp energy-schedules --preset {preset} --seed {seed}"
     result: dict = {"preset": preset, "config": config, "provenance": provenance(command, seed, config)}
 
@@ -325,6 +339,10 @@ def _run(p: Preset, preset: str, out_dir: Path, seed: int, task_checkpoint: str 
                               out_dir, h)
         result["trained"][p.train.language] = {**part, "train": summary}
         timings["trained"] = time.perf_counter() - t1
+
+    if p.padding is not None:
+        result["padding"] = run_padding(p.padding, out_dir, seed, padding_checkpoint)
+        timings["padding"] = result["padding"]["wall_s"]
 
     if task_checkpoint is not None:
         from mdm.train import checkpoint

@@ -117,6 +117,32 @@ def _part_report(name: str, part: dict, config: dict) -> list[str]:
     return lines
 
 
+def _padding_report(part: dict) -> list[str]:
+    setup, task, tuned = part["setup"], part["task"], part["tuned"]
+    lines = ["## 4. The padding regime (arithmetic, answers padded with end-of-text)", "",
+             f"{'+'.join(setup['ops'])} with up to {setup['max_digits']} digits; generation length "
+             f"{task['answer_len']}, answers {task['mean_answer_tokens_with_eos']:.2f} tokens with eos on "
+             f"average (max {task['max_answer_tokens_with_eos']}), so {task['padding_share']:.0%} of the "
+             f"generated positions are padding. Decoding: confidence order, blocks of {setup['block_size']}, "
+             "stop at eos, argmax values. Checkpoint: " + part["checkpoint"] + ".", ""]
+    if part.get("train"):
+        val = part["train"].get("final_val") or {}
+        lines += [f"Model trained here: {part['train']['steps']} steps in {part['train']['wall_s']:.0f} s; "
+                  f"test NELBO {val.get('val_nelbo_nats_per_token', float('nan')):.4f} nats/token.", ""]
+    lines += [f"Tuned on {setup['n_valid']} validation problems (accuracy at N={setup['tune_steps']}): "
+              f"Beta({tuned['a']:g}, {tuned['b']:g}), validation accuracy {tuned['valid_accuracy']:.4f}.", "",
+              "**test accuracy**", "", _sweep_table(part["rows"], "accuracy", "confidence"), ""]
+    rows = [[r["label"], r["steps"], str(r["counts_per_block"]), f"{r['padding_first_half']:.2f}",
+             f"{r['revealed_first_half']:.2f}", f"{r['nfe']:.1f}"] for r in part["rows"]]
+    lines += ["**The mechanism**: unmask counts per step of one block, and per sequence the end-of-text "
+              "positions (eos or pad values) revealed in the first half of each block's steps, out of all "
+              "positions revealed then (the stop rule pads later blocks unrevealed).", "",
+              markdown_table(["schedule", "N", "counts per block", "padding revealed, first half",
+                              "all revealed, first half", "NFE"], rows), "",
+              f"![padding]({part['plot']})", ""]
+    return lines
+
+
 def write_report(result: dict, out_dir: Path) -> None:
     lines = ["# Energy-optimal Beta schedules (Chen et al., arXiv 2509.13866)", "",
              f"Preset `{result['preset']}`; total time {result['wall_s']:.0f} s.", ""]
@@ -129,9 +155,11 @@ def write_report(result: dict, out_dir: Path) -> None:
             lines += [f"## {title}", ""]
             for name, part in result[section].items():
                 lines += _part_report(name, part, result["config"])
+    if result.get("padding"):
+        lines += _padding_report(result["padding"])
     if "task" in result:
         task = result["task"]
-        lines += ["## 4. Task model", "", f"{task['task']} checkpoint {task['checkpoint']}", ""]
+        lines += ["## 5. Task model", "", f"{task['task']} checkpoint {task['checkpoint']}", ""]
         for order in result["config"]["orders"]:
             lines += [f"**accuracy, {order} order**", "", _sweep_table(task["rows"], "accuracy", order), ""]
     lines += ["## Provenance", "", provenance_markdown(result["provenance"])]

@@ -1,0 +1,181 @@
+"""The padding regime of the energy schedules (issue 17): ``mdm exp energy-schedules``, part 4.
+
+Chen et al. (arXiv 2509.13866) measured their convex Beta schedules on LLaDA-8B: confidence-ordered
+unmasking (LLaDA's low-confidence remasking, Nie et al. 2025), semi-autoregressive blocks and a
+generation length far longer than most answers, so most generated positions are easy end-of-text
+padding.  This part rebuilds that regime on a task with a verifier: the arithmetic task
+(:mod:`mdm.tasks.arithmetic`) with an answer region several times the answer (digits, ``eos``,
+then ``pad`` to the fixed length), a small model trained here (or a checkpoint), decoded with
+:class:`mdm.sampling.Scheduled` (confidence order), blocks and the stop rule (``stop=eos``).
+
+Per (schedule, N) it reports test accuracy +- SE, the per-step unmask counts of one block, and the
+mechanism: how many end-of-text positions (``eos`` or ``pad`` values) the schedule reveals in the
+first half of each block's steps (:func:`padding_reveals`).  The tuned Beta is chosen by
+:func:`mdm.tuning.tune_schedule` on a validation split, with the same decoding, and scored on test.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from mdm.errors import ConfigError
+from mdm.experiments.energy_schedules_report import plot_sweep
+from mdm.sampling.trace import Trace
+from mdm.schedules import BetaEnergy, Cosine, Linear, Schedule, unmask_counts
+from mdm.tuning import TuneConfig, tune_schedule
+
+PADDING_SCHEDULES: dict[str, Schedule] = {
+    "linear": Linear(),
+    "cosine": Cosine(),
+    "Beta(0.9,0.3)": BetaEnergy(0.9, 0.3),
+    "Beta(1,0.2)": BetaEnergy(1.0, 0.2),
+}
+
+
+@dataclass(frozen=True)
+class PaddingSetup:
+    """Task, model, decoding and tuning of the padding part."""
+
+    max_digits: int = 2
+    ops: tuple[str, ...] = ("+",)
+    answer_len: int = 32  # generation length: answers are <= max_digits + 2 tokens with eos
+    block_size: int = 16
+    steps: tuple[int, ...] = (8, 16, 32, 64)
+    # validation excludes train and test in both operand orders: with 2-digit addition (10^4 problems)
+    # 2 * (n_train + n_test) + n_valid must stay well under 10^4
+    n_train: int = 3500
+    n_test: int = 800
+    n_valid: int = 400
+    max_steps: int = 400
+    batch_size: int = 64
+    d_model: int = 64
+    n_layers: int = 2
+    n_heads: int = 4
+    lr: float = 2e-3
+    test_items: int = 500
+    tune_steps: int = 8
+    tune_grid: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7, 0.9, 1.0)
+    tune_samples: int = 128
+    tune_refine_top: int = 3
+    tune_refine_samples: int = 400
+    decode_batch: int = 250
+
+
+def padding_reveals(trace: Trace, pad_ids, steps_per_block: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per row: ``(end-of-text reveals, all reveals)`` in the first half of each block's steps.
+
+    A position counts when it was revealed at a step whose index within its block is
+    ``< steps_per_block // 2`` (the schedule restarts in every block; a budgeted unmasker runs
+    exactly ``steps_per_block`` loop steps per block) and, for the first count, its revealed value
+    is one of ``pad_ids``.  Prompt positions and positions padded by the stop rule before being
+    revealed are never counted.  Returns two LongTensors ``[B]``.
+    """
+    step = trace.reveal_step
+    early = (step >= 0) & (step % steps_per_block < steps_per_block // 2)
+    is_pad = torch.isin(trace.values, torch.tensor(list(pad_ids), dtype=trace.values.dtype))
+    return (early & is_pad).sum(dim=1), early.sum(dim=1)
+
+
+def decode(model, dataset, schedule: Schedule, steps: int, setup: PaddingSetup, items, seed: int):
+    """LLaDA-style decoding of ``items`` (indices into ``dataset``): confidence-ordered
+    :class:`~mdm.sampling.Scheduled`, blocks of ``setup.block_size``, stop at ``eos``, argmax values.
+    Returns ``(correct [n] bool, padding reveals [n], first-half reveals [n], nfe [n])``."""
+    from mdm.sampling import Scheduled, sample
+
+    tok = dataset.tokenizer
+    prompts = dataset.prompts()[items]
+    gen = torch.Generator().manual_seed(seed)
+    out = {"ok": [], "pad": [], "early": [], "nfe": []}
+    n_blocks = setup.answer_len // setup.block_size
+    for start in range(0, len(items), setup.decode_batch):
+        res = sample(model, prompt=prompts[start:start + setup.decode_batch], length=setup.answer_len,
+                     unmasker=Scheduled(steps, schedule, "confidence"), block_size=setup.block_size,
+                     temperature=0.0, stop=tok.eos_id, pad_id=tok.pad_id, generator=gen, trace=True)
+        pad, early = padding_reveals(res.trace, (tok.eos_id, tok.pad_id), steps // n_blocks)
+        for key, v in (("ok", dataset.verify(res.tokens)), ("pad", pad), ("early", early), ("nfe", res.nfe)):
+            out[key].append(v.cpu())
+    return tuple(torch.cat(out[k]) for k in ("ok", "pad", "early", "nfe"))
+
+
+def train_padding_model(setup: PaddingSetup, out_dir: Path, seed: int):
+    """Train the small arithmetic model (CPU, fp32); returns the checkpoint path and a summary."""
+    from mdm.train import TrainConfig, train
+    from mdm.train.config import DataConfig, ModelConfig, OptimConfig
+
+    options = {"max_digits": setup.max_digits, "ops": list(setup.ops), "n_train": setup.n_train,
+               "n_test": setup.n_test}
+    cfg = TrainConfig(
+        model=ModelConfig(d_model=setup.d_model, n_layers=setup.n_layers, n_heads=setup.n_heads),
+        data=DataConfig(task="arithmetic", seq_len=2 * setup.max_digits + 2 + setup.answer_len,
+                        options=options),
+        optim=OptimConfig(lr=setup.lr, warmup_steps=min(50, setup.max_steps // 10)),
+        seed=seed, batch_size=setup.batch_size, max_steps=setup.max_steps, precision="fp32",
+        eval_every=0, log_every=max(1, setup.max_steps // 10), device="cpu", threads=1, out_dir=str(out_dir),
+    )
+    res = train(cfg, out_dir=out_dir, progress=False, resume=False)
+    summary = {"checkpoint": str(res.checkpoint), "steps": res.steps, "wall_s": res.wall_time,
+               "final_val": res.final_val, "config": cfg.to_dict()}
+    return str(res.checkpoint), summary
+
+
+def _tune(model, valid, setup: PaddingSetup, seed: int, cache: Path):
+    """:func:`mdm.tuning.tune_schedule` on validation accuracy at ``setup.tune_steps``."""
+    def objective(schedule: BetaEnergy, n: int, s: int) -> float:
+        idx = torch.randperm(len(valid), generator=torch.Generator().manual_seed(s))[: min(n, len(valid))]
+        return float(decode(model, valid, schedule, setup.tune_steps, setup, idx, s)[0].double().mean())
+
+    config = TuneConfig(steps=setup.tune_steps, grid_a=setup.tune_grid, grid_b=setup.tune_grid,
+                        samples=setup.tune_samples, refine_top=setup.tune_refine_top,
+                        refine_samples=setup.tune_refine_samples, maximize=True, seed=seed)
+    return tune_schedule(objective, config, cache=cache, name="padding/accuracy", progress=False)
+
+
+def _answer_lengths(dataset) -> dict:
+    lengths = torch.tensor([len(p.answer(dataset.config.reverse)) + 1 for p in dataset.problems]).double()
+    return {"mean_answer_tokens_with_eos": float(lengths.mean()),
+            "max_answer_tokens_with_eos": int(lengths.max()),
+            "padding_share": float(1 - lengths.mean() / dataset.answer_len)}
+
+
+def run_padding(setup: PaddingSetup, out_dir: Path, seed: int, checkpoint_dir: str | None = None) -> dict:
+    """Train (or load ``checkpoint_dir``), tune on validation, sweep on test; the part's result."""
+    from mdm.train import checkpoint
+    from mdm.train.splits import task_eval_splits
+
+    t0 = time.perf_counter()
+    summary = None
+    if checkpoint_dir is None:
+        checkpoint_dir, summary = train_padding_model(setup, out_dir / "padding-model", seed)
+    model, _ = checkpoint.load(checkpoint_dir)
+    model.eval()
+    valid, test, _ = task_eval_splits(checkpoint_dir, "arithmetic", setup.n_valid)
+    if test.answer_len % setup.block_size:
+        raise ConfigError(f"answer_len {test.answer_len} is not a multiple of block_size {setup.block_size}")
+    tuned = _tune(model, valid, setup, seed, out_dir / "cache" / "tune-padding.json")
+    schedules = {**PADDING_SCHEDULES, f"tuned=Beta({tuned.a:g},{tuned.b:g})": tuned.schedule()}
+    items = torch.arange(min(setup.test_items, len(test)))
+    n_blocks = test.answer_len // setup.block_size
+    rows = []
+    for label, schedule in schedules.items():
+        for n in setup.steps:
+            ok, pad, early, nfe = decode(model, test, schedule, n, setup, items, seed * 1000 + n)
+            acc = float(ok.double().mean())
+            rows.append({"order": "confidence", "schedule": label.split("=")[0], "label": label, "steps": n,
+                         "accuracy": acc, "accuracy_se": math.sqrt(max(acc * (1 - acc), 1e-12) / len(ok)),
+                         "n": len(ok),
+                         "counts_per_block": unmask_counts(schedule, setup.block_size, n // n_blocks),
+                         "padding_first_half": float(pad.double().mean()),
+                         "revealed_first_half": float(early.double().mean()),
+                         "nfe": float(nfe.double().mean())})
+    plot = plot_sweep(rows, out_dir / "sweep_padding.png", "arithmetic, padded", metrics=("accuracy",),
+                      highlight=("Beta(0.9,0.3)", "Beta(1,0.2)", "tuned"))
+    return {"setup": asdict(setup), "checkpoint": checkpoint_dir, "train": summary, "rows": rows,
+            "tuned": {"a": tuned.a, "b": tuned.b, "valid_accuracy": tuned.score,
+                      **{k: v for k, v in tuned.to_dict().items() if k in ("grid", "refined")}},
+            "task": {"answer_len": test.answer_len, "prompt_len": test.prompt_len, **_answer_lengths(test)},
+            "plot": plot.name, "wall_s": time.perf_counter() - t0}
