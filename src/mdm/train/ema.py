@@ -10,8 +10,9 @@ from torch import nn
 __all__ = ["EMA"]
 
 
-def _full(t: torch.Tensor) -> torch.Tensor:
-    """A plain tensor from a (possibly FSDP2-sharded DTensor) parameter; collective for DTensors."""
+def full_tensor(t: torch.Tensor) -> torch.Tensor:
+    """A plain tensor from a (possibly FSDP2-sharded) DTensor, e.g. a parameter or FSDP2's grad norm;
+    collective for DTensors."""
     return t.full_tensor() if hasattr(t, "full_tensor") else t
 
 
@@ -41,7 +42,7 @@ class EMA:
 
     def full_state_dict(self) -> dict[str, torch.Tensor]:
         """Unsharded CPU copies (every rank must call this under FSDP)."""
-        return {n: _full(t).detach().cpu().clone() for n, t in self.shadow.items()}
+        return {n: full_tensor(t).detach().cpu().clone() for n, t in self.shadow.items()}
 
     @torch.no_grad()
     def load_full_state_dict(self, state: dict[str, torch.Tensor], num_updates: int) -> None:

@@ -41,7 +41,7 @@ from mdm.train.distributed import (
     unwrap,
     wrap_model,
 )
-from mdm.train.ema import EMA
+from mdm.train.ema import EMA, full_tensor
 from mdm.train.families import MODEL_FAMILIES, build_model
 from mdm.train.lock import hold_run_folder
 from mdm.train.metrics import METRICS_FILE, append_metrics, read_metrics, write_metrics
@@ -291,10 +291,10 @@ def _train(
                 meter.add_batch(out_.per_sample)
                 loss_acc += out_.loss.detach().double() / A
             grad_norm = torch.nn.utils.clip_grad_norm_(raw.parameters(), clip)
+            grad_norm = full_tensor(grad_norm)  # FSDP2 returns a DTensor
             finite = guard.check(loss_acc, grad_norm)
             if finite:
-                full_norm = grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm
-                meter.add_step(float(full_norm))
+                meter.add_step(float(grad_norm))
                 opt.step()
             sched.step()
             opt.zero_grad(set_to_none=True)
@@ -311,9 +311,9 @@ def _train(
 
             if step % cfg.log_every == 0 or step == end:
                 now = time.perf_counter()
-                gn = grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm
                 row = {"step": step, "split": "train", "loss": window_loss / window_n if window_n else None,
-                       "lr": sched.get_last_lr()[0], "grad_norm": float(gn), "tokens_seen": tokens_seen,
+                       "lr": sched.get_last_lr()[0], "grad_norm": float(grad_norm),
+                       "tokens_seen": tokens_seen,
                        "tokens_per_s": window_tokens / max(now - window_t, 1e-9),
                        "elapsed_s": now - t_start, "precision": precision,
                        "nonfinite_skipped": guard.skipped, **meter.row(), **log_fields(raw)}

@@ -23,10 +23,6 @@ from mdm.errors import NonFiniteError
 __all__ = ["NonFiniteGuard"]
 
 
-def _full(t: torch.Tensor) -> torch.Tensor:
-    return t.full_tensor() if hasattr(t, "full_tensor") else t  # FSDP2's grad norm is a DTensor
-
-
 class NonFiniteGuard:
     """``finite = guard.check(loss, grad_norm)`` once per optimizer step, before ``opt.step()``;
     then ``guard.after(step, log)`` once the step counter has advanced."""
@@ -38,8 +34,8 @@ class NonFiniteGuard:
         self._last: dict | None = None
 
     def check(self, loss: torch.Tensor, grad_norm: torch.Tensor) -> bool:
-        gn = _full(grad_norm)
-        bad = not bool(torch.isfinite(loss).all() and torch.isfinite(gn).all())
+        """``grad_norm``: a plain tensor (the loop gathers FSDP2's DTensor first)."""
+        bad = not bool(torch.isfinite(loss).all() and torch.isfinite(grad_norm).all())
         bad = self.ctx.any(bad)  # every rank skips the same steps
         if not bad:
             self.consecutive = 0
@@ -47,7 +43,7 @@ class NonFiniteGuard:
             return True
         self.skipped += 1
         self.consecutive += 1
-        self._last = {"loss": float(loss), "grad_norm": float(gn)}
+        self._last = {"loss": float(loss), "grad_norm": float(grad_norm)}
         return False
 
     def after(self, step: int, log: Callable[[dict], None]) -> None:

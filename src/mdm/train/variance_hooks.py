@@ -67,19 +67,20 @@ class VarianceMeter:
     variance over steps of the gradient norm (before clipping)."""
 
     def __init__(self):
-        self.loss_vars: list[float] = []
+        self.loss_vars: list[torch.Tensor] = []  # kept on device until the log row (no sync per batch)
         self.grad_norms: list[float] = []
 
     def add_batch(self, per_sample: torch.Tensor) -> None:
         if per_sample.numel() > 1:
-            self.loss_vars.append(float(per_sample.detach().double().var()))
+            self.loss_vars.append(per_sample.detach().double().var())
 
     def add_step(self, grad_norm: float) -> None:
         self.grad_norms.append(grad_norm)
 
     def row(self) -> dict:
         g = self.grad_norms
-        row = {"loss_var": statistics.fmean(self.loss_vars) if self.loss_vars else None,
+        loss_vars = [float(v) for v in self.loss_vars]
+        row = {"loss_var": statistics.fmean(loss_vars) if loss_vars else None,
                "grad_norm_var": statistics.variance(g) if len(g) > 1 else None}
         self.loss_vars, self.grad_norms = [], []
         return row
