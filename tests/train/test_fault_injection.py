@@ -17,7 +17,7 @@ from mdm.errors import CheckpointError
 from mdm.train import checkpoint, train
 
 # Start-up (importing torch) dominates: 11 launches take ~25 s on an idle 2-core machine, more when busy.
-STEPS = 40
+STEPS = 120  # room for 10 kills even when steps are fast (a jitter of 0.1 s can span several)
 EXTRA = [f"max_steps={STEPS}", "eval_every=0", "save_every=1", "ema=0.9", "model.dropout=0.1",
          "model.time_conditioned=true"]
 KILLS = 10
@@ -51,6 +51,7 @@ def test_kill_9_at_random_moments_then_resume_equals_an_uninterrupted_run(tmp_pa
     run, rng, moments, on_disk = tmp_path / "run", random.Random(16), [], [0]
     for _ in range(KILLS):
         start = _saved_step(run / "checkpoint") or 0
+        assert start < STEPS - 3, f"the kills reached the end of the run: {moments}"
         proc = _launch(cfg, run)
         if rng.random() < 0.2:  # during start-up, data building or loading the checkpoint
             delay = rng.uniform(0.0, 1.5)
