@@ -115,6 +115,33 @@ def test_speedup_picks_cheapest_setting_within_half_a_point():
     assert exp.speedup(rows, "EB", block_size=2) is None  # no top-1 reference with blocks of 2
 
 
+def test_speedup_compares_within_one_stop_rule_setting():
+    """Rows decoded without the stop rule (every position costs a pass) never serve as the
+    reference or the candidate for rows with it, and vice versa."""
+    rows = [_row("top-k", "k=1", 0.90, 8.0, correct=[1, 1, 0, 0]),
+            _row("EB (margin)", "gamma=0.1", 0.90, 4.0),
+            {**_row("top-k", "k=1", 0.90, 32.0), "stop": False},
+            {**_row("EB (margin)", "gamma=0.1", 0.90, 2.0), "stop": False},
+            {**_row("EB (margin)", "gamma=1", 0.80, 1.0), "stop": False}]
+    on, off = exp.speedup(rows, "EB"), exp.speedup(rows, "EB", stop=False)
+    assert on["reference"]["nfe_mean"] == 8.0 and on["speedup"] == pytest.approx(2.0) and on["stop"]
+    assert off["reference"]["nfe_mean"] == 32.0 and off["speedup"] == pytest.approx(16.0) and not off["stop"]
+
+
+def test_sampler_specs_sweep_each_stop_rule_setting_and_task_grid():
+    grid = exp.SamplerGrid(topk=(1, 2), gammas=(0.1,), proxies=("margin",), taus=(0.9,))
+    task = exp.TaskSetup("a", "arithmetic-padded", blocks=(None, 8), scheduled_steps=(8,),
+                         stop_rule=(True, False))
+    specs = exp.sampler_specs(exp.SamplerGrid(), task, answer_len=32)
+    assert len(specs) == 2 * len(exp.sampler_specs(exp.SamplerGrid(), exp.TaskSetup(
+        "a", "arithmetic-padded", blocks=(None, 8), scheduled_steps=(8,)), answer_len=32))
+    own = exp.sampler_specs(exp.SamplerGrid(), exp.TaskSetup("a", "arithmetic-padded", scheduled_steps=(8,),
+                                                             stop_rule=(False,), grid=grid), answer_len=32)
+    assert [s.label for s in own] == ["k=1", "k=2", "gamma=0.1", "tau=0.9", "steps=8"]
+    assert all(not s.stop and s.curve.endswith(", no stop rule") for s in own)
+    assert {s.stop for s in specs} == {True, False}
+
+
 def test_sampler_specs_cover_the_grid_and_reject_bad_blocks():
     grid = exp.SamplerGrid(topk=(1, 2), gammas=(0.1, 1.0), proxies=("confidence", "entropy"), taus=(0.9,))
     task = exp.TaskSetup("arithmetic", "arithmetic-small", blocks=(None, 4), scheduled_steps=(2, 4, 8))
@@ -167,6 +194,30 @@ def test_quick_preset_runs_end_to_end(eb_quick):
     report = (out / "report.md").read_text()
     assert "Speed-up at equal accuracy" in report and "The bound on an exact HMM" in report
     assert "test (chosen on validation)" in report and "8 validation prompts" in report
+
+
+def test_quick_padded_arithmetic_sweeps_with_and_without_the_stop_rule(eb_quick):
+    """Without the stop rule every one of the 32 generated positions costs top-1 a pass; with it
+    and blocks of 8 a row stops once its answer has ended, so never later than the 32nd pass."""
+    _, result = eb_quick
+    part = result["tasks"]["arithmetic-padded"]
+    assert part["task"] == "arithmetic" and part["answer_len"] == 32
+    top1 = {(r["block_size"], r["stop"]): r for r in part["rows"] if r["label"] == "k=1"}
+    assert set(top1) == {(None, True), (None, False), (8, True), (8, False)}
+    assert top1[None, False]["nfe_mean"] == 32.0 and top1[8, False]["nfe_mean"] == 32.0
+    assert top1[8, True]["nfe_mean"] <= 32.0
+    assert {(s["block_size"], s["stop"]) for s in part["speedups"]} == set(top1)
+    assert result["tasks"]["sudoku-hard"]["task"] == "sudoku"
+
+
+def test_parts_select_tasks_and_reject_unknown_names(tmp_path):
+    assert exp.parts("quick") == ("bound", "sudoku", "arithmetic", "sudoku-hard", "arithmetic-padded")
+    result = exp.run("quick", tmp_path / "b", progress=False, parts=("bound",))
+    assert result["tasks"] == {} and result["bound"] and result["parts"] == ["bound"]
+    assert "The bound on an exact HMM" in (tmp_path / "b" / "report.md").read_text()
+    with pytest.raises(ConfigError, match="unknown part"):
+        exp.run("quick", tmp_path / "x", progress=False, parts=("sudoku-impossible",))
+    assert not (tmp_path / "x").exists()
 
 
 def test_quick_preset_chooses_on_validation_prompts_disjoint_from_train_and_test(eb_quick):

@@ -6,6 +6,7 @@ import math
 import pytest
 import torch
 
+from mdm.errors import ConfigError
 from mdm.experiments import energy_schedules as exp
 from mdm.experiments.energy_padding import PADDING_SCHEDULES
 
@@ -67,11 +68,12 @@ def test_quick_padding_part_is_sane(quick):
     part, setup = result["padding"], exp.PRESETS["quick"].padding
     assert (out / part["plot"]).stat().st_size > 0
     assert "The padding regime" in (out / "report.md").read_text()
-    assert part["task"]["answer_len"] == setup.answer_len and part["task"]["padding_share"] > 0.5
+    answer_len = part["task"]["answer_len"]
+    assert answer_len == 32 and part["task"]["padding_share"] > 0.5
     rows = part["rows"]
     assert len(rows) == (len(PADDING_SCHEDULES) + 1) * len(setup.steps)
     assert part["tuned"]["a"] in setup.tune_grid and part["tuned"]["b"] in setup.tune_grid
-    n_blocks = setup.answer_len // setup.block_size
+    n_blocks = answer_len // setup.block_size
     for r in rows:
         k = r["steps"] // n_blocks
         assert 0.0 <= r["accuracy"] <= 1.0 and r["n"] == setup.test_items
@@ -81,3 +83,20 @@ def test_quick_padding_part_is_sane(quick):
         assert r["nfe"] <= r["steps"]
     lin8 = next(r for r in rows if r["schedule"] == "linear" and r["steps"] == 8)
     assert lin8["counts_per_block"] == [4, 4, 4, 4]
+    assert all(r["vs_linear"] == 0.0 for r in rows if r["schedule"] == "linear")
+    assert all(-1.0 <= r["vs_linear"] <= 1.0 and r["vs_linear_se"] >= 0.0 for r in rows)
+    assert set(part["claim"]) == {"confidence/Beta(0.9,0.3)", "confidence/Beta(1,0.2)", "confidence/tuned"}
+    assert all(c["of"] == len(setup.steps) for c in part["claim"].values())  # every N, not only N <= 16
+
+
+def test_parts_select_what_runs(tmp_path):
+    """`--parts`: the quick preset's parts are listed; one part runs alone; a bad name fails first."""
+    assert exp.parts("quick") == ("toy", "languages", "trained", "padding")
+    result = exp.run("quick", tmp_path / "toy", parts=("toy",))
+    assert result["parts"] == ["toy"] and result["toy"] and not result["languages"]
+    assert "padding" not in result
+    assert result["provenance"]["command"].endswith("--parts toy")
+    assert "## 1. Exact toy" in (tmp_path / "toy" / "report.md").read_text()
+    with pytest.raises(ConfigError, match="unknown part"):
+        exp.run("quick", tmp_path / "bad", parts=("toy", "nope"))
+    assert not (tmp_path / "bad").exists()

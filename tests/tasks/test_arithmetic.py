@@ -190,3 +190,24 @@ def test_validation_split_is_disjoint_reproducible_and_leaves_train_and_test_alo
     with pytest.raises(DataError, match="validation"):
         ar.make_valid(ar.ArithmeticConfig(max_digits=1, ops=("+",), n_train=40, n_test=10, n_valid=51),
                       train, test)
+
+
+def test_zero_padded_operands_sit_at_fixed_positions_and_verify():
+    cfg = ar.ArithmeticConfig(max_digits=5, ops=("+",), reverse=True, zero_pad=True, n_train=0, n_test=0,
+                              answer_len=10)
+    ids = ar.encode_problem(ar.Problem(123, "+", 45), cfg)
+    assert _text(ids) == "00123+00045=861<eos>" + "<pad>" * 6  # prompt: exactly 2 * 5 + 2 tokens
+    assert _text(ar.encode_problem(ar.Problem(0, "+", 99999), cfg))[:12] == "00000+99999="
+    assert ar.verify(ids, prompt_len=cfg.prompt_len, reverse=True)
+    wrong = ids.clone()
+    wrong[cfg.prompt_len] = TOK.encode("9")[0]
+    assert not ar.verify(wrong, prompt_len=cfg.prompt_len, reverse=True)
+    # the same problems as without zero padding (splits do not depend on the prompt's layout)
+    base = ar.ArithmeticConfig(max_digits=5, ops=("+",), n_train=50, n_test=20, seed=3)
+    padded = ar.ArithmeticConfig(max_digits=5, ops=("+",), n_train=50, n_test=20, seed=3, zero_pad=True)
+    assert ar.make_splits(base) == ar.make_splits(padded)
+    test = ar.ArithmeticDataset.split("test", padded)
+    assert test.verify(torch.stack([test[i]["input_ids"] for i in range(len(test))])).all()
+    bundle = build_task("arithmetic", seq_len=None, seed=3, max_digits=2, ops=["+"], n_train=10, n_test=5,
+                        zero_pad=True)
+    assert all(_text(bundle.val[i]["input_ids"])[:6].count("<pad>") == 0 for i in range(5))

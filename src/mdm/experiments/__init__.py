@@ -44,12 +44,28 @@ def get(name: str) -> ModuleType:
     return importlib.import_module(module)
 
 
-def run(name: str, preset: str = "quick", out_dir=None, seed: int = 0) -> dict:
+def parts(name: str, preset: str) -> tuple[str, ...] | None:
+    """The parts ``run(name, preset, parts=...)`` can select, or None if the experiment has none."""
+    module = get(name)
+    return module.parts(preset) if hasattr(module, "parts") else None
+
+
+def run(name: str, preset: str = "quick", out_dir=None, seed: int = 0, parts=None) -> dict:
+    """Run experiment ``name``; ``parts`` (names, see :func:`parts`) runs only those parts."""
     from pathlib import Path
+
+    from mdm.experiments.common import select_parts
 
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
     module = get(name)  # validates the name before anything is written
+    if parts is not None:
+        available = globals()["parts"](name, preset)
+        if available is None:
+            raise ConfigError(f"experiment {name!r} has no parts to select; run it without --parts")
+        parts = select_parts(available, parts)
     out = Path(out_dir) if out_dir is not None else Path("runs") / "exp" / name / preset
     out.mkdir(parents=True, exist_ok=True)
-    return module.run(preset, out, seed=seed)
+    if parts is None:
+        return module.run(preset, out, seed=seed)
+    return module.run(preset, out, seed=seed, parts=parts)

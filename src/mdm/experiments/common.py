@@ -56,6 +56,22 @@ def provenance(command: str, seed: int, config: dict, precision: str | None = No
     return prov
 
 
+def select_parts(available: tuple[str, ...], wanted) -> tuple[str, ...]:
+    """The parts of an experiment to run: all of ``available`` when ``wanted`` is None, else
+    ``wanted`` (names, in the experiment's order); an unknown or empty selection raises
+    :class:`~mdm.errors.ConfigError` before anything runs."""
+    from mdm.errors import ConfigError
+
+    if wanted is None:
+        return tuple(available)
+    wanted = tuple(wanted)
+    unknown = [w for w in wanted if w not in available]
+    if unknown or not wanted:
+        raise ConfigError(f"unknown part(s) {', '.join(unknown) or '(none given)'}; this preset has: "
+                          f"{', '.join(available)}")
+    return tuple(a for a in available if a in wanted)
+
+
 def write_json_atomic(path: Path, obj) -> None:
     path = Path(path)
     tmp = path.with_suffix(path.suffix + ".tmp")

@@ -69,7 +69,10 @@ class TaskSetup:
     ``config`` is a packaged training config; ``overrides`` are ``key=value`` changes to it (the
     quick preset shrinks model and data).  ``shared_checkpoint``: use the config's own ``out_dir``
     (so ``mdm train CONFIG`` and this experiment share one model) instead of ``out_dir/models``.
-    ``blocks``: semi-AR block sizes to sweep (None = one block).  ``n_valid`` validation prompts,
+    ``blocks``: semi-AR block sizes to sweep (None = one block).  ``stop_rule``: for tasks whose
+    answers end with ``eos``, sweep with the stop rule (True) and/or without it (False: every
+    position is decoded).  ``grid``: this task's samplers (None: the preset's).  ``n_valid``
+    validation prompts,
     disjoint from the train and test splits, are where the equal-accuracy setting is chosen;
     ``n_eval`` test prompts are where it is reported.
     """
@@ -83,6 +86,8 @@ class TaskSetup:
     batch_size: int = 250
     blocks: tuple[int | None, ...] = (None,)
     scheduled_steps: tuple[int, ...] = (8, 16, 32)
+    stop_rule: tuple[bool, ...] = (True,)
+    grid: SamplerGrid | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +125,13 @@ PRESETS: dict[str, Preset] = {
             TaskSetup("arithmetic", "arithmetic-small", _QUICK_MODEL + (
                 "data.options={max_digits: 5, ops: ['+'], n_train: 512, n_test: 8}",),
                 n_valid=8, n_eval=8, batch_size=8, blocks=(None, 4), scheduled_steps=(4,)),
+            TaskSetup("sudoku-hard", "sudoku-hard", _QUICK_MODEL + (
+                "data.options={n_train: 128, n_test: 8, min_clues: 30, max_clues: 35, workers: 1, "
+                "progress: false}",), n_valid=8, n_eval=8, batch_size=8, scheduled_steps=(8,)),
+            TaskSetup("arithmetic-padded", "arithmetic-padded", _QUICK_MODEL + (
+                "data.options={max_digits: 5, ops: ['+'], reverse: true, zero_pad: true, n_train: 512, "
+                "n_test: 8}",), n_valid=8, n_eval=8, batch_size=8, blocks=(None, 8), scheduled_steps=(8,),
+                stop_rule=(True, False)),
         ),
         grid=SamplerGrid(topk=(1, 4), gammas=(0.01, 1.0), proxies=("confidence", "entropy"), taus=(0.9,)),
         bound=BoundSetup(n_hidden=3, vocab_size=3, emitted=None, length=8, n_trials=20),
@@ -130,6 +142,17 @@ PRESETS: dict[str, Preset] = {
                       batch_size=300, scheduled_steps=(8, 16, 32)),
             TaskSetup("arithmetic", "arithmetic-small", shared_checkpoint=True, n_valid=1000, n_eval=1000,
                       batch_size=500, blocks=(None, 4, 2), scheduled_steps=(2, 4, 8)),
+            # issue 17: the papers' regimes -- Sudoku at the generator's 30-35 clues with a larger
+            # model, and a strong addition model whose answers are followed by padding (32 positions)
+            TaskSetup("sudoku-hard", "sudoku-hard", shared_checkpoint=True, n_valid=200, n_eval=300,
+                      batch_size=250, scheduled_steps=(16, 32),
+                      grid=SamplerGrid(topk=(1, 2, 4), gammas=(0.001, 0.01, 0.1, 0.5),
+                                       proxies=("confidence", "margin"), taus=(0.99, 0.9))),
+            TaskSetup("arithmetic-padded", "arithmetic-padded", shared_checkpoint=True, n_valid=500,
+                      n_eval=1000, batch_size=500, blocks=(None, 8), scheduled_steps=(4, 8, 16, 32),
+                      stop_rule=(True, False),
+                      grid=SamplerGrid(topk=(1, 2, 4, 8), gammas=(0.001, 0.01, 0.1, 0.5, 1.0),
+                                       proxies=("confidence", "margin"), taus=(0.99, 0.9, 0.7))),
         ),
     ),
 }
@@ -146,14 +169,26 @@ class SamplerSpec:
     label: str
     unmasker: Unmasker
     block_size: int | None = None
+    stop: bool = True  # the stop rule on eos, where the task has one
 
     @property
     def curve(self) -> str:
-        return self.family if self.block_size is None else f"{self.family}, blocks of {self.block_size}"
+        name = self.family if self.block_size is None else f"{self.family}, blocks of {self.block_size}"
+        return name if self.stop else f"{name}, no stop rule"
 
 
 def sampler_specs(grid: SamplerGrid, task: TaskSetup, answer_len: int) -> list[SamplerSpec]:
-    """Every sampler the task is swept with, for each block size that divides the answer."""
+    """Every sampler the task is swept with, for each block size that divides the answer and each
+    stop-rule setting of ``task.stop_rule``."""
+    grid = task.grid or grid
+    specs = []
+    for stop in task.stop_rule:
+        specs += [SamplerSpec(s.family, s.label, s.unmasker, s.block_size, stop)
+                  for s in _block_specs(grid, task, answer_len)]
+    return specs
+
+
+def _block_specs(grid: SamplerGrid, task: TaskSetup, answer_len: int) -> list[SamplerSpec]:
     specs = []
     for block in task.blocks:
         if block is not None and answer_len % block:
@@ -191,16 +226,25 @@ def evaluate(model, dataset, spec: SamplerSpec, *, n_eval: int, batch_size: int,
     n = len(correct_t)
     acc = float(correct_t.double().mean())
     return {
-        "family": spec.family, "label": spec.label, "block_size": spec.block_size, "curve": spec.curve,
+        "family": spec.family, "label": spec.label, "block_size": spec.block_size, "stop": spec.stop,
+        "curve": spec.curve,
         "n": n, "accuracy": acc, "accuracy_se": math.sqrt(max(acc * (1 - acc), 0.0) / n),
         "nfe_mean": float(nfe_t.mean()), "nfe_se": float(nfe_t.std() / math.sqrt(n)) if n > 1 else 0.0,
         "nfe_max": float(nfe_t.max()), "wall_s": time.perf_counter() - t0, "correct": correct_t,
     }
 
 
+def task_kind(setup: TaskSetup) -> str:
+    """The registered task (``data.task``) the setup's training config trains on."""
+    from mdm.train import load_config
+
+    return load_config(setup.config, list(setup.overrides)).data.task
+
+
 def prompt_groups(task: str, dataset, n: int) -> list[str] | None:
-    """A difficulty label per test prompt: for Sudoku the simplest technique that solves it
-    (:func:`mdm.tasks.sudoku.technique`), for arithmetic the digits of the longer operand."""
+    """A difficulty label per test prompt of a ``task`` (a registered task name): for Sudoku the
+    simplest technique that solves it (:func:`mdm.tasks.sudoku.technique`), for arithmetic the
+    digits of the longer operand."""
     if task == "sudoku":
         from mdm.tasks.sudoku import technique
 
@@ -261,7 +305,7 @@ def task_model(setup: TaskSetup, out_dir: Path, progress: bool = True):
     model.eval()
     if torch.cuda.is_available():
         model.cuda()
-    valid, test, _ = task_eval_splits(str(ckpt_dir), setup.name, setup.n_valid)
+    valid, test, _ = task_eval_splits(str(ckpt_dir), None, setup.n_valid)  # the checkpoint's own task
     return model, valid, test, _train_summary(run_dir, ckpt_dir, model)
 
 
@@ -303,28 +347,31 @@ def task_part(setup: TaskSetup, preset: Preset, out_dir: Path, seed: int = 0, pr
     """Train or load the task model, sweep every sampler on the validation and the test prompts,
     choose each family's equal-accuracy setting on validation and report it on test."""
     model, valid, dataset, summary = task_model(setup, out_dir, progress)
+    kind = task_kind(setup)
     tok = dataset.tokenizer
-    stop = tok.eos_id if setup.name == "arithmetic" else None
-    pad = tok.pad_id if stop is not None else None
+    eos = tok.eos_id if kind == "arithmetic" else None  # answers of fixed length have no stop rule
     specs = sampler_specs(preset.grid, setup, dataset.answer_len)
     rows, valid_rows = [], []
     bar = tqdm(specs, desc=f"eb-sampler {setup.name}", unit="sampler", disable=not progress)
     for spec in bar:
         bar.set_postfix_str(f"{spec.curve} {spec.label}")
+        stop = eos if spec.stop else None
+        pad = tok.pad_id if stop is not None else None
         for split, n, out in ((valid, setup.n_valid, valid_rows), (dataset, setup.n_eval, rows)):
             out.append(evaluate(model, split, spec, n_eval=min(n, len(split)), batch_size=setup.batch_size,
                                 seed=seed, stop=stop, pad_id=pad, precision=preset.precision))
-    groups = prompt_groups(setup.name, dataset, rows[0]["n"]) if rows else None
+    groups = prompt_groups(kind, dataset, rows[0]["n"]) if rows else None
     if groups is not None:
         for r in rows:
             r["accuracy_by_group"] = accuracy_by_group(r["correct"], groups)
     prefixes = ["EB", *sorted({r["family"] for r in rows if r["family"].startswith("EB (")}),
                 "top-k", "threshold", "scheduled"]
-    speedups = [s for block in setup.blocks for p in prefixes
-                if (s := speedup(valid_rows, p, block_size=block, test_rows=rows)) is not None]
+    speedups = [s for stop in setup.stop_rule for block in setup.blocks for p in prefixes
+                if (s := speedup(valid_rows, p, block_size=block, test_rows=rows, stop=stop)) is not None]
     for r in (*rows, *valid_rows):
         del r["correct"]
-    return {"train": summary, "answer_len": dataset.answer_len, "n_test": len(dataset), "rows": rows,
+    return {"train": summary, "task": kind, "answer_len": dataset.answer_len, "n_test": len(dataset),
+            "rows": rows,
             "n_valid": len(valid), "valid_rows": valid_rows, "selection": "validation",
             "speedups": speedups, "groups": None if groups is None else dict(Counter(groups))}
 
@@ -344,25 +391,38 @@ def bound_part(setup: BoundSetup, seed: int) -> dict:
 # ----------------------------------------------------------------------------- entry point
 
 
-def run(preset: str, out_dir: Path, seed: int = 0, progress: bool = True) -> dict:
-    """Run the preset; write ``result.json``, ``report.md`` and PNGs into ``out_dir``."""
+def parts(preset: str) -> tuple[str, ...]:
+    """The parts of ``preset`` that ``run(..., parts=)`` can select: ``bound`` and each task."""
+    return ("bound", *(t.name for t in PRESETS[preset].tasks))
+
+
+def run(preset: str, out_dir: Path, seed: int = 0, progress: bool = True,
+        parts: tuple[str, ...] | None = None) -> dict:
+    """Run the preset (only the named ``parts`` when given, see :func:`parts`); write
+    ``result.json``, ``report.md`` and PNGs into ``out_dir``."""
+    from mdm.experiments.common import select_parts
     from mdm.experiments.eb_sampler_report import plot_bound, plot_task, write_report
 
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    chosen = select_parts(globals()["parts"](preset), parts)
     p, out_dir = PRESETS[preset], Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     config = {"preset": preset, "seed": seed, **asdict(p)}
     command = f"mdm exp eb-sampler --preset {preset} --seed {seed}"
-    result: dict = {"preset": preset, "config": config, "provenance": provenance(command, seed, config)}
+    if parts is not None:
+        command += f" --parts {','.join(chosen)}"
+    result: dict = {"preset": preset, "config": config, "provenance": provenance(command, seed, config),
+                    "parts": list(chosen), "bound": None}
 
-    bound_cfg = {"bound": asdict(p.bound), "seed": seed}
-    result["bound"] = _cached(out_dir, "bound", bound_cfg, lambda: bound_part(p.bound, seed))
-    plot_bound(result["bound"], out_dir / "bound.png")
+    if "bound" in chosen:
+        bound_cfg = {"bound": asdict(p.bound), "seed": seed}
+        result["bound"] = _cached(out_dir, "bound", bound_cfg, lambda: bound_part(p.bound, seed))
+        plot_bound(result["bound"], out_dir / "bound.png")
 
     result["tasks"] = {}
-    for setup in p.tasks:
+    for setup in (t for t in p.tasks if t.name in chosen):
         part = _cached(out_dir, setup.name, part_config(setup, p, seed),
                        lambda setup=setup: task_part(setup, p, out_dir, seed, progress))
         plot_task(part, out_dir / f"{setup.name}.png", setup.name)

@@ -17,25 +17,27 @@ def plot_task(part: dict, path: Path, title: str) -> Path:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import NullFormatter, ScalarFormatter
 
-    blocks = sorted({r["block_size"] for r in part["rows"]}, key=lambda b: (b is not None, -(b or 0)))
+    variants = sorted({(r["block_size"], r.get("stop", True)) for r in part["rows"]},
+                      key=lambda v: (not v[1], v[0] is not None, -(v[0] or 0)))
     families = sorted({r["family"] for r in part["rows"]})
     colors = {f: plt.cm.tab10(i) for i, f in enumerate(families)}
-    width = 5.2 * len(blocks) + 1.0
-    fig, axes = plt.subplots(1, len(blocks), figsize=(width, 4.4), sharey=True, squeeze=False)
-    for ax, block in zip(axes[0], blocks):
+    width = 5.2 * len(variants) + 1.0
+    fig, axes = plt.subplots(1, len(variants), figsize=(width, 4.4), sharey=True, squeeze=False)
+    for ax, (block, stop) in zip(axes[0], variants):
+        here = [r for r in part["rows"] if r["block_size"] == block and r.get("stop", True) == stop]
         for family in families:
-            rows = sorted((r for r in part["rows"] if r["family"] == family and r["block_size"] == block),
-                          key=lambda r: r["nfe_mean"])
+            rows = sorted((r for r in here if r["family"] == family), key=lambda r: r["nfe_mean"])
             if rows:
                 ax.plot([r["nfe_mean"] for r in rows], [100 * r["accuracy"] for r in rows], marker="o",
                         ms=3.5, color=colors[family], label=family)
         ax.set_xscale("log")
-        nfe = [r["nfe_mean"] for r in part["rows"] if r["block_size"] == block]
+        nfe = [r["nfe_mean"] for r in here]
         ax.set_xticks([t for t in _NFE_TICKS if min(nfe) / 1.1 <= t <= max(nfe) * 1.1])
         ax.xaxis.set_major_formatter(ScalarFormatter())
         ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_xlabel("mean NFE per sequence (stop rule applied)")
-        ax.set_title("one block" if block is None else f"semi-AR blocks of {block}")
+        ax.set_xlabel("mean NFE per sequence" + ("" if stop else " (no stop rule)"))
+        ax.set_title(("one block" if block is None else f"semi-AR blocks of {block}")
+                     + ("" if stop else ", no stop rule"))
         ax.grid(alpha=0.3, which="both")
     axes[0][0].set_ylabel("accuracy (%)")
     axes[0][-1].legend(fontsize=8)
@@ -53,12 +55,13 @@ def plot_bound(bound: dict, path: Path) -> Path:
 
 
 def _setting(row: dict) -> tuple:
-    return row["family"], row["label"], row["block_size"]
+    return row["family"], row["label"], row["block_size"], row.get("stop", True)
 
 
 def _rows_table(part: dict) -> str:
     """Every setting on the test prompts, with its validation accuracy (where it was chosen)."""
-    rows = sorted(part["rows"], key=lambda r: (str(r["block_size"]), r["family"], r["nfe_mean"]))
+    rows = sorted(part["rows"], key=lambda r: (not r.get("stop", True), str(r["block_size"]), r["family"],
+                                               r["nfe_mean"]))
     valid = {_setting(r): r for r in part.get("valid_rows", [])}
     body = [[r["curve"], r["label"], f"{100 * r['accuracy']:.1f} ± {100 * r['accuracy_se']:.1f}",
              f"{r['nfe_mean']:.2f}", f"{r['nfe_max']:.0f}",
@@ -78,6 +81,8 @@ def _speedup_table(part: dict) -> str:
     for s in part["speedups"]:
         ref, best, val = s["reference"], s["best"], s.get("validation") or {}
         blocks = "none" if s["block_size"] is None else str(s["block_size"])
+        if not s.get("stop", True):
+            blocks += ", no stop rule"
         val_ref = _at(val["reference"]) if val.get("reference") else "-"
         if best is None:
             body.append([s["family"], blocks, val_ref, "no setting within 0.5 pt", _at(ref), "-", "-", "-"])
@@ -96,7 +101,7 @@ def _speedup_table(part: dict) -> str:
 def _group_table(part: dict) -> str:
     """Accuracy per difficulty group, for the samplers without blocks."""
     groups = sorted(part["groups"])
-    rows = [r for r in part["rows"] if r["block_size"] is None]
+    rows = [r for r in part["rows"] if r["block_size"] is None and r.get("stop", True)]
     rows.sort(key=lambda r: (r["family"], r["nfe_mean"]))
     body = [[r["curve"], r["label"], f"{r['nfe_mean']:.1f}",
              *(f"{100 * r['accuracy_by_group'][g]:.1f}" for g in groups)] for r in rows]
@@ -141,8 +146,10 @@ def write_report(result: dict, out_dir: Path) -> Path:
                   "### Every sampler", "", _rows_table(part), ""]
         if part.get("groups"):
             lines += ["### Accuracy (%) by difficulty", "", _group_table(part), ""]
-    lines += ["## The bound on an exact HMM", "", *eb_bound.report_lines(result["bound"]), "",
-              "![bound](bound.png)", "", "## Provenance", "", provenance_markdown(result["provenance"]),
+    if result.get("bound") is not None:
+        lines += ["## The bound on an exact HMM", "", *eb_bound.report_lines(result["bound"]), "",
+                  "![bound](bound.png)", ""]
+    lines += ["## Provenance", "", provenance_markdown(result["provenance"]),
               f"- wall time: {result['wall_s']:.0f} s", ""]
     path = Path(out_dir) / "report.md"
     path.write_text("\n".join(lines))

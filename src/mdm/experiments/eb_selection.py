@@ -18,16 +18,16 @@ __all__ = ["TOLERANCE", "speedup"]
 
 
 def _setting(row: dict) -> tuple:
-    return row["family"], row["label"], row["block_size"]
+    return row["family"], row["label"], row["block_size"], row.get("stop", True)
 
 
 def _brief(row: dict) -> dict:
     return {k: row[k] for k in ("family", "label", "block_size", "accuracy", "nfe_mean")}
 
 
-def _choose(rows: list[dict], family_prefix: str, block_size: int | None, tolerance: float):
+def _choose(rows: list[dict], family_prefix: str, block_size: int | None, tolerance: float, stop: bool):
     """``(top-1 row, cheapest row within tolerance or None)``; ``(None, None)`` without top-1."""
-    rows = [r for r in rows if r["block_size"] == block_size]
+    rows = [r for r in rows if r["block_size"] == block_size and r.get("stop", True) == stop]
     ref = next((r for r in rows if r["family"] == "top-k" and r["label"] == "k=1"), None)
     if ref is None:
         return None, None
@@ -49,20 +49,21 @@ def _compare(ref: dict, best: dict | None) -> dict:
 
 
 def speedup(rows: list[dict], family_prefix: str, *, block_size: int | None = None,
-            tolerance: float = TOLERANCE, test_rows: list[dict] | None = None) -> dict | None:
+            tolerance: float = TOLERANCE, test_rows: list[dict] | None = None,
+            stop: bool = True) -> dict | None:
     """NFE(top-1) / NFE of the cheapest setting of the families starting with ``family_prefix``
-    whose accuracy in ``rows`` is within ``tolerance`` of top-1's (same block size); ``None``
-    without a top-1 row.
+    whose accuracy in ``rows`` is within ``tolerance`` of top-1's (same block size and, for rows
+    that record it, the same ``stop`` rule setting); ``None`` without a top-1 row.
 
     With ``test_rows`` (the same settings on other prompts) the setting is only *chosen* on
     ``rows``: ``reference``, ``best``, ``speedup`` and the paired ``accuracy_diff`` are those of the
     chosen setting and top-1 in ``test_rows``, ``validation`` holds the same on ``rows``.  Without
     it, choice and numbers come from the same rows (in-sample: for oracles and unit tests).
     """
-    ref, best = _choose(rows, family_prefix, block_size, tolerance)
+    ref, best = _choose(rows, family_prefix, block_size, tolerance, stop)
     if ref is None:
         return None
-    head = {"family": family_prefix, "block_size": block_size}
+    head = {"family": family_prefix, "block_size": block_size, "stop": stop}
     if test_rows is None:
         return {**head, **_compare(ref, best)}
     on_test = {_setting(r): r for r in test_rows}

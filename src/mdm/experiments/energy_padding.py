@@ -39,31 +39,27 @@ PADDING_SCHEDULES: dict[str, Schedule] = {
 
 @dataclass(frozen=True)
 class PaddingSetup:
-    """Task, model, decoding and tuning of the padding part."""
+    """Model, decoding and tuning of the padding part.
 
-    max_digits: int = 2
-    ops: tuple[str, ...] = ("+",)
-    answer_len: int = 32  # generation length: answers are <= max_digits + 2 tokens with eos
+    The model is the packaged training config ``config`` (with ``overrides``, ``key=value``): with
+    ``shared_checkpoint`` its own ``out_dir`` (so ``mdm train CONFIG`` and this part share one model),
+    else ``out_dir/models/padding``; trained there when its checkpoint is missing.  Its task must be
+    ``arithmetic`` with an answer region that is a multiple of ``block_size``.
+    """
+
+    config: str = "arithmetic-padded"
+    overrides: tuple[str, ...] = ()
+    shared_checkpoint: bool = True
     block_size: int = 16
     steps: tuple[int, ...] = (8, 16, 32, 64)
-    # validation excludes train and test in both operand orders: with 2-digit addition (10^4 problems)
-    # 2 * (n_train + n_test) + n_valid must stay well under 10^4
-    n_train: int = 3500
-    n_test: int = 800
-    n_valid: int = 400
-    max_steps: int = 400
-    batch_size: int = 64
-    d_model: int = 64
-    n_layers: int = 2
-    n_heads: int = 4
-    lr: float = 2e-3
-    test_items: int = 500
+    n_valid: int = 500  # validation problems (disjoint from train and test): the tuner's data
+    test_items: int = 1000
     tune_steps: int = 8
     tune_grid: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7, 0.9, 1.0)
     tune_samples: int = 128
     tune_refine_top: int = 3
     tune_refine_samples: int = 400
-    decode_batch: int = 250
+    decode_batch: int = 500
 
 
 def padding_reveals(trace: Trace, pad_ids, steps_per_block: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -91,9 +87,9 @@ def decode(model, dataset, schedule: Schedule, steps: int, setup: PaddingSetup, 
     prompts = dataset.prompts()[items]
     gen = torch.Generator().manual_seed(seed)
     out = {"ok": [], "pad": [], "early": [], "nfe": []}
-    n_blocks = setup.answer_len // setup.block_size
+    n_blocks = dataset.answer_len // setup.block_size
     for start in range(0, len(items), setup.decode_batch):
-        res = sample(model, prompt=prompts[start:start + setup.decode_batch], length=setup.answer_len,
+        res = sample(model, prompt=prompts[start:start + setup.decode_batch], length=dataset.answer_len,
                      unmasker=Scheduled(steps, schedule, "confidence"), block_size=setup.block_size,
                      temperature=0.0, stop=tok.eos_id, pad_id=tok.pad_id, generator=gen, trace=True)
         pad, early = padding_reveals(res.trace, (tok.eos_id, tok.pad_id), steps // n_blocks)
@@ -102,25 +98,17 @@ def decode(model, dataset, schedule: Schedule, steps: int, setup: PaddingSetup, 
     return tuple(torch.cat(out[k]) for k in ("ok", "pad", "early", "nfe"))
 
 
-def train_padding_model(setup: PaddingSetup, out_dir: Path, seed: int):
-    """Train the small arithmetic model (CPU, fp32); returns the checkpoint path and a summary."""
-    from mdm.train import TrainConfig, train
-    from mdm.train.config import DataConfig, ModelConfig, OptimConfig
+def padding_model(setup: PaddingSetup, out_dir: Path):
+    """``(model, validation split, test split, training summary)`` of the setup's config: loaded
+    when finished, else trained (fp32 on a CPU) -- the same path as the ``mdm exp eb-sampler`` tasks."""
+    from mdm.experiments.eb_sampler import TaskSetup, task_kind, task_model
 
-    options = {"max_digits": setup.max_digits, "ops": list(setup.ops), "n_train": setup.n_train,
-               "n_test": setup.n_test}
-    cfg = TrainConfig(
-        model=ModelConfig(d_model=setup.d_model, n_layers=setup.n_layers, n_heads=setup.n_heads),
-        data=DataConfig(task="arithmetic", seq_len=2 * setup.max_digits + 2 + setup.answer_len,
-                        options=options),
-        optim=OptimConfig(lr=setup.lr, warmup_steps=min(50, setup.max_steps // 10)),
-        seed=seed, batch_size=setup.batch_size, max_steps=setup.max_steps, precision="fp32",
-        eval_every=0, log_every=max(1, setup.max_steps // 10), device="cpu", threads=1, out_dir=str(out_dir),
-    )
-    res = train(cfg, out_dir=out_dir, progress=False, resume=False)
-    summary = {"checkpoint": str(res.checkpoint), "steps": res.steps, "wall_s": res.wall_time,
-               "final_val": res.final_val, "config": cfg.to_dict()}
-    return str(res.checkpoint), summary
+    task = TaskSetup("padding", setup.config, setup.overrides, shared_checkpoint=setup.shared_checkpoint,
+                     n_valid=setup.n_valid)
+    if task_kind(task) != "arithmetic":
+        raise ConfigError(f"the padding part needs an arithmetic config, {setup.config!r} trains "
+                          f"{task_kind(task)!r}")
+    return task_model(task, out_dir, progress=False)
 
 
 def _tune(model, valid, setup: PaddingSetup, seed: int, cache: Path):
@@ -143,27 +131,31 @@ def _answer_lengths(dataset) -> dict:
 
 
 def run_padding(setup: PaddingSetup, out_dir: Path, seed: int, checkpoint_dir: str | None = None) -> dict:
-    """Train (or load ``checkpoint_dir``), tune on validation, sweep on test; the part's result."""
+    """Train or load the setup's model (or load ``checkpoint_dir``), tune on validation, sweep on
+    test; the part's result."""
     from mdm.train import checkpoint
     from mdm.train.splits import task_eval_splits
 
     t0 = time.perf_counter()
-    summary = None
     if checkpoint_dir is None:
-        checkpoint_dir, summary = train_padding_model(setup, out_dir / "padding-model", seed)
-    model, _ = checkpoint.load(checkpoint_dir)
-    model.eval()
-    valid, test, _ = task_eval_splits(checkpoint_dir, "arithmetic", setup.n_valid)
+        model, valid, test, summary = padding_model(setup, out_dir)
+        checkpoint_dir = summary["checkpoint"]
+    else:
+        model, _ = checkpoint.load(checkpoint_dir)
+        model.eval()
+        valid, test, _ = task_eval_splits(checkpoint_dir, "arithmetic", setup.n_valid)
+        summary = None
     if test.answer_len % setup.block_size:
         raise ConfigError(f"answer_len {test.answer_len} is not a multiple of block_size {setup.block_size}")
     tuned = _tune(model, valid, setup, seed, out_dir / "cache" / "tune-padding.json")
     schedules = {**PADDING_SCHEDULES, f"tuned=Beta({tuned.a:g},{tuned.b:g})": tuned.schedule()}
     items = torch.arange(min(setup.test_items, len(test)))
     n_blocks = test.answer_len // setup.block_size
-    rows = []
+    rows, correct = [], {}
     for label, schedule in schedules.items():
         for n in setup.steps:
             ok, pad, early, nfe = decode(model, test, schedule, n, setup, items, seed * 1000 + n)
+            correct[label, n] = ok
             acc = float(ok.double().mean())
             rows.append({"order": "confidence", "schedule": label.split("=")[0], "label": label, "steps": n,
                          "accuracy": acc, "accuracy_se": math.sqrt(max(acc * (1 - acc), 1e-12) / len(ok)),
@@ -172,6 +164,10 @@ def run_padding(setup: PaddingSetup, out_dir: Path, seed: int, checkpoint_dir: s
                          "padding_first_half": float(pad.double().mean()),
                          "revealed_first_half": float(early.double().mean()),
                          "nfe": float(nfe.double().mean())})
+    for r in rows:  # paired on the same test problems: the SE of the mean per-problem difference
+        diff = correct[r["label"], r["steps"]].double() - correct["linear", r["steps"]].double()
+        r["vs_linear"] = float(diff.mean())
+        r["vs_linear_se"] = float(diff.std() / math.sqrt(len(diff))) if len(diff) > 1 else 0.0
     plot = plot_sweep(rows, out_dir / "sweep_padding.png", "arithmetic, padded", metrics=("accuracy",),
                       highlight=("Beta(0.9,0.3)", "Beta(1,0.2)", "tuned"))
     return {"setup": asdict(setup), "checkpoint": checkpoint_dir, "train": summary, "rows": rows,

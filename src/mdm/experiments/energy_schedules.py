@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from mdm.errors import ConfigError
-from mdm.experiments.common import one_thread, provenance, write_json_atomic
+from mdm.experiments.common import one_thread, provenance, select_parts, write_json_atomic
 from mdm.experiments.energy_padding import PaddingSetup, run_padding
 from mdm.experiments.energy_schedules_report import plot_sweep, write_report
 from mdm.experiments.energy_toy import ToyConfig, plot_toy, run_toy
@@ -124,9 +124,14 @@ PRESETS: dict[str, Preset] = {
         tune=TuneSetup(steps=8, grid=(0.3, 0.6, 0.9), samples=64, refine_top=2, refine_samples=128),
         train=TrainSetup(NGRAM, max_steps=100, batch_size=32, d_model=32, n_layers=1, n_heads=2,
                          n_train=2000),
-        padding=PaddingSetup(n_train=1000, n_test=200, n_valid=64, max_steps=60, batch_size=32, d_model=32,
-                             n_layers=1, n_heads=2, test_items=64, tune_grid=(0.5, 0.9), tune_samples=32,
-                             tune_refine_top=1, tune_refine_samples=32),
+        padding=PaddingSetup(
+            overrides=("model.d_model=32", "model.n_layers=1", "model.n_heads=2", "max_steps=60",
+                       "batch_size=32", "eval_every=0", "save_every=0", "ema=0.0", "precision=fp32",
+                       "threads=1", "log_every=10", "optim.warmup_steps=5",
+                       "data.options={max_digits: 5, ops: ['+'], reverse: true, zero_pad: true, "
+                       "n_train: 1000, n_test: 200}"),
+            shared_checkpoint=False, n_valid=64, test_items=64, decode_batch=64, tune_grid=(0.5, 0.9),
+            tune_samples=32, tune_refine_top=1, tune_refine_samples=32),
     ),
     "full": Preset(
         toy=ToyConfig(),
@@ -137,7 +142,7 @@ PRESETS: dict[str, Preset] = {
         tune=TuneSetup(),
         train=TrainSetup(NGRAM, max_steps=1500, batch_size=64, d_model=64, n_layers=2, n_heads=4,
                          lr=2e-3, n_train=50_000),
-        padding=PaddingSetup(max_steps=900, d_model=128, n_layers=4, n_heads=4),
+        padding=PaddingSetup(),  # the packaged `arithmetic-padded` model (`mdm train arithmetic-padded`)
     ),
 }
 
@@ -289,9 +294,16 @@ def _language_part(name: str, language, denoiser, preset: Preset, tune_metric: s
             "entropy_per_token": entropy_per_token}
 
 
+def parts(preset: str) -> tuple[str, ...]:
+    """The parts of ``preset`` that ``run(..., parts=)`` can select."""
+    p = PRESETS[preset]
+    return ("toy", "languages", *(("trained",) if p.train else ()), *(("padding",) if p.padding else ()))
+
+
 def run(preset: str, out_dir: Path, seed: int = 0, task_checkpoint: str | None = None,
-        padding_checkpoint: str | None = None) -> dict:
-    """Run the preset; write ``result.json``, ``report.md`` and PNGs into ``out_dir``.
+        padding_checkpoint: str | None = None, parts: tuple[str, ...] | None = None) -> dict:
+    """Run the preset (only the named ``parts`` when given, see :func:`parts`); write
+    ``result.json``, ``report.md`` and PNGs into ``out_dir``.
 
     ``task_checkpoint``: also sweep a task model with a verifier (Sudoku / arithmetic checkpoint):
     accuracy vs N for the fixed schedules.  ``padding_checkpoint``: a padded arithmetic checkpoint
@@ -299,12 +311,14 @@ def run(preset: str, out_dir: Path, seed: int = 0, task_checkpoint: str | None =
     """
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    chosen = select_parts(globals()["parts"](preset), parts)
     with one_thread():
-        return _run(PRESETS[preset], preset, Path(out_dir), seed, task_checkpoint, padding_checkpoint)
+        return _run(PRESETS[preset], preset, Path(out_dir), seed, task_checkpoint, padding_checkpoint,
+                    chosen, explicit=parts is not None)
 
 
 def _run(p: Preset, preset: str, out_dir: Path, seed: int, task_checkpoint: str | None,
-         padding_checkpoint: str | None = None) -> dict:
+         padding_checkpoint: str | None, chosen: tuple[str, ...], explicit: bool) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     config = {"length": p.length, "steps": list(p.steps), "samples": p.samples, "orders": list(p.orders),
@@ -312,14 +326,18 @@ def _run(p: Preset, preset: str, out_dir: Path, seed: int, task_checkpoint: str 
               "languages": [asdict(s) for s in p.languages], "toy": asdict(p.toy),
               "padding": asdict(p.padding) if p.padding else None}
     command = f"mdm exp energy-schedules --preset {preset} --seed {seed}"
-    result: dict = {"preset": preset, "config": config, "provenance": provenance(command, seed, config)}
-
-    result["toy"] = run_toy(p.toy)
-    plot_toy(result["toy"], out_dir)
-    timings = {"toy": time.perf_counter() - t0}
+    if explicit:
+        command += f" --parts {','.join(chosen)}"
+    result: dict = {"preset": preset, "config": config, "provenance": provenance(command, seed, config),
+                    "parts": list(chosen), "toy": None}
+    timings = {}
+    if "toy" in chosen:
+        result["toy"] = run_toy(p.toy)
+        plot_toy(result["toy"], out_dir)
+        timings["toy"] = time.perf_counter() - t0
 
     result["languages"] = {}
-    for setup in p.languages:
+    for setup in (p.languages if "languages" in chosen else ()):
         t1 = time.perf_counter()
         language = parse_language_spec(setup.spec)
         name = f"{setup.spec.split(':')[0]}-exact"
@@ -329,7 +347,7 @@ def _run(p: Preset, preset: str, out_dir: Path, seed: int, task_checkpoint: str 
         timings[name] = time.perf_counter() - t1
 
     result["trained"] = {}
-    if p.train is not None:
+    if "trained" in chosen:
         t1 = time.perf_counter()
         language = parse_language_spec(p.train.language)
         model, summary = train_language_model(p.train, p.length, out_dir / "model", seed)
@@ -340,8 +358,10 @@ def _run(p: Preset, preset: str, out_dir: Path, seed: int, task_checkpoint: str 
         result["trained"][p.train.language] = {**part, "train": summary}
         timings["trained"] = time.perf_counter() - t1
 
-    if p.padding is not None:
+    if "padding" in chosen:
         result["padding"] = run_padding(p.padding, out_dir, seed, padding_checkpoint)
+        result["padding"]["claim"] = convex_vs_linear(result["padding"]["rows"], "accuracy",
+                                                      max_steps=max(p.padding.steps), higher_is_better=True)
         timings["padding"] = result["padding"]["wall_s"]
 
     if task_checkpoint is not None:

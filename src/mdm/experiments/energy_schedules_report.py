@@ -119,19 +119,30 @@ def _part_report(name: str, part: dict, config: dict) -> list[str]:
 
 def _padding_report(part: dict) -> list[str]:
     setup, task, tuned = part["setup"], part["task"], part["tuned"]
+    train = part.get("train") or {}
+    options = ((train.get("train_config") or {}).get("data") or {}).get("options") or {}
     lines = ["## 4. The padding regime (arithmetic, answers padded with end-of-text)", "",
-             f"{'+'.join(setup['ops'])} with up to {setup['max_digits']} digits; generation length "
+             f"Config `{setup['config']}`: {'+'.join(options.get('ops', ['?']))} with up to "
+             f"{options.get('max_digits', '?')} digits; generation length "
              f"{task['answer_len']}, answers {task['mean_answer_tokens_with_eos']:.2f} tokens with eos on "
              f"average (max {task['max_answer_tokens_with_eos']}), so {task['padding_share']:.0%} of the "
              f"generated positions are padding. Decoding: confidence order, blocks of {setup['block_size']}, "
              "stop at eos, argmax values. Checkpoint: " + part["checkpoint"] + ".", ""]
-    if part.get("train"):
-        val = part["train"].get("final_val") or {}
-        lines += [f"Model trained here: {part['train']['steps']} steps in {part['train']['wall_s']:.0f} s; "
-                  f"test NELBO {val.get('val_nelbo_nats_per_token', float('nan')):.4f} nats/token.", ""]
+    if train:
+        val = train.get("final_val") or {}
+        wall = train.get("train_wall_s")
+        lines += [f"Model: {train['parameters'] / 1e6:.2f} M parameters, {train['steps']} training steps"
+                  + (f" in {wall / 60:.1f} min" if wall else "") + "; test NELBO "
+                  f"{val.get('val_nelbo_nats_per_token', float('nan')):.4f} nats/token.", ""]
     lines += [f"Tuned on {setup['n_valid']} validation problems (accuracy at N={setup['tune_steps']}): "
               f"Beta({tuned['a']:g}, {tuned['b']:g}), validation accuracy {tuned['valid_accuracy']:.4f}.", "",
               "**test accuracy**", "", _sweep_table(part["rows"], "accuracy", "confidence"), ""]
+    if all("vs_linear" in r for r in part["rows"]):
+        body = [[r["label"], r["steps"], f"{100 * r['accuracy']:.1f}",
+                 f"{100 * r['vs_linear']:+.1f} ± {100 * r['vs_linear_se']:.1f}"]
+                for r in part["rows"] if r["schedule"] != "linear"]
+        lines += ["**vs linear** (paired on the same test problems; points, ± SE):", "",
+                  markdown_table(["schedule", "N", "accuracy %", "minus linear (pt)"], body), ""]
     rows = [[r["label"], r["steps"], str(r["counts_per_block"]), f"{r['padding_first_half']:.2f}",
              f"{r['revealed_first_half']:.2f}", f"{r['nfe']:.1f}"] for r in part["rows"]]
     lines += ["**The mechanism**: unmask counts per step of one block, and per sequence the end-of-text "
@@ -140,6 +151,9 @@ def _padding_report(part: dict) -> list[str]:
               markdown_table(["schedule", "N", "counts per block", "padding revealed, first half",
                               "all revealed, first half", "NFE"], rows), "",
               f"![padding]({part['plot']})", ""]
+    if part.get("claim"):
+        lines += ["Beta schedules vs linear (accuracy, every N):", "",
+                  *_claim_lines(part["claim"], "accuracy"), ""]
     return lines
 
 
@@ -148,7 +162,8 @@ def write_report(result: dict, out_dir: Path) -> None:
              f"Preset `{result['preset']}`; total time {result['wall_s']:.0f} s.", ""]
     if result["preset"] == "quick":
         lines += ["The quick preset is a smoke test: small samples and a model trained for seconds.", ""]
-    lines += _toy_report(result["toy"])
+    if result.get("toy"):
+        lines += _toy_report(result["toy"])
     for section, title in (("languages", "2. Exact languages (sampler error only)"),
                            ("trained", "3. Model trained here, scored under the true language")):
         if result.get(section):

@@ -12,6 +12,11 @@ whole answer region is eligible for masking -- the model must learn where the an
 and that only ``pad`` follows -- while the prompt is not.  No attention mask is used: the prompt's
 padding is an ordinary visible token, exactly as the sampler will show it.
 
+``zero_pad=True`` writes each operand with leading zeros to ``max_digits`` digits instead
+(``00123+00045=``): every digit of a given place then sits at a fixed position, which a small model
+with learned positions finds far sooner than the varying offsets of left padding.  The answer is
+unchanged (no leading zeros, variable length, ``eos``).
+
 Answer digits are written most-significant first by default (natural order: the hard, realistic
 setting, since a carry decides the leading digits last); ``reverse=True`` writes them
 least-significant first, the order in which carries propagate.  Variable answer lengths make the
@@ -82,6 +87,10 @@ class Problem:
     def prompt(self) -> str:
         return f"{self.a}{self.op}{self.b}="
 
+    def padded_prompt(self, digits: int) -> str:
+        """The prompt with both operands zero-padded to ``digits`` digits."""
+        return f"{self.a:0{digits}d}{self.op}{self.b:0{digits}d}="
+
     def answer(self, reverse: bool = False) -> str:
         """The result's digits, least-significant first when ``reverse``."""
         digits = str(self.result)
@@ -100,6 +109,7 @@ class ArithmeticConfig:
     seed: int = 0
     answer_len: int | None = None  # None: the longest possible result + 1 (for eos)
     n_valid: int = 0  # validation problems, disjoint from train and test (drawn after both)
+    zero_pad: bool = False  # operands with leading zeros to max_digits (fixed digit positions)
 
     def __post_init__(self) -> None:
         if self.max_digits < 1:
@@ -216,7 +226,8 @@ def make_valid(config: ArithmeticConfig, train: Sequence[Problem], test: Sequenc
 
 def encode_problem(problem: Problem, config: ArithmeticConfig) -> torch.Tensor:
     """``[pad...] prompt | answer eos [pad...]`` as a LongTensor [config.seq_len]."""
-    prompt = _TOK.encode(problem.prompt)
+    text = problem.padded_prompt(config.max_digits) if config.zero_pad else problem.prompt
+    prompt = _TOK.encode(text)
     answer = _TOK.encode(problem.answer(config.reverse)) + [_EOS]
     n_pad_prompt, n_pad_answer = config.prompt_len - len(prompt), config.answer_region - len(answer)
     if n_pad_prompt < 0 or n_pad_answer < 0:
@@ -338,11 +349,13 @@ def arithmetic_task(
     n_train: int = 20_000,
     n_test: int = 1_000,
     n_valid: int = 0,
+    zero_pad: bool = False,
 ) -> DataBundle:
     """The arithmetic task for the trainer: train / test (as ``val``) splits, and ``n_valid``
     validation problems (as ``valid``, disjoint from both) when asked for.
 
     ``seq_len`` None takes the shortest that fits; a longer one pads the answer region further.
+    ``zero_pad`` writes the operands with leading zeros (see the module docstring).
     """
     shortest = ArithmeticConfig(max_digits=max_digits, ops=tuple(ops), n_train=0, n_test=0).seq_len
     if seq_len is not None and seq_len < shortest:
@@ -358,6 +371,7 @@ def arithmetic_task(
         seed=seed,
         answer_len=None if seq_len is None else seq_len - 2 * max_digits - 2,
         n_valid=n_valid,
+        zero_pad=zero_pad,
     )
     train, test = make_splits(config)
     valid = ArithmeticDataset(make_valid(config, train, test), config) if n_valid else None
