@@ -17,6 +17,12 @@ Parts, all measured by this module:
    (temperature 0), as in the paper.
 2. **the bound itself** (:mod:`mdm.experiments.eb_bound`): on an exact HMM oracle the KL between
    revealing a set jointly and independently (its total correlation) against ``sum H - max H``.
+3. **the papers' regimes** (issue 17): ``sudoku-hard`` (the generator's 30-35 clues, a larger
+   model, packaged config ``sudoku-hard``) and ``arithmetic-padded`` (a strong 1-5 digit addition
+   model whose answers are followed by padding to 32 positions, ``arithmetic-padded``), swept with
+   and without blocks and the stop rule.
+
+``run(..., parts=)`` (``mdm exp eb-sampler --parts NAME,...``) runs only the named parts.
 
 The speed-up at equal accuracy is NFE(top-1) / NFE of the cheapest EB setting whose accuracy is
 within 0.5 points of top-1 (:func:`~mdm.experiments.eb_selection.speedup`).  That setting is chosen
@@ -43,6 +49,7 @@ from mdm.errors import ConfigError
 from mdm.experiments.common import provenance, write_json_atomic
 from mdm.experiments.eb_bound import GAMMA_GRID
 from mdm.experiments.eb_selection import TOLERANCE, speedup  # noqa: F401 (TOLERANCE: re-exported)
+from mdm.experiments.task_models import task_kind, task_model
 from mdm.sampling import EntropyBounded, Scheduled, Threshold, TopK, Unmasker, sample
 from mdm.train.precision import autocast
 
@@ -234,13 +241,6 @@ def evaluate(model, dataset, spec: SamplerSpec, *, n_eval: int, batch_size: int,
     }
 
 
-def task_kind(setup: TaskSetup) -> str:
-    """The registered task (``data.task``) the setup's training config trains on."""
-    from mdm.train import load_config
-
-    return load_config(setup.config, list(setup.overrides)).data.task
-
-
 def prompt_groups(task: str, dataset, n: int) -> list[str] | None:
     """A difficulty label per test prompt of a ``task`` (a registered task name): for Sudoku the
     simplest technique that solves it (:func:`mdm.tasks.sudoku.technique`), for arithmetic the
@@ -257,56 +257,6 @@ def prompt_groups(task: str, dataset, n: int) -> list[str] | None:
 def accuracy_by_group(correct: torch.Tensor, groups: list[str]) -> dict[str, float]:
     return {g: float(correct[[i for i, x in enumerate(groups) if x == g]].double().mean())
             for g in sorted(set(groups))}
-
-
-# ----------------------------------------------------------------------------- task models
-
-
-def _train_summary(run_dir: Path, checkpoint_dir: Path, model) -> dict:
-    from mdm.train import checkpoint
-    from mdm.train.loop import METRICS_FILE, read_metrics
-
-    meta = checkpoint.read_config(checkpoint_dir)
-    rows = read_metrics(run_dir / METRICS_FILE)
-    train_rows = [r for r in rows if r.get("split") == "train"]
-    val_rows = [r for r in rows if r.get("split") == "val"]
-    return {
-        "checkpoint": str(checkpoint_dir),
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "steps": meta.get("metadata", {}).get("step"),
-        "tokens_seen": meta.get("metadata", {}).get("tokens_seen"),
-        "train_wall_s": train_rows[-1]["elapsed_s"] if train_rows else None,
-        "final_train_loss": train_rows[-1]["loss"] if train_rows else None,
-        "final_val": val_rows[-1] if val_rows else None,
-        "train_config": meta.get("train"),
-    }
-
-
-def task_model(setup: TaskSetup, out_dir: Path, progress: bool = True):
-    """``(model, validation split, test split, training summary)``: a finished checkpoint is loaded,
-    otherwise the model is trained (or an interrupted run resumed) with the task's config.  A
-    checkpoint saved with another model, data or loss config raises
-    :class:`~mdm.errors.ConfigError`, finished or not."""
-    from mdm.train import checkpoint, load_config, train
-    from mdm.train.loop import check_compatible
-    from mdm.train.splits import task_eval_splits
-
-    cfg = load_config(setup.config, list(setup.overrides))
-    run_dir = Path(cfg.out_dir) if setup.shared_checkpoint else out_dir / "models" / setup.name
-    ckpt_dir = run_dir / "checkpoint"
-    finished = False
-    if ckpt_dir.is_dir():
-        meta = checkpoint.read_config(ckpt_dir)
-        check_compatible(meta.get("train"), cfg, ckpt_dir)
-        finished = meta.get("metadata", {}).get("step") == cfg.max_steps
-    if not finished:
-        train(cfg, out_dir=run_dir, progress=progress, resume="auto")
-    model, _ = checkpoint.load(ckpt_dir)
-    model.eval()
-    if torch.cuda.is_available():
-        model.cuda()
-    valid, test, _ = task_eval_splits(str(ckpt_dir), None, setup.n_valid)  # the checkpoint's own task
-    return model, valid, test, _train_summary(run_dir, ckpt_dir, model)
 
 
 # ----------------------------------------------------------------------------- parts

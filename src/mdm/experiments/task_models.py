@@ -1,0 +1,71 @@
+"""Models of the experiments' verified tasks: trained from a packaged config, or loaded when finished.
+
+Shared by ``mdm exp eb-sampler`` (its task parts) and ``mdm exp energy-schedules`` (the padding
+part).  A *setup* is any object with ``name``, ``config`` (a packaged training config or a YAML
+path), ``overrides`` (``key=value`` changes), ``shared_checkpoint`` (use the config's own
+``out_dir``, so ``mdm train CONFIG`` and the experiment share one model) and ``n_valid`` (how many
+validation items to draw, disjoint from the train and test splits); see
+:class:`mdm.experiments.eb_sampler.TaskSetup`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+__all__ = ["task_kind", "task_model"]
+
+
+def task_kind(setup) -> str:
+    """The registered task (``data.task``) the setup's training config trains on."""
+    from mdm.train import load_config
+
+    return load_config(setup.config, list(setup.overrides)).data.task
+
+
+def _train_summary(run_dir: Path, checkpoint_dir: Path, model) -> dict:
+    from mdm.train import checkpoint
+    from mdm.train.loop import METRICS_FILE, read_metrics
+
+    meta = checkpoint.read_config(checkpoint_dir)
+    rows = read_metrics(run_dir / METRICS_FILE)
+    train_rows = [r for r in rows if r.get("split") == "train"]
+    val_rows = [r for r in rows if r.get("split") == "val"]
+    return {
+        "checkpoint": str(checkpoint_dir),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "steps": meta.get("metadata", {}).get("step"),
+        "tokens_seen": meta.get("metadata", {}).get("tokens_seen"),
+        "train_wall_s": train_rows[-1]["elapsed_s"] if train_rows else None,
+        "final_train_loss": train_rows[-1]["loss"] if train_rows else None,
+        "final_val": val_rows[-1] if val_rows else None,
+        "train_config": meta.get("train"),
+    }
+
+
+def task_model(setup, out_dir: Path, progress: bool = True):
+    """``(model, validation split, test split, training summary)``: a finished checkpoint is loaded,
+    otherwise the model is trained (or an interrupted run resumed) with the task's config.  A
+    checkpoint saved with another model, data or loss config raises
+    :class:`~mdm.errors.ConfigError`, finished or not."""
+    from mdm.train import checkpoint, load_config, train
+    from mdm.train.loop import check_compatible
+    from mdm.train.splits import task_eval_splits
+
+    cfg = load_config(setup.config, list(setup.overrides))
+    run_dir = Path(cfg.out_dir) if setup.shared_checkpoint else out_dir / "models" / setup.name
+    ckpt_dir = run_dir / "checkpoint"
+    finished = False
+    if ckpt_dir.is_dir():
+        meta = checkpoint.read_config(ckpt_dir)
+        check_compatible(meta.get("train"), cfg, ckpt_dir)
+        finished = meta.get("metadata", {}).get("step") == cfg.max_steps
+    if not finished:
+        train(cfg, out_dir=run_dir, progress=progress, resume="auto")
+    model, _ = checkpoint.load(ckpt_dir)
+    model.eval()
+    if torch.cuda.is_available():
+        model.cuda()
+    valid, test, _ = task_eval_splits(str(ckpt_dir), None, setup.n_valid)  # the checkpoint's own task
+    return model, valid, test, _train_summary(run_dir, ckpt_dir, model)
