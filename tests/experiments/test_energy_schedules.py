@@ -89,9 +89,20 @@ def test_quick_padding_part_is_sane(quick):
     assert all(c["of"] == len(setup.steps) for c in part["claim"].values())  # every N, not only N <= 16
 
 
+def test_quick_padding_control_has_an_answer_region_that_just_holds_the_answer(quick):
+    out, result = quick
+    part = result["padding_control"]
+    assert part["task"]["answer_len"] == 8 and part["task"]["max_answer_tokens_with_eos"] <= 8
+    assert part["task"]["padding_share"] < result["padding"]["task"]["padding_share"]
+    assert {r["steps"] for r in part["rows"]} == {2, 4, 8}
+    assert all(len(r["counts_per_block"]) == r["steps"] and sum(r["counts_per_block"]) == 8 for r in part["rows"])
+    assert part["checkpoint"] != result["padding"]["checkpoint"] and (out / part["plot"]).stat().st_size > 0
+    assert "4b. Control" in (out / "report.md").read_text()
+
+
 def test_parts_select_what_runs(tmp_path):
     """`--parts`: the quick preset's parts are listed; one part runs alone; a bad name fails first."""
-    assert exp.parts("quick") == ("toy", "languages", "trained", "padding")
+    assert exp.parts("quick") == ("toy", "languages", "trained", "padding", "padding-control")
     result = exp.run("quick", tmp_path / "toy", parts=("toy",))
     assert result["parts"] == ["toy"] and result["toy"] and not result["languages"]
     assert "padding" not in result

@@ -47,6 +47,7 @@ class PaddingSetup:
     ``arithmetic`` with an answer region that is a multiple of ``block_size``.
     """
 
+    name: str = "padding"  # the part's name: its model folder, tuner cache and plot
     config: str = "arithmetic-padded"
     overrides: tuple[str, ...] = ()
     shared_checkpoint: bool = True
@@ -104,7 +105,7 @@ def padding_model(setup: PaddingSetup, out_dir: Path):
     from mdm.experiments.eb_sampler import TaskSetup
     from mdm.experiments.task_models import task_kind, task_model
 
-    task = TaskSetup("padding", setup.config, setup.overrides, shared_checkpoint=setup.shared_checkpoint,
+    task = TaskSetup(setup.name, setup.config, setup.overrides, shared_checkpoint=setup.shared_checkpoint,
                      n_valid=setup.n_valid)
     if task_kind(task) != "arithmetic":
         raise ConfigError(f"the padding part needs an arithmetic config, {setup.config!r} trains "
@@ -148,7 +149,7 @@ def run_padding(setup: PaddingSetup, out_dir: Path, seed: int, checkpoint_dir: s
         summary = None
     if test.answer_len % setup.block_size:
         raise ConfigError(f"answer_len {test.answer_len} is not a multiple of block_size {setup.block_size}")
-    tuned = _tune(model, valid, setup, seed, out_dir / "cache" / "tune-padding.json")
+    tuned = _tune(model, valid, setup, seed, out_dir / "cache" / f"tune-{setup.name}.json")
     schedules = {**PADDING_SCHEDULES, f"tuned=Beta({tuned.a:g},{tuned.b:g})": tuned.schedule()}
     items = torch.arange(min(setup.test_items, len(test)))
     n_blocks = test.answer_len // setup.block_size
@@ -169,7 +170,8 @@ def run_padding(setup: PaddingSetup, out_dir: Path, seed: int, checkpoint_dir: s
         diff = correct[r["label"], r["steps"]].double() - correct["linear", r["steps"]].double()
         r["vs_linear"] = float(diff.mean())
         r["vs_linear_se"] = float(diff.std() / math.sqrt(len(diff))) if len(diff) > 1 else 0.0
-    plot = plot_sweep(rows, out_dir / "sweep_padding.png", "arithmetic, padded", metrics=("accuracy",),
+    plot = plot_sweep(rows, out_dir / f"sweep_{setup.name}.png", f"arithmetic ({setup.name})",
+                      metrics=("accuracy",),
                       highlight=("Beta(0.9,0.3)", "Beta(1,0.2)", "tuned"))
     return {"setup": asdict(setup), "checkpoint": checkpoint_dir, "train": summary, "rows": rows,
             "tuned": {"a": tuned.a, "b": tuned.b, "valid_accuracy": tuned.score,

@@ -107,10 +107,17 @@ class Preset:
     batch_size: int = 512
     orders: tuple[str, ...] = ORDERS
     padding: PaddingSetup | None = None
+    # the same task and decoding with an answer region that just holds the answer (no padding)
+    padding_control: PaddingSetup | None = None
 
 
 NGRAM = "ngram:vocab=8,order=2,branching=4,seed=0"
 HMM = "hmm:states=8,vocab=8,seed=0,successors=3"
+
+_QUICK_PADDING = ("model.d_model=32", "model.n_layers=1", "model.n_heads=2", "max_steps=60", "batch_size=32",
+                  "eval_every=0", "save_every=0", "ema=0.0", "precision=fp32", "threads=1", "log_every=10",
+                  "optim.warmup_steps=5", "data.options={max_digits: 5, ops: ['+'], reverse: true, "
+                  "zero_pad: true, n_train: 1000, n_test: 200}")
 
 PRESETS: dict[str, Preset] = {
     # A smoke test of every part (about a minute on 2 idle cores); its trained model is too small
@@ -125,13 +132,12 @@ PRESETS: dict[str, Preset] = {
         train=TrainSetup(NGRAM, max_steps=100, batch_size=32, d_model=32, n_layers=1, n_heads=2,
                          n_train=2000),
         padding=PaddingSetup(
-            overrides=("model.d_model=32", "model.n_layers=1", "model.n_heads=2", "max_steps=60",
-                       "batch_size=32", "eval_every=0", "save_every=0", "ema=0.0", "precision=fp32",
-                       "threads=1", "log_every=10", "optim.warmup_steps=5",
-                       "data.options={max_digits: 5, ops: ['+'], reverse: true, zero_pad: true, "
-                       "n_train: 1000, n_test: 200}"),
-            shared_checkpoint=False, n_valid=64, test_items=64, decode_batch=64, tune_grid=(0.5, 0.9),
-            tune_samples=32, tune_refine_top=1, tune_refine_samples=32),
+            overrides=_QUICK_PADDING, shared_checkpoint=False, n_valid=64, test_items=64, decode_batch=64,
+            tune_grid=(0.5, 0.9), tune_samples=32, tune_refine_top=1, tune_refine_samples=32),
+        padding_control=PaddingSetup(
+            name="padding-control", overrides=(*_QUICK_PADDING, "data.seq_len=20"), shared_checkpoint=False,
+            block_size=8, steps=(2, 4, 8), tune_steps=2, n_valid=64, test_items=64, decode_batch=64,
+            tune_grid=(0.5, 0.9), tune_samples=32, tune_refine_top=1, tune_refine_samples=32),
     ),
     "full": Preset(
         toy=ToyConfig(),
@@ -143,6 +149,11 @@ PRESETS: dict[str, Preset] = {
         train=TrainSetup(NGRAM, max_steps=1500, batch_size=64, d_model=64, n_layers=2, n_heads=4,
                          lr=2e-3, n_train=50_000),
         padding=PaddingSetup(),  # the packaged `arithmetic-padded` model (`mdm train arithmetic-padded`)
+        # control: the same config with an 8-token answer region (the longest sum + eos: ~28%
+        # padding instead of 85%), one block, the same steps per answer position (N/2 per 16 -> N/8 per 8)
+        padding_control=PaddingSetup(name="padding-control",
+                                     overrides=("data.seq_len=20", "max_steps=1200"), shared_checkpoint=False,
+                                     block_size=8, steps=(2, 4, 8, 16), tune_steps=2),
     ),
 }
 
@@ -297,7 +308,8 @@ def _language_part(name: str, language, denoiser, preset: Preset, tune_metric: s
 def parts(preset: str) -> tuple[str, ...]:
     """The parts of ``preset`` that ``run(..., parts=)`` can select."""
     p = PRESETS[preset]
-    return ("toy", "languages", *(("trained",) if p.train else ()), *(("padding",) if p.padding else ()))
+    return ("toy", "languages", *(("trained",) if p.train else ()), *(("padding",) if p.padding else ()),
+            *(("padding-control",) if p.padding_control else ()))
 
 
 def run(preset: str, out_dir: Path, seed: int = 0, task_checkpoint: str | None = None,
@@ -324,7 +336,8 @@ def _run(p: Preset, preset: str, out_dir: Path, seed: int, task_checkpoint: str 
     config = {"length": p.length, "steps": list(p.steps), "samples": p.samples, "orders": list(p.orders),
               "tune": asdict(p.tune), "train": asdict(p.train) if p.train else None,
               "languages": [asdict(s) for s in p.languages], "toy": asdict(p.toy),
-              "padding": asdict(p.padding) if p.padding else None}
+              "padding": asdict(p.padding) if p.padding else None,
+              "padding_control": asdict(p.padding_control) if p.padding_control else None}
     command = f"mdm exp energy-schedules --preset {preset} --seed {seed}"
     if explicit:
         command += f" --parts {','.join(chosen)}"
@@ -358,11 +371,14 @@ def _run(p: Preset, preset: str, out_dir: Path, seed: int, task_checkpoint: str 
         result["trained"][p.train.language] = {**part, "train": summary}
         timings["trained"] = time.perf_counter() - t1
 
-    if "padding" in chosen:
-        result["padding"] = run_padding(p.padding, out_dir, seed, padding_checkpoint)
-        result["padding"]["claim"] = convex_vs_linear(result["padding"]["rows"], "accuracy",
-                                                      max_steps=max(p.padding.steps), higher_is_better=True)
-        timings["padding"] = result["padding"]["wall_s"]
+    for part, key, setup in (("padding", "padding", p.padding),
+                             ("padding-control", "padding_control", p.padding_control)):
+        if part in chosen:
+            ckpt = padding_checkpoint if part == "padding" else None
+            result[key] = run_padding(setup, out_dir, seed, ckpt)
+            result[key]["claim"] = convex_vs_linear(result[key]["rows"], "accuracy",
+                                                    max_steps=max(setup.steps), higher_is_better=True)
+            timings[part] = result[key]["wall_s"]
 
     if task_checkpoint is not None:
         from mdm.train import checkpoint
