@@ -95,7 +95,8 @@ def test_quick_padding_control_has_an_answer_region_that_just_holds_the_answer(q
     assert part["task"]["answer_len"] == 8 and part["task"]["max_answer_tokens_with_eos"] <= 8
     assert part["task"]["padding_share"] < result["padding"]["task"]["padding_share"]
     assert {r["steps"] for r in part["rows"]} == {2, 4, 8}
-    assert all(len(r["counts_per_block"]) == r["steps"] and sum(r["counts_per_block"]) == 8 for r in part["rows"])
+    assert all(len(r["counts_per_block"]) == r["steps"] and sum(r["counts_per_block"]) == 8
+               for r in part["rows"])
     assert part["checkpoint"] != result["padding"]["checkpoint"] and (out / part["plot"]).stat().st_size > 0
     assert "4b. Control" in (out / "report.md").read_text()
 
