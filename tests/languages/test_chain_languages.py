@@ -15,6 +15,7 @@ LANGUAGES = {
     "unigram": lambda: NGram.random(4, order=1, branching=3, seed=4),
     "hmm": lambda: HMM.random(4, 3, seed=0),
     "hmm-v4": lambda: HMM.random(3, 4, seed=1, successors=2),
+    "hmm-end": lambda: HMM.random(2, 2, seed=5, end=2),  # + eos, pad: the padding regime
 }
 
 
@@ -182,3 +183,27 @@ def test_tiny_but_possible_paths_stay_possible():
     # Backward direction: a final 2 forces state 1, so the first token follows state 1's emission.
     probs = hmm.denoiser()(torch.tensor([[3] + [0] * (n - 1) + [2]]))[0, 0, :3].exp()
     assert torch.allclose(probs, emission[1], atol=1e-12)
+
+
+@pytest.mark.parametrize("mean_length", [1, 3])
+def test_end_of_text_is_an_answer_then_eos_then_padding(mean_length):
+    """p(w eos pad...) = p_base(w) (1-q)^(|w|-1) q and p(w) = p_base(w) (1-q)^(L-1) for |w| = L,
+    q = 1 / mean_length; every other sequence (pad before eos, a token after eos...) is impossible."""
+    base = HMM.random(2, 3, seed=7)
+    lang = base.with_end(mean_length)
+    length, q = 4, 1.0 / mean_length
+    eos, pad = base.vocab_size, base.vocab_size + 1
+    assert lang.vocab_size == base.vocab_size + 2 and HMM.random(2, 3, seed=7, end=mean_length).vocab_size == 5
+    seqs = all_sequences(lang.vocab_size, length)
+    log_p = lang.log_prob(seqs)
+    expected = torch.zeros_like(log_p)
+    for i, row in enumerate(seqs.tolist()):
+        n = row.index(eos) if eos in row else length
+        answer, rest = row[:n], row[n + 1:]
+        if n == 0 or any(t >= eos for t in answer) or any(t != pad for t in rest):
+            continue
+        p_base = base.log_prob(torch.tensor([answer]))[0].exp().item()
+        expected[i] = p_base * (1 - q) ** (n - 1) * (q if n < length else 1.0)
+    assert torch.allclose(log_p.exp(), expected, atol=1e-12) and abs(expected.sum().item() - 1) < 1e-12
+    with pytest.raises(Exception, match="mean answer length"):
+        base.with_end(0)

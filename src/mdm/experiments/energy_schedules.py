@@ -70,6 +70,11 @@ class LanguageSetup:
 
     spec: str
     tune_metric: str = "ser"  # "ser" or "ter"
+    name: str | None = None  # default: the spec's kind + "-exact"
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.spec.split(':')[0]}-exact"
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,8 @@ class Preset:
 
 NGRAM = "ngram:vocab=8,order=2,branching=4,seed=0"
 HMM = "hmm:states=8,vocab=8,seed=0,successors=3"
+# the same HMM with end-of-text: answers of mean length 8, then eos and pad (87% padding at length 64)
+PADDED_HMM = LanguageSetup(HMM + ",end=8", "ser", name="hmm-padded-exact")
 
 _QUICK_PADDING = ("model.d_model=32", "model.n_layers=1", "model.n_heads=2", "max_steps=60", "batch_size=32",
                   "eval_every=0", "save_every=0", "ema=0.0", "precision=fp32", "threads=1", "log_every=10",
@@ -124,7 +131,7 @@ PRESETS: dict[str, Preset] = {
     # to mean anything.
     "quick": Preset(
         toy=ToyConfig(grid=(0.25, 0.5, 0.75, 1.0)),
-        languages=(LanguageSetup(NGRAM, "ser"),),
+        languages=(LanguageSetup(NGRAM, "ser"), PADDED_HMM),
         length=32,
         steps=(4, 8, 16),
         samples=128,
@@ -141,7 +148,7 @@ PRESETS: dict[str, Preset] = {
     ),
     "full": Preset(
         toy=ToyConfig(),
-        languages=(LanguageSetup(NGRAM, "ser"), LanguageSetup(HMM, "ter")),
+        languages=(LanguageSetup(NGRAM, "ser"), LanguageSetup(HMM, "ter"), PADDED_HMM),
         length=64,
         steps=(4, 8, 16, 32, 64),
         samples=512,
@@ -353,7 +360,7 @@ def _run(p: Preset, preset: str, out_dir: Path, seed: int, task_checkpoint: str 
     for setup in (p.languages if "languages" in chosen else ()):
         t1 = time.perf_counter()
         language = parse_language_spec(setup.spec)
-        name = f"{setup.spec.split(':')[0]}-exact"
+        name = setup.label
         h = language.entropy(p.length).value / p.length
         result["languages"][setup.spec] = _language_part(name, language, language.denoiser(), p,
                                                          setup.tune_metric, seed, out_dir, h)

@@ -54,13 +54,16 @@ class HMM(ChainLanguage):
 
     @classmethod
     def random(cls, n_states: int, vocab_size: int, seed: int = 0, *, successors: int = 2,
-               emitted: int | None = None) -> HMM:
+               emitted: int | None = None, end: int | None = None) -> HMM:
         """A sparse random HMM, so that some token sequences have probability zero.
 
         Initial distribution: Dirichlet(1) over all states.  Each state moves to ``successors``
         random states (default 2, capped at ``n_states``) and emits ``emitted`` random tokens
         (default ``max(1, vocab_size // 2)``), both weighted by Dirichlet(1).  Every state has a
         successor and a token, so sampling never gets stuck.
+
+        ``end=K`` adds end-of-text (:meth:`with_end`): answers of mean length K, then ``eos`` and
+        ``pad`` to the sequence length -- the padding regime of LLaDA-style generation.
         """
         for name, val in (("n_states", n_states), ("vocab_size", vocab_size), ("seed", seed),
                           ("successors", successors)):
@@ -79,7 +82,29 @@ class HMM(ChainLanguage):
         initial = dirichlet_ones(n_states, g)
         transition = _sparse_rows(n_states, n_states, min(successors, n_states), g)
         emission = _sparse_rows(n_states, vocab_size, emitted, g)
-        return cls(initial, transition, emission)
+        hmm = cls(initial, transition, emission)
+        return hmm if end is None else hmm.with_end(end)
+
+    def with_end(self, mean_length: int) -> HMM:
+        """This HMM's sequences ended by end-of-text: after each emitted token the answer ends with
+        probability ``1 / mean_length`` (a geometric length >= 1 with that mean); then the token
+        ``eos`` (id ``vocab_size``) and ``pad`` (id ``vocab_size + 1``) to the end of the sequence.
+        Two states more (one emitting ``eos``, one ``pad`` forever), two tokens more; still an HMM,
+        so every conditional stays exact.  A sequence that has not ended by its last position is
+        valid too (an answer that fills the generation length)."""
+        if not isinstance(mean_length, int) or isinstance(mean_length, bool) or mean_length < 1:
+            raise LanguageError(f"end (the mean answer length) must be an int >= 1, got {mean_length!r}")
+        s, v, q = self.n_states, self.vocab_size, 1.0 / mean_length
+        end_state, pad_state = s, s + 1
+        transition = torch.zeros(s + 2, s + 2, dtype=self.transition.dtype)
+        transition[:s, :s] = (1 - q) * self.transition
+        transition[:s, end_state] = q
+        transition[end_state, pad_state] = transition[pad_state, pad_state] = 1.0
+        emission = torch.zeros(s + 2, v + 2, dtype=self.emission.dtype)
+        emission[:s, :v] = self.emission
+        emission[end_state, v] = emission[pad_state, v + 1] = 1.0
+        initial = torch.cat([self.initial, torch.zeros(2, dtype=self.initial.dtype)])
+        return type(self)(initial, transition, emission)
 
     def __repr__(self) -> str:
         return f"HMM(n_states={self.n_states}, vocab_size={self.vocab_size})"

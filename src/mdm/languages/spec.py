@@ -1,5 +1,5 @@
 """Exact languages from a spec string: ``ngram:vocab=8,order=2,branching=2,seed=0`` or
-``hmm:states=8,vocab=8,seed=0`` (the syntax of ``mdm tune-schedule --language``, the
+``hmm:states=8,vocab=8,seed=0`` (``end=K``: answers of mean length K then end-of-text padding; the syntax of ``mdm tune-schedule --language``, the
 ``exact-language`` task and the experiments' configs)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ __all__ = ["parse_language_spec"]
 _LANGUAGE_KEYS = {
     "ngram": {"vocab": "vocab_size", "order": "order", "branching": "branching", "seed": "seed"},
     "hmm": {"states": "n_states", "vocab": "vocab_size", "seed": "seed", "successors": "successors",
-            "emitted": "emitted"},
+            "emitted": "emitted", "end": "end"},
 }
 
 
