@@ -193,7 +193,8 @@ def test_end_of_text_is_an_answer_then_eos_then_padding(mean_length):
     lang = base.with_end(mean_length)
     length, q = 4, 1.0 / mean_length
     eos, pad = base.vocab_size, base.vocab_size + 1
-    assert lang.vocab_size == base.vocab_size + 2 and HMM.random(2, 3, seed=7, end=mean_length).vocab_size == 5
+    assert lang.vocab_size == base.vocab_size + 2
+    assert HMM.random(2, 3, seed=7, end=mean_length).vocab_size == 5
     seqs = all_sequences(lang.vocab_size, length)
     log_p = lang.log_prob(seqs)
     expected = torch.zeros_like(log_p)

@@ -1,5 +1,6 @@
 """Exact languages from a spec string: ``ngram:vocab=8,order=2,branching=2,seed=0`` or
-``hmm:states=8,vocab=8,seed=0`` (``end=K``: answers of mean length K then end-of-text padding; the syntax of ``mdm tune-schedule --language``, the
+``hmm:states=8,vocab=8,seed=0`` (``end=K``: answers of mean length K then end-of-text padding;
+the syntax of ``mdm tune-schedule --language``, the
 ``exact-language`` task and the experiments' configs)."""
 
 from __future__ import annotations
