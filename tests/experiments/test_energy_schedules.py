@@ -65,7 +65,7 @@ def test_convex_vs_linear_counts_wins_and_direction():
 def test_quick_padding_part_is_sane(quick):
     """Part 4 (padding regime): every (schedule, N) once, counts and reveal numbers consistent."""
     out, result = quick
-    part, setup = result["padding"], exp.PRESETS["quick"].padding
+    part, setup = result["padding"]["padding"], exp.PRESETS["quick"].padding[0]
     assert (out / part["plot"]).stat().st_size > 0
     assert "The padding regime" in (out / "report.md").read_text()
     answer_len = part["task"]["answer_len"]
@@ -91,13 +91,14 @@ def test_quick_padding_part_is_sane(quick):
 
 def test_quick_padding_control_has_an_answer_region_that_just_holds_the_answer(quick):
     out, result = quick
-    part = result["padding_control"]
+    part = result["padding"]["padding-control"]
     assert part["task"]["answer_len"] == 8 and part["task"]["max_answer_tokens_with_eos"] <= 8
-    assert part["task"]["padding_share"] < result["padding"]["task"]["padding_share"]
+    assert part["task"]["padding_share"] < result["padding"]["padding"]["task"]["padding_share"]
     assert {r["steps"] for r in part["rows"]} == {2, 4, 8}
     assert all(len(r["counts_per_block"]) == r["steps"] and sum(r["counts_per_block"]) == 8
                for r in part["rows"])
-    assert part["checkpoint"] != result["padding"]["checkpoint"] and (out / part["plot"]).stat().st_size > 0
+    assert part["checkpoint"] != result["padding"]["padding"]["checkpoint"]
+    assert (out / part["plot"]).stat().st_size > 0
     assert "4b. Control" in (out / "report.md").read_text()
 
 
@@ -106,7 +107,7 @@ def test_parts_select_what_runs(tmp_path):
     assert exp.parts("quick") == ("toy", "languages", "trained", "padding", "padding-control")
     result = exp.run("quick", tmp_path / "toy", parts=("toy",))
     assert result["parts"] == ["toy"] and result["toy"] and not result["languages"]
-    assert "padding" not in result
+    assert result["padding"] == {}
     assert result["provenance"]["command"].endswith("--parts toy")
     assert "## 1. Exact toy" in (tmp_path / "toy" / "report.md").read_text()
     with pytest.raises(ConfigError, match="unknown part"):

@@ -48,6 +48,7 @@ class PaddingSetup:
     """
 
     name: str = "padding"  # the part's name: its model folder, tuner cache and plot
+    title: str = "4. The padding regime (arithmetic, answers padded with end-of-text)"  # report heading
     config: str = "arithmetic-padded"
     overrides: tuple[str, ...] = ()
     shared_checkpoint: bool = True

@@ -111,9 +111,7 @@ class Preset:
     train: TrainSetup | None
     batch_size: int = 512
     orders: tuple[str, ...] = ORDERS
-    padding: PaddingSetup | None = None
-    # the same task and decoding with an answer region that just holds the answer (no padding)
-    padding_control: PaddingSetup | None = None
+    padding: tuple[PaddingSetup, ...] = ()  # part 4: trained models in the padding regime (and controls)
 
 
 NGRAM = "ngram:vocab=8,order=2,branching=4,seed=0"
@@ -125,6 +123,8 @@ _QUICK_PADDING = ("model.d_model=32", "model.n_layers=1", "model.n_heads=2", "ma
                   "eval_every=0", "save_every=0", "ema=0.0", "precision=fp32", "threads=1", "log_every=10",
                   "optim.warmup_steps=5", "data.options={max_digits: 5, ops: ['+'], reverse: true, "
                   "zero_pad: true, n_train: 1000, n_test: 200}")
+
+CONTROL_TITLE = "4b. Control: the same task without the padding"
 
 PRESETS: dict[str, Preset] = {
     # A smoke test of every part (about a minute on 2 idle cores); its trained model is too small
@@ -138,13 +138,14 @@ PRESETS: dict[str, Preset] = {
         tune=TuneSetup(steps=8, grid=(0.3, 0.6, 0.9), samples=64, refine_top=2, refine_samples=128),
         train=TrainSetup(NGRAM, max_steps=100, batch_size=32, d_model=32, n_layers=1, n_heads=2,
                          n_train=2000),
-        padding=PaddingSetup(
+        padding=(PaddingSetup(
             overrides=_QUICK_PADDING, shared_checkpoint=False, n_valid=64, test_items=64, decode_batch=64,
             tune_grid=(0.5, 0.9), tune_samples=32, tune_refine_top=1, tune_refine_samples=32),
-        padding_control=PaddingSetup(
+            PaddingSetup(
             name="padding-control", overrides=(*_QUICK_PADDING, "data.seq_len=20"), shared_checkpoint=False,
             block_size=8, steps=(2, 4, 8), tune_steps=2, n_valid=64, test_items=64, decode_batch=64,
-            tune_grid=(0.5, 0.9), tune_samples=32, tune_refine_top=1, tune_refine_samples=32),
+            tune_grid=(0.5, 0.9), tune_samples=32, tune_refine_top=1, tune_refine_samples=32,
+            title=CONTROL_TITLE)),
     ),
     "full": Preset(
         toy=ToyConfig(),
@@ -155,12 +156,19 @@ PRESETS: dict[str, Preset] = {
         tune=TuneSetup(),
         train=TrainSetup(NGRAM, max_steps=1500, batch_size=64, d_model=64, n_layers=2, n_heads=4,
                          lr=2e-3, n_train=50_000),
-        padding=PaddingSetup(),  # the packaged `arithmetic-padded` model (`mdm train arithmetic-padded`)
-        # control: the same config with an 8-token answer region (the longest sum + eos: ~28%
-        # padding instead of 85%), one block, the same steps per answer position (N/2 per 16 -> N/8 per 8)
-        padding_control=PaddingSetup(name="padding-control",
-                                     overrides=("data.seq_len=20", "max_steps=1200"), shared_checkpoint=False,
-                                     block_size=8, steps=(2, 4, 8, 16), tune_steps=2),
+        padding=(
+            PaddingSetup(),  # the packaged `arithmetic-padded` model (`mdm train arithmetic-padded`)
+            # control: the same config with an 8-token answer region (the longest sum + eos: ~38%
+            # padding instead of 85%), one block, the same steps per answer position
+            PaddingSetup(name="padding-control", overrides=("data.seq_len=20", "max_steps=1200"),
+                         shared_checkpoint=False, block_size=8, steps=(2, 4, 8, 16), tune_steps=2,
+                         title=CONTROL_TITLE),
+            # a weaker model: the operands left-padded as in `arithmetic-small` (digit places at
+            # varying positions), 800 steps -- parallel reveals can then cost accuracy
+            PaddingSetup(name="padding-unaligned", overrides=("data.options.zero_pad=false", "max_steps=800"),
+                         shared_checkpoint=False,
+                         title="4c. A weaker model: operands left-padded (unaligned digits), 800 steps"),
+        ),
     ),
 }
 
@@ -315,8 +323,7 @@ def _language_part(name: str, language, denoiser, preset: Preset, tune_metric: s
 def parts(preset: str) -> tuple[str, ...]:
     """The parts of ``preset`` that ``run(..., parts=)`` can select."""
     p = PRESETS[preset]
-    return ("toy", "languages", *(("trained",) if p.train else ()), *(("padding",) if p.padding else ()),
-            *(("padding-control",) if p.padding_control else ()))
+    return ("toy", "languages", *(("trained",) if p.train else ()), *(s.name for s in p.padding))
 
 
 def run(preset: str, out_dir: Path, seed: int = 0, task_checkpoint: str | None = None,
@@ -343,8 +350,7 @@ def _run(p: Preset, preset: str, out_dir: Path, seed: int, task_checkpoint: str 
     config = {"length": p.length, "steps": list(p.steps), "samples": p.samples, "orders": list(p.orders),
               "tune": asdict(p.tune), "train": asdict(p.train) if p.train else None,
               "languages": [asdict(s) for s in p.languages], "toy": asdict(p.toy),
-              "padding": asdict(p.padding) if p.padding else None,
-              "padding_control": asdict(p.padding_control) if p.padding_control else None}
+              "padding": [asdict(s) for s in p.padding]}
     command = f"mdm exp energy-schedules --preset {preset} --seed {seed}"
     if explicit:
         command += f" --parts {','.join(chosen)}"
@@ -378,14 +384,14 @@ def _run(p: Preset, preset: str, out_dir: Path, seed: int, task_checkpoint: str 
         result["trained"][p.train.language] = {**part, "train": summary}
         timings["trained"] = time.perf_counter() - t1
 
-    for part, key, setup in (("padding", "padding", p.padding),
-                             ("padding-control", "padding_control", p.padding_control)):
-        if part in chosen:
-            ckpt = padding_checkpoint if part == "padding" else None
-            result[key] = run_padding(setup, out_dir, seed, ckpt)
-            result[key]["claim"] = convex_vs_linear(result[key]["rows"], "accuracy",
-                                                    max_steps=max(setup.steps), higher_is_better=True)
-            timings[part] = result[key]["wall_s"]
+    result["padding"] = {}
+    for setup in (s for s in p.padding if s.name in chosen):
+        ckpt = padding_checkpoint if setup is p.padding[0] else None  # the checkpoint replaces the first
+        part = run_padding(setup, out_dir, seed, ckpt)
+        part["claim"] = convex_vs_linear(part["rows"], "accuracy", max_steps=max(setup.steps),
+                                         higher_is_better=True)
+        result["padding"][setup.name] = part
+        timings[setup.name] = part["wall_s"]
 
     if task_checkpoint is not None:
         from mdm.train import checkpoint

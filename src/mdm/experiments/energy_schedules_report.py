@@ -170,11 +170,8 @@ def write_report(result: dict, out_dir: Path) -> None:
             lines += [f"## {title}", ""]
             for name, part in result[section].items():
                 lines += _part_report(name, part, result["config"])
-    if result.get("padding"):
-        lines += _padding_report(result["padding"], "4. The padding regime (arithmetic, answers padded with "
-                                 "end-of-text)")
-    if result.get("padding_control"):
-        lines += _padding_report(result["padding_control"], "4b. Control: the same task without the padding")
+    for part in (result.get("padding") or {}).values():
+        lines += _padding_report(part, part["setup"]["title"])
     if "task" in result:
         task = result["task"]
         lines += ["## 5. Task model", "", f"{task['task']} checkpoint {task['checkpoint']}", ""]
