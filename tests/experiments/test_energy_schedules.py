@@ -102,6 +102,16 @@ def test_quick_padding_control_has_an_answer_region_that_just_holds_the_answer(q
     assert "4b. Control" in (out / "report.md").read_text()
 
 
+def test_padded_language_reports_what_each_schedule_reveals_first(quick):
+    """The exact padded HMM (end-of-text tokens) gets the reveal counts; the n-gram has none."""
+    _, result = quick
+    padded = result["languages"][exp.PADDED_HMM.spec]["rows"]
+    assert all(0.0 <= r["end_of_text_first_half"] <= r["revealed_first_half"] for r in padded)
+    lin = next(r for r in padded if r["label"] == "linear" and r["order"] == "confidence" and r["steps"] == 4)
+    assert lin["revealed_first_half"] == 16.0  # linear reveals half of the 32 positions in 2 of 4 steps
+    assert all("end_of_text_first_half" not in r for r in result["languages"][exp.NGRAM]["rows"])
+
+
 def test_parts_select_what_runs(tmp_path):
     """`--parts`: the quick preset's parts are listed; one part runs alone; a bad name fails first."""
     assert exp.parts("quick") == ("toy", "languages", "trained", "padding", "padding-control")

@@ -234,8 +234,30 @@ def language_sweep(language, denoiser, preset: Preset, tuned: dict[str, BetaEner
                                       length=preset.length, temperature=1.0,
                                       unmasker=Scheduled(n_steps, schedule, order))
                 rows.append({"order": order, "schedule": label.split("=")[0], "label": label,
-                             "steps": n_steps, **_measure(language, x, entropy_per_token)})
+                             "steps": n_steps, **_measure(language, x, entropy_per_token),
+                             **_end_of_text_reveals(language, denoiser, preset, schedule, order, n_steps,
+                                                    seed * 1000 + n_steps)})
     return rows
+
+
+def _end_of_text_reveals(language, denoiser, preset: Preset, schedule, order: str, n_steps: int,
+                         seed: int) -> dict:
+    """For a language with end-of-text tokens (``language.end_tokens``): per sequence, how many
+    ``eos``/``pad`` values the schedule reveals in the first half of its steps, and how many
+    positions it reveals then -- the mechanism of the padding regime.  Drawn with the seed of the
+    sweep's first batch (so the same samples when one batch holds them all); ``{}`` otherwise."""
+    from mdm.experiments.energy_padding import padding_reveals
+    from mdm.sampling import Scheduled, sample
+
+    if not getattr(language, "end_tokens", ()):
+        return {}
+    n = min(preset.samples, preset.batch_size)
+    gen = torch.Generator().manual_seed(seed)
+    res = sample(denoiser, batch_size=n, length=preset.length, temperature=1.0, generator=gen, trace=True,
+                 unmasker=Scheduled(n_steps, schedule, order))
+    pad, early = padding_reveals(res.trace, language.end_tokens, n_steps)
+    return {"end_of_text_first_half": float(pad.double().mean()),
+            "revealed_first_half": float(early.double().mean())}
 
 
 def tune_on_language(language, denoiser, preset: Preset, metric: str, order: str, seed: int,

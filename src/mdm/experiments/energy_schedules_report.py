@@ -110,6 +110,12 @@ def _part_report(name: str, part: dict, config: dict) -> list[str]:
                           ("gap", "TER gap (NLL per token - entropy rate, nats)")):
         for order in config["orders"]:
             lines += [f"**{label}, {order} order**", "", _sweep_table(part["rows"], metric, order), ""]
+    if all("end_of_text_first_half" in r for r in part["rows"]):
+        body = [[r["order"], r["label"], r["steps"], f"{r['end_of_text_first_half']:.2f}",
+                 f"{r['revealed_first_half']:.2f}"] for r in part["rows"]]
+        lines += ["**What each schedule reveals first** (per sequence, in the first half of the steps: "
+                  "end-of-text values revealed / all positions revealed):", "",
+                  markdown_table(["order", "schedule", "N", "eos/pad revealed", "all revealed"], body), ""]
     lines += ["Beta schedules vs linear at N <= 16:", ""]
     for metric in ("ser", "gap"):
         lines += [f"*{metric}*:", *_claim_lines(part["claim"][metric], metric), ""]

@@ -47,6 +47,7 @@ class HMM(ChainLanguage):
             raise LanguageError(f"vocab_size must be >= 2, got emission width {emission.shape[1]}")
         self.vocab_size = emission.shape[1]
         self.n_states = s
+        self.end_tokens: tuple[int, ...] = ()  # (eos, pad) after :meth:`with_end`
         self.initial, self.transition, self.emission = initial, transition, emission
         src, dst = torch.meshgrid(torch.arange(s), torch.arange(s), indexing="ij")
         self.chain = SparseChain(initial.log(), src.reshape(-1), dst.reshape(-1),
@@ -104,7 +105,9 @@ class HMM(ChainLanguage):
         emission[:s, :v] = self.emission
         emission[end_state, v] = emission[pad_state, v + 1] = 1.0
         initial = torch.cat([self.initial, torch.zeros(2, dtype=self.initial.dtype)])
-        return type(self)(initial, transition, emission)
+        out = type(self)(initial, transition, emission)
+        out.end_tokens = (v, v + 1)
+        return out
 
     def __repr__(self) -> str:
         return f"HMM(n_states={self.n_states}, vocab_size={self.vocab_size})"
