@@ -100,6 +100,9 @@ def test_quick_padding_control_has_an_answer_region_that_just_holds_the_answer(q
     assert part["checkpoint"] != result["padding"]["padding"]["checkpoint"]
     assert (out / part["plot"]).stat().st_size > 0
     assert "4b. Control" in (out / "report.md").read_text()
+    unaligned = result["padding"]["padding-unaligned"]
+    assert unaligned["train"]["train_config"]["data"]["options"]["zero_pad"] is False
+    assert "4c. A weaker model" in (out / "report.md").read_text()
 
 
 def test_padded_language_reports_what_each_schedule_reveals_first(quick):
@@ -114,7 +117,9 @@ def test_padded_language_reports_what_each_schedule_reveals_first(quick):
 
 def test_parts_select_what_runs(tmp_path):
     """`--parts`: the quick preset's parts are listed; one part runs alone; a bad name fails first."""
-    assert exp.parts("quick") == ("toy", "languages", "trained", "padding", "padding-control")
+    assert exp.parts("quick") == ("toy", "languages", "trained", "padding", "padding-control",
+                                  "padding-unaligned")
+    assert exp.parts("full") == exp.parts("quick")  # every part in both presets
     result = exp.run("quick", tmp_path / "toy", parts=("toy",))
     assert result["parts"] == ["toy"] and result["toy"] and not result["languages"]
     assert result["padding"] == {}

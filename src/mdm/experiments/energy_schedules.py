@@ -125,6 +125,7 @@ _QUICK_PADDING = ("model.d_model=32", "model.n_layers=1", "model.n_heads=2", "ma
                   "zero_pad: true, n_train: 1000, n_test: 200}")
 
 CONTROL_TITLE = "4b. Control: the same task without the padding"
+UNALIGNED_TITLE = "4c. A weaker model: operands left-padded (unaligned digits)"
 
 PRESETS: dict[str, Preset] = {
     # A smoke test of every part (about a minute on 2 idle cores); its trained model is too small
@@ -145,7 +146,11 @@ PRESETS: dict[str, Preset] = {
             name="padding-control", overrides=(*_QUICK_PADDING, "data.seq_len=20"), shared_checkpoint=False,
             block_size=8, steps=(2, 4, 8), tune_steps=2, n_valid=64, test_items=64, decode_batch=64,
             tune_grid=(0.5, 0.9), tune_samples=32, tune_refine_top=1, tune_refine_samples=32,
-            title=CONTROL_TITLE)),
+            title=CONTROL_TITLE),
+            PaddingSetup(
+            name="padding-unaligned", overrides=(*_QUICK_PADDING, "data.options.zero_pad=false"),
+            shared_checkpoint=False, n_valid=64, test_items=64, decode_batch=64, tune_grid=(0.5, 0.9),
+            tune_samples=32, tune_refine_top=1, tune_refine_samples=32, title=UNALIGNED_TITLE)),
     ),
     "full": Preset(
         toy=ToyConfig(),
@@ -166,8 +171,7 @@ PRESETS: dict[str, Preset] = {
             # a weaker model: the operands left-padded as in `arithmetic-small` (digit places at
             # varying positions), 800 steps -- parallel reveals can then cost accuracy
             PaddingSetup(name="padding-unaligned", overrides=("data.options.zero_pad=false", "max_steps=800"),
-                         shared_checkpoint=False,
-                         title="4c. A weaker model: operands left-padded (unaligned digits), 800 steps"),
+                         shared_checkpoint=False, title=UNALIGNED_TITLE),
         ),
     ),
 }
