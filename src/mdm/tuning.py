@@ -265,10 +265,11 @@ def plot_heatmap(
 # ----------------------------------------------------------------------------- objectives
 
 
-def sample_in_batches(denoiser, n: int, batch_size: int, seed: int, **kw):
+def sample_in_batches(denoiser, n: int, batch_size: int, seed: int, on_batch=None, **kw):
     """``n`` samples (``mdm.sample(**kw)``) in batches of ``batch_size``, all drawn from one
     generator seeded with ``seed`` (on the device the sampler runs on).  ``prompts=`` gives one
-    row per sample."""
+    row per sample; ``on_batch(result)`` sees each batch's full :func:`mdm.sample` result (its
+    trace, with ``trace=True``)."""
     import torch
 
     from mdm.sampling import sample
@@ -282,7 +283,10 @@ def sample_in_batches(denoiser, n: int, batch_size: int, seed: int, **kw):
     for start in range(0, n, batch_size):
         b = min(batch_size, n - start)
         prompt = None if prompts is None else prompts[start:start + b].to(gen.device)
-        chunks.append(sample(denoiser, batch_size=b, prompt=prompt, generator=gen, **kw).tokens.cpu())
+        res = sample(denoiser, batch_size=b, prompt=prompt, generator=gen, **kw)
+        if on_batch is not None:
+            on_batch(res)
+        chunks.append(res.tokens.cpu())
     return torch.cat(chunks)
 
 

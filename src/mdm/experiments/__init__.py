@@ -60,10 +60,9 @@ def run(name: str, preset: str = "quick", out_dir=None, seed: int = 0, parts=Non
         raise ConfigError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
     module = get(name)  # validates the name before anything is written
     if parts is not None:
-        available = globals()["parts"](name, preset)
-        if available is None:
+        if not hasattr(module, "parts"):
             raise ConfigError(f"experiment {name!r} has no parts to select; run it without --parts")
-        parts = select_parts(available, parts)
+        parts = select_parts(module.parts(preset), parts)  # before any folder is made
     out = Path(out_dir) if out_dir is not None else Path("runs") / "exp" / name / preset
     out.mkdir(parents=True, exist_ok=True)
     if parts is None:

@@ -189,25 +189,22 @@ def sampler_specs(grid: SamplerGrid, task: TaskSetup, answer_len: int) -> list[S
     """Every sampler the task is swept with, for each block size that divides the answer and each
     stop-rule setting of ``task.stop_rule``."""
     grid = task.grid or grid
-    specs = []
-    for stop in task.stop_rule:
-        specs += [SamplerSpec(s.family, s.label, s.unmasker, s.block_size, stop)
-                  for s in _block_specs(grid, task, answer_len)]
-    return specs
+    return [spec for stop in task.stop_rule for spec in _block_specs(grid, task, answer_len, stop)]
 
 
-def _block_specs(grid: SamplerGrid, task: TaskSetup, answer_len: int) -> list[SamplerSpec]:
+def _block_specs(grid: SamplerGrid, task: TaskSetup, answer_len: int, stop: bool) -> list[SamplerSpec]:
     specs = []
     for block in task.blocks:
         if block is not None and answer_len % block:
             raise ConfigError(f"{task.name}: block size {block} does not divide the answer length "
                               f"{answer_len}")
         n_blocks = 1 if block is None else answer_len // block
-        specs += [SamplerSpec("top-k", f"k={k}", TopK(k), block) for k in grid.topk]
-        specs += [SamplerSpec(f"EB ({proxy})", f"gamma={g:g}", EntropyBounded(g, proxy=proxy), block)
-                  for proxy in grid.proxies for g in grid.gammas]
-        specs += [SamplerSpec("threshold", f"tau={t:g}", Threshold(t), block) for t in grid.taus]
-        specs += [SamplerSpec("scheduled", f"steps={s}", Scheduled(s), block) for s in task.scheduled_steps
+        specs += [SamplerSpec("top-k", f"k={k}", TopK(k), block, stop) for k in grid.topk]
+        specs += [SamplerSpec(f"EB ({proxy})", f"gamma={g:g}", EntropyBounded(g, proxy=proxy), block,
+                              stop) for proxy in grid.proxies for g in grid.gammas]
+        specs += [SamplerSpec("threshold", f"tau={t:g}", Threshold(t), block, stop) for t in grid.taus]
+        specs += [SamplerSpec("scheduled", f"steps={s}", Scheduled(s), block, stop)
+                  for s in task.scheduled_steps
                   if s % n_blocks == 0 and s // n_blocks <= (block or answer_len)]
     return specs
 
@@ -347,6 +344,9 @@ def parts(preset: str) -> tuple[str, ...]:
     return ("bound", *(t.name for t in PRESETS[preset].tasks))
 
 
+_preset_parts = parts  # run() takes an argument of the same name
+
+
 def run(preset: str, out_dir: Path, seed: int = 0, progress: bool = True,
         parts: tuple[str, ...] | None = None) -> dict:
     """Run the preset (only the named ``parts`` when given, see :func:`parts`); write
@@ -356,7 +356,7 @@ def run(preset: str, out_dir: Path, seed: int = 0, progress: bool = True,
 
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
-    chosen = select_parts(globals()["parts"](preset), parts)
+    chosen = select_parts(_preset_parts(preset), parts)
     p, out_dir = PRESETS[preset], Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()

@@ -43,7 +43,7 @@ class PaddingSetup:
 
     The model is the packaged training config ``config`` (with ``overrides``, ``key=value``): with
     ``shared_checkpoint`` its own ``out_dir`` (so ``mdm train CONFIG`` and this part share one model),
-    else ``out_dir/models/padding``; trained there when its checkpoint is missing.  Its task must be
+    else ``out_dir/models/NAME``; trained there when its checkpoint is missing.  Its task must be
     ``arithmetic`` with an answer region that is a multiple of ``block_size``.
     """
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -36,9 +36,20 @@ import torch
 
 from mdm.errors import ConfigError
 from mdm.experiments.common import one_thread, provenance, select_parts, write_json_atomic
-from mdm.experiments.energy_padding import PaddingSetup, run_padding
+from mdm.experiments.energy_padding import padding_reveals, run_padding
+from mdm.experiments.energy_presets import (  # noqa: F401 (re-exported: the experiment's configuration)
+    HMM,
+    NGRAM,
+    ORDERS,
+    PADDED_HMM,
+    PRESETS,
+    LanguageSetup,
+    Preset,
+    TrainSetup,
+    TuneSetup,
+)
 from mdm.experiments.energy_schedules_report import plot_sweep, write_report
-from mdm.experiments.energy_toy import ToyConfig, plot_toy, run_toy
+from mdm.experiments.energy_toy import plot_toy, run_toy
 from mdm.languages import LanguageView, parse_language_spec
 from mdm.schedules import BetaEnergy, Cosine, Linear, Schedule
 from mdm.tuning import (
@@ -49,7 +60,6 @@ from mdm.tuning import (
     verifier_objective,
 )
 
-ORDERS = ("random", "confidence")
 FIXED_SCHEDULES: dict[str, Schedule] = {
     "linear": Linear(),
     "cosine": Cosine(),
@@ -59,122 +69,6 @@ FIXED_SCHEDULES: dict[str, Schedule] = {
 }
 CONVEX = ("Beta(0.9,0.3)", "Beta(1,0.2)")  # the paper's slow-start schedules
 HIGHLIGHT = (*CONVEX, "tuned")  # drawn solid in the plots
-
-
-# ----------------------------------------------------------------------------- configuration
-
-
-@dataclass(frozen=True)
-class LanguageSetup:
-    """An exact language (``mdm tune-schedule --language`` syntax) and the metric to tune it on."""
-
-    spec: str
-    tune_metric: str = "ser"  # "ser" or "ter"
-    name: str | None = None  # default: the spec's kind + "-exact"
-
-    @property
-    def label(self) -> str:
-        return self.name or f"{self.spec.split(':')[0]}-exact"
-
-
-@dataclass(frozen=True)
-class TuneSetup:
-    steps: int = 8
-    grid: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(1, 11))
-    samples: int = 128
-    refine_top: int = 3
-    refine_samples: int = 512
-
-
-@dataclass(frozen=True)
-class TrainSetup:
-    """The small model trained on ``language`` (through :func:`mdm.train.train`)."""
-
-    language: str
-    max_steps: int = 300
-    batch_size: int = 64
-    d_model: int = 64
-    n_layers: int = 2
-    n_heads: int = 4
-    lr: float = 3e-3
-    n_train: int = 20_000
-
-
-@dataclass(frozen=True)
-class Preset:
-    toy: ToyConfig
-    languages: tuple[LanguageSetup, ...]
-    length: int
-    steps: tuple[int, ...]
-    samples: int  # sequences per (schedule, N, order)
-    tune: TuneSetup
-    train: TrainSetup | None
-    batch_size: int = 512
-    orders: tuple[str, ...] = ORDERS
-    padding: tuple[PaddingSetup, ...] = ()  # part 4: trained models in the padding regime (and controls)
-
-
-NGRAM = "ngram:vocab=8,order=2,branching=4,seed=0"
-HMM = "hmm:states=8,vocab=8,seed=0,successors=3"
-# the same HMM with end-of-text: answers of mean length 8, then eos and pad (87% padding at length 64)
-PADDED_HMM = LanguageSetup(HMM + ",end=8", "ser", name="hmm-padded-exact")
-
-_QUICK_PADDING = ("model.d_model=32", "model.n_layers=1", "model.n_heads=2", "max_steps=60", "batch_size=32",
-                  "eval_every=0", "save_every=0", "ema=0.0", "precision=fp32", "threads=1", "log_every=10",
-                  "optim.warmup_steps=5", "data.options={max_digits: 5, ops: ['+'], reverse: true, "
-                  "zero_pad: true, n_train: 1000, n_test: 200}")
-
-CONTROL_TITLE = "4b. Control: the same task without the padding"
-UNALIGNED_TITLE = "4c. A weaker model: operands left-padded (unaligned digits)"
-
-PRESETS: dict[str, Preset] = {
-    # A smoke test of every part (about a minute on 2 idle cores); its trained model is too small
-    # to mean anything.
-    "quick": Preset(
-        toy=ToyConfig(grid=(0.25, 0.5, 0.75, 1.0)),
-        languages=(LanguageSetup(NGRAM, "ser"), PADDED_HMM),
-        length=32,
-        steps=(4, 8, 16),
-        samples=128,
-        tune=TuneSetup(steps=8, grid=(0.3, 0.6, 0.9), samples=64, refine_top=2, refine_samples=128),
-        train=TrainSetup(NGRAM, max_steps=100, batch_size=32, d_model=32, n_layers=1, n_heads=2,
-                         n_train=2000),
-        padding=(PaddingSetup(
-            overrides=_QUICK_PADDING, shared_checkpoint=False, n_valid=64, test_items=64, decode_batch=64,
-            tune_grid=(0.5, 0.9), tune_samples=32, tune_refine_top=1, tune_refine_samples=32),
-            PaddingSetup(
-            name="padding-control", overrides=(*_QUICK_PADDING, "data.seq_len=20"), shared_checkpoint=False,
-            block_size=8, steps=(2, 4, 8), tune_steps=2, n_valid=64, test_items=64, decode_batch=64,
-            tune_grid=(0.5, 0.9), tune_samples=32, tune_refine_top=1, tune_refine_samples=32,
-            title=CONTROL_TITLE),
-            PaddingSetup(
-            name="padding-unaligned", overrides=(*_QUICK_PADDING, "data.options.zero_pad=false"),
-            shared_checkpoint=False, n_valid=64, test_items=64, decode_batch=64, tune_grid=(0.5, 0.9),
-            tune_samples=32, tune_refine_top=1, tune_refine_samples=32, title=UNALIGNED_TITLE)),
-    ),
-    "full": Preset(
-        toy=ToyConfig(),
-        languages=(LanguageSetup(NGRAM, "ser"), LanguageSetup(HMM, "ter"), PADDED_HMM),
-        length=64,
-        steps=(4, 8, 16, 32, 64),
-        samples=512,
-        tune=TuneSetup(),
-        train=TrainSetup(NGRAM, max_steps=1500, batch_size=64, d_model=64, n_layers=2, n_heads=4,
-                         lr=2e-3, n_train=50_000),
-        padding=(
-            PaddingSetup(),  # the packaged `arithmetic-padded` model (`mdm train arithmetic-padded`)
-            # control: the same config with an 8-token answer region (the longest sum + eos: ~38%
-            # padding instead of 85%), one block, the same steps per answer position
-            PaddingSetup(name="padding-control", overrides=("data.seq_len=20", "max_steps=1200"),
-                         shared_checkpoint=False, block_size=8, steps=(2, 4, 8, 16), tune_steps=2,
-                         title=CONTROL_TITLE),
-            # a weaker model: the operands left-padded as in `arithmetic-small` (digit places at
-            # varying positions), 800 steps -- parallel reveals can then cost accuracy
-            PaddingSetup(name="padding-unaligned", overrides=("data.options.zero_pad=false", "max_steps=800"),
-                         shared_checkpoint=False, title=UNALIGNED_TITLE),
-        ),
-    ),
-}
 
 
 def train_language_model(setup: TrainSetup, length: int, out_dir: Path, seed: int):
@@ -226,42 +120,34 @@ def _measure(language, x: torch.Tensor, entropy_per_token: float) -> dict:
 def language_sweep(language, denoiser, preset: Preset, tuned: dict[str, BetaEnergy | None], seed: int,
                    entropy_per_token: float) -> list[dict]:
     """Metric vs steps for every schedule and order.  Every schedule at a given (N, order) uses the
-    same seed (common random numbers): their differences are less noisy than their values."""
+    same seed (common random numbers): their differences are less noisy than their values.  For a
+    language with end-of-text tokens (``language.end_tokens``) the same samples also give, per
+    sequence, how many ``eos``/``pad`` values the schedule reveals in the first half of its steps,
+    and how many positions it reveals then -- the mechanism of the padding regime."""
     from mdm.sampling import Scheduled
     from mdm.tuning import sample_in_batches
 
+    end_tokens = getattr(language, "end_tokens", ())
     rows = []
     for order in preset.orders:
         for label, schedule in schedules_under_test(tuned.get(order)).items():
             for n_steps in preset.steps:
+                reveals = []
+
+                def count(res, n_steps=n_steps, reveals=reveals):
+                    reveals.append(padding_reveals(res.trace, end_tokens, n_steps))
+
                 x = sample_in_batches(denoiser, preset.samples, preset.batch_size, seed * 1000 + n_steps,
                                       length=preset.length, temperature=1.0,
-                                      unmasker=Scheduled(n_steps, schedule, order))
-                rows.append({"order": order, "schedule": label.split("=")[0], "label": label,
-                             "steps": n_steps, **_measure(language, x, entropy_per_token),
-                             **_end_of_text_reveals(language, denoiser, preset, schedule, order, n_steps,
-                                                    seed * 1000 + n_steps)})
+                                      unmasker=Scheduled(n_steps, schedule, order), trace=bool(end_tokens),
+                                      on_batch=count if end_tokens else None)
+                row = {"order": order, "schedule": label.split("=")[0], "label": label, "steps": n_steps,
+                       **_measure(language, x, entropy_per_token)}
+                if reveals:
+                    row["end_of_text_first_half"] = float(torch.cat([r[0] for r in reveals]).double().mean())
+                    row["revealed_first_half"] = float(torch.cat([r[1] for r in reveals]).double().mean())
+                rows.append(row)
     return rows
-
-
-def _end_of_text_reveals(language, denoiser, preset: Preset, schedule, order: str, n_steps: int,
-                         seed: int) -> dict:
-    """For a language with end-of-text tokens (``language.end_tokens``): per sequence, how many
-    ``eos``/``pad`` values the schedule reveals in the first half of its steps, and how many
-    positions it reveals then -- the mechanism of the padding regime.  Drawn with the seed of the
-    sweep's first batch (so the same samples when one batch holds them all); ``{}`` otherwise."""
-    from mdm.experiments.energy_padding import padding_reveals
-    from mdm.sampling import Scheduled, sample
-
-    if not getattr(language, "end_tokens", ()):
-        return {}
-    n = min(preset.samples, preset.batch_size)
-    gen = torch.Generator().manual_seed(seed)
-    res = sample(denoiser, batch_size=n, length=preset.length, temperature=1.0, generator=gen, trace=True,
-                 unmasker=Scheduled(n_steps, schedule, order))
-    pad, early = padding_reveals(res.trace, language.end_tokens, n_steps)
-    return {"end_of_text_first_half": float(pad.double().mean()),
-            "revealed_first_half": float(early.double().mean())}
 
 
 def tune_on_language(language, denoiser, preset: Preset, metric: str, order: str, seed: int,
@@ -352,6 +238,9 @@ def parts(preset: str) -> tuple[str, ...]:
     return ("toy", "languages", *(("trained",) if p.train else ()), *(s.name for s in p.padding))
 
 
+_preset_parts = parts  # run() takes an argument of the same name
+
+
 def run(preset: str, out_dir: Path, seed: int = 0, task_checkpoint: str | None = None,
         padding_checkpoint: str | None = None, parts: tuple[str, ...] | None = None) -> dict:
     """Run the preset (only the named ``parts`` when given, see :func:`parts`); write
@@ -363,7 +252,7 @@ def run(preset: str, out_dir: Path, seed: int = 0, task_checkpoint: str | None =
     """
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
-    chosen = select_parts(globals()["parts"](preset), parts)
+    chosen = select_parts(_preset_parts(preset), parts)
     with one_thread():
         return _run(PRESETS[preset], preset, Path(out_dir), seed, task_checkpoint, padding_checkpoint,
                     chosen, explicit=parts is not None)

@@ -123,11 +123,11 @@ def _part_report(name: str, part: dict, config: dict) -> list[str]:
     return lines
 
 
-def _padding_report(part: dict, title: str) -> list[str]:
+def _padding_report(part: dict) -> list[str]:
     setup, task, tuned = part["setup"], part["task"], part["tuned"]
     train = part.get("train") or {}
     options = ((train.get("train_config") or {}).get("data") or {}).get("options") or {}
-    lines = [f"## {title}", "",
+    lines = [f"## {setup['title']}", "",
              f"Config `{setup['config']}`: {'+'.join(options.get('ops', ['?']))} with up to "
              f"{options.get('max_digits', '?')} digits; generation length "
              f"{task['answer_len']}, answers {task['mean_answer_tokens_with_eos']:.2f} tokens with eos on "
@@ -177,7 +177,7 @@ def write_report(result: dict, out_dir: Path) -> None:
             for name, part in result[section].items():
                 lines += _part_report(name, part, result["config"])
     for part in (result.get("padding") or {}).values():
-        lines += _padding_report(part, part["setup"]["title"])
+        lines += _padding_report(part)
     if "task" in result:
         task = result["task"]
         lines += ["## 5. Task model", "", f"{task['task']} checkpoint {task['checkpoint']}", ""]

@@ -1,0 +1,126 @@
+"""The configuration of ``mdm exp energy-schedules``: its setups and the quick / full presets.
+
+See :mod:`mdm.experiments.energy_schedules` for what each part measures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mdm.experiments.energy_padding import PaddingSetup
+from mdm.experiments.energy_toy import ToyConfig
+
+ORDERS = ("random", "confidence")
+
+
+@dataclass(frozen=True)
+class LanguageSetup:
+    """An exact language (``mdm tune-schedule --language`` syntax) and the metric to tune it on."""
+
+    spec: str
+    tune_metric: str = "ser"  # "ser" or "ter"
+    name: str | None = None  # default: the spec's kind + "-exact"
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.spec.split(':')[0]}-exact"
+
+
+@dataclass(frozen=True)
+class TuneSetup:
+    steps: int = 8
+    grid: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(1, 11))
+    samples: int = 128
+    refine_top: int = 3
+    refine_samples: int = 512
+
+
+@dataclass(frozen=True)
+class TrainSetup:
+    """The small model trained on ``language`` (through :func:`mdm.train.train`)."""
+
+    language: str
+    max_steps: int = 300
+    batch_size: int = 64
+    d_model: int = 64
+    n_layers: int = 2
+    n_heads: int = 4
+    lr: float = 3e-3
+    n_train: int = 20_000
+
+
+@dataclass(frozen=True)
+class Preset:
+    toy: ToyConfig
+    languages: tuple[LanguageSetup, ...]
+    length: int
+    steps: tuple[int, ...]
+    samples: int  # sequences per (schedule, N, order)
+    tune: TuneSetup
+    train: TrainSetup | None
+    batch_size: int = 512
+    orders: tuple[str, ...] = ORDERS
+    padding: tuple[PaddingSetup, ...] = ()  # part 4: trained models in the padding regime (and controls)
+
+
+NGRAM = "ngram:vocab=8,order=2,branching=4,seed=0"
+HMM = "hmm:states=8,vocab=8,seed=0,successors=3"
+# the same HMM with end-of-text: answers of mean length 8, then eos and pad (87% padding at length 64)
+PADDED_HMM = LanguageSetup(HMM + ",end=8", "ser", name="hmm-padded-exact")
+
+_QUICK_PADDING = ("model.d_model=32", "model.n_layers=1", "model.n_heads=2", "max_steps=60", "batch_size=32",
+                  "eval_every=0", "save_every=0", "ema=0.0", "precision=fp32", "threads=1", "log_every=10",
+                  "optim.warmup_steps=5", "data.options={max_digits: 5, ops: ['+'], reverse: true, "
+                  "zero_pad: true, n_train: 1000, n_test: 200}")
+
+CONTROL_TITLE = "4b. Control: the same task without the padding"
+UNALIGNED_TITLE = "4c. A weaker model: operands left-padded (unaligned digits)"
+
+PRESETS: dict[str, Preset] = {
+    # A smoke test of every part (about a minute on 2 idle cores); its trained model is too small
+    # to mean anything.
+    "quick": Preset(
+        toy=ToyConfig(grid=(0.25, 0.5, 0.75, 1.0)),
+        languages=(LanguageSetup(NGRAM, "ser"), PADDED_HMM),
+        length=32,
+        steps=(4, 8, 16),
+        samples=128,
+        tune=TuneSetup(steps=8, grid=(0.3, 0.6, 0.9), samples=64, refine_top=2, refine_samples=128),
+        train=TrainSetup(NGRAM, max_steps=100, batch_size=32, d_model=32, n_layers=1, n_heads=2,
+                         n_train=2000),
+        padding=(PaddingSetup(
+            overrides=_QUICK_PADDING, shared_checkpoint=False, n_valid=64, test_items=64, decode_batch=64,
+            tune_grid=(0.5, 0.9), tune_samples=32, tune_refine_top=1, tune_refine_samples=32),
+            PaddingSetup(
+            name="padding-control", overrides=(*_QUICK_PADDING, "data.seq_len=20"), shared_checkpoint=False,
+            block_size=8, steps=(2, 4, 8), tune_steps=2, n_valid=64, test_items=64, decode_batch=64,
+            tune_grid=(0.5, 0.9), tune_samples=32, tune_refine_top=1, tune_refine_samples=32,
+            title=CONTROL_TITLE),
+            PaddingSetup(
+            name="padding-unaligned", overrides=(*_QUICK_PADDING, "data.options.zero_pad=false"),
+            shared_checkpoint=False, n_valid=64, test_items=64, decode_batch=64, tune_grid=(0.5, 0.9),
+            tune_samples=32, tune_refine_top=1, tune_refine_samples=32, title=UNALIGNED_TITLE)),
+    ),
+    "full": Preset(
+        toy=ToyConfig(),
+        languages=(LanguageSetup(NGRAM, "ser"), LanguageSetup(HMM, "ter"), PADDED_HMM),
+        length=64,
+        steps=(4, 8, 16, 32, 64),
+        samples=512,
+        tune=TuneSetup(),
+        train=TrainSetup(NGRAM, max_steps=1500, batch_size=64, d_model=64, n_layers=2, n_heads=4,
+                         lr=2e-3, n_train=50_000),
+        padding=(
+            PaddingSetup(),  # the packaged `arithmetic-padded` model (`mdm train arithmetic-padded`)
+            # control: the same config with an 8-token answer region (the longest sum + eos: ~38%
+            # padding instead of 85%), one block, the same steps per answer position
+            PaddingSetup(name="padding-control", overrides=("data.seq_len=20", "max_steps=1200"),
+                         shared_checkpoint=False, block_size=8, steps=(2, 4, 8, 16), tune_steps=2,
+                         title=CONTROL_TITLE),
+            # a weaker model: the operands left-padded as in `arithmetic-small` (digit places at
+            # varying positions), 800 steps -- parallel reveals can then cost accuracy
+            PaddingSetup(name="padding-unaligned", overrides=("data.options.zero_pad=false", "max_steps=800"),
+                         shared_checkpoint=False, title=UNALIGNED_TITLE),
+        ),
+    ),
+}
