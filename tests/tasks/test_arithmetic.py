@@ -152,6 +152,8 @@ def test_bad_inputs_raise():
         ar.ArithmeticConfig(ops=("-",))
     with pytest.raises(DataError, match="answer_len"):
         ar.ArithmeticConfig(max_digits=3, answer_len=6)
+    with pytest.raises(DataError, match="zero_pad must be true or false"):
+        ar.ArithmeticConfig(zero_pad="yes")
     with pytest.raises(DataError):
         ar.ArithmeticDataset.split("val", CFG)
     with pytest.raises(TokenError):

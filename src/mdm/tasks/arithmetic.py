@@ -112,6 +112,9 @@ class ArithmeticConfig:
     zero_pad: bool = False  # operands with leading zeros to max_digits (fixed digit positions)
 
     def __post_init__(self) -> None:
+        for name in ("reverse", "zero_pad"):
+            if not isinstance(getattr(self, name), bool):
+                raise DataError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if self.max_digits < 1:
             raise DataError(f"max_digits must be >= 1, got {self.max_digits}")
         ops = tuple(self.ops)
