@@ -33,6 +33,7 @@ from mdm.errors import ConfigError, DataError, ModelConfigError, TokenError
 from mdm.masking import BernoulliMask, MaskSampler, TimeSampler, UniformTime
 from mdm.process import mask_probs, nelbo_weight
 from mdm.protocol import (
+    Denoiser,
     call_denoiser,
     check_tokens,
     denoiser_ids,
@@ -90,7 +91,7 @@ def check_clean(x0: torch.Tensor, vocab_size: int, mask_id: int, where: torch.Te
 
 
 def masked_logits(
-    model,
+    model: Denoiser,
     xt: torch.Tensor,
     masked: torch.Tensor,
     *,
@@ -133,7 +134,7 @@ def log_prob_of(logits: torch.Tensor, targets: torch.Tensor, mask_id: int) -> to
 
 
 def diffusion_loss(
-    model,
+    model: Denoiser,
     x0: torch.Tensor,
     *,
     schedule: Schedule | None = None,
@@ -275,7 +276,7 @@ def _subset_masks(batch: int, length: int, prompt_len: int, generator: torch.Gen
 
 @torch.no_grad()
 def elbo_draws(
-    denoiser,
+    denoiser: Denoiser,
     x0: torch.Tensor,
     *,
     samples: int = 64,
@@ -330,7 +331,7 @@ def elbo_draws(
 
 
 def elbo(
-    denoiser,
+    denoiser: Denoiser,
     x0: torch.Tensor,
     *,
     samples: int = 64,

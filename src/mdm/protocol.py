@@ -160,7 +160,7 @@ def denoiser_ids(denoiser) -> tuple[int, int]:
     return vocab_size, mask_id
 
 
-def call_denoiser(denoiser, x: torch.Tensor, attention_mask: torch.Tensor | None = None,
+def call_denoiser(denoiser: Denoiser, x: torch.Tensor, attention_mask: torch.Tensor | None = None,
                   t: torch.Tensor | None = None, *, output_mask: torch.Tensor | None = None,
                   clean: torch.Tensor | None = None, time_conditioned: bool | None = None,
                   **extra) -> torch.Tensor:

@@ -18,12 +18,14 @@ plan, adaptive step counts, stop checks).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
 from mdm.errors import SamplingError, TokenError
-from mdm.protocol import capabilities, check_tokens, denoiser_schedule, device_of, model_time
+from mdm.protocol import Denoiser, capabilities, check_tokens, denoiser_schedule, device_of, model_time
 from mdm.sampling.blocks import Blocks, make_blocks, model_length
 from mdm.sampling.cache import SampleCache, make_cache
 from mdm.sampling.distribution import Distribution
@@ -345,9 +347,26 @@ def _run(denoiser, s: _Setup) -> SampleOutput:
     return SampleOutput(out, nfe, rec.trace(out, step, s) if rec is not None else None, s.prompt_mask)
 
 
-def sample(denoiser, *, batch_size=1, length=None, prompt=None, unmasker=None, block_size=None,
-           temperature=0.0, top_p=1.0, stop=None, seed=None, generator=None, trace=False,
-           pad_id=None, prompt_mask=None, cfg_scale=0.0, cache=None, cache_refresh=None) -> SampleOutput:
+def sample(
+    denoiser: Denoiser,
+    *,
+    batch_size: int = 1,
+    length: int | None = None,
+    prompt: torch.Tensor | Sequence[torch.Tensor] | None = None,
+    unmasker: Unmasker | None = None,
+    block_size: int | None = None,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+    stop: int | Sequence[int] | Sequence[Sequence[int]] | None = None,
+    seed: int | None = None,
+    generator: torch.Generator | None = None,
+    trace: bool = False,
+    pad_id: int | None = None,
+    prompt_mask: torch.Tensor | None = None,
+    cfg_scale: float = 0.0,
+    cache: Literal["prefix", "dual"] | None = None,
+    cache_refresh: int | None = None,
+) -> SampleOutput:
     """Sample ``batch_size`` sequences of ``length`` tokens after ``prompt`` from an MDM.
 
     * ``denoiser`` -- any Denoiser (``mdm.protocol``): an exact oracle, a trained model (call
@@ -364,7 +383,8 @@ def sample(denoiser, *, batch_size=1, length=None, prompt=None, unmasker=None, b
     * ``unmasker`` -- which positions to reveal per step (``mdm.sampling``: :class:`Ancestral`,
       :class:`Scheduled`, :class:`TopK`, :class:`EntropyBounded`, :class:`Threshold`, and
       :class:`ReMDM`, which may also send clean generated tokens back to the mask); default
-      ``TopK(k=1, proxy="confidence")``: one position per step, the most confident first.
+      ``TopK(k=1, proxy="confidence")``: one position per step, the most confident first.  A spec
+      string (``"eb:gamma=0.1"``) is not taken here: build it with :func:`mdm.sampling.from_spec`.
     * ``block_size`` -- semi-autoregressive blocks, left to right (must divide ``length``);
       budgeted unmaskers split their steps evenly over the blocks.  On a block-causal model it
       must divide the model's block size, and the blocks follow the model's grid: any ``length``
