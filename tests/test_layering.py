@@ -173,16 +173,25 @@ def test_the_walk_sees_the_edges_it_should(graph):
     assert len(graph) > 100
 
 
-def test_the_core_never_reaches_train_experiments_cli_serve_or_demo(graph):
+# (packages, what none of their modules may reach, directly or through other modules)
+NEVER_REACH = [
+    (CORE, ABOVE_CORE),
+    (("mdm.eval", "mdm.tuning"), ABOVE_CORE),
+    (("mdm.experiments", "mdm.train"), ("mdm.cli", "mdm.serve", "mdm.demo")),
+]
+
+
+@pytest.mark.parametrize(("lower", "upper"), NEVER_REACH, ids=["core", "eval", "experiments-train"])
+def test_lower_layers_never_reach_upper_ones(graph, lower, upper):
     bad = []
     for name in sorted(graph):
-        if not _within(name, CORE):
+        if not _within(name, lower):
             continue
         parents = reachable(graph, name)
-        hit = sorted(m for m in parents if _within(m, ABOVE_CORE))
+        hit = sorted(m for m in parents if _within(m, upper))
         if hit:
             bad.append(_path(parents, hit[0]))
-    assert not bad, "core modules that import above the core:\n" + "\n".join(bad)
+    assert not bad, "modules that import above their layer:\n" + "\n".join(bad)
 
 
 def test_no_import_cycles_between_modules(graph):
