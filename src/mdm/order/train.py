@@ -1,88 +1,95 @@
-"""Training with a learnable per-position schedule: ``loss.schedule: per-position`` in the YAML.
+"""The ``learned-order`` objective: the NELBO under a learnable per-position schedule (Garg, Kohli,
+Sarawagi, arXiv 2511.19152), ``loss: {kind: learned-order}`` in the YAML (configs written before
+``loss.kind`` say ``loss.schedule: per-position``; :func:`mdm.train.objective.upgrade_config` maps them).
 
-The schedule (:class:`~mdm.order.PerPositionSchedule`) is attached to the model as the submodule
-``order_schedule``, so its ``theta`` is in the optimizer, in every checkpoint's weights (resume is
-exact) and in the EMA, and :func:`mdm.load` rebuilds it from the stored training config.  The
-loss is :func:`mdm.order.rloo.order_loss`: ``loss.order_draws`` (t, mask) draws per example and
-the RLOO score-function term for ``w`` (``loss.order_estimator: rloo``; ``pathwise`` drops it, to
-measure what that bias does).  Its times come from :class:`mdm.order.times.PowerTime`
-(``loss.order_times: power``, unbiased with finite variance for every ``w``); ``shared`` keeps the
-trainer's ``loss.time_sampler`` on ``[t_eps, 1 - t_eps]``, which under-scores small ``w``.
+The schedule (:class:`~mdm.order.PerPositionSchedule`, starting at ``w = init``) is attached to the
+model as the submodule ``order_schedule``, so its ``theta`` is in every checkpoint's weights (resume is
+exact) and in the EMA, and :func:`mdm.load` rebuilds it.  It trains in its own optimizer group at
+learning rate ``lr`` (default ``optim.lr``), without weight decay.  The loss is
+:func:`mdm.order.rloo.order_loss`: ``draws`` (t, mask) draws per example and the RLOO score-function
+term for ``w`` (``estimator: rloo``; ``pathwise`` drops it, to measure what that bias does).  Its times
+come from :class:`mdm.order.times.PowerTime` (``times: power``, unbiased with finite variance for every
+``w``); ``shared`` keeps the NELBO's ``time_sampler`` on ``[t_eps, 1 - t_eps]``, which under-scores
+small ``w``.  Validation reports the NELBO under the current schedule; the log rows carry ``order_w``.
 """
 
 from __future__ import annotations
 
-import functools
-
-import torch
+from dataclasses import dataclass
+from typing import Any
 
 from mdm.errors import ConfigError
-from mdm.losses import diffusion_loss
+from mdm.loading import attach_schedule
 from mdm.order.rloo import ESTIMATORS, order_loss
-from mdm.order.schedule import PerPositionSchedule
 from mdm.order.times import PowerTime
+from mdm.train.nelbo import Nelbo, SamplerOptions, check_sampler_options
+from mdm.train.objective import OBJECTIVES
 
-__all__ = ["PER_POSITION", "is_per_position", "check_loss_config", "attach", "training_schedule",
-           "training_loss", "training_time_sampler", "log_fields"]
+__all__ = ["LearnedOrderOptions", "LearnedOrder", "ORDER_TIMES"]
 
-PER_POSITION = "per-position"
 ORDER_TIMES = ("power", "shared")
 
 
-def is_per_position(spec) -> bool:
-    return isinstance(spec, str) and spec.strip() == PER_POSITION
+@dataclass
+class LearnedOrderOptions(SamplerOptions):
+    """The sampler options of the NELBO plus the schedule's own."""
+
+    init: float = 1.0
+    draws: int = 4
+    estimator: str = "rloo"
+    lr: float | None = None
+    times: str = "power"
 
 
-def check_loss_config(loss, time_conditioned: bool) -> None:
-    """Raise :class:`ConfigError` for order options that cannot work."""
-    if not is_per_position(loss.schedule):
-        return
-    if time_conditioned:
-        raise ConfigError("loss.schedule: per-position needs model.time_conditioned: false (one t does "
-                          "not name a masking level when every position has its own schedule)")
-    if loss.order_draws < 2:
-        raise ConfigError(f"loss.order_draws must be >= 2 (RLOO leaves one out), got {loss.order_draws}")
-    if loss.order_estimator not in ESTIMATORS:
-        raise ConfigError(f"loss.order_estimator must be one of {list(ESTIMATORS)}, "
-                          f"got {loss.order_estimator!r}")
-    if loss.order_times not in ORDER_TIMES:
-        raise ConfigError(f"loss.order_times must be one of {list(ORDER_TIMES)}, got {loss.order_times!r}")
-    if loss.order_init <= 0 or (loss.order_lr is not None and loss.order_lr <= 0):
-        raise ConfigError("loss.order_init and loss.order_lr must be > 0")
+class LearnedOrder(Nelbo):
+    """:class:`~mdm.train.nelbo.Nelbo` with the model's learned per-position schedule, the RLOO order
+    loss and its own parameter group."""
+
+    Config = LearnedOrderOptions
+
+    @classmethod
+    def check(cls, config, train_config) -> None:
+        check_sampler_options(config)
+        if getattr(train_config.model, "time_conditioned", False):
+            raise ConfigError("loss.kind: learned-order needs model.time_conditioned: false (one t does "
+                              "not name a masking level when every position has its own schedule)")
+        if config.draws < 2:
+            raise ConfigError(f"loss.draws must be >= 2 (RLOO leaves one out), got {config.draws}")
+        if config.estimator not in ESTIMATORS:
+            raise ConfigError(f"loss.estimator must be one of {list(ESTIMATORS)}, got {config.estimator!r}")
+        if config.times not in ORDER_TIMES:
+            raise ConfigError(f"loss.times must be one of {list(ORDER_TIMES)}, got {config.times!r}")
+        if not config.init > 0 or (config.lr is not None and not config.lr > 0):
+            raise ConfigError("loss.init and loss.lr must be > 0")
+
+    def prepare_model(self, model, seq_len: int) -> None:
+        attach_schedule(model, {"per_position": seq_len}, init=float(self.config.init))
+
+    def training_schedule(self, model):
+        return model.order_schedule
+
+    def base_time_sampler(self, model):
+        if self.config.times == "shared":
+            return super().base_time_sampler(model)
+        return PowerTime(model.order_schedule)
+
+    def param_groups(self, model) -> list[dict[str, Any]]:
+        group = {"params": list(model.order_schedule.parameters()), "weight_decay": 0.0}
+        if self.config.lr is not None:
+            group["lr"] = self.config.lr
+        return [group]
+
+    def loss(self, model, batch, generator):
+        return order_loss(
+            model, batch["input_ids"], self.schedule, draws=self.config.draws,
+            estimator=self.config.estimator, eligible=batch["eligible"],
+            attention_mask=batch.get("attention_mask"), time_sampler=self.time_sampler,
+            mask_sampler=self.mask_sampler, normalize=self.config.normalize, generator=generator,
+            masked_logits_only=self.config.masked_logits_only,
+        )
+
+    def log_fields(self, model) -> dict[str, Any]:
+        return {"order_w": [round(float(v), 5) for v in model.order_schedule.w.detach()]}
 
 
-def attach(model: torch.nn.Module, loss: dict | object, length: int) -> None:
-    """Give ``model`` its ``order_schedule`` when the loss config asks for ``per-position``."""
-    get = loss.get if isinstance(loss, dict) else functools.partial(getattr, loss)
-    if not is_per_position(get("schedule", None)):
-        return
-    model.order_schedule = PerPositionSchedule(length, init=float(get("order_init", 1.0)))
-    # read by mdm.train.optim.build_optimizer: the schedule's own learning rate
-    model.order_schedule.lr = get("order_lr", None)
-
-
-def training_schedule(model, default):
-    """The schedule the loss uses: the model's ``order_schedule`` if it has one, else ``default``."""
-    return getattr(model, "order_schedule", None) or default
-
-
-def training_time_sampler(model, loss_cfg, default):
-    """:class:`PowerTime` on the model's per-position schedule (``loss.order_times: power``), else
-    ``default`` (the trainer's ``loss.time_sampler``)."""
-    sched = getattr(model, "order_schedule", None)
-    if sched is None or loss_cfg.order_times == "shared":
-        return default
-    return PowerTime(sched)
-
-
-def training_loss(loss_cfg):
-    """:func:`mdm.losses.diffusion_loss`, or the RLOO order loss for a per-position schedule."""
-    if not is_per_position(loss_cfg.schedule):
-        return diffusion_loss
-    return functools.partial(order_loss, draws=loss_cfg.order_draws, estimator=loss_cfg.order_estimator)
-
-
-def log_fields(model) -> dict:
-    """Extra numbers for the training log: the current ``w`` (for plots of w over training)."""
-    sched = getattr(model, "order_schedule", None)
-    return {} if sched is None else {"order_w": [round(float(v), 5) for v in sched.w.detach()]}
+OBJECTIVES.register("learned-order", LearnedOrder)
