@@ -28,7 +28,7 @@ def run(args) -> int:
     from mdm.train import checkpoint, load_config, train
     from mdm.train.lock import check_unlocked
     from mdm.train.loop import CHECKPOINT_DIR
-    from mdm.train.validate import val_line
+    from mdm.train.objective import objective_for
 
     cfg = load_config(args.config, args.overrides)  # checks every section, the objective's included
     out = Path(args.out or cfg.out_dir)
@@ -44,7 +44,7 @@ def run(args) -> int:
     status = "interrupted" if res.interrupted else "done"
     line = f"{status}: {res.steps} steps, {res.tokens_seen:,} tokens in {res.wall_time:.0f}s"
     if res.final_val:  # the objective's validation metrics
-        line += "; validation " + val_line(res.final_val).split(": val ", 1)[1]
+        line += "; validation " + objective_for(cfg).val_summary(res.final_val)
     print(line)
     print(f"checkpoint: {res.checkpoint}   sample with: mdm sample {res.checkpoint}")
     return 0

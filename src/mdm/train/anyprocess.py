@@ -36,5 +36,8 @@ class APMDM(Objective):
     def loss(self, model, batch, generator):
         return anyprocess_loss(model, batch)
 
+    def val_summary(self, row) -> str:
+        return f"loss {row['val_loss_per_position']:.4f} per position"
+
 
 OBJECTIVES.register("ap-mdm", APMDM)

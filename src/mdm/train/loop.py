@@ -48,7 +48,7 @@ from mdm.train.objective import objective_for
 from mdm.train.optim import build_lr_scheduler, build_optimizer
 from mdm.train.precision import autocast, resolve_precision, warn_if_emulated
 from mdm.train.resume import check_compatible, resume_source, rng_state, set_rng_state
-from mdm.train.validate import to_device, val_line, validate
+from mdm.train.validate import to_device, validate
 from mdm.train.variance_hooks import VarianceMeter
 
 __all__ = [
@@ -297,7 +297,7 @@ def _train(
                 if last_val:
                     log(last_val)
                     if bar is not None:
-                        bar.write(val_line(last_val))
+                        bar.write(f"step {step}: val {objective.val_summary(last_val)}")
             if ctx.any(stop.raised):
                 interrupted = True
                 break
@@ -313,7 +313,7 @@ def _train(
         if final_val:
             log(final_val)
             if progress and ctx.is_main:
-                print(val_line(final_val), flush=True)
+                print(f"step {step}: val {objective.val_summary(final_val)}", flush=True)
     save(final_val)
     return TrainResult(
         checkpoint=ckpt_dir, out_dir=out, metrics=read_metrics(metrics_path) if ctx.is_main else [],

@@ -144,6 +144,10 @@ class Nelbo(Objective):
             row["val_bits_per_char"] = nats / math.log(2) / bundle.chars_per_token
         return row
 
+    def val_summary(self, row) -> str:
+        s = f"NELBO {row['val_bits_per_token']:.4f} bits/token"
+        return s + (f", {row['val_bits_per_char']:.4f} bits/char" if "val_bits_per_char" in row else "")
+
     # --- P-POTS: fitted with the model before step 1, kept in the checkpoint ----------------------
 
     def _calibratable(self):

@@ -88,6 +88,12 @@ class Objective:
         """Extra numbers for each training log row."""
         return {}
 
+    def val_summary(self, row: dict[str, Any]) -> str:
+        """The validation numbers of ``row`` (from :meth:`val_row`) for a person, e.g. in ``mdm train``'s
+        last line."""
+        return ", ".join(f"{k[len('val_'):]} {v:.4f}" for k, v in row.items()
+                         if k.startswith("val_") and isinstance(v, float))
+
 
 OBJECTIVES: Registry[type[Objective]] = Registry("loss.kind", ConfigError, lazy={
     "nelbo": "mdm.train.nelbo", "bd3lm": "mdm.train.nelbo", "learned-order": "mdm.order.train",

@@ -12,7 +12,7 @@ from mdm.train.data import mix_seed
 from mdm.train.distributed import DistContext, reshard
 from mdm.train.precision import autocast
 
-__all__ = ["validate", "val_line"]
+__all__ = ["validate"]
 
 
 def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
@@ -56,17 +56,3 @@ def validate(fwd, raw, ema, bundle: DataBundle, cfg, ctx: DistContext, objective
     return {"step": step, "split": "val", **objective.val_row(nats, bundle), "val_sequences": n,
             "val_weights": "ema" if ema is not None else "raw", "precision": precision}
 
-
-def val_line(row: dict) -> str:
-    """One line for a person: the NELBO in bits (per token, per char) when the objective reports it,
-    else each ``val_*`` number it reports."""
-    if "val_bits_per_token" in row:
-        s = f"step {row['step']}: val NELBO {row['val_bits_per_token']:.4f} bits/token"
-        if "val_bits_per_char" in row:
-            s += f", {row['val_bits_per_char']:.4f} bits/char"
-        return s
-    if "val_loss_per_position" in row:
-        return f"step {row['step']}: val loss {row['val_loss_per_position']:.4f} per position"
-    shown = ", ".join(f"{k[4:]} {v:.4f}" for k, v in row.items()
-                      if k.startswith("val_") and isinstance(v, float))
-    return f"step {row['step']}: val {shown}"
