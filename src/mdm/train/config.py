@@ -81,7 +81,9 @@ class TrainConfig:
     """Everything a run needs.  The global batch is ``batch_size * world_size * grad_accum``.
 
     ``model``: ``family`` and that family's keys; ``loss``: ``kind`` (the training objective, see
-    :mod:`mdm.train.objective`; default ``nelbo``) and that objective's keys.  ``precision``: ``auto`` (bf16 autocast where the device has native bf16, else fp32; see
+    :mod:`mdm.train.objective`; default ``nelbo``) and that objective's keys.
+
+    ``precision``: ``auto`` (bf16 autocast where the device has native bf16, else fp32; see
     :func:`mdm.train.precision.resolve_precision`), ``fp32`` or ``bf16``.  ``ema``: EMA decay of the weights
     (0 disables; checkpoints then carry no EMA).  ``eval_every`` / ``save_every``: in optimizer steps
     (0 = only at the end).  ``stop_after``: end this invocation after that many total steps with a
