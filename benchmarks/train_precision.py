@@ -1,7 +1,7 @@
 """Per-step time of the demo model in fp32 vs bf16 autocast, side by side (what ``precision: auto`` decides).
 
 The model, data, loss and optimizer are the trainer's own, built from the packaged ``kjv-char-tiny``
-config (d_model 128 x 3 layers, batch 32 x 64 characters, one thread): forward + NELBO + backward +
+config (d_model 128 x 3 layers, batch 32 x 64 characters, one thread): forward + NELBO objective + backward +
 AdamW on the first batches of the real training stream.  The two precisions alternate step by step
 so machine load hits both alike; the script prints medians, the ratio bf16 / fp32 and the CPU
 capability (bf16 is fast only where it is native: ``mdm.train.precision.resolve_precision``).
@@ -18,10 +18,9 @@ import time
 
 import torch
 
-from mdm.losses import diffusion_loss
 from mdm.train import build_data, build_model, load_config
 from mdm.train.data import Stream
-from mdm.train.loop import _loss_parts
+from mdm.train.objective import objective_for
 from mdm.train.optim import build_optimizer
 from mdm.train.precision import autocast, cpu_capability, resolve_precision
 
@@ -29,9 +28,10 @@ PRECISIONS = ("fp32", "bf16")
 
 
 def make_step(cfg, bundle, device: torch.device, precision: str):
-    model = build_model(cfg, bundle.tokenizer).to(device).train()
-    opt = build_optimizer(model, cfg.optim)
-    schedule, time_sampler, mask_sampler = _loss_parts(cfg)
+    objective = objective_for(cfg)
+    model = build_model(cfg, bundle.tokenizer, objective).to(device).train()
+    objective.bind(model)
+    opt = build_optimizer(model, cfg.optim, objective.param_groups(model))
     stream = Stream(bundle.train, cfg.seed)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     state = {"position": 0}
@@ -43,9 +43,7 @@ def make_step(cfg, bundle, device: torch.device, precision: str):
             torch.cuda.synchronize(device)
         t0 = time.perf_counter()
         with autocast(precision, device):
-            out = diffusion_loss(model, batch["input_ids"], schedule=schedule, eligible=batch["eligible"],
-                                 time_sampler=time_sampler, mask_sampler=mask_sampler, generator=gen,
-                                 normalize=cfg.loss.normalize, masked_logits_only=cfg.loss.masked_logits_only)
+            out = objective.loss(model, batch, gen)
         out.loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)

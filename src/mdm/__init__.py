@@ -4,7 +4,7 @@ Public entry points (see docs/ and the shared DESIGN contract):
 
 * ``mdm.sample``       -- the sampling engine (every unmasker in ``mdm.sampling``)
 * ``mdm.elbo``         -- Monte-Carlo negative ELBO in nats per sequence
-* ``mdm.load``         -- load a checkpoint directory -> (model, tokenizer)
+* ``mdm.load``         -- load a checkpoint or an exported folder -> (model, tokenizer) (mdm.loading)
 * ``mdm.schedules``, ``mdm.languages``, ``mdm.models``, ``mdm.train``, ``mdm.eval``
 * ``mdm.MDMError``     -- base class of every input error
 """
@@ -32,7 +32,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "sample": ("mdm.sampling", "sample"),
     "elbo": ("mdm.losses", "elbo"),
-    "load": ("mdm.train.checkpoint", "load"),
+    "load": ("mdm.loading", "load"),
 }
 _SUBMODULES = {
     "schedules", "process", "losses", "variance", "order", "models", "sampling", "languages",

@@ -26,7 +26,7 @@ def test_tune_schedule_resumes_and_rejects_bad_grid(tmp_path, capsys):
 def test_tune_schedule_on_a_task_checkpoint_chooses_on_validation_items(tmp_path, monkeypatch, capsys):
     # The schedule is a choice: it must be scored on validation prompts, none of them a test prompt.
     import mdm.tuning
-    from mdm.train.splits import task_eval_splits
+    from mdm.eval.splits import task_eval_splits
 
     options = "data.options={max_digits: 2, ops: ['+'], n_train: 64, n_test: 16}"
     assert main(["train", "arithmetic-small", "--out", str(tmp_path / "m"), "--quiet", "--set", "max_steps=1",

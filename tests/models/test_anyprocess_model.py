@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from mdm.errors import MDMError
 from mdm.models.anyprocess import AnyProcessConfig, AnyProcessModel, anyprocess_loss
-from mdm.train.families import MODEL_FAMILIES
+from mdm.models.families import MODEL_FAMILIES
 
 
 def _model(**kw):
@@ -68,7 +68,7 @@ def test_loss_is_ce_on_receiving_positions_plus_bce_per_bit():
 
 def test_registered_family_and_bad_configs():
     fam = MODEL_FAMILIES.get("anyprocess")
-    assert fam.model is AnyProcessModel and fam.loss is anyprocess_loss
+    assert fam.model is AnyProcessModel and fam.objective == "ap-mdm"  # its loss: mdm.train.anyprocess
     for bad in (dict(window=0), dict(d_model=15), dict(window=2, learned_positions=True), dict(chunk=0)):
         with pytest.raises(MDMError):
             _model(**bad)

@@ -5,7 +5,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-import mdm.order.train as order_train
+import mdm.train.nelbo as nelbo_objective
 from mdm.errors import ConfigError, NonFiniteError
 from mdm.train import checkpoint, load_config, train
 
@@ -31,7 +31,7 @@ class _Poisoned:
 
 def _inject_nan(monkeypatch, bad_steps):
     """Make the forward pass of the batches of ``bad_steps`` (1-based) return NaN logits."""
-    real, calls = order_train.diffusion_loss, [0]
+    real, calls = nelbo_objective.diffusion_loss, [0]
 
     def loss(denoiser, *args, **kw):
         calls[0] += 1
@@ -39,8 +39,8 @@ def _inject_nan(monkeypatch, bad_steps):
             return real(_Poisoned(denoiser), *args, **kw)
         return real(denoiser, *args, **kw)
 
-    # the trainer takes its loss from mdm.order.train.training_loss (diffusion_loss unless per-position)
-    monkeypatch.setattr(order_train, "diffusion_loss", loss)
+    # the NELBO objective (mdm.train.nelbo) calls diffusion_loss for the training and validation loss
+    monkeypatch.setattr(nelbo_objective, "diffusion_loss", loss)
 
 
 def test_nan_steps_are_skipped_counted_and_logged(tmp_path, monkeypatch, capsys):

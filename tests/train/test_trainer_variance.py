@@ -26,15 +26,15 @@ def test_ppots_mirror_run_resumes_with_the_same_density(tmp_path):
     full = train(_cfg(*extra), out_dir=tmp_path / "full", progress=False, resume=False)
     part = train(_cfg(*extra, "stop_after=2"), out_dir=tmp_path / "part", progress=False)
     state = checkpoint.load_trainer_state(part.checkpoint)
-    assert state["time_sampler"]["params"] is not None
+    assert state["objective"]["params"] is not None
     cached = json.loads((tmp_path / "part" / "ppots.json").read_text())
-    assert cached["params"] == state["time_sampler"]["params"]
+    assert cached["params"] == state["objective"]["params"]
     # resuming re-uses the saved fit (re-estimating at step 2 would see other weights, other noise)
     resumed = train(_cfg(*extra), out_dir=tmp_path / "part", progress=False, resume="auto")
     a = load_file(str(full.checkpoint / "model.safetensors"))
     b = load_file(str(resumed.checkpoint / "model.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a)
-    assert checkpoint.load_trainer_state(resumed.checkpoint)["time_sampler"] == state["time_sampler"]
+    assert checkpoint.load_trainer_state(resumed.checkpoint)["objective"] == state["objective"]
     rows = [r for r in full.metrics if r["split"] == "train"]
     assert all(r["loss_var"] > 0 and r["grad_norm_var"] >= 0 for r in rows)
 
@@ -44,7 +44,7 @@ def test_mirror_independent_and_plain_runs_log_variances(tmp_path):
                 progress=False, resume=False)
     row = [r for r in res.metrics if r["split"] == "train"][-1]
     assert row["loss_var"] > 0 and row["grad_norm_var"] is not None
-    assert checkpoint.load_trainer_state(res.checkpoint)["time_sampler"] is None
+    assert checkpoint.load_trainer_state(res.checkpoint)["objective"] is None
 
 
 @pytest.mark.parametrize("bad", ["loss.weight_clamp=-1", "loss.ppots_grid=0", "loss.ppots_restarts=0"])

@@ -41,11 +41,10 @@ def add(sub) -> None:
 def run(args) -> int:
     import torch
 
+    from mdm import loading as checkpoint
     from mdm.eval.genppl import load_reference_lm, reference_lm_available
     from mdm.eval.likelihood import validation_nelbo
     from mdm.eval.sample_table import SampleRow, heldout_row, measure_sampler, print_rows, reference_split
-    from mdm.train import checkpoint, load_config
-    from mdm.train.loop import build_data
 
     check_output_file(args.json, "--json")
     if (args.hf is None) != (args.data is None):
@@ -57,7 +56,7 @@ def run(args) -> int:
         train_cfg = checkpoint.read_config(path, verify=False).get("train")
         if not train_cfg:
             raise CheckpointError(f"{path} records no training config: its validation data cannot be rebuilt")
-        bundle = build_data(load_config(train_cfg))
+        bundle = checkpoint.training_data(train_cfg)
         val, per_char = bundle.val, bool(bundle.chars_per_token)
         val_ids = torch.stack([val[i]["input_ids"] for i in range(len(val))])
     else:

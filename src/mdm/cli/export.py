@@ -22,10 +22,10 @@ def add(sub) -> None:
 
 
 def run(args) -> int:
+    from mdm import loading as checkpoint
     from mdm.cli.sampler import load_checkpoint
     from mdm.errors import CheckpointError
     from mdm.models.hf.export import export
-    from mdm.train import checkpoint
 
     out = Path(args.out_dir)
     check_output_dir(out, "OUT_DIR")

@@ -20,8 +20,8 @@ __all__ = ["is_anyprocess", "run_anyprocess"]
 
 def is_anyprocess(path: str) -> bool:
     """Whether ``path`` (a checkpoint or a run folder) holds an ``anyprocess`` model."""
+    from mdm import loading as checkpoint
     from mdm.errors import MDMError
-    from mdm.train import checkpoint
 
     for p in (Path(path), Path(path) / "checkpoint"):
         if checkpoint.is_checkpoint(p):

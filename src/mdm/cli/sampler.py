@@ -102,7 +102,7 @@ def parse_device(device: str):
 
 
 def load_checkpoint(path: str, device: str = "cpu"):
-    from mdm.train import checkpoint
+    from mdm import loading as checkpoint
 
     dev = parse_device(device)
     if not Path(path).exists():

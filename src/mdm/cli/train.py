@@ -25,13 +25,12 @@ def add(sub) -> None:
 
 
 def run(args) -> int:
-    from mdm.schedules import from_spec
     from mdm.train import checkpoint, load_config, train
     from mdm.train.lock import check_unlocked
     from mdm.train.loop import CHECKPOINT_DIR
+    from mdm.train.objective import objective_for
 
-    cfg = load_config(args.config, args.overrides)
-    from_spec(cfg.loss.schedule)  # cheap checks first; the trainer checks the rest before writing
+    cfg = load_config(args.config, args.overrides)  # checks every section, the objective's included
     out = Path(args.out or cfg.out_dir)
     check_output_dir(out)
     check_unlocked(out)  # a live run there: say so before judging its (changing) checkpoint
@@ -44,12 +43,8 @@ def run(args) -> int:
     res = train(cfg, out_dir=out, progress=not args.quiet, resume=bool(args.resume))
     status = "interrupted" if res.interrupted else "done"
     line = f"{status}: {res.steps} steps, {res.tokens_seen:,} tokens in {res.wall_time:.0f}s"
-    if res.final_val and "val_bits_per_char" in res.final_val:
-        line += f"; validation {res.final_val['val_bits_per_char']:.4f} bits/char"
-    elif res.final_val and "val_bits_per_token" in res.final_val:
-        line += f"; validation {res.final_val['val_bits_per_token']:.4f} bits/token"
-    elif res.final_val:  # a family with its own loss (AP-MDM)
-        line += f"; validation loss {res.final_val['val_loss_per_position']:.4f} per position"
+    if res.final_val:  # the objective's validation metrics
+        line += "; validation " + objective_for(cfg).val_summary(res.final_val)
     print(line)
     print(f"checkpoint: {res.checkpoint}   sample with: mdm sample {res.checkpoint}")
     return 0

@@ -109,9 +109,9 @@ def run(args) -> int:
                         maximize=metric == "accuracy", seed=args.seed)  # rejects a, b <= 0
     model = None
     if args.checkpoint:
-        from mdm.train import checkpoint
+        from mdm.loading import load
 
-        model, _ = checkpoint.load(args.checkpoint, device=args.device)
+        model, _ = load(args.checkpoint, device=args.device)
     if language is not None:
         den = None if model is None else LanguageView(model, language.vocab_size)
         objective = language_objective(
@@ -120,7 +120,7 @@ def run(args) -> int:
             batch_size=args.batch_size)
         what = f"{args.language}" + (f" model {args.checkpoint}" if model is not None else " exact")
     else:
-        from mdm.train.splits import task_eval_splits
+        from mdm.eval.splits import task_eval_splits
 
         # a choice is made on validation items, never on the test split results are reported on
         n_valid = max(args.samples, args.refine_samples)

@@ -136,8 +136,8 @@ def _answer_lengths(dataset) -> dict:
 def run_padding(setup: PaddingSetup, out_dir: Path, seed: int, checkpoint_dir: str | None = None) -> dict:
     """Train or load the setup's model (or load ``checkpoint_dir``), tune on validation, sweep on
     test; the part's result."""
+    from mdm.eval.splits import task_eval_splits
     from mdm.train import checkpoint
-    from mdm.train.splits import task_eval_splits
 
     t0 = time.perf_counter()
     if checkpoint_dir is None:

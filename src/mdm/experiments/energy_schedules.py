@@ -309,8 +309,8 @@ def _run(p: Preset, preset: str, out_dir: Path, seed: int, task_checkpoint: str 
         timings[setup.name] = part["wall_s"]
 
     if task_checkpoint is not None:
+        from mdm.eval.splits import task_test_split
         from mdm.train import checkpoint
-        from mdm.train.splits import task_test_split
 
         model, _ = checkpoint.load(task_checkpoint)
         dataset, task = task_test_split(task_checkpoint, None)

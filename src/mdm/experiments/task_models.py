@@ -49,9 +49,9 @@ def task_model(setup, out_dir: Path, progress: bool = True):
     otherwise the model is trained (or an interrupted run resumed) with the task's config.  A
     checkpoint saved with another model, data or loss config raises
     :class:`~mdm.errors.ConfigError`, finished or not."""
+    from mdm.eval.splits import task_eval_splits
     from mdm.train import checkpoint, load_config, train
     from mdm.train.loop import check_compatible
-    from mdm.train.splits import task_eval_splits
 
     cfg = load_config(setup.config, list(setup.overrides))
     run_dir = Path(cfg.out_dir) if setup.shared_checkpoint else out_dir / "models" / setup.name

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mdm.errors import ModelConfigError, TokenError
+from mdm.models.families import MODEL_FAMILIES, ModelFamily
 from mdm.models.transformer import TransformerConfig, TransformerDenoiser
 
 __all__ = ["AnyProcessConfig", "AnyProcessModel", "AnyProcessOutput", "AnyProcessLoss", "anyprocess_loss",
@@ -208,3 +209,7 @@ def anyprocess_loss(model, batch: dict[str, torch.Tensor]) -> AnyProcessLoss:
     token, bits = ce.sum() / n_recv, bce.sum() / n_real
     per_sample = (ce + bce).sum(1)
     return AnyProcessLoss(token + bits, per_sample, real.sum(), token.detach(), bits.detach())
+
+
+# Registered here, beside its class; it trains on its transitions (the ``ap-mdm`` objective).
+MODEL_FAMILIES.register("anyprocess", ModelFamily(AnyProcessConfig, AnyProcessModel, objective="ap-mdm"))

@@ -10,17 +10,20 @@ API (stable; the CLI and experiments build on it)::
     res.wall_time, res.tokens_seen, res.steps, res.interrupted, res.final_val
 
     from mdm.train import checkpoint
-    model, tokenizer = checkpoint.load(path)            # == mdm.load(path); EMA weights if present
+    model, tokenizer = checkpoint.load(path)            # == mdm.load(path) (mdm.loading); EMA if present
     checkpoint.save(path, model, tokenizer, train_config=cfg.to_dict())
     checkpoint.read_config(path)                        # config.json: model, tokenizer, train, metadata
 
 * :mod:`mdm.train.config` -- ``TrainConfig`` (sections ``model``, ``data``, ``optim``, ``loss``);
   ``load_config(source, overrides)`` with ``key=value`` overrides (``ConfigError`` lists valid keys);
   ``packaged_configs()`` names the YAML files in ``mdm/configs/``.
-* :mod:`mdm.train.loop` -- ``train``, the step loop; registries ``TIME_SAMPLERS``, ``MASK_SAMPLERS``
-  (``loss.schedule`` is a :func:`mdm.schedules.from_spec` spec).
-* :mod:`mdm.train.families` -- ``MODEL_FAMILIES``: ``model.family`` -> (config class, model class),
-  also the model kinds checkpoints load; ``build_model``.
+* :mod:`mdm.train.objective` -- ``Objective`` and ``OBJECTIVES``: ``loss.kind`` names the training
+  objective (``nelbo``, ``bd3lm``, ``learned-order``, ``ap-mdm``, or yours); the rest of the ``loss``
+  section is that objective's own keys.  :mod:`mdm.train.nelbo` -- the NELBO objectives and the
+  registries ``TIME_SAMPLERS``, ``MASK_SAMPLERS``.
+* :mod:`mdm.train.loop` -- ``train``, the step loop, which asks the objective for everything.
+* :mod:`mdm.train.families` -- a config's ``model`` section, derived from the config class of a family of
+  :data:`mdm.models.families.MODEL_FAMILIES` (``model.family``); ``build_model``.
 * :mod:`mdm.train.precision` -- ``resolve_precision``: ``precision: auto`` is bf16 only where native.
 * :mod:`mdm.train.checkpoint` -- atomic, checksummed checkpoint directories (``CheckpointError``).
 * :mod:`mdm.train.data`, :mod:`mdm.train.validate`, :mod:`mdm.train.metrics`, :mod:`mdm.train.resume`,
@@ -49,6 +52,7 @@ from mdm.train.config import (
 )
 from mdm.train.families import MODEL_FAMILIES, ModelFamily
 from mdm.train.loop import TrainResult, build_data, build_model, train
+from mdm.train.objective import OBJECTIVES, Objective
 from mdm.train.precision import resolve_precision
 
 __all__ = [
@@ -67,5 +71,7 @@ __all__ = [
     "checkpoint",
     "MODEL_FAMILIES",
     "ModelFamily",
+    "Objective",
+    "OBJECTIVES",
     "resolve_precision",
 ]

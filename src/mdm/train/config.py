@@ -10,6 +10,7 @@ as YAML scalars and checked against the field's type.  An unknown key or a badly
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import types
 import typing
@@ -21,9 +22,9 @@ from typing import Any
 import yaml
 
 from mdm.errors import ConfigError
-from mdm.models.transformer import TransformerConfig, TransformerDenoiser
-from mdm.train.config_checks import check_range, validate
-from mdm.train.families import MODEL_FAMILIES, ModelFamily, train_config_class
+from mdm.train.config_checks import validate
+from mdm.train.families import train_config_class
+from mdm.train.objective import loss_section_class, upgrade_config
 
 __all__ = [
     "ModelConfig",
@@ -37,40 +38,11 @@ __all__ = [
 ]
 
 
-@dataclass
-class ModelConfig:
-    """The ``model`` section of the ``transformer`` family
-    (:class:`~mdm.models.transformer.TransformerDenoiser`) with the trainer's defaults; vocab and
-    length come from the data.
-
-    ``family`` names an entry of :data:`mdm.train.families.MODEL_FAMILIES`; another family's section
-    takes that family's keys instead of these.
-    """
-
-    family: str = "transformer"
-    d_model: int = 128
-    n_layers: int = 4
-    n_heads: int = 4
-    d_ff: int | None = None
-    dropout: float = 0.0
-    time_conditioned: bool = False
-    tie_embeddings: bool = False
-    # Absolute learned positions besides RoPE: fixed-layout data (Sudoku, exact languages) needs them,
-    # since a RoPE-only model gives every position the same logits from an all-mask input.
-    learned_positions: bool = False
-    # Block diffusion (BD3-LM): block-causal attention and the two-stream block NELBO; None = plain MDM.
-    block_size: int | None = None
-
-    def __post_init__(self):
-        for key in ("d_model", "n_layers", "n_heads"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"model.{key} must be >= 1, got {getattr(self, key)}")
-        if self.d_ff is not None and self.d_ff < 1:
-            raise ConfigError(f"model.d_ff must be >= 1 or null (default width), got {self.d_ff}")
-        check_range("model.dropout", self.dropout, "[0, 1)")
-
-
-MODEL_FAMILIES.register("transformer", ModelFamily(TransformerConfig, TransformerDenoiser, ModelConfig))
+# The sections whose keys depend on a name in them: ``model`` on ``model.family`` (the family's own
+# config class, :mod:`mdm.train.families`), ``loss`` on ``loss.kind`` (the objective's ``Config``,
+# :mod:`mdm.train.objective`).  These two are the defaults' classes: the transformer and the NELBO.
+ModelConfig = train_config_class("transformer")
+LossConfig = loss_section_class("nelbo")
 
 
 @dataclass
@@ -105,46 +77,11 @@ class OptimConfig:
 
 
 @dataclass
-class LossConfig:
-    """The NELBO training loss (:func:`mdm.losses.diffusion_loss`).
-
-    ``schedule``: a spec of :func:`mdm.schedules.from_spec` -- ``linear``, ``cosine``, ``poly:W``,
-    ``loglinear[:EPS]`` or ``beta:A,B`` -- or ``per-position``: a learnable schedule per position
-    (:mod:`mdm.order.train`; Garg et al., arXiv 2511.19152) starting at ``w = order_init``,
-    trained with ``order_draws`` mask draws per example and the ``order_estimator`` gradient
-    (``rloo`` or ``pathwise``), at learning rate ``order_lr`` (default ``optim.lr``), its times drawn by
-    ``order_times``: ``power`` (:class:`mdm.order.times.PowerTime`, unbiased) or ``shared`` (the
-    ``time_sampler`` below on ``[t_eps, 1 - t_eps]``, biased towards small w; for comparison).
-    ``time_sampler``: a name in the registry :data:`mdm.train.loop.TIME_SAMPLERS` (uniform,
-    antithetic, stratified, ppots); ``mask_sampler``: one in :data:`mdm.train.loop.MASK_SAMPLERS`
-    (bernoulli, mirror, mirror-independent).
-    ``ppots``: P-POTS is fitted before step 1 on ``ppots_examples`` training examples x
-    ``ppots_masks`` masks at ``ppots_grid`` times, ``ppots_restarts`` L-BFGS-B starts
-    (:meth:`mdm.variance.PPOTS.calibrate`), and saved with the checkpoint.  ``weight_clamp`` > 0
-    caps the importance weights (biased; 0 = off).
-    """
-
-    schedule: str = "linear"
-    time_sampler: str = "antithetic"
-    t_eps: float = 1e-3
-    mask_sampler: str = "bernoulli"
-    normalize: str = "tokens"
-    masked_logits_only: bool = True
-    weight_clamp: float = 0.0
-    ppots_grid: int = 70
-    ppots_examples: int = 12
-    ppots_masks: int = 12
-    ppots_restarts: int = 20
-    order_init: float = 1.0
-    order_draws: int = 4
-    order_estimator: str = "rloo"
-    order_lr: float | None = None
-    order_times: str = "power"
-
-
-@dataclass
 class TrainConfig:
     """Everything a run needs.  The global batch is ``batch_size * world_size * grad_accum``.
+
+    ``model``: ``family`` and that family's keys; ``loss``: ``kind`` (the training objective, see
+    :mod:`mdm.train.objective`; default ``nelbo``) and that objective's keys.
 
     ``precision``: ``auto`` (bf16 autocast where the device has native bf16, else fp32; see
     :func:`mdm.train.precision.resolve_precision`), ``fp32`` or ``bf16``.  ``ema``: EMA decay of the weights
@@ -241,6 +178,8 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
 def _build(cls: type, d: dict, prefix: str = "") -> Any:
     if not isinstance(d, dict):
         raise ConfigError(f"{prefix.rstrip('.') or 'config'} must be a mapping, got {type(d).__name__}")
+    if cls is TrainConfig:
+        d = upgrade_config(d)  # a loss section without kind: configs written before objectives
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(d) - names)
@@ -254,6 +193,8 @@ def _build(cls: type, d: dict, prefix: str = "") -> Any:
         tp = hints[name]
         if cls is TrainConfig and name == "model":
             tp = _model_section_class(value)
+        elif cls is TrainConfig and name == "loss":
+            tp = _loss_section_class(value)
         if dataclasses.is_dataclass(tp):
             kwargs[name] = _build(tp, value if value is not None else {}, f"{prefix}{name}.")
         else:
@@ -267,6 +208,14 @@ def _model_section_class(section: Any) -> type:
     if not isinstance(family, str):
         raise ConfigError(f"model.family must be a string naming a model family, got {family!r}")
     return train_config_class(family)
+
+
+def _loss_section_class(section: Any) -> type:
+    """The dataclass of a ``loss`` section: its objective's (``kind``, given by :func:`upgrade_config`)."""
+    kind = section.get("kind") if isinstance(section, dict) else "nelbo"
+    if not isinstance(kind, str):
+        raise ConfigError(f"loss.kind must be a string naming an objective, got {kind!r}")
+    return loss_section_class(kind)
 
 
 def _set_dotted(d: dict, key: str, value: Any) -> None:
@@ -286,7 +235,7 @@ def _check_override_key(key: str) -> None:
     # a dict-valued field takes free sub-keys: data.options.n_train=100
     if any(key.startswith(k + ".") and k.endswith("options") for k in keys):
         return
-    if key.startswith("model."):  # checked when built, against the keys of the section's family
+    if key.startswith(("model.", "loss.")):  # checked when built, against its family's / objective's keys
         return
     raise ConfigError(f"unknown config key {key!r}; valid keys: {', '.join(keys)}")
 
@@ -358,7 +307,8 @@ def load_config(
     if isinstance(source, TrainConfig):
         base = source.to_dict()
     elif isinstance(source, dict):
-        base = dataclasses.asdict(_build(TrainConfig, source))  # validates keys before overriding
+        _build(TrainConfig, source)  # validates keys before overriding
+        base = copy.deepcopy(source)
     elif source is None:
         base = {}
     else:

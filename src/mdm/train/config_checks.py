@@ -1,21 +1,21 @@
 """Value checks of a :class:`~mdm.train.config.TrainConfig` (types are checked while building it).
 
-Every number gets a range (NaN and inf fail all of them), every string key its choices, and the loss
-section its schedule and order options, so a bad config fails before anything is written.
+Every number gets a range (NaN and inf fail all of them), every string key its choices; the model
+section is checked by its family's config class and the loss section by its objective
+(:meth:`mdm.train.objective.Objective.check`), so a bad config fails before anything is written.
+This module does not import :mod:`mdm.train.config` (which calls it).
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from mdm.errors import ConfigError, ScheduleError
-from mdm.schedules import from_spec
-from mdm.train.families import MODEL_FAMILIES
+from mdm.errors import ConfigError
+from mdm.models.families import MODEL_FAMILIES
+from mdm.train.families import check_model_section
+from mdm.train.objective import OBJECTIVES
 from mdm.train.precision import PRECISIONS
-
-if TYPE_CHECKING:
-    from mdm.train.config import TrainConfig
 
 __all__ = ["check_range", "validate"]
 
@@ -24,11 +24,10 @@ _CHOICES = {
     "precision": PRECISIONS,
     "distributed": ("ddp", "fsdp"),
     "device": ("auto", "cpu", "cuda"),
-    "loss.normalize": ("tokens", "sequence"),
 }
 
 
-def validate(cfg: TrainConfig) -> None:
+def validate(cfg: Any) -> None:
     """Raise :class:`~mdm.errors.ConfigError` for a value out of range, an unknown choice, a bad
     schedule spec or family, naming the key."""
     for key, choices in _CHOICES.items():
@@ -36,12 +35,11 @@ def validate(cfg: TrainConfig) -> None:
         if value not in choices:
             raise ConfigError(f"{key} must be one of {list(choices)}, got {value!r}")
     positive = ("batch_size", "grad_accum", "max_steps", "eval_batches", "eval_samples", "log_every",
-                "data.seq_len", "max_nonfinite_steps", "loss.ppots_grid", "loss.ppots_examples",
-                "loss.ppots_masks", "loss.ppots_restarts")
+                "data.seq_len", "max_nonfinite_steps")
     for key in positive:
         if _get(cfg, key) < 1:
             raise ConfigError(f"{key} must be >= 1, got {_get(cfg, key)}")
-    for key in ("eval_every", "save_every", "optim.warmup_steps", "loss.weight_clamp"):
+    for key in ("eval_every", "save_every", "optim.warmup_steps"):
         if _get(cfg, key) < 0:
             raise ConfigError(f"{key} must be >= 0 (0 = off), got {_get(cfg, key)}")
     if not 0.0 <= cfg.ema < 1.0:
@@ -53,21 +51,18 @@ def validate(cfg: TrainConfig) -> None:
     for key in ("stop_after", "threads", "data.max_chars"):
         if _get(cfg, key) is not None and _get(cfg, key) < 1:
             raise ConfigError(f"{key} must be >= 1 or null, got {_get(cfg, key)}")
-    from mdm.order.train import check_loss_config, is_per_position
-
-    try:
-        if not is_per_position(cfg.loss.schedule):
-            from_spec(cfg.loss.schedule)
-    except ScheduleError as e:
-        raise ConfigError(f"loss.schedule: {e} (or per-position)") from e
-    check_loss_config(cfg.loss, bool(getattr(cfg.model, "time_conditioned", False)))
-    MODEL_FAMILIES.get(cfg.model.family)  # unknown family: ConfigError naming the known ones
+    family = MODEL_FAMILIES.get(cfg.model.family)  # unknown family: ConfigError naming the known ones
+    check_model_section(cfg.model, cfg.data.seq_len)
+    if family.objective != "nelbo" and cfg.loss.kind != family.objective:
+        raise ConfigError(f"a {cfg.model.family} model trains with loss.kind: {family.objective}, "
+                          f"not {cfg.loss.kind!r}")
+    OBJECTIVES.get(cfg.loss.kind).check(cfg.loss, cfg)
 
 
 # Intervals of the float keys (beyond the checks above); NaN and inf fail every one of them.
 _RANGES = {
     "optim.lr": "(0, inf)", "optim.grad_clip": "[0, inf)", "optim.beta1": "[0, 1)", "optim.beta2": "[0, 1)",
-    "optim.eps": "[0, inf)", "optim.weight_decay": "[0, inf)", "loss.t_eps": "[0, 1)",
+    "optim.eps": "[0, inf)", "optim.weight_decay": "[0, inf)",
     "data.val_fraction": "(0, 1)",
 }
 

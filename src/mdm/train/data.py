@@ -6,24 +6,22 @@ stream, so the examples of a step depend only on the config and the step (see :m
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 
 from mdm.errors import ConfigError
-from mdm.tasks.base import DataBundle, build_task, collate
+from mdm.loading import training_data
+from mdm.tasks.base import DataBundle, collate
 
 __all__ = ["build_data", "mix_seed", "Stream"]
 
 
 def build_data(cfg) -> DataBundle:
-    """The run's dataset (train/val splits + tokenizer) from ``cfg.data``."""
-    dc = cfg.data
-    if dc.task == "text":
-        opts = {"corpus": dc.corpus, "tokenizer": dc.tokenizer, "val_fraction": dc.val_fraction,
-                "max_chars": dc.max_chars, **dc.options}
-    else:
-        opts = dict(dc.options)
-    return build_task(dc.task, seq_len=dc.seq_len, seed=cfg.seed, **opts)
+    """The run's dataset (train/val splits + tokenizer) from ``cfg.data`` (as a checkpoint's is
+    rebuilt, :func:`mdm.loading.training_data`)."""
+    return training_data({"data": dataclasses.asdict(cfg.data), "seed": cfg.seed})
 
 
 def mix_seed(*ints: int) -> int:

@@ -19,6 +19,7 @@ import torch.distributed as dist
 from torch import nn
 
 from mdm.errors import ConfigError
+from mdm.protocol import capabilities
 
 __all__ = [
     "DistContext", "setup", "teardown", "wrap_model", "gradient_sync", "unwrap", "reshard", "ForwardAdapter",
@@ -157,11 +158,12 @@ class ForwardAdapter:
         self._wrapped = wrapped
         self.vocab_size = inner.vocab_size
         self.mask_id = inner.mask_id
-        self.time_conditioned = bool(getattr(inner, "time_conditioned", False))
-        self.supports_output_mask = bool(getattr(inner, "supports_output_mask", False))
-        self.block_size = getattr(inner, "block_size", None)  # block diffusion: loss passes clean=
-        if getattr(inner, "schedule", None) is not None:
-            self.schedule = inner.schedule
+        caps = capabilities(inner)
+        self.time_conditioned = caps.time_conditioned
+        self.supports_output_mask = caps.supports_output_mask
+        self.block_size = caps.block_size  # block diffusion: loss passes clean=
+        if caps.schedule is not None:
+            self.schedule = caps.schedule
 
     def __call__(self, *args, **kwargs):
         return self._wrapped(*args, **kwargs)

@@ -1,80 +1,49 @@
-"""Model families: one registry from a family name to its config class and model class.
+"""A training config's ``model`` section, derived from each model family's own config class, and
+:func:`build_model`.
 
-The trainer builds ``model`` from a config's ``model`` section (``model.family``, default
-``transformer``; the other keys are that family's), and a checkpoint records the family name as its
-model ``kind`` so :func:`mdm.train.checkpoint.load` can rebuild it.  Add a family with::
-
-    MODEL_FAMILIES.register("mine", ModelFamily(MyConfig, MyModel))
-
-``MyConfig`` is a dataclass (``to_dict`` / ``from_dict`` are used when present) whose fields may
-include ``vocab_size``, ``mask_id`` and ``max_len`` -- the trainer fills those from the data -- and
-``MyModel(config)`` is a Denoiser that keeps ``config``.  A training config's ``model`` section takes
-the config class's other fields (``train_config`` overrides that set of keys and their defaults).
+The families themselves (config class, model class) live in :mod:`mdm.models.families`; a section
+takes the config class's fields except those that come from the data (``vocab_size``, ``mask_id``,
+``max_len``, ``pad_id``), with the family's ``train_defaults``, plus ``family`` naming it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import typing
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from mdm.errors import ConfigError
-from mdm.registry import Registry
+from mdm.errors import ConfigError, MDMError
+from mdm.models.families import DATA_KEYS, MODEL_FAMILIES, ModelFamily, config_from_dict
 
-__all__ = ["ModelFamily", "MODEL_FAMILIES", "DATA_KEYS", "train_config_class", "config_to_dict",
-           "config_from_dict", "build_model"]
+__all__ = ["ModelFamily", "MODEL_FAMILIES", "DATA_KEYS", "train_config_class", "check_model_section",
+           "build_model"]
 
-# Fields of a family's config that the trainer takes from the data, never from the YAML.
-DATA_KEYS = ("vocab_size", "mask_id", "max_len", "pad_id")
-
-
-@dataclass(frozen=True)
-class ModelFamily:
-    """``config``: the model's config class; ``model``: ``model(config)`` builds it.
-
-    ``train_config``: the dataclass of a training config's ``model`` section (a ``family`` field
-    plus the family's keys with the trainer's defaults); derived from ``config`` when None.
-    ``loss``: ``loss(model, batch) -> output with loss / per_sample / num_eligible`` for a family
-    that does not train on the MDM ELBO (AP-MDM trains on transitions); None = the ELBO.
-    """
-
-    config: type
-    model: type
-    train_config: type | None = None
-    loss: Any = None
-
-
-# The transformer family registers itself where its training keys (ModelConfig) are defined.
-MODEL_FAMILIES: Registry[ModelFamily] = Registry("model family", ConfigError,
-                                                 lazy={"transformer": "mdm.train.config",
-                                                       "anyprocess": "mdm.train.anyprocess"})
-_DERIVED: dict[tuple[str, type], type] = {}
+_DERIVED: dict[tuple[str, type, tuple], type] = {}
 
 
 def train_config_class(family: str) -> type:
     """The dataclass a training config's ``model`` section is built into for ``family``."""
     entry = MODEL_FAMILIES.get(family)
-    if entry.train_config is not None:
-        return entry.train_config
-    key = (family, entry.config)
+    key = (family, entry.config, tuple(sorted(entry.train_defaults.items())))
     if key not in _DERIVED:
-        _DERIVED[key] = _derive(family, entry.config)
+        _DERIVED[key] = _derive(family, entry)
     return _DERIVED[key]
 
 
-def _derive(family: str, config_cls: type) -> type:
+def _derive(family: str, entry: ModelFamily) -> type:
+    config_cls = entry.config
     if not dataclasses.is_dataclass(config_cls):
-        raise ConfigError(f"model family {family!r}: its config class must be a dataclass "
-                          f"(or register the family with train_config=...)")
+        raise ConfigError(f"model family {family!r}: its config class must be a dataclass")
     hints = typing.get_type_hints(config_cls)
     specs: list[Any] = [("family", str, dataclasses.field(default=family))]
     for f in dataclasses.fields(config_cls):
         if f.name in DATA_KEYS:
             continue
-        if f.default is not dataclasses.MISSING:
+        if f.name in entry.train_defaults:
+            specs.append((f.name, hints[f.name], dataclasses.field(default=entry.train_defaults[f.name])))
+        elif f.default is not dataclasses.MISSING:
             specs.append((f.name, hints[f.name], dataclasses.field(default=f.default)))
         elif f.default_factory is not dataclasses.MISSING:
             specs.append((f.name, hints[f.name], dataclasses.field(default_factory=f.default_factory)))
@@ -83,35 +52,36 @@ def _derive(family: str, config_cls: type) -> type:
     return dataclasses.make_dataclass(f"{config_cls.__name__}TrainKeys", specs)
 
 
-def config_to_dict(config: Any) -> dict:
-    return config.to_dict() if hasattr(config, "to_dict") else dataclasses.asdict(config)
+def _family_config(section, tokenizer_keys: dict) -> Any:
+    entry = MODEL_FAMILIES.get(section.family)
+    keys = {k: v for k, v in dataclasses.asdict(section).items() if k != "family"}
+    accepted = {f.name for f in dataclasses.fields(entry.config)}
+    return entry, config_from_dict(entry.config, {**keys, **{k: v for k, v in tokenizer_keys.items()
+                                                              if k in accepted}})
 
 
-def config_from_dict(cls: type, d: dict) -> Any:
-    return cls.from_dict(d) if hasattr(cls, "from_dict") else cls(**d)
+def check_model_section(section, seq_len: int) -> None:
+    """Raise :class:`ConfigError` when the family's config class refuses ``section`` (its own checks,
+    with a two-token vocabulary standing in for the data's)."""
+    try:
+        _family_config(section, {"vocab_size": 2, "mask_id": 1, "max_len": seq_len, "pad_id": None})
+    except ConfigError:
+        raise
+    except (MDMError, TypeError) as e:
+        raise ConfigError(f"model: {e}") from None
 
 
-def build_model(cfg, tokenizer) -> torch.nn.Module:
-    """A fresh model of ``cfg.model.family`` for the tokenizer's vocabulary, seeded by ``cfg.seed``.
+def build_model(cfg, tokenizer, objective=None) -> torch.nn.Module:
+    """A fresh model of ``cfg.model.family`` for the tokenizer's vocabulary, seeded by ``cfg.seed``,
+    prepared by its objective (``objective`` or the config's): a time-conditioned model carries the
+    schedule it trains with, a learned-order one its per-position schedule."""
+    from mdm.train.objective import objective_for
 
-    A time-conditioned model carries ``schedule`` (the one it trains with, ``cfg.loss.schedule``), so
-    samplers and likelihoods query it at the times training saw (DESIGN.md, Denoiser protocol).
-    """
-    from mdm.schedules import from_spec
-
-    entry = MODEL_FAMILIES.get(cfg.model.family)
-    keys = {k: v for k, v in dataclasses.asdict(cfg.model).items() if k != "family"}
     data = {"vocab_size": tokenizer.vocab_size, "mask_id": tokenizer.mask_id, "max_len": cfg.data.seq_len,
             "pad_id": getattr(tokenizer, "pad_id", None)}
-    accepted = {f.name for f in dataclasses.fields(entry.config)} if dataclasses.is_dataclass(entry.config) \
-        else set(DATA_KEYS[:3])  # pad_id only for configs that declare it
-    config = config_from_dict(entry.config, {**keys, **{k: v for k, v in data.items() if k in accepted}})
+    entry, config = _family_config(cfg.model, data)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         model = entry.model(config)
-    if getattr(model, "time_conditioned", False):
-        model.schedule = from_spec(cfg.loss.schedule)
-    from mdm.order.train import attach
-
-    attach(model, cfg.loss, cfg.data.seq_len)  # loss.schedule: per-position -> model.order_schedule
+    (objective or objective_for(cfg)).prepare_model(model, cfg.data.seq_len)
     return model

@@ -25,10 +25,7 @@ from typing import Any
 import torch
 import yaml
 
-from mdm.errors import CheckpointError, ConfigError
-from mdm.order.train import log_fields, training_loss, training_schedule, training_time_sampler
-from mdm.registry import Registry
-from mdm.schedules import from_spec
+from mdm.errors import CheckpointError
 from mdm.train import checkpoint as ckpt
 from mdm.train.config import TrainConfig, load_config
 from mdm.train.data import Stream, build_data, mix_seed
@@ -42,24 +39,17 @@ from mdm.train.distributed import (
     wrap_model,
 )
 from mdm.train.ema import EMA, full_tensor
-from mdm.train.families import MODEL_FAMILIES, build_model
+from mdm.train.families import build_model
 from mdm.train.lock import hold_run_folder
 from mdm.train.metrics import METRICS_FILE, append_metrics, read_metrics, write_metrics
+from mdm.train.nelbo import MASK_SAMPLERS, TIME_SAMPLERS
 from mdm.train.nonfinite import NonFiniteGuard
+from mdm.train.objective import objective_for
 from mdm.train.optim import build_lr_scheduler, build_optimizer
 from mdm.train.precision import autocast, resolve_precision, warn_if_emulated
 from mdm.train.resume import check_compatible, resume_source, rng_state, set_rng_state
-from mdm.train.validate import to_device, val_line, validate
-from mdm.train.variance_hooks import VarianceMeter, prepare_time_sampler, sampler_state, with_clamp
-from mdm.variance import (
-    PPOTS,
-    AntitheticTime,
-    BernoulliMask,
-    MirrorIndependentMask,
-    MirrorMask,
-    StratifiedTime,
-    UniformTime,
-)
+from mdm.train.validate import to_device, validate
+from mdm.train.variance_hooks import VarianceMeter
 
 __all__ = [
     "TrainResult",
@@ -74,13 +64,6 @@ __all__ = [
     "METRICS_FILE",
 ]
 
-# Add your own sampler here and name it in the config (loss.time_sampler / loss.mask_sampler).
-TIME_SAMPLERS: Registry[Any] = Registry("loss.time_sampler", ConfigError, entries={
-    "uniform": UniformTime, "antithetic": AntitheticTime, "stratified": StratifiedTime, "ppots": PPOTS,
-})
-MASK_SAMPLERS: Registry[Any] = Registry("loss.mask_sampler", ConfigError, entries={
-    "bernoulli": BernoulliMask, "mirror": MirrorMask, "mirror-independent": MirrorIndependentMask,
-})
 CHECKPOINT_DIR = "checkpoint"
 
 
@@ -96,15 +79,6 @@ class TrainResult:
     steps: int = 0
     interrupted: bool = False
     final_val: dict | None = None
-
-
-def _loss_parts(cfg: TrainConfig, model):
-    """(schedule, time sampler, mask sampler) of ``cfg.loss``; a per-position schedule is the model's."""
-    lc = cfg.loss
-    time_sampler = training_time_sampler(model, lc, TIME_SAMPLERS.get(lc.time_sampler)(eps=lc.t_eps))
-    time_sampler = with_clamp(time_sampler, lc.weight_clamp)
-    schedule = training_schedule(model, None) or from_spec(lc.schedule)
-    return schedule, time_sampler, MASK_SAMPLERS.get(lc.mask_sampler)()
 
 
 # --- signals -----------------------------------------------------------------------------------------
@@ -175,10 +149,9 @@ def _train(
     source = resume_source(resume, ckpt_dir)
     bundle = build_data(cfg)
     tokenizer = bundle.tokenizer
-    raw = build_model(cfg, tokenizer)
-    loss_parts = _loss_parts(cfg, raw)
-    family_loss = MODEL_FAMILIES.get(cfg.model.family).loss
-    loss_fn = training_loss(cfg.loss)
+    objective = objective_for(cfg)
+    raw = build_model(cfg, tokenizer, objective)
+    objective.bind(raw)
     if ctx.is_main:  # after the cheap checks: bad input prints nothing but its error
         warn_if_emulated(precision, why, ctx.device)
         if progress:
@@ -194,7 +167,7 @@ def _train(
     model = wrap_model(raw, ctx, cfg.distributed)
     raw = unwrap(model)
     fwd = ForwardAdapter(model)
-    opt = build_optimizer(raw, cfg.optim)
+    opt = build_optimizer(raw, cfg.optim, objective.param_groups(raw))
     sched = build_lr_scheduler(opt, cfg.optim, cfg.max_steps)
     ema = EMA(raw, cfg.ema) if cfg.ema > 0 else None
     gen = torch.Generator(device=ctx.device)
@@ -217,7 +190,9 @@ def _train(
         set_rng_state(state["rng"], gen)
         step, position, tokens_seen = state["step"], state["data_position"], state["tokens_seen"]
     guard = NonFiniteGuard(cfg.max_nonfinite_steps, ctx, ckpt_dir, skipped=state.get("nonfinite_skipped", 0))
-    prepare_time_sampler(loss_parts, raw, bundle, cfg, state, ctx.device, out if ctx.is_main else None)
+    # the objective's fit before step 1 (P-POTS), or on resume its saved state ("time_sampler": old runs)
+    objective.calibrate(raw, bundle, state.get("objective", state.get("time_sampler")), ctx.device,
+                        out if ctx.is_main else None)
 
     if ctx.is_main:
         out.mkdir(parents=True, exist_ok=True)
@@ -243,7 +218,7 @@ def _train(
                 "optimizer": optim_state, "lr_scheduler": sched.state_dict(),
                 "ema_updates": ema.num_updates if ema is not None else None,
                 "rng": rng_state(gen), "world_size": W, "nonfinite_skipped": guard.skipped,
-                "time_sampler": sampler_state(loss_parts[1]),
+                "objective": objective.state_dict(),
             }
             meta = {"step": step, "tokens_seen": tokens_seen, "max_steps": cfg.max_steps}
             if final_val:
@@ -278,15 +253,7 @@ def _train(
                 torch.manual_seed(seed ^ 0x5EED)  # dropout
                 with gradient_sync(model, a == A - 1):
                     with autocast(precision, ctx.device):
-                        if family_loss is not None:  # a family with its own objective (AP-MDM)
-                            out_ = family_loss(fwd, batch)
-                        else:
-                            out_ = loss_fn(
-                                fwd, batch["input_ids"], schedule=loss_parts[0], eligible=batch["eligible"],
-                                attention_mask=batch.get("attention_mask"), time_sampler=loss_parts[1],
-                                mask_sampler=loss_parts[2], normalize=cfg.loss.normalize, generator=gen,
-                                masked_logits_only=cfg.loss.masked_logits_only,
-                            )
+                        out_ = objective.loss(fwd, batch, gen)
                     (out_.loss / A).backward()
                 meter.add_batch(out_.per_sample)
                 loss_acc += out_.loss.detach().double() / A
@@ -316,7 +283,7 @@ def _train(
                        "tokens_seen": tokens_seen,
                        "tokens_per_s": window_tokens / max(now - window_t, 1e-9),
                        "elapsed_s": now - t_start, "precision": precision,
-                       "nonfinite_skipped": guard.skipped, **meter.row(), **log_fields(raw)}
+                       "nonfinite_skipped": guard.skipped, **meter.row(), **objective.log_fields(raw)}
                 log(row)
                 if bar is not None:
                     shown = float("nan") if row["loss"] is None else row["loss"]
@@ -326,11 +293,11 @@ def _train(
                 bar.update(1)
 
             if cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.max_steps:
-                last_val = validate(fwd, raw, ema, bundle, cfg, ctx, loss_parts, step, precision)
+                last_val = validate(fwd, raw, ema, bundle, cfg, ctx, objective, step, precision)
                 if last_val:
                     log(last_val)
                     if bar is not None:
-                        bar.write(val_line(last_val))
+                        bar.write(f"step {step}: val {objective.val_summary(last_val)}")
             if ctx.any(stop.raised):
                 interrupted = True
                 break
@@ -342,11 +309,11 @@ def _train(
     finished = step >= cfg.max_steps
     final_val = None
     if finished:
-        final_val = validate(fwd, raw, ema, bundle, cfg, ctx, loss_parts, step, precision) or None
+        final_val = validate(fwd, raw, ema, bundle, cfg, ctx, objective, step, precision) or None
         if final_val:
             log(final_val)
             if progress and ctx.is_main:
-                print(val_line(final_val), flush=True)
+                print(f"step {step}: val {objective.val_summary(final_val)}", flush=True)
     save(final_val)
     return TrainResult(
         checkpoint=ckpt_dir, out_dir=out, metrics=read_metrics(metrics_path) if ctx.is_main else [],

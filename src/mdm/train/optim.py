@@ -12,21 +12,24 @@ from mdm.train.config import OptimConfig
 __all__ = ["build_optimizer", "lr_factor", "build_lr_scheduler"]
 
 
-def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.AdamW:
-    """AdamW; weight decay only on matrices of linear layers (not on norms, biases or embeddings)."""
-    decay, no_decay, order = [], [], []
+def build_optimizer(model: nn.Module, cfg: OptimConfig, extra_groups: list[dict] | None = None
+                    ) -> torch.optim.AdamW:
+    """AdamW; weight decay only on matrices of linear layers (not on norms, biases or embeddings).
+
+    ``extra_groups``: groups of parameters an objective added, with their own options
+    (:meth:`mdm.train.objective.Objective.param_groups`); they are left out of the two groups above.
+    """
+    extra_groups = extra_groups or []
+    own = {id(p) for g in extra_groups for p in g["params"]}
+    decay, no_decay = [], []
     for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        if name.startswith("order_schedule."):  # a learned per-position schedule (mdm.order.train)
-            order.append(p)
+        if not p.requires_grad or id(p) in own:
             continue
         (decay if p.dim() >= 2 and "embed" not in name else no_decay).append(p)
-    order_lr = getattr(getattr(model, "order_schedule", None), "lr", None) or cfg.lr
     groups = [
         {"params": decay, "weight_decay": cfg.weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
-        {"params": order, "weight_decay": 0.0, "lr": order_lr},
+        *extra_groups,
     ]
     return torch.optim.AdamW(
         [g for g in groups if g["params"]], lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps

@@ -6,7 +6,6 @@ states; they are saved and restored for completeness.
 
 from __future__ import annotations
 
-import dataclasses
 import random
 from pathlib import Path
 from typing import Any
@@ -14,8 +13,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from mdm.errors import CheckpointError, ConfigError
+from mdm.errors import CheckpointError, ConfigError, MDMError
 from mdm.train import checkpoint as ckpt
+from mdm.train.config import load_config
 
 __all__ = ["resume_source", "check_compatible", "rng_state", "set_rng_state"]
 
@@ -37,15 +37,14 @@ def resume_source(resume, ckpt_dir: Path) -> Path | None:
 
 
 def _sections(d: dict) -> dict:
-    model = d.get("model")
-    if isinstance(model, dict) and "family" not in model:  # written before model families existed
-        model = {"family": "transformer", **model}
-    loss = d.get("loss")
-    if isinstance(loss, dict):  # keys added since (e.g. the order_* options) take their defaults
-        from mdm.train.config import LossConfig
-
-        loss = {**dataclasses.asdict(LossConfig()), **loss}
-    return {"model": model, "data": d.get("data"), "loss": loss}
+    """The model, data and loss sections of a training config dict with every default filled in, so
+    a config written by an older trainer (no ``model.family``, no ``loss.kind``, fewer keys) compares
+    equal to the same config now."""
+    try:
+        full = load_config(d).to_dict()
+    except MDMError:  # not a config this trainer can build: compare what was written
+        full = d
+    return {"model": full.get("model"), "data": full.get("data"), "loss": full.get("loss")}
 
 
 def check_compatible(saved: dict | None, cfg, path: Path) -> None:

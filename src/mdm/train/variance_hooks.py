@@ -1,65 +1,15 @@
-"""What the trainer needs from :mod:`mdm.variance` beyond a sampler name: P-POTS's estimation phase,
-its checkpoint state, the weight clamp, and the per-step variance metrics.
-
-P-POTS (Jia et al., arXiv 2511.18159) measures g(t), v(t) with the model being trained before the
-first step; that fit is part of the run's state: it is written to ``ppots.json`` (a cache a person
-can read) and to the checkpoint, and a resumed run loads it instead of re-estimating, so it samples
-the same p(t).
+"""The per-step variance metrics of the training log (the loss-variance papers' diagnostics): the
+within-batch variance of the per-sample loss and the variance of the gradient norm.  P-POTS's fit
+before step 1 belongs to the NELBO objective (:mod:`mdm.train.nelbo`).
 """
 
 from __future__ import annotations
 
-import json
 import statistics
-from pathlib import Path
 
 import torch
 
-from mdm.tasks.base import collate
-from mdm.variance import ClampedWeights
-
-__all__ = ["with_clamp", "prepare_time_sampler", "sampler_state", "VarianceMeter"]
-
-PPOTS_FILE = "ppots.json"
-
-
-def with_clamp(sampler, weight_clamp: float):
-    return ClampedWeights(sampler, weight_clamp) if weight_clamp > 0 else sampler
-
-
-def _calibratable(sampler):
-    inner = getattr(sampler, "sampler", sampler)
-    return inner if hasattr(inner, "calibrate") else None
-
-
-def prepare_time_sampler(loss_parts, model, bundle, cfg, state: dict, device, out: Path | None) -> None:
-    """Fit (or, on resume, reload) the time sampler of ``loss_parts = (schedule, time sampler, mask
-    sampler)`` if it needs it; a no-op for the others."""
-    schedule, sampler, _ = loss_parts
-    inner = _calibratable(sampler)
-    if inner is None:
-        return
-    if state.get("time_sampler") is not None:
-        inner.load_state_dict(state["time_sampler"])
-        return
-    lc = cfg.loss
-    n = min(lc.ppots_examples, len(bundle.train))
-    batch = collate([bundle.train[i] for i in range(n)])
-    was_training = model.training
-    model.eval()
-    inner.calibrate(model, batch["input_ids"].to(device), eligible=batch["eligible"].to(device),
-                    grid=lc.ppots_grid, n_examples=n, n_masks=lc.ppots_masks, seed=cfg.seed,
-                    restarts=lc.ppots_restarts,
-                    schedule=schedule)
-    model.train(was_training)
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / PPOTS_FILE).write_text(json.dumps(inner.state_dict(), indent=1), encoding="utf-8")
-
-
-def sampler_state(sampler) -> dict | None:
-    inner = _calibratable(sampler)
-    return None if inner is None else inner.state_dict()
+__all__ = ["VarianceMeter"]
 
 
 class VarianceMeter:

@@ -28,8 +28,9 @@ import torch
 
 from mdm.errors import CheckpointError, DependencyError
 from mdm.models.transformer import TransformerConfig, TransformerDenoiser
+from mdm.protocol import capability
 
-__all__ = ["EXPORT_FORMAT", "export", "is_export", "load_export", "modeling_source"]
+__all__ = ["EXPORT_FORMAT", "export", "is_export", "is_export_config", "load_export", "modeling_source"]
 
 EXPORT_FORMAT = "mdm-hf-export"
 MODELING = "modeling_mdm.py"
@@ -124,7 +125,7 @@ def export(model, tokenizer, out_dir: str | Path, *, metadata: dict | None = Non
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise CheckpointError(f"{out} exists and is not an empty folder: choose a new output folder")
     extra = {"tokenizer": tokenizer.to_dict(), **(metadata or {})}
-    schedule = getattr(model, "schedule", None)
+    schedule = capability(model, "schedule")
     if schedule is not None:
         from mdm.schedules import to_spec
 
@@ -155,8 +156,13 @@ def _read(path: Path) -> dict | None:
         config = json.loads((path / "config.json").read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None
+    return config if is_export_config(config) else None
+
+
+def is_export_config(config) -> bool:
+    """Is ``config`` (a parsed config.json) the config of a folder written by :func:`export`?"""
     mdm = config.get("mdm") if isinstance(config, dict) else None
-    return config if isinstance(mdm, dict) and mdm.get("format") == EXPORT_FORMAT else None
+    return isinstance(mdm, dict) and mdm.get("format") == EXPORT_FORMAT
 
 
 def is_export(path: str | Path) -> bool:
@@ -164,15 +170,17 @@ def is_export(path: str | Path) -> bool:
     return Path(path).is_dir() and _read(Path(path)) is not None
 
 
-def load_export(path: str | Path, *, device: str | torch.device = "cpu"):
-    """``(model, tokenizer)`` from an exported folder, like :func:`mdm.load` (eval mode, on ``device``)."""
+def load_export(path: str | Path, *, device: str | torch.device = "cpu", config: dict | None = None):
+    """``(model, tokenizer)`` from an exported folder, like :func:`mdm.load` (eval mode, on ``device``).
+
+    ``config``: its config.json when the caller has already parsed it (:mod:`mdm.loading`)."""
     from safetensors.torch import load_file
 
     from mdm.errors import MDMError
     from mdm.tokenizers import tokenizer_from_dict
 
     path = Path(path)
-    config = _read(path)
+    config = config if is_export_config(config) else _read(path)
     if config is None:
         raise CheckpointError(f"{path} is not a folder written by `mdm export` (no mdm entry in config.json)")
     try:

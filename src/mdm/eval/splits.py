@@ -33,10 +33,10 @@ def task_eval_splits(checkpoint_dir: str, task: str | None, n_valid: int):
 def _checkpoint_task(checkpoint_dir: str, task: str | None, **options):
     import importlib
 
+    from mdm.loading import read_config
     from mdm.tasks.base import build_task
-    from mdm.train import checkpoint
 
-    train_cfg = checkpoint.read_config(checkpoint_dir).get("train") or {}
+    train_cfg = read_config(checkpoint_dir).get("train") or {}
     data = train_cfg.get("data") or {}
     task = task or data.get("task")
     if task not in _VERIFIED_TASKS:

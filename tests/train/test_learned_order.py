@@ -1,4 +1,5 @@
-"""``loss.schedule: per-position`` in the trainer: w trains, resumes exactly, mdm.load restores it."""
+"""The learned-order objective (``loss.schedule: per-position`` in configs written before ``loss.kind``):
+w trains, resumes exactly, mdm.load restores it."""
 
 from __future__ import annotations
 
@@ -8,10 +9,9 @@ import torch
 import mdm
 from mdm.errors import MDMError
 from mdm.order.times import PowerTime
-from mdm.order.train import attach
 from mdm.train import load_config, train
 from mdm.train.checkpoint import load_weights
-from mdm.train.loop import _loss_parts
+from mdm.train.objective import objective_for
 from mdm.variance import AntitheticTime
 
 
@@ -54,15 +54,18 @@ def test_pathwise_estimator_gives_a_different_gradient(tmp_path):
 @pytest.mark.parametrize("times, expected", [("power", PowerTime), ("shared", AntitheticTime)])
 def test_per_position_runs_draw_times_from_power_time_by_default(times, expected):
     cfg = load_config(_cfg(), [] if times == "power" else [f"loss.order_times={times}"])
-    assert cfg.loss.order_times == times
+    assert cfg.loss.kind == "learned-order" and cfg.loss.times == times
     model = torch.nn.Module()
-    attach(model, cfg.loss, 6)
-    _, sampler, _ = _loss_parts(cfg, model)
+    objective = objective_for(cfg)
+    objective.prepare_model(model, 6)
+    objective.bind(model)
+    sampler = objective.time_sampler
     assert isinstance(sampler, expected)
     if expected is PowerTime:
         assert sampler.schedule is model.order_schedule
-    fixed = load_config(dict(_cfg(), loss={"schedule": "linear"}))
-    assert isinstance(_loss_parts(fixed, torch.nn.Module())[1], AntitheticTime)  # others unchanged
+    fixed = objective_for(load_config(dict(_cfg(), loss={"schedule": "linear"})))
+    fixed.bind(torch.nn.Module())
+    assert isinstance(fixed.time_sampler, AntitheticTime)  # others unchanged
 
 
 @pytest.mark.parametrize("override", ["loss.order_times=uniform", "loss.order_draws=1",
