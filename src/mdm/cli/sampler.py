@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from mdm.cli.args import float_in, int_at_least, schedule_arg
+from mdm.cli.args import float_in, int_at_least, schedule_arg, seed_arg, steps_arg
 from mdm.errors import CheckpointError, ConfigError, SamplingError
 
 __all__ = ["UNMASKERS", "UnmaskerSpec", "add_sampler_options", "add_unmasker_options", "build_unmasker",
@@ -108,7 +108,7 @@ def add_unmasker_options(p: argparse.ArgumentParser, *, unmasker: str = "ancestr
                    help="which positions to reveal each step: "
                    + "; ".join(f"{k}: {v.summary}" for k, v in UNMASKERS.items())
                    + f" (default: {unmasker})")
-    g.add_argument("--steps", type=int_at_least(1),
+    g.add_argument("--steps", type=steps_arg,
                    help="ancestral/scheduled: number of steps (default: length)")
     g.add_argument("--schedule", type=schedule_arg,
                    help="ancestral/scheduled: linear, cosine, poly:W, loglinear[:EPS] or beta:A,B "
@@ -142,7 +142,8 @@ def add_sampler_options(p: argparse.ArgumentParser, default_num: int) -> None:
                    help=f"number of sequences to sample (default {default_num})")
     g.add_argument("--length", type=int_at_least(1),
                    help="tokens to generate after the prompt (default: the model's length minus the prompt)")
-    g.add_argument("--seed", type=int, default=0, help="random seed: same seed, same samples (default 0)")
+    g.add_argument("--seed", type=seed_arg, default=0,
+                   help="random seed: same seed, same samples (default 0)")
     g.add_argument("--device", default="cpu", help="where the model runs: cpu (default), cuda, cuda:1, ...")
 
 
@@ -156,12 +157,15 @@ def parse_device(device: str):
         dev = torch.device(device)
     except RuntimeError:
         raise ConfigError(f"--device {device!r} is not a device: use cpu, cuda or cuda:N") from None
+    if dev.type not in ("cpu", "cuda"):  # meta holds no numbers; mps lacks ops the samplers use
+        raise ConfigError(f"--device {device}: mdm runs models on cpu or cuda[:N] only")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"--device {device}: CUDA is not available here; use --device cpu")
     return dev
 
 
 def load_checkpoint(path: str, device: str = "cpu"):
+    from mdm.checks import retry_while_written, save_in_progress
     from mdm.train import checkpoint
 
     dev = parse_device(device)
@@ -169,9 +173,11 @@ def load_checkpoint(path: str, device: str = "cpu"):
         raise CheckpointError(
             f"checkpoint {path} does not exist (pass a checkpoint directory, e.g. runs/demo/train/checkpoint)"
         )
-    if not checkpoint.is_checkpoint(path) and checkpoint.is_checkpoint(Path(path) / "checkpoint"):
+    run_dir = not checkpoint.is_checkpoint(path) and (
+        checkpoint.is_checkpoint(Path(path) / "checkpoint") or save_in_progress(Path(path) / "checkpoint"))
+    if run_dir:
         path = str(Path(path) / "checkpoint")  # a training run's folder works too
-    return checkpoint.load(path, device=dev)
+    return retry_while_written(lambda: checkpoint.load(path, device=dev), path)  # mdm.checks: a racing save
 
 
 def _max_len(model) -> int | None:

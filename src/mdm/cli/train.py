@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mdm.cli.args import check_output_dir
+from mdm.cli.signals import exit_code, stop_signals
 from mdm.errors import CheckpointError, ConfigError
 
 __all__ = ["add", "run"]
@@ -32,8 +33,9 @@ def run(args) -> int:
 
     cfg = load_config(args.config, args.overrides)
     from_spec(cfg.loss.schedule)  # cheap checks first; the trainer checks the rest before writing
-    out = Path(args.out or cfg.out_dir)
-    check_output_dir(out)
+    out_text = cfg.out_dir if args.out is None else args.out
+    check_output_dir(out_text, run_folder=True)  # mdm.paths: not inside a checkpoint or another live run
+    out = Path(out_text)
     check_unlocked(out)  # a live run there: say so before judging its (changing) checkpoint
     ckpt_dir = out / CHECKPOINT_DIR
     exists = checkpoint.is_checkpoint(ckpt_dir) or checkpoint.recoverable(ckpt_dir)
@@ -41,7 +43,8 @@ def run(args) -> int:
         raise CheckpointError(f"--resume: there is no checkpoint in {ckpt_dir} to continue from")
     if not args.resume and exists:
         raise ConfigError(f"{out} already holds a checkpoint: pass --resume to continue it, or another --out")
-    res = train(cfg, out_dir=out, progress=not args.quiet, resume=bool(args.resume))
+    with stop_signals() as stopped:  # SIGTERM in start-up unwinds (the lock's folder is cleaned up)
+        res = train(cfg, out_dir=out, progress=not args.quiet, resume=bool(args.resume))
     status = "interrupted" if res.interrupted else "done"
     line = f"{status}: {res.steps} steps, {res.tokens_seen:,} tokens in {res.wall_time:.0f}s"
     if res.final_val and "val_bits_per_char" in res.final_val:
@@ -52,4 +55,4 @@ def run(args) -> int:
         line += f"; validation loss {res.final_val['val_loss_per_position']:.4f} per position"
     print(line)
     print(f"checkpoint: {res.checkpoint}   sample with: mdm sample {res.checkpoint}")
-    return 0
+    return exit_code(stopped, res)  # 130 / 143 after SIGINT / SIGTERM: `mdm train && ...` stops

@@ -10,6 +10,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from mdm.errors import ConfigError, ScheduleError
+from mdm.limits import check_train_sizes
 from mdm.schedules import from_spec
 from mdm.train.families import MODEL_FAMILIES
 from mdm.train.precision import PRECISIONS
@@ -62,6 +63,7 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError(f"loss.schedule: {e} (or per-position)") from e
     check_loss_config(cfg.loss, bool(getattr(cfg.model, "time_conditioned", False)))
     MODEL_FAMILIES.get(cfg.model.family)  # unknown family: ConfigError naming the known ones
+    check_train_sizes(cfg)  # mdm.limits: int64, threads, memory
 
 
 # Intervals of the float keys (beyond the checks above); NaN and inf fail every one of them.

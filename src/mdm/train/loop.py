@@ -30,6 +30,7 @@ from mdm.order.train import log_fields, training_loss, training_schedule, traini
 from mdm.registry import Registry
 from mdm.schedules import from_spec
 from mdm.train import checkpoint as ckpt
+from mdm.train.compat import data_fingerprint
 from mdm.train.config import TrainConfig, load_config
 from mdm.train.data import Stream, build_data, mix_seed
 from mdm.train.distributed import (
@@ -175,6 +176,7 @@ def _train(
     source = resume_source(resume, ckpt_dir)
     bundle = build_data(cfg)
     tokenizer = bundle.tokenizer
+    fingerprint = data_fingerprint(bundle)  # mdm.train.compat: checked on resume, recorded at each save
     raw = build_model(cfg, tokenizer)
     loss_parts = _loss_parts(cfg, raw)
     family_loss = MODEL_FAMILIES.get(cfg.model.family).loss
@@ -187,7 +189,7 @@ def _train(
     state: dict[str, Any] = {}
     if source is not None:
         saved_cfg = ckpt.read_config(source)
-        check_compatible(saved_cfg.get("train"), cfg, source)
+        check_compatible(saved_cfg.get("train"), cfg, source, checkpoint=saved_cfg, fingerprint=fingerprint)
         state = ckpt.load_trainer_state(source, verify=False)
         ckpt.load_into(raw, ckpt.load_weights(source, verify=False), source)
     raw.to(ctx.device)
@@ -245,7 +247,7 @@ def _train(
                 "rng": rng_state(gen), "world_size": W, "nonfinite_skipped": guard.skipped,
                 "time_sampler": sampler_state(loss_parts[1]),
             }
-            meta = {"step": step, "tokens_seen": tokens_seen, "max_steps": cfg.max_steps}
+            meta = {"step": step, "tokens_seen": tokens_seen, "max_steps": cfg.max_steps, "data": fingerprint}
             if final_val:
                 meta["val"] = final_val
             ckpt.save(ckpt_dir, raw, tokenizer, train_config=cfg.to_dict(), model_state=model_state,
