@@ -380,8 +380,9 @@ def check_models_language(model, tokenizer, train_config: dict | None, language,
     alphabet = language_alphabet(v)
     decoded = [tokenizer.decode([i], skip_special=False) for i in range(min(v, tokenizer.vocab_size))]
     if model.vocab_size <= v or model.mask_id < v or "".join(decoded) != alphabet:
+        got = "".join(decoded)[:20]
         raise ConfigError(f"--checkpoint {path} does not model --language {spec}: its tokens 0..{v - 1} "
-                          f"are {''.join(decoded)[:20]!r} (mask id {model.mask_id}), the language's are {alphabet!r} "
+                          f"are {got!r} (mask id {model.mask_id}), the language's are {alphabet!r} "
                           f"(mask id >= {v}); train it on that language (task exact-language)")
     data = (train_config or {}).get("data") or {}
     if data.get("task") != "exact-language":
