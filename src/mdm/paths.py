@@ -133,20 +133,20 @@ def check_writable_output(path: str | os.PathLike | None, *, kind: str = "dir", 
         raise ConfigError(f"{flag} {text!r}: a path cannot contain a NUL character")
     p = Path(text)
     full = Path(os.path.abspath(p))
-    resolved = full.resolve()
-    if any(str(resolved) == s or str(resolved).startswith(s + "/") for s in _SYSTEM):
-        raise ConfigError(f"{flag} {text}: {resolved} is a kernel folder, not a place for files")
-    existing = next(q for q in (full, *full.parents) if q.exists() or q == Path(q.anchor))
-    limit = _name_limit(existing if existing.is_dir() else existing.parent)
-    too_long = [part for part in full.parts if len(os.fsencode(part)) > limit]
+    limit = _name_limit(Path(full.anchor))  # before any stat: a too-long name makes it raise
+    too_long = [part for part in (*p.parts, *full.parts) if len(os.fsencode(part)) > limit]
     if too_long:
         raise ConfigError(f"{flag}: the name {too_long[0][:40]}... is {len(os.fsencode(too_long[0]))} bytes, "
                           f"longer than this filesystem allows ({limit})")
     size = len(os.fsencode(str(full)))
     if size >= 4096:
         raise ConfigError(f"{flag}: the path is {size} bytes, too long for this system")
+    resolved = full.resolve()
+    if any(str(resolved) == s or str(resolved).startswith(s + "/") for s in _SYSTEM):
+        raise ConfigError(f"{flag} {text}: {resolved} is a kernel folder, not a place for files")
+    existing = next(q for q in (full, *full.parents) if q.exists() or q == Path(q.anchor))
     if kind == "file":
-        if p.is_dir():
+        if full.is_dir():
             raise ConfigError(f"{flag} {text} is a directory; give a file name")
         if not full.parent.is_dir():
             raise ConfigError(f"{flag} {text}: folder {full.parent} does not exist")

@@ -95,9 +95,10 @@ class Distribution:
         logits[..., mask_id] = NEG_INF  # SUBS: the mask token is never predicted
         top = checked_row_max(logits, where)
         if temperature > 0:
-            if not bool(torch.isfinite(top / temperature).all()):
-                logits.sub_(top)
-            logits.div_(temperature)
+            if bool(torch.isfinite(top / temperature).all()):
+                logits.div_(temperature)
+            else:  # overflow (or T below the dtype's range): shift by the max, divide in float64
+                logits = ((logits.double() - top.double()) / temperature).to(dtype)
         top_p_filter(logits, top_p)
         return cls(logits, greedy=temperature == 0)
 
