@@ -23,9 +23,9 @@ import torch
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
+from tests.fuzz_support import fuzz_settings
 
 from mdm.errors import ConfigError, MDMError
-from tests.fuzz_support import fuzz_settings
 
 FAST, SLOW = 15, 260
 
@@ -40,7 +40,8 @@ def one_line(e: BaseException) -> bool:
 
 # --- integers --------------------------------------------------------------------------------------
 
-HUGE = st.one_of(st.integers(min_value=2**63, max_value=2**200), st.integers(min_value=-(2**200), max_value=-(2**63) - 1))
+HUGE = st.one_of(st.integers(min_value=2**63, max_value=2**200),
+                 st.integers(min_value=-(2**200), max_value=-(2**63) - 1))
 ANY_INT = st.one_of(HUGE, st.integers(min_value=-(2**70), max_value=2**70))
 
 
@@ -309,7 +310,8 @@ def _make_logits(n):
             top = usable.max(1, keepdim=True).values
             ties = (usable == top).sum(1)
             # the limit of a tiny temperature is the argmax (one of the tied maxima)
-            assert bool((usable.gather(1, draw.unsqueeze(1)).squeeze(1) == top.squeeze(1)).all()), (usable, draw)
+            chosen = usable.gather(1, draw.unsqueeze(1)).squeeze(1)
+            assert bool((chosen == top.squeeze(1)).all()), (usable, draw)
             assert bool(((ties > 1) | (draw == argmax)).all())
         if top_p < 1e-20:  # the most likely token is always kept
             assert bool((usable.gather(1, draw.unsqueeze(1)).squeeze(1) == usable.max(1).values).all())
