@@ -36,6 +36,7 @@ def add(sub) -> None:
 def run(args) -> int:
     from mdm.demo import demo_config, run_demo
 
+    check_output_dir(args.out, may_contain_runs=True)  # mdm.paths: the path itself first
     out = Path(args.out)
     own = _own_train_run(out, args.overwrite)
     check_output_dir(args.out, allow=(own,) if own else ())  # mdm.paths; OUT/train only if it is ours
