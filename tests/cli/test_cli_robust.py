@@ -292,18 +292,28 @@ def test_non_finite_logits_name_the_step_and_position():
     x = mdm.sample(oracle, length=6, unmasker=TopK(k=1, proxy="random"), seed=0, trace=True).trace
     first_masked = min(i for i in range(6) if int(x.reveal_step[0, i]) >= 3)
     assert position == first_masked  # the first position still masked at step 3
-    # tiny temperatures behave as their limit (argmax), tiny top_p keeps the top token
-    greedy = mdm.sample(oracle, length=6, temperature=0.0, seed=0).tokens
-    for t in (1e-39, 1e-45, 1e-300):
-        assert torch.equal(mdm.sample(oracle, length=6, temperature=t, seed=0).tokens, greedy)
-    assert mdm.sample(oracle, length=6, temperature=1.0, top_p=1e-46, seed=0).tokens.shape == (1, 6)
+
+
+def test_tiny_temperatures_and_top_p_behave_as_their_limits():
+    import mdm
+
+    class Fixed:  # float32 logits whose argmax is token 2 (3 is the mask)
+        vocab_size, mask_id = 4, 3
+
+        def __call__(self, x, attention_mask=None):
+            return torch.tensor([0.5, 1.0, 2.0, 0.0]).expand(*x.shape, 4).clone()
+
+    for t in (1e-30, 1e-39, 1e-45, 1e-300):  # main: 1e-39 and below gave token 0 (overflow to inf)
+        assert mdm.sample(Fixed(), length=4, temperature=t, seed=0).tokens.tolist() == [[2] * 4]
+    for p in (1e-40, 1e-46, 5e-324):  # main: 1e-46 dropped every token (it rounds to 0 in float32)
+        assert mdm.sample(Fixed(), length=4, temperature=1.0, top_p=p, seed=0).tokens.tolist() == [[2] * 4]
 
 
 # --- tune-schedule ----------------------------------------------------------------------------------
 
 def test_tune_schedule_checks_the_checkpoint_models_the_language(run, tmp_path):
-    err = refused(["tune-schedule", "--language", "ngram:vocab=4,seed=0", "--checkpoint", run, "--steps",
-                   "2", "--out", tmp_path / "t"], tmp_path)
+    err = refused(["tune-schedule", "--language", "ngram:vocab=4,seed=0", "--checkpoint", run / "checkpoint",
+                   "--steps", "2", "--out", tmp_path / "t"], tmp_path)
     assert "does not model --language" in err
     out = tmp_path / "lang"
     spec = "ngram:vocab=4,order=2,branching=2,seed=0"
