@@ -97,7 +97,8 @@ def _contained(path: Path, allow_run: bool, allow: tuple[Path, ...]) -> tuple[Pa
             except OSError:
                 continue
             for c in children:
-                if (allow_run and depth == 1 and c.name == "checkpoint") or c in allow or c.parent in allow:
+                own = c.name == "checkpoint" or c.name.startswith(".checkpoint.")  # and a save's temp dirs
+                if (allow_run and depth == 1 and own) or c in allow or c.parent in allow:
                     continue  # the run folder's own checkpoint; what the caller may replace
                 if is_checkpoint_dir(c):
                     return c, "checkpoint folder"
