@@ -92,6 +92,7 @@ def test_bad_output_paths_fail_before_the_work(run, tmp_path):
     cases = [
         ["sample", run, "--trace", "/proc/self/t.png", "--length", "4"],
         ["sample", run, "--trace", "", "--length", "4"],
+        ["sample", run, "--trace", tmp_path / "x.txt", "--length", "4"],
         ["sample", run, "--trace", tmp_path / long, "--length", "4"],
         ["sample", run, "--trace", tmp_path / "missing" / "t.png", "--length", "4"],
         ["eval", run, "--json", "/proc/e.json", "--max-sequences", "2", "--no-samples"],
