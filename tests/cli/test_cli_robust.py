@@ -357,8 +357,26 @@ def _train_process(tmp_path, out):
                                   "--quiet"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), pytest.param(signal.SIGINT, 130,
-                                                                          marks=pytest.mark.slow)])
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_in_the_training_loop_gives_its_exit_code(tmp_path, monkeypatch, sig, code):
+    import mdm.train.loop
+
+    real, sent = mdm.train.loop.append_metrics, []
+
+    def log_then_signal(path, row):  # the first logged step: the loop is running
+        real(path, row)
+        if not sent:
+            sent.append(os.kill(os.getpid(), sig))
+
+    monkeypatch.setattr(mdm.train.loop, "append_metrics", log_then_signal)
+    rc, out, err = _train(tmp_path, tmp_path / "r", "max_steps=50")
+    assert rc == code and out.startswith("interrupted"), (rc, out, err)
+    monkeypatch.undo()
+    assert _train(tmp_path, tmp_path / "r", "max_steps=50", "stop_after=3", resume=True)[0] == 0  # no signal
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_an_interrupted_train_exits_with_the_signal_code_and_stays_resumable(tmp_path, sig, code):
     from tests.train.test_lock import _wait_for_rows
 
