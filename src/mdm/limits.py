@@ -13,8 +13,10 @@ The limits:
 * threads: at most :data:`THREADS_PER_CPU` x ``os.cpu_count()``;
 * sampling steps: at most :data:`MAX_STEPS` (a step budget larger than that cannot be run);
 * batch x length: its smallest tensor (one float32 per position per model width or vocabulary
-  entry) must fit in the machine's memory (:func:`check_fits_memory`);
-* a sequence length: at most the model's own maximum length where it has one.
+  entry) must fit in the machine's memory (:func:`check_fits_memory`).
+
+(A sequence length is bounded by the model's own ``max_len``, which the model and ``mdm sample``
+check already.)
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import os
 from mdm.errors import ConfigError, MDMError
 
 __all__ = ["INT64_MAX", "MAX_STEPS", "THREADS_PER_CPU", "check_int", "check_seed", "check_threads",
-           "check_steps", "check_fits_memory", "check_length", "check_train_sizes", "check_sample_sizes",
+           "check_steps", "check_fits_memory", "check_train_sizes", "check_sample_sizes",
            "max_threads", "memory_bytes"]
 
 INT64_MAX = 2**63 - 1
@@ -78,11 +80,6 @@ def check_fits_memory(what: str, *dims: int, bytes_per: int = 4, error: type[MDM
         shape = " x ".join(str(d) for d in dims)
         raise error(f"{what} needs a tensor of {shape} ({n / 2**30:,.1f} GiB), more than this machine's "
                     f"{memory_bytes() / 2**30:,.1f} GiB of memory; use smaller sizes")
-
-
-def check_length(name: str, value: int, max_len: int | None, error: type[MDMError] = ConfigError) -> int:
-    """A sequence length: >= 1 and within the model's ``max_len`` (when it has one)."""
-    return check_int(name, value, 1, INT64_MAX if max_len is None else max_len, error)
 
 
 def check_sample_sizes(batch_size: int, total_length: int, seed: int | None) -> None:
