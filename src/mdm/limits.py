@@ -25,8 +25,8 @@ import os
 
 from mdm.errors import ConfigError, MDMError
 
-__all__ = ["INT64_MAX", "MAX_STEPS", "THREADS_PER_CPU", "check_int", "check_seed", "check_threads",
-           "check_steps", "check_fits_memory", "check_train_sizes", "check_sample_sizes",
+__all__ = ["INT64_MAX", "SEED_MIN", "SEED_MAX", "MAX_STEPS", "THREADS_PER_CPU", "check_int", "check_seed",
+           "check_threads", "check_steps", "check_fits_memory", "check_train_sizes", "check_sample_sizes",
            "max_threads", "memory_bytes"]
 
 INT64_MAX = 2**63 - 1

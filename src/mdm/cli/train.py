@@ -20,7 +20,11 @@ def add(sub) -> None:
                    help="override a config value, e.g. --set optim.lr=3e-4 (repeatable)")
     p.add_argument("--out", help="output folder (default: the config's out_dir)")
     p.add_argument("--resume", action="store_true",
-                   help="continue from OUT/checkpoint (without it, an existing checkpoint there is an error)")
+                   help="continue from OUT/checkpoint (without it, an existing checkpoint there is an "
+                   "error). A changed model.*, data.*, loss.*, optim.*, seed, batch_size, grad_accum or "
+                   "corpus is refused (the optimizer and data come from the checkpoint); other changes "
+                   "(max_steps, stop_after, ema, eval/log/save cadence, precision, device, threads) "
+                   "are applied")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
