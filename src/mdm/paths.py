@@ -142,9 +142,9 @@ def check_writable_output(path: str | os.PathLike | None, *, kind: str = "dir", 
     size = len(os.fsencode(str(full)))
     if size >= 4096:
         raise ConfigError(f"{flag}: the path is {size} bytes, too long for this system")
+    if any(str(full) == s or str(full).startswith(s + "/") for s in _SYSTEM):  # as written: /dev/stdout
+        raise ConfigError(f"{flag} {text}: {full} is a kernel folder, not a place for files")  # stays usable
     resolved = full.resolve()
-    if any(str(resolved) == s or str(resolved).startswith(s + "/") for s in _SYSTEM):
-        raise ConfigError(f"{flag} {text}: {resolved} is a kernel folder, not a place for files")
     existing = next(q for q in (full, *full.parents) if q.exists() or q == Path(q.anchor))
     if kind == "file":
         if full.is_dir():

@@ -104,6 +104,9 @@ def test_bad_output_paths_fail_before_the_work(run, tmp_path):
     ]
     for argv in cases:
         refused(argv, tmp_path, cwd=tmp_path)
+    from mdm.paths import check_writable_output
+
+    assert check_writable_output("/dev/stdout", kind="file", flag="--json") is not None  # still allowed
 
 
 def test_read_only_targets_are_refused(run, tmp_path, monkeypatch):
