@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from mdm.checks import check_config_hash, check_state, check_tokenizer_fits
 from mdm.errors import CheckpointError, ConfigError, MDMError
 from mdm.models.families import build
 from mdm.protocol import capability, is_time_conditioned
@@ -131,8 +132,8 @@ def _check(path: Path, config: Any, verify: bool) -> dict[str, Any]:
         )
     if version != VERSION:
         raise CheckpointError(f"{path}: checkpoint format version {version!r} is not supported ({VERSION})")
-    if verify and "config_sha256" in config and config["config_sha256"] != config_hash(config):
-        raise CheckpointError(f"{cfg_file} was modified or corrupted: its content does not match its SHA-256")
+    if verify:
+        check_config_hash(config, cfg_file, config_hash(config))  # mdm.checks: a missing hash is refused
     for key in ("model", "tokenizer", "files"):
         if not isinstance(config.get(key), dict):
             raise CheckpointError(f"{cfg_file} is corrupted: its {key!r} entry is missing")
@@ -209,12 +210,7 @@ def load(
         raise CheckpointError(
             f"checkpoint {path}: cannot rebuild the model/tokenizer from config.json: {e}"
         ) from e
-    for attr in ("vocab_size", "mask_id"):
-        if getattr(tokenizer, attr, None) != getattr(model, attr, None):
-            raise CheckpointError(
-                f"checkpoint {path}: the tokenizer's {attr} ({getattr(tokenizer, attr, None)}) does not "
-                f"match the model's ({getattr(model, attr, None)}); config.json is damaged"
-            )
+    check_tokenizer_fits(model, tokenizer, path)  # mdm.checks
     load_into(model, state, path)
     return model.to(device).eval(), tokenizer
 
@@ -222,22 +218,7 @@ def load(
 def check_weights(model: torch.nn.Module, state: dict[str, torch.Tensor], path: str | Path) -> None:
     """Raise :class:`CheckpointError` unless ``state`` has exactly ``model``'s keys, shapes and dtypes
     and only finite values (``load_state_dict`` alone would cast dtypes and accept NaN silently)."""
-    own = model.state_dict()
-    if set(state) != set(own):
-        missing, extra = sorted(set(own) - set(state)), sorted(set(state) - set(own))
-        raise CheckpointError(
-            f"checkpoint {path}: weights do not match the model config "
-            f"(missing {missing[:5]}, unexpected {extra[:5]})"
-        )
-    for key, value in state.items():
-        want = own[key]
-        if value.shape != want.shape or value.dtype != want.dtype:
-            raise CheckpointError(
-                f"checkpoint {path}: weight {key} is {value.dtype} {tuple(value.shape)}, "
-                f"the model config needs {want.dtype} {tuple(want.shape)}"
-            )
-        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
-            raise CheckpointError(f"checkpoint {path}: weight {key} holds NaN or inf values")
+    check_state(model, state, path)  # mdm.checks: the same check for exported folders
 
 
 def load_into(model: torch.nn.Module, state: dict[str, torch.Tensor], path: str | Path) -> None:

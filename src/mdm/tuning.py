@@ -34,6 +34,7 @@ __all__ = [
     "language_objective",
     "verifier_objective",
     "sample_in_batches",
+    "check_models_language",
 ]
 
 Objective = Callable[[BetaEnergy, int, int], float]
@@ -360,3 +361,39 @@ def verifier_objective(
         return float(dataset.verify(x).double().mean())
 
     return objective
+
+
+def check_models_language(model, tokenizer, train_config: dict | None, language, spec: str, path) -> None:
+    """Raise unless the checkpoint at ``path`` models ``language``: its tokenizer's ids
+    ``0 .. V-1`` are the language's tokens (the characters :func:`mdm.tasks.exact.language_alphabet`
+    gives them) and its mask id lies beyond them, and -- when it was trained on an
+    ``exact-language`` task -- that task's language assigns the same probabilities (compared on
+    sequences drawn from both)."""
+    import torch
+
+    from mdm.languages import parse_language_spec
+    from mdm.tasks.exact import language_alphabet
+
+    v = language.vocab_size
+    alphabet = language_alphabet(v)
+    decoded = [tokenizer.decode([i], skip_special=False) for i in range(min(v, tokenizer.vocab_size))]
+    if model.vocab_size <= v or model.mask_id < v or "".join(decoded) != alphabet:
+        got = "".join(decoded)[:20]
+        raise ConfigError(f"--checkpoint {path} does not model --language {spec}: its tokens 0..{v - 1} "
+                          f"are {got!r} (mask id {model.mask_id}), the language's are {alphabet!r} "
+                          f"(mask id >= {v}); train it on that language (task exact-language)")
+    data = (train_config or {}).get("data") or {}
+    if data.get("task") != "exact-language":
+        return
+    from mdm.tasks.exact import DEFAULT_SPEC
+
+    trained = (data.get("options") or {}).get("spec", DEFAULT_SPEC)
+    other = parse_language_spec(trained) if isinstance(trained, str) else None
+    same = other is not None and type(other) is type(language) and other.vocab_size == v
+    if same:
+        g = torch.Generator().manual_seed(0)
+        xs = torch.cat([language.sample(32, 6, g), other.sample(32, 6, g)])
+        same = torch.allclose(language.log_prob(xs), other.log_prob(xs), atol=1e-6)
+    if not same:
+        raise ConfigError(f"--checkpoint {path} was trained on the language {trained!r}, "
+                          f"not --language {spec}")

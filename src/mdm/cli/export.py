@@ -27,8 +27,8 @@ def run(args) -> int:
     from mdm.errors import CheckpointError
     from mdm.models.hf.export import export
 
+    check_output_dir(args.out_dir, "OUT_DIR", may_contain_runs=False)
     out = Path(args.out_dir)
-    check_output_dir(out, "OUT_DIR")
     if out.exists() and any(out.iterdir()):
         raise CheckpointError(f"OUT_DIR {out} is not empty: choose a new folder")
     src = Path(args.checkpoint)

@@ -7,12 +7,16 @@ from __future__ import annotations
 import json
 import sys
 import time
+from pathlib import Path
 
 from mdm.cli.args import check_output_file, float_in, int_at_least
 from mdm.cli.sampler import add_sampler_options
 from mdm.cli.source import add_model_source, prepare_sampling
+from mdm.errors import ConfigError
 
 __all__ = ["add", "run"]
+
+TRACE_FORMATS = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
 
 
 def add(sub) -> None:
@@ -45,7 +49,10 @@ def add(sub) -> None:
 def run(args) -> int:
     import mdm
 
-    check_output_file(args.trace, "--trace")
+    check_output_file(args.trace, "--trace")  # mdm.paths: before any work
+    if args.trace is not None and Path(args.trace).suffix.lower() not in TRACE_FORMATS:
+        raise ConfigError(f"--trace {args.trace}: give an image file name ending in one of "
+                          f"{', '.join(TRACE_FORMATS)}")
     from mdm.cli.sample_anyprocess import is_anyprocess, run_anyprocess
 
     # AP-MDM: variable-length editing, not a fixed-length sample

@@ -7,7 +7,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from mdm.cli.args import float_in, int_at_least, schedule_arg
+from mdm.cli.args import float_in, int_at_least, schedule_arg, seed_arg, steps_arg
 from mdm.errors import CheckpointError, ConfigError, SamplingError
 
 __all__ = ["add_sampler_options", "add_unmasker_options", "build_unmasker",
@@ -48,7 +48,7 @@ def add_unmasker_options(p: argparse.ArgumentParser, *, unmasker: str = "ancestr
                    "topk:2, scheduled:steps=16,schedule=beta:0.9,0.3 (the flags below set the same "
                    "keys): " + "; ".join(f"{k}: {v.summary}" for k, v in UNMASKERS.items())
                    + f" (default: {unmasker})")
-    g.add_argument("--steps", type=int_at_least(1),
+    g.add_argument("--steps", type=steps_arg,
                    help="ancestral/scheduled: number of steps (default: length)")
     g.add_argument("--schedule", type=schedule_arg,
                    help="ancestral/scheduled: linear, cosine, poly:W, loglinear[:EPS] or beta:A,B "
@@ -82,7 +82,8 @@ def add_sampler_options(p: argparse.ArgumentParser, default_num: int) -> None:
                    help=f"number of sequences to sample (default {default_num})")
     g.add_argument("--length", type=int_at_least(1),
                    help="tokens to generate after the prompt (default: the model's length minus the prompt)")
-    g.add_argument("--seed", type=int, default=0, help="random seed: same seed, same samples (default 0)")
+    g.add_argument("--seed", type=seed_arg, default=0,
+                   help="random seed: same seed, same samples (default 0)")
     g.add_argument("--device", default="cpu", help="where the model runs: cpu (default), cuda, cuda:1, ...")
 
 
@@ -96,6 +97,8 @@ def parse_device(device: str):
         dev = torch.device(device)
     except RuntimeError:
         raise ConfigError(f"--device {device!r} is not a device: use cpu, cuda or cuda:N") from None
+    if dev.type not in ("cpu", "cuda"):  # meta holds no numbers; mps lacks ops the samplers use
+        raise ConfigError(f"--device {device}: mdm runs models on cpu or cuda[:N] only")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"--device {device}: CUDA is not available here; use --device cpu")
     return dev
@@ -103,15 +106,18 @@ def parse_device(device: str):
 
 def load_checkpoint(path: str, device: str = "cpu"):
     from mdm import loading as checkpoint
+    from mdm.checks import retry_while_written, save_in_progress
 
     dev = parse_device(device)
     if not Path(path).exists():
         raise CheckpointError(
             f"checkpoint {path} does not exist (pass a checkpoint directory, e.g. runs/demo/train/checkpoint)"
         )
-    if not checkpoint.is_checkpoint(path) and checkpoint.is_checkpoint(Path(path) / "checkpoint"):
+    run_dir = not checkpoint.is_checkpoint(path) and (
+        checkpoint.is_checkpoint(Path(path) / "checkpoint") or save_in_progress(Path(path) / "checkpoint"))
+    if run_dir:
         path = str(Path(path) / "checkpoint")  # a training run's folder works too
-    return checkpoint.load(path, device=dev)
+    return retry_while_written(lambda: checkpoint.load(path, device=dev), path)  # mdm.checks: a racing save
 
 
 def resolve_length(model, args, prompt_len: int) -> int:

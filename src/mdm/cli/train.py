@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mdm.cli.args import check_output_dir
+from mdm.cli.signals import exit_code, stop_signals
 from mdm.errors import CheckpointError, ConfigError
 
 __all__ = ["add", "run"]
@@ -19,7 +20,11 @@ def add(sub) -> None:
                    help="override a config value, e.g. --set optim.lr=3e-4 (repeatable)")
     p.add_argument("--out", help="output folder (default: the config's out_dir)")
     p.add_argument("--resume", action="store_true",
-                   help="continue from OUT/checkpoint (without it, an existing checkpoint there is an error)")
+                   help="continue from OUT/checkpoint (without it, an existing checkpoint there is an "
+                   "error). A changed model.*, data.*, loss.*, optim.*, seed, batch_size, grad_accum or "
+                   "corpus is refused (the optimizer and data come from the checkpoint); other changes "
+                   "(max_steps, stop_after, ema, eval/log/save cadence, precision, device, threads) "
+                   "are applied")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -31,8 +36,9 @@ def run(args) -> int:
     from mdm.train.objective import objective_for
 
     cfg = load_config(args.config, args.overrides)  # checks every section, the objective's included
-    out = Path(args.out or cfg.out_dir)
-    check_output_dir(out)
+    out_text = cfg.out_dir if args.out is None else args.out
+    check_output_dir(out_text, run_folder=True)  # mdm.paths: not inside a checkpoint or another live run
+    out = Path(out_text)
     check_unlocked(out)  # a live run there: say so before judging its (changing) checkpoint
     ckpt_dir = out / CHECKPOINT_DIR
     exists = checkpoint.is_checkpoint(ckpt_dir) or checkpoint.recoverable(ckpt_dir)
@@ -40,11 +46,12 @@ def run(args) -> int:
         raise CheckpointError(f"--resume: there is no checkpoint in {ckpt_dir} to continue from")
     if not args.resume and exists:
         raise ConfigError(f"{out} already holds a checkpoint: pass --resume to continue it, or another --out")
-    res = train(cfg, out_dir=out, progress=not args.quiet, resume=bool(args.resume))
+    with stop_signals() as stopped:  # SIGTERM in start-up unwinds (the lock's folder is cleaned up)
+        res = train(cfg, out_dir=out, progress=not args.quiet, resume=bool(args.resume))
     status = "interrupted" if res.interrupted else "done"
     line = f"{status}: {res.steps} steps, {res.tokens_seen:,} tokens in {res.wall_time:.0f}s"
     if res.final_val:  # the objective's validation metrics
         line += "; validation " + objective_for(cfg).val_summary(res.final_val)
     print(line)
     print(f"checkpoint: {res.checkpoint}   sample with: mdm sample {res.checkpoint}")
-    return 0
+    return exit_code(stopped, res)  # 130 / 143 after SIGINT / SIGTERM: `mdm train && ...` stops

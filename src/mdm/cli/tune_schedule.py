@@ -8,10 +8,12 @@ runs it and writes the outputs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 from pathlib import Path
 
+from mdm.cli.args import float_in, int_at_least, int_in, seed_arg, steps_arg
 from mdm.errors import ConfigError
 
 __all__ = ["add", "run"]
@@ -28,6 +30,8 @@ def _grid_arg(text: str) -> tuple[float, ...]:
 
 
 _grid_arg.__name__ = "grid"
+
+MAX_ITEMS = 1_000_000  # items scored per grid cell / finalist
 
 
 def add(subparsers) -> None:
@@ -64,19 +68,24 @@ def add(subparsers) -> None:
     src.add_argument("--task", help="task of the checkpoint (default: read from the checkpoint)")
     src.add_argument("--metric", choices=["accuracy", "ser", "ter"],
                      help="accuracy for tasks (default); ser (default) or ter for languages")
-    p.add_argument("--steps", type=int, required=True, help="sampling steps N")
-    p.add_argument("--samples", type=int, default=64, help="items per grid cell (default 64)")
-    p.add_argument("--refine-samples", type=int, default=256, help="items per finalist (default 256)")
-    p.add_argument("--top", type=int, default=3, help="finalists re-scored on more items (default 3)")
+    p.add_argument("--steps", type=steps_arg, required=True, help="sampling steps N")
+    p.add_argument("--samples", type=int_in(1, MAX_ITEMS), default=64,
+                   help="items per grid cell (default 64)")
+    p.add_argument("--refine-samples", type=int_in(1, MAX_ITEMS), default=256,
+                   help="items per finalist (default 256)")
+    p.add_argument("--top", type=int_in(0, MAX_ITEMS), default=3,
+                   help="finalists re-scored on more items (default 3)")
     p.add_argument("--grid-a", type=_grid_arg, default=DEFAULT_GRID, help="comma list (default 0.1,...,1.0)")
     p.add_argument("--grid-b", type=_grid_arg, default=DEFAULT_GRID, help="comma list (default 0.1,...,1.0)")
     p.add_argument("--proxy", choices=sorted(PROXIES),
                    help="position order (default: random for languages, confidence for tasks)")
-    p.add_argument("--temperature", type=float, help="default: 1 for languages, 0 for tasks")
-    p.add_argument("--length", type=int, default=64, help="sequence length for --language (default 64)")
-    p.add_argument("--batch-size", type=int, default=128, help="default 128")
-    p.add_argument("--block-size", type=int, help="semi-autoregressive blocks (tasks)")
-    p.add_argument("--seed", type=int, default=0, help="default 0")
+    p.add_argument("--temperature", type=float_in(0.0, float("inf")),
+                   help="default: 1 for languages, 0 for tasks")
+    p.add_argument("--length", type=int_at_least(1), default=64,
+                   help="sequence length for --language (default 64; bounded by memory)")
+    p.add_argument("--batch-size", type=int_at_least(1), default=128, help="default 128 (bounded by memory)")
+    p.add_argument("--block-size", type=int_at_least(1), help="semi-autoregressive blocks (tasks)")
+    p.add_argument("--seed", type=seed_arg, default=0, help="default 0")
     p.add_argument("--device", default="cpu", help="device for a checkpoint's model (default cpu)")
     p.add_argument("--out", help="output folder (default runs/tune/<name>)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -86,8 +95,11 @@ def add(subparsers) -> None:
 def run(args) -> int:
     """Handler of ``mdm tune-schedule``: validate everything, then search, print, write."""
     from mdm.languages import LanguageView, parse_language_spec
+    from mdm.limits import check_fits_memory
+    from mdm.paths import check_writable_output
     from mdm.tuning import (
         TuneConfig,
+        check_models_language,
         format_table,
         language_objective,
         plot_heatmap,
@@ -97,23 +109,35 @@ def run(args) -> int:
 
     if args.checkpoint is None and args.language is None:
         raise ConfigError("give --language SPEC (exact language) or --checkpoint DIR (trained model)")
-    for name in ("samples", "refine_samples", "length", "batch_size"):
-        if getattr(args, name) < 1:
-            raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     language = parse_language_spec(args.language) if args.language else None
     metric = args.metric or ("ser" if language is not None else "accuracy")
     if (metric == "accuracy") != (language is None):
         raise ConfigError("--metric accuracy goes with a task checkpoint; ser / ter with --language")
+    if language is not None:  # the exact oracle's logits [batch, length, vocab] in float64
+        check_fits_memory("--batch-size x --length x vocab", args.batch_size, args.length,
+                          language.vocab_size + 1, bytes_per=8)
     config = TuneConfig(steps=args.steps, grid_a=args.grid_a, grid_b=args.grid_b, samples=args.samples,
                         refine_top=args.top, refine_samples=args.refine_samples,
                         maximize=metric == "accuracy", seed=args.seed)  # rejects a, b <= 0
+    slug = "".join(c if c.isalnum() else "-" for c in (args.language or Path(args.checkpoint).parent.name))
+    out = Path(args.out) if args.out is not None else Path("runs") / "tune" / f"{slug}-{metric}-N{args.steps}"
+    check_writable_output(str(out) if args.out is None else args.out, kind="dir", flag="--out")  # mdm.paths
     model = None
     if args.checkpoint:
-        from mdm.loading import load
+        from mdm.cli.sampler import load_checkpoint, parse_device
 
-        model, _ = load(args.checkpoint, device=args.device)
+        parse_device(args.device)
+        model, tokenizer = load_checkpoint(args.checkpoint, args.device)
     if language is not None:
-        den = None if model is None else LanguageView(model, language.vocab_size)
+        den = None
+        if model is not None:
+            from mdm import loading as checkpoint
+
+            path = Path(args.checkpoint)
+            path = path if checkpoint.is_checkpoint(path) else path / "checkpoint"
+            train_cfg = checkpoint.read_config(path, verify=False).get("train")
+            check_models_language(model, tokenizer, train_cfg, language, args.language, args.checkpoint)
+            den = LanguageView(model, language.vocab_size)
         objective = language_objective(
             language, args.steps, length=args.length, denoiser=den, metric=metric,
             proxy=args.proxy or "random", temperature=1.0 if args.temperature is None else args.temperature,
@@ -131,13 +155,16 @@ def run(args) -> int:
             batch_size=args.batch_size, block_size=args.block_size)
         what = f"{task} {args.checkpoint} (validation, {n_valid} items)"
     name = f"{what} {metric} proxy={args.proxy} T={args.temperature} L={args.length} block={args.block_size}"
-    slug = "".join(c if c.isalnum() else "-" for c in (args.language or Path(args.checkpoint).parent.name))
-    out = Path(args.out) if args.out else Path("runs") / "tune" / f"{slug}-{metric}-N{args.steps}"
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} exists and is not a directory")
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    result = tune_schedule(objective, config, cache=out / "cache.json", name=name,
-                           progress=not args.no_progress)
+    try:
+        result = tune_schedule(objective, config, cache=out / "cache.json", name=name,
+                               progress=not args.no_progress)
+    except BaseException:
+        if created:  # a search that failed before scoring anything leaves no empty folder
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        raise
     table = format_table(result, metric=metric)
     print(table)
     (out / "table.txt").write_text(table + "\n")

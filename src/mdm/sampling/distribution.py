@@ -17,8 +17,9 @@ from functools import cached_property
 import torch
 
 from mdm.categorical import gumbel_argmax
+from mdm.errors import SamplingError
 
-__all__ = ["Distribution", "gumbel_argmax", "top_p_filter"]
+__all__ = ["Distribution", "NonFiniteLogitsError", "checked_row_max", "gumbel_argmax", "top_p_filter"]
 
 NEG_INF = float("-inf")
 
@@ -32,8 +33,40 @@ def top_p_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:
     probs = sorted_logits.softmax(dim=-1)
     mass_before = probs.cumsum(dim=-1) - probs
     drop_sorted = mass_before >= top_p
+    drop_sorted[..., 0] = False  # a top_p below the dtype's smallest number would drop every token
     drop = torch.empty_like(drop_sorted).scatter_(-1, order, drop_sorted)
     return logits.masked_fill_(drop, NEG_INF)
+
+
+class NonFiniteLogitsError(SamplingError):
+    """The denoiser returned NaN, +inf, or no finite logit outside the mask token."""
+
+
+def checked_row_max(logits: torch.Tensor, where=None) -> torch.Tensor:
+    """The per-position maximum ``[..., 1]`` of ``logits`` (mask already at -inf), after checking
+    that every position has a usable distribution: no NaN, no +inf, at least one finite logit.
+
+    One reduction over the logits and one host sync per step (``amax`` propagates NaN, and +inf or
+    an all -inf row make the maximum non-finite), so it is cheap enough for every sampling step;
+    the maximum is reused to keep tiny temperatures from overflowing.  ``where``:
+    ``(step, lo, positions [b, w])`` to name the step and position (row-major over ``positions``,
+    columns from ``lo``), as the sampling loop passes it.
+    """
+    top = logits.amax(dim=-1, keepdim=True)
+    if bool(torch.isfinite(top).all()):
+        return top
+    flat = logits.reshape(-1, logits.shape[-1])
+    k = int((~torch.isfinite(top.reshape(-1))).nonzero()[0])
+    row = flat[k]
+    why = ("NaN" if bool(row.isnan().any()) else "+inf" if bool((row == float("inf")).any())
+           else "-inf for every token except the mask")
+    place = f"position {k} of the logits"
+    if where is not None:
+        step, lo, positions = where
+        b, c = (int(i) for i in positions.nonzero()[k])
+        place = f"step {step}, sequence {b}, position {lo + c}"
+    raise NonFiniteLogitsError(f"the denoiser returned non-finite logits ({why}) at {place}: its weights or "
+                               "inputs are damaged (check the checkpoint, the prompt and the model's dtype)")
 
 
 class Distribution:
@@ -50,14 +83,22 @@ class Distribution:
 
     @classmethod
     def prepare(cls, raw: torch.Tensor, *, mask_id: int, temperature: float, top_p: float,
-                owned: bool = False) -> Distribution:
+                owned: bool = False, where=None) -> Distribution:
         """From a denoiser's raw logits (float64 is kept, other dtypes become float32).  ``owned``:
-        ``raw`` is a scratch tensor of the caller's that may be overwritten (saves a copy)."""
+        ``raw`` is a scratch tensor of the caller's that may be overwritten (saves a copy).
+        Non-finite logits raise :class:`NonFiniteLogitsError` (:func:`checked_row_max`, ``where``
+        names the step and position).  A temperature so small that ``logits / T`` overflows is
+        applied to ``logits - max`` instead (the same distribution; its limit, the argmax, not the
+        lowest id with a positive logit)."""
         dtype = torch.float64 if raw.dtype == torch.float64 else torch.float32
         logits = raw.to(dtype, copy=not (owned and raw.dtype == dtype))
         logits[..., mask_id] = NEG_INF  # SUBS: the mask token is never predicted
+        top = checked_row_max(logits, where)
         if temperature > 0:
-            logits.div_(temperature)
+            if bool(torch.isfinite(top / temperature).all()):
+                logits.div_(temperature)
+            else:  # overflow (or T below the dtype's range): shift by the max, divide in float64
+                logits = ((logits.double() - top.double()) / temperature).to(dtype)
         top_p_filter(logits, top_p)
         return cls(logits, greedy=temperature == 0)
 

@@ -25,6 +25,7 @@ from typing import Literal
 import torch
 
 from mdm.errors import SamplingError, TokenError
+from mdm.limits import check_sample_sizes
 from mdm.protocol import Denoiser, capabilities, check_tokens, denoiser_schedule, device_of, model_time
 from mdm.sampling.blocks import Blocks, make_blocks, model_length
 from mdm.sampling.cache import SampleCache, make_cache
@@ -153,6 +154,7 @@ def _setup(denoiser, *, batch_size, length, prompt, unmasker, block_size, temper
     if stop is not None:
         stop_rule = StopRule.parse(stop, vocab_size=vocab_size, mask_id=mask_id, pad_id=pad_id, device=device)
 
+    check_sample_sizes(batch_size, prompt.shape[1] + length, seed)  # mdm.limits: seed range, memory
     if seed is not None and generator is not None:
         raise SamplingError("pass seed or generator, not both")
     if generator is None:
@@ -176,8 +178,9 @@ def _setup(denoiser, *, batch_size, length, prompt, unmasker, block_size, temper
     )
 
 
-def _distribution(s: _Setup, raw: torch.Tensor, owned: bool) -> Distribution:
-    return Distribution.prepare(raw, mask_id=s.mask_id, temperature=s.temperature, top_p=s.top_p, owned=owned)
+def _distribution(s: _Setup, raw: torch.Tensor, owned: bool, where=None) -> Distribution:
+    return Distribution.prepare(raw, mask_id=s.mask_id, temperature=s.temperature, top_p=s.top_p, owned=owned,
+                                where=where)
 
 
 def _times(s: _Setup, denoiser, x: torch.Tensor) -> torch.Tensor | None:
@@ -297,7 +300,7 @@ def _run(denoiser, s: _Setup) -> SampleOutput:
         if reveal is None:  # choose from the model's distribution at the eligible positions
             raw, owned = call.logits(x, _times(s, denoiser, x), lo, hi, eligible)
             nfe[rows] += call.passes
-            state.dist = _distribution(s, raw, owned)
+            state.dist = _distribution(s, raw, owned, (step, lo, eligible))
             reveal = s.unmasker.select(state) & eligible
             x[:, lo:hi].masked_scatter_(reveal, state.dist[reveal[eligible]].draw(gen))
         else:  # a model-free choice: forward only the rows that reveal something, only there
@@ -310,7 +313,7 @@ def _run(denoiser, s: _Setup) -> SampleOutput:
                 raw, owned = call.logits(xf, _times(s, denoiser, xf), lo, hi, reveal[fwd],
                                          None if whole else fwd)
                 nfe[rows[fwd]] += call.passes
-                dist = _distribution(s, raw, owned)
+                dist = _distribution(s, raw, owned, (step, lo, reveal[fwd]))
                 values = dist.draw(gen)
                 x[:, lo:hi].masked_scatter_(reveal, values)
                 if remasker is not None:

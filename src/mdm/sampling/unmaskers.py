@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import torch
 
 from mdm.errors import SamplingError
+from mdm.limits import check_steps
 from mdm.process import reveal_probability
 from mdm.sampling.distribution import Distribution
 from mdm.sampling.proxies import Proxy, Random, get_proxy
@@ -113,6 +114,7 @@ def take_best(scores: torch.Tensor, eligible: torch.Tensor, count) -> torch.Tens
 def _check_steps(name: str, steps) -> None:
     if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
         raise SamplingError(f"{name}(steps=...) must be an int >= 1, got {steps!r}")
+    check_steps(f"{name}(steps=...)", steps, SamplingError)  # mdm.limits.MAX_STEPS
 
 
 def _check_schedule(name: str, schedule) -> None:

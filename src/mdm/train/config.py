@@ -25,6 +25,7 @@ from mdm.errors import ConfigError
 from mdm.train.config_checks import validate
 from mdm.train.families import train_config_class
 from mdm.train.objective import loss_section_class, upgrade_config
+from mdm.yaml_io import safe_load
 
 __all__ = [
     "ModelConfig",
@@ -248,7 +249,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     key = key.strip()
     _check_override_key(key)
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = safe_load(raw, source=f"override {key}") if raw.strip() else ""
     except yaml.YAMLError as e:
         raise ConfigError(f"override {text!r}: value is not valid YAML: {e}") from e
     if isinstance(value, str) and _is_float_literal(value):
@@ -284,9 +285,9 @@ def _read_yaml(source: str | Path) -> dict:
                 f"packaged configs: {packaged_configs()}"
             )
     else:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes()  # mdm.yaml_io.safe_load decodes it (non-UTF-8: one-line error)
     try:
-        d = yaml.safe_load(text)
+        d = safe_load(text, source=f"config {source}")
     except yaml.YAMLError as e:
         raise ConfigError(f"config {source}: invalid YAML: {e}") from e
     return {} if d is None else d

@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 from mdm.errors import ConfigError
+from mdm.limits import check_train_sizes
 from mdm.models.families import MODEL_FAMILIES
 from mdm.train.families import check_model_section
 from mdm.train.objective import OBJECTIVES
@@ -57,6 +58,7 @@ def validate(cfg: Any) -> None:
         raise ConfigError(f"a {cfg.model.family} model trains with loss.kind: {family.objective}, "
                           f"not {cfg.loss.kind!r}")
     OBJECTIVES.get(cfg.loss.kind).check(cfg.loss, cfg)
+    check_train_sizes(cfg)  # mdm.limits: int64, threads, memory
 
 
 # Intervals of the float keys (beyond the checks above); NaN and inf fail every one of them.

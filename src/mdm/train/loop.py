@@ -27,6 +27,7 @@ import yaml
 
 from mdm.errors import CheckpointError
 from mdm.train import checkpoint as ckpt
+from mdm.train.compat import data_fingerprint
 from mdm.train.config import TrainConfig, load_config
 from mdm.train.data import Stream, build_data, mix_seed
 from mdm.train.distributed import (
@@ -149,6 +150,7 @@ def _train(
     source = resume_source(resume, ckpt_dir)
     bundle = build_data(cfg)
     tokenizer = bundle.tokenizer
+    fingerprint = data_fingerprint(bundle)  # mdm.train.compat: checked on resume, recorded at each save
     objective = objective_for(cfg)
     raw = build_model(cfg, tokenizer, objective)
     objective.bind(raw)
@@ -160,7 +162,7 @@ def _train(
     state: dict[str, Any] = {}
     if source is not None:
         saved_cfg = ckpt.read_config(source)
-        check_compatible(saved_cfg.get("train"), cfg, source)
+        check_compatible(saved_cfg.get("train"), cfg, source, checkpoint=saved_cfg, fingerprint=fingerprint)
         state = ckpt.load_trainer_state(source, verify=False)
         ckpt.load_into(raw, ckpt.load_weights(source, verify=False), source)
     raw.to(ctx.device)
@@ -220,7 +222,7 @@ def _train(
                 "rng": rng_state(gen), "world_size": W, "nonfinite_skipped": guard.skipped,
                 "objective": objective.state_dict(),
             }
-            meta = {"step": step, "tokens_seen": tokens_seen, "max_steps": cfg.max_steps}
+            meta = {"step": step, "tokens_seen": tokens_seen, "max_steps": cfg.max_steps, "data": fingerprint}
             if final_val:
                 meta["val"] = final_val
             ckpt.save(ckpt_dir, raw, tokenizer, train_config=cfg.to_dict(), model_state=model_state,

@@ -21,15 +21,18 @@ def write_metrics(path: Path, rows: list[dict]) -> None:
 
 
 def read_metrics(path: Path, upto_step: int | None = None) -> list[dict]:
-    """The rows of a ``metrics.jsonl`` (up to ``upto_step``), skipping a line cut short by a kill."""
+    """The rows of a ``metrics.jsonl`` (up to ``upto_step``), skipping a line cut short by a kill and
+    any line that is not a metrics row (so a damaged log never blocks ``--resume``)."""
     if not path.is_file():
         return []
     rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
             row = json.loads(line)
         except json.JSONDecodeError:
             continue  # a line cut short by a kill
+        if not isinstance(row, dict) or not isinstance(row.get("step", 0), (int, float)):
+            continue  # an edited or damaged line: not a metrics row
         if upto_step is None or row.get("step", 0) <= upto_step:
             rows.append(row)
     return rows

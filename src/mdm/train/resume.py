@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from mdm.errors import CheckpointError, ConfigError, MDMError
+from mdm.errors import CheckpointError
 from mdm.train import checkpoint as ckpt
-from mdm.train.config import load_config
+from mdm.train.compat import check_resume
 
 __all__ = ["resume_source", "check_compatible", "rng_state", "set_rng_state"]
 
@@ -36,33 +36,10 @@ def resume_source(resume, ckpt_dir: Path) -> Path | None:
     return path
 
 
-def _sections(d: dict) -> dict:
-    """The model, data and loss sections of a training config dict with every default filled in, so
-    a config written by an older trainer (no ``model.family``, no ``loss.kind``, fewer keys) compares
-    equal to the same config now."""
-    try:
-        full = load_config(d).to_dict()
-    except MDMError:  # not a config this trainer can build: compare what was written
-        full = d
-    return {"model": full.get("model"), "data": full.get("data"), "loss": full.get("loss")}
-
-
-def check_compatible(saved: dict | None, cfg, path: Path) -> None:
-    """Raise unless a checkpoint saved with the training config ``saved`` can continue as ``cfg``
-    (same model, data, loss, seed and batch layout)."""
-    if not saved:
-        raise CheckpointError(f"checkpoint {path} has no training config; it cannot be resumed")
-    now = cfg.to_dict()
-    was, is_ = _sections(saved), _sections(now)
-    for section in ("model", "data", "loss"):
-        if was[section] != is_[section]:
-            raise ConfigError(
-                f"cannot resume from {path}: its {section} config differs from this run's "
-                f"(saved {was[section]}, now {is_[section]})"
-            )
-    for key in ("seed", "batch_size", "grad_accum"):
-        if saved.get(key) != now[key]:
-            raise ConfigError(f"cannot resume from {path}: {key} was {saved.get(key)}, now {now[key]}")
+def check_compatible(saved: dict | None, cfg, path: Path, **data) -> None:
+    """Raise unless a checkpoint saved with the training config ``saved`` can continue as ``cfg``:
+    :func:`mdm.train.compat.check_resume` (``data``: its ``checkpoint=`` / ``fingerprint=``)."""
+    check_resume(saved, cfg, path, **data)
 
 
 def rng_state(gen: torch.Generator) -> dict[str, Any]:

@@ -176,6 +176,7 @@ def load_export(path: str | Path, *, device: str | torch.device = "cpu", config:
     ``config``: its config.json when the caller has already parsed it (:mod:`mdm.loading`)."""
     from safetensors.torch import load_file
 
+    from mdm.checks import check_state, check_tokenizer_fits
     from mdm.errors import MDMError
     from mdm.tokenizers import tokenizer_from_dict
 
@@ -190,14 +191,14 @@ def load_export(path: str | Path, *, device: str | torch.device = "cpu", config:
             from mdm.schedules import from_spec
 
             model.schedule = from_spec(config["mdm"]["schedule"])
-    except (MDMError, KeyError, TypeError) as e:
+    except (MDMError, KeyError, TypeError, ValueError, AttributeError) as e:  # an edited config.json
         raise CheckpointError(f"{path}: cannot rebuild the model/tokenizer from config.json: {e}") from e
     try:
         state = load_file(str(path / "model.safetensors"))
     except Exception as e:  # safetensors raises its own error types on damage
         raise CheckpointError(f"could not read {path / 'model.safetensors'}: {e}") from e
     state = {k[len(PREFIX):]: v for k, v in state.items() if k.startswith(PREFIX)}
-    if set(state) != set(model.state_dict()):
-        raise CheckpointError(f"{path}: model.safetensors does not match the config's model")
+    check_state(model, state, path)  # mdm.checks: keys, shapes, dtypes, finite -- as for a checkpoint
+    check_tokenizer_fits(model, tokenizer, path)
     model.load_state_dict(state, strict=True)
     return model.to(device).eval(), tokenizer
