@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from mdm.experiments.runner import TrainingInterrupted
 from mdm.losses import diffusion_loss
 from mdm.tasks.exact import length_counts
 from mdm.variance import AntitheticTime
@@ -116,6 +117,8 @@ def train_on_language(spec: str, setup: ModelSetup, out_dir: Path, seed: int = 0
 
     cfg = train_config(spec, setup, out_dir, seed)
     res = train(cfg, out_dir=out_dir, progress=False, resume=False)
+    if res.interrupted:
+        raise TrainingInterrupted(f"training in {out_dir} stopped at step {res.steps} of {setup.steps}")
     model, _ = checkpoint.load(res.checkpoint)
     model.eval()
     losses = [row["loss"] for row in res.metrics if row.get("split") == "train"][-50:]

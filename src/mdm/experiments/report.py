@@ -1,0 +1,76 @@
+"""What the runner writes: ``result.json``, ``report.md`` (evidence box, plots, provenance), PNGs.
+
+One seed: ``result.json`` is the experiment's assembled result plus ``provenance`` and
+``evidence``.  Several seeds: ``{"seeds", "by_seed": {seed: result}, "provenance", "evidence"}``,
+each seed's plots in ``OUT/seed-N/`` and the report one section per seed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mdm.experiments.common import provenance_markdown, write_json_atomic, write_text_atomic
+
+__all__ = ["evidence", "write_outputs"]
+
+
+def evidence(plan, result: dict) -> dict:
+    """The "how strong is this evidence" box: seeds, test size, CI method, setting."""
+    exp = plan.experiment
+    fields = dict(exp.evidence(result, plan.setup)) if exp.evidence is not None else {}
+    fields.setdefault("n_test", None)
+    fields.setdefault("method", "none (point estimates)")
+    fields.setdefault("setting", "proxy")
+    try:
+        from mdm.eval.stats import evidence_line
+    except ImportError:  # the statistics module is not merged yet
+        line = None
+    else:
+        line = evidence_line(seeds=list(plan.seeds), **fields)
+    return {"seeds": list(plan.seeds), **fields, "line": line}
+
+
+def _plots(plan, result: dict, folder: Path) -> list[str]:
+    if plan.experiment.plots is None:
+        return []
+    folder.mkdir(parents=True, exist_ok=True)
+    return [name for name in plan.experiment.plots(result, folder) if name]
+
+
+def _section(plan, result: dict, plots: list[str], prefix: str = "", demote: bool = False) -> list[str]:
+    text = plan.experiment.report(result, plan.setup).rstrip("\n")
+    missing = [p for p in plots if f"]({p})" not in text]
+    for p in plots:
+        text = text.replace(f"]({p})", f"]({prefix}{p})")
+    body = text.split("\n")
+    if missing:
+        body += ["", "## Plots", "", *(f"![{p}]({prefix}{p})" for p in missing)]
+    return ["#" + line if demote and line.startswith("#") else line for line in body]
+
+
+def write_outputs(plan, by_seed: dict[int, dict], prov: dict, out: Path) -> dict:
+    """Write the plots, ``result.json`` and ``report.md``; return what ``result.json`` holds."""
+    first = by_seed[plan.seeds[0]]
+    if len(plan.seeds) == 1:
+        plots = {plan.seeds[0]: _plots(plan, first, out)}
+        result = {**first, "plots": plots[plan.seeds[0]]}
+    else:
+        plots = {s: [f"seed-{s}/{p}" for p in _plots(plan, r, out / f"seed-{s}")] for s, r in by_seed.items()}
+        result = {"experiment": plan.experiment.name, "preset": plan.preset, "seeds": list(plan.seeds),
+                  "by_seed": {str(s): {**r, "plots": plots[s]} for s, r in by_seed.items()}}
+    ev = evidence(plan, first)
+    result.update(evidence=ev, provenance=prov)
+    write_json_atomic(out / "result.json", result)
+
+    if len(plan.seeds) == 1:
+        lines = _section(plan, first, plots[plan.seeds[0]])
+    else:
+        lines = [f"# {plan.experiment.name}: seeds {', '.join(map(str, plan.seeds))}"]
+        for s, r in by_seed.items():
+            names = [p.split("/", 1)[1] for p in plots[s]]
+            lines += ["", f"## Seed {s}", "", *_section(plan, r, names, f"seed-{s}/", demote=True)[1:]]
+    box = f"> **How strong is this evidence:** {ev['line']}" if ev["line"] else None
+    lines[1:1] = ["", box] if box else []
+    lines += ["", "## Provenance", "", provenance_markdown(prov)]
+    write_text_atomic(out / "report.md", "\n".join(lines))
+    return result
