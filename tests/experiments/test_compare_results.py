@@ -39,7 +39,8 @@ def _variant(**changes):
 
 
 def test_timings_provenance_and_strings_do_not_count(cmp):
-    new = _variant(**{"rows.0.wall_s": 9.0, "rows.0.ckpt": "/b/x", "provenance.seed": 5, "wall_seconds": KeyError})
+    new = _variant(**{"rows.0.wall_s": 9.0, "rows.0.ckpt": "/b/x", "provenance.seed": 5,
+                      "wall_seconds": KeyError})
     res = cmp.compare(BASE, new)
     assert res["differ"] == [] and res["missing"] == [] and res["numbers"] == 6  # NaN equals NaN
     assert res["strings"] == ["$.rows[0].ckpt: '/a/x' != '/b/x'"]

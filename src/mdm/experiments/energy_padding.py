@@ -104,7 +104,7 @@ def padding_model(setup: PaddingSetup, out_dir: Path):
     """``(model, validation split, test split, training summary)`` of the setup's config: loaded
     when finished, else trained (fp32 on a CPU) -- the same path as the ``mdm exp eb-sampler`` tasks."""
     from mdm.experiments.eb_sampler import TaskSetup
-    from mdm.experiments.task_models import task_kind, task_model
+    from mdm.experiments.training import task_kind, task_model
 
     task = TaskSetup(setup.name, setup.config, setup.overrides, shared_checkpoint=setup.shared_checkpoint,
                      n_valid=setup.n_valid)

@@ -1,8 +1,9 @@
 """What the runner writes: ``result.json``, ``report.md`` (evidence box, plots, provenance), PNGs.
 
-One seed: ``result.json`` is the experiment's assembled result plus ``provenance`` and
-``evidence``.  Several seeds: ``{"seeds", "by_seed": {seed: result}, "provenance", "evidence"}``,
-each seed's plots in ``OUT/seed-N/`` and the report one section per seed.
+One seed: ``result.json`` is the experiment's assembled result plus ``preset``, ``parts`` (those
+run), ``plots``, ``provenance`` and ``evidence``.  Several seeds: ``{"experiment", "preset",
+"seeds", "by_seed": {seed: result}, "provenance", "evidence"}``, each seed's plots in
+``OUT/seed-N/`` and the report one section per seed.
 """
 
 from __future__ import annotations
@@ -49,7 +50,11 @@ def _section(plan, result: dict, plots: list[str], prefix: str = "", demote: boo
 
 
 def write_outputs(plan, by_seed: dict[int, dict], prov: dict, out: Path) -> dict:
-    """Write the plots, ``result.json`` and ``report.md``; return what ``result.json`` holds."""
+    """Write the plots, then ``result.json`` and ``report.md`` (both composed before either is
+    written); return what ``result.json`` holds."""
+    for r in by_seed.values():
+        r.setdefault("preset", plan.preset)
+        r.setdefault("parts", list(plan.selected))
     first = by_seed[plan.seeds[0]]
     if len(plan.seeds) == 1:
         plots = {plan.seeds[0]: _plots(plan, first, out)}
@@ -60,7 +65,6 @@ def write_outputs(plan, by_seed: dict[int, dict], prov: dict, out: Path) -> dict
                   "by_seed": {str(s): {**r, "plots": plots[s]} for s, r in by_seed.items()}}
     ev = evidence(plan, first)
     result.update(evidence=ev, provenance=prov)
-    write_json_atomic(out / "result.json", result)
 
     if len(plan.seeds) == 1:
         lines = _section(plan, first, plots[plan.seeds[0]])
@@ -72,5 +76,6 @@ def write_outputs(plan, by_seed: dict[int, dict], prov: dict, out: Path) -> dict
     box = f"> **How strong is this evidence:** {ev['line']}" if ev["line"] else None
     lines[1:1] = ["", box] if box else []
     lines += ["", "## Provenance", "", provenance_markdown(prov)]
+    write_json_atomic(out / "result.json", result)
     write_text_atomic(out / "report.md", "\n".join(lines))
     return result

@@ -5,7 +5,8 @@ part).  A *setup* is any object with ``name``, ``config`` (a packaged training c
 path), ``overrides`` (``key=value`` changes), ``shared_checkpoint`` (use the config's own
 ``out_dir``, so ``mdm train CONFIG`` and the experiment share one model) and ``n_valid`` (how many
 validation items to draw, disjoint from the train and test splits); see
-:class:`mdm.experiments.eb_sampler.TaskSetup`.
+:class:`mdm.experiments.eb_sampler.TaskSetup`.  An interrupted training raises
+:class:`~mdm.experiments.runner.TrainingInterrupted`, so the part is not cached.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+
+from mdm.experiments.runner import TrainingInterrupted
 
 __all__ = ["task_kind", "task_model"]
 
@@ -62,7 +65,9 @@ def task_model(setup, out_dir: Path, progress: bool = True):
         check_compatible(meta.get("train"), cfg, ckpt_dir)
         finished = meta.get("metadata", {}).get("step") == cfg.max_steps
     if not finished:
-        train(cfg, out_dir=run_dir, progress=progress, resume="auto")
+        res = train(cfg, out_dir=run_dir, progress=progress, resume="auto")
+        if res.interrupted:  # stopped early (SIGINT/SIGTERM): the part must not be cached
+            raise TrainingInterrupted(f"training in {run_dir} stopped at step {res.steps} of {cfg.max_steps}")
     model, _ = checkpoint.load(ckpt_dir)
     model.eval()
     if torch.cuda.is_available():
