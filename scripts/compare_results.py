@@ -11,8 +11,9 @@ must be equal -- exactly, NaN equal to NaN.  Left out:
   ``tokens_per_second`` (measured time, different on every run);
 * strings are compared too but only reported (paths such as ``checkpoint`` differ with ``--out``).
 
-Keys present on one side only are listed.  Exit 0 iff no number differs and no numeric field is
-missing on either side.
+Keys present on one side only are listed: a numeric field of the baseline missing from the new
+result fails, one the new result adds (e.g. a CI) is only reported.  Exit 0 iff no number differs
+and no numeric field of the baseline is missing.
 """
 
 from __future__ import annotations
@@ -40,15 +41,16 @@ def _has_number(v) -> bool:
 
 def compare(a, b, path: str = "$", out: dict | None = None) -> dict:
     """``{"numbers": n compared, "differ": [...], "missing": [...], "strings": [...]}``."""
-    out = out if out is not None else {"numbers": 0, "differ": [], "missing": [], "strings": []}
+    out = out if out is not None else {"numbers": 0, "differ": [], "missing": [], "added": [], "strings": []}
     if isinstance(a, dict) and isinstance(b, dict):
         for k in sorted(set(a) | set(b), key=str):
             if k in EXCLUDED:
                 continue
-            if k not in a or k not in b:
-                side = a.get(k, b.get(k))
-                out["missing" if _has_number(side) else "strings"].append(
-                    f"{path}.{k}: only in {'baseline' if k in a else 'new'}")
+            if k not in b:
+                out["missing" if _has_number(a[k]) else "strings"].append(f"{path}.{k}: only in baseline")
+                continue
+            if k not in a:
+                out["added"].append(f"{path}.{k}: only in new")
                 continue
             compare(a[k], b[k], f"{path}.{k}", out)
     elif isinstance(a, list) and isinstance(b, list):
@@ -84,13 +86,14 @@ def main(argv=None) -> int:
     with open(args.new) as f:
         b = json.load(f)
     res = compare(a, b)
-    for kind in ("differ", "missing") + (("strings",) if args.verbose else ()):
+    for kind in ("differ", "missing") + (("added", "strings") if args.verbose else ()):
         for line in res[kind][:50]:
             print(f"{kind}: {line}")
     ok = not res["differ"] and not res["missing"]
     print(f"{'IDENTICAL' if ok else 'DIFFERENT'}: {res['numbers']} numbers compared, "
           f"{len(res['differ'])} differ, "
-          f"{len(res['missing'])} numeric fields on one side only, {len(res['strings'])} strings differ "
+          f"{len(res['missing'])} numeric fields of the baseline missing, {len(res['added'])} fields added, "
+          f"{len(res['strings'])} strings differ "
           f"(excluded: {', '.join(sorted(EXCLUDED))})")
     return 0 if ok else 1
 

@@ -56,13 +56,16 @@ class Part:
 @dataclass
 class PartContext:
     """What a part may use besides its setup and seed: the run folder (models, caches), whether
-    to show progress, a logger, and :meth:`need` for the result of another part of the same seed."""
+    to show progress, a logger, :meth:`need` for the result of another part of the same seed, and
+    ``plot_dir``, where a part may draw a PNG only it can draw (the runner's ``plots`` hook draws the
+    rest): ``out_dir`` for one seed, ``out_dir/seed-N`` for several, as the report expects."""
 
     out_dir: Path
     seed: int
     progress: bool
     log: Callable[[str], None]
     _need: Callable[[str], Any] = field(repr=False, default=None)
+    plot_dir: Path | None = None
 
     def need(self, part: str) -> Any:
         """The result of part ``part`` for this seed (computed, or read from its cache)."""
@@ -181,7 +184,9 @@ def _run_seed(p: Plan, seed: int, cache: PartCache, out: Path, progress: bool, l
                 results[name] = saved["result"]
             else:
                 t0 = time.perf_counter()
-                ctx = PartContext(out, seed, progress, log, need)
+                plot_dir = out if len(p.seeds) == 1 else out / f"seed-{seed}"
+                plot_dir.mkdir(parents=True, exist_ok=True)
+                ctx = PartContext(out, seed, progress, log, need, plot_dir)
                 results[name] = jsonable(part.run(p.setup, seed, ctx))  # raises -> nothing saved
                 timings[f"{name}/seed-{seed}"] = time.perf_counter() - t0
                 cache.store(name, seed, key, results[name])

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mdm.experiments.energy_padding import PaddingSetup
-from mdm.experiments.energy_toy import ToyConfig
+from mdm.experiments.energy_schedules.padding import PaddingSetup
+from mdm.experiments.energy_schedules.toy import ToyConfig
 
 ORDERS = ("random", "confidence")
 
@@ -61,6 +61,7 @@ class Preset:
     batch_size: int = 512
     orders: tuple[str, ...] = ORDERS
     padding: tuple[PaddingSetup, ...] = ()  # part 4: trained models in the padding regime (and controls)
+    task_checkpoint: str | None = None  # part "task": a Sudoku/arithmetic checkpoint swept for accuracy
 
 
 NGRAM = "ngram:vocab=8,order=2,branching=4,seed=0"

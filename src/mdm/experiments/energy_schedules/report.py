@@ -1,46 +1,10 @@
-"""Plots and the report of ``mdm exp energy-schedules`` (:mod:`mdm.experiments.energy_schedules`)."""
+"""The report of ``mdm exp energy-schedules`` (:mod:`mdm.experiments.energy_schedules`)."""
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
-from mdm.experiments.common import markdown_table, provenance_markdown
-
-_YLABEL = {"gap": "TER gap: NLL/token - entropy rate (nats)", "ser": "SER", "accuracy": "accuracy"}
-
-
-def plot_sweep(rows: list[dict], path: Path, title: str, metrics=("gap", "ser"), highlight=()) -> Path:
-    """One panel per (metric, order) of a sweep; schedules named in ``highlight`` drawn solid."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    orders = list(dict.fromkeys(r["order"] for r in rows))
-    size = (5.2 * len(orders), 3.6 * len(metrics))
-    fig, axes = plt.subplots(len(metrics), len(orders), figsize=size, squeeze=False)
-    for j, order in enumerate(orders):
-        mine = [r for r in rows if r["order"] == order]
-        for i, metric in enumerate(metrics):
-            ax = axes[i][j]
-            for label in dict.fromkeys(r["label"] for r in mine):
-                pts = sorted((r["steps"], r[metric], r.get(f"{metric}_se", 0.0)) for r in mine
-                             if r["label"] == label)
-                n, v, se = zip(*pts)
-                style = "-o" if label.split("=")[0] in highlight else "--s"
-                ax.errorbar(n, v, yerr=se, fmt=style, ms=4, capsize=2, label=label)
-            ax.set_xscale("log", base=2)
-            ax.set_xlabel("steps N")
-            ax.set_ylabel(_YLABEL.get(metric, metric))
-            ax.set_title(f"{title}: {order} order", fontsize=9)
-            ax.grid(alpha=0.3)
-            if i == 0:
-                ax.legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+from mdm.experiments.common import markdown_table
 
 
 def _sweep_table(rows: list[dict], metric: str, order: str) -> str:
@@ -163,9 +127,10 @@ def _padding_report(part: dict) -> list[str]:
     return lines
 
 
-def write_report(result: dict, out_dir: Path) -> None:
+def report(result: dict) -> str:
+    """The markdown body (the runner adds the evidence box and provenance)."""
     lines = ["# Energy-optimal Beta schedules (Chen et al., arXiv 2509.13866)", "",
-             f"Preset `{result['preset']}`; total time {result['wall_s']:.0f} s.", ""]
+             f"Preset `{result['preset']}`.", ""]
     if result["preset"] == "quick":
         lines += ["The quick preset is a smoke test: small samples and a model trained for seconds.", ""]
     if result.get("toy"):
@@ -178,12 +143,11 @@ def write_report(result: dict, out_dir: Path) -> None:
                 lines += _part_report(name, part, result["config"])
     for part in (result.get("padding") or {}).values():
         lines += _padding_report(part)
-    if "task" in result:
+    if result.get("task"):
         task = result["task"]
         lines += ["## 5. Task model", "", f"{task['task']} checkpoint {task['checkpoint']}", ""]
         for order in result["config"]["orders"]:
             lines += [f"**accuracy, {order} order**", "", _sweep_table(task["rows"], "accuracy", order), ""]
-    lines += ["## Provenance", "", provenance_markdown(result["provenance"])]
-    (out_dir / "report.md").write_text("\n".join(lines))
+    return "\n".join(lines)
 
 
