@@ -6,7 +6,7 @@ Walks both JSON trees (dict keys, list items); every number (and bool / null) fo
 must be equal -- exactly, NaN equal to NaN.  Left out:
 
 * ``provenance``, ``evidence`` and ``plots`` (where and when it ran, added boxes, file names);
-* wall-clock timings: keys ``wall_s``, ``wall_seconds``, ``seconds``, ``total_seconds``,
+* wall-clock timings: keys ``wall_s``, ``wall_seconds``, ``seconds``, ``total_seconds``, ``sample_seconds``,
   ``train_seconds``, ``train_wall_s``, ``wall_time_s``, ``elapsed_s``, ``timings_s``,
   ``tokens_per_second`` (measured time, different on every run);
 * strings are compared too but only reported (paths such as ``checkpoint`` differ with ``--out``).
@@ -24,6 +24,7 @@ import math
 import sys
 
 EXCLUDED = {"provenance", "evidence", "plots", "wall_s", "wall_seconds", "seconds", "total_seconds",
+            "sample_seconds",
             "train_seconds", "train_wall_s", "wall_time_s", "elapsed_s", "timings_s", "tokens_per_second"}
 
 

@@ -27,6 +27,7 @@ class KJVPreset:
 
 
 def _train_one(block, p: KJVPreset, out_dir: Path, seed: int, progress: bool):
+    from mdm.experiments.runner import TrainingInterrupted
     from mdm.train import checkpoint, load_config, train
 
     name = "bidirectional" if block is None else f"block-{block}"
@@ -36,7 +37,9 @@ def _train_one(block, p: KJVPreset, out_dir: Path, seed: int, progress: bool):
     ckpt = run_dir / "checkpoint"
     finished = ckpt.is_dir() and checkpoint.read_config(ckpt).get("metadata", {}).get("step") == cfg.max_steps
     if not finished:
-        train(cfg, out_dir=run_dir, progress=progress, resume="auto")
+        res = train(cfg, out_dir=run_dir, progress=progress, resume="auto")
+        if res.interrupted:
+            raise TrainingInterrupted(f"training in {run_dir} stopped at step {res.steps} of {cfg.max_steps}")
     meta = checkpoint.read_config(ckpt).get("metadata", {})
     model, tok = checkpoint.load(ckpt)
     return name, model.eval(), tok, cfg, meta
