@@ -91,9 +91,9 @@ def _verdict(result: dict) -> list[str]:
     bi = next((r for r in rows if r["block_size"] is None), None)
     best = min((r for r in rows if r["block_size"] is not None and r["val_bits_per_char"] is not None),
                key=lambda r: r["val_bits_per_char"], default=None)
-    rows = [r for r in result["copy"]["rows"] if r["decoder"] == result["copy"]["rows"][0]["decoder"]]
-    lines = [f"copy task, {rows[0]['decoder']}: exact match "
-             + ", ".join(f"{r['mode']} {r['exact_match']:.3f}" for r in rows)]
+    first = [r for r in result["copy"]["rows"] if r["decoder"] == result["copy"]["rows"][0]["decoder"]]
+    lines = [f"copy task, {first[0]['decoder']}: exact match "
+             + ", ".join(f"{r['mode']} {r['exact_match']:.3f}" for r in first)]
     if bi and best and bi["val_bits_per_char"] is not None:
         lines.append(f"KJV: best block model {best['model']} {best['val_bits_per_char']:.3f} bits/char vs "
                      f"bidirectional {bi['val_bits_per_char']:.3f} at {bi['steps']} steps")
