@@ -161,8 +161,8 @@ def test_one_seed_keeps_the_experiments_own_layout(tmp_path):
     assert {"cpu", "cpu_capability", "torch_threads", "hostname"} <= set(prov["machine"])
     assert prov["config"] == {"preset": "quick", "k": 3}
     assert saved["evidence"]["seeds"] is None  # nothing trained: exact oracles
-    assert (tmp_path / "report.md").read_text().startswith(
-        "# one\n\n> **How strong is this evidence?** Evidence: no trained model (exact oracles) · 7 test items")
+    box = "> **How strong is this evidence?** Evidence: no trained model (exact oracles) · 7 test items"
+    assert (tmp_path / "report.md").read_text().startswith(f"# one\n\n{box}")
 
 
 def _counting(calls: list, fail: BaseException | None = None):
