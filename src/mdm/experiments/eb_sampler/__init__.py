@@ -212,8 +212,7 @@ def _verdict(result: dict) -> list[str]:
 
 
 def _evidence(result: dict, p: Preset) -> dict:
-    n = [part["rows"][0]["n"] for part in result["tasks"].values() if part["rows"]]
-    return {"n_test": min(n) if n else 1, "level": 0.95, "setting": "our proxy",
+    return {"n_test": min(t.n_eval for t in p.tasks), "level": 0.95, "setting": "our proxy",
             "method": "percentile bootstrap CI (10,000 resamples) over test prompts (smallest task "
                       "shown), paired for the speed-up's accuracy difference"}
 

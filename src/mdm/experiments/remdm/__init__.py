@@ -185,7 +185,7 @@ def _verdict(result: dict) -> list[str]:
 
 
 def _evidence(result: dict, p: dict) -> dict:
-    return {"n_test": result["num_samples"], "method": "point estimates of sample quality (no CI)",
+    return {"n_test": p["num"], "method": "point estimates of sample quality (no CI)",
             "setting": "our proxy"}
 
 
