@@ -113,10 +113,18 @@ def _evidence(result: dict, p: Preset) -> dict:
     return {"n_test": p.copy.n_test, "method": "point estimates (no CI)", "setting": "our proxy"}
 
 
+def _headline(result: dict) -> dict:
+    out = {f"copy exact match, {r['decoder']}, cache {r['mode']}": r["exact_match"]
+           for r in result.get("copy", {}).get("rows", [])}
+    out.update({f"KJV val bits/char, {r['model']}": r["val_bits_per_char"]
+                for r in result.get("kjv", {}).get("rows", [])})
+    return out
+
+
 EXPERIMENT = Experiment(
     name="decoding", presets=PRESETS,
     parts=lambda p: [
         Part("copy", lambda p, seed, ctx: run_copy(p.copy, seed, progress=ctx.progress)),
         Part("kjv", lambda p, seed, ctx: run_kjv(p.kjv, ctx.out_dir, seed, progress=ctx.progress))],
     assemble=lambda p, results, seed: dict(results), report=_report, plots=_plots, verdict=_verdict,
-    evidence=_evidence)
+    evidence=_evidence, headline=_headline)
