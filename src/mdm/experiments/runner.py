@@ -32,7 +32,7 @@ from typing import Any
 
 from mdm.errors import ConfigError
 from mdm.experiments.cache import PartCache
-from mdm.experiments.common import one_thread, provenance
+from mdm.experiments.common import one_thread, provenance, select_parts
 
 __all__ = ["Experiment", "Part", "PartContext", "TrainingInterrupted", "parse_seeds", "plan", "run"]
 
@@ -143,14 +143,7 @@ def plan(experiment: Experiment, preset: str, seeds: Sequence[int] = (0,), parts
     names = [p.name for p in declared]
     if len(set(names)) != len(names):
         raise ConfigError(f"experiment {experiment.name!r} declares a part twice: {names}")
-    selected = tuple(names)
-    if parts is not None:
-        wanted = tuple(parts)
-        unknown = [w for w in wanted if w not in names]
-        if unknown or not wanted:
-            raise ConfigError(f"unknown part(s) {', '.join(unknown) or '(none given)'}; this preset has: "
-                              f"{', '.join(names)}")
-        selected = tuple(n for n in names if n in wanted)
+    selected = select_parts(tuple(names), parts)
     seeds = tuple(int(s) for s in seeds)
     if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
         raise ConfigError(f"bad seeds {seeds}: need distinct non-negative seeds")
