@@ -89,9 +89,11 @@ class Experiment:
       number of seeds.  Read the setup only, so a results page's box can be made without a run
       (:func:`mdm.experiments.report.evidence_box`);
     * ``threads``: torch threads while it runs (None: leave as is);
-    * ``headline(result)``: ``{name: number}``, the numbers that decide the claim in one seed's
-      result; with several seeds the runner summarises each over seeds (mean, SE, 95% percentile
-      bootstrap CI: :func:`mdm.eval.stats.summarize`) in ``across_seeds`` and the report.
+    * ``headline(result)``: ``{name: number or (a, b)}``, the numbers that decide the claim in one
+      seed's result; with several seeds the runner summarises each over seeds (mean, SE, 95%
+      percentile bootstrap CI: :func:`mdm.eval.stats.summarize`; a pair ``(a, b)`` of two arms as
+      the paired difference ``a - b`` over seeds with a sign-flip p) in ``across_seeds`` and the
+      report.
     """
 
     name: str
