@@ -54,3 +54,7 @@ class RunLockedError(MDMError):
 
 class NonFiniteError(MDMError):
     """Training stopped: too many consecutive steps had a NaN/inf loss or gradient."""
+
+
+class StatsError(MDMError):
+    """Bad input to a statistic: NaN values, unmatched pairs, a choice made on the reported split."""

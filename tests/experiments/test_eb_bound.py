@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from mdm.errors import LanguageError
-from mdm.experiments import eb_bound as eb
+from mdm.experiments.eb_sampler import bound as eb
+from mdm.experiments.eb_sampler.plots import plot_bound
+from mdm.experiments.eb_sampler.report import bound_lines
 from mdm.languages import HMM
 
 LENGTH = 5
@@ -89,10 +91,10 @@ def test_check_bound_is_seeded(hmm, result):
 
 
 def test_report_and_plot(result, tmp_path):
-    lines = eb.report_lines(result)
+    lines = bound_lines(result)
     assert sum(line.startswith("| 2 |") for line in lines) == 1  # the |S| = 2 row
     assert sum(line.startswith("| 0.1 |") for line in lines) == 1  # the gamma = 0.1 row
-    path = eb.plot_bound(result, tmp_path / "bound.png")
+    path = plot_bound(result, tmp_path / "bound.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -6,6 +6,7 @@ import math
 import pytest
 import torch
 
+from mdm import experiments
 from mdm.errors import ConfigError
 from mdm.experiments import eb_sampler as exp
 from mdm.sampling import EntropyBounded, TopK
@@ -211,12 +212,13 @@ def test_quick_padded_arithmetic_sweeps_with_and_without_the_stop_rule(eb_quick)
 
 
 def test_parts_select_tasks_and_reject_unknown_names(tmp_path):
-    assert exp.parts("quick") == ("bound", "sudoku", "arithmetic", "sudoku-hard", "arithmetic-padded")
-    result = exp.run("quick", tmp_path / "b", progress=False, parts=("bound",))
+    assert experiments.parts("eb-sampler", "quick") == ("bound", "sudoku", "arithmetic", "sudoku-hard",
+                                                         "arithmetic-padded")
+    result = experiments.run("eb-sampler", "quick", tmp_path / "b", parts=("bound",))
     assert result["tasks"] == {} and result["bound"] and result["parts"] == ["bound"]
     assert "The bound on an exact HMM" in (tmp_path / "b" / "report.md").read_text()
     with pytest.raises(ConfigError, match="unknown part"):
-        exp.run("quick", tmp_path / "x", progress=False, parts=("sudoku-impossible",))
+        experiments.run("eb-sampler", "quick", tmp_path / "x", parts=("sudoku-impossible",))
     assert not (tmp_path / "x").exists()
 
 
@@ -243,9 +245,11 @@ def test_quick_preset_reuses_finished_parts(eb_quick, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("a cached part was recomputed")
 
-    monkeypatch.setattr(exp, "task_part", boom)
-    monkeypatch.setattr(exp, "bound_part", boom)
-    again = exp.run("quick", out, seed=0, progress=False)
+    from mdm.experiments.eb_sampler import parts
+
+    monkeypatch.setattr(parts, "task_part", boom)
+    monkeypatch.setattr(parts, "bound_part", boom)
+    again = experiments.run("eb-sampler", "quick", out, seed=0, resume=True)
     assert again["tasks"] == json.loads(json.dumps(result["tasks"]))
 
 

@@ -3,7 +3,7 @@
 
 import torch
 
-from mdm.experiments.energy_padding import padding_reveals
+from mdm.experiments.energy_schedules.padding import padding_reveals
 from mdm.sampling.trace import PROMPT, UNREVEALED, Trace
 
 PAD, EOS, MASK = 5, 6, 9

@@ -6,16 +6,17 @@ import math
 import pytest
 import torch
 
+from mdm import experiments
 from mdm.errors import ConfigError
 from mdm.experiments import energy_schedules as exp
-from mdm.experiments.energy_padding import PADDING_SCHEDULES
+from mdm.experiments.energy_schedules.padding import PADDING_SCHEDULES
 
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
     out = tmp_path_factory.mktemp("energy-quick")
     threads = torch.get_num_threads()
-    result = exp.run("quick", out, seed=0)
+    result = experiments.run("energy-schedules", "quick", out, seed=0)
     assert torch.get_num_threads() == threads  # the single-thread section is restored
     return out, result
 
@@ -117,14 +118,15 @@ def test_padded_language_reports_what_each_schedule_reveals_first(quick):
 
 def test_parts_select_what_runs(tmp_path):
     """`--parts`: the quick preset's parts are listed; one part runs alone; a bad name fails first."""
-    assert exp.parts("quick") == ("toy", "languages", "trained", "padding", "padding-control",
-                                  "padding-unaligned")
-    assert exp.parts("full") == exp.parts("quick")  # every part in both presets
-    result = exp.run("quick", tmp_path / "toy", parts=("toy",))
+    assert experiments.parts("energy-schedules", "quick") == ("toy", "languages", "trained", "padding",
+                                                              "padding-control", "padding-unaligned")
+    # every part in both presets
+    assert experiments.parts("energy-schedules", "full") == experiments.parts("energy-schedules", "quick")
+    result = experiments.run("energy-schedules", "quick", tmp_path / "toy", parts=("toy",))
     assert result["parts"] == ["toy"] and result["toy"] and not result["languages"]
     assert result["padding"] == {}
     assert result["provenance"]["command"].endswith("--parts toy")
     assert "## 1. Exact toy" in (tmp_path / "toy" / "report.md").read_text()
     with pytest.raises(ConfigError, match="unknown part"):
-        exp.run("quick", tmp_path / "bad", parts=("toy", "nope"))
+        experiments.run("energy-schedules", "quick", tmp_path / "bad", parts=("toy", "nope"))
     assert not (tmp_path / "bad").exists()

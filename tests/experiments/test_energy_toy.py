@@ -8,7 +8,7 @@ import torch
 
 import mdm
 from mdm.errors import SamplingError
-from mdm.experiments import energy_toy as toy
+from mdm.experiments.energy_schedules import toy
 from mdm.sampling import Ancestral, Scheduled
 from mdm.sampling.exact import sequence_codes
 from mdm.schedules import BetaEnergy, Linear, unmask_counts

@@ -13,12 +13,13 @@ import math
 import pytest
 import torch
 
+from mdm import experiments
 from mdm.errors import ConfigError, LanguageError
 from mdm.experiments import steps_vs_length as svl
-from mdm.experiments.steps_vs_length_analysis import growth_exponent, steps_needed
-from mdm.experiments.steps_vs_length_model import ModelSetup, train_on_language
-from mdm.experiments.steps_vs_length_oracle import MarkovOracle, fast_oracle
-from mdm.languages import HMM, ExactDenoiser, NGram
+from mdm.experiments.runner import TrainingInterrupted
+from mdm.experiments.steps_vs_length.analysis import growth_exponent, steps_needed
+from mdm.experiments.steps_vs_length.model import ModelSetup, train_on_language
+from mdm.languages import HMM, ExactDenoiser, MarkovOracle, NGram, fast_oracle
 
 
 def _masked_inputs(language, n: int, length: int, seed: int) -> torch.Tensor:
@@ -95,7 +96,8 @@ def test_step_grid():
 
 def test_unknown_preset_is_rejected(tmp_path):
     with pytest.raises(ConfigError, match="unknown preset"):
-        svl.run("huge", tmp_path)
+        experiments.run("steps-vs-length", "huge", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 def test_model_is_trained_by_the_trainer_on_padded_mixed_lengths(tmp_path):
@@ -114,17 +116,32 @@ def test_model_is_trained_by_the_trainer_on_padded_mixed_lengths(tmp_path):
     assert not model.training
 
 
+def test_an_interrupted_training_raises(tmp_path, monkeypatch):
+    """A training stopped early (SIGINT/SIGTERM: the trainer returns ``interrupted=True``) must
+    not become a cached part: :func:`train_on_language` raises instead of using the model."""
+    import mdm.train
+    from mdm.train.loop import TrainResult
+
+    def stopped(cfg, **kwargs):
+        return TrainResult(checkpoint=tmp_path / "none", out_dir=tmp_path, steps=1, interrupted=True)
+
+    monkeypatch.setattr(mdm.train, "train", stopped)
+    setup = ModelSetup("x", lengths=(4,), steps=3, tokens_per_step=32, d_model=16, n_layers=1, n_heads=2)
+    with pytest.raises(TrainingInterrupted, match="step 1 of 3"):
+        train_on_language(svl.SPARSE, setup, tmp_path / "run")
+
+
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
     out = tmp_path_factory.mktemp("steps-vs-length")
-    return svl.run("quick", out, seed=0), out
+    return experiments.run("steps-vs-length", "quick", out, seed=0), out
 
 
 def test_quick_preset_writes_its_outputs(quick):
     result, out = quick
     saved = json.loads((out / "result.json").read_text())
-    assert saved["rows"] and len(saved["rows"]) == len(result["rows"])
-    assert saved["provenance"]["command"] == "mdm exp steps-vs-length --preset quick"
+    assert saved["rows"] and saved == result
+    assert saved["provenance"]["command"] == "mdm exp steps-vs-length --preset quick --seed 0"
     report = (out / "report.md").read_text()
     assert "## Verdict" in report and "ngram-sparse" in report
     for name in ("ter_gap_vs_steps.png", "ser_vs_steps.png", "ser_vs_steps_over_length.png",
@@ -133,7 +150,7 @@ def test_quick_preset_writes_its_outputs(quick):
         assert f"]({name})" in report
     # The trained-model half ran: a model, its held-out bound, its sweep.
     (model,) = result["models"]
-    assert math.isfinite(model["heldout_nelbo_per_token"][16])
+    assert math.isfinite(model["heldout_nelbo_per_token"]["16"])  # keys as in result.json
     assert any(r["denoiser"] == "model" for r in result["rows"])
 
 
@@ -161,14 +178,14 @@ def test_quick_preset_has_the_claimed_shape(quick):
     result, _ = quick
     curves = result["analysis"]["curves"]
     ter = curves["oracle/ngram-dense/ancestral"]
-    n_ter = [ter["per_length"][n]["n_ter"] for n in (16, 32, 64)]
+    n_ter = [ter["per_length"][n]["n_ter"] for n in ("16", "32", "64")]
     assert all(v is not None for v in n_ter), n_ter
     assert max(n_ter) <= 1.5 * min(n_ter), n_ter
     assert ter["ter_exponent"] <= 0.25
 
     for sampler in ("ancestral", "random"):
         ser = curves[f"oracle/ngram-sparse/{sampler}"]
-        n_ser = [ser["per_length"][n]["n_ser"] for n in (16, 32, 64)]
+        n_ser = [ser["per_length"][n]["n_ser"] for n in ("16", "32", "64")]
         assert all(v is not None for v in n_ser), (sampler, n_ser)
         assert n_ser[0] < n_ser[1] < n_ser[2], (sampler, n_ser)
         assert n_ser[2] >= 2.5 * n_ser[0], (sampler, n_ser)

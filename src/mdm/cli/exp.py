@@ -18,19 +18,29 @@ def add(sub) -> None:
     p.add_argument("name", help="experiment name")
     p.add_argument("--preset", choices=list(experiments.PRESETS), default="quick", help="default: quick")
     p.add_argument("--out", help="output folder (default runs/exp/NAME/PRESET)")
-    p.add_argument("--seed", type=int, default=0, help="default 0")
-    p.add_argument("--parts", help="comma-separated parts to run (eb-sampler, energy-schedules; "
-                   "an unknown name lists the preset's parts); default: every part")
+    seeds = p.add_mutually_exclusive_group()
+    seeds.add_argument("--seed", type=int, help="one seed (default 0)")
+    seeds.add_argument("--seeds", help="several seeds: A-B (e.g. 0-9) or a list (1,4,7)")
+    p.add_argument("--parts", help="comma-separated parts to run (an unknown name lists the preset's "
+                   "parts); default: every part")
+    p.add_argument("--resume", action="store_true", help="reuse the parts an earlier (e.g. killed) run "
+                   "saved in --out with the same configuration")
+    p.add_argument("--progress", action="store_true", help="log each part as it finishes (stderr)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from mdm import experiments
+    from mdm.experiments.runner import parse_seeds
 
     experiments.get(args.name)  # unknown name -> ConfigError before any folder is made
     parts = None if args.parts is None else tuple(x.strip() for x in args.parts.split(",") if x.strip())
+    seeds = parse_seeds(args.seeds) if args.seeds is not None else (args.seed or 0,)
     out = Path(args.out) if args.out else Path("runs") / "exp" / args.name / args.preset
     check_output_dir(out)
-    experiments.run(args.name, args.preset, out, seed=args.seed, parts=parts)
-    print(f"results: {out}/report.md, {out}/result.json")
+    result = experiments.run(args.name, args.preset, out, seeds=seeds, parts=parts, resume=args.resume,
+                             progress=args.progress)
+    print(f"report: {out / 'report.md'}")
+    for line in experiments.verdict_lines(args.name, result):
+        print(line)
     return 0

@@ -1,22 +1,34 @@
-"""Reproductions of the seed papers: ``mdm exp NAME --preset quick|full``.
+"""Reproductions of the seed papers on one runner: ``mdm exp NAME --preset quick|full --seeds 0-9``.
 
-Each experiment is a module ``mdm.experiments.<module>`` exposing
-``run(preset: str, out_dir: pathlib.Path, seed: int = 0) -> dict`` that writes
-``result.json``, ``report.md`` and PNG plots into ``out_dir`` and returns the result dict.
+Each experiment is an :class:`~mdm.experiments.runner.Experiment` (presets, parts, assemble, report,
+plots), declared as ``EXPERIMENT`` in its sub-package; :mod:`mdm.experiments.runner` validates,
+runs, caches, resumes and writes ``result.json``, ``report.md`` and PNGs.  Register your own::
+
+    from mdm.experiments import EXPERIMENTS
+    EXPERIMENTS.register("my-exp", my_experiment)          # an Experiment
+    EXPERIMENTS.register("my-exp", "my_package.my_exp")    # or a module defining EXPERIMENT
+
+A module without ``EXPERIMENT`` but with ``run(preset, out_dir, seed=0[, parts=])`` (and optionally
+``parts(preset)``) still runs, for one seed and without caching.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+from pathlib import Path
 from types import ModuleType
 
 from mdm.errors import ConfigError
+from mdm.experiments.runner import Experiment
 from mdm.registry import Registry
 
-# experiment name -> module path (imported lazily: experiments pull in plotting and training).
-# Add your own with ``EXPERIMENTS.register("my-exp", "my_package.my_exp")``.
-EXPERIMENTS: Registry[str] = Registry("experiment", ConfigError, entries={
+__all__ = ["EXPERIMENTS", "PRESETS", "Experiment", "available", "evidence_box", "get", "parts", "run",
+           "verdict_lines"]
+
+# experiment name -> Experiment, or the module that defines it as EXPERIMENT (imported lazily:
+# experiments pull in plotting and training).
+EXPERIMENTS: Registry[str | Experiment] = Registry("experiment", ConfigError, entries={
     "steps-vs-length": "mdm.experiments.steps_vs_length",
     "eb-sampler": "mdm.experiments.eb_sampler",
     "energy-schedules": "mdm.experiments.energy_schedules",
@@ -31,40 +43,87 @@ EXPERIMENTS: Registry[str] = Registry("experiment", ConfigError, entries={
 PRESETS = ("quick", "full")
 
 
+def _installed(entry) -> bool:
+    return not isinstance(entry, str) or importlib.util.find_spec(entry) is not None
+
+
 def available() -> list[str]:
-    """Names whose module is importable in this installation."""
-    return [name for name, module in EXPERIMENTS.items() if importlib.util.find_spec(module) is not None]
+    """Names whose experiment is importable in this installation."""
+    return [name for name, entry in EXPERIMENTS.items() if _installed(entry)]
 
 
-def get(name: str) -> ModuleType:
-    """The experiment module for ``name`` (raises ConfigError for an unknown name)."""
-    module = EXPERIMENTS.get(name)
-    if importlib.util.find_spec(module) is None:
-        raise ConfigError(f"experiment {name!r} needs module {module}, which is not installed")
-    return importlib.import_module(module)
+def get(name: str) -> Experiment | ModuleType:
+    """The :class:`Experiment` for ``name`` (or a legacy module with ``run``); ConfigError if unknown."""
+    entry = EXPERIMENTS.get(name)
+    if isinstance(entry, Experiment):
+        return entry
+    if not _installed(entry):
+        raise ConfigError(f"experiment {name!r} needs module {entry}, which is not installed")
+    module = importlib.import_module(entry)
+    return getattr(module, "EXPERIMENT", module)
 
 
 def parts(name: str, preset: str) -> tuple[str, ...] | None:
     """The parts ``run(name, preset, parts=...)`` can select, or None if the experiment has none."""
-    module = get(name)
-    return module.parts(preset) if hasattr(module, "parts") else None
+    exp = get(name)
+    if isinstance(exp, Experiment):
+        from mdm.experiments.runner import plan
+
+        return tuple(p.name for p in plan(exp, preset).parts)
+    return exp.parts(preset) if hasattr(exp, "parts") else None
 
 
-def run(name: str, preset: str = "quick", out_dir=None, seed: int = 0, parts=None) -> dict:
-    """Run experiment ``name``; ``parts`` (names, see :func:`parts`) runs only those parts."""
-    from pathlib import Path
+def evidence_box(name: str, preset: str, seeds: int = 1) -> str | None:
+    """The evidence box of ``mdm exp NAME --preset PRESET`` run with ``seeds`` seeds, for a results
+    page, from the preset's setup alone (an experiment's ``evidence`` hook reads only its setup)."""
+    from mdm.experiments.report import BOX, evidence
+    from mdm.experiments.runner import plan
 
-    from mdm.experiments.common import select_parts
+    exp = get(name)
+    if not isinstance(exp, Experiment):
+        return None
+    ev = evidence(plan(exp, preset, tuple(range(seeds))), {})
+    return None if ev is None else BOX.format(ev["line"])
 
+
+def run(name: str, preset: str = "quick", out_dir=None, seed: int | None = None, parts=None, *,
+        seeds=None, resume: bool = False, progress: bool = False) -> dict:
+    """Run experiment ``name`` for ``seeds`` (default: ``(seed,)``, seed 0); ``parts`` (names, see
+    :func:`parts`) runs only those parts; ``resume`` reuses the saved parts of an earlier run in
+    ``out_dir``.  Returns what ``result.json`` holds."""
+    from mdm.experiments import runner
+
+    if seeds is not None and seed is not None:
+        raise ConfigError("give seed or seeds, not both")
+    seeds = tuple(seeds) if seeds is not None else (0 if seed is None else seed,)
+    exp = get(name)  # validates the name before anything is written
+    out = Path(out_dir) if out_dir is not None else Path("runs") / "exp" / name / preset
+    if isinstance(exp, Experiment):
+        return runner.run(exp, preset, out, seeds=seeds, parts=parts, resume=resume, progress=progress)
+    return _run_legacy(exp, name, preset, out, seeds, parts)
+
+
+def _run_legacy(module: ModuleType, name: str, preset: str, out: Path, seeds, parts) -> dict:
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
-    module = get(name)  # validates the name before anything is written
+    if len(seeds) != 1:
+        raise ConfigError(f"experiment {name!r} is not on the runner yet; run it with one --seed")
     if parts is not None:
         if not hasattr(module, "parts"):
             raise ConfigError(f"experiment {name!r} has no parts to select; run it without --parts")
+        from mdm.experiments.common import select_parts
+
         parts = select_parts(module.parts(preset), parts)  # before any folder is made
-    out = Path(out_dir) if out_dir is not None else Path("runs") / "exp" / name / preset
     out.mkdir(parents=True, exist_ok=True)
-    if parts is None:
-        return module.run(preset, out, seed=seed)
-    return module.run(preset, out, seed=seed, parts=parts)
+    kwargs = {} if parts is None else {"parts": parts}
+    return module.run(preset, out, seed=seeds[0], **kwargs)
+
+
+def verdict_lines(name: str, result: dict) -> list[str]:
+    """The verdict line(s) of a finished run of ``name`` (``mdm exp`` prints them)."""
+    exp = get(name)
+    if not isinstance(exp, Experiment) or exp.verdict is None:
+        return []
+    if "by_seed" not in result:
+        return list(exp.verdict(result))
+    return [f"seed {s}: {line}" for s, r in result["by_seed"].items() for line in exp.verdict(r)]

@@ -11,10 +11,11 @@ import sys
 from pathlib import Path
 
 
-def provenance(command: str, seed: int, config: dict, precision: str | None = None) -> dict:
+def provenance(command: str, seed: int, config: dict, precision: str | None = None, **extra) -> dict:
     """Command, seed, config, library versions and machine: attached to every published number.
 
-    ``precision``: the resolved training/inference precision (``fp32`` / ``bf16``), when one applies.
+    ``precision``: the resolved training/inference precision (``fp32`` / ``bf16``), when one applies;
+    ``extra`` (e.g. ``seeds``, ``wall_s``, ``part_seconds``) is added as given.
     """
     import numpy
     import torch
@@ -42,6 +43,7 @@ def provenance(command: str, seed: int, config: dict, precision: str | None = No
             "numpy": numpy.__version__,
         },
         "machine": {
+            "hostname": platform.node(),
             "platform": platform.platform(),
             "cpu": cpu,
             "cpu_count": os.cpu_count(),
@@ -53,7 +55,7 @@ def provenance(command: str, seed: int, config: dict, precision: str | None = No
     }
     if precision is not None:
         prov["precision"] = precision
-    return prov
+    return {**prov, **extra}
 
 
 def select_parts(available: tuple[str, ...], wanted) -> tuple[str, ...]:
@@ -72,11 +74,17 @@ def select_parts(available: tuple[str, ...], wanted) -> tuple[str, ...]:
     return tuple(a for a in available if a in wanted)
 
 
-def write_json_atomic(path: Path, obj) -> None:
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``: a reader
+    (or a run killed midway) sees the old file or the new one, never half of one."""
     path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=float))
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False, default=float))
 
 
 def markdown_table(header: list[str], rows: list[list]) -> str:
@@ -92,25 +100,63 @@ def markdown_table(header: list[str], rows: list[list]) -> str:
 
 def provenance_markdown(prov: dict) -> str:
     v, m = prov["versions"], prov["machine"]
+    seeds = prov.get("seeds") or [prov["seed"]]
+    wall = f"- wall time: {prov['wall_s']:.0f} s\n" if "wall_s" in prov else ""
     return (
-        f"- command: `{prov['command']}`\n- seed: {prov['seed']}\n"
+        f"- command: `{prov['command']}`\n- seed{'s' if len(seeds) > 1 else ''}: "
+        f"{', '.join(map(str, seeds))}\n"
         f"- versions: mdm {v['mdm']}, python {v['python']}, torch {v['torch']}, numpy {v['numpy']}\n"
         f"- machine: {m['cpu']} ({m['cpu_count']} cores, {m['torch_threads']} torch threads, "
         f"CPU capability {m.get('cpu_capability', 'unknown')}), "
-        f"{m['platform']}, cuda: {m['cuda']}\n- date: {prov['date']}\n"
+        f"{m.get('hostname', '?')}: {m['platform']}, cuda: {m['cuda']}\n- date: {prov['date']}\n{wall}"
     )
 
 
 @contextlib.contextmanager
-def one_thread():
-    """Run single-threaded, then restore.  The experiments are made of small ops (tiny transformers,
-    a few enumerated states) that intra-op threads only slow down; on a busy machine two threads
-    spinning for each other cost over 10x the CPU time (measured)."""
+def one_thread(threads: int = 1):
+    """Run on ``threads`` torch threads (one by default), then restore.  The experiments are made of
+    small ops (tiny transformers, a few enumerated states) that intra-op threads only slow down; on
+    a busy machine two threads spinning for each other cost over 10x the CPU time (measured)."""
     import torch
 
     before = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     try:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def interval(values) -> list[float]:
+    """The 95% percentile bootstrap CI ``[lo, hi]`` of the mean of ``values``
+    (:func:`mdm.eval.stats.summarize`, seeded: the same values give the same interval)."""
+    from mdm.eval.stats import summarize
+
+    est = summarize(_numbers(values))
+    return [est.lo, est.hi]
+
+
+def paired(a, b) -> dict:
+    """The paired difference ``a - b`` over matched items (:func:`mdm.eval.stats.paired_difference`):
+    ``{"ci": [lo, hi], "p": two-sided sign-flip p-value}``."""
+    from mdm.eval.stats import paired_difference
+
+    est = paired_difference(_numbers(a), _numbers(b))
+    return {"ci": [est.lo, est.hi], "p": est.p_value}
+
+
+def _numbers(values):
+    import numpy
+
+    if hasattr(values, "detach"):  # a tensor (bool, int or float)
+        values = values.detach().cpu().double().numpy()
+    return numpy.asarray(values, dtype=numpy.float64)
+
+
+def with_ci(value: float, ci, scale: float = 1.0, digits: int = 1, sign: bool = False) -> str:
+    """``"12.3 [10.1, 14.5]"``: a value and its CI for a report table (``scale=100``: percent)."""
+    if ci is None:
+        return f"{scale * value:{'+' if sign else ''}.{digits}f}"
+    lo, hi = ci
+    return (f"{scale * value:{'+' if sign else ''}.{digits}f} "
+            f"[{scale * lo:.{digits}f}, {scale * hi:.{digits}f}]")

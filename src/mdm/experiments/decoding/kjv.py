@@ -27,16 +27,13 @@ class KJVPreset:
 
 
 def _train_one(block, p: KJVPreset, out_dir: Path, seed: int, progress: bool):
-    from mdm.train import checkpoint, load_config, train
+    from mdm.experiments.training import finished_checkpoint, seeded
+    from mdm.train import checkpoint, load_config
 
     name = "bidirectional" if block is None else f"block-{block}"
     overrides = [*p.overrides, f"model.block_size={'null' if block is None else block}", f"seed={seed}"]
     cfg = load_config("kjv-char-block", overrides)
-    run_dir = out_dir / "models" / name
-    ckpt = run_dir / "checkpoint"
-    finished = ckpt.is_dir() and checkpoint.read_config(ckpt).get("metadata", {}).get("step") == cfg.max_steps
-    if not finished:
-        train(cfg, out_dir=run_dir, progress=progress, resume="auto")
+    ckpt = finished_checkpoint(cfg, out_dir / "models" / seeded(name, seed), progress)
     meta = checkpoint.read_config(ckpt).get("metadata", {})
     model, tok = checkpoint.load(ckpt)
     return name, model.eval(), tok, cfg, meta

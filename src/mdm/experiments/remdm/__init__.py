@@ -15,13 +15,12 @@ paper's text runs.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-import torch
+from mdm.experiments.plotting import figure
+from mdm.experiments.runner import Experiment, Part, TrainingInterrupted
 
-from mdm.errors import ConfigError
-from mdm.experiments.common import provenance, provenance_markdown, write_json_atomic
+__all__ = ["EXPERIMENT", "PRESETS", "samplers"]
 
 PRESETS = {
     # steps multiples of L; eta grid for the selection; samples per sampler; training steps
@@ -33,22 +32,23 @@ TOP_P = 0.9
 LOOP = dict(loop_t=(0.55, 0.05), alpha_on=0.9)  # the paper's ReMDM-loop setting for text
 
 
-def _trained(cfg, out: Path, log):
-    """Train ``cfg`` into ``out/train``, or reuse a finished run there with the same config."""
+def _trained(cfg, run_dir: Path, log):
+    """Train ``cfg`` into ``run_dir``, or reuse a finished run there with the same config."""
     import yaml
 
     from mdm.train import checkpoint, train
 
-    ckpt, saved = out / "train" / "checkpoint", out / "train" / "config.yaml"
+    ckpt, saved = run_dir / "checkpoint", run_dir / "config.yaml"
     def same(d: dict) -> dict:
         return {k: v for k, v in d.items() if k != "out_dir"}
 
     if ckpt.exists() and saved.exists() and same(yaml.safe_load(saved.read_text())) == same(cfg.to_dict()):
-        log(f"reusing the trained model in {out / 'train'} (same config)")
+        log(f"reusing the trained model in {run_dir} (same config)")
         return checkpoint.load(ckpt), None
-    res = train(cfg, out_dir=out / "train", progress=False, resume=False)
+    res = train(cfg, out_dir=run_dir, progress=False, resume=False)
     if res.interrupted:
-        raise KeyboardInterrupt
+        raise TrainingInterrupted(f"training in {run_dir} stopped at step {res.steps} of "
+                                  f"{cfg.max_steps}")
     return checkpoint.load(res.checkpoint), {"steps": res.steps, "wall_time_s": res.wall_time,
                                               "final_val": res.final_val}
 
@@ -68,22 +68,20 @@ def samplers(length: int, multiples, eta: float) -> list[tuple[str, str, int, ob
     return rows
 
 
-def run(preset: str, out_dir: Path, seed: int = 0, log=print) -> dict:
+def scaling(p: dict, seed: int, ctx) -> dict:
+    """Train (or reuse) the model, choose ``eta`` on the selection half, sweep on the other half."""
+    import torch
+
     from mdm.demo_setup import demo_config
     from mdm.eval.genppl import load_reference_lm, reference_lm_available
     from mdm.eval.sample_table import heldout_row, measure_sampler
+    from mdm.experiments.training import seeded
     from mdm.sampling import ReMDM
     from mdm.train import build_data
 
-    if preset not in PRESETS:
-        raise ConfigError(f"unknown preset {preset!r} for remdm; choose one of {sorted(PRESETS)}")
-    p = PRESETS[preset]
-    t0 = time.perf_counter()
-    torch.set_num_threads(1)
+    log = ctx.log
     cfg = demo_config(quick=p["quick"], steps=p["train_steps"], seed=seed)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (model, tokenizer), trained = _trained(cfg, out, log)
+    (model, tokenizer), trained = _trained(cfg, ctx.out_dir / seeded("train", seed), log)
     bundle = build_data(cfg)
     val = torch.stack([bundle.val[i]["input_ids"] for i in range(len(bundle.val))])
     half = val.shape[0] // 2
@@ -117,30 +115,26 @@ def run(preset: str, out_dir: Path, seed: int = 0, log=print) -> dict:
             f"JS {row.quality.mean_js_bits:.4f}  genPPL {g:.1f}")
     floor = heldout_row(heldout, pool, tokenizer, lm).to_dict() if heldout is not None else None
 
-    prov = provenance(f"mdm exp remdm --preset {preset}", seed, cfg.to_dict())
-    result = {"preset": preset, "length": length, "num_samples": num, "top_p": TOP_P, "temperature": 1.0,
-              "selection": {"steps": sel_steps, "mean_js_bits": {str(k): v for k, v in selection.items()},
-                            "eta": eta},
-              "loop": {"loop_t": list(LOOP["loop_t"]), "alpha_on": LOOP["alpha_on"]},
-              "rows": rows, "heldout": floor, "trained": trained, "genppl": lm is not None,
-              "total_seconds": time.perf_counter() - t0, "provenance": prov}
-    write_json_atomic(out / "result.json", result)
-    _plot(result, out / "remdm_scaling.png")
-    (out / "report.md").write_text(_report(result, provenance_markdown(prov)), encoding="utf-8")
-    return result
+    return {"length": length, "num_samples": num, "top_p": TOP_P, "temperature": 1.0,
+            "selection": {"steps": sel_steps, "mean_js_bits": {str(k): v for k, v in selection.items()},
+                          "eta": eta},
+            "loop": {"loop_t": list(LOOP["loop_t"]), "alpha_on": LOOP["alpha_on"]},
+            "rows": rows, "heldout": floor, "trained": trained, "genppl": lm is not None,
+            "train_config": cfg.to_dict()}
 
 
-def _plot(result: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
+def _plots(result: dict, out_dir: Path) -> list[str]:
     metrics = [("mean n-gram JS (bits)", lambda r: r["quality"]["mean_js_bits"]),
                ("sample entropy (bits)", lambda r: r["quality"]["sequence_entropy_bits"])]
     if result["genppl"]:
         metrics.append(("gen. PPL", lambda r: r["genppl"]["perplexity"]))
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.4))
+    with figure(out_dir / "remdm_scaling.png", ncols=len(metrics), size=(4.2 * len(metrics), 3.4), dpi=120,
+                squeeze=False, title="ReMDM vs ancestral: sample quality vs steps") as (fig, axes):
+        _draw(result, metrics, axes[0])
+    return ["remdm_scaling.png"]
+
+
+def _draw(result: dict, metrics, axes) -> None:
     for ax, (name, get) in zip(axes, metrics):
         for family in ("ancestral", "remdm-cap", "remdm-loop"):
             rs = [r for r in result["rows"] if r["family"] == family]
@@ -151,14 +145,12 @@ def _plot(result: dict, path: Path) -> None:
         ax.axvline(result["length"], color="k", lw=0.5)
         ax.set_xscale("log", base=2)
         ax.set_xlabel("steps T (vertical line: T = L)")
+        ax.set_ylabel(name)
         ax.set_title(name)
     axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
-def _report(result: dict, prov_md: str) -> str:
+def _report(result: dict, p: dict) -> str:
     sel = result["selection"]
     lines = [
         f"# ReMDM inference-time scaling ({result['preset']} preset)", "",
@@ -177,5 +169,36 @@ def _report(result: dict, prov_md: str) -> str:
         q = r["quality"]
         lines.append(f"| {r['label']} | {r['steps'] or '-'} | {nfe} | {q['sequence_entropy_bits']:.3f} "
                      f"| {q['mean_js_bits']:.4f} | {g} |")
-    lines += ["", "![scaling](remdm_scaling.png)", "", "## Provenance", "", prov_md, ""]
+    lines += ["", "![scaling](remdm_scaling.png)", ""]
     return "\n".join(lines)
+
+
+def _verdict(result: dict) -> list[str]:
+    length = result["length"]
+    by = {(r["family"], r["steps"]): r for r in result["rows"]}
+    top = max(r["steps"] for r in result["rows"])
+    lines = []
+    for family in ("ancestral", "remdm-cap", "remdm-loop"):
+        r = by.get((family, top))
+        if r is not None:
+            lines.append(f"T = {top} (L = {length}): {family} n-gram JS "
+                         f"{r['quality']['mean_js_bits']:.4f} bits, NFE {r['nfe']:.1f}")
+    return lines
+
+
+def _evidence(result: dict, p: dict) -> dict:
+    return {"n_test": p["num"], "method": "point estimates of sample quality (no CI)",
+            "setting": "our proxy"}
+
+
+def _headline(result: dict) -> dict:
+    js = {(r["family"], r["steps"]): r["quality"]["mean_js_bits"] for r in result["rows"]}
+    out = {f"n-gram JS bits, {f} T={t}": v for (f, t), v in js.items()}
+    out.update({f"n-gram JS bits, {f} minus ancestral, T={t}": (v, js[("ancestral", t)])
+                for (f, t), v in js.items() if f != "ancestral" and ("ancestral", t) in js})
+    return out
+
+
+EXPERIMENT = Experiment(name="remdm", presets=PRESETS, parts=lambda p: [Part("scaling", scaling)],
+                        assemble=lambda p, results, seed: dict(results["scaling"]), report=_report,
+                        plots=_plots, verdict=_verdict, evidence=_evidence, headline=_headline)

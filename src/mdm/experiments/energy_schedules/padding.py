@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from mdm.errors import ConfigError
-from mdm.experiments.energy_schedules_report import plot_sweep
+from mdm.experiments.common import interval, paired
 from mdm.sampling.trace import Trace
 from mdm.schedules import BetaEnergy, Cosine, Linear, Schedule, unmask_counts
 from mdm.tuning import TuneConfig, tune_schedule
@@ -62,6 +62,7 @@ class PaddingSetup:
     tune_refine_top: int = 3
     tune_refine_samples: int = 400
     decode_batch: int = 500
+    checkpoint: str | None = None  # a finished arithmetic checkpoint to use instead of training one
 
 
 def padding_reveals(trace: Trace, pad_ids, steps_per_block: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -100,18 +101,18 @@ def decode(model, dataset, schedule: Schedule, steps: int, setup: PaddingSetup, 
     return tuple(torch.cat(out[k]) for k in ("ok", "pad", "early", "nfe"))
 
 
-def padding_model(setup: PaddingSetup, out_dir: Path):
+def padding_model(setup: PaddingSetup, out_dir: Path, seed: int = 0):
     """``(model, validation split, test split, training summary)`` of the setup's config: loaded
     when finished, else trained (fp32 on a CPU) -- the same path as the ``mdm exp eb-sampler`` tasks."""
     from mdm.experiments.eb_sampler import TaskSetup
-    from mdm.experiments.task_models import task_kind, task_model
+    from mdm.experiments.training import task_kind, task_model
 
     task = TaskSetup(setup.name, setup.config, setup.overrides, shared_checkpoint=setup.shared_checkpoint,
                      n_valid=setup.n_valid)
     if task_kind(task) != "arithmetic":
         raise ConfigError(f"the padding part needs an arithmetic config, {setup.config!r} trains "
                           f"{task_kind(task)!r}")
-    return task_model(task, out_dir, progress=False)
+    return task_model(task, out_dir, progress=False, seed=seed)
 
 
 def _tune(model, valid, setup: PaddingSetup, seed: int, cache: Path):
@@ -141,7 +142,7 @@ def run_padding(setup: PaddingSetup, out_dir: Path, seed: int, checkpoint_dir: s
 
     t0 = time.perf_counter()
     if checkpoint_dir is None:
-        model, valid, test, summary = padding_model(setup, out_dir)
+        model, valid, test, summary = padding_model(setup, out_dir, seed)
         checkpoint_dir = summary["checkpoint"]
     else:
         model, _ = checkpoint.load(checkpoint_dir)
@@ -171,11 +172,12 @@ def run_padding(setup: PaddingSetup, out_dir: Path, seed: int, checkpoint_dir: s
         diff = correct[r["label"], r["steps"]].double() - correct["linear", r["steps"]].double()
         r["vs_linear"] = float(diff.mean())
         r["vs_linear_se"] = float(diff.std() / math.sqrt(len(diff))) if len(diff) > 1 else 0.0
-    plot = plot_sweep(rows, out_dir / f"sweep_{setup.name}.png", f"arithmetic ({setup.name})",
-                      metrics=("accuracy",),
-                      highlight=("Beta(0.9,0.3)", "Beta(1,0.2)", "tuned"))
+        r["accuracy_ci"] = interval(correct[r["label"], r["steps"]])
+        if r["schedule"] != "linear" and len(diff) > 1:  # bootstrap CI and sign-flip p of the pairs
+            pair = paired(correct[r["label"], r["steps"]], correct["linear", r["steps"]])
+            r["vs_linear_ci"], r["vs_linear_p"] = pair["ci"], pair["p"]
     return {"setup": asdict(setup), "checkpoint": checkpoint_dir, "train": summary, "rows": rows,
             "tuned": {"a": tuned.a, "b": tuned.b, "valid_accuracy": tuned.score,
                       **{k: v for k, v in tuned.to_dict().items() if k in ("grid", "refined")}},
             "task": {"answer_len": test.answer_len, "prompt_len": test.prompt_len, **_answer_lengths(test)},
-            "plot": plot.name, "wall_s": time.perf_counter() - t0}
+            "plot": f"sweep_{setup.name}.png", "wall_s": time.perf_counter() - t0}

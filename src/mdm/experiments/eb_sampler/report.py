@@ -1,57 +1,8 @@
-"""Plots and ``report.md`` of ``mdm exp eb-sampler`` (see :mod:`mdm.experiments.eb_sampler`)."""
+"""``report.md`` of ``mdm exp eb-sampler`` (see :mod:`mdm.experiments.eb_sampler`)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from mdm.experiments.common import markdown_table, provenance_markdown
-
-_NFE_TICKS = (1, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 89)
-
-
-def plot_task(part: dict, path: Path, title: str) -> Path:
-    """Accuracy vs mean NFE (log x), one curve per sampler family; one panel per block size."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import NullFormatter, ScalarFormatter
-
-    variants = sorted({(r["block_size"], r.get("stop", True)) for r in part["rows"]},
-                      key=lambda v: (not v[1], v[0] is not None, -(v[0] or 0)))
-    families = sorted({r["family"] for r in part["rows"]})
-    colors = {f: plt.cm.tab10(i) for i, f in enumerate(families)}
-    width = 5.2 * len(variants) + 1.0
-    fig, axes = plt.subplots(1, len(variants), figsize=(width, 4.4), sharey=True, squeeze=False)
-    for ax, (block, stop) in zip(axes[0], variants):
-        here = [r for r in part["rows"] if r["block_size"] == block and r.get("stop", True) == stop]
-        for family in families:
-            rows = sorted((r for r in here if r["family"] == family), key=lambda r: r["nfe_mean"])
-            if rows:
-                ax.plot([r["nfe_mean"] for r in rows], [100 * r["accuracy"] for r in rows], marker="o",
-                        ms=3.5, color=colors[family], label=family)
-        ax.set_xscale("log")
-        nfe = [r["nfe_mean"] for r in here]
-        ax.set_xticks([t for t in _NFE_TICKS if min(nfe) / 1.1 <= t <= max(nfe) * 1.1])
-        ax.xaxis.set_major_formatter(ScalarFormatter())
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_xlabel("mean NFE per sequence" + ("" if stop else " (no stop rule)"))
-        ax.set_title(("one block" if block is None else f"semi-AR blocks of {block}")
-                     + ("" if stop else ", no stop rule"))
-        ax.grid(alpha=0.3, which="both")
-    axes[0][0].set_ylabel("accuracy (%)")
-    axes[0][-1].legend(fontsize=8)
-    fig.suptitle(f"{title}: accuracy vs forward passes ({part['rows'][0]['n']} test prompts, temperature 0)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def plot_bound(bound: dict, path: Path) -> Path:
-    from mdm.experiments import eb_bound
-
-    return eb_bound.plot_bound(bound, path)
+from mdm.experiments.common import markdown_table, with_ci
 
 
 def _setting(row: dict) -> tuple:
@@ -63,11 +14,11 @@ def _rows_table(part: dict) -> str:
     rows = sorted(part["rows"], key=lambda r: (not r.get("stop", True), str(r["block_size"]), r["family"],
                                                r["nfe_mean"]))
     valid = {_setting(r): r for r in part.get("valid_rows", [])}
-    body = [[r["curve"], r["label"], f"{100 * r['accuracy']:.1f} ± {100 * r['accuracy_se']:.1f}",
+    body = [[r["curve"], r["label"], with_ci(r["accuracy"], r.get("accuracy_ci"), 100),
              f"{r['nfe_mean']:.2f}", f"{r['nfe_max']:.0f}",
              f"{100 * valid[_setting(r)]['accuracy']:.1f}" if _setting(r) in valid else "-",
              f"{r['wall_s']:.1f}"] for r in rows]
-    return markdown_table(["sampler", "setting", "test accuracy % (± SE)", "test mean NFE", "test max NFE",
+    return markdown_table(["sampler", "setting", "test accuracy % [95% CI]", "test mean NFE", "test max NFE",
                            "validation accuracy %", "test wall s"], body)
 
 
@@ -89,12 +40,15 @@ def _speedup_table(part: dict) -> str:
             continue
         diff = "-"
         if "accuracy_diff" in s:
-            diff = f"{100 * s['accuracy_diff']:+.1f} ± {100 * s['accuracy_diff_se']:.1f}"
+            diff = with_ci(s["accuracy_diff"], s.get("accuracy_diff_ci"), 100, sign=True)
+            if "accuracy_diff_p" in s:
+                diff += f", p = {s['accuracy_diff_p']:.2g}"
         chosen = f"{best['label']}: {_at(val['best'])}" if val.get("best") else best["label"]
         body.append([s["family"], blocks, val_ref, chosen, _at(ref), _at(best), diff, f"{s['speedup']:.2f}x"])
     return markdown_table(["family", "blocks", "validation: top-1 acc % @ NFE",
                            "validation: cheapest within 0.5 pt (chosen)", "test: top-1 acc % @ NFE",
-                           "test: chosen acc % @ NFE", "test: paired acc diff (pt)", "test: NFE speed-up"],
+                           "test: chosen acc % @ NFE", "test: paired acc diff (pt) [95% CI], sign-flip p",
+                           "test: NFE speed-up"],
                           body)
 
 
@@ -133,9 +87,8 @@ def _selection_lines(part: dict) -> list[str]:
             "its accuracy, NFE and paired difference vs top-1 are reported on the test prompts"]
 
 
-def write_report(result: dict, out_dir: Path) -> Path:
-    from mdm.experiments import eb_bound
-
+def report(result: dict) -> str:
+    """The markdown body (the runner adds the evidence box and provenance)."""
     lines = [f"# EB-sampler: accuracy vs NFE ({result['preset']} preset)", ""]
     for name, part in result["tasks"].items():
         lines += [f"## {name}", "", *_train_lines(part["train"]),
@@ -147,10 +100,29 @@ def write_report(result: dict, out_dir: Path) -> Path:
         if part.get("groups"):
             lines += ["### Accuracy (%) by difficulty", "", _group_table(part), ""]
     if result.get("bound") is not None:
-        lines += ["## The bound on an exact HMM", "", *eb_bound.report_lines(result["bound"]), "",
+        lines += ["## The bound on an exact HMM", "", *bound_lines(result["bound"]), "",
                   "![bound](bound.png)", ""]
-    lines += ["## Provenance", "", provenance_markdown(result["provenance"]),
-              f"- wall time: {result['wall_s']:.0f} s", ""]
-    path = Path(out_dir) / "report.md"
-    path.write_text("\n".join(lines))
-    return path
+    return "\n".join(lines)
+
+
+def _fmt(v):
+    return "-" if v is None else v
+
+
+def bound_lines(result: dict) -> list[str]:
+    """Markdown: one table over the random set sizes, one over the EB-sampler's ``gamma``."""
+    head = ["n", "bound holds", "mean TC", "mean ΣH−maxH", "mean TC/bound", "median", "max"]
+    keys = ["n", "holds", "tc_mean", "bound_mean", "ratio_mean", "ratio_median", "ratio_max"]
+    rand = [[int(k), *(_fmt(s[c]) for c in keys)] for k, s in result["random_sets"].items()]
+    eb = [[float(gm), *(_fmt(s[c]) for c in keys), _fmt(s["size_mean"]), _fmt(s["tc_max"]), s["skipped"]]
+          for gm, s in result["eb_sets"].items()]
+    return [
+        "Random sets of masked positions: total correlation TC(S) against the EB bound ΣH − maxH "
+        "(ratio over sets with bound > 1e-12).",
+        "",
+        *markdown_table(["set size", *head], rand).split("\n"),
+        "",
+        "Sets the EB-sampler reveals (entropy proxy): TC must be at most γ.",
+        "",
+        *markdown_table(["γ", *head, "mean set size", "max TC (≤ γ)", "skipped"], eb).split("\n"),
+    ]

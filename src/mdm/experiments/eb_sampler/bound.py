@@ -19,18 +19,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from mdm.errors import ConfigError, LanguageError
-from mdm.experiments.common import markdown_table
 from mdm.languages.base import Language
 from mdm.sampling.unmaskers import best_first, eb_count
 
 __all__ = [
-    "check_bound", "eb_quantity", "plot_bound", "report_lines", "set_joint_log_probs", "total_correlation",
+    "check_bound", "eb_quantity", "set_joint_log_probs", "total_correlation",
 ]
 
 MAX_ASSIGNMENTS = 1_000_000  # most joint entries (V^|S|, or prefix-token pairs per call) enumerated
@@ -255,57 +253,3 @@ def check_bound(
     config = {"language": repr(language), "length": length, "n_trials": n_trials, "set_sizes": set_sizes,
               "mask_rate": [lo, hi], "gamma_grid": gamma_grid, "seed": seed}
     return {"config": config, "random_sets": random_sets, "eb_sets": eb_sets, "raw": raw, "eb_raw": eb_raw}
-
-
-def plot_bound(result: dict, path) -> Path:
-    """Scatter of ``TC(S)`` against ``sum H - max H`` for the random sets, coloured by ``|S|``, on
-    log-log axes with the line ``TC = bound``.  Points with a value at or below 1e-12 (zero up to
-    rounding) are left out."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    tc, bound, size = (np.asarray(result["raw"][k], dtype=np.float64) for k in ("tc", "bound", "size"))
-    keep = (tc > MIN_BOUND) & (bound > MIN_BOUND)
-    fig, ax = plt.subplots(figsize=(5.5, 4.5))
-    for k in sorted(set(size[keep].tolist())):
-        sel = keep & (size == k)
-        ax.scatter(bound[sel], tc[sel], s=10, alpha=0.6, label=f"|S| = {int(k)}")
-    if keep.any():
-        lo, hi = min(tc[keep].min(), bound[keep].min()), max(tc[keep].max(), bound[keep].max())
-        ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="TC = sum H - max H")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-    ax.set_xlabel("sum H - max H (nats)")
-    ax.set_ylabel("total correlation TC(S) (nats)")
-    ax.set_title(f"EB bound, random sets ({int(keep.sum())} of {tc.size} above 1e-12)", fontsize=10)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
-
-
-def _fmt(v):
-    return "-" if v is None else v
-
-
-def report_lines(result: dict) -> list[str]:
-    """Markdown: one table over the random set sizes, one over the EB-sampler's ``gamma``."""
-    head = ["n", "bound holds", "mean TC", "mean ΣH−maxH", "mean TC/bound", "median", "max"]
-    keys = ["n", "holds", "tc_mean", "bound_mean", "ratio_mean", "ratio_median", "ratio_max"]
-    rand = [[int(k), *(_fmt(s[c]) for c in keys)] for k, s in result["random_sets"].items()]
-    eb = [[float(gm), *(_fmt(s[c]) for c in keys), _fmt(s["size_mean"]), _fmt(s["tc_max"]), s["skipped"]]
-          for gm, s in result["eb_sets"].items()]
-    return [
-        "Random sets of masked positions: total correlation TC(S) against the EB bound ΣH − maxH "
-        "(ratio over sets with bound > 1e-12).",
-        "",
-        *markdown_table(["set size", *head], rand).split("\n"),
-        "",
-        "Sets the EB-sampler reveals (entropy proxy): TC must be at most γ.",
-        "",
-        *markdown_table(["γ", *head, "mean set size", "max TC (≤ γ)", "skipped"], eb).split("\n"),
-    ]

@@ -1,46 +1,10 @@
-"""Plots and the report of ``mdm exp energy-schedules`` (:mod:`mdm.experiments.energy_schedules`)."""
+"""The report of ``mdm exp energy-schedules`` (:mod:`mdm.experiments.energy_schedules`)."""
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
-from mdm.experiments.common import markdown_table, provenance_markdown
-
-_YLABEL = {"gap": "TER gap: NLL/token - entropy rate (nats)", "ser": "SER", "accuracy": "accuracy"}
-
-
-def plot_sweep(rows: list[dict], path: Path, title: str, metrics=("gap", "ser"), highlight=()) -> Path:
-    """One panel per (metric, order) of a sweep; schedules named in ``highlight`` drawn solid."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    orders = list(dict.fromkeys(r["order"] for r in rows))
-    size = (5.2 * len(orders), 3.6 * len(metrics))
-    fig, axes = plt.subplots(len(metrics), len(orders), figsize=size, squeeze=False)
-    for j, order in enumerate(orders):
-        mine = [r for r in rows if r["order"] == order]
-        for i, metric in enumerate(metrics):
-            ax = axes[i][j]
-            for label in dict.fromkeys(r["label"] for r in mine):
-                pts = sorted((r["steps"], r[metric], r.get(f"{metric}_se", 0.0)) for r in mine
-                             if r["label"] == label)
-                n, v, se = zip(*pts)
-                style = "-o" if label.split("=")[0] in highlight else "--s"
-                ax.errorbar(n, v, yerr=se, fmt=style, ms=4, capsize=2, label=label)
-            ax.set_xscale("log", base=2)
-            ax.set_xlabel("steps N")
-            ax.set_ylabel(_YLABEL.get(metric, metric))
-            ax.set_title(f"{title}: {order} order", fontsize=9)
-            ax.grid(alpha=0.3)
-            if i == 0:
-                ax.legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+from mdm.experiments.common import markdown_table, with_ci
 
 
 def _sweep_table(rows: list[dict], metric: str, order: str) -> str:
@@ -51,13 +15,13 @@ def _sweep_table(rows: list[dict], metric: str, order: str) -> str:
         vals = {r["steps"]: r for r in mine if r["label"] == label}
         cells = []
         for n in steps:
-            v, se = vals[n][metric], vals[n].get(f"{metric}_se")
+            v, ci, se = vals[n][metric], vals[n].get(f"{metric}_ci"), vals[n].get(f"{metric}_se")
             if not math.isfinite(v):
                 cells.append("n/a (no valid sample)")
-            elif se is not None and math.isfinite(se):
+            elif ci is None and se is not None and math.isfinite(se):  # no per-item values: ± SE
                 cells.append(f"{v:.4f} ± {se:.4f}")
             else:
-                cells.append(f"{v:.4f}")
+                cells.append(with_ci(v, ci, digits=4))
         table.append([label, *cells])
     return markdown_table(["schedule", *[f"N={n}" for n in steps]], table)
 
@@ -94,7 +58,8 @@ def _toy_report(toy: dict) -> list[str]:
 
 def _part_report(name: str, part: dict, config: dict) -> list[str]:
     lines = [f"### {name}", "",
-             f"Length {config['length']}, {config['samples']} samples per cell, temperature 1, the same "
+             f"Length {config['length']}, {config['samples']} samples per cell (value [95% bootstrap CI over "
+             "samples]), temperature 1, the same "
              f"seed for every schedule at a given N; entropy rate {part['entropy_per_token']:.4f} "
              "nats/token. The TER gap is over the valid samples only, so it is biased when SER is high.", ""]
     if "train" in part:
@@ -145,10 +110,13 @@ def _padding_report(part: dict) -> list[str]:
               "**test accuracy**", "", _sweep_table(part["rows"], "accuracy", "confidence"), ""]
     if all("vs_linear" in r for r in part["rows"]):
         body = [[r["label"], r["steps"], f"{100 * r['accuracy']:.1f}",
-                 f"{100 * r['vs_linear']:+.1f} ± {100 * r['vs_linear_se']:.1f}"]
+                 with_ci(r["vs_linear"], r.get("vs_linear_ci"), 100, sign=True),
+                 f"{r['vs_linear_p']:.2g}" if "vs_linear_p" in r else "-"]
                 for r in part["rows"] if r["schedule"] != "linear"]
-        lines += ["**vs linear** (paired on the same test problems; points, ± SE):", "",
-                  markdown_table(["schedule", "N", "accuracy %", "minus linear (pt)"], body), ""]
+        lines += ["**vs linear** (paired on the same test problems; points, 95% bootstrap CI over "
+                  "problems, sign-flip p):", "",
+                  markdown_table(["schedule", "N", "accuracy %", "minus linear (pt) [95% CI]", "p"], body),
+                  ""]
     rows = [[r["label"], r["steps"], str(r["counts_per_block"]), f"{r['padding_first_half']:.2f}",
              f"{r['revealed_first_half']:.2f}", f"{r['nfe']:.1f}"] for r in part["rows"]]
     lines += ["**The mechanism**: unmask counts per step of one block, and per sequence the end-of-text "
@@ -163,9 +131,10 @@ def _padding_report(part: dict) -> list[str]:
     return lines
 
 
-def write_report(result: dict, out_dir: Path) -> None:
+def report(result: dict) -> str:
+    """The markdown body (the runner adds the evidence box and provenance)."""
     lines = ["# Energy-optimal Beta schedules (Chen et al., arXiv 2509.13866)", "",
-             f"Preset `{result['preset']}`; total time {result['wall_s']:.0f} s.", ""]
+             f"Preset `{result['preset']}`.", ""]
     if result["preset"] == "quick":
         lines += ["The quick preset is a smoke test: small samples and a model trained for seconds.", ""]
     if result.get("toy"):
@@ -178,12 +147,11 @@ def write_report(result: dict, out_dir: Path) -> None:
                 lines += _part_report(name, part, result["config"])
     for part in (result.get("padding") or {}).values():
         lines += _padding_report(part)
-    if "task" in result:
+    if result.get("task"):
         task = result["task"]
         lines += ["## 5. Task model", "", f"{task['task']} checkpoint {task['checkpoint']}", ""]
         for order in result["config"]["orders"]:
             lines += [f"**accuracy, {order} order**", "", _sweep_table(task["rows"], "accuracy", order), ""]
-    lines += ["## Provenance", "", provenance_markdown(result["provenance"])]
-    (out_dir / "report.md").write_text("\n".join(lines))
+    return "\n".join(lines)
 
 

@@ -5,7 +5,8 @@ part).  A *setup* is any object with ``name``, ``config`` (a packaged training c
 path), ``overrides`` (``key=value`` changes), ``shared_checkpoint`` (use the config's own
 ``out_dir``, so ``mdm train CONFIG`` and the experiment share one model) and ``n_valid`` (how many
 validation items to draw, disjoint from the train and test splits); see
-:class:`mdm.experiments.eb_sampler.TaskSetup`.
+:class:`mdm.experiments.eb_sampler.TaskSetup`.  An interrupted training raises
+:class:`~mdm.experiments.runner.TrainingInterrupted`, so the part is not cached.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["task_kind", "task_model"]
+from mdm.experiments.runner import TrainingInterrupted
+
+__all__ = ["finished_checkpoint", "seeded", "task_kind", "task_model"]
 
 
 def task_kind(setup) -> str:
@@ -44,25 +47,46 @@ def _train_summary(run_dir: Path, checkpoint_dir: Path, model) -> dict:
     }
 
 
-def task_model(setup, out_dir: Path, progress: bool = True):
-    """``(model, validation split, test split, training summary)``: a finished checkpoint is loaded,
-    otherwise the model is trained (or an interrupted run resumed) with the task's config.  A
-    checkpoint saved with another model, data or loss config raises
-    :class:`~mdm.errors.ConfigError`, finished or not."""
-    from mdm.eval.splits import task_eval_splits
-    from mdm.train import checkpoint, load_config, train
+def finished_checkpoint(cfg, run_dir: Path, progress: bool = False) -> Path:
+    """``run_dir/checkpoint`` after ``cfg.max_steps`` steps: loaded as it is when finished, else
+    trained (an interrupted run resumed).  A checkpoint of another model, data, loss or seed raises
+    :class:`~mdm.errors.ConfigError` (never silently reused); a training stopped early raises
+    :class:`~mdm.experiments.runner.TrainingInterrupted` (so the part is not cached)."""
+    from mdm.train import checkpoint, train
     from mdm.train.loop import check_compatible
 
-    cfg = load_config(setup.config, list(setup.overrides))
-    run_dir = Path(cfg.out_dir) if setup.shared_checkpoint else out_dir / "models" / setup.name
-    ckpt_dir = run_dir / "checkpoint"
+    ckpt_dir = Path(run_dir) / "checkpoint"
     finished = False
     if ckpt_dir.is_dir():
         meta = checkpoint.read_config(ckpt_dir)
         check_compatible(meta.get("train"), cfg, ckpt_dir)
         finished = meta.get("metadata", {}).get("step") == cfg.max_steps
     if not finished:
-        train(cfg, out_dir=run_dir, progress=progress, resume="auto")
+        res = train(cfg, out_dir=run_dir, progress=progress, resume="auto")
+        if res.interrupted:
+            raise TrainingInterrupted(f"training in {run_dir} stopped at step {res.steps} of {cfg.max_steps}")
+    return ckpt_dir
+
+
+def seeded(name: str, seed: int) -> str:
+    """The folder of a model trained with the experiment's ``seed``: ``name`` for seed 0 (the
+    packaged configs' seed, so ``mdm train CONFIG`` and seed 0 share a model), ``name-seedN`` else."""
+    return name if seed == 0 else f"{name}-seed{seed}"
+
+
+def task_model(setup, out_dir: Path, progress: bool = True, seed: int = 0):
+    """``(model, validation split, test split, training summary)``: a finished checkpoint is loaded,
+    otherwise the model is trained (or an interrupted run resumed) with the task's config.  A
+    checkpoint saved with another model, data or loss config raises
+    :class:`~mdm.errors.ConfigError`, finished or not.  ``seed`` != 0 trains with ``seed=SEED``
+    (in its own folder, :func:`seeded`); seed 0 keeps the config's own seed."""
+    from mdm.eval.splits import task_eval_splits
+    from mdm.train import checkpoint, load_config
+
+    cfg = load_config(setup.config, [*setup.overrides, *([f"seed={seed}"] if seed else [])])
+    run_dir = (Path(seeded(cfg.out_dir, seed)) if setup.shared_checkpoint
+               else out_dir / "models" / seeded(setup.name, seed))
+    ckpt_dir = finished_checkpoint(cfg, run_dir, progress)
     model, _ = checkpoint.load(ckpt_dir)
     model.eval()
     if torch.cuda.is_available():

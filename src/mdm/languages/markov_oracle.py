@@ -1,6 +1,8 @@
-"""Fast exact denoisers for the steps-vs-length sweeps (same answers as ``language.denoiser()``).
+"""Fast exact denoisers for first-order token chains (same answers as ``language.denoiser()``).
 
-The sweep calls the exact conditional ``p(x_i | clean positions)`` hundreds of thousands of times.
+Sweeps over steps and lengths (the steps-vs-length experiment, after Feng et al., "Theoretical
+Benefit and Limitation of Diffusion Language Model", arXiv 2502.09622) call the exact conditional
+``p(x_i | clean positions)`` hundreds of thousands of times.
 :meth:`mdm.languages.Language.denoiser` runs a scaled forward-backward over the chain's states (one
 matmul per position and direction); for first-order token chains there is a closed form:
 
@@ -28,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from mdm.errors import LanguageError
-from mdm.languages import NGram
+from mdm.languages.ngram import NGram
 from mdm.protocol import check_tokens
 
 __all__ = ["MarkovOracle", "fast_oracle"]

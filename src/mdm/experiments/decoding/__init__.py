@@ -1,0 +1,130 @@
+"""``mdm exp decoding``: what fast decoding costs and what block diffusion buys.
+
+1. **Approximate caches on a long prompt** (:mod:`mdm.experiments.decoding.copy`): accuracy of a
+   copy task trained here, per cache mode (none / prefix / dual / dual refreshed every 2 passes;
+   Fast-dLLM, arXiv 2505.22618), with token agreement against the uncached run.
+2. **Block diffusion on KJV** (:mod:`mdm.experiments.decoding.kjv`): validation NELBO of
+   block-causal models (block sizes 4 / 16 / 64; BD3-LM, arXiv 2503.09573) against the
+   bidirectional MDM at equal steps, with sample quality beside it.
+
+Decoding speed (tokens/s of each cache mode, the exact block cache) is measured by
+``benchmarks/decoding.py``, side by side on one thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from mdm.experiments.common import markdown_table
+from mdm.experiments.decoding.copy import CopyPreset, run_copy
+from mdm.experiments.decoding.kjv import KJVPreset, run_kjv
+from mdm.experiments.plotting import figure
+from mdm.experiments.runner import Experiment, Part
+
+__all__ = ["EXPERIMENT", "PRESETS", "Preset"]
+
+
+@dataclass(frozen=True)
+class Preset:
+    copy: CopyPreset
+    kjv: KJVPreset
+
+
+PRESETS = {
+    "quick": Preset(
+        CopyPreset(prompt_len=24, answer_len=8, symbols=8, d_model=32, n_layers=1, steps=30, batch=16,
+                   lr=3e-3, n_test=16, block=4, tau=0.9),
+        KJVPreset(block_sizes=(None, 4, 16), n_samples=2, sample_len=32,
+                  overrides=("data.seq_len=32", "data.max_chars=20000", "model.d_model=32", "max_steps=3",
+                             "eval_every=3", "eval_batches=1", "eval_samples=1", "batch_size=4")),
+    ),
+    "full": Preset(
+        CopyPreset(prompt_len=240, answer_len=16, symbols=16, d_model=64, n_layers=2, steps=200, batch=32,
+                   lr=3e-3, n_test=256, block=4, tau=0.9),
+        KJVPreset(block_sizes=(None, 4, 16, 64), n_samples=32, sample_len=128, overrides=()),
+    ),
+}
+
+
+def _plots(result: dict, out_dir: Path) -> list[str]:
+    if "kjv" not in result:
+        return []
+    rows = result["kjv"]["rows"]
+    labels = [r["model"] for r in rows]
+    with figure(out_dir / "kjv_block_sizes.png", ncols=2, size=(9, 3.2), dpi=120,
+                title="KJV: block diffusion vs bidirectional MDM at equal steps") as (fig, axes):
+        axes[0].bar(labels, [r["val_bits_per_char"] or 0.0 for r in rows], color="tab:blue")
+        axes[0].set_ylabel("val NELBO (bits/char)")
+        axes[1].bar(labels, [r["js_3"] for r in rows], color="tab:orange")
+        axes[1].set_ylabel("3-gram JS to val (bits)")
+        for ax in axes:
+            ax.set_xlabel("model")
+            ax.tick_params(axis="x", rotation=20)
+    return ["kjv_block_sizes.png"]
+
+
+def _sample_cell(text: str) -> str:
+    return "`" + text[:60].replace("\n", " ").replace("|", "/") + "`"
+
+
+def _report(result: dict, p: Preset) -> str:
+    lines = ["# decoding: approximate KV caches and block diffusion\n"]
+    if "copy" in result:
+        copy = result["copy"]
+        cp = copy["preset"]
+        lines += [
+            f"## Copy task (prompt {cp['prompt_len']}, answer {cp['answer_len']}): accuracy per cache mode\n",
+            f"Temperature 0, {cp['n_test']} test prompts; model: {copy['train']['parameters']} parameters, "
+            f"{cp['steps']} steps.\n",
+            markdown_table(["decoder", "cache", "token acc.", "exact match", "agreement w/ no cache",
+                            "mean NFE", "tokens/s"],
+                           [[r["decoder"], r["mode"], r["token_accuracy"], r["exact_match"],
+                             r["agreement_with_no_cache"], r["mean_nfe"], r["tokens_per_second"]]
+                            for r in copy["rows"]])]
+    if "kjv" in result:
+        lines += [
+            "\n## KJV: block diffusion (BD3-LM) vs bidirectional at equal steps\n",
+            markdown_table(["model", "steps", "val bits/char", "JS-1", "JS-2", "JS-3", "unigram entropy",
+                            "sample"],
+                           [[r["model"], r["steps"], r["val_bits_per_char"], r["js_1"], r["js_2"], r["js_3"],
+                             r["entropy_1"], _sample_cell(r["sample"])] for r in result["kjv"]["rows"]]),
+            "\n![KJV block sizes](kjv_block_sizes.png)"]
+    return "\n".join(lines)
+
+
+def _verdict(result: dict) -> list[str]:
+    lines = []
+    if "copy" in result:
+        first = [r for r in result["copy"]["rows"] if r["decoder"] == result["copy"]["rows"][0]["decoder"]]
+        lines.append(f"copy task, {first[0]['decoder']}: exact match "
+                     + ", ".join(f"{r['mode']} {r['exact_match']:.3f}" for r in first))
+    rows = result.get("kjv", {}).get("rows", [])
+    bi = next((r for r in rows if r["block_size"] is None), None)
+    best = min((r for r in rows if r["block_size"] is not None and r["val_bits_per_char"] is not None),
+               key=lambda r: r["val_bits_per_char"], default=None)
+    if bi and best and bi["val_bits_per_char"] is not None:
+        lines.append(f"KJV: best block model {best['model']} {best['val_bits_per_char']:.3f} bits/char vs "
+                     f"bidirectional {bi['val_bits_per_char']:.3f} at {bi['steps']} steps")
+    return lines
+
+
+def _evidence(result: dict, p: Preset) -> dict:
+    return {"n_test": p.copy.n_test, "method": "point estimates (no CI)", "setting": "our proxy"}
+
+
+def _headline(result: dict) -> dict:
+    out = {f"copy exact match, {r['decoder']}, cache {r['mode']}": r["exact_match"]
+           for r in result.get("copy", {}).get("rows", [])}
+    out.update({f"KJV val bits/char, {r['model']}": r["val_bits_per_char"]
+                for r in result.get("kjv", {}).get("rows", [])})
+    return out
+
+
+EXPERIMENT = Experiment(
+    name="decoding", presets=PRESETS,
+    parts=lambda p: [
+        Part("copy", lambda p, seed, ctx: run_copy(p.copy, seed, progress=ctx.progress)),
+        Part("kjv", lambda p, seed, ctx: run_kjv(p.kjv, ctx.out_dir, seed, progress=ctx.progress))],
+    assemble=lambda p, results, seed: dict(results), report=_report, plots=_plots, verdict=_verdict,
+    evidence=_evidence, headline=_headline)

@@ -1,0 +1,223 @@
+"""The one experiment runner behind ``mdm exp``: presets, parts, seeds, caching, provenance, outputs.
+
+An :class:`Experiment` declares *what* to compute; :func:`run` does everything around it, once:
+
+* **validation** of the preset, the part selection and the seeds, before any folder is made;
+* **parts and seeds**: each :class:`Part` is a function ``(setup, seed, ctx) -> JSON-able data`` of
+  the preset's typed setup; it runs once per seed (seeds outer, parts inner, in declared order);
+* **caching and resume**: every finished ``(part, seed)`` is written atomically to
+  ``OUT/parts/PART/seed-N.json`` with a key of everything it depends on; ``resume=True`` reuses a
+  saved one with the same key, so a killed run continues where it stopped.  A part that raises
+  (an interrupted training raises :class:`TrainingInterrupted`) is never saved;
+* **outputs**: ``result.json`` (atomic: the experiment's :attr:`Experiment.assemble` of one seed's
+  part results, or ``by_seed`` for several seeds, plus ``provenance`` and ``evidence``),
+  ``report.md`` (the experiment's body, an evidence box, plots, provenance) and PNGs through
+  :mod:`mdm.experiments.plotting`.
+
+The result of a part is JSON round-tripped before anything reads it, so a cached and a fresh part
+give the same ``result.json`` byte for byte (up to provenance).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mdm.errors import ConfigError
+from mdm.experiments.cache import PartCache
+from mdm.experiments.common import one_thread, provenance, select_parts
+
+__all__ = ["Experiment", "Part", "PartContext", "TrainingInterrupted", "parse_seeds", "plan", "run"]
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """A part's training stopped before its last step: the part must not be cached."""
+
+
+@dataclass(frozen=True)
+class Part:
+    """One unit of work, cached per seed.  ``run(setup, seed, ctx)`` returns plain data (dicts,
+    lists, numbers, strings).  ``key(setup)``: extra JSON that the result depends on beyond the
+    setup and the seed (e.g. the resolved training config, so editing a packaged YAML invalidates
+    the cached part)."""
+
+    name: str
+    run: Callable[[Any, int, PartContext], Any]
+    key: Callable[[Any], Any] | None = None
+
+
+@dataclass
+class PartContext:
+    """What a part may use besides its setup and seed: the run folder (models, caches), whether
+    to show progress, a logger, :meth:`need` for the result of another part of the same seed, and
+    ``plot_dir``, where a part may draw a PNG only it can draw (the runner's ``plots`` hook draws the
+    rest): ``out_dir`` for one seed, ``out_dir/seed-N`` for several, as the report expects."""
+
+    out_dir: Path
+    seed: int
+    progress: bool
+    log: Callable[[str], None]
+    _need: Callable[[str], Any] = field(repr=False, default=None)
+    plot_dir: Path | None = None
+
+    def need(self, part: str) -> Any:
+        """The result of part ``part`` for this seed (computed, or read from its cache)."""
+        return self._need(part)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """An experiment's declaration.
+
+    * ``presets``: preset name -> typed setup (a frozen dataclass), the single source of config;
+    * ``parts(setup)``: the parts a preset runs, in order;
+    * ``assemble(setup, results, seed)``: one seed's part results (``{part: data}``, only those
+      selected or needed) -> the result dict (JSON-able; the runner adds provenance);
+    * ``report(result, setup)``: the markdown body (first line: the ``# title``);
+    * ``plots(result, out_dir)``: write PNGs (via :mod:`mdm.experiments.plotting`), return names;
+    * ``verdict(result)``: the lines ``mdm exp`` prints;
+    * ``evidence(result, setup)``: the evidence box's ``n_test``, ``method``, ``setting`` (``"our
+      proxy"`` or ``"paper's setting"``), optional ``level`` and ``trained`` (False: no trained
+      model, exact oracles only), see :func:`mdm.eval.stats.evidence_line`; the runner adds the
+      number of seeds.  Read the setup only, so a results page's box can be made without a run
+      (:func:`mdm.experiments.evidence_box`);
+    * ``threads``: torch threads while it runs (None: leave as is);
+    * ``headline(result)``: ``{name: number or (a, b)}``, the numbers that decide the claim in one
+      seed's result; with several seeds the runner summarises each over seeds (mean, SE, 95%
+      percentile bootstrap CI: :func:`mdm.eval.stats.summarize`; a pair ``(a, b)`` of two arms as
+      the paired difference ``a - b`` over seeds with a sign-flip p) in ``across_seeds`` and the
+      report.
+    """
+
+    name: str
+    presets: Mapping[str, Any]
+    parts: Callable[[Any], Sequence[Part]]
+    assemble: Callable[[Any, dict, int], dict]
+    report: Callable[[dict, Any], str]
+    plots: Callable[[dict, Path], list[str]] | None = None
+    verdict: Callable[[dict], list[str]] | None = None
+    evidence: Callable[[dict, Any], dict] | None = None
+    threads: int | None = 1
+    headline: Callable[[dict], dict[str, float | None]] | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A validated run: the setup, the selected parts and the seeds."""
+
+    experiment: Experiment
+    preset: str
+    setup: Any
+    parts: tuple[Part, ...]  # every part of the preset
+    selected: tuple[str, ...]
+    seeds: tuple[int, ...]
+    explicit_parts: bool
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """``"0-9"`` -> 0..9, ``"1,4,7"`` -> (1, 4, 7), ``"3"`` -> (3,)."""
+    seeds: list[int] = []
+    try:
+        for item in str(text).split(","):
+            item = item.strip()
+            lo, sep, hi = item.partition("-")
+            seeds += range(int(lo), int(hi) + 1) if sep else [int(item)]
+    except ValueError:
+        raise ConfigError(f"bad seeds {text!r}; write A-B (e.g. 0-9), a list (1,4,7) or one seed") from None
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise ConfigError(f"bad seeds {text!r}: need distinct non-negative seeds, e.g. 0-9")
+    return tuple(seeds)
+
+
+def plan(experiment: Experiment, preset: str, seeds: Sequence[int] = (0,), parts=None) -> Plan:
+    """Validate preset, parts and seeds (raises :class:`~mdm.errors.ConfigError`)."""
+    if preset not in experiment.presets:
+        raise ConfigError(f"unknown preset {preset!r}; choose one of: {', '.join(experiment.presets)}")
+    setup = experiment.presets[preset]
+    declared = tuple(experiment.parts(setup))
+    names = [p.name for p in declared]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"experiment {experiment.name!r} declares a part twice: {names}")
+    selected = select_parts(tuple(names), parts)
+    seeds = tuple(int(s) for s in seeds)
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise ConfigError(f"bad seeds {seeds}: need distinct non-negative seeds")
+    return Plan(experiment, preset, setup, declared, selected, seeds, parts is not None)
+
+
+def jsonable(obj) -> Any:
+    """``obj`` as JSON would give it back (tuples -> lists, int keys -> str, numpy -> float)."""
+    return json.loads(json.dumps(obj, default=float))
+
+
+def setup_json(setup) -> Any:
+    return jsonable(dataclasses.asdict(setup) if dataclasses.is_dataclass(setup) else setup)
+
+
+def _command(p: Plan) -> str:
+    seeds = p.seeds
+    contiguous = len(seeds) > 1 and list(seeds) == list(range(seeds[0], seeds[-1] + 1))
+    flag = f"--seed {seeds[0]}" if len(seeds) == 1 else (
+        f"--seeds {seeds[0]}-{seeds[-1]}" if contiguous else f"--seeds {','.join(map(str, seeds))}")
+    cmd = f"mdm exp {p.experiment.name} --preset {p.preset} {flag}"
+    return cmd + (f" --parts {','.join(p.selected)}" if p.explicit_parts else "")
+
+
+def _run_seed(p: Plan, seed: int, cache: PartCache, out: Path, progress: bool, log, timings: dict) -> dict:
+    by_name = {part.name: part for part in p.parts}
+    results: dict[str, Any] = {}
+
+    def need(name: str):
+        if name not in results:
+            if name not in by_name:
+                raise ConfigError(f"part {name!r} is not a part of {p.experiment.name} --preset {p.preset}")
+            part = by_name[name]
+            extra = jsonable(part.key(p.setup)) if part.key is not None else None
+            key = cache.key(part=name, seed=seed, extra=extra)
+            saved = cache.load(name, seed, key)
+            if saved is not None:
+                log(f"{p.experiment.name}: part {name}, seed {seed}: reused {cache.path(name, seed)}")
+                results[name] = saved["result"]
+            else:
+                t0 = time.perf_counter()
+                plot_dir = out if len(p.seeds) == 1 else out / f"seed-{seed}"
+                plot_dir.mkdir(parents=True, exist_ok=True)
+                ctx = PartContext(out, seed, progress, log, need, plot_dir)
+                results[name] = jsonable(part.run(p.setup, seed, ctx))  # raises -> nothing saved
+                timings[f"{name}/seed-{seed}"] = time.perf_counter() - t0
+                cache.store(name, seed, key, results[name])
+                log(f"{p.experiment.name}: part {name}, seed {seed}: done in "
+                    f"{timings[f'{name}/seed-{seed}']:.1f} s")
+        return results[name]
+
+    for name in p.selected:
+        need(name)
+    return jsonable(p.experiment.assemble(p.setup, results, seed))
+
+
+def run(experiment: Experiment, preset: str, out_dir, *, seeds: Sequence[int] = (0,), parts=None,
+        resume: bool = False, progress: bool = False, log=None) -> dict:
+    """Run ``experiment`` (see the module docstring); returns the result written to ``result.json``."""
+    from mdm.experiments.report import write_outputs
+
+    p = plan(experiment, preset, seeds, parts)
+    log = log or (lambda msg: print(msg, file=sys.stderr) if progress else None)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cache = PartCache(out, {"experiment": experiment.name, "preset": preset, "setup": setup_json(p.setup)},
+                      reuse=resume)
+    started, timings = time.perf_counter(), {}
+    with one_thread(experiment.threads) if experiment.threads else contextlib.nullcontext():
+        by_seed = {seed: _run_seed(p, seed, cache, out, progress, log, timings) for seed in p.seeds}
+        config = {"preset": preset, **setup_json(p.setup)}
+        prov = provenance(_command(p), p.seeds[0], config, seeds=list(p.seeds),
+                          wall_s=time.perf_counter() - started, part_seconds=timings, resumed=resume)
+    return write_outputs(p, by_seed, prov, out)
+

@@ -1,0 +1,266 @@
+"""The experiment runner (:mod:`mdm.experiments.runner`): a toy experiment registered from outside
+the package runs through ``mdm exp``, is killed, resumes, and writes what an uninterrupted run
+writes; validation happens before anything is written; failed parts are never cached."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from mdm.errors import ConfigError
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+# A toy experiment in its own module, outside mdm: it registers itself on import.  Part "draw"
+# draws numbers from the seed; part "square" needs "draw".  TOY_KILL=PART:SEED kills the process
+# (SIGKILL: no cleanup, no atexit) when that part starts; every computed part is logged to
+# OUT/calls.log so the test can see what a resumed run recomputed.
+TOY = '''
+import os
+import signal
+from dataclasses import dataclass
+
+import numpy as np
+
+from mdm.experiments import EXPERIMENTS
+from mdm.experiments.plotting import figure
+from mdm.experiments.runner import Experiment, Part
+
+
+@dataclass(frozen=True)
+class Setup:
+    n: int
+    scale: float = 1.0
+
+
+def _log(ctx, part):
+    with open(ctx.out_dir / "calls.log", "a") as f:
+        f.write(f"{part} {ctx.seed}\\n")
+    if os.environ.get("TOY_KILL") == f"{part}:{ctx.seed}":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def draw(setup, seed, ctx):
+    _log(ctx, "draw")
+    x = np.random.default_rng(seed).normal(size=setup.n) * setup.scale
+    return {"x": x.tolist(), "mean": float(x.mean())}
+
+
+def square(setup, seed, ctx):
+    _log(ctx, "square")
+    x = np.asarray(ctx.need("draw")["x"])
+    return {"mean_square": float((x ** 2).mean()), "by_sign": {1: int((x > 0).sum()), -1: int((x < 0).sum())}}
+
+
+def plots(result, out_dir):
+    with figure(out_dir / "hist.png", title="toy draws") as (fig, ax):
+        ax.hist(result["draw"]["x"], bins=10)
+        ax.set_xlabel("x")
+        ax.set_ylabel("count")
+    return ["hist.png"]
+
+
+EXPERIMENT = Experiment(
+    name="toy",
+    presets={"quick": Setup(n=50), "full": Setup(n=500)},
+    parts=lambda setup: [Part("draw", draw), Part("square", square)],
+    assemble=lambda setup, results, seed: {"seed": seed, **results},
+    report=lambda result, setup: "# toy\\n\\nmean " + format(result["draw"]["mean"], ".4f") + "\\n",
+    plots=plots,
+    verdict=lambda result: [f"toy mean {result['draw']['mean']:.3f}"],
+    evidence=lambda result, setup: {"n_test": setup.n, "method": "point estimates", "setting": "our proxy"},
+    headline=lambda result: {"mean": result["draw"]["mean"],
+                             "mean square - mean": (result["square"]["mean_square"], result["draw"]["mean"])},
+)
+EXPERIMENTS.register("toy", EXPERIMENT)
+'''
+
+
+@pytest.fixture
+def toy(tmp_path):
+    """``mdm(*args, kill=None) -> CompletedProcess``: ``mdm exp toy ...`` in a fresh interpreter
+    that imported the toy module (from a folder outside the package) first."""
+    (tmp_path / "toy_exp.py").write_text(textwrap.dedent(TOY))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(SRC)]), "OMP_NUM_THREADS": "1",
+           "MPLBACKEND": "Agg"}
+
+    def mdm(*args, kill=None):
+        code = "import sys, toy_exp; from mdm.cli import main; sys.exit(main(sys.argv[1:]))"
+        e = {**env, **({"TOY_KILL": kill} if kill else {})}
+        return subprocess.run([sys.executable, "-c", code, "exp", "toy", *map(str, args)], env=e,
+                              capture_output=True, text=True, timeout=300)
+
+    return mdm
+
+
+def _without_provenance(out: Path) -> tuple[dict, str]:
+    result = json.loads((out / "result.json").read_text())
+    assert result.pop("provenance")["wall_s"] >= 0
+    report = (out / "report.md").read_text()
+    return result, report[: report.index("## Provenance")]
+
+
+def test_a_killed_run_resumes_to_the_same_result(toy, tmp_path):
+    """Three seeds; killed (SIGKILL) when part "square" of seed 0 starts, i.e. after the first
+    part finished; ``--resume`` recomputes only what was not saved, and result.json equals an
+    uninterrupted run's, ``provenance`` (command, wall time, date, timings) left out."""
+    killed, whole = tmp_path / "killed", tmp_path / "whole"
+    res = toy("--seeds", "0-2", "--out", killed, kill="square:0")
+    assert res.returncode == -signal.SIGKILL, res.stderr
+    assert (killed / "parts" / "draw" / "seed-0.json").is_file()
+    assert not (killed / "parts" / "square").exists() and not (killed / "result.json").exists()
+
+    res = toy("--seeds", "0-2", "--out", killed, "--resume")
+    assert res.returncode == 0, res.stderr
+    calls = (killed / "calls.log").read_text().split("\n")[:-1]
+    # the first run drew seed 0 and started square 0; the resumed run reused draw 0
+    assert calls == ["draw 0", "square 0", "square 0", "draw 1", "square 1", "draw 2", "square 2"]
+    assert f"report: {killed / 'report.md'}" in res.stdout
+    by_seed = json.loads((killed / "result.json").read_text())["by_seed"]
+    assert [line for line in res.stdout.splitlines() if line.startswith("seed ")] == [
+        f"seed {s}: toy mean {by_seed[str(s)]['draw']['mean']:.3f}" for s in range(3)]
+
+    res = toy("--seeds", "0-2", "--out", whole)
+    assert res.returncode == 0, res.stderr
+    (a, report_a), (b, report_b) = _without_provenance(killed), _without_provenance(whole)
+    assert a == b and report_a == report_b
+    assert a["seeds"] == [0, 1, 2] and set(a["by_seed"]) == {"0", "1", "2"}
+    assert a["by_seed"]["1"]["square"]["by_sign"]["1"] + a["by_seed"]["1"]["square"]["by_sign"]["-1"] == 50
+    assert a["evidence"]["seeds"] == 3 and a["evidence"]["n_test"] == 50
+    means = [a["by_seed"][str(s)]["draw"]["mean"] for s in range(3)]
+    across = a["across_seeds"]["mean"]
+    assert across["n"] == 3 and across["missing"] == 0 and across["mean"] == pytest.approx(sum(means) / 3)
+    assert across["lo"] <= across["mean"] <= across["hi"] and "## Across seeds" in report_b
+    diff = a["across_seeds"]["mean square - mean"]  # paired by seed: the mean of per-seed differences
+    squares = [a["by_seed"][str(s)]["square"]["mean_square"] for s in range(3)]
+    assert diff["n_pairs"] == 3 and 0 <= diff["p_value"] <= 1
+    assert diff["mean"] == pytest.approx(sum(q - m for q, m in zip(squares, means)) / 3)
+    assert "> **How strong is this evidence?** Evidence: 3 training seeds · 50 test items" in report_b
+    for s in range(3):
+        assert (whole / f"seed-{s}" / "hist.png").stat().st_size > 0
+        assert f"](seed-{s}/hist.png)" in report_b
+
+
+def test_one_seed_keeps_the_experiments_own_layout(tmp_path):
+    """One seed: result.json is the assembled result itself (plus provenance, evidence, plots);
+    ``--seed N`` and ``seeds=(N,)`` are the same run; provenance names the machine and versions."""
+    from mdm import experiments
+    from mdm.experiments.runner import Experiment, Part
+
+    exp = Experiment(name="one", presets={"quick": {"k": 3}},
+                     parts=lambda s: [Part("a", lambda setup, seed, ctx: {"v": setup["k"] * 10 + seed})],
+                     assemble=lambda s, r, seed: {"value": r["a"]["v"]},
+                     report=lambda result, s: "# one\n",
+                     evidence=lambda r, s: {"n_test": 7, "method": "exact", "setting": "paper's setting",
+                                            "trained": False})
+    result = experiments.runner.run(exp, "quick", tmp_path, seeds=(4,))
+    assert result["value"] == 34 and result["plots"] == []
+    saved = json.loads((tmp_path / "result.json").read_text())
+    assert saved == result
+    prov = saved["provenance"]
+    assert prov["command"] == "mdm exp one --preset quick --seed 4" and prov["seeds"] == [4]
+    assert {"mdm", "torch", "numpy", "python"} <= set(prov["versions"])
+    assert {"cpu", "cpu_capability", "torch_threads", "hostname"} <= set(prov["machine"])
+    assert prov["config"] == {"preset": "quick", "k": 3}
+    assert saved["evidence"]["seeds"] is None  # nothing trained: exact oracles
+    box = "> **How strong is this evidence?** Evidence: no trained model (exact oracles) · 7 test items"
+    assert (tmp_path / "report.md").read_text().startswith(f"# one\n\n{box}")
+
+
+def _counting(calls: list, fail: BaseException | None = None):
+    from mdm.experiments.runner import Experiment, Part
+
+    def a(setup, seed, ctx):
+        calls.append(("a", seed))
+        return {"v": setup["k"] + seed}
+
+    def b(setup, seed, ctx):
+        calls.append(("b", seed))
+        if fail is not None:
+            raise fail
+        return {"w": ctx.need("a")["v"] * 2}
+
+    return Experiment(name="count", presets={"quick": {"k": 1}, "full": {"k": 2}},
+                      parts=lambda s: [Part("a", a), Part("b", b)],
+                      assemble=lambda s, r, seed: dict(r), report=lambda result, s: "# count\n")
+
+
+def test_a_failed_or_interrupted_part_is_never_cached(tmp_path):
+    from mdm.experiments.runner import TrainingInterrupted, run
+
+    calls = []
+    with pytest.raises(TrainingInterrupted):
+        run(_counting(calls, TrainingInterrupted("stopped at step 3 of 10")), "quick", tmp_path, seeds=(0,))
+    assert (tmp_path / "parts" / "a" / "seed-0.json").is_file()
+    assert not (tmp_path / "parts" / "b").exists() and not (tmp_path / "result.json").exists()
+    calls.clear()
+    result = run(_counting(calls), "quick", tmp_path, seeds=(0,), resume=True)
+    assert calls == [("b", 0)] and result["b"] == {"w": 2}
+
+
+def test_resume_recomputes_a_part_whose_configuration_changed(tmp_path):
+    from mdm.experiments.runner import run
+
+    calls = []
+    run(_counting(calls), "quick", tmp_path, seeds=(0, 1))
+    calls.clear()
+    run(_counting(calls), "quick", tmp_path, seeds=(0, 1), resume=True)
+    assert calls == []  # everything reused
+    exp = _counting(calls)
+    changed = dataclasses.replace(exp, presets={"quick": {"k": 5}})
+    result = run(changed, "quick", tmp_path, seeds=(0, 1), resume=True)
+    assert calls == [("a", 0), ("b", 0), ("a", 1), ("b", 1)]
+    assert result["by_seed"]["1"]["b"] == {"w": 12}
+    calls.clear()
+    run(changed, "quick", tmp_path, seeds=(0, 1))  # without --resume: everything afresh
+    assert len(calls) == 4
+
+
+def test_parts_select_and_pull_in_what_they_need(tmp_path):
+    from mdm.experiments.runner import run
+
+    calls = []
+    result = run(_counting(calls), "full", tmp_path, seeds=(3,), parts=["b"])
+    assert calls == [("b", 3), ("a", 3)] and result["b"] == {"w": 10}
+    assert "--parts b" in result["provenance"]["command"]
+
+
+@pytest.mark.parametrize(("preset", "seeds", "parts", "message"), [
+    ("medium", (0,), None, "unknown preset 'medium'; choose one of: quick, full"),
+    ("quick", (0,), ["c"], "unknown part(s) c; this preset has: a, b"),
+    ("quick", (0,), [], "unknown part(s) (none given)"),
+    ("quick", (1, 1), None, "distinct"),
+    ("quick", (), None, "distinct"),
+])
+def test_bad_runs_fail_before_anything_is_written(tmp_path, preset, seeds, parts, message):
+    from mdm.experiments.runner import run
+
+    calls = []
+    with pytest.raises(ConfigError) as err:
+        run(_counting(calls), preset, tmp_path / "out", seeds=seeds, parts=parts)
+    assert message in str(err.value)
+    assert not (tmp_path / "out").exists() and calls == []
+
+
+@pytest.mark.parametrize(("text", "seeds"), [("0-9", tuple(range(10))), ("3", (3,)), ("1,4, 7", (1, 4, 7)),
+                                             ("2-3,8", (2, 3, 8))])
+def test_parse_seeds(text, seeds):
+    from mdm.experiments.runner import parse_seeds
+
+    assert parse_seeds(text) == seeds
+
+
+@pytest.mark.parametrize("text", ["", "a-b", "3-1", "1,1", "-2", "0-"])
+def test_parse_seeds_rejects(text):
+    from mdm.experiments.runner import parse_seeds
+
+    with pytest.raises(ConfigError, match="seeds"):
+        parse_seeds(text)
