@@ -306,7 +306,7 @@ def run_demo(out: str | Path, *, quick: bool = False, steps: int | None = None, 
         row, sampled = measure_sampler(model, tokenizer, unmasker, label=label, num=num, length=length,
                                        reference=pool, seed=seed, lm=lm, trace=True)
         name = f"trace_{_slug(label)}.png"
-        plot_trace(sampled.trace, out / name, rows=(0, 1))
+        plot_trace(sampled.trace, out / name, rows=(0, 1), sampler=f"{label}, temperature 1")
         rows.append(row)
         traces.append(name)
     if heldout is not None:

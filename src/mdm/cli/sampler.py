@@ -4,7 +4,9 @@ and the checks that turn a checkpoint, a prompt and a length into what ``mdm.sam
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +14,7 @@ from mdm.cli.args import float_in, int_at_least, schedule_arg
 from mdm.errors import CheckpointError, ConfigError, SamplingError
 
 __all__ = ["UNMASKERS", "UnmaskerSpec", "add_sampler_options", "add_unmasker_options", "build_unmasker",
-           "load_checkpoint", "parse_device", "prepare_sampling"]
+           "cli_flag_names", "flag_names", "load_checkpoint", "parse_device", "prepare_sampling"]
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,8 @@ UNMASKERS: dict[str, UnmaskerSpec] = {
     "threshold": UnmaskerSpec(_build_threshold, ("tau", "proxy"),
                               "every position whose proxy score exceeds --tau (default 0.9), at least one"),
     "remdm": UnmaskerSpec(_build_remdm, ("steps", "schedule", "eta", "strategy"),
-                          "ReMDM remasking: --steps (default 2 x length), --eta (default 0.02), --strategy"),
+                          "ReMDM remasking: --steps (default 2 x length), --eta (default 0.02), "
+                          "--strategy (default cap)"),
 }
 _UNMASKER_OPTIONS = ("steps", "schedule", "proxy", "k", "gamma", "tau", "eta", "strategy")
 
@@ -124,10 +127,11 @@ def add_unmasker_options(p: argparse.ArgumentParser, *, unmasker: str = "ancestr
     g.add_argument("--eta", type=float_in(0.0, 1.0),
                    help="remdm: remasking strength in [0, 1] (default 0.02; 0 = ancestral)")
     g.add_argument("--strategy", choices=["cap", "rescale", "conf"],
-                   help="remdm: sigma_t schedule (default cap)")
+                   help="remdm: sigma_t schedule: cap, rescale or conf (default cap)")
     g.add_argument("--block-size", type=int_at_least(1),
                    help="semi-autoregressive blocks of this many tokens, left to right "
-                   "(must divide the length; on a block-causal model, its block size instead)")
+                   "(must divide the length; on a block diffusion model, a divisor of its block size, "
+                   "which is the default there)")
     g.add_argument("--temperature", type=float_in(0.0, float("inf")), default=temperature,
                    help=f"values ~ softmax(logits / T); 0 = argmax, 1 = the model's own distribution "
                    f"(default {temperature:g})")
@@ -191,9 +195,45 @@ def _resolve_length(model, args, prompt_len: int) -> int:
         return max_len - prompt_len
     if max_len is not None and prompt_len + args.length > max_len:
         raise SamplingError(
-            f"prompt ({prompt_len} tokens) + --length {args.length} exceeds the model's length {max_len}"
+            f"prompt ({prompt_len} tokens) + --length {args.length} exceeds the model's length {max_len}: "
+            f"leave --length out to fill the model's length, or pass at most {max_len - prompt_len}"
         )
     return args.length
+
+
+def _resolve_block_size(args, model_block: int | None, length: int) -> None:
+    """Check ``--block-size`` (naming the flag); on a block diffusion model default it to the model's
+    block size, the only blocking every length and prompt works with."""
+    if args.block_size is None:
+        args.block_size = model_block
+    elif model_block is not None and model_block % args.block_size:
+        raise SamplingError(
+            f"--block-size {args.block_size} does not divide the model's block size {model_block} (a block "
+            f"diffusion model decodes one of its blocks at a time): leave --block-size out to use "
+            f"{model_block}, or pass a divisor of it")
+    elif model_block is None and length % args.block_size:
+        raise SamplingError(f"--block-size {args.block_size} must divide the length {length} (see --length)")
+
+
+# Library argument -> the CLI flag that sets it, for errors raised below the CLI (mdm.sample).
+_FLAGS = {"block_size": "--block-size", "cache_refresh": "--cache-refresh", "top_p": "--top-p",
+          "length": "--length", "temperature": "--temperature", "cache": "--cache", "batch_size": "--num"}
+_ARG = re.compile(r"\b(" + "|".join(_FLAGS) + r")(=| must| needs| is)")
+
+
+def flag_names(message: str) -> str:
+    """``message`` with the Python argument names of :func:`mdm.sample` replaced by their CLI flags
+    (``block_size=16`` -> ``--block-size 16``)."""
+    return _ARG.sub(lambda m: _FLAGS[m.group(1)] + (" " if m.group(2) == "=" else m.group(2)), message)
+
+
+@contextmanager
+def cli_flag_names():
+    """Re-raise a :class:`SamplingError` from the library with CLI flag names in its message."""
+    try:
+        yield
+    except SamplingError as e:
+        raise type(e)(flag_names(str(e))) from None
 
 
 def _encode(tokenizer, text: str, what: str) -> list[int]:
@@ -231,8 +271,7 @@ def prepare_sampling(args):
     if getattr(args, "prompt", None):
         prompt_ids += _encode(tokenizer, args.prompt, "--prompt")
     length = _resolve_length(model, args, len(prompt_ids))
-    if args.block_size is not None and length % args.block_size and block_size_of(model) is None:
-        raise SamplingError(f"--block-size {args.block_size} must divide the length {length}")
+    _resolve_block_size(args, block_size_of(model), length)
     unmasker = build_unmasker(args, length)
     prompt = torch.tensor(prompt_ids, dtype=torch.long) if prompt_ids else None
     stop = _stop_ids(tokenizer, getattr(args, "stop", None))
