@@ -42,14 +42,7 @@ def run(args) -> int:
     if not args.resume and exists:
         raise ConfigError(f"{out} already holds a checkpoint: pass --resume to continue it, or another --out")
     res = train(cfg, out_dir=out, progress=not args.quiet, resume=bool(args.resume))
-    status = "interrupted" if res.interrupted else "done"
-    line = f"{status}: {res.steps} steps, {res.tokens_seen:,} tokens in {res.wall_time:.0f}s"
-    if res.final_val and "val_bits_per_char" in res.final_val:
-        line += f"; validation {res.final_val['val_bits_per_char']:.4f} bits/char"
-    elif res.final_val and "val_bits_per_token" in res.final_val:
-        line += f"; validation {res.final_val['val_bits_per_token']:.4f} bits/token"
-    elif res.final_val:  # a family with its own loss (AP-MDM)
-        line += f"; validation loss {res.final_val['val_loss_per_position']:.4f} per position"
-    print(line)
-    print(f"checkpoint: {res.checkpoint}   sample with: mdm sample {res.checkpoint}")
+    from mdm.train.summary import summary_lines
+
+    print("\n".join(summary_lines(res)))
     return 0
