@@ -190,7 +190,8 @@ def demo_samplers(length: int) -> list[tuple[str, object]]:
     ]
 
 
-def plot_training_curve(metrics: list[dict], path: Path, chars_per_token: float | None = None) -> None:
+def plot_training_curve(metrics: list[dict], path: Path, chars_per_token: float | None = None,
+                        title: str = "Training curve") -> None:
     """Training loss and validation NELBO against step, in bits per char (or per token)."""
     import matplotlib
 
@@ -207,9 +208,9 @@ def plot_training_curve(metrics: list[dict], path: Path, chars_per_token: float 
     if val:
         ax.plot([r["step"] for r in val], [r["val_nelbo_nats_per_token"] * scale for r in val], "o-",
                 label="validation NELBO")
-    ax.set_xlabel("step")
-    ax.set_ylabel(unit)
-    ax.set_title("training curve")
+    ax.set_xlabel("training step")
+    ax.set_ylabel(f"NELBO ({unit}; upper bound on the NLL)")
+    ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -314,7 +315,9 @@ def run_demo(out: str | Path, *, quick: bool = False, steps: int | None = None, 
     log("")
     print_rows(rows)
 
-    plot_training_curve(res.metrics, out / "training_curve.png", bundle.chars_per_token)
+    plot_training_curve(res.metrics, out / "training_curve.png", bundle.chars_per_token,
+                        title=f"Training curve: {DEMO_CONFIG}{' (quick)' if quick else ''}, {precision}, "
+                        f"seed {seed}")
     summary = {
         "parameters": sum(p.numel() for p in model.parameters()),
         "train": {"steps": res.steps, "tokens_seen": res.tokens_seen, "wall_time_s": res.wall_time,
