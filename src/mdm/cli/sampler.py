@@ -112,9 +112,9 @@ def add_unmasker_options(p: argparse.ArgumentParser, *, unmasker: str = "ancestr
                    + "; ".join(f"{k}: {v.summary}" for k, v in UNMASKERS.items())
                    + f" (default: {unmasker})")
     g.add_argument("--steps", type=int_at_least(1),
-                   help="ancestral/scheduled: number of steps (default: length)")
+                   help="ancestral/scheduled/remdm: number of steps (default: length; remdm: 2 x length)")
     g.add_argument("--schedule", type=schedule_arg,
-                   help="ancestral/scheduled: linear, cosine, poly:W, loglinear[:EPS] or beta:A,B "
+                   help="ancestral/scheduled/remdm: linear, cosine, poly:W, loglinear[:EPS] or beta:A,B "
                    "(default: linear)")
     g.add_argument("--proxy", choices=sorted(PROXIES),
                    help="ranking of positions for scheduled/topk/eb/threshold (default: entropy for eb, "
