@@ -23,6 +23,7 @@ README authors can mark the block under an HTML comment (invisible on GitHub) in
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shlex
@@ -47,6 +48,11 @@ NOT_RUN: list[tuple[str, str]] = [
     (r"^source \.venv/bin/activate\b", "changes the user's shell; this test puts the venv's bin/ on PATH"),
     (r"^(\S*/)?pip (install|download)\b", "installs or downloads from a package index (network)"),
 ]
+
+# (regex, module): optional packages a command needs (`make venv` installs them).  Outside CI a missing
+# one skips the command with the reason; in CI (CI=true, as .ci/run sets) it must be there.
+REQUIRES: list[tuple[str, str]] = [(r"antiberty", "antiberty"), (r"^mdm harness ", "lm_eval"),
+                                   (r"--hf\b|tiny-hf|transformers", "transformers")]
 
 # A command CI does not run but whose run folder a later command uses: what makes that folder instead.
 STAND_IN: list[tuple[str, str]] = [(r"^make demo\b", "mdm demo --quick --out runs/demo")]
@@ -244,6 +250,9 @@ def test_readme_snippet_runs(snippet: Snippet, workspace: Workspace):
     reason = not_run_reason(snippet)
     if reason is not None:
         pytest.skip(f"README line {snippet.line} not run in CI: {reason}")
+    missing = [m for p, m in REQUIRES if re.search(p, snippet.text) and importlib.util.find_spec(m) is None]
+    if missing and not os.environ.get("CI"):
+        pytest.skip(f"README line {snippet.line} needs {', '.join(missing)} (make venv installs it)")
     r = workspace.run(snippet)
     shown = scaled(snippet) if snippet.kind == "shell" else f"python block at README line {snippet.line}"
     assert r.returncode == 0, (f"README line {snippet.line}: `{shown}` exited {r.returncode}\n"

@@ -71,3 +71,17 @@ def test_eval_shows_progress_the_standard_error_and_a_footnote_for_what_it_shows
     assert rc == 0, err
     assert "held-out text  " not in out and "no held-out row" in out and "the floor" not in out
     assert "validation NELBO (" not in err
+
+
+def test_the_sampling_progress_bar_never_changes_what_the_model_returns(monkeypatch):
+    import torch
+    import tqdm.auto
+
+    from mdm.cli.eval import pass_bar
+
+    monkeypatch.setattr(tqdm.auto.tqdm, "update", lambda self, n=1: True)  # as when it redraws
+    model = torch.nn.Linear(2, 2)
+    x = torch.ones(1, 2)
+    with pass_bar(model, passes=3, num=1, show=True):
+        assert torch.equal(model(x), torch.nn.functional.linear(x, model.weight, model.bias))
+    assert not model._forward_hooks  # removed afterwards

@@ -134,7 +134,10 @@ def pass_bar(model, passes: int, num: int, show: bool):
         return
     bar = tqdm(total=passes, unit="pass", desc=f"sampling {num} sequences (at most {passes} passes)",
                dynamic_ncols=True)
-    handle = model.register_forward_hook(lambda *_: bar.update(1))
+    def tick(*_) -> None:  # a forward hook that returns None leaves the output alone
+        bar.update(1)
+
+    handle = model.register_forward_hook(tick)
     try:
         yield
     finally:
