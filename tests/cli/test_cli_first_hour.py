@@ -4,24 +4,12 @@ describes only the rows and columns shown)."""
 
 from __future__ import annotations
 
-import pytest
-from tests.cli.conftest import TINY_CONFIG
+from tests.cli.test_cli_sample import block_run  # noqa: F401  (a tiny block-causal run)
 
-from mdm import cli
 from mdm.cli.sampler import flag_names
 
 
-@pytest.fixture(scope="module")
-def block_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cli_block_defaults")
-    (root / "tiny.yaml").write_text(TINY_CONFIG)
-    argv = ["train", str(root / "tiny.yaml"), "--set", "seed=1", "--set", "model.block_size=8",
-            "--out", str(root / "run"), "--quiet"]
-    assert cli.main(argv) == 0
-    return root / "run"
-
-
-def test_a_block_model_samples_with_its_own_block_size_by_default(block_run, run, capsys):
+def test_a_block_model_samples_with_its_own_block_size_by_default(block_run, run, capsys):  # noqa: F811
     """`mdm train` prints `sample with: mdm sample RUN/checkpoint`; that command must work as printed."""
     argv = ["sample", block_run / "checkpoint", "--json", "--unmasker", "topk", "--k", "2"]
     rc, out, err = run(argv, capsys)
@@ -32,7 +20,7 @@ def test_a_block_model_samples_with_its_own_block_size_by_default(block_run, run
     assert rc == 0, err  # the exact KV cache needs blocks: the default gives them
 
 
-def test_block_size_errors_name_the_flag(block_run, run, capsys):
+def test_block_size_errors_name_the_flag(block_run, run, capsys):  # noqa: F811
     rc, _, err = run(["sample", block_run, "--block-size", "3"], capsys)
     assert rc == 2 and "--block-size 3" in err and "block_size=" not in err
     assert "leave --block-size out" in err
