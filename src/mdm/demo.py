@@ -287,7 +287,8 @@ def run_demo(out: str | Path, *, quick: bool = False, steps: int | None = None, 
 
     n_val = min(n_val, val_ids.shape[0])
     chars = sum(len(tokenizer.decode(row)) for row in val_ids[:n_val])
-    lik = validation_nelbo(model, val_ids[:n_val], samples=elbo_samples, seed=seed, num_chars=chars)
+    lik = validation_nelbo(model, val_ids[:n_val], samples=elbo_samples, seed=seed, num_chars=chars,
+                           progress=not quick)
     log(f"validation NELBO: {lik.bits_per_char:.4f} ± {lik.bits_per_char_stderr:.4f} bits/char "
         f"(upper bound on the NLL; {lik.num_sequences} sequences x {lik.samples} mask draws)")
 
