@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import matplotlib.figure
 import pytest
+from tests.cli.test_cli_sample_anyprocess import ap_run  # noqa: F401  (a tiny AP-MDM run)
 
 
 @pytest.fixture
@@ -72,3 +73,13 @@ def test_demo_training_curve_names_the_run(tmp_path, saved_figures):
     [fig] = saved_figures
     _check_explains_itself(fig, "kjv-char-tiny")
     assert "bits/char" in fig.axes[0].get_ylabel()
+
+
+def test_anyprocess_trace_png_explains_itself(ap_run, run, tmp_path, capsys, saved_figures):  # noqa: F811
+    rc, _, err = run(["sample", ap_run, "--prompt", "ab_c", "--steps", "3", "--temperature", "0", "--trace",
+                      tmp_path / "t.png"], capsys)
+    assert rc == 0, err
+    [fig] = saved_figures
+    title = _titles(fig)  # boxes, not axes: the title is the caption of every colour and mark
+    assert str(ap_run) in title and "temperature 0" in title and "at most 3 transitions" in title
+    assert all(k in title for k in ("red: delete", "yellow: remask", "green: unmask", "+: insert"))
