@@ -40,6 +40,7 @@ def test_flag_names_translates_library_arguments():
         "--block-size 128 does not divide; pass --block-size 16"
     assert flag_names("cache_refresh needs cache='prefix'") == "--cache-refresh needs --cache 'prefix'"
     assert flag_names("a block_sizes=3 stays") == "a block_sizes=3 stays"
+    assert flag_names("the sequence length is 64; length=8") == "the sequence length is 64; --length 8"
 
 
 def test_eval_missing_data_fails_before_loading_the_model(run, tmp_path, capsys):

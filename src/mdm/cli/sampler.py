@@ -218,13 +218,18 @@ def _resolve_block_size(args, model_block: int | None, length: int) -> None:
 # Library argument -> the CLI flag that sets it, for errors raised below the CLI (mdm.sample).
 _FLAGS = {"block_size": "--block-size", "cache_refresh": "--cache-refresh", "top_p": "--top-p",
           "length": "--length", "temperature": "--temperature", "cache": "--cache", "batch_size": "--num"}
-_ARG = re.compile(r"\b(" + "|".join(_FLAGS) + r")(=| must| needs| is)")
+# `name=`, or an argument name with an underscore (never an English word) before a verb
+_ARG = re.compile(r"\b(?:(" + "|".join(_FLAGS) + r")(=)|(" + "|".join(k for k in _FLAGS if "_" in k)
+                  + r")( must| needs| is))")
 
 
 def flag_names(message: str) -> str:
     """``message`` with the Python argument names of :func:`mdm.sample` replaced by their CLI flags
     (``block_size=16`` -> ``--block-size 16``)."""
-    return _ARG.sub(lambda m: _FLAGS[m.group(1)] + (" " if m.group(2) == "=" else m.group(2)), message)
+    def flag(m: re.Match) -> str:
+        return f"{_FLAGS[m.group(1)]} " if m.group(1) else _FLAGS[m.group(3)] + m.group(4)
+
+    return _ARG.sub(flag, message)
 
 
 @contextmanager
