@@ -65,7 +65,7 @@ SCALE: list[tuple[str, list[str]]] = [
                               "--set", "data.options.progress=false"]),
     (r"^mdm train ", [*_TRAIN, "--quiet"]),
     (r"^torchrun .* -m mdm\.train ", [*_TRAIN, "--quiet"]),
-    (r"^mdm eval ", ["--max-sequences", "8", "--elbo-samples", "2", "--num", "4", "--no-genppl", "--quiet"]),
+    (r"^mdm eval ", ["--max-sequences", "8", "--elbo-samples", "2", "--num", "4", "--no-genppl"]),
     (r"^mdm exp .*--preset full", ["--preset", "quick"]),
     (r"^mdm harness ", ["--limit", "2", "--elbo-samples", "4"]),
 ]
