@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from mdm.demo_setup import demo_config
+from mdm.demo_setup import DEMO_CONFIG, demo_config
 from mdm.eval.sample_table import (
     LEGEND,
     SampleRow,
@@ -65,7 +65,8 @@ def demo_samplers(length: int) -> list[tuple[str, object]]:
     ]
 
 
-def plot_training_curve(metrics: list[dict], path: Path, chars_per_token: float | None = None) -> None:
+def plot_training_curve(metrics: list[dict], path: Path, chars_per_token: float | None = None,
+                        title: str = "Training curve") -> None:
     """Training loss and validation NELBO against step, in bits per char (or per token)."""
     import matplotlib
 
@@ -82,9 +83,9 @@ def plot_training_curve(metrics: list[dict], path: Path, chars_per_token: float 
     if val:
         ax.plot([r["step"] for r in val], [r["val_nelbo_nats_per_token"] * scale for r in val], "o-",
                 label="validation NELBO")
-    ax.set_xlabel("step")
-    ax.set_ylabel(unit)
-    ax.set_title("training curve")
+    ax.set_xlabel("training step")
+    ax.set_ylabel(f"NELBO ({unit}; upper bound on the NLL)")
+    ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -161,7 +162,8 @@ def run_demo(out: str | Path, *, quick: bool = False, steps: int | None = None, 
 
     n_val = min(n_val, val_ids.shape[0])
     chars = sum(len(tokenizer.decode(row)) for row in val_ids[:n_val])
-    lik = validation_nelbo(model, val_ids[:n_val], samples=elbo_samples, seed=seed, num_chars=chars)
+    lik = validation_nelbo(model, val_ids[:n_val], samples=elbo_samples, seed=seed, num_chars=chars,
+                           progress=not quick)
     log(f"validation NELBO: {lik.bits_per_char:.4f} ± {lik.bits_per_char_stderr:.4f} bits/char "
         f"(upper bound on the NLL; {lik.num_sequences} sequences x {lik.samples} mask draws)")
 
@@ -181,7 +183,7 @@ def run_demo(out: str | Path, *, quick: bool = False, steps: int | None = None, 
         row, sampled = measure_sampler(model, tokenizer, unmasker, label=label, num=num, length=length,
                                        reference=pool, seed=seed, lm=lm, trace=True)
         name = f"trace_{_slug(label)}.png"
-        plot_trace(sampled.trace, out / name, rows=(0, 1))
+        plot_trace(sampled.trace, out / name, rows=(0, 1), sampler=f"{label}, temperature 1")
         rows.append(row)
         traces.append(name)
     if heldout is not None:
@@ -189,7 +191,9 @@ def run_demo(out: str | Path, *, quick: bool = False, steps: int | None = None, 
     log("")
     print_rows(rows)
 
-    plot_training_curve(res.metrics, out / "training_curve.png", bundle.chars_per_token)
+    plot_training_curve(res.metrics, out / "training_curve.png", bundle.chars_per_token,
+                        title=f"Training curve: {DEMO_CONFIG}{' (quick)' if quick else ''}, {precision}, "
+                        f"seed {seed}")
     summary = {
         "parameters": sum(p.numel() for p in model.parameters()),
         "train": {"steps": res.steps, "tokens_seen": res.tokens_seen, "wall_time_s": res.wall_time,

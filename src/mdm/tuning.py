@@ -240,25 +240,31 @@ def plot_heatmap(
 
     cfg = result.config
     z = np.array([[result.grid[(a, b)] for b in cfg.grid_b] for a in cfg.grid_a])
-    fig, ax = plt.subplots(figsize=(1.0 + 0.55 * len(cfg.grid_b), 0.8 + 0.5 * len(cfg.grid_a)))
+    width, height = 1.0 + 0.55 * len(cfg.grid_b), 0.8 + 0.5 * len(cfg.grid_a)
+    fig, ax = plt.subplots(figsize=(max(5.5, width), max(3.8, height)))
     im = ax.imshow(z, origin="lower", cmap="viridis" if cfg.maximize else "viridis_r", aspect="auto")
     ax.set_xticks(range(len(cfg.grid_b)), [f"{b:.2g}" for b in cfg.grid_b])
     ax.set_yticks(range(len(cfg.grid_a)), [f"{a:.2g}" for a in cfg.grid_a])
-    ax.set_xlabel("b")
-    ax.set_ylabel("a")
+    ax.set_xlabel("b (shape parameter of Beta(a, b))")
+    ax.set_ylabel("a (shape parameter)")
     if len(cfg.grid_a) * len(cfg.grid_b) <= 144:
         for i in range(len(cfg.grid_a)):
             for j in range(len(cfg.grid_b)):
-                ax.text(j, i, f"{z[i, j]:.3g}", ha="center", va="center", fontsize=6, color="w")
+                r, g, b_, _ = im.cmap(im.norm(z[i, j]))
+                ink = "k" if 0.299 * r + 0.587 * g + 0.114 * b_ > 0.5 else "w"  # readable on the cell
+                ax.text(j, i, f"{z[i, j]:.3g}", ha="center", va="center", fontsize=7, color=ink)
     if (result.a in cfg.grid_a) and (result.b in cfg.grid_b):
-        ax.plot(cfg.grid_b.index(result.b), cfg.grid_a.index(result.a), "r*", ms=14, label="best")
-        ax.legend(loc="upper right", fontsize=7)
-    fig.colorbar(im, ax=ax, label=metric)
-    ax.set_title(title or f"{metric}, {cfg.steps} steps, {cfg.samples} items")
+        ax.plot(cfg.grid_b.index(result.b) + 0.3, cfg.grid_a.index(result.a) + 0.3, "r*", ms=11,
+                label=f"best: Beta({result.a:.3g}, {result.b:.3g})")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), fontsize=7, frameon=False)
+    better = "higher" if cfg.maximize else "lower"
+    fig.colorbar(im, ax=ax, label=f"{metric} (in each cell; {better} is better)")
+    ax.set_title(title or f"Beta(a, b) schedules: {metric}, {cfg.steps} steps, {cfg.samples} items",
+                 fontsize=9)
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return path
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from mdm.cli.args import check_output_file, int_at_least
-from mdm.cli.sampler import add_sampler_options
+from mdm.cli.sampler import add_sampler_options, cli_flag_names
 from mdm.cli.source import add_model_source, prepare_sampling
 from mdm.errors import CheckpointError, ConfigError, DataError
 
@@ -34,6 +36,7 @@ def add(sub) -> None:
                    help="skip generative perplexity even if the reference LM is installed")
     p.add_argument("--no-samples", action="store_true", help="only the validation NELBO")
     p.add_argument("--json", metavar="FILE", help="also write every number to FILE (JSON)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_sampler_options(p, default_num=32)
     p.set_defaults(func=run, prompt=None, stop=None)
 
@@ -44,11 +47,14 @@ def run(args) -> int:
     from mdm import loading as checkpoint
     from mdm.eval.genppl import load_reference_lm, reference_lm_available
     from mdm.eval.likelihood import validation_nelbo
-    from mdm.eval.sample_table import SampleRow, heldout_row, measure_sampler, print_rows, reference_split
+    from mdm.eval.sample_table import SampleRow, format_rows, heldout_row, measure_sampler, reference_split
 
     check_output_file(args.json, "--json")
     if (args.hf is None) != (args.data is None):
         raise ConfigError("--data FILE goes with --hf DIR (a checkpoint scores its own validation split)")
+    if args.data is not None and not Path(args.data).is_file():  # before loading a large model
+        raise DataError(f"--data {args.data}: no such file (give a text file with one sequence per line, "
+                        "e.g. examples/heavy_chains.txt)")
     model, tokenizer, unmasker, _, length, _ = prepare_sampling(args)
     if args.hf is None:
         path = Path(args.checkpoint)
@@ -66,36 +72,90 @@ def run(args) -> int:
     n = min(args.max_sequences, val_ids.shape[0])
     chars = sum(len(tokenizer.decode(row)) for row in val_ids[:n]) if per_char else None
     lik = validation_nelbo(model, val, samples=args.elbo_samples, batch_size=args.batch_size,
-                           max_sequences=n, seed=args.seed, num_chars=chars)
+                           max_sequences=n, seed=args.seed, num_chars=chars, progress=not args.quiet)
     print(_likelihood_line(lik))
+    print(MC_NOTE)
     result: dict = {"checkpoint" if args.hf is None else "hf": str(path), "likelihood": lik.to_dict()}
     if not args.no_samples:
         lm = None
         if not args.no_genppl:
             if reference_lm_available():
+                print("loading the reference LM (SmolLM2-135M) for generative perplexity ...",
+                      file=sys.stderr)
                 lm = load_reference_lm()
             else:
                 print("generative perplexity: skipped (reference LM not installed: make genppl)",
                       file=sys.stderr)
         heldout, pool = reference_split(val_ids, args.num)
-        row, _ = measure_sampler(model, tokenizer, unmasker, label=repr(unmasker), num=args.num,
-                                 length=length, temperature=args.temperature, top_p=args.top_p,
-                                 block_size=args.block_size, seed=args.seed, reference=pool, lm=lm)
+        with cli_flag_names(), pass_bar(model, _pass_budget(unmasker, length), args.num, not args.quiet):
+            row, _ = measure_sampler(model, tokenizer, unmasker, label=repr(unmasker), num=args.num,
+                                     length=length, temperature=args.temperature, top_p=args.top_p,
+                                     block_size=args.block_size, seed=args.seed, reference=pool, lm=lm)
         rows: list[SampleRow] = [row]
         if heldout is not None:
             rows.append(heldout_row(heldout[:, :length], pool, tokenizer, lm))
-        print_rows(rows)
+        print(format_rows(rows))
+        print(table_legend(heldout=heldout is not None, genppl=lm is not None))
         result["samples"] = [r.to_dict() for r in rows]
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2), encoding="utf-8")
     return 0
 
 
+MC_NOTE = ("(a Monte-Carlo estimate over random mask draws: another run with other draws -- e.g. the "
+           "demo's 8 per sequence -- differs by about the standard error shown)")
+
+
+def table_legend(*, heldout: bool, genppl: bool) -> str:
+    """The footnote of the sample table, for the rows and columns actually shown."""
+    parts = ["entropy: mean over samples of the entropy of each sample's own token distribution (bits)",
+             "n-gram JS: Jensen-Shannon divergence (bits, 0..1) of the samples' n-gram distribution from "
+             "held-out text, mean over n = 1..4"]
+    parts.append("gen. PPL: perplexity under SmolLM2-135M (lower = more fluent, but easy to game with "
+                 "repetitive text -- read it with the entropy)" if genppl else
+                 "gen. PPL: '-' = not measured (--no-genppl, or the reference LM is not installed)")
+    if heldout:
+        parts.append("'held-out text' is real text measured the same way: the floor at this sample size")
+    else:
+        parts.append("no held-out row: the data has no more sequences than --num, so all of it is the "
+                     "reference")
+    return "; ".join(parts) + "."
+
+
+@contextmanager
+def pass_bar(model, passes: int, num: int, show: bool):
+    """A progress bar (with ETA) on stderr that ticks once per forward pass of ``model`` (an
+    ``nn.Module``) while sampling ``num`` sequences; ``passes`` is the most the sampler may run."""
+    from tqdm.auto import tqdm
+
+    if not show or not hasattr(model, "register_forward_hook"):
+        yield
+        return
+    bar = tqdm(total=passes, unit="pass", desc=f"sampling {num} sequences (at most {passes} passes)",
+               dynamic_ncols=True)
+    def tick(*_) -> None:  # a forward hook that returns None leaves the output alone
+        bar.update(1)
+
+    handle = model.register_forward_hook(tick)
+    try:
+        yield
+    finally:
+        handle.remove()
+        bar.close()
+
+
 def _likelihood_line(lik) -> str:
-    s = f"validation NELBO (upper bound on NLL): {lik.bits_per_token:.4f} bits/token"
+    s = (f"validation NELBO (upper bound on NLL): {lik.bits_per_token:.4f} ± "
+         f"{lik.nats_per_token_stderr / math.log(2):.4f} bits/token")
     if lik.bits_per_char is not None:
         s += f", {lik.bits_per_char:.4f} ± {lik.bits_per_char_stderr:.4f} bits/char"
     return s + f", perplexity <= {lik.perplexity:.3f} [{lik.num_sequences} sequences x {lik.samples} draws]"
+
+
+def _pass_budget(unmasker, length: int) -> int:
+    """Forward passes the sampling will run at most: a budgeted unmasker's steps, else one per position."""
+    steps = getattr(unmasker, "steps", None)
+    return steps if isinstance(steps, int) and steps >= 1 else length
 
 
 def _text_items(file: str, tokenizer, length: int, never: list[int]):

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from mdm.cli.args import check_output_file, float_in, int_at_least
-from mdm.cli.sampler import add_sampler_options
+from mdm.cli.sampler import add_sampler_options, cli_flag_names
 from mdm.cli.source import add_model_source, prepare_sampling
 from mdm.errors import ConfigError
 
@@ -59,10 +59,12 @@ def run(args) -> int:
     if args.checkpoint is not None and is_anyprocess(args.checkpoint):
         return run_anyprocess(args)
     model, tokenizer, unmasker, prompt, length, stop = prepare_sampling(args)
-    out = mdm.sample(model, batch_size=args.num, length=length, prompt=prompt, unmasker=unmasker,
-                     block_size=args.block_size, temperature=args.temperature, top_p=args.top_p, stop=stop,
-                     seed=args.seed, pad_id=tokenizer.pad_id, trace=bool(args.show or args.trace),
-                     cache=args.cache, cache_refresh=args.cache_refresh)
+    with cli_flag_names():
+        out = mdm.sample(model, batch_size=args.num, length=length, prompt=prompt, unmasker=unmasker,
+                         block_size=args.block_size, temperature=args.temperature, top_p=args.top_p,
+                         stop=stop, seed=args.seed, pad_id=tokenizer.pad_id,
+                         trace=bool(args.show or args.trace), cache=args.cache,
+                         cache_refresh=args.cache_refresh)
     if args.show:
         _animate(out.trace, tokenizer, args.delay)
     for i in range(out.tokens.shape[0]):
@@ -75,7 +77,9 @@ def run(args) -> int:
     if args.trace:
         from mdm.sampling import plot_trace
 
-        plot_trace(out.trace, args.trace, rows=tuple(range(min(3, out.tokens.shape[0]))))
+        plot_trace(out.trace, args.trace, rows=tuple(range(min(3, out.tokens.shape[0]))),
+                   sampler=f"{unmasker!r}, temperature {args.temperature:g}"
+                   + (f", blocks of {args.block_size}" if args.block_size else ""))
         print(f"trace: {args.trace}", file=sys.stderr)
     return 0
 

@@ -88,7 +88,10 @@ def run_anyprocess(args) -> int:
             print(f"--- sample {i} ({n} transitions, {len(seq)} tokens, halted: {why}) ---")
             print(text)
     if args.trace:
+        title = (f"AP-MDM trajectory of sample 0 from {args.checkpoint}\n(temperature {args.temperature:g}, "
+                 f"at most {steps} transitions; one row per state, top = first)\nred: delete, "
+                 "yellow: remask, green: unmask, +: insert after")
         plot_anyprocess(out, args.trace, decode=lambda i: _text(tokenizer, [i]) or "·",
-                        mask_id=tokenizer.mask_id)
+                        mask_id=tokenizer.mask_id, title=title)
         print(f"trace: {args.trace}", file=sys.stderr)
     return 0

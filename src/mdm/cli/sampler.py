@@ -4,14 +4,17 @@ and the checks that turn a checkpoint, a prompt and a length into what ``mdm.sam
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from mdm.cli.args import float_in, int_at_least, schedule_arg, seed_arg, steps_arg
 from mdm.errors import CheckpointError, ConfigError, SamplingError
 
-__all__ = ["add_sampler_options", "add_unmasker_options", "build_unmasker",
-           "load_checkpoint", "parse_device", "resolve_length", "encode_text", "stop_ids"]
+__all__ = ["add_sampler_options", "add_unmasker_options", "build_unmasker", "cli_flag_names", "encode_text",
+           "flag_names", "load_checkpoint", "parse_device", "resolve_block_size", "resolve_length",
+           "stop_ids"]
 
 
 _UNMASKER_OPTIONS = ("steps", "schedule", "proxy", "k", "gamma", "tau", "eta", "strategy")
@@ -49,9 +52,9 @@ def add_unmasker_options(p: argparse.ArgumentParser, *, unmasker: str = "ancestr
                    "keys): " + "; ".join(f"{k}: {v.summary}" for k, v in UNMASKERS.items())
                    + f" (default: {unmasker})")
     g.add_argument("--steps", type=steps_arg,
-                   help="ancestral/scheduled: number of steps (default: length)")
+                   help="ancestral/scheduled/remdm: number of steps (default: length; remdm: 2 x length)")
     g.add_argument("--schedule", type=schedule_arg,
-                   help="ancestral/scheduled: linear, cosine, poly:W, loglinear[:EPS] or beta:A,B "
+                   help="ancestral/scheduled/remdm: linear, cosine, poly:W, loglinear[:EPS] or beta:A,B "
                    "(default: linear)")
     g.add_argument("--proxy", choices=sorted(PROXIES),
                    help="ranking of positions for scheduled/topk/eb/threshold (default: entropy for eb, "
@@ -64,10 +67,11 @@ def add_unmasker_options(p: argparse.ArgumentParser, *, unmasker: str = "ancestr
     g.add_argument("--eta", type=float_in(0.0, 1.0),
                    help="remdm: remasking strength in [0, 1] (default 0.02; 0 = ancestral)")
     g.add_argument("--strategy", choices=["cap", "rescale", "conf"],
-                   help="remdm: sigma_t schedule (default cap)")
+                   help="remdm: sigma_t schedule: cap, rescale or conf (default cap)")
     g.add_argument("--block-size", type=int_at_least(1),
                    help="semi-autoregressive blocks of this many tokens, left to right "
-                   "(must divide the length; on a block-causal model, its block size instead)")
+                   "(must divide the length; on a block diffusion model, a divisor of its block size, "
+                   "which is the default there)")
     g.add_argument("--temperature", type=float_in(0.0, float("inf")), default=temperature,
                    help=f"values ~ softmax(logits / T); 0 = argmax, 1 = the model's own distribution "
                    f"(default {temperature:g})")
@@ -132,9 +136,50 @@ def resolve_length(model, args, prompt_len: int) -> int:
         return max_len - prompt_len
     if max_len is not None and prompt_len + args.length > max_len:
         raise SamplingError(
-            f"prompt ({prompt_len} tokens) + --length {args.length} exceeds the model's length {max_len}"
+            f"prompt ({prompt_len} tokens) + --length {args.length} exceeds the model's length {max_len}: "
+            f"leave --length out to fill the model's length, or pass at most {max_len - prompt_len}"
         )
     return args.length
+
+
+def resolve_block_size(args, model_block: int | None, length: int) -> None:
+    """Check ``--block-size`` (naming the flag); on a block diffusion model default it to the model's
+    block size, the only blocking every length and prompt works with."""
+    if args.block_size is None:
+        args.block_size = model_block
+    elif model_block is not None and model_block % args.block_size:
+        raise SamplingError(
+            f"--block-size {args.block_size} does not divide the model's block size {model_block} (a block "
+            f"diffusion model decodes one of its blocks at a time): leave --block-size out to use "
+            f"{model_block}, or pass a divisor of it")
+    elif model_block is None and length % args.block_size:
+        raise SamplingError(f"--block-size {args.block_size} must divide the length {length} (see --length)")
+
+
+# Library argument -> the CLI flag that sets it, for errors raised below the CLI (mdm.sample).
+_FLAGS = {"block_size": "--block-size", "cache_refresh": "--cache-refresh", "top_p": "--top-p",
+          "length": "--length", "temperature": "--temperature", "cache": "--cache", "batch_size": "--num"}
+# `name=`, or an argument name with an underscore (never an English word) before a verb
+_ARG = re.compile(r"\b(?:(" + "|".join(_FLAGS) + r")(=)|(" + "|".join(k for k in _FLAGS if "_" in k)
+                  + r")( must| needs| is))")
+
+
+def flag_names(message: str) -> str:
+    """``message`` with the Python argument names of :func:`mdm.sample` replaced by their CLI flags
+    (``block_size=16`` -> ``--block-size 16``)."""
+    def flag(m: re.Match) -> str:
+        return f"{_FLAGS[m.group(1)]} " if m.group(1) else _FLAGS[m.group(3)] + m.group(4)
+
+    return _ARG.sub(flag, message)
+
+
+@contextmanager
+def cli_flag_names():
+    """Re-raise a :class:`SamplingError` from the library with CLI flag names in its message."""
+    try:
+        yield
+    except SamplingError as e:
+        raise type(e)(flag_names(str(e))) from None
 
 
 def encode_text(tokenizer, text: str, what: str) -> list[int]:

@@ -13,10 +13,11 @@ from mdm.cli.sampler import (
     encode_text,
     load_checkpoint,
     parse_device,
+    resolve_block_size,
     resolve_length,
     stop_ids,
 )
-from mdm.errors import ConfigError, SamplingError
+from mdm.errors import ConfigError
 
 __all__ = ["add_model_source", "load_source", "prepare_sampling"]
 
@@ -63,8 +64,7 @@ def prepare_sampling(args):
     if getattr(args, "prompt", None):
         prompt_ids += encode_text(tokenizer, args.prompt, "--prompt")
     length = resolve_length(model, args, len(prompt_ids))
-    if args.block_size is not None and length % args.block_size and block_size_of(model) is None:
-        raise SamplingError(f"--block-size {args.block_size} must divide the length {length}")
+    resolve_block_size(args, block_size_of(model), length)
     unmasker = build_unmasker(args, length)
     prompt = torch.tensor(prompt_ids, dtype=torch.long) if prompt_ids else None
     stop = stop_ids(tokenizer, getattr(args, "stop", None))

@@ -34,6 +34,7 @@ def run(args) -> int:
     from mdm.train.lock import check_unlocked
     from mdm.train.loop import CHECKPOINT_DIR
     from mdm.train.objective import objective_for
+    from mdm.train.summary import summary_lines
 
     cfg = load_config(args.config, args.overrides)  # checks every section, the objective's included
     out_text = cfg.out_dir if args.out is None else args.out
@@ -48,10 +49,5 @@ def run(args) -> int:
         raise ConfigError(f"{out} already holds a checkpoint: pass --resume to continue it, or another --out")
     with stop_signals() as stopped:  # SIGTERM in start-up unwinds (the lock's folder is cleaned up)
         res = train(cfg, out_dir=out, progress=not args.quiet, resume=bool(args.resume))
-    status = "interrupted" if res.interrupted else "done"
-    line = f"{status}: {res.steps} steps, {res.tokens_seen:,} tokens in {res.wall_time:.0f}s"
-    if res.final_val:  # the objective's validation metrics
-        line += "; validation " + objective_for(cfg).val_summary(res.final_val)
-    print(line)
-    print(f"checkpoint: {res.checkpoint}   sample with: mdm sample {res.checkpoint}")
+    print("\n".join(summary_lines(res, objective_for(cfg))))
     return exit_code(stopped, res)  # 130 / 143 after SIGINT / SIGTERM: `mdm train && ...` stops

@@ -172,6 +172,7 @@ def run(args) -> int:
     tmp = out / "result.json.tmp"
     tmp.write_text(json.dumps(payload, indent=2))
     os.replace(tmp, out / "result.json")
-    plot_heatmap(result, out / "heatmap.png", metric=metric, title=f"{metric}, N={args.steps}")
+    plot_heatmap(result, out / "heatmap.png", metric=metric,
+                 title=f"Beta(a, b) schedules, {args.steps} steps: {metric}\n{what}")
     print(f"results: {out}/result.json, {out}/heatmap.png (cache: {out}/cache.json)")
     return 0

@@ -124,13 +124,15 @@ def validation_nelbo(
     seed: int = 0,
     num_chars: int | None = None,
     device: str | torch.device | None = None,
+    progress: bool = False,
 ) -> LikelihoodResult:
     """NELBO of ``data`` under ``denoiser``: nats/bits per token, bits per char, perplexity bound.
 
     ``data``: a LongTensor ``[N, L]`` (all positions scored) or a dataset of items
     (:mod:`mdm.tasks.base`; ``eligible`` / ``attention_mask`` respected).  ``max_sequences`` scores
     only the first that many.  ``num_chars``: characters the scored tokens spell, for bits per char.
-    Randomness comes from ``seed`` only; the denoiser is put in eval mode.
+    Randomness comes from ``seed`` only; the denoiser is put in eval mode.  ``progress`` shows a
+    progress bar (batches, with an ETA) on stderr.
     """
     if not isinstance(samples, int) or isinstance(samples, bool) or samples < 1:
         raise ConfigError(f"samples must be an integer >= 1, got {samples!r}")
@@ -148,7 +150,12 @@ def validation_nelbo(
     generator = torch.Generator(device=device).manual_seed(seed)
     per_seq: list[torch.Tensor] = []  # each sequence's mean NELBO over its draws (nats)
     num_tokens, estimators = 0, set()
-    for b, batch in enumerate(_batches(data, batch_size, max_sequences)):
+    from tqdm.auto import tqdm
+
+    total = len(data) if max_sequences is None else min(max_sequences, len(data))
+    bar = tqdm(_batches(data, batch_size, max_sequences), total=-(-total // batch_size), unit="batch",
+               desc=f"validation NELBO ({samples} draws/seq)", disable=not progress, dynamic_ncols=True)
+    for b, batch in enumerate(bar):
         batch = {k: v.to(device) for k, v in batch.items()}
         scored = batch["eligible"] & batch.get("attention_mask", torch.ones_like(batch["eligible"])).bool()
         if bool(scored.all()):

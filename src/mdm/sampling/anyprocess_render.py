@@ -91,6 +91,6 @@ def plot_anyprocess(result, path: str | Path, *, row: int = 0, decode: Callable[
     ax.set_title(title or "AP-MDM trajectory (red: delete, yellow: remask, green: unmask, +: insert)",
                  fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")  # the title may be wider than a short sequence
     plt.close(fig)
     return fig

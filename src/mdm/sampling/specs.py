@@ -151,7 +151,7 @@ UNMASKERS: Registry[UnmaskerForm] = Registry("unmasker", SamplingError, entries=
                                   Param("schedule", SCHEDULE), Param("strategy", STR),
                                   Param("loop_t", FLOAT_PAIR), Param("alpha_on", FLOAT)),
                           "ReMDM remasking: steps (default 2 x length), eta (default 0.02), strategy "
-                          f"({'/'.join(STRATEGIES)})"),
+                          f"({'/'.join(STRATEGIES)}; default cap)"),
 })
 
 

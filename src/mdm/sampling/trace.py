@@ -70,18 +70,22 @@ class Trace:
 
 
 def plot_trace(trace: Trace, path: str | Path | None = None, *, rows: Sequence[int] = (0,),
-               compress: bool = True):
+               compress: bool = True, sampler: str | None = None):
     """Draw position (x) by step (y, top = first) for each of ``rows``; save a PNG at ``path``.
 
-    Cells: grey = prompt, blue = revealed at that step, orange = padded after the stop.  With
-    ``compress`` only steps at which the row changed are drawn (Ancestral with many steps reveals
-    nothing at most of them).  Returns the matplotlib Figure.
+    Cells: grey = prompt, blue = the position revealed (given its value) at that step, orange =
+    padded after the stop.  With ``compress`` only steps at which the row changed are drawn
+    (Ancestral with many steps reveals nothing at most of them); the y ticks are the real step
+    numbers and each panel says how many of the ``trace.num_steps`` steps that is.  ``sampler`` (e.g.
+    ``repr(unmasker)``) names what drew the trace in the title.  Returns the matplotlib Figure.
     """
     from matplotlib.colors import ListedColormap
     from matplotlib.figure import Figure  # no pyplot: leaves the caller's backend alone
+    from matplotlib.patches import Patch
 
-    cmap = ListedColormap(["white", "#bbbbbb", "#1f5fbf", "#f39c12"])
-    fig = Figure(figsize=(8, 2.2 * len(rows)))
+    colours = ["white", "#bbbbbb", "#1f5fbf", "#f39c12"]
+    cmap = ListedColormap(colours)
+    fig = Figure(figsize=(8, 1.0 + 2.2 * len(rows)))
     axes = fig.subplots(len(rows), 1, squeeze=False)
     for ax, row in zip(axes[:, 0], rows):
         steps = trace.active_steps(row) if compress else list(range(trace.num_steps))
@@ -93,10 +97,20 @@ def plot_trace(trace: Trace, path: str | Path | None = None, *, rows: Sequence[i
             if int(trace.stop_step[row]) == s:
                 grid[i, trace.padded[row]] = 3
         ax.imshow(grid.numpy(), cmap=cmap, vmin=0, vmax=3, aspect="auto", interpolation="nearest")
-        ax.set_xlabel("position")
-        ax.set_ylabel("step with a change" if compress else "step")
-        ax.set_title(f"sequence {row}: {len(steps)} steps")
-    fig.tight_layout()
+        ticks = list(range(0, len(steps), max(1, -(-len(steps) // 8))))
+        ax.set_yticks(ticks, [str(steps[i]) for i in ticks] if steps else [])
+        ax.set_xlabel("position in the sequence (token index)")
+        ax.set_ylabel("step (from 0)")
+        shown = (f"the {len(steps)} that revealed something are drawn" if compress
+                 else "all drawn")
+        ax.set_title(f"sequence {row}: {trace.num_steps} steps, {shown}", fontsize=9)
+    legend = [Patch(facecolor=colours[1], label="prompt (never masked)"),
+              Patch(facecolor=colours[2], label="position revealed at this step"),
+              Patch(facecolor=colours[3], label="padding after the stop"),
+              Patch(facecolor="white", edgecolor="#888888", label="still masked / revealed at another step")]
+    fig.legend(handles=legend, loc="lower center", ncol=2, fontsize=8, frameon=False)
+    fig.suptitle("Denoising trace" + (f": {sampler}" if sampler else ""), fontsize=10)
+    fig.tight_layout(rect=(0, 0.45 / fig.get_figheight(), 1, 1))
     if path is not None:
         fig.savefig(path, dpi=100)
     return fig

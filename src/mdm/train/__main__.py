@@ -6,11 +6,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from mdm.errors import MDMError
 from mdm.train.config import load_config
 from mdm.train.loop import train
+from mdm.train.objective import objective_for
+from mdm.train.summary import summary_lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     except MDMError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if os.environ.get("RANK", "0") == "0":  # under torchrun: once, from rank 0 (as `mdm train` prints)
+        print("\n".join(summary_lines(result, objective_for(cfg))))
     return 143 if result.interrupted and result.steps < cfg.max_steps and cfg.stop_after is None else 0
 
 
