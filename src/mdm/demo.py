@@ -177,16 +177,16 @@ def demo_config(quick: bool = False, steps: int | None = None, seed: int = 0):
 
 
 def demo_samplers(length: int) -> list[tuple[str, object]]:
-    """The three samplers compared: (label, unmasker)."""
-    from mdm.sampling import Ancestral, EntropyBounded, Scheduled
+    """The three samplers compared: (label, unmasker), from their specs (:func:`mdm.sampling.from_spec`)."""
+    from mdm.sampling import from_spec
 
+    quarter = max(1, length // 4)
     return [
-        (f"ancestral ({length} steps)", Ancestral(steps=length)),
-        (f"confidence-scheduled ({max(1, length // 4)} steps)",
-         Scheduled(steps=max(1, length // 4), proxy="confidence")),
+        (f"ancestral ({length} steps)", from_spec("ancestral", length=length)),
+        (f"confidence-scheduled ({quarter} steps)", from_spec(f"scheduled:steps={quarter},proxy=confidence")),
         # Text at temperature 1 keeps ~1-2 nats of entropy per character, so the entropy budget that
         # lets several characters out per step is larger than the paper's (code/math at temperature 0).
-        ("EB-sampler (gamma=4)", EntropyBounded(gamma=4.0, proxy="entropy")),
+        ("EB-sampler (gamma=4)", from_spec("eb:gamma=4.0,proxy=entropy")),
     ]
 
 

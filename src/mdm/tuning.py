@@ -310,7 +310,7 @@ def language_objective(
     sampler's error); pass a :class:`mdm.languages.LanguageView` of a trained model to include model error.
     """
     from mdm.eval.sequence_metrics import sequence_error_rate, token_error
-    from mdm.sampling import Scheduled
+    from mdm.sampling import from_spec
 
     if metric not in ("ser", "ter"):
         raise ConfigError(f"language metric must be 'ser' or 'ter', got {metric!r}")
@@ -320,7 +320,7 @@ def language_objective(
 
     def objective(schedule: BetaEnergy, n: int, seed: int) -> float:
         x = sample_in_batches(den, n, batch_size, seed, length=length, temperature=temperature,
-                            unmasker=Scheduled(steps, schedule, proxy))
+                            unmasker=from_spec("scheduled", steps=steps, schedule=schedule, proxy=proxy))
         if metric == "ser":
             return sequence_error_rate(language, x)
         return token_error(language, x, entropy=entropy).perplexity
@@ -347,7 +347,7 @@ def verifier_objective(
     """
     import torch
 
-    from mdm.sampling import Scheduled
+    from mdm.sampling import from_spec
 
     prompts = dataset.prompts()
     total = prompts.shape[0]
@@ -358,7 +358,7 @@ def verifier_objective(
         idx = torch.randperm(total, generator=torch.Generator().manual_seed(seed))[: min(n, total)]
         x = sample_in_batches(denoiser, len(idx), batch_size, seed, prompts=prompts[idx],
                             length=dataset.answer_len, temperature=temperature, block_size=block_size,
-                            unmasker=Scheduled(steps, schedule, proxy))
+                            unmasker=from_spec("scheduled", steps=steps, schedule=schedule, proxy=proxy))
         return float(dataset.verify(x).double().mean())
 
     return objective

@@ -73,3 +73,29 @@ def test_a_block_causal_model_samples_a_length_its_blocks_do_not_divide(block_ru
     row = json.loads(out.splitlines()[0])
     # sampling blocks [2, 8) and [8, 15) on the model's grid (the last completed to 16): 3 + 4 passes
     assert row["text"].startswith("In") and row["nfe"] == 3 + 4
+
+
+@pytest.mark.parametrize("options", [
+    ["--unmasker", "eb:gamma=0.5,proxy=margin"],
+    ["--unmasker", "scheduled:steps=4,schedule=beta:0.9,0.3"],
+    ["--unmasker", "topk:2"],
+    ["--unmasker", "eb:proxy=margin", "--gamma", "0.5"],
+])
+def test_unmasker_spec_strings_run(run_dir, run, capsys, options):
+    rc, out, err = run(["sample", run_dir, "--length", "16", *options], capsys)
+    assert rc == 0, err
+    assert out.startswith("--- sample 0 (NFE ")
+
+
+def test_unmasker_spec_and_flags_agree_and_clash(run_dir, run, capsys):
+    outs = [run(["sample", run_dir, "--num", "2", "--length", "16", *options], capsys)[1]
+            for options in (["--unmasker", "eb:gamma=0.5"], ["--unmasker", "eb", "--gamma", "0.5"])]
+    assert outs[0] == outs[1] and outs[0]
+    for options, words in [
+        (["--unmasker", "eb:gamma=0.5", "--gamma", "0.2"], "gamma is set twice"),
+        (["--unmasker", "eb:k=2"], "unknown key 'k'"),
+        (["--unmasker", "eb", "--k", "2"], "--k does not apply to --unmasker eb (it takes --gamma, --proxy)"),
+        (["--unmasker", "wiggle"], "unknown unmasker 'wiggle'; known: ancestral"),
+    ]:
+        rc, _, err = run(["sample", run_dir, "--length", "16", *options], capsys)
+        assert rc == 2 and words in err and err.count("\n") == 1, err

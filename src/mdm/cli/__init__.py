@@ -24,7 +24,6 @@ from collections.abc import Callable, Sequence
 from mdm.cli import demo, exp, export, harness, sample, train, tune_schedule
 from mdm.cli import eval as evaluate
 from mdm.cli.args import Parser, UsageError
-from mdm.cli.sampler import UNMASKERS
 from mdm.errors import MDMError
 
 __all__ = ["main", "build_parser", "EXTENSIONS", "UNMASKERS"]
@@ -59,6 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
     for add in (*_BUILTIN, *_extension_hooks()):
         add(sub)
     return parser
+
+
+def __getattr__(name: str):
+    if name == "UNMASKERS":  # the unmasker registry, imported on first use (it needs torch)
+        from mdm.sampling.specs import UNMASKERS
+
+        return UNMASKERS
+    raise AttributeError(f"module 'mdm.cli' has no attribute {name!r}")
 
 
 def _one_line(message: str) -> str:

@@ -4,109 +4,49 @@ and the checks that turn a checkpoint, a prompt and a length into what ``mdm.sam
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
 from mdm.cli.args import float_in, int_at_least, schedule_arg
 from mdm.errors import CheckpointError, ConfigError, SamplingError
 
-__all__ = ["UNMASKERS", "UnmaskerSpec", "add_sampler_options", "add_unmasker_options", "build_unmasker",
+__all__ = ["add_sampler_options", "add_unmasker_options", "build_unmasker",
            "load_checkpoint", "parse_device", "prepare_sampling"]
 
 
-@dataclass(frozen=True)
-class UnmaskerSpec:
-    """How ``--unmasker NAME`` builds its object from the options it accepts."""
-
-    build: Callable[[argparse.Namespace, int], object]  # (args, length) -> Unmasker
-    options: tuple[str, ...]
-    summary: str
-
-
-def _proxy_kw(args) -> dict:
-    return {} if args.proxy is None else {"proxy": args.proxy}
-
-
-def _build_ancestral(args, length):
-    from mdm.sampling import Ancestral
-
-    return Ancestral(steps=args.steps or length, schedule=args.schedule or _linear())
-
-
-def _build_scheduled(args, length):
-    from mdm.sampling import Scheduled
-
-    return Scheduled(steps=args.steps or length, schedule=args.schedule or _linear(), **_proxy_kw(args))
-
-
-def _build_topk(args, length):
-    from mdm.sampling import TopK
-
-    return TopK(k=args.k if args.k is not None else 1, **_proxy_kw(args))
-
-
-def _build_eb(args, length):
-    from mdm.sampling import EntropyBounded
-
-    return EntropyBounded(gamma=args.gamma if args.gamma is not None else 0.1, **_proxy_kw(args))
-
-
-def _build_threshold(args, length):
-    from mdm.sampling import Threshold
-
-    return Threshold(tau=args.tau if args.tau is not None else 0.9, **_proxy_kw(args))
-
-
-def _build_remdm(args, length):
-    from mdm.sampling import ReMDM
-
-    kw = {} if args.strategy is None else {"strategy": args.strategy}
-    return ReMDM(steps=args.steps or 2 * length, eta=0.02 if args.eta is None else args.eta,
-                 schedule=args.schedule or _linear(), **kw)
-
-
-def _linear():
-    from mdm.schedules import Linear
-
-    return Linear()
-
-
-UNMASKERS: dict[str, UnmaskerSpec] = {
-    "ancestral": UnmaskerSpec(_build_ancestral, ("steps", "schedule"),
-                              "exact reverse process on --steps grid steps (default: length)"),
-    "scheduled": UnmaskerSpec(_build_scheduled, ("steps", "schedule", "proxy"),
-                              "unmask_counts(schedule) best-ranked positions per step (LLaDA)"),
-    "topk": UnmaskerSpec(_build_topk, ("k", "proxy"), "--k best-ranked positions per step (default 1)"),
-    "eb": UnmaskerSpec(_build_eb, ("gamma", "proxy"),
-                       "EB-sampler: largest prefix with sum H - max H <= --gamma (default 0.1)"),
-    "threshold": UnmaskerSpec(_build_threshold, ("tau", "proxy"),
-                              "every position whose proxy score exceeds --tau (default 0.9), at least one"),
-    "remdm": UnmaskerSpec(_build_remdm, ("steps", "schedule", "eta", "strategy"),
-                          "ReMDM remasking: --steps (default 2 x length), --eta (default 0.02), --strategy"),
-}
 _UNMASKER_OPTIONS = ("steps", "schedule", "proxy", "k", "gamma", "tau", "eta", "strategy")
 
 
 def build_unmasker(args: argparse.Namespace, length: int):
-    """The unmasker ``args`` describe; an option the chosen unmasker ignores is an error."""
-    spec = UNMASKERS[args.unmasker]
-    stray = [o for o in _UNMASKER_OPTIONS if getattr(args, o) is not None and o not in spec.options]
+    """The unmasker ``args`` describe: ``--unmasker`` is a name or a spec (``eb:gamma=0.1``, see
+    :mod:`mdm.sampling.specs`) and the per-setting flags (``--gamma 0.1``) add to it.  A flag the
+    chosen unmasker does not take, or a setting given both ways, is an error."""
+    from mdm.sampling.specs import UNMASKERS, from_spec, parse_spec
+
+    name, given = parse_spec(args.unmasker)
+    keys = [p.name for p in UNMASKERS.get(name).params]
+    flags = {o: getattr(args, o) for o in _UNMASKER_OPTIONS if getattr(args, o) is not None}
+    stray = [o for o in flags if o not in keys]
     if stray:
-        allowed = ", ".join("--" + o for o in spec.options)
-        raise SamplingError(f"--{stray[0]} does not apply to --unmasker {args.unmasker} (it takes {allowed})")
-    return spec.build(args, length)
+        allowed = ", ".join("--" + o for o in keys if o in _UNMASKER_OPTIONS)
+        raise SamplingError(f"--{stray[0]} does not apply to --unmasker {name} (it takes {allowed})")
+    twice = [o for o in flags if o in given]
+    if twice:
+        raise SamplingError(f"{twice[0]} is set twice: in --unmasker {args.unmasker!r} and by --{twice[0]}")
+    return from_spec(args.unmasker, length=length, **flags)
 
 
 def add_unmasker_options(p: argparse.ArgumentParser, *, unmasker: str = "ancestral",
                          temperature: float = 1.0) -> argparse._ArgumentGroup:
     """The unmasker, block and temperature options (shared with ``mdm harness``); returns the group."""
     from mdm.sampling.proxies import PROXIES
+    from mdm.sampling.specs import UNMASKERS
 
     g = p.add_argument_group("sampler")
-    g.add_argument("--unmasker", choices=list(UNMASKERS), default=unmasker,
-                   help="which positions to reveal each step: "
-                   + "; ".join(f"{k}: {v.summary}" for k, v in UNMASKERS.items())
+    g.add_argument("--unmasker", default=unmasker, metavar="NAME[:KEY=VALUE,...]",
+                   help="which positions to reveal each step, a name or a spec such as eb:gamma=0.1, "
+                   "topk:2, scheduled:steps=16,schedule=beta:0.9,0.3 (the flags below set the same "
+                   "keys): " + "; ".join(f"{k}: {v.summary}" for k, v in UNMASKERS.items())
                    + f" (default: {unmasker})")
     g.add_argument("--steps", type=int_at_least(1),
                    help="ancestral/scheduled: number of steps (default: length)")

@@ -52,17 +52,17 @@ from mdm.experiments.steps_vs_length_model import ModelSetup, train_on_language
 from mdm.experiments.steps_vs_length_oracle import fast_oracle
 from mdm.experiments.steps_vs_length_report import write_plots, write_report
 from mdm.languages import LanguageView, parse_language_spec
-from mdm.sampling import Ancestral, Scheduled, sample
+from mdm.sampling import from_spec, sample
 
 __all__ = ["PRESETS", "SAMPLERS", "LanguageSetup", "Preset", "run", "step_grid", "sweep"]
 
 PAPER = "Feng et al., Theoretical Benefit and Limitation of Diffusion Language Model, arXiv 2502.09622"
 
-# name -> unmasker with N steps (all at the linear schedule)
+# name -> unmasker spec (mdm.sampling.from_spec), given N steps; all at the linear schedule
 SAMPLERS = {
-    "ancestral": lambda steps: Ancestral(steps),
-    "random": lambda steps: Scheduled(steps, proxy="random"),
-    "confidence": lambda steps: Scheduled(steps, proxy="confidence"),
+    "ancestral": "ancestral",
+    "random": "scheduled:proxy=random",
+    "confidence": "scheduled:proxy=confidence",
 }
 
 
@@ -172,12 +172,13 @@ def sweep(language, denoiser, *, lengths, samplers, samples, seed: int, max_step
     count = samples if callable(samples) else (lambda length: samples)
     rows = []
     for name in samplers:
-        make = SAMPLERS[name]
+        spec = SAMPLERS[name]
         for length in lengths:
             factor = max_steps_factor if name == "ancestral" else 1
             for steps in step_grid(length, factor):
                 start = time.perf_counter()
-                out = sample(denoiser, batch_size=count(length), length=length, unmasker=make(steps),
+                out = sample(denoiser, batch_size=count(length), length=length,
+                             unmasker=from_spec(spec, steps=steps),
                              temperature=1.0, seed=_seed(seed, *tags.values(), name, length, steps))
                 row = {**tags, "sampler": name, "length": length, "steps": steps, "samples": count(length),
                        "nfe": float(out.nfe.double().mean())}
