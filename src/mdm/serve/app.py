@@ -85,20 +85,22 @@ class _Completions:
 
     async def _collect(self, request, req: Completion, job: Job, views, events, head) -> Response:
         finals: dict[int, StepEvent] = {}
+        left = asyncio.ensure_future(_disconnected(request))
         try:
             while len(finals) < len(job.steppers):
-                try:
-                    i, ev = await asyncio.wait_for(events.get(), timeout=0.5)
-                except asyncio.TimeoutError:
-                    if await request.is_disconnected():
-                        return Response(status_code=499)
-                    continue
+                get = asyncio.ensure_future(events.get())
+                await asyncio.wait({get, left}, return_when=asyncio.FIRST_COMPLETED)
+                if not get.done():  # the client left: free its rows, answer no one
+                    get.cancel()
+                    return Response(status_code=499)
+                i, ev = get.result()
                 if ev.error:
                     raise APIError(f"sampling failed: {ev.error}", status=500, kind="server_error")
                 if ev.done:
                     finals[i] = ev
         finally:
-            job.cancel()  # no-op once done; frees the rows of a client that left
+            left.cancel()
+            job.cancel()  # no-op once done
         choices, completion_tokens = [], 0
         for i, view in enumerate(views):
             for r, row in enumerate(finals[i].tokens):
@@ -144,6 +146,12 @@ class _Completions:
             yield "data: [DONE]\n\n"
         finally:
             job.cancel()
+
+
+async def _disconnected(request: Request) -> None:
+    """Returns once the client has gone (the body is already read: only a disconnect can come)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 def _choice(index: int, text: str, reason: str | None) -> dict:

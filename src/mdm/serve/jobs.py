@@ -71,6 +71,9 @@ def make_steppers(served: ServedModel, req: Completion) -> list[tuple[Stepper, T
         try:
             extra = {} if req.steps is None else {"steps": req.steps}
             unmasker = from_spec(req.unmasker, length=length, **extra)
+        except MDMError as e:
+            raise APIError(str(e), param="mdm.unmasker") from None
+        try:
             stepper = Stepper(served.model, batch_size=req.n, length=length,
                               prompt=torch.tensor(ids, dtype=torch.long) if ids else None,
                               unmasker=unmasker, block_size=req.block_size, temperature=req.temperature,
@@ -84,8 +87,8 @@ def make_steppers(served: ServedModel, req: Completion) -> list[tuple[Stepper, T
 
 def _param_of(e: MDMError) -> str | None:
     text = str(e)
-    for key, param in (("unmasker", "mdm.unmasker"), ("block_size", "mdm.block_size"), ("cache", "mdm.cache"),
-                       ("steps", "mdm.steps"), ("prompt", "prompt"), ("stop", "stop")):
+    for key, param in (("block_size", "mdm.block_size"), ("cache", "mdm.cache"), ("prompt", "prompt"),
+                       ("stop", "stop"), ("unmasker", "mdm.unmasker")):
         if key in text:
             return param
     return None
