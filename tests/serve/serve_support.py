@@ -70,3 +70,54 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self.proc.stdout.close()
+        self.log.close()
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def denoise_in_browser(url: str, screenshot: Path, *, prompt: str, max_tokens: int, unmasker: str,
+                       options: str = "", steps: str = "", temperature: float = 0.0, seed: int = 0,
+                       timeout_ms: int = 60_000) -> dict:
+    """Open the page at ``url`` in headless Chromium (Debian's, through Playwright), submit a
+    prompt, wait until the stream is done, save a screenshot; returns what the page shows."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 980, "height": 560})
+            page.goto(url + "/", timeout=timeout_ms)
+            page.wait_for_function("document.getElementById('unmasker').options.length > 0",
+                                   timeout=timeout_ms)
+            page.fill("#prompt", prompt)
+            page.select_option("#unmasker", unmasker)
+            page.fill("#options", options)
+            page.fill("#steps", steps)
+            page.fill("#max_tokens", str(max_tokens))
+            page.fill("#temperature", str(temperature))
+            page.fill("#seed", str(seed))
+            page.click("#go")
+            page.wait_for_selector("#status[data-state=done], #status[data-state=error]", timeout=timeout_ms)
+            shown = page.evaluate("""() => {
+                const s = window.mdmState, c = document.getElementById('canvas');
+                const ctx = c.getContext('2d'), masked = [];
+                const n = s.prompt.length;  // read the canvas itself: a masked cell is dark slate
+                s.cells.forEach((_, j) => {
+                    const i = n + j, x = 2 + (i % 34) * 26 + 4, y = 2 + Math.floor(i / 34) * 30 + 4;
+                    const [r, g, b] = ctx.getImageData(x, y, 1, 1).data;
+                    if (r === 51 && g === 65 && b === 85) masked.push(j);
+                });
+                return {state: document.getElementById('status').dataset.state, length: s.length,
+                        revealed: s.revealed, text: document.getElementById('text').textContent,
+                        nfe: s.nfe, steps: s.step, masked_cells: masked,
+                        stats: ['step', 'nfe', 'tps', 'wall'].map(
+                            id => document.getElementById(id).textContent)};
+            }""")
+            page.screenshot(path=str(screenshot), full_page=True)
+        finally:
+            browser.close()
+    return shown

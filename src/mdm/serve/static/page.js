@@ -33,7 +33,8 @@ function draw() {
     ctx.fillRect(x + 1, y + 1, CELL_W - 2, CELL_H - 2);
     if (c.step !== 0) {
       ctx.fillStyle = c.step === -1 ? "#374151" : "#111";
-      const shown = c.piece === "\n" ? "⏎" : c.piece === " " ? "·" : c.piece;
+      const special = /^<[a-z|]+>$/i.test(c.piece);  // <pad>, <eos>, ...: a symbol, not clipped text
+      const shown = special ? "◇" : c.piece === "\n" ? "⏎" : c.piece === " " ? "·" : c.piece;
       ctx.fillText(shown.length > 3 ? shown.slice(0, 3) : shown, x + CELL_W / 2, y + CELL_H / 2 + 1);
     }
   });
