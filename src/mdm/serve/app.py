@@ -70,7 +70,7 @@ class _Completions:
         def on_event(i: int, ev: StepEvent) -> None:
             loop.call_soon_threadsafe(events.put_nowait, (i, ev))
 
-        job = Job([s for s, _ in pairs], on_event)
+        job = Job([s for s, _ in pairs], on_event, every_step=req.stream)
         try:
             self.batcher.submit(job)
         except QueueFull as e:

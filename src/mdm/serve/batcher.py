@@ -55,6 +55,7 @@ class Job:
 
     steppers: list[Stepper]
     on_event: Callable[[int, StepEvent], None]  # (stepper index, event)
+    every_step: bool = True  # False: only the final event of each stepper (a non-streaming request)
     cancelled: bool = False
     steps: int = 0
     last: list[torch.Tensor] = field(default_factory=list)
@@ -145,8 +146,9 @@ class Batcher:
         for j in jobs:
             j.steps += 1
         for j, s in live:
-            i = j.steppers.index(s)
-            j.on_event(i, _event(j, i, s))
+            if j.every_step or s.done:
+                i = j.steppers.index(s)
+                j.on_event(i, _event(j, i, s))
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """True once nothing waits or runs (tests)."""
