@@ -81,7 +81,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 
 def denoise_in_browser(url: str, screenshot: Path, *, prompt: str, max_tokens: int, unmasker: str,
                        options: str = "", steps: str = "", temperature: float = 0.0, seed: int = 0,
-                       timeout_ms: int = 60_000) -> dict:
+                       stop: str = "", timeout_ms: int = 60_000) -> dict:
     """Open the page at ``url`` in headless Chromium (Debian's, through Playwright), submit a
     prompt, wait until the stream is done, save a screenshot; returns what the page shows."""
     from playwright.sync_api import sync_playwright
@@ -100,6 +100,7 @@ def denoise_in_browser(url: str, screenshot: Path, *, prompt: str, max_tokens: i
             page.fill("#max_tokens", str(max_tokens))
             page.fill("#temperature", str(temperature))
             page.fill("#seed", str(seed))
+            page.fill("#stop", stop)
             page.click("#go")
             page.wait_for_selector("#status[data-state=done], #status[data-state=error]", timeout=timeout_ms)
             shown = page.evaluate("""() => {

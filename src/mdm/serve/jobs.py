@@ -44,8 +44,8 @@ class ServedModel:
 
 def _stop_ids(served: ServedModel, stops: list[str]) -> list[list[int]] | None:
     out = []
-    for s in stops:
-        ids = served.encode(s, "stop")
+    for s in stops:  # "<eos>": the end-of-text token, as in `mdm sample --stop`
+        ids = [served.tokenizer.eos_id] if s == "<eos>" else served.encode(s, "stop")
         if not ids:
             raise APIError(f"stop {s!r} encodes to no tokens", param="stop")
         out.append(ids)

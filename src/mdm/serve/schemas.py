@@ -3,6 +3,7 @@
 The OpenAI completions schema (``prompt``, ``max_tokens``, ``temperature``, ``top_p``, ``stop``,
 ``n``, ``seed``, ``stream``, ``stream_options``, ``model``, ``user``) plus one extension object,
 ``"mdm": {"unmasker": SPEC, "steps": N, "block_size": N, "cache": "prefix" | "dual" | null}``.
+A stop string ``"<eos>"`` means the tokenizer's end-of-text token.
 OpenAI fields this server does not implement (``echo``, ``logprobs``, ``best_of``, penalties,
 ``logit_bias``, ``suffix``) are accepted only at their neutral value; any other field is an
 error.  Every mistake raises :class:`APIError`, which the app turns into HTTP 400 with an

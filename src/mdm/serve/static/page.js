@@ -67,8 +67,10 @@ function body() {
   const spec = $("unmasker").value + ($("options").value.trim() ? ":" + $("options").value.trim() : "");
   const mdm = { unmasker: spec };
   if ($("steps").value) mdm.steps = Number($("steps").value);
-  return { prompt: $("prompt").value, max_tokens: Number($("max_tokens").value),
-           temperature: Number($("temperature").value), seed: Number($("seed").value), stream: true, mdm };
+  const req = { prompt: $("prompt").value, max_tokens: Number($("max_tokens").value),
+                temperature: Number($("temperature").value), seed: Number($("seed").value), stream: true, mdm };
+  if ($("stop").value) req.stop = $("stop").value;
+  return req;
 }
 
 async function run(event) {
