@@ -70,12 +70,14 @@ def make_checkpoint(path: Path, args) -> Path:
     return checkpoint.save(path, model, tok)
 
 
-def workload(n: int) -> list[dict]:
-    """``n`` different requests: prompts of 1-4 words, 16-40 tokens, five samplers, T in {0, 1}."""
+def workload(n: int, max_len: int) -> list[dict]:
+    """``n`` different requests: prompts of 1-4 words, 16-40 tokens (within the model's length),
+    five samplers, T in {0, 1}."""
     out = []
     for i in range(n):
         prompt = " ".join(WORDS[(i * 3 + k) % len(WORDS)] for k in range(1 + i % 4))
-        out.append({"prompt": prompt, "max_tokens": 16 + (i * 7) % 25, "temperature": float(i % 2), "seed": i,
+        length = min(16 + (i * 7) % 25, max_len - len(prompt))
+        out.append({"prompt": prompt, "max_tokens": length, "temperature": float(i % 2), "seed": i,
                     "mdm": {"unmasker": SAMPLERS[i % len(SAMPLERS)]}})
     return out
 
@@ -134,7 +136,7 @@ def main(argv=None) -> int:
     print(f"mdm serve benchmark -- {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"torch {torch.__version__}, CPU capability {cpu_capability()}")
     print("servers run with OMP_NUM_THREADS=1; other jobs may share this machine (timings are relative)")
-    bodies = workload(args.requests)
+    bodies = workload(args.requests, args.max_len)
     began = time.monotonic()
     failed = False
     with tempfile.TemporaryDirectory() as tmp:
