@@ -18,10 +18,11 @@ ALPHABET = "abcdefghijklmnopqrstuvwxyz ,.\n"
 MAX_LEN = 48
 
 
-def tiny_checkpoint(path: Path) -> Path:
-    """A 2-layer transformer over a char tokenizer, weights drawn wide so that its logits do not
-    tie (an untrained model's near-uniform ones would); saved with the checkpoint code."""
-    tok = CharTokenizer(ALPHABET)
+def tiny_checkpoint(path: Path, tokenizer=None) -> Path:
+    """A 2-layer transformer over ``tokenizer`` (default: chars of ALPHABET), weights drawn wide so
+    that its logits do not tie (an untrained model's near-uniform ones would); saved with the
+    checkpoint code."""
+    tok = CharTokenizer(ALPHABET) if tokenizer is None else tokenizer
     torch.manual_seed(0)
     cfg = TransformerConfig(vocab_size=tok.vocab_size, mask_id=tok.mask_id, d_model=32, n_layers=2, n_heads=4,
                             max_len=MAX_LEN)
@@ -30,6 +31,13 @@ def tiny_checkpoint(path: Path) -> Path:
         for p in model.parameters():
             p.normal_(0.0, 0.5)
     return checkpoint.save(path, model, tok)
+
+
+def make_tokenizer(kind: str):
+    """``char`` (ALPHABET), ``byte`` or ``bpe`` (GPT-2)."""
+    from mdm.tokenizers import ByteTokenizer, GPT2Tokenizer
+
+    return {"char": lambda: CharTokenizer(ALPHABET), "byte": ByteTokenizer, "bpe": GPT2Tokenizer}[kind]()
 
 
 class Server:
