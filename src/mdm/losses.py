@@ -30,19 +30,23 @@ import torch
 import torch.nn.functional as F
 
 from mdm.errors import ConfigError, DataError, ModelConfigError, TokenError
+from mdm.masking import BernoulliMask, MaskSampler, TimeSampler, UniformTime
 from mdm.process import mask_probs, nelbo_weight
 from mdm.protocol import (
-    block_size_of,
+    Denoiser,
+    call_denoiser,
     check_tokens,
+    denoiser_ids,
     denoiser_schedule,
     is_time_conditioned,
     model_time,
     subs_logits,
+    supports_output_mask,
 )
 from mdm.schedules import Schedule
-from mdm.variance import BernoulliMask, MaskSampler, TimeSampler, UniformTime
 
-__all__ = ["LossOutput", "diffusion_loss", "masked_logits", "elbo", "elbo_draws"]
+__all__ = ["LossOutput", "check_clean", "diffusion_loss", "elbo", "elbo_draws", "log_prob_of",
+           "masked_logits"]
 
 _NORMALIZE = ("tokens", "sequence")
 # Default cap on rows per denoiser call in `elbo`: rows * L * V logits of 4 bytes stay below ~128 MiB.
@@ -73,17 +77,8 @@ class LossOutput:
     mask_log_prob: torch.Tensor | None = None
 
 
-def _denoiser_ids(model) -> tuple[int, int]:
-    vocab_size, mask_id = getattr(model, "vocab_size", None), getattr(model, "mask_id", None)
-    if not isinstance(vocab_size, int) or not isinstance(mask_id, int) or not 0 <= mask_id < vocab_size + 1:
-        raise ModelConfigError(
-            "the denoiser must have integer attributes vocab_size and mask_id (the Denoiser protocol), got "
-            f"vocab_size={vocab_size!r}, mask_id={mask_id!r}"
-        )
-    return vocab_size, mask_id
-
-
-def _check_clean(x0: torch.Tensor, vocab_size: int, mask_id: int, where: torch.Tensor | None = None):
+def check_clean(x0: torch.Tensor, vocab_size: int, mask_id: int, where: torch.Tensor | None = None) -> None:
+    """``x0`` is a ``[B, L]`` long tensor of clean ids (no mask token, where ``where`` is True)."""
     check_tokens(x0, max(vocab_size, mask_id + 1), name="x0")
     is_mask = x0 == mask_id
     if where is not None:
@@ -96,7 +91,7 @@ def _check_clean(x0: torch.Tensor, vocab_size: int, mask_id: int, where: torch.T
 
 
 def masked_logits(
-    model,
+    model: Denoiser,
     xt: torch.Tensor,
     masked: torch.Tensor,
     *,
@@ -114,29 +109,22 @@ def masked_logits(
     sets ``supports_output_mask = True``; otherwise runs the full ``[B, L, V]`` forward and gathers.
     ``t`` is passed only to models with ``time_conditioned = True``.
     """
-    kwargs = {"attention_mask": attention_mask}
-    if clean is not None and block_size_of(model) is not None:
-        kwargs["clean"] = clean
-    if is_time_conditioned(model):
-        if t is None:
-            raise TokenError("this denoiser is time conditioned: pass t= (a [B] tensor of times)")
-        kwargs["t"] = t
-    if masked_only and getattr(model, "supports_output_mask", False):
-        logits = model(xt, output_mask=masked, **kwargs)
+    if masked_only and supports_output_mask(model):
+        logits = call_denoiser(model, xt, attention_mask, t, output_mask=masked, clean=clean)
         n = int(masked.sum())
         if logits.dim() != 2 or logits.shape[0] != n:
             raise ModelConfigError(
                 f"model(..., output_mask=m) must return logits [m.sum()={n}, V], got {tuple(logits.shape)}"
             )
         return logits
-    logits = model(xt, **kwargs)
+    logits = call_denoiser(model, xt, attention_mask, t, clean=clean)
     if logits.dim() != 3 or logits.shape[:2] != xt.shape:
         raise ModelConfigError(f"denoiser must return logits [B, L, V] = {tuple(xt.shape)} + [V], "
                                f"got {tuple(logits.shape)}")
     return logits[masked]
 
 
-def _log_prob_of(logits: torch.Tensor, targets: torch.Tensor, mask_id: int) -> torch.Tensor:
+def log_prob_of(logits: torch.Tensor, targets: torch.Tensor, mask_id: int) -> torch.Tensor:
     """``log p(target)`` under SUBS (mask logit -inf), in at least float32."""
     if logits.shape[-1] <= mask_id:
         raise ModelConfigError(f"logits have width {logits.shape[-1]} but mask_id is {mask_id}")
@@ -146,7 +134,7 @@ def _log_prob_of(logits: torch.Tensor, targets: torch.Tensor, mask_id: int) -> t
 
 
 def diffusion_loss(
-    model,
+    model: Denoiser,
     x0: torch.Tensor,
     *,
     schedule: Schedule | None = None,
@@ -183,7 +171,7 @@ def diffusion_loss(
     (``block_size`` set) the model also gets ``clean=x0``, which makes this the block diffusion
     NELBO of BD3-LM (its equation is in :mod:`mdm.models.block_causal`).
     """
-    vocab_size, mask_id = _denoiser_ids(model)
+    vocab_size, mask_id = denoiser_ids(model)
     if normalize not in _NORMALIZE:
         raise ConfigError(f"normalize must be one of {_NORMALIZE}, got {normalize!r}")
     schedule = denoiser_schedule(model) if schedule is None else schedule
@@ -211,7 +199,7 @@ def diffusion_loss(
         model, x_rep.masked_fill(flat, mask_id), flat, attention_mask=rep(attention_mask), t=rep(t),
         masked_only=masked_logits_only, clean=x_rep,
     )
-    nll = -_log_prob_of(logits, x_rep[flat], mask_id)  # [N]
+    nll = -log_prob_of(logits, x_rep[flat], mask_id)  # [N]
     # masked implies 1 - alpha > 0, so the weights gathered here are finite (no inf * 0 in backward).
     weight = rep(nelbo_weight(schedule, t, masked.shape[1:]) * importance.unsqueeze(1))[flat]
     rows = torch.arange(copies * batch, device=x0.device).unsqueeze(1).expand_as(flat)[flat]
@@ -248,7 +236,7 @@ def _eligible(model, x0, eligible, attention_mask, vocab_size: int, mask_id: int
                 f"got {tuple(attention_mask.shape)}"
             )
         eligible = eligible & attention_mask.bool()
-    _check_clean(x0, vocab_size, mask_id, where=eligible)
+    check_clean(x0, vocab_size, mask_id, where=eligible)
     return eligible
 
 
@@ -288,7 +276,7 @@ def _subset_masks(batch: int, length: int, prompt_len: int, generator: torch.Gen
 
 @torch.no_grad()
 def elbo_draws(
-    denoiser,
+    denoiser: Denoiser,
     x0: torch.Tensor,
     *,
     samples: int = 64,
@@ -304,8 +292,8 @@ def elbo_draws(
     comes from a CPU generator seeded with ``seed`` (the global RNG when None), so a seed gives the
     same numbers on any device.  The caller puts the model in eval mode.
     """
-    vocab_size, mask_id = _denoiser_ids(denoiser)
-    _check_clean(x0, vocab_size, mask_id)
+    vocab_size, mask_id = denoiser_ids(denoiser)
+    check_clean(x0, vocab_size, mask_id)
     if not isinstance(samples, int) or isinstance(samples, bool) or samples < 1:
         raise ConfigError(f"samples must be an integer >= 1, got {samples!r}")
     batch, length = x0.shape
@@ -335,7 +323,7 @@ def elbo_draws(
         x, m, kk = x_all[rows], masked[rows], k[rows]
         t = model_time(denoiser, kk.double() / resp) if is_time_conditioned(denoiser) else None
         logits = masked_logits(denoiser, x.masked_fill(m, mask_id), m, t=t, clean=x)  # clean: block models
-        nll = -_log_prob_of(logits, x[m], mask_id).double()
+        nll = -log_prob_of(logits, x[m], mask_id).double()
         row_of = torch.arange(x.shape[0], device=x.device).unsqueeze(1).expand_as(m)[m]
         per_row = torch.zeros(x.shape[0], dtype=torch.float64, device=x.device).index_add(0, row_of, nll)
         out[rows] = per_row * (resp / kk.double())
@@ -343,7 +331,7 @@ def elbo_draws(
 
 
 def elbo(
-    denoiser,
+    denoiser: Denoiser,
     x0: torch.Tensor,
     *,
     samples: int = 64,

@@ -272,12 +272,10 @@ def sample_in_batches(denoiser, n: int, batch_size: int, seed: int, on_batch=Non
     trace, with ``trace=True``)."""
     import torch
 
+    from mdm.protocol import device_of
     from mdm.sampling import sample
 
-    device = getattr(denoiser, "device", None)
-    if device is None and isinstance(denoiser, torch.nn.Module):
-        device = next((p.device for p in denoiser.parameters()), None)
-    gen = torch.Generator(device=device or "cpu").manual_seed(seed)
+    gen = torch.Generator(device=device_of(denoiser)).manual_seed(seed)
     prompts = kw.pop("prompts", None)
     chunks = []
     for start in range(0, n, batch_size):

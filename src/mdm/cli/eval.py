@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from mdm.cli.args import check_output_file, int_at_least
-from mdm.cli.sampler import add_sampler_options, prepare_sampling
-from mdm.cli.source import add_model_source
+from mdm.cli.sampler import add_sampler_options
+from mdm.cli.source import add_model_source, prepare_sampling
 from mdm.errors import CheckpointError, ConfigError, DataError
 
 __all__ = ["add", "run"]
@@ -41,9 +41,9 @@ def add(sub) -> None:
 def run(args) -> int:
     import torch
 
-    from mdm.demo import SampleRow, heldout_row, measure_sampler, print_rows, reference_split
     from mdm.eval.genppl import load_reference_lm, reference_lm_available
     from mdm.eval.likelihood import validation_nelbo
+    from mdm.eval.sample_table import SampleRow, heldout_row, measure_sampler, print_rows, reference_split
     from mdm.train import checkpoint, load_config
     from mdm.train.loop import build_data
 

@@ -9,8 +9,8 @@ import sys
 import time
 
 from mdm.cli.args import check_output_file, float_in, int_at_least
-from mdm.cli.sampler import add_sampler_options, prepare_sampling
-from mdm.cli.source import add_model_source
+from mdm.cli.sampler import add_sampler_options
+from mdm.cli.source import add_model_source, prepare_sampling
 
 __all__ = ["add", "run"]
 

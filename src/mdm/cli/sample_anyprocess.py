@@ -35,10 +35,10 @@ def is_anyprocess(path: str) -> bool:
 def _start(tokenizer, args):
     import torch
 
-    from mdm.cli.sampler import _encode
+    from mdm.cli.sampler import encode_text
 
     text = args.prompt or ""
-    ids = [tokenizer.mask_id if ch == "_" else _encode(tokenizer, ch, "--prompt")[0] for ch in text]
+    ids = [tokenizer.mask_id if ch == "_" else encode_text(tokenizer, ch, "--prompt")[0] for ch in text]
     if args.bare:
         if not ids:
             raise SamplingError("--bare needs a --prompt (the template to fill)")

@@ -11,7 +11,7 @@ from mdm.cli.args import float_in, int_at_least, schedule_arg
 from mdm.errors import CheckpointError, ConfigError, SamplingError
 
 __all__ = ["add_sampler_options", "add_unmasker_options", "build_unmasker",
-           "load_checkpoint", "parse_device", "prepare_sampling"]
+           "load_checkpoint", "parse_device", "resolve_length", "encode_text", "stop_ids"]
 
 
 _UNMASKER_OPTIONS = ("steps", "schedule", "proxy", "k", "gamma", "tau", "eta", "strategy")
@@ -114,15 +114,10 @@ def load_checkpoint(path: str, device: str = "cpu"):
     return checkpoint.load(path, device=dev)
 
 
-def _max_len(model) -> int | None:
-    if getattr(model, "max_len", None) is not None:  # HF adapters
-        return model.max_len
-    cfg = getattr(model, "config", None)
-    return getattr(cfg, "max_len", None)
+def resolve_length(model, args, prompt_len: int) -> int:
+    from mdm.protocol import max_len_of
 
-
-def _resolve_length(model, args, prompt_len: int) -> int:
-    max_len = _max_len(model)
+    max_len = max_len_of(model)
     if args.length is None:
         if max_len is None:
             raise SamplingError("this model has no maximum length: pass --length")
@@ -136,7 +131,7 @@ def _resolve_length(model, args, prompt_len: int) -> int:
     return args.length
 
 
-def _encode(tokenizer, text: str, what: str) -> list[int]:
+def encode_text(tokenizer, text: str, what: str) -> list[int]:
     ids = tokenizer.encode(text)
     unk = getattr(tokenizer, "unk_id", None)
     if unk is not None and unk in ids:
@@ -146,35 +141,13 @@ def _encode(tokenizer, text: str, what: str) -> list[int]:
     return ids
 
 
-def _stop_ids(tokenizer, stops: Sequence[str] | None):
+def stop_ids(tokenizer, stops: Sequence[str] | None):
     if not stops:
         return None
     out = []
     for s in stops:
-        ids = [tokenizer.eos_id] if s == "<eos>" else _encode(tokenizer, s, "--stop")
+        ids = [tokenizer.eos_id] if s == "<eos>" else encode_text(tokenizer, s, "--stop")
         if not ids:
             raise SamplingError("--stop needs a non-empty text (or <eos>)")
         out.append(ids)
     return out
-
-
-def prepare_sampling(args):
-    """Checks in order of cost: options, checkpoint, prompt/length.  Returns what ``mdm.sample`` needs."""
-    import torch
-
-    from mdm.cli.source import load_source
-    from mdm.protocol import block_size_of
-
-    build_unmasker(args, 1)  # options valid for this unmasker? (before loading anything)
-    model, tokenizer = load_source(args, args.device)
-    prompt_ids = list(getattr(tokenizer, "prefix_ids", []))  # [CLS] before a masked LM's text
-    if getattr(args, "prompt", None):
-        prompt_ids += _encode(tokenizer, args.prompt, "--prompt")
-    length = _resolve_length(model, args, len(prompt_ids))
-    if args.block_size is not None and length % args.block_size and block_size_of(model) is None:
-        raise SamplingError(f"--block-size {args.block_size} must divide the length {length}")
-    unmasker = build_unmasker(args, length)
-    prompt = torch.tensor(prompt_ids, dtype=torch.long) if prompt_ids else None
-    stop = _stop_ids(tokenizer, getattr(args, "stop", None))
-    return model, tokenizer, unmasker, prompt, length, stop
-

@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 
 from mdm.errors import ConfigError, DependencyError
+from mdm.protocol import max_len_of
 
 try:
     from lm_eval.api.model import LM
@@ -34,9 +35,7 @@ BOUND_NOTE = ("loglikelihood = -NELBO: a Monte-Carlo estimate of a LOWER BOUND o
 
 
 def _max_len(denoiser) -> int | None:
-    config = getattr(denoiser, "config", None)
-    for value in (getattr(denoiser, "max_len", None), getattr(config, "max_len", None),
-                  getattr(denoiser, "fixed_length", None)):
+    for value in (max_len_of(denoiser), getattr(denoiser, "fixed_length", None)):
         if isinstance(value, int) and value > 0:
             return value
     return None

@@ -69,8 +69,9 @@ def samplers(length: int, multiples, eta: float) -> list[tuple[str, str, int, ob
 
 
 def run(preset: str, out_dir: Path, seed: int = 0, log=print) -> dict:
-    from mdm.demo import demo_config, heldout_row, measure_sampler
+    from mdm.demo_setup import demo_config
     from mdm.eval.genppl import load_reference_lm, reference_lm_available
+    from mdm.eval.sample_table import heldout_row, measure_sampler
     from mdm.sampling import ReMDM
     from mdm.train import build_data
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mdm.errors import ConfigError
+from mdm.protocol import call_denoiser, device_of, is_time_conditioned
 
 __all__ = ["LanguageView"]
 
@@ -23,15 +24,12 @@ class LanguageView:
                 f"language's {vocab_size} tokens; train it on the language with a character tokenizer"
             )
         self.model, self.vocab_size, self.mask_id = model, vocab_size + 1, vocab_size
-        self.time_conditioned = bool(getattr(model, "time_conditioned", False))
+        self.time_conditioned = is_time_conditioned(model)
 
     def __call__(self, x, attention_mask=None, **kw):
         import torch
 
-        from mdm.protocol import call_denoiser
-
-        params = self.model.parameters() if hasattr(self.model, "parameters") else iter(())
-        device = getattr(self.model, "device", None) or next(iter(params), x).device
+        device = device_of(self.model, fallback=x.device)
         y = torch.where(x == self.mask_id, self.model.mask_id, x).to(device)
         logits = call_denoiser(self.model, y, attention_mask, kw.get("t")).float()[..., : self.mask_id]
         mask_col = torch.full_like(logits[..., :1], float("-inf"))

@@ -24,10 +24,10 @@ import itertools
 import torch
 
 from mdm.errors import ConfigError, TokenError
-from mdm.losses import _check_clean, _denoiser_ids, _log_prob_of, masked_logits
+from mdm.losses import check_clean, log_prob_of, masked_logits
 from mdm.order.plackett_luce import decode_ranks, order_log_prob, sample_order
 from mdm.order.schedule import PerPositionSchedule, check_weights
-from mdm.protocol import is_time_conditioned, model_time
+from mdm.protocol import denoiser_ids, is_time_conditioned, model_time
 
 __all__ = ["multivariate_nelbo", "order_losses", "expected_order_loss"]
 
@@ -43,7 +43,7 @@ def order_losses(denoiser, x0: torch.Tensor, orders: torch.Tensor, *,
     Runs ``B * L`` rows (one per chain-rule step) through the denoiser, ``max_rows`` at a time.
     A time-conditioned denoiser gets the time of each step's masking level (:func:`model_time`).
     """
-    vocab_size, mask_id = _denoiser_ids(denoiser)
+    vocab_size, mask_id = denoiser_ids(denoiser)
     batch, length = x0.shape
     ranks = decode_ranks(orders.to(x0.device))  # [B, L]
     steps = torch.arange(length, device=x0.device)
@@ -60,15 +60,15 @@ def order_losses(denoiser, x0: torch.Tensor, orders: torch.Tensor, *,
         x, m, tg = xs[rows], masked[rows], target[rows]
         t = model_time(denoiser, m.double().mean(1)) if is_time_conditioned(denoiser) else None
         logits = masked_logits(denoiser, x.masked_fill(m, mask_id), tg, t=t)
-        nll[rows] = -_log_prob_of(logits, x[tg], mask_id).double()
+        nll[rows] = -log_prob_of(logits, x[tg], mask_id).double()
     return nll.view(batch, length).sum(1)
 
 
 def _check(denoiser, x0, w, name="w"):
-    vocab_size, mask_id = _denoiser_ids(denoiser)
+    vocab_size, mask_id = denoiser_ids(denoiser)
     if not isinstance(x0, torch.Tensor) or x0.dtype != torch.long or x0.dim() != 2:
         raise TokenError(f"x0 must be a torch.long tensor [B, L], got {getattr(x0, 'dtype', type(x0))}")
-    _check_clean(x0, vocab_size, mask_id)
+    check_clean(x0, vocab_size, mask_id)
     return check_weights(w, x0.shape[1], name=name)
 
 

@@ -54,7 +54,7 @@ class PowerTime:
     """``t = u^{1/c}`` with importance weight ``t^{1-c} / c``, ``c = min(w) / 2`` of ``schedule`` now.
 
     ``schedule``: anything with a positive ``.w`` ``[L]`` (a :class:`~mdm.order.PerPositionSchedule`).
-    Same interface as :mod:`mdm.variance.times`: ``(batch_size, *, generator, device) -> (t, weight)``,
+    Same interface as :mod:`mdm.masking.times`: ``(batch_size, *, generator, device) -> (t, weight)``,
     both float64 ``[B]``; one uniform per sample, drawn on the generator's device.
     """
 

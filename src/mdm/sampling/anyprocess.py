@@ -25,6 +25,7 @@ import torch
 
 from mdm.categorical import gumbel_argmax
 from mdm.errors import SamplingError, TokenError
+from mdm.protocol import capability
 
 __all__ = ["apply_transition", "generate", "AnyProcessResult", "TransitionStep", "HALT_REASONS"]
 
@@ -151,7 +152,7 @@ def _model_ids(model, pad_id):
     mask_id = getattr(model, "mask_id", None)
     if mask_id is None:
         raise SamplingError("the model must carry mask_id (an AnyProcessModel does)")
-    pad = pad_id if pad_id is not None else getattr(model, "pad_id", None)
+    pad = pad_id if pad_id is not None else capability(model, "pad_id")
     if pad is None:
         raise SamplingError("pass pad_id= (the model does not carry one)")
     return int(mask_id), int(pad)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import torch
 
 from mdm.errors import SamplingError
-from mdm.protocol import block_size_of
+from mdm.protocol import block_size_of, call_denoiser, capability
 from mdm.sampling.stopping import _is_int
 
 __all__ = ["CACHE_MODES", "SampleCache", "make_cache"]
@@ -49,7 +49,7 @@ def make_cache(denoiser, mode, refresh, *, total_len: int, batch: int):
         return None
     if mode not in CACHE_MODES:
         raise SamplingError(f"cache must be None, 'prefix' or 'dual', got {mode!r}")
-    if not getattr(denoiser, "supports_kv_cache", False):
+    if not capability(denoiser, "supports_kv_cache"):
         raise SamplingError(
             f"cache={mode!r} needs a denoiser with a KV cache (mdm.models.transformer.TransformerDenoiser); "
             f"{type(denoiser).__name__} has none: use cache=None")
@@ -116,7 +116,8 @@ class SampleCache:
         whole = rows.numel() == self.batch and self.kv.batch in (None, self.batch)
         rows = rows.to(x.device)
         kv = self.kv if whole else self.kv.select(rows)
-        raw = self.denoiser(x[:, start:end], output_mask=where, cache=kv, start=start, **kw)
+        raw = call_denoiser(self.denoiser, x[:, start:end], None, kw.get("t"), output_mask=where,
+                            time_conditioned="t" in kw, cache=kv, start=start)
         if not whole:
             self.kv.put(rows, kv, self.batch)
         return raw

@@ -18,6 +18,7 @@ import math
 import torch
 
 from mdm.errors import SamplingError
+from mdm.protocol import call_denoiser
 
 __all__ = ["ModelCall", "cfg_logits", "check_cfg_scale"]
 
@@ -37,7 +38,8 @@ def check_cfg_scale(cfg_scale) -> float:
 
 
 class ModelCall:
-    """One step's forward pass: ``denoiser(x, attention_mask=..., t=..., output_mask=...)``.
+    """One step's forward pass: ``denoiser(x, attention_mask=..., t=..., output_mask=...)`` through
+    :func:`mdm.protocol.call_denoiser`.
 
     ``attention [b, N]`` (None: nothing padded) and ``prompt_real [b, P]`` (the real prompt
     tokens, masked in the unconditional pass) follow the batch as rows leave it (:meth:`keep`).
@@ -75,7 +77,7 @@ class ModelCall:
         if extra:  # never revealed: the window [lo, hi) and positions stay within the real columns
             x = torch.cat([x, x.new_full((x.shape[0], extra), self.mask_id)], dim=1)
         if self.cache is not None:  # mdm.sampling.cache: a span pass that reads the other keys/values
-            kw = {"t": t} if self.time_conditioned else {}
+            kw = {"t": t} if self.time_conditioned else {}  # split by rows when the cache splits a pass
             return self.cache.logits(x, kw, lo, hi, positions, rows), True
         attn = self.attention if self.attention is None or rows is None else self.attention[rows]
         if attn is not None and extra:
@@ -95,16 +97,14 @@ class ModelCall:
         return cfg_logits(cond, uncond, self.cfg_scale), True
 
     def _forward(self, x, attn, t, lo, hi, positions):
-        kw = {"t": t} if self.time_conditioned else {}
-        if attn is not None:
-            kw["attention_mask"] = attn
         b, n = x.shape
         if self.output_mask:
             # A denoiser with output_mask returns a fresh [n, V] tensor: ours to overwrite (no copy).
             where = torch.zeros(b, n, dtype=torch.bool, device=x.device)
             where[:, lo:hi] = positions
-            return self.denoiser(x, output_mask=where, **kw)
-        logits = self.denoiser(x, **kw)
+            return call_denoiser(self.denoiser, x, attn, t, output_mask=where,
+                                 time_conditioned=self.time_conditioned)
+        logits = call_denoiser(self.denoiser, x, attn, t, time_conditioned=self.time_conditioned)
         if logits.shape != (b, n, self.vocab_size):
             raise SamplingError(
                 f"the denoiser returned logits of shape {tuple(logits.shape)} for input {(b, n)}; the "

@@ -17,15 +17,15 @@ plan, adaptive step counts, stop checks).
 
 from __future__ import annotations
 
-import itertools
 import math
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
 from mdm.errors import SamplingError, TokenError
-from mdm.protocol import check_tokens, denoiser_schedule, is_time_conditioned, model_time
+from mdm.protocol import Denoiser, capabilities, check_tokens, denoiser_schedule, device_of, model_time
 from mdm.sampling.blocks import Blocks, make_blocks, model_length
 from mdm.sampling.cache import SampleCache, make_cache
 from mdm.sampling.distribution import Distribution
@@ -80,17 +80,6 @@ class _Setup:
     cache: SampleCache | None = None
 
 
-def _device_of(denoiser, prompt) -> torch.device:
-    dev = getattr(denoiser, "device", None)
-    if isinstance(dev, (str, torch.device)):
-        return torch.device(dev)
-    if isinstance(denoiser, torch.nn.Module):
-        tensor = next(itertools.chain(denoiser.parameters(), denoiser.buffers()), None)
-        if tensor is not None:
-            return tensor.device
-    return prompt.device if isinstance(prompt, torch.Tensor) else torch.device("cpu")
-
-
 def _check_prompt(prompt, batch_size: int, vocab_size: int, mask_id: int, device) -> torch.Tensor:
     if prompt is None:
         return torch.empty(batch_size, 0, dtype=torch.long, device=device)
@@ -142,11 +131,12 @@ def _setup(denoiser, *, batch_size, length, prompt, unmasker, block_size, temper
         )
     if not isinstance(trace, bool):
         raise SamplingError(f"trace must be True or False, got {trace!r}")
-    if is_time_conditioned(denoiser):
+    caps = capabilities(denoiser)
+    if caps.time_conditioned:
         denoiser_schedule(denoiser)  # a bad schedule attribute fails here, before any work
-    device = _device_of(denoiser, prompt)
+    device = device_of(denoiser, prompt.device if isinstance(prompt, torch.Tensor) else "cpu")
     if pad_id is None:
-        pad_id = getattr(denoiser, "pad_id", None)
+        pad_id = caps.pad_id
     if pad_id is not None and not (_is_int(pad_id) and 0 <= pad_id < vocab_size and pad_id != mask_id):
         raise SamplingError(
             f"pad_id must be a token id in [0, {vocab_size}) other than the mask, got {pad_id!r}"
@@ -180,8 +170,7 @@ def _setup(denoiser, *, batch_size, length, prompt, unmasker, block_size, temper
         device=device, prompt=prompt, length=length, blocks=blocks,
         unmasker=unmasker, block_steps=block_steps, temperature=float(temperature),
         top_p=float(top_p), stop=stop_rule, generator=generator, trace=trace, vocab_size=vocab_size,
-        mask_id=mask_id, time_conditioned=is_time_conditioned(denoiser),
-        output_mask=bool(getattr(denoiser, "supports_output_mask", False)),
+        mask_id=mask_id, time_conditioned=caps.time_conditioned, output_mask=caps.supports_output_mask,
         prompt_mask=prompt_mask, cfg_scale=cfg_scale,
         cache=make_cache(denoiser, cache, cache_refresh, batch=prompt.shape[0],
                          total_len=model_length(denoiser, prompt.shape[1] + length)),
@@ -372,9 +361,26 @@ def _steps(denoiser, s: _Setup) -> Generator[Forward, tuple[torch.Tensor, bool],
     return SampleOutput(out, nfe, rec.trace(out, step, s) if rec is not None else None, s.prompt_mask)
 
 
-def sample(denoiser, *, batch_size=1, length=None, prompt=None, unmasker=None, block_size=None,
-           temperature=0.0, top_p=1.0, stop=None, seed=None, generator=None, trace=False,
-           pad_id=None, prompt_mask=None, cfg_scale=0.0, cache=None, cache_refresh=None) -> SampleOutput:
+def sample(
+    denoiser: Denoiser,
+    *,
+    batch_size: int = 1,
+    length: int | None = None,
+    prompt: torch.Tensor | Sequence[torch.Tensor] | None = None,
+    unmasker: Unmasker | None = None,
+    block_size: int | None = None,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+    stop: int | Sequence[int] | Sequence[Sequence[int]] | None = None,
+    seed: int | None = None,
+    generator: torch.Generator | None = None,
+    trace: bool = False,
+    pad_id: int | None = None,
+    prompt_mask: torch.Tensor | None = None,
+    cfg_scale: float = 0.0,
+    cache: Literal["prefix", "dual"] | None = None,
+    cache_refresh: int | None = None,
+) -> SampleOutput:
     """Sample ``batch_size`` sequences of ``length`` tokens after ``prompt`` from an MDM.
 
     * ``denoiser`` -- any Denoiser (``mdm.protocol``): an exact oracle, a trained model (call
@@ -391,7 +397,8 @@ def sample(denoiser, *, batch_size=1, length=None, prompt=None, unmasker=None, b
     * ``unmasker`` -- which positions to reveal per step (``mdm.sampling``: :class:`Ancestral`,
       :class:`Scheduled`, :class:`TopK`, :class:`EntropyBounded`, :class:`Threshold`, and
       :class:`ReMDM`, which may also send clean generated tokens back to the mask); default
-      ``TopK(k=1, proxy="confidence")``: one position per step, the most confident first.
+      ``TopK(k=1, proxy="confidence")``: one position per step, the most confident first.  A spec
+      string (``"eb:gamma=0.1"``) is not taken here: build it with :func:`mdm.sampling.from_spec`.
     * ``block_size`` -- semi-autoregressive blocks, left to right (must divide ``length``);
       budgeted unmaskers split their steps evenly over the blocks.  On a block-causal model it
       must divide the model's block size, and the blocks follow the model's grid: any ``length``

@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 
 from mdm.errors import MDMError
+from mdm.protocol import max_len_of
 from mdm.sampling import from_spec
 from mdm.sampling.stepper import Stepper
 from mdm.serve.schemas import APIError, Completion
@@ -25,8 +26,7 @@ class ServedModel:
 
     def __init__(self, model, tokenizer, model_id: str):
         self.model, self.tokenizer, self.id = model, tokenizer, model_id
-        cfg = getattr(model, "config", None)
-        self.max_len: int | None = getattr(model, "max_len", None) or getattr(cfg, "max_len", None)
+        self.max_len: int | None = max_len_of(model)
         self.prefix_ids = list(getattr(tokenizer, "prefix_ids", []))
         self.mask_id = model.mask_id
 

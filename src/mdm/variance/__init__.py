@@ -1,26 +1,26 @@
 """Variance reduction for the MDM training loss (Jia et al., arXiv 2511.18159; PAPERS.md section 5).
 
-Time samplers ``sampler(B, *, generator=None, device=None) -> (t [B], importance_weight [B])``
-(:mod:`.times`: uniform, antithetic, StraTS; :mod:`.ppots`: P-POTS), mask samplers
-``sampler(mask_prob [B, L], *, generator=None) -> bool [B, L] | [K, B, L]`` (:mod:`.masks`:
-Bernoulli, MIRROR and StableDLLM's independent variant), ISAD (:mod:`.isad`), the EMA control
+P-POTS (:mod:`.ppots`, a time sampler fitted to a model), ISAD (:mod:`.isad`), the EMA control
 variate and loss clipping (:mod:`.control`), and the A/B/C decomposition of the loss variance
-(:mod:`.decompose`).
+(:mod:`.decompose`).  The model-free time and mask samplers (uniform, antithetic, StraTS,
+Bernoulli, MIRROR) live beneath :mod:`mdm.losses` in :mod:`mdm.masking` and are re-exported here.
 """
 
-from mdm.variance.control import EMAControlVariate, clip_per_sample
-from mdm.variance.decompose import VarianceDecomposition, decompose
-from mdm.variance.isad import ISAD
-from mdm.variance.masks import BernoulliMask, MirrorIndependentMask, MirrorMask
-from mdm.variance.ppots import PPOTS, GridEstimate, PPOTSParams, family_log  # noqa: I001 (after .times)
-from mdm.variance.times import (
+from mdm.masking import (
     AntitheticTime,
+    BernoulliMask,
     ClampedWeights,
     MaskSampler,
+    MirrorIndependentMask,
+    MirrorMask,
     StratifiedTime,
     TimeSampler,
     UniformTime,
 )
+from mdm.variance.control import EMAControlVariate, clip_per_sample
+from mdm.variance.decompose import VarianceDecomposition, decompose
+from mdm.variance.isad import ISAD
+from mdm.variance.ppots import PPOTS, GridEstimate, PPOTSParams, family_log
 
 __all__ = [
     "TimeSampler", "MaskSampler", "UniformTime", "AntitheticTime", "StratifiedTime", "ClampedWeights",

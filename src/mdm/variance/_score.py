@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from mdm.errors import ConfigError, TokenError
+from mdm.losses import diffusion_loss
 
 
 class FixedTimes:
@@ -40,12 +41,10 @@ def per_sample_losses(model, x0, t, *, schedule=None, eligible=None, generator=N
                       max_rows: int = 4096) -> torch.Tensor:
     """``l = (1/P) sum_{masked eligible} w(t) CE`` for row ``i`` of ``x0`` at time ``t[i]``, float64 ``[R]``.
 
-    One fresh Bernoulli mask per row (:class:`~mdm.variance.BernoulliMask`); the SFT loss of
+    One fresh Bernoulli mask per row (:class:`~mdm.masking.BernoulliMask`); the SFT loss of
     :func:`mdm.losses.diffusion_loss` with ``normalize="sequence"`` (``1/(P t) sum CE`` for the linear
     schedule, the paper's per-sample loss).  Rows are scored ``max_rows`` at a time.
     """
-    from mdm.losses import diffusion_loss  # mdm.losses imports this package: import at call time
-
     out = torch.empty(x0.shape[0], dtype=torch.float64)
     for s in range(0, x0.shape[0], max_rows):
         rows = slice(s, s + max_rows)

@@ -22,8 +22,10 @@ from dataclasses import dataclass
 import torch
 
 from mdm.errors import ConfigError
+from mdm.losses import diffusion_loss
+from mdm.masking import UniformTime
 from mdm.process import mask_probs, sample_mask
-from mdm.variance.times import UniformTime
+from mdm.protocol import denoiser_schedule
 
 __all__ = ["ISAD"]
 
@@ -68,9 +70,6 @@ class ISAD:
     def loss(self, model, x0: torch.Tensor, *, schedule=None, eligible=None, time_sampler=None,
              generator=None, **kwargs):
         """The ISAD estimate through :func:`mdm.losses.diffusion_loss` (same arguments and output)."""
-        from mdm.losses import diffusion_loss
-        from mdm.protocol import denoiser_schedule
-
         schedule = denoiser_schedule(model) if schedule is None else schedule
         time_sampler = UniformTime() if time_sampler is None else time_sampler
         t, w = time_sampler(x0.shape[0], generator=generator, device=x0.device)

@@ -34,8 +34,8 @@ function draw() {
     if (c.step !== 0) {
       ctx.fillStyle = c.step === -1 ? "#374151" : "#111";
       const special = /^<[a-z|]+>$/i.test(c.piece);  // <pad>, <eos>, ...: a symbol, not clipped text
-      const shown = special ? "◇" : c.piece === "\n" ? "⏎" : c.piece === " " ? "·" : c.piece;
-      ctx.fillText(shown.length > 3 ? shown.slice(0, 3) : shown, x + CELL_W / 2, y + CELL_H / 2 + 1);
+      const shown = special ? "◇" : c.piece.replace(/\n/g, "⏎").replace(/ /g, "·");
+      ctx.fillText(shown.length > 3 ? shown.slice(0, 2) + "…" : shown, x + CELL_W / 2, y + CELL_H / 2 + 1);
     }
   });
 }

@@ -1,4 +1,5 @@
-"""Time samplers for the MDM training loss (uniform, antithetic, stratified; P-POTS is in ppots.py).
+"""Time samplers for the MDM training loss (uniform, antithetic, stratified;
+P-POTS, fitted to a model, is :class:`mdm.variance.PPOTS`).
 
 Every time sampler has one interface,
 
