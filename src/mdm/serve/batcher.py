@@ -133,20 +133,22 @@ class Batcher:
         live = [(j, s) for j in jobs for s in j.steppers if not s.done]
         try:
             answers = answer_together([s.pending for _, s in live])
-            for (_, s), answer in zip(live, answers):
-                s.advance(answer)
-        except Exception as e:  # a sampler or model failure ends these jobs, never the server
+        except Exception as e:  # the shared pass failed: every job in it ends, never the server
             for j in jobs:
-                j.cancelled = True
-                for i, s in enumerate(j.steppers):
-                    j.on_event(i, StepEvent(j.steps, [], [], [], s.tokens, done=True,
-                                            error=f"{type(e).__name__}: {e}"))
+                _fail(j, e)
             return
+        for (j, s), answer in zip(live, answers):
+            if j.cancelled:
+                continue
+            try:
+                s.advance(answer)
+            except Exception as e:  # one sampler failed: only its job ends
+                _fail(j, e)
         self.passes += 1
         for j in jobs:
             j.steps += 1
         for j, s in live:
-            if j.every_step or s.done:
+            if not j.cancelled and (j.every_step or s.done):
                 i = j.steppers.index(s)
                 j.on_event(i, _event(j, i, s))
 
@@ -159,6 +161,13 @@ class Batcher:
                 return True
             time.sleep(0.01)
         return False
+
+
+def _fail(job: Job, e: Exception) -> None:
+    job.cancelled = True
+    error = f"{type(e).__name__}: {e}"
+    for i, s in enumerate(job.steppers):
+        job.on_event(i, StepEvent(job.steps, [], [], [], s.tokens, done=True, error=error))
 
 
 def _event(job: Job, i: int, s: Stepper) -> StepEvent:
