@@ -15,8 +15,8 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PIP) install -q --upgrade pip
 	@echo "== installing torch 2.13.0 (the largest download) =="
 	$(PIP) install $(PIPFLAGS) torch==2.13.0
-	@echo "== installing mdm (editable) with its hf, eval and dev extras =="
-	$(PIP) install $(PIPFLAGS) -e ".[dev,hf,eval]"
+	@echo "== installing mdm (editable) with its hf, eval, serve and dev extras =="
+	$(PIP) install $(PIPFLAGS) -e ".[dev,hf,eval,serve]"
 	$(MAKE) --no-print-directory genppl
 	@echo "== installing AntiBERTy 0.1.3 (~97 MB, MIT): a real pretrained antibody masked LM =="
 	# --no-deps: mdm reads its weights with torch.load(weights_only=True) and never imports its code.

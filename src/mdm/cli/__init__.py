@@ -21,7 +21,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from mdm.cli import demo, exp, export, harness, sample, train, tune_schedule
+from mdm.cli import demo, exp, export, harness, sample, serve, train, tune_schedule
 from mdm.cli import eval as evaluate
 from mdm.cli.args import Parser, UsageError
 from mdm.errors import MDMError
@@ -34,7 +34,7 @@ PROG = "mdm"
 EXTENSIONS: list[tuple[str, str]] = []
 
 _BUILTIN = (train.add, sample.add, evaluate.add, demo.add, exp.add, tune_schedule.add, export.add,
-            harness.add)
+            harness.add, serve.add)
 
 
 def _extension_hooks() -> list[Callable]:

@@ -18,7 +18,7 @@ plan, adaptive step counts, stop checks).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -30,6 +30,7 @@ from mdm.protocol import Denoiser, capabilities, check_tokens, denoiser_schedule
 from mdm.sampling.blocks import Blocks, make_blocks, model_length
 from mdm.sampling.cache import SampleCache, make_cache
 from mdm.sampling.distribution import Distribution
+from mdm.sampling.forward import Forward
 from mdm.sampling.guidance import ModelCall, check_cfg_scale
 from mdm.sampling.prompts import check_prompt_mask, left_pad
 from mdm.sampling.remask import Remasker
@@ -281,6 +282,18 @@ def _model_call(denoiser, s: _Setup) -> ModelCall:
 
 
 def _run(denoiser, s: _Setup) -> SampleOutput:
+    """Run :func:`_steps` to the end, answering each forward pass with the call's own logits."""
+    steps = _steps(denoiser, s)
+    try:
+        f = next(steps)
+        while True:
+            f = steps.send(f.answer())
+    except StopIteration as finished:
+        return finished.value
+
+
+def _steps(denoiser, s: _Setup) -> Generator[Forward, tuple[torch.Tensor, bool], SampleOutput]:
+    """The sampling loop; it yields each forward pass it needs and is sent ``(raw logits, owned)``."""
     prompt, mask_id, gen = s.prompt, s.mask_id, s.generator
     batch, p = prompt.shape
     x = torch.cat([prompt, torch.full((batch, s.length), mask_id, dtype=torch.long, device=s.device)], dim=1)
@@ -298,7 +311,8 @@ def _run(denoiser, s: _Setup) -> SampleOutput:
         state = StepState(local, width, s.blocks.count, eligible, gen, lo=lo, prompt_len=p, length=s.length)
         reveal = s.unmasker.plan(state)
         if reveal is None:  # choose from the model's distribution at the eligible positions
-            raw, owned = call.logits(x, _times(s, denoiser, x), lo, hi, eligible)
+            raw, owned = yield Forward(call, x, _times(s, denoiser, x), lo, hi, eligible, None,
+                                       x, rows, out, nfe)
             nfe[rows] += call.passes
             state.dist = _distribution(s, raw, owned, (step, lo, eligible))
             reveal = s.unmasker.select(state) & eligible
@@ -310,8 +324,8 @@ def _run(denoiser, s: _Setup) -> SampleOutput:
             if fwd.numel():
                 whole = fwd.numel() == x.shape[0]
                 xf = x if whole else x[fwd]
-                raw, owned = call.logits(xf, _times(s, denoiser, xf), lo, hi, reveal[fwd],
-                                         None if whole else fwd)
+                raw, owned = yield Forward(call, xf, _times(s, denoiser, xf), lo, hi, reveal[fwd],
+                                           None if whole else fwd, x, rows, out, nfe)
                 nfe[rows[fwd]] += call.passes
                 dist = _distribution(s, raw, owned, (step, lo, reveal[fwd]))
                 values = dist.draw(gen)
