@@ -138,5 +138,6 @@ def test_sample_hf_template_fills_only_the_masks(masked_lm_dirs, capsys):
         assert set(words) <= set(WORDS) and r["nfe"] == 4  # TopK(1): one pass per generated token
     for template, extra, words in [("w1 <mask>", ["--length", "4"], "drop --length"),
                                    ("w1 w2", [], "has no <mask>")]:
-        rc, out, err = _run(["sample", "--hf", masked_lm_dirs["bert"], "--template", template, *extra], capsys)
+        argv = ["sample", "--hf", masked_lm_dirs["bert"], "--template", template, *extra]
+        rc, out, err = _run(argv, capsys)
         assert rc == 2 and words in err and err.count("error:") == 1
