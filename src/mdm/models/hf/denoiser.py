@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from mdm.errors import TokenError
-from mdm.models.hf.adapters import Adapter
+from mdm.models.hf.adapters import Adapter, position_offset, positions_from_mask
 
 __all__ = ["HFDenoiser"]
 
@@ -19,8 +19,10 @@ class HFDenoiser(nn.Module):
     ``forbidden_ids`` -- the adapter's never-emitted tokens, plus every logit column past the
     tokenizer's vocabulary -- get logit ``-inf``, so every sampler and :func:`mdm.elbo` see the
     model's distribution restricted to real tokens.  ``attention_mask`` (1 = real token, 0 =
-    padding) goes to the model unchanged.  ``kind`` and ``kind_reason`` say which adapter was used
-    and why.
+    padding) goes to the model unchanged; a model with absolute position embeddings
+    (:func:`~mdm.models.hf.adapters.position_offset`) also gets ``position_ids`` counted over the
+    real tokens only, so a left-padded row's logits equal those of the row alone.  ``kind`` and
+    ``kind_reason`` say which adapter was used and why.
     """
 
     time_conditioned = False
@@ -35,6 +37,7 @@ class HFDenoiser(nn.Module):
         self.pad_id = int(pad) if pad is not None and 0 <= pad < vocab_size and pad != mask_id else None
         forbidden = sorted(i for i in forbidden_ids if 0 <= i < vocab_size)
         self.register_buffer("forbidden_ids", torch.tensor(forbidden, dtype=torch.long), persistent=False)
+        self.position_offset = position_offset(model)
 
     @property
     def device(self) -> torch.device:
@@ -49,7 +52,11 @@ class HFDenoiser(nn.Module):
         if attention_mask is not None and tuple(attention_mask.shape) != tuple(x.shape):
             raise TokenError(f"attention_mask must have x's shape {tuple(x.shape)}, "
                              f"got {tuple(attention_mask.shape)}")
-        logits = self.adapter.logits(self.model, x, attention_mask)
+        if attention_mask is not None and self.position_offset is not None and not bool(attention_mask.all()):
+            positions = positions_from_mask(attention_mask, self.position_offset)
+            logits = self.adapter.logits(self.model, x, attention_mask, positions)
+        else:
+            logits = self.adapter.logits(self.model, x, attention_mask)
         if logits.shape[:2] != x.shape or logits.shape[-1] < self.vocab_size:
             raise TokenError(f"the model returned logits {tuple(logits.shape)} for input {tuple(x.shape)}")
         logits = logits[..., :self.vocab_size].float()
