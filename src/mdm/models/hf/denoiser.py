@@ -62,6 +62,11 @@ class HFDenoiser(nn.Module):
         logits = logits[..., :self.vocab_size].float()
         return logits.index_fill_(-1, self.forbidden_ids, float("-inf"))
 
+    def token_name(self, i: int) -> str:
+        """The tokenizer's name for token ``i`` (for error messages)."""
+        convert = getattr(self.tokenizer, "convert_ids_to_tokens", None)
+        return str(convert(int(i))) if callable(convert) else str(i)
+
     def __repr__(self) -> str:  # one line, not the wrapped model's whole module tree
         return (f"HFDenoiser({type(self.model).__name__}, kind={self.kind!r}, vocab_size={self.vocab_size}, "
                 f"mask_id={self.mask_id}, {self.forbidden_ids.numel()} forbidden ids)")
