@@ -39,8 +39,8 @@ def test_lm_eval_model_mdm_is_registered_and_batches(masked_lm_dirs, tmp_path):
     assert "hf" in model_registry and "mdm" in model_registry  # lm-eval's own models stay available
     _tasks(tmp_path)
     tm = TaskManager(include_path=str(tmp_path), include_defaults=False)
-    res = simple_evaluate(model="mdm", model_args=f"pretrained={masked_lm_dirs['bert']},samples=4,unmasker=eb,"
-                          "gamma=0.5,greedy_check=False", tasks=["mdm_toy_mc", "mdm_toy_gen"], task_manager=tm,
+    args = f"pretrained={masked_lm_dirs['bert']},samples=4,unmasker=eb,gamma=0.5,greedy_check=False"
+    res = simple_evaluate(model="mdm", model_args=args, tasks=["mdm_toy_mc", "mdm_toy_gen"], task_manager=tm,
                           batch_size=2, log_samples=True, bootstrap_iters=0)
     assert set(res["results"]) == {"mdm_toy_mc", "mdm_toy_gen"}
     assert len(res["samples"]["mdm_toy_mc"]) == 5 and len(res["samples"]["mdm_toy_gen"]) == 5
