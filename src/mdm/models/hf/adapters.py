@@ -30,7 +30,7 @@ from mdm.errors import ModelConfigError
 from mdm.registry import Registry
 
 __all__ = ["ADAPTERS", "Adapter", "DreamAdapter", "LLaDAAdapter", "MaskedLMAdapter", "choose_kind",
-           "position_offset", "positions_from_mask"]
+           "absolute_positions", "position_offset", "positions_from_mask"]
 
 
 def _model_type(config) -> str:
@@ -85,13 +85,14 @@ class Adapter:
         return f"{type(self).__name__}()"
 
 
-def position_offset(model: nn.Module) -> int | None:
-    """The first position id of a model with a table of absolute positions, or None when it has
-    none (relative positions -- RoPE, DeBERTa's relative attention -- need no correction) or its
-    ``forward`` takes no ``position_ids``.  The table is the ``nn.Embedding`` named
-    ``position_embeddings`` (BERT, DistilBERT, ELECTRA, RoBERTa, DeBERTa-v2 with
-    ``position_biased_input``, ESM); a table with a ``padding_idx`` (RoBERTa, ESM) counts its
-    positions from ``padding_idx + 1``, as those models do themselves."""
+def absolute_positions(model: nn.Module) -> tuple[bool, int | None]:
+    """``(has_table, offset)`` for a model with a table of absolute positions: the
+    ``nn.Embedding`` named ``position_embeddings`` (BERT, DistilBERT, ELECTRA, RoBERTa, DeBERTa-v2
+    with ``position_biased_input``, ESM).  ``offset`` is its first position id when ``forward``
+    takes ``position_ids`` (a table with a ``padding_idx`` -- RoBERTa, ESM -- counts from
+    ``padding_idx + 1``, as those models do themselves), None when it does not (DistilBERT on
+    transformers 4.x).  Relative positions (RoPE, DeBERTa's relative attention) have no table and
+    need no correction: ``(False, None)``."""
     try:
         takes = "position_ids" in inspect.signature(model.forward).parameters
     except (TypeError, ValueError):
@@ -99,9 +100,14 @@ def position_offset(model: nn.Module) -> int | None:
     for name, module in model.named_modules():
         if name.rsplit(".", 1)[-1] == "position_embeddings" and isinstance(module, nn.Embedding):
             if not takes:
-                return None
-            return 0 if module.padding_idx is None else module.padding_idx + 1
-    return None
+                return True, None
+            return True, 0 if module.padding_idx is None else module.padding_idx + 1
+    return False, None
+
+
+def position_offset(model: nn.Module) -> int | None:
+    """The first position id to pass a model with absolute positions (:func:`absolute_positions`)."""
+    return absolute_positions(model)[1]
 
 
 def positions_from_mask(attention_mask: torch.Tensor, offset: int) -> torch.Tensor:

@@ -167,9 +167,15 @@ def _tokenizer(transformers, tokenizer, path: Path | None, trust_remote_code: bo
     source = tokenizer if tokenizer is not None else path
     if source is None:
         raise ModelConfigError("pass tokenizer= (an HF tokenizer or its folder) with a model object")
+    folder = Path(source)
+    if folder.is_dir() and not any((folder / f).is_file() for f in _TOKENIZER_FILES) \
+            and not any(folder.glob("tokenization_*.py")):
+        raise ModelConfigError(
+            f"{source}: no tokenizer files there ({', '.join(_TOKENIZER_FILES[:3])}, ...): copy the "
+            "tokenizer files next to the weights (or pass from_hf(..., tokenizer=))")
     try:
         tok = transformers.AutoTokenizer.from_pretrained(str(source), trust_remote_code=trust_remote_code)
-    except (ValueError, OSError, KeyError, TypeError) as e:
+    except (ValueError, OSError, KeyError, TypeError, ImportError) as e:  # 4.x: converters need protobuf
         raise ModelConfigError(f"{source}: no usable tokenizer there ({_short(e)})") from None
     specials = set(getattr(tok, "all_special_ids", []) or [])
     if len(tok) <= len(specials):  # transformers builds an empty one from a folder without its files
@@ -178,6 +184,10 @@ def _tokenizer(transformers, tokenizer, path: Path | None, trust_remote_code: bo
             f"has only its {len(tok)} special tokens): copy the tokenizer files next to the weights "
             "(or pass from_hf(..., tokenizer=))")
     return tok
+
+
+_TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "merges.txt", "tokenizer.model",
+                    "spiece.model", "sentencepiece.bpe.model", "spm.model", "vocab.model")
 
 
 def _short(e: Exception) -> str:

@@ -30,7 +30,9 @@ class MDMTransformerConfig(PretrainedConfig):
                                               "n_heads": 1, "max_len": 8})
         for key, value in (("vocab_size", self.mdm_config["vocab_size"]),
                            ("mask_token_id", self.mdm_config["mask_id"]),
-                           ("max_position_embeddings", self.mdm_config.get("max_len", 1024))):
+                           ("max_position_embeddings", self.mdm_config.get("max_len", 1024)),
+                           # transformers 4.x ties head and embedding unless told: only a tied mdm model is
+                           ("tie_word_embeddings", bool(self.mdm_config.get("tie_embeddings", False)))):
             kwargs.setdefault(key, value)
         super().__init__(**kwargs)
 
