@@ -52,6 +52,7 @@ class Adapter:
     name = "adapter"
     auto_classes: tuple[str, ...] = ("AutoModel",)
     shifted = False  # logits of position i come from output i - 1
+    ignores_attention_mask = False  # the family's published code reads padding as text
 
     def matches(self, config) -> str | None:
         """Why ``config`` is of this kind (a short reason), or None."""
@@ -173,10 +174,14 @@ class LLaDAAdapter(Adapter):
         return None
 
 
+LLaDAAdapter.ignores_attention_mask = True  # LLaDA's released modeling code never reads it
+
+
 class DreamAdapter(LLaDAAdapter):
     name = "dream"
     family = "dream"
     shifted = True
+    ignores_attention_mask = False
 
 
 ADAPTERS: Registry[Adapter] = Registry("HF model kind", ModelConfigError, entries={

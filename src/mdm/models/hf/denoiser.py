@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
 
@@ -41,6 +43,7 @@ class HFDenoiser(nn.Module):
         # absolute positions: position_ids over real tokens, or (no position_ids argument) rows whose
         # left padding is rotated to the right for the pass, so real tokens start at position 0
         self._absolute, self.position_offset = absolute_positions(model)
+        self._warned = False
 
     @property
     def device(self) -> torch.device:
@@ -55,7 +58,14 @@ class HFDenoiser(nn.Module):
         if attention_mask is not None and tuple(attention_mask.shape) != tuple(x.shape):
             raise TokenError(f"attention_mask must have x's shape {tuple(x.shape)}, "
                              f"got {tuple(attention_mask.shape)}")
-        padded = attention_mask is not None and self._absolute and not bool(attention_mask.all())
+        any_pad = attention_mask is not None and not bool(attention_mask.all())
+        if any_pad and self.adapter.ignores_attention_mask and not self._warned:
+            self._warned = True
+            warnings.warn(f"kind={self.kind!r}: this model's code ignores attention_mask, so the left "
+                          "padding of a batch of prompts of different lengths is read as text and rows "
+                          "differ from their solo runs; sample prompts of one length together",
+                          UserWarning, stacklevel=2)
+        padded = any_pad and self._absolute
         if padded and self.position_offset is not None:
             positions = positions_from_mask(attention_mask, self.position_offset)
             logits = self.adapter.logits(self.model, x, attention_mask, positions)

@@ -12,7 +12,12 @@ from mdm.errors import DependencyError, ModelConfigError
 from mdm.models.hf.adapters import ADAPTERS, choose_kind
 from mdm.models.hf.denoiser import HFDenoiser
 
-__all__ = ["from_hf"]
+__all__ = ["FIVE_X_PIN", "from_hf"]
+
+# Remote model code written for transformers 4.x (LLaDA's, Dream's) fails inside transformers 5.x
+# (post_init never called, tie_weights() without keywords, removed RoPE entries, ...).  mdm does not
+# patch transformers for it: from_hf names the line that runs it (tested with 4.57.1).
+FIVE_X_PIN = "transformers>=4.56,<5"
 
 
 def _transformers():
@@ -60,20 +65,30 @@ def _load_model(transformers, path: Path, adapter, config, trust_remote_code: bo
     remote = _auto_map_keys(config)
     names = [n for n in adapter.auto_classes if not remote or n in remote] or list(adapter.auto_classes)
     errors = []
+    remote_code = trust_remote_code and bool(remote) and _major(transformers) >= 5
     for name in names:
         try:
             with _quiet(transformers):  # its load report would precede our one-line error
                 model, info = getattr(transformers, name).from_pretrained(
                     str(path), config=config, trust_remote_code=trust_remote_code, output_loading_info=True,
                     ignore_mismatched_sizes=True, **dtype_kwarg(transformers, dtype))
-        except (ValueError, KeyError) as e:  # this Auto class does not know the config
-            errors.append(f"{name}: {_short(e)}")
-            continue
-        except Exception as e:  # noqa: BLE001 -- unreadable weights: one line, whatever the library raised
+        except Exception as e:  # noqa: BLE001 -- remote code fails in its own ways
+            if remote_code and not isinstance(e, OSError) and type(e).__name__ != "SafetensorError":
+                raise ModelConfigError(
+                    f"{path}: its own model code (auto_map) fails under transformers "
+                    f"{transformers.__version__} ({type(e).__name__}: {_short(e)[:120]}); code written for "
+                    f"transformers 4.x runs with pip install '{FIVE_X_PIN}'") from None
+            if isinstance(e, (ValueError, KeyError)):  # this Auto class does not know the config
+                errors.append(f"{name}: {_short(e)}")
+                continue
             raise ModelConfigError(f"{path}: {_weights_problem(path, e)}") from None
         _check_loading_info(path, info, config)
         return model
     raise ModelConfigError(f"{path}: cannot load it as kind {adapter.name!r} ({'; '.join(errors)})")
+
+
+def _major(transformers) -> int:
+    return int(transformers.__version__.split(".")[0])
 
 
 def dtype_kwarg(transformers, dtype) -> dict:
