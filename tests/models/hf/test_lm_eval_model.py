@@ -78,3 +78,17 @@ def test_harness_cli_reports_the_monte_carlo_error(masked_lm_dirs, tmp_path, cap
     assert mc["max_request_stderr"] <= 0.5 or mc["mean_draws"] == 64
     assert "nelbo" in out and res["stats"]["nfe"] >= 10 * 16  # 10 requests, >= 16 draws each
     assert len(json.loads(samples.read_text())["mdm_toy_mc"]) == 5
+
+
+def test_harness_names_a_forbidden_token_instead_of_an_infinite_loglikelihood(masked_lm_dirs):
+    from lm_eval.api.instance import Instance
+
+    from mdm.eval.harness import MDMHarnessLM
+    from mdm.models.hf.text import HFText
+
+    den = from_hf(masked_lm_dirs["bert"], verbose=False)
+    text = HFText(den.tokenizer, vocab_size=den.vocab_size, mask_id=den.mask_id, prefix=True)
+    lm = MDMHarnessLM(den, text, samples=2, greedy_check=False)
+    req = Instance(request_type="loglikelihood", doc={}, arguments=("w1 w2", " w3 zzz"), idx=0)
+    with pytest.raises(TokenError, match=r"'\[UNK\]'"):
+        lm.loglikelihood([req])
