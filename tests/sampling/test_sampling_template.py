@@ -179,6 +179,7 @@ def test_time_counts_fixed_interior_positions_as_revealed():
     (dict(unmasker=ReMDM(8)), SamplingError, "remask"),
     (dict(stop=[2]), SamplingError, "stop="),
     (dict(cfg_scale=1.0), SamplingError, "cfg_scale"),
+    (dict(block_size=2), SamplingError, r"blocks start at the first column to generate \(1\)"),
 ])
 def test_invalid_combinations_raise(hmm, kwargs, error, words):
     den = hmm.denoiser()

@@ -127,17 +127,11 @@ def _setup(denoiser, *, batch_size, length, prompt, unmasker, block_size, temper
     if not _is_int(batch_size) or batch_size < 1:
         raise SamplingError(f"batch_size must be an int >= 1, got {batch_size!r}")
     init, interior = None, False
-    if template is not None:
-        if length is not None or prompt is not None or prompt_mask is not None:
-            raise SamplingError(
-                "template= fixes every position itself: pass it without length, prompt or prompt_mask")
-        prompt, init, interior = split_template(template, batch_size, vocab_size, mask_id,
-                                                _device_of(denoiser, template))
+    if template is not None:  # infilling: the leading fixed columns become the prompt
+        prompt, init, interior = split_template(
+            template, batch_size, vocab_size, mask_id, _device_of(denoiser, template), given=(
+                length, prompt, prompt_mask), block_size=block_size, model_block=block_size_of(denoiser))
         length = init.shape[1]
-        if _is_int(block_size) and length % block_size and block_size_of(denoiser) is None:
-            raise SamplingError(
-                f"with template=, blocks start at the first column to generate ({prompt.shape[1]}): "
-                f"block_size={block_size} must divide the {length} columns from there")
     if length is None or not _is_int(length) or length < 1:
         raise SamplingError(
             f"length (tokens to generate after the prompt) must be an int >= 1, got {length!r}")

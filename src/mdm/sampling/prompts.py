@@ -80,7 +80,8 @@ def check_prompt_mask(prompt_mask, prompt: torch.Tensor) -> torch.Tensor | None:
     return None if bool(prompt_mask.all()) else prompt_mask.contiguous()
 
 
-def split_template(template, batch_size: int, vocab_size: int, mask_id: int, device):
+def split_template(template, batch_size: int, vocab_size: int, mask_id: int, device, *, given=(),
+                   block_size=None, model_block=None):
     """Infilling: ``template [B, L]`` (or ``[L]``, shared by ``batch_size`` rows) marks with
     ``mask_id`` the positions to generate; every other position is fixed.  A prefix prompt is the
     special case whose fixed positions are the first ``P``, so the template is cut the same way:
@@ -89,7 +90,12 @@ def split_template(template, batch_size: int, vocab_size: int, mask_id: int, dev
     fixed positions start out revealed and are never eligible.
 
     Returns ``(prompt [B, P], init [B, L - P], interior)``; ``interior`` is True when some fixed
-    position lies inside the generated region."""
+    position lies inside the generated region.  ``given``: the call's ``length`` / ``prompt`` /
+    ``prompt_mask``, which a template replaces (all must be None); ``block_size`` must divide
+    ``L - P`` unless the model is block-causal (``model_block``)."""
+    if any(v is not None for v in given):
+        raise SamplingError(
+            "template= fixes every position itself: pass it without length, prompt or prompt_mask")
     if (not isinstance(template, torch.Tensor) or template.is_floating_point() or template.is_complex()
             or template.dtype == torch.bool or template.dim() not in (1, 2)):
         shape = tuple(getattr(template, "shape", ()))
@@ -112,6 +118,9 @@ def split_template(template, batch_size: int, vocab_size: int, mask_id: int, dev
             f"template row {row} has no mask token ({mask_id}): mark the positions to generate with mask_id")
     p = int(masked.any(dim=0).to(torch.uint8).argmax())  # leading columns fixed in every row
     init = template[:, p:].contiguous()
+    if isinstance(block_size, int) and block_size > 0 and init.shape[1] % block_size and model_block is None:
+        raise SamplingError(f"with template=, blocks start at the first column to generate ({p}): "
+                            f"block_size={block_size} must divide the {init.shape[1]} columns from there")
     return template[:, :p].contiguous(), init, bool((init != mask_id).any())
 
 
