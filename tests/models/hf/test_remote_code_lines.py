@@ -136,3 +136,16 @@ def test_this_file_passes_on_transformers_4x_in_a_second_environment():
     assert res.returncode == 0 and "4.57" in subprocess.run(
         [sys.executable, "-c", "import transformers; print(transformers.__version__)"], env=env,
         capture_output=True, text=True).stdout, res.stdout[-3000:]
+
+
+def test_the_dtype_keyword_follows_the_transformers_line():
+    """transformers 4.56 renamed from_pretrained's torch_dtype to dtype; 4.45-4.55 know only the old one."""
+    from types import SimpleNamespace
+
+    from mdm.models.hf.load import dtype_kwarg
+
+    bf16 = torch.bfloat16
+    for version, key in (("4.45.2", "torch_dtype"), ("4.55.4", "torch_dtype"), ("4.56.0", "dtype"),
+                         ("4.57.1", "dtype"), ("5.25.0", "dtype")):
+        assert dtype_kwarg(SimpleNamespace(__version__=version), bf16) == {key: bf16}
+    assert dtype_kwarg(SimpleNamespace(__version__="4.46.0"), None) == {}
