@@ -148,3 +148,14 @@ def test_batched_requests_share_forward_passes_and_agree():
     assert out[3][1] < out[1][1]  # three equal-length requests in one batch: fewer passes
     for one, three in zip(out[1][0], out[3][0]):
         assert abs(one - three) < 0.3  # two independent 300-draw estimates of the same bound
+
+
+def test_generate_until_batches_requests_alike_and_keeps_each_rows_text():
+    reqs = [_req("generate_until", c, {"max_gen_toks": 2}) for c in ("ab", "ba", "aa", "bb")]
+    out = {}
+    for b in (1, 4):
+        den = Calls(_pairs_language().denoiser())
+        lm = MDMHarnessLM(den, Letters(), unmasker=TopK(k=1), max_len=4, batch_size=b)
+        out[b] = (lm.generate_until(reqs), den.calls, lm.stats["nfe"])
+    assert out[1][0] == out[4][0] == ["ba", "ab", "aa", "bb"]  # the mirror; rows independent of batch
+    assert out[4][1] < out[1][1] and out[4][2] == out[1][2]  # fewer calls, the same per-row NFE

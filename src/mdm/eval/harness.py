@@ -59,9 +59,10 @@ class MDMHarnessLM(LM):
     * ``target_stderr`` / ``min_samples`` / ``max_samples`` -- ELBO draws per request chosen from a
       target Monte-Carlo standard error in nats (module docstring); ``samples`` -- a fixed number
       of draws instead.  ``seed`` fixes them (each request gets its own seed from it).
-    * ``batch_size`` -- loglikelihood requests of the same context and continuation lengths are
-      scored together, up to this many per forward batch (results then depend on the batching
-      through the random streams, not in distribution).
+    * ``batch_size`` -- loglikelihood requests of the same context and continuation lengths, and
+      generate_until requests of the same context length and options, run together, up to this
+      many per batch (no padding, so at temperature 0 a row's text does not depend on its batch;
+      the Monte-Carlo draws then come from other random streams, the same law).
     * ``greedy_check`` -- also decode each continuation greedily (``temperature 0`` with
       ``unmasker``) to fill ``is_greedy``; off, ``is_greedy`` is False (saves NFE).
     * ``unmasker`` / ``block_size`` / ``temperature`` / ``max_gen_toks`` -- for ``generate_until``
@@ -172,21 +173,28 @@ class MDMHarnessLM(LM):
         return nelbo.tolist()
 
     def _generate(self, context: list[int], length: int, *, stop=None, temperature=None, unmasker=None):
+        return self._generate_rows([context], length, stop=stop, temperature=temperature,
+                                   unmasker=unmasker)[0]
+
+    def _generate_rows(self, contexts: list[list[int]], length: int, *, stop=None, temperature=None,
+                       unmasker=None) -> list[list[int]]:
+        """One :func:`mdm.sample` call for contexts of one (fitted) length: a ``[B, P]`` prompt, no
+        padding, so each row is what it would be alone (exactly so at temperature 0)."""
         import mdm
 
-        ctx = self.prefix_ids + self._fit(context, [0] * length)
+        rows = [self.prefix_ids + self._fit(c, [0] * length) for c in contexts]
         from mdm.protocol import block_size_of
 
         # semi-AR blocks must tile the generation, except on a block-causal model (any length decodes)
         tiles = self.block_size is not None and (length % self.block_size == 0
                                                  or block_size_of(self.denoiser) is not None)
         block = self.block_size if tiles else None
-        out = mdm.sample(self.denoiser, length=length, prompt=torch.tensor(ctx, dtype=torch.long),
+        out = mdm.sample(self.denoiser, length=length, prompt=torch.tensor(rows, dtype=torch.long),
                          unmasker=unmasker if unmasker is not None else self.unmasker, block_size=block,
                          temperature=self.temperature if temperature is None else temperature, stop=stop,
                          seed=self._next_seed(), pad_id=getattr(self.tok, "pad_id", None))
-        self.stats["nfe"] += int(out.nfe[0])
-        return out.tokens[0, len(ctx):].tolist()
+        self.stats["nfe"] += int(out.nfe.sum())
+        return out.tokens[:, len(rows[0]):].tolist()
 
     # --- the lm_eval LM interface ---------------------------------------------------------------
 
@@ -232,22 +240,30 @@ class MDMHarnessLM(LM):
 
     def generate_until(self, requests) -> list[str]:
         """Text generated after each context, cut at the first ``until`` string (not included)."""
-        results = []
-        for req in requests:
+        results: list[str | None] = [None] * len(requests)
+        groups: dict[tuple, list[tuple[int, list[int]]]] = {}
+        for i, req in enumerate(requests):  # requests alike up to their context share one batch
             context, kwargs = req.args
             kwargs = dict(kwargs or {})
             until = kwargs.get("until") or []
-            until = [until] if isinstance(until, str) else list(until)
+            until = tuple([until] if isinstance(until, str) else until)
             length = int(kwargs.get("max_gen_toks", self.max_gen_toks))
             if self.block_size:
                 length = -(-length // self.block_size) * self.block_size
-            stop = [ids for ids in (self.tok.encode(u) for u in until) if ids] or None
             temperature = float(kwargs["temperature"]) if kwargs.get("do_sample") else None
-            ids = self._generate(self.tok.encode(context), length, stop=stop, temperature=temperature)
-            text = self.tok.decode(ids)
-            cuts = [text.find(u) for u in until if u and u in text]
-            results.append(text[:min(cuts)] if cuts else text)
-            self.stats["generate_until"] += 1
+            ctx = self.tok.encode(context)
+            key = (until, length, temperature, len(self._fit(ctx, [0] * length)))
+            groups.setdefault(key, []).append((i, ctx))
+        for (until, length, temperature, _), members in groups.items():
+            stop = [ids for ids in (self.tok.encode(u) for u in until) if ids] or None
+            for start in range(0, len(members), self.batch_size):
+                chunk = members[start:start + self.batch_size]
+                outs = self._generate_rows([c for _, c in chunk], length, stop=stop, temperature=temperature)
+                for (i, _), ids in zip(chunk, outs):
+                    text = self.tok.decode(ids)
+                    cuts = [text.find(u) for u in until if u and u in text]
+                    results[i] = text[:min(cuts)] if cuts else text
+                    self.stats["generate_until"] += 1
         return results
 
 
