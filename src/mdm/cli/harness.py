@@ -39,7 +39,7 @@ def add(sub) -> None:
     p.add_argument("--elbo-samples", type=int_at_least(1),
                    help="a fixed number of ELBO draws per request instead of --elbo-stderr")
     p.add_argument("--batch-size", type=int_at_least(1), default=1,
-                   help="loglikelihood requests of equal lengths scored together (default 1)")
+                   help="requests of equal lengths (and generation options) run as one batch (default 1)")
     p.add_argument("--log-samples", metavar="FILE",
                    help="also write every request and the model's answer (lm-eval's samples) to FILE (JSON)")
     p.add_argument("--no-greedy-check", action="store_true",
