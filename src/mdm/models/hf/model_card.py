@@ -28,20 +28,25 @@ print(tok.decode(x[0]))
 '''
 
 
+_TRAINING_KEYS = ("data", "objective", "loss", "optim", "batch_size", "max_steps", "precision", "ema", "seed")
+
+
 def _training_lines(training: dict | None, metadata: dict) -> list[str]:
     lines = []
     for key in ("source_step", "ema"):
         if metadata.get(key) is not None:
             lines.append(f"- {key.replace('_', ' ')}: {metadata[key]}")
-    for key, value in (training or {}).items():
-        if key != "metadata" and value not in (None, {}, []):
-            lines.append(f"- {key}: `{json.dumps(value, sort_keys=True, default=str)}`")
+    record = (training or {}).get("train", training or {})  # a checkpoint's config: its "train" part
+    for key in _TRAINING_KEYS:
+        if record.get(key) not in (None, {}, []):
+            lines.append(f"- {key}: `{json.dumps(record[key], sort_keys=True, default=str)}`")
     return lines or ["- (no training record was given to the export)"]
 
 
 def model_card(model, *, license: str, schedule: str | None, metadata: dict, training: dict | None) -> str:
     cfg = model.config
     length = min(32, cfg.max_len)
+    hole = max(1, (length - 8) // 2)  # " and " may take up to 5 tokens, a [CLS]-like prefix 1
     header = "\n".join(["---", "library_name: transformers", "pipeline_tag: fill-mask",
                         f"license: {license}", "tags:", "- mdm", "- masked-diffusion", "---", ""])
     about = [
@@ -60,7 +65,8 @@ def model_card(model, *, license: str, schedule: str | None, metadata: dict, tra
         "## Training", "", *_training_lines(training, metadata), "",
         "## Sample with mdm", "", "```bash",
         f"mdm sample --hf . --trust-remote-code --length {length} --unmasker eb --gamma 0.1",
-        'mdm sample --hf . --trust-remote-code --template "<mask:8> and <mask:8>"   # infilling', "```", "",
+        f'mdm sample --hf . --trust-remote-code --template "<mask:{hole}> and <mask:{hole}>"   # infilling',
+        "```", "",
         "or in Python: `model, tokenizer = mdm.load('.')`, then `mdm.sample(model, length=...)`.", "",
         "## Sample without mdm", "", "```python", SNIPPET.format(length=length).rstrip(), "```", "",
     ]
