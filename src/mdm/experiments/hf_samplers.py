@@ -11,6 +11,12 @@ Scheduled sampler each generate the rest of a human VH3 heavy chain after its fr
 * temperature 0: NFE and agreement (share of positions equal) with one-token-per-step greedy
   decoding (``Scheduled(steps=L)``, i.e. ``TopK(1)``).
 
+Part ``infill`` (``mdm.sample(template=...)``): residues of real heavy-chain variable domains
+(trastuzumab, adalimumab, pembrolizumab, nivolumab; public sequences) are masked at random and
+filled in with the rest of the chain fixed, at temperature 0.  Per sampler: the share of masked
+residues recovered exactly and NFE, against a one-shot argmax (every masked position from one
+forward pass).  ``continue`` is the part above.
+
 Needs the antiberty 0.1.3 wheel (``pip install 'mdm-lab[protein]'`` or ``$MDM_ANTIBERTY_WHEEL``).
 """
 
@@ -34,6 +40,28 @@ PRESETS = {
 }
 
 
+# Public heavy-chain variable domains (INN sequences), used as held-out text for infilling.
+HEAVY_CHAINS = {
+    "trastuzumab": "EVQLVESGGGLVQPGGSLRLSCAASGFNIKDTYIHWVRQAPGKGLEWVARIYPTNGYTRYADSVKGRFTISADTSKNTA"
+                   "YLQMNSLRAEDTAVYYCSRWGGDGFYAMDYWGQGTLVTVSS",
+    "adalimumab": "EVQLVESGGGLVQPGRSLRLSCAASGFTFDDYAMHWVRQAPGKGLEWVSAITWNSGHIDYADSVEGRFTISRDNAKNSLY"
+                  "LQMNSLRAEDTAVYYCAKVSYLSTASSLDYWGQGTLVTVSS",
+    "pembrolizumab": "QVQLVQSGVEVKKPGASVKVSCKASGYTFTNYYMYWVRQAPGQGLEWMGGINPSNGGTNFNEKFKNRVTLTTDSSTTT"
+                     "AYMELKSLQFDDTAVYYCARRDYRFDMGFDYWGQGTTVTVSS",
+    "nivolumab": "QVQLVESGGGVVQPGRSLRLDCKASGITFSNSGMHWVRQAPGKGLEWVAVIWYDGSKRYYADSVKGRFTISRDNSKNTLF"
+                 "LQMNSLRAEDTAVYYCATNDDYWGQGTLVTVSS",
+}
+INFILL = {
+    "quick": {"chains": 2, "mask_draws": 1, "fraction": 0.15, "k": [1, 4], "gamma": [1.0], "tau": [0.5]},
+    "full": {"chains": 4, "mask_draws": 3, "fraction": 0.15, "k": [1, 2, 4], "gamma": [0.1, 1.0],
+             "tau": [0.9, 0.5]},
+}
+
+
+def parts(preset: str) -> tuple[str, ...]:
+    return ("continue", "infill")
+
+
 def _settings(cfg):
     from mdm.sampling import EntropyBounded, Scheduled, Threshold
 
@@ -48,14 +76,78 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("MDM_CACHE", "~/.cache/mdm")).expanduser() / "antiberty-0.1.3-hf"
 
 
-def run(preset: str, out_dir: Path, seed: int = 0) -> dict:
-    import mdm
+def run(preset: str, out_dir: Path, seed: int = 0, parts=None) -> dict:
     from mdm.models.hf import from_hf
-    from mdm.models.hf.antiberty import AMINO_ACIDS, antiberty_folder
+    from mdm.models.hf.antiberty import antiberty_folder
 
     torch.set_num_threads(1)
     cfg = PRESETS[preset]
     den = from_hf(antiberty_folder(_cache_dir()), kind="masked-lm", verbose=False)
+    chosen = parts if parts is not None else ("continue", "infill")
+    rows = _continue(den, cfg, seed) if "continue" in chosen else []
+    infill = _infill(den, INFILL[preset], seed) if "infill" in chosen else None
+
+    import transformers
+
+    command = f"mdm exp hf-samplers --preset {preset}" + (f" --parts {','.join(parts)}" if parts else "")
+    prov = provenance(command, seed,
+                      {**cfg, "prefix": PREFIX, "infill": INFILL[preset], "parts": list(chosen)})
+    prov["versions"]["transformers"] = transformers.__version__
+    result = {"experiment": "hf-samplers", "preset": preset, "model": "AntiBERTy (antiberty 0.1.3)",
+              "length": cfg["length"], "rows": rows, "provenance": prov}
+    if infill is not None:
+        result["infill"] = infill
+    write_json_atomic(out_dir / "result.json", result)
+    _report(result, out_dir)
+    if rows:
+        _plot(rows, out_dir)
+    return result
+
+
+def _infill(den, cfg: dict, seed: int) -> dict:
+    """Masked residues of real heavy chains filled in by each sampler (temperature 0) vs one-shot
+    argmax; one sampling call per chain (its mask draws together: no padding between chains)."""
+    import mdm
+    from mdm.sampling import EntropyBounded, Threshold, TopK
+
+    tok = den.tokenizer
+    chains = list(HEAVY_CHAINS.items())[:cfg["chains"]]
+    batches = []
+    for c, (_, chain) in enumerate(chains):
+        ids = torch.tensor(tok(chain)["input_ids"])  # [CLS] residues [SEP]
+        rows = []
+        for d in range(cfg["mask_draws"]):
+            g = torch.Generator().manual_seed(seed * 1_000_003 + 100 * c + d)
+            where = 1 + torch.randperm(len(chain), generator=g)[:round(cfg["fraction"] * len(chain))]
+            rows.append(ids.clone().index_fill_(0, where, den.mask_id))
+        batches.append((torch.stack(rows), ids.expand(len(rows), -1)))
+    most = max(int((t == den.mask_id).sum(dim=1).max()) for t, _ in batches)
+    settings = [("one-shot argmax", "k=all", TopK(k=most))]
+    settings += [("topk", f"k={k}", TopK(k=k)) for k in cfg["k"]]
+    settings += [("eb", f"gamma={g:g}", EntropyBounded(gamma=g)) for g in cfg["gamma"]]
+    settings += [("threshold", f"tau={t:g}", Threshold(tau=t)) for t in cfg["tau"]]
+    rows = []
+    for family, label, unmasker in settings:
+        hits, nfe = [], []
+        for template, truth in batches:
+            out = mdm.sample(den, template=template, unmasker=unmasker, temperature=0.0, seed=seed)
+            hole = template == den.mask_id
+            hits.append(((out.tokens == truth) & hole).sum(dim=1).double() / hole.sum(dim=1))
+            nfe.append(out.nfe.double())
+        hit, nfe = torch.cat(hits), torch.cat(nfe)
+        se = float(hit.std() / hit.numel() ** 0.5) if hit.numel() > 1 else float("nan")
+        rows.append({"sampler": family, "setting": label, "recovery": float(hit.mean()),
+                     "recovery_stderr": se, "nfe": float(nfe.mean())})
+        print(f"infill {family:15s} {label:9s} recovery {hit.mean():.3f}  NFE {nfe.mean():5.1f}", flush=True)
+    masked = torch.cat([(t == den.mask_id).sum(dim=1) for t, _ in batches]).double()
+    return {"templates": int(masked.numel()), "masked_per_template": float(masked.mean()),
+            "chains": [name for name, _ in chains], "rows": rows}
+
+
+def _continue(den, cfg: dict, seed: int) -> list[dict]:
+    import mdm
+    from mdm.models.hf.antiberty import AMINO_ACIDS
+
     tok, n = den.tokenizer, cfg["length"]
     prompt = torch.tensor([tok.cls_token_id] + tok(PREFIX, add_special_tokens=False)["input_ids"])
     p = prompt.numel()
@@ -86,17 +178,7 @@ def run(preset: str, out_dir: Path, seed: int = 0) -> dict:
         r = rows[-1]
         print(f"{family:9s} {label:11s} NFE {r['nfe']:6.1f}  NELBO/token {r['nelbo_per_token']:.3f}"
               f"  greedy NFE {r['greedy_nfe']:3d} agreement {r['greedy_agreement']:.3f}", flush=True)
-
-    import transformers
-
-    prov = provenance(f"mdm exp hf-samplers --preset {preset}", seed, {**cfg, "prefix": PREFIX})
-    prov["versions"]["transformers"] = transformers.__version__
-    result = {"experiment": "hf-samplers", "preset": preset, "model": "AntiBERTy (antiberty 0.1.3)",
-              "length": n, "rows": rows, "provenance": prov}
-    write_json_atomic(out_dir / "result.json", result)
-    _report(result, out_dir)
-    _plot(rows, out_dir)
-    return result
+    return rows
 
 
 def _report(result: dict, out_dir: Path) -> None:
@@ -106,7 +188,15 @@ def _report(result: dict, out_dir: Path) -> None:
               r["valid_fraction"], r["greedy_nfe"], r["greedy_agreement"]] for r in result["rows"]]
     title = (f"# hf-samplers ({result['preset']}): {result['model']}, {result['length']} residues "
              f"after `{PREFIX}`")
-    text = title + "\n\n" + markdown_table(header, table) + "\n\n" + provenance_markdown(result["provenance"])
+    text = title + ("\n\n" + markdown_table(header, table) if table else "")
+    if "infill" in result:
+        inf = result["infill"]
+        table = [[r["sampler"], r["setting"], f"{r['recovery']:.3f} ± {r['recovery_stderr']:.3f}", r["nfe"]]
+                 for r in inf["rows"]]
+        text += (f"\n\n## Infilling: {inf['templates']} heavy chains ({', '.join(inf['chains'])}) with "
+                 f"{inf['masked_per_template']:.1f} random residues masked, temperature 0\n\n"
+                 + markdown_table(["sampler", "setting", "recovery of masked residues", "NFE"], table))
+    text += "\n\n" + provenance_markdown(result["provenance"])
     (out_dir / "report.md").write_text(text + "\n", encoding="utf-8")
 
 

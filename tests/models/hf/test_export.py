@@ -150,6 +150,9 @@ def test_exported_config_is_a_hub_folder(exported):
     assert config["auto_map"]["AutoModelForMaskedLM"] == "modeling_mdm.MDMForMaskedLM"
     assert config["mdm"]["schedule"] == "cosine" and config["mdm"]["ema"] is True
     assert config["mask_token_id"] == config["mdm_config"]["mask_id"]
+    card = (exported / "hf" / "README.md").read_text()  # the checkpoint's training record is in the card
+    assert "license: other" in card and "source step: 20" in card and "max_steps: `20`" in card
+    assert "training schedule: cosine" in card
 
 
 @pytest.mark.parametrize("kind", ["char", "byte", "gpt2"])
