@@ -5,6 +5,7 @@ import json
 import pytest
 
 from mdm import experiments
+from mdm.experiments.runner import TrainingInterrupted
 
 
 @pytest.mark.slow
@@ -22,4 +23,31 @@ def test_quick_preset_writes_every_output(tmp_path):
     # rewrite model at 4x its training length (50 inputs): what the full preset reports at scale
     assert on_disk["parity"]["runs"]["lengths 1-5"]["accuracy"] == {"10": 1.0, "100": 1.0}
     assert on_disk["rewrite"]["validity"]["32"] == 1.0
-    assert "model" not in result["rewrite"] and "Sudoku" in (tmp_path / "report.md").read_text()
+    report = (tmp_path / "report.md").read_text()
+    assert "model" not in result["rewrite"] and "Sudoku" in report
+    # CIs beside the rates: an exact 1.0 has the degenerate interval, 0.25 of 4 a wide one
+    by = on_disk["parity"]["runs"]["length 2 (paper)"]["by_length"]["100"]
+    assert by["accuracy_ci"][0] <= by["accuracy"] <= by["accuracy_ci"][1] and by["accuracy_ci"][1] > 0.25
+    assert on_disk["parity"]["runs"]["lengths 1-5"]["by_length"]["10"]["accuracy_ci"] == [1.0, 1.0]
+    diff = on_disk["sudoku"]["ap_minus_mdm"]
+    sudoku = on_disk["sudoku"]
+    assert diff["diff"] == pytest.approx(sudoku["ap_mdm"]["solve_rate"] - sudoku["mdm"]["solve_rate"])
+    assert 0 <= diff["p"] <= 1 and "paired on the same test puzzles" in report
+    # the traced trajectories are plain data: the parity run ends in the answer (1 + 0 + ... = 0 mod 2)
+    states = on_disk["parity"]["trajectory"]["states"]
+    assert on_disk["parity"]["trajectory"]["input"] == "10110111" and len(states) > 1
+    assert "![parity trajectory](trajectory_parity.png)" in report and "How strong is this evidence" in report
+
+
+def test_an_interrupted_training_raises(tmp_path, monkeypatch):
+    """A training stopped early must not become a cached part: train_model raises instead."""
+    import mdm.train
+    from mdm.experiments.any_process.parts import train_model
+    from mdm.train.loop import TrainResult
+
+    def stopped(cfg, **kwargs):
+        return TrainResult(checkpoint=tmp_path / "none", out_dir=tmp_path, steps=2, interrupted=True)
+
+    monkeypatch.setattr(mdm.train, "train", stopped)
+    with pytest.raises(TrainingInterrupted, match="step 2 of 30"):
+        train_model({"max_steps": 30}, tmp_path / "run")

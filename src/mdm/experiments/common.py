@@ -125,3 +125,38 @@ def one_thread(threads: int = 1):
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def interval(values) -> list[float]:
+    """The 95% percentile bootstrap CI ``[lo, hi]`` of the mean of ``values``
+    (:func:`mdm.eval.stats.summarize`, seeded: the same values give the same interval)."""
+    from mdm.eval.stats import summarize
+
+    est = summarize(_numbers(values))
+    return [est.lo, est.hi]
+
+
+def paired(a, b) -> dict:
+    """The paired difference ``a - b`` over matched items (:func:`mdm.eval.stats.paired_difference`):
+    ``{"ci": [lo, hi], "p": two-sided sign-flip p-value}``."""
+    from mdm.eval.stats import paired_difference
+
+    est = paired_difference(_numbers(a), _numbers(b))
+    return {"ci": [est.lo, est.hi], "p": est.p_value}
+
+
+def _numbers(values):
+    import numpy
+
+    if hasattr(values, "detach"):  # a tensor (bool, int or float)
+        values = values.detach().cpu().double().numpy()
+    return numpy.asarray(values, dtype=numpy.float64)
+
+
+def with_ci(value: float, ci, scale: float = 1.0, digits: int = 1, sign: bool = False) -> str:
+    """``"12.3 [10.1, 14.5]"``: a value and its CI for a report table (``scale=100``: percent)."""
+    if ci is None:
+        return f"{scale * value:{'+' if sign else ''}.{digits}f}"
+    lo, hi = ci
+    return (f"{scale * value:{'+' if sign else ''}.{digits}f} "
+            f"[{scale * lo:.{digits}f}, {scale * hi:.{digits}f}]")

@@ -15,20 +15,17 @@ from mdm.experiments.common import provenance_markdown, write_json_atomic, write
 __all__ = ["evidence", "write_outputs"]
 
 
-def evidence(plan, result: dict) -> dict:
-    """The "how strong is this evidence" box: seeds, test size, CI method, setting."""
+def evidence(plan, result: dict) -> dict | None:
+    """The "how strong is this evidence" box (:func:`mdm.eval.stats.evidence_line`): training seeds
+    (those run, or None where nothing is trained), test size, CI method, setting."""
+    from mdm.eval.stats import evidence_line
+
     exp = plan.experiment
-    fields = dict(exp.evidence(result, plan.setup)) if exp.evidence is not None else {}
-    fields.setdefault("n_test", None)
-    fields.setdefault("method", "none (point estimates)")
-    fields.setdefault("setting", "proxy")
-    try:
-        from mdm.eval.stats import evidence_line
-    except ImportError:  # the statistics module is not merged yet
-        line = None
-    else:
-        line = evidence_line(seeds=list(plan.seeds), **fields)
-    return {"seeds": list(plan.seeds), **fields, "line": line}
+    if exp.evidence is None:
+        return None
+    fields = dict(exp.evidence(result, plan.setup))
+    seeds = len(plan.seeds) if fields.pop("trained", True) else None
+    return {"seeds": seeds, **fields, "line": evidence_line(seeds=seeds, **fields)}
 
 
 def _plots(plan, result: dict, folder: Path) -> list[str]:
@@ -73,7 +70,7 @@ def write_outputs(plan, by_seed: dict[int, dict], prov: dict, out: Path) -> dict
         for s, r in by_seed.items():
             names = [p.split("/", 1)[1] for p in plots[s]]
             lines += ["", f"## Seed {s}", "", *_section(plan, r, names, f"seed-{s}/", demote=True)[1:]]
-    box = f"> **How strong is this evidence:** {ev['line']}" if ev["line"] else None
+    box = f"> **How strong is this evidence?** {ev['line']}" if ev else None
     lines[1:1] = ["", box] if box else []
     lines += ["", "## Provenance", "", provenance_markdown(prov)]
     write_json_atomic(out / "result.json", result)

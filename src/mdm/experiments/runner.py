@@ -83,7 +83,10 @@ class Experiment:
     * ``report(result, setup)``: the markdown body (first line: the ``# title``);
     * ``plots(result, out_dir)``: write PNGs (via :mod:`mdm.experiments.plotting`), return names;
     * ``verdict(result)``: the lines ``mdm exp`` prints;
-    * ``evidence(result, setup)``: ``n_test``, ``method`` and ``setting`` of the evidence box;
+    * ``evidence(result, setup)``: the evidence box's ``n_test``, ``method``, ``setting`` (``"our
+      proxy"`` or ``"paper's setting"``), optional ``level`` and ``trained`` (False: no trained
+      model, exact oracles only), see :func:`mdm.eval.stats.evidence_line`; the runner adds the
+      number of seeds;
     * ``threads``: torch threads while it runs (None: leave as is).
     """
 
