@@ -76,7 +76,7 @@ EXPERIMENT = Experiment(
     report=lambda result, setup: "# toy\\n\\nmean " + format(result["draw"]["mean"], ".4f") + "\\n",
     plots=plots,
     verdict=lambda result: [f"toy mean {result['draw']['mean']:.3f}"],
-    evidence=lambda result, setup: {"n_test": setup.n, "method": "none", "setting": "toy"},
+    evidence=lambda result, setup: {"n_test": setup.n, "method": "point estimates", "setting": "our proxy"},
 )
 EXPERIMENTS.register("toy", EXPERIMENT)
 '''
@@ -132,7 +132,8 @@ def test_a_killed_run_resumes_to_the_same_result(toy, tmp_path):
     assert a == b and report_a == report_b
     assert a["seeds"] == [0, 1, 2] and set(a["by_seed"]) == {"0", "1", "2"}
     assert a["by_seed"]["1"]["square"]["by_sign"]["1"] + a["by_seed"]["1"]["square"]["by_sign"]["-1"] == 50
-    assert a["evidence"]["seeds"] == [0, 1, 2] and a["evidence"]["n_test"] == 50
+    assert a["evidence"]["seeds"] == 3 and a["evidence"]["n_test"] == 50
+    assert "> **How strong is this evidence?** Evidence: 3 training seeds · 50 test items" in report_b
     for s in range(3):
         assert (whole / f"seed-{s}" / "hist.png").stat().st_size > 0
         assert f"](seed-{s}/hist.png)" in report_b
@@ -147,7 +148,9 @@ def test_one_seed_keeps_the_experiments_own_layout(tmp_path):
     exp = Experiment(name="one", presets={"quick": {"k": 3}},
                      parts=lambda s: [Part("a", lambda setup, seed, ctx: {"v": setup["k"] * 10 + seed})],
                      assemble=lambda s, r, seed: {"value": r["a"]["v"]},
-                     report=lambda result, s: "# one\n")
+                     report=lambda result, s: "# one\n",
+                     evidence=lambda r, s: {"n_test": 7, "method": "exact", "setting": "paper's setting",
+                                            "trained": False})
     result = experiments.runner.run(exp, "quick", tmp_path, seeds=(4,))
     assert result["value"] == 34 and result["plots"] == []
     saved = json.loads((tmp_path / "result.json").read_text())
@@ -157,6 +160,9 @@ def test_one_seed_keeps_the_experiments_own_layout(tmp_path):
     assert {"mdm", "torch", "numpy", "python"} <= set(prov["versions"])
     assert {"cpu", "cpu_capability", "torch_threads", "hostname"} <= set(prov["machine"])
     assert prov["config"] == {"preset": "quick", "k": 3}
+    assert saved["evidence"]["seeds"] is None  # nothing trained: exact oracles
+    box = "> **How strong is this evidence?** Evidence: no trained model (exact oracles) · 7 test items"
+    assert (tmp_path / "report.md").read_text().startswith(f"# one\n\n{box}")
 
 
 def _counting(calls: list, fail: BaseException | None = None):

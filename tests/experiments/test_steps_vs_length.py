@@ -19,8 +19,7 @@ from mdm.experiments import steps_vs_length as svl
 from mdm.experiments.runner import TrainingInterrupted
 from mdm.experiments.steps_vs_length.analysis import growth_exponent, steps_needed
 from mdm.experiments.steps_vs_length.model import ModelSetup, train_on_language
-from mdm.experiments.steps_vs_length_oracle import MarkovOracle, fast_oracle
-from mdm.languages import HMM, ExactDenoiser, NGram
+from mdm.languages import HMM, ExactDenoiser, MarkovOracle, NGram, fast_oracle
 
 
 def _masked_inputs(language, n: int, length: int, seed: int) -> torch.Tensor:

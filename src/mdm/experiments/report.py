@@ -12,7 +12,9 @@ from pathlib import Path
 
 from mdm.experiments.common import provenance_markdown, write_json_atomic, write_text_atomic
 
-__all__ = ["evidence", "write_outputs"]
+__all__ = ["evidence", "evidence_box", "write_outputs"]
+
+_BOX = "> **How strong is this evidence?** {}"
 
 
 def evidence(plan, result: dict) -> dict | None:
@@ -26,6 +28,16 @@ def evidence(plan, result: dict) -> dict | None:
     fields = dict(exp.evidence(result, plan.setup))
     seeds = len(plan.seeds) if fields.pop("trained", True) else None
     return {"seeds": seeds, **fields, "line": evidence_line(seeds=seeds, **fields)}
+
+
+def evidence_box(name: str, preset: str, seeds: int = 1) -> str | None:
+    """The evidence box of ``mdm exp NAME --preset PRESET`` run with ``seeds`` seeds, for a results
+    page, from the preset's setup alone (an experiment's ``evidence`` hook reads only its setup)."""
+    from mdm.experiments import get
+    from mdm.experiments.runner import plan
+
+    ev = evidence(plan(get(name), preset, tuple(range(seeds))), {})
+    return None if ev is None else _BOX.format(ev["line"])
 
 
 def _plots(plan, result: dict, folder: Path) -> list[str]:
@@ -70,7 +82,7 @@ def write_outputs(plan, by_seed: dict[int, dict], prov: dict, out: Path) -> dict
         for s, r in by_seed.items():
             names = [p.split("/", 1)[1] for p in plots[s]]
             lines += ["", f"## Seed {s}", "", *_section(plan, r, names, f"seed-{s}/", demote=True)[1:]]
-    box = f"> **How strong is this evidence?** {ev['line']}" if ev else None
+    box = _BOX.format(ev["line"]) if ev else None
     lines[1:1] = ["", box] if box else []
     lines += ["", "## Provenance", "", provenance_markdown(prov)]
     write_json_atomic(out / "result.json", result)

@@ -86,7 +86,8 @@ class Experiment:
     * ``evidence(result, setup)``: the evidence box's ``n_test``, ``method``, ``setting`` (``"our
       proxy"`` or ``"paper's setting"``), optional ``level`` and ``trained`` (False: no trained
       model, exact oracles only), see :func:`mdm.eval.stats.evidence_line`; the runner adds the
-      number of seeds;
+      number of seeds.  Read the setup only, so a results page's box can be made without a run
+      (:func:`mdm.experiments.report.evidence_box`);
     * ``threads``: torch threads while it runs (None: leave as is).
     """
 

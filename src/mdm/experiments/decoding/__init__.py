@@ -101,8 +101,7 @@ def _verdict(result: dict) -> list[str]:
 
 
 def _evidence(result: dict, p: Preset) -> dict:
-    return {"n_test": p.copy.n_test, "method": "one training seed per model; point estimates",
-            "setting": "proxy (small models trained here)"}
+    return {"n_test": p.copy.n_test, "method": "point estimates (no CI)", "setting": "our proxy"}
 
 
 EXPERIMENT = Experiment(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from mdm.experiments.common import interval
 from mdm.experiments.eb_sampler.selection import speedup
 from mdm.experiments.eb_sampler.sweep import accuracy_by_group, evaluate, prompt_groups, sampler_specs
 from mdm.experiments.training import task_kind, task_model
@@ -52,6 +53,8 @@ def task_part(setup, preset, out_dir: Path, seed: int = 0, progress: bool = True
                 "top-k", "threshold", "scheduled"]
     speedups = [s for stop in setup.stop_rule for block in setup.blocks for p in prefixes
                 if (s := speedup(valid_rows, p, block_size=block, test_rows=rows, stop=stop)) is not None]
+    for r in rows:  # the test rows' 95% bootstrap CI over prompts (validation rows only choose)
+        r["accuracy_ci"] = interval(r["correct"])
     for r in (*rows, *valid_rows):
         del r["correct"]
     return {"train": summary, "task": kind, "answer_len": dataset.answer_len, "n_test": len(dataset),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mdm.experiments.common import markdown_table
+from mdm.experiments.common import markdown_table, with_ci
 
 
 def _setting(row: dict) -> tuple:
@@ -14,11 +14,11 @@ def _rows_table(part: dict) -> str:
     rows = sorted(part["rows"], key=lambda r: (not r.get("stop", True), str(r["block_size"]), r["family"],
                                                r["nfe_mean"]))
     valid = {_setting(r): r for r in part.get("valid_rows", [])}
-    body = [[r["curve"], r["label"], f"{100 * r['accuracy']:.1f} ± {100 * r['accuracy_se']:.1f}",
+    body = [[r["curve"], r["label"], with_ci(r["accuracy"], r.get("accuracy_ci"), 100),
              f"{r['nfe_mean']:.2f}", f"{r['nfe_max']:.0f}",
              f"{100 * valid[_setting(r)]['accuracy']:.1f}" if _setting(r) in valid else "-",
              f"{r['wall_s']:.1f}"] for r in rows]
-    return markdown_table(["sampler", "setting", "test accuracy % (± SE)", "test mean NFE", "test max NFE",
+    return markdown_table(["sampler", "setting", "test accuracy % [95% CI]", "test mean NFE", "test max NFE",
                            "validation accuracy %", "test wall s"], body)
 
 
@@ -40,12 +40,15 @@ def _speedup_table(part: dict) -> str:
             continue
         diff = "-"
         if "accuracy_diff" in s:
-            diff = f"{100 * s['accuracy_diff']:+.1f} ± {100 * s['accuracy_diff_se']:.1f}"
+            diff = with_ci(s["accuracy_diff"], s.get("accuracy_diff_ci"), 100, sign=True)
+            if "accuracy_diff_p" in s:
+                diff += f", p = {s['accuracy_diff_p']:.2g}"
         chosen = f"{best['label']}: {_at(val['best'])}" if val.get("best") else best["label"]
         body.append([s["family"], blocks, val_ref, chosen, _at(ref), _at(best), diff, f"{s['speedup']:.2f}x"])
     return markdown_table(["family", "blocks", "validation: top-1 acc % @ NFE",
                            "validation: cheapest within 0.5 pt (chosen)", "test: top-1 acc % @ NFE",
-                           "test: chosen acc % @ NFE", "test: paired acc diff (pt)", "test: NFE speed-up"],
+                           "test: chosen acc % @ NFE", "test: paired acc diff (pt) [95% CI], sign-flip p",
+                           "test: NFE speed-up"],
                           body)
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 
+from mdm.experiments.common import paired
+
 TOLERANCE = 0.005  # "equal accuracy": within 0.5 points of top-1
 
 __all__ = ["TOLERANCE", "speedup"]
@@ -38,13 +40,17 @@ def _choose(rows: list[dict], family_prefix: str, block_size: int | None, tolera
 
 def _compare(ref: dict, best: dict | None) -> dict:
     """Reference, best, NFE ratio and the paired accuracy difference (same prompts: its standard
-    error is that of the mean of per-prompt differences)."""
+    error is that of the mean of per-prompt differences; its bootstrap CI and sign-flip p from
+    :func:`mdm.eval.stats.paired_difference`)."""
     out = {"reference": _brief(ref), "best": None if best is None else _brief(best),
            "speedup": None if best is None else ref["nfe_mean"] / best["nfe_mean"]}
     if best is not None and "correct" in ref and "correct" in best:
         diff = best["correct"].double() - ref["correct"].double()
         out["accuracy_diff"] = float(diff.mean())
         out["accuracy_diff_se"] = float(diff.std() / math.sqrt(len(diff))) if len(diff) > 1 else 0.0
+        if len(diff) > 1:
+            test = paired(best["correct"], ref["correct"])
+            out["accuracy_diff_ci"], out["accuracy_diff_p"] = test["ci"], test["p"]
     return out
 
 

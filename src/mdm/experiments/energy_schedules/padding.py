@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 from mdm.errors import ConfigError
+from mdm.experiments.common import interval, paired
 from mdm.sampling.trace import Trace
 from mdm.schedules import BetaEnergy, Cosine, Linear, Schedule, unmask_counts
 from mdm.tuning import TuneConfig, tune_schedule
@@ -171,6 +172,10 @@ def run_padding(setup: PaddingSetup, out_dir: Path, seed: int, checkpoint_dir: s
         diff = correct[r["label"], r["steps"]].double() - correct["linear", r["steps"]].double()
         r["vs_linear"] = float(diff.mean())
         r["vs_linear_se"] = float(diff.std() / math.sqrt(len(diff))) if len(diff) > 1 else 0.0
+        r["accuracy_ci"] = interval(correct[r["label"], r["steps"]])
+        if r["schedule"] != "linear" and len(diff) > 1:  # bootstrap CI and sign-flip p of the pairs
+            pair = paired(correct[r["label"], r["steps"]], correct["linear", r["steps"]])
+            r["vs_linear_ci"], r["vs_linear_p"] = pair["ci"], pair["p"]
     return {"setup": asdict(setup), "checkpoint": checkpoint_dir, "train": summary, "rows": rows,
             "tuned": {"a": tuned.a, "b": tuned.b, "valid_accuracy": tuned.score,
                       **{k: v for k, v in tuned.to_dict().items() if k in ("grid", "refined")}},

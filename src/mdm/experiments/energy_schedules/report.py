@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from mdm.experiments.common import markdown_table
+from mdm.experiments.common import markdown_table, with_ci
 
 
 def _sweep_table(rows: list[dict], metric: str, order: str) -> str:
@@ -15,13 +15,13 @@ def _sweep_table(rows: list[dict], metric: str, order: str) -> str:
         vals = {r["steps"]: r for r in mine if r["label"] == label}
         cells = []
         for n in steps:
-            v, se = vals[n][metric], vals[n].get(f"{metric}_se")
+            v, ci, se = vals[n][metric], vals[n].get(f"{metric}_ci"), vals[n].get(f"{metric}_se")
             if not math.isfinite(v):
                 cells.append("n/a (no valid sample)")
-            elif se is not None and math.isfinite(se):
+            elif ci is None and se is not None and math.isfinite(se):  # no per-item values: ± SE
                 cells.append(f"{v:.4f} ± {se:.4f}")
             else:
-                cells.append(f"{v:.4f}")
+                cells.append(with_ci(v, ci, digits=4))
         table.append([label, *cells])
     return markdown_table(["schedule", *[f"N={n}" for n in steps]], table)
 
@@ -58,7 +58,8 @@ def _toy_report(toy: dict) -> list[str]:
 
 def _part_report(name: str, part: dict, config: dict) -> list[str]:
     lines = [f"### {name}", "",
-             f"Length {config['length']}, {config['samples']} samples per cell, temperature 1, the same "
+             f"Length {config['length']}, {config['samples']} samples per cell (value [95% bootstrap CI over "
+             "samples]), temperature 1, the same "
              f"seed for every schedule at a given N; entropy rate {part['entropy_per_token']:.4f} "
              "nats/token. The TER gap is over the valid samples only, so it is biased when SER is high.", ""]
     if "train" in part:
@@ -109,10 +110,13 @@ def _padding_report(part: dict) -> list[str]:
               "**test accuracy**", "", _sweep_table(part["rows"], "accuracy", "confidence"), ""]
     if all("vs_linear" in r for r in part["rows"]):
         body = [[r["label"], r["steps"], f"{100 * r['accuracy']:.1f}",
-                 f"{100 * r['vs_linear']:+.1f} ± {100 * r['vs_linear_se']:.1f}"]
+                 with_ci(r["vs_linear"], r.get("vs_linear_ci"), 100, sign=True),
+                 f"{r['vs_linear_p']:.2g}" if "vs_linear_p" in r else "-"]
                 for r in part["rows"] if r["schedule"] != "linear"]
-        lines += ["**vs linear** (paired on the same test problems; points, ± SE):", "",
-                  markdown_table(["schedule", "N", "accuracy %", "minus linear (pt)"], body), ""]
+        lines += ["**vs linear** (paired on the same test problems; points, 95% bootstrap CI over "
+                  "problems, sign-flip p):", "",
+                  markdown_table(["schedule", "N", "accuracy %", "minus linear (pt) [95% CI]", "p"], body),
+                  ""]
     rows = [[r["label"], r["steps"], str(r["counts_per_block"]), f"{r['padding_first_half']:.2f}",
              f"{r['revealed_first_half']:.2f}", f"{r['nfe']:.1f}"] for r in part["rows"]]
     lines += ["**The mechanism**: unmask counts per step of one block, and per sequence the end-of-text "

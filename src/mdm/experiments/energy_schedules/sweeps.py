@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mdm.experiments.common import interval
 from mdm.experiments.energy_schedules.padding import padding_reveals
 from mdm.experiments.energy_schedules.presets import ORDERS, Preset, TrainSetup
 from mdm.schedules import BetaEnergy, Cosine, Linear, Schedule
@@ -60,7 +61,8 @@ def schedules_under_test(tuned: BetaEnergy | None) -> dict[str, Schedule]:
 
 def _measure(language, x: torch.Tensor, entropy_per_token: float) -> dict:
     """TER (perplexity of the valid samples under the truth), its gap to the entropy rate, SER,
-    with standard errors (the NLL's over valid samples; SER's binomial)."""
+    with standard errors (the NLL's over valid samples; SER's binomial) and 95% bootstrap CIs over
+    the sequences (the gap's with the entropy rate taken as known)."""
     from mdm.eval.sequence_metrics import sequence_error_rate, token_error
 
     length = x.shape[1]
@@ -70,8 +72,9 @@ def _measure(language, x: torch.Tensor, entropy_per_token: float) -> dict:
     nll = (-lp[torch.isfinite(lp)] / length).double()
     nll_se = float(nll.std() / math.sqrt(len(nll))) if len(nll) > 1 else math.nan
     return {"ter": ter.perplexity, "nll": ter.nll_per_token, "gap": ter.gap, "gap_se": nll_se,
+            "gap_ci": interval(nll - entropy_per_token) if len(nll) > 1 else None,
             "ser": ser, "ser_se": math.sqrt(max(ser * (1 - ser), 1e-12) / x.shape[0]),
-            "n": int(x.shape[0])}
+            "ser_ci": interval(~torch.isfinite(lp)), "n": int(x.shape[0])}
 
 
 def language_sweep(language, denoiser, preset: Preset, tuned: dict[str, BetaEnergy | None], seed: int,

@@ -185,8 +185,8 @@ def _verdict(result: dict) -> list[str]:
 
 
 def _evidence(result: dict, p: dict) -> dict:
-    return {"n_test": result["num_samples"], "method": "one seed; point estimates of sample quality",
-            "setting": "proxy (a character-level KJV model trained here, not the paper's OWT model)"}
+    return {"n_test": p["num"], "method": "point estimates of sample quality (no CI)",
+            "setting": "our proxy"}
 
 
 EXPERIMENT = Experiment(name="remdm", presets=PRESETS, parts=lambda p: [Part("scaling", scaling)],

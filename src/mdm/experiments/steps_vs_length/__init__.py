@@ -12,7 +12,7 @@ with probability about 1/N -- a per-token error rate independent of L; but a seq
 about L such pairs, so P(no harmful collision) ~ exp(-c L / N) and a fixed SER needs N ∝ L.
 
 The experiment isolates the step budget by sampling with the EXACT conditionals of ground-truth
-languages (:mod:`mdm.languages`; closed form for bigrams in :mod:`~mdm.experiments.steps_vs_length_oracle`),
+languages (:mod:`mdm.languages`; closed form for bigrams in :class:`~mdm.languages.MarkovOracle`),
 so every error is the sampler's; then repeats the sweep with a small trained model
 (:mod:`~mdm.experiments.steps_vs_length.model`) to show the model-error floor beside it.
 
@@ -152,10 +152,10 @@ def _verdict(result: dict) -> list[str]:
 
 
 def _evidence(result: dict, p: Preset) -> dict:
-    samples = sorted({r["samples"] for r in result["rows"] if r["denoiser"] == "oracle"})
-    return {"n_test": samples[0] if samples else None,
-            "method": "one sampling seed per point; N* from curves, no CI",
-            "setting": "the paper's setting (exact oracles of ground-truth languages)"}
+    samples = min(ls.samples_at(n) for ls in p.languages for n in p.lengths)
+    return {"n_test": samples, "setting": "paper's setting",
+            "method": "sequences per (sampler, L, N) point, one sampling seed; N* read off the curves "
+                      "(no CI)"}
 
 
 EXPERIMENT = Experiment(name="steps-vs-length", presets=PRESETS, parts=_parts, assemble=_assemble,

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from mdm.experiments.steps_vs_length.model import train_on_language
 from mdm.experiments.steps_vs_length.sweep import spread_seed, sweep
-from mdm.experiments.steps_vs_length_oracle import fast_oracle
-from mdm.languages import EntropyEstimate, LanguageView, parse_language_spec
+from mdm.languages import EntropyEstimate, LanguageView, fast_oracle, parse_language_spec
 
 __all__ = ["entropies", "model_part", "oracle_part"]
 
