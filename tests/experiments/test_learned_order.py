@@ -42,8 +42,30 @@ def test_quick_preset_runs_end_to_end(tmp_path):
     assert g["rloo_total_var"] > 0 and g["pathwise_total_var"] > 0
     iris = result["tables"]["iris"]
     assert iris["nelbo_learned"]["n"] == 2 and 0 <= iris["marginal_tv_fixed"]["mean"] <= 1
+    # the paired learned - fixed difference is the mean of the per-seed differences, its CI brackets it
+    diff = planted["nelbo_diff"]
+    per_seed = [r["learned"]["nelbo"] - r["fixed"]["nelbo"] for r in planted["seeds"].values()]
+    assert diff["mean"] == pytest.approx(sum(per_seed) / len(per_seed))
+    assert diff["ci"][0] <= diff["mean"] <= diff["ci"][1] and 0 <= diff["p"] <= 1
+    assert min(per_seed) <= diff["ci"][0] and diff["ci"][1] <= max(per_seed)  # bootstrap over 2 pairs
     report = (tmp_path / "report.md").read_text()
     assert "Planted order" in report and "Tables" in report and "RLOO" in report
+    assert "![order heatmap](order_heatmap.png)" in report and "2 training seeds" in report
+
+
+def test_an_interrupted_training_raises(tmp_path, monkeypatch):
+    """A training stopped early must not become a cached part: train_model raises instead."""
+    import mdm.experiments.learned_order.measures as measures
+    from mdm.experiments.runner import TrainingInterrupted
+    from mdm.train.loop import TrainResult
+
+    def stopped(cfg, **kwargs):
+        return TrainResult(checkpoint=tmp_path / "none", out_dir=tmp_path, steps=3, interrupted=True)
+
+    monkeypatch.setattr(measures, "train", stopped)
+    with pytest.raises(TrainingInterrupted, match="step 3 of 40"):
+        measures.train_model({}, measures.TrainSetup(steps=40), schedule="linear", seed=0,
+                             out=tmp_path / "run")
 
 
 def test_unknown_preset_is_rejected(tmp_path):

@@ -24,7 +24,7 @@ import torch
 
 from mdm.experiments.common import one_thread
 from mdm.experiments.learned_order import PRESETS
-from mdm.experiments.learned_order_parts import kendall_tau, learned_w, nelbo_of, train_model, val_curve
+from mdm.experiments.learned_order.measures import kendall_tau, learned_w, nelbo_of, train_model, val_curve
 from mdm.tasks.planted import PlantedOrder
 
 

@@ -1,21 +1,24 @@
-"""Pieces of ``mdm exp learned-order``: train one model, measure its NELBO, orders and samples.
+"""Measures of ``mdm exp learned-order``: train one model, measure its NELBO, orders and samples.
 
 Every model is trained by :func:`mdm.train.train` (``loss.schedule: per-position`` for the
 learned schedule, ``linear`` for the fixed one) and scored with :func:`mdm.order.multivariate_nelbo`
-(the fixed schedule's NELBO is the same estimator at ``w = 1``: uniform orders).
+(the fixed schedule's NELBO is the same estimator at ``w = 1``: uniform orders).  A training
+stopped early raises :class:`~mdm.experiments.runner.TrainingInterrupted` (the part is not cached).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 import mdm
+from mdm.eval.stats import paired_difference, summarize
 from mdm.eval.tabular import association_error, marginal_tv
+from mdm.experiments.runner import TrainingInterrupted
 from mdm.order import LearnedOrder, gradient_stats, multivariate_nelbo, sample_order
 from mdm.order.plackett_luce import decode_ranks
 from mdm.sampling import TopK
@@ -28,6 +31,7 @@ __all__ = [
     "learned_w",
     "kendall_tau",
     "mean_ci",
+    "paired_ci",
     "nelbo_of",
     "order_heatmap",
     "decoding_comparison",
@@ -84,6 +88,8 @@ def train_model(
         "optim": {"lr": setup.lr, "warmup_steps": max(1, setup.steps // 10)},
     }
     result = train(cfg, out_dir=out, progress=False, resume=False)
+    if result.interrupted:
+        raise TrainingInterrupted(f"training in {out} stopped at step {result.steps} of {setup.steps}")
     model, _ = load(result.checkpoint)
     return model, result.metrics
 
@@ -104,12 +110,27 @@ def kendall_tau(w: torch.Tensor, perm: torch.Tensor) -> float:
 
 
 def mean_ci(values) -> dict:
-    """Mean and 95 % Student-t half-width over seeds."""
+    """Mean over seeds with its 95 % percentile bootstrap CI ``ci`` (:func:`mdm.eval.stats.summarize`)
+    and, as before, the 95 % Student-t half-width ``ci95``."""
     from scipy.stats import t
 
     v = np.asarray(list(values), dtype=np.float64)
     half = float(t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else float("nan")
-    return {"mean": float(v.mean()), "ci95": half, "n": int(len(v)), "values": v.tolist()}
+    ci = [float("nan")] * 2
+    if np.isfinite(v).all():  # a tau is NaN when the learned w are all tied
+        est = summarize(v)
+        ci = [est.lo, est.hi]
+    return {"mean": float(v.mean()), "ci95": half, "n": int(len(v)), "values": v.tolist(), "ci": ci}
+
+
+def paired_ci(a, b) -> dict:
+    """``a - b`` over matched seeds: :func:`mean_ci` of the differences, with ``ci`` and the sign-flip
+    ``p`` of :func:`mdm.eval.stats.paired_difference`."""
+    out = mean_ci(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64))
+    if math.isfinite(out["mean"]):
+        est = paired_difference(a, b)
+        out.update(ci=[est.lo, est.hi], p=est.p_value)
+    return out
 
 
 def nelbo_of(model, x: torch.Tensor, *, samples: int, seed: int) -> float:
@@ -191,6 +212,3 @@ def val_curve(metrics: list[dict]) -> list[tuple[int, float]]:
 def w_history(metrics: list[dict]) -> list[tuple[int, list[float]]]:
     return [(r["step"], r["order_w"]) for r in metrics if r.get("split") == "train" and "order_w" in r]
 
-
-def setup_dict(setup: TrainSetup) -> dict:
-    return asdict(setup)
