@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mdm.experiments.any_process.report import plots, report
 from mdm.experiments.runner import Experiment, Part
 
 __all__ = ["EXPERIMENT", "PRESETS", "Preset", "ParitySetup", "RewriteSetup", "SudokuSetup"]
@@ -106,18 +107,6 @@ def _assemble(p: Preset, results: dict, seed: int) -> dict:
             "models": {"parity": PARITY_MODEL, "rewrite": REWRITE_MODEL}}
 
 
-def _report(result: dict, p: Preset) -> str:
-    from mdm.experiments.any_process.report import report
-
-    return report(result)
-
-
-def _plots(result: dict, out_dir) -> list[str]:
-    from mdm.experiments.any_process.report import plots
-
-    return plots(result, out_dir)
-
-
 def _verdict(result: dict) -> list[str]:
     lines = []
     if "parity" in result:
@@ -140,5 +129,5 @@ def _evidence(result: dict, p: Preset) -> dict:
             "AP-MDM vs MDM on the same puzzles)", "level": 0.95, "setting": "our proxy"}
 
 
-EXPERIMENT = Experiment(name="any-process", presets=PRESETS, parts=_parts, assemble=_assemble, report=_report,
-                        plots=_plots, verdict=_verdict, evidence=_evidence)
+EXPERIMENT = Experiment(name="any-process", presets=PRESETS, parts=_parts, assemble=_assemble, report=report,
+                        plots=plots, verdict=_verdict, evidence=_evidence)

@@ -86,7 +86,7 @@ def _axes(ax, ylabel: str) -> None:
     ax.legend(fontsize=7)
 
 
-def report(result: dict) -> str:
+def report(result: dict, setup=None) -> str:
     lines = [f"# any-process (AP-MDM, arXiv 2510.06190), {result['preset']} preset", "",
              "Rates with a 95% percentile bootstrap CI over the test inputs; AP-MDM vs MDM paired on "
              "the same test puzzles (sign-flip p).", ""]

@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from mdm.experiments.learned_order.measures import TrainSetup
+from mdm.experiments.learned_order.report import plots, report
 from mdm.experiments.runner import Experiment, Part
 
 __all__ = ["EXPERIMENT", "PRESETS", "Preset", "TrainSetup"]
@@ -92,18 +93,6 @@ def _assemble(p: Preset, results: dict, seed: int) -> dict:
     return {"config": config, "planted": results.get("planted"), "tables": results.get("tables", {})}
 
 
-def _report(result: dict, p: Preset) -> str:
-    from mdm.experiments.learned_order.report import report
-
-    return report(result)
-
-
-def _plots(result: dict, out_dir) -> list[str]:
-    from mdm.experiments.learned_order.report import plots
-
-    return plots(result, out_dir)
-
-
 def _verdict(result: dict) -> list[str]:
     lines = []
     if result.get("planted"):
@@ -124,5 +113,5 @@ def _evidence(p: Preset) -> dict:
 
 
 EXPERIMENT = Experiment(name="learned-order", presets=PRESETS, parts=_parts, assemble=_assemble,
-                        report=_report, plots=_plots, verdict=_verdict,
+                        report=report, plots=plots, verdict=_verdict,
                         evidence=lambda result, p: _evidence(p))

@@ -25,21 +25,9 @@ from mdm.sampling import TopK
 from mdm.train import train
 from mdm.train.checkpoint import load
 
-__all__ = [
-    "TrainSetup",
-    "train_model",
-    "learned_w",
-    "kendall_tau",
-    "mean_ci",
-    "paired_ci",
-    "nelbo_of",
-    "order_heatmap",
-    "decoding_comparison",
-    "gradient_comparison",
-    "table_fidelity",
-    "val_curve",
-    "w_history",
-]
+__all__ = ["TrainSetup", "decoding_comparison", "gradient_comparison", "kendall_tau", "learned_w", "mean_ci",
+           "nelbo_of", "order_heatmap", "paired_ci", "table_fidelity", "train_model", "val_curve",
+           "w_history"]
 
 
 @dataclass(frozen=True)
@@ -58,35 +46,19 @@ class TrainSetup:
     eval_every: int = 50
 
 
-def train_model(
-    data: dict, setup: TrainSetup, *, schedule: str, seed: int, out: Path, estimator: str = "rloo"
-):
+def train_model(data: dict, setup: TrainSetup, *, schedule: str, seed: int, out: Path,
+                estimator: str = "rloo"):
     """Train one model; returns ``(model in eval mode, metrics rows)``."""
     loss = {"schedule": schedule}
     if schedule == "per-position":
         loss.update(order_lr=setup.order_lr, order_draws=setup.order_draws, order_estimator=estimator,
                     order_times=setup.order_times)
-    cfg = {
-        "data": data,
-        "model": {
-            "d_model": setup.d_model,
-            "n_layers": setup.n_layers,
-            "n_heads": setup.n_heads,
-            "learned_positions": True,
-        },
-        "loss": loss,
-        "seed": seed,
-        "batch_size": setup.batch_size,
-        "max_steps": setup.steps,
-        "eval_every": setup.eval_every,
-        "eval_batches": 4,
-        "eval_samples": 2,
-        "log_every": 10,
-        "threads": 1,
-        "device": "cpu",
-        "precision": "fp32",
-        "optim": {"lr": setup.lr, "warmup_steps": max(1, setup.steps // 10)},
-    }
+    cfg = {"data": data, "loss": loss, "seed": seed, "batch_size": setup.batch_size, "max_steps": setup.steps,
+           "model": {"d_model": setup.d_model, "n_layers": setup.n_layers, "n_heads": setup.n_heads,
+                     "learned_positions": True},
+           "eval_every": setup.eval_every, "eval_batches": 4, "eval_samples": 2, "log_every": 10,
+           "threads": 1, "device": "cpu", "precision": "fp32",
+           "optim": {"lr": setup.lr, "warmup_steps": max(1, setup.steps // 10)}}
     result = train(cfg, out_dir=out, progress=False, resume=False)
     if result.interrupted:
         raise TrainingInterrupted(f"training in {out} stopped at step {result.steps} of {setup.steps}")
@@ -159,12 +131,9 @@ def decoding_comparison(model, planted, *, n: int, seed: int) -> dict:
     and reverse-planted orders, scored by the planted generator's exact log-likelihood."""
     L = planted.length
     w = learned_w(model)
-    unmaskers = {
-        "random": TopK(1, proxy="random"),
-        "confidence": TopK(1, proxy="confidence"),
-        "planted": LearnedOrder(_order_weights(planted.perm)),
-        "reverse-planted": LearnedOrder(_order_weights(planted.perm, reverse=True)),
-    }
+    unmaskers = {"random": TopK(1, proxy="random"), "confidence": TopK(1, proxy="confidence"),
+                 "planted": LearnedOrder(_order_weights(planted.perm)),
+                 "reverse-planted": LearnedOrder(_order_weights(planted.perm, reverse=True))}
     if w is not None:
         unmaskers = {"learned": LearnedOrder(w), **unmaskers}
     rows = {}
@@ -172,20 +141,17 @@ def decoding_comparison(model, planted, *, n: int, seed: int) -> dict:
         x = mdm.sample(model, batch_size=n, length=L, unmasker=um, temperature=1.0, seed=seed).tokens
         lp = planted.log_prob(x)
         valid = torch.isfinite(lp)
-        rows[name] = {
-            "log_lik": float(lp[valid].mean()) if valid.any() else float("-inf"),
-            "invalid_token_rate": float(1 - valid.double().mean()),
-            "rule_rate": float(planted.follows_rule(x).double().mean()),
-        }
+        rows[name] = {"log_lik": float(lp[valid].mean()) if valid.any() else float("-inf"),
+                      "invalid_token_rate": float(1 - valid.double().mean()),
+                      "rule_rate": float(planted.follows_rule(x).double().mean())}
     return rows
 
 
 def gradient_comparison(model, x: torch.Tensor, *, draws: int, repeats: int, seed: int) -> dict:
     """RLOO vs pathwise-only estimates of dNELBO/dtheta on the same draws (:func:`gradient_stats`)."""
     sched = model.order_schedule
-    stats = gradient_stats(
-        model, x, sched, draws=draws, repeats=repeats, generator=torch.Generator().manual_seed(seed)
-    )
+    stats = gradient_stats(model, x, sched, draws=draws, repeats=repeats,
+                           generator=torch.Generator().manual_seed(seed))
     a, b = stats.rloo_mean, stats.pathwise_mean
     cos = float((a @ b) / (a.norm() * b.norm()).clamp_min(1e-30))
     return {**stats.summary(), "cosine_rloo_pathwise": cos}
@@ -198,11 +164,8 @@ def table_fidelity(model, reference: torch.Tensor, *, n: int, seed: int) -> dict
     w = learned_w(model)
     um = LearnedOrder(w) if w is not None else TopK(1, proxy="random")
     x = mdm.sample(model, batch_size=n, length=L, unmasker=um, temperature=1.0, seed=seed).tokens
-    return {
-        "marginal_tv": marginal_tv(x, reference),
-        "association_error": association_error(x, reference),
-        "out_of_range_rate": float((x >= int(reference.max()) + 1).double().mean()),
-    }
+    return {"marginal_tv": marginal_tv(x, reference), "association_error": association_error(x, reference),
+            "out_of_range_rate": float((x >= int(reference.max()) + 1).double().mean())}
 
 
 def val_curve(metrics: list[dict]) -> list[tuple[int, float]]:

@@ -35,49 +35,29 @@ def planted_part(p: Preset, seed: int, ctx) -> dict:
         s = s + seed
         planted = PlantedOrder.random(p.planted_vocab, p.planted_length, p.planted_noise, seed=s)
         heldout = planted.sample(p.n_heldout, torch.Generator().manual_seed(10_000 + s))
-        data = {
-            "task": "planted-order",
-            "seq_len": p.planted_length,
-            "options": {
-                "vocab": p.planted_vocab,
-                "noise": p.planted_noise,
-                "n_train": p.n_train,
-                "n_val": p.n_heldout,
-            },
-        }
+        data = {"task": "planted-order", "seq_len": p.planted_length,
+                "options": {"vocab": p.planted_vocab, "noise": p.planted_noise, "n_train": p.n_train,
+                            "n_val": p.n_heldout}}
         row: dict = {"perm": planted.perm.tolist(), "entropy": planted.entropy()}
         models = {}
-        for kind, sched, est in (
-            ("learned", "per-position", "rloo"),
-            ("fixed", "linear", "rloo"),
-            ("pathwise", "per-position", "pathwise"),
-        ):
+        for kind, sched, est in (("learned", "per-position", "rloo"), ("fixed", "linear", "rloo"),
+                                 ("pathwise", "per-position", "pathwise")):
             if kind == "pathwise" and s - seed not in p.pathwise_seeds:
                 continue
-            model, metrics = train_model(
-                data, p.planted_train, schedule=sched, seed=s, out=runs / f"planted{s}-{kind}", estimator=est
-            )
+            model, metrics = train_model(data, p.planted_train, schedule=sched, seed=s,
+                                         out=runs / f"planted{s}-{kind}", estimator=est)
             models[kind] = model
             w = learned_w(model)
-            row[kind] = {
-                "nelbo": nelbo_of(model, heldout, samples=p.nelbo_samples, seed=s),
-                "val_curve": val_curve(metrics),
-            }
+            row[kind] = {"nelbo": nelbo_of(model, heldout, samples=p.nelbo_samples, seed=s),
+                         "val_curve": val_curve(metrics)}
             if w is not None:
                 row[kind].update(w=w.tolist(), tau=kendall_tau(w, planted.perm), w_history=w_history(metrics))
         if s == p.planted_seeds[0] + seed:
             row["heatmap"] = order_heatmap(learned_w(models["learned"])).tolist()
-            row["decoding"] = {
-                kind: decoding_comparison(models[kind], planted, n=p.decode_samples, seed=s)
-                for kind in ("learned", "fixed")
-            }
-            row["gradients"] = gradient_comparison(
-                models["learned"],
-                heldout[:64],
-                draws=p.planted_train.order_draws,
-                repeats=p.grad_repeats,
-                seed=s,
-            )
+            row["decoding"] = {kind: decoding_comparison(models[kind], planted, n=p.decode_samples, seed=s)
+                               for kind in ("learned", "fixed")}
+            row["gradients"] = gradient_comparison(models["learned"], heldout[:64], seed=s,
+                                                   draws=p.planted_train.order_draws, repeats=p.grad_repeats)
         out["seeds"][s] = row
     seeds = list(out["seeds"].values())
     out["tau"] = mean_ci(r["learned"]["tau"] for r in seeds)
@@ -101,24 +81,18 @@ def tables_part(p: Preset, seed: int, ctx) -> dict:
         table = load_table(name)
         L = table.test.shape[1]
         data = {"task": "table", "seq_len": L, "options": {"table": name}}
-        per: dict = {
-            "columns": L,
-            "rows": {"train": table.train.shape[0], "test": table.test.shape[0]},
-            "seeds": {},
-        }
+        per: dict = {"columns": L, "rows": {"train": table.train.shape[0], "test": table.test.shape[0]},
+                     "seeds": {}}
         for s in p.table_seeds:
             s = s + seed
             row = {}
             for kind, sched in (("learned", "per-position"), ("fixed", "linear")):
-                model, metrics = train_model(
-                    data, p.table_train, schedule=sched, seed=s, out=runs / f"{name}{s}-{kind}"
-                )
+                model, metrics = train_model(data, p.table_train, schedule=sched, seed=s,
+                                             out=runs / f"{name}{s}-{kind}")
                 w = learned_w(model)
-                row[kind] = {
-                    "nelbo": nelbo_of(model, table.test, samples=p.nelbo_samples, seed=s),
-                    **table_fidelity(model, table.test, n=p.fidelity_samples, seed=s),
-                    "val_curve": val_curve(metrics),
-                }
+                row[kind] = {"nelbo": nelbo_of(model, table.test, samples=p.nelbo_samples, seed=s),
+                             **table_fidelity(model, table.test, n=p.fidelity_samples, seed=s),
+                             "val_curve": val_curve(metrics)}
                 if w is not None:
                     row[kind]["w"] = w.tolist()
             per["seeds"][s] = row

@@ -71,16 +71,12 @@ def plots(result: dict, out: Path) -> list[str]:
     return written
 
 
-def report(result: dict) -> str:
-    lines = [
-        f"# learned-order ({result['preset']} preset)",
-        "",
-        "Garg et al., arXiv 2511.19152: per-position schedules alpha_l = 1 - t^w_l learned with the "
-        "NELBO (RLOO score-function term). NELBO in nats per sequence on held-out rows, mean [95% "
-        "percentile bootstrap CI] over seeds; learned - fixed is paired by seed (same data, same "
-        "held-out rows; sign-flip p); the fixed schedule is the shared linear one (w = 1).",
-        "",
-    ]
+def report(result: dict, setup=None) -> str:
+    lines = [f"# learned-order ({result['preset']} preset)", "",
+             "Garg et al., arXiv 2511.19152: per-position schedules alpha_l = 1 - t^w_l learned with the "
+             "NELBO (RLOO score-function term). NELBO in nats per sequence on held-out rows, mean [95% "
+             "percentile bootstrap CI] over seeds; learned - fixed is paired by seed (same data, same "
+             "held-out rows; sign-flip p); the fixed schedule is the shared linear one (w = 1).", ""]
     if result.get("planted"):
         lines += _planted(result)
     if result.get("tables"):
@@ -95,116 +91,41 @@ def _diff(c: dict) -> str:
 
 def _planted(result: dict) -> list[str]:
     pl = result["planted"]
-    lines = ["## Planted order", ""]
-    rows = []
-    for s, r in pl["seeds"].items():
-        rows.append(
-            [
-                s,
-                r["learned"]["tau"],
-                r.get("pathwise", {}).get("tau", "-"),
-                r["learned"]["nelbo"],
-                r["fixed"]["nelbo"],
-                r.get("pathwise", {}).get("nelbo", "-"),
-                r["entropy"],
-            ]
-        )
-    lines += [
-        markdown_table(
-            [
-                "seed",
-                "tau learned (RLOO)",
-                "tau pathwise-only",
-                "NELBO learned",
-                "NELBO fixed",
-                "NELBO pathwise",
-                "entropy H",
-            ],
-            rows,
-        ),
-        "",
-    ]
-    lines += [
-        f"- Kendall tau (learned mean order vs planted pi): {_ci(pl['tau'])}",
-        f"- NELBO learned {_ci(pl['nelbo_learned'])}, fixed {_ci(pl['nelbo_fixed'])}; "
-        f"learned - fixed (paired) {_diff(pl['nelbo_diff'])}",
-    ]
+    rows = [[s, r["learned"]["tau"], r.get("pathwise", {}).get("tau", "-"), r["learned"]["nelbo"],
+             r["fixed"]["nelbo"], r.get("pathwise", {}).get("nelbo", "-"), r["entropy"]]
+            for s, r in pl["seeds"].items()]
+    head = ["seed", "tau learned (RLOO)", "tau pathwise-only", "NELBO learned", "NELBO fixed",
+            "NELBO pathwise", "entropy H"]
+    lines = ["## Planted order", "", markdown_table(head, rows), "",
+             f"- Kendall tau (learned mean order vs planted pi): {_ci(pl['tau'])}",
+             f"- NELBO learned {_ci(pl['nelbo_learned'])}, fixed {_ci(pl['nelbo_fixed'])}; "
+             f"learned - fixed (paired) {_diff(pl['nelbo_diff'])}"]
     if "tau_pathwise" in pl:
-        lines.append(
-            f"- pathwise-only training: tau {_ci(pl['tau_pathwise'])}, NELBO {_ci(pl['nelbo_pathwise'])}"
-        )
+        lines.append(f"- pathwise-only training: tau {_ci(pl['tau_pathwise'])}, "
+                     f"NELBO {_ci(pl['nelbo_pathwise'])}")
     key, first = _first(result)
-    lines += [
-        "",
-        f"## Decoding orders (planted seed {key}, k = 1, temperature 1)",
-        "",
-        "Mean exact log-likelihood of samples under the planted generator (higher is better), the "
-        "fraction of positions that follow their rule, and the rate of samples with a non-data token.",
-        "",
-    ]
-    rows = []
-    for model_kind, dec in first["decoding"].items():
-        for order, m in dec.items():
-            rows.append([model_kind, order, m["log_lik"], m["rule_rate"], m["invalid_token_rate"]])
-    lines += [
-        markdown_table(["model", "decoding order", "log-lik (nats/seq)", "rule rate", "invalid rate"], rows)
-    ]
+    rows = [[model_kind, order, m["log_lik"], m["rule_rate"], m["invalid_token_rate"]]
+            for model_kind, dec in first["decoding"].items() for order, m in dec.items()]
     g = first["gradients"]
-    lines += [
-        "",
-        "## RLOO vs pathwise-only gradient (same draws, learned planted model)",
-        "",
-        markdown_table(
-            ["estimator", "total variance over repeats", "mean gradient"],
-            [
-                ["RLOO", g["rloo_total_var"], " ".join(f"{v:.3g}" for v in g["rloo_mean"])],
-                ["pathwise only", g["pathwise_total_var"], " ".join(f"{v:.3g}" for v in g["pathwise_mean"])],
-            ],
-        ),
-        f"\ncosine(mean RLOO, mean pathwise) = {g['cosine_rloo_pathwise']:.3f} over {g['repeats']} repeats",
-        "",
-        "![w over training](w_over_training.png)",
-        "",
-        "![order heatmap](order_heatmap.png)",
-        "",
-        "![held-out NELBO curves](val_nelbo_curves.png)",
-        "",
-    ]
-    return lines
+    grads = [["RLOO", g["rloo_total_var"], " ".join(f"{v:.3g}" for v in g["rloo_mean"])],
+             ["pathwise only", g["pathwise_total_var"], " ".join(f"{v:.3g}" for v in g["pathwise_mean"])]]
+    return lines + [
+        "", f"## Decoding orders (planted seed {key}, k = 1, temperature 1)", "",
+        "Mean exact log-likelihood of samples under the planted generator (higher is better), the "
+        "fraction of positions that follow their rule, and the rate of samples with a non-data token.", "",
+        markdown_table(["model", "decoding order", "log-lik (nats/seq)", "rule rate", "invalid rate"], rows),
+        "", "## RLOO vs pathwise-only gradient (same draws, learned planted model)", "",
+        markdown_table(["estimator", "total variance over repeats", "mean gradient"], grads),
+        f"\ncosine(mean RLOO, mean pathwise) = {g['cosine_rloo_pathwise']:.3f} over {g['repeats']} "
+        "repeats", "",
+        "![w over training](w_over_training.png)", "", "![order heatmap](order_heatmap.png)", "",
+        "![held-out NELBO curves](val_nelbo_curves.png)", ""]
 
 
 def _tables(result: dict) -> list[str]:
-    lines = ["## Tables (held-out test split)", ""]
-    rows = []
-    for name, t in result["tables"].items():
-        rows.append(
-            [
-                name,
-                t["columns"],
-                _ci(t["nelbo_learned"]),
-                _ci(t["nelbo_fixed"]),
-                _diff(t["nelbo_diff"]),
-                _ci(t["marginal_tv_learned"]),
-                _ci(t["marginal_tv_fixed"]),
-                _ci(t["association_error_learned"]),
-                _ci(t["association_error_fixed"]),
-            ]
-        )
-    lines += [
-        markdown_table(
-            [
-                "table",
-                "L",
-                "NELBO learned",
-                "NELBO fixed",
-                "learned - fixed",
-                "TV learned",
-                "TV fixed",
-                "assoc err learned",
-                "assoc err fixed",
-            ],
-            rows,
-        ),
-        "",
-    ]
-    return lines
+    rows = [[name, t["columns"], _ci(t["nelbo_learned"]), _ci(t["nelbo_fixed"]), _diff(t["nelbo_diff"]),
+             _ci(t["marginal_tv_learned"]), _ci(t["marginal_tv_fixed"]), _ci(t["association_error_learned"]),
+             _ci(t["association_error_fixed"])] for name, t in result["tables"].items()]
+    head = ["table", "L", "NELBO learned", "NELBO fixed", "learned - fixed (paired)", "TV learned",
+            "TV fixed", "assoc err learned", "assoc err fixed"]
+    return ["## Tables (held-out test split)", "", markdown_table(head, rows), ""]

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mdm.experiments.runner import Experiment, Part
+from mdm.experiments.variance.report import plots, report
 
 __all__ = ["DECOMP_EPS", "EXPERIMENT", "PRESETS", "Preset"]
 
@@ -75,18 +76,6 @@ def _parts(p: Preset) -> list[Part]:
     return [Part("mdm", mdm_part), Part("ar", ar_part)]
 
 
-def _report(result: dict, p: Preset) -> str:
-    from mdm.experiments.variance.report import report
-
-    return report(result, p)
-
-
-def _plots(result: dict, out_dir) -> list[str]:
-    from mdm.experiments.variance.report import plots
-
-    return plots(result, out_dir)
-
-
 def _verdict(result: dict) -> list[str]:
     lines = []
     for name, arm in (result.get("arms") or {}).items():
@@ -108,5 +97,5 @@ def _assemble(p: Preset, results: dict, seed: int) -> dict:
     return assemble(p, results, seed)
 
 
-EXPERIMENT = Experiment(name="variance", presets=PRESETS, parts=_parts, assemble=_assemble, report=_report,
-                        plots=_plots, verdict=_verdict, evidence=lambda result, p: _evidence(p))
+EXPERIMENT = Experiment(name="variance", presets=PRESETS, parts=_parts, assemble=_assemble, report=report,
+                        plots=plots, verdict=_verdict, evidence=lambda result, p: _evidence(p))
