@@ -69,3 +69,13 @@ def test_quick_preset_runs_end_to_end(tmp_path):
     assert "minus standard, paired" in report and "![A, B, C](abc.png)" in report
     assert "P-POTS+MIRROR" in report and "AR (C only)" in report
     assert "valid acc % equal steps" in report and "held-out test" in report and "by operand digits" in report
+
+
+@pytest.mark.parametrize("name, per_run", [("variance", 5), ("learned-order", 5), ("any-process", 1)])
+def test_evidence_boxes_count_the_training_seeds_inside_a_run(name, per_run):
+    """variance trains each arm with `seeds` seeds and learned-order each model with `planted_seeds`
+    inside one run: the evidence box counts those, times the seeds the runner ran."""
+    from mdm.experiments.report import evidence_box
+
+    assert f"Evidence: {per_run} training seed" in evidence_box(name, "full")
+    assert f"Evidence: {3 * per_run} training seeds" in evidence_box(name, "full", seeds=3)
