@@ -37,11 +37,18 @@ def test_quick_preset_writes_every_output(tmp_path):
     states = on_disk["parity"]["trajectory"]["states"]
     assert on_disk["parity"]["trajectory"]["input"] == "10110111" and len(states) > 1
     assert "![parity trajectory](trajectory_parity.png)" in report and "How strong is this evidence" in report
+    # the two Sudoku models share the training config but for the family and the data
+    ap_cfg, mdm_cfg = (on_disk["sudoku"][k]["train"]["config"] for k in ("ap_mdm", "mdm"))
+    assert ap_cfg["model"]["family"] == "anyprocess" and mdm_cfg["model"]["family"] == "transformer"
+    assert {k: v for k, v in ap_cfg.items() if k not in ("model", "data")} == \
+        {k: v for k, v in mdm_cfg.items() if k not in ("model", "data")}
+    assert ap_cfg["max_steps"] == 30 and ap_cfg["model"]["d_model"] == mdm_cfg["model"]["d_model"] == 32
 
 
 def test_an_interrupted_training_raises(tmp_path, monkeypatch):
     """A training stopped early must not become a cached part: train_model raises instead."""
     import mdm.train
+    from mdm.experiments.any_process import PARITY_TRAIN
     from mdm.experiments.any_process.parts import train_model
     from mdm.train.loop import TrainResult
 
@@ -50,4 +57,24 @@ def test_an_interrupted_training_raises(tmp_path, monkeypatch):
 
     monkeypatch.setattr(mdm.train, "train", stopped)
     with pytest.raises(TrainingInterrupted, match="step 2 of 30"):
-        train_model({"max_steps": 30}, tmp_path / "run")
+        train_model(PARITY_TRAIN, ["max_steps=30"], tmp_path / "run")
+
+
+def test_full_preset_trains_what_the_results_page_reports():
+    """The full preset's overrides resolve to the configs behind docs/results/any-process.md: parity
+    800 steps (seq_len = longest training length + 2), rewrite 400 steps on inputs up to 8, Sudoku
+    300 steps of a 64-wide, 3-layer, 4-head model for both the AP-MDM and the MDM."""
+    from mdm.experiments.any_process import PARITY_TRAIN, PRESETS, REWRITE_TRAIN, SUDOKU_TRAIN
+    from mdm.train import load_config
+
+    full = PRESETS["full"]
+    for setup, lengths in zip(full.parity, ([2], [1, 2, 3, 4, 5])):
+        cfg = load_config(PARITY_TRAIN, list(setup.train))
+        assert cfg.data.options["lengths"] == lengths and cfg.data.seq_len == max(lengths) + 2
+        assert (cfg.max_steps, cfg.model.d_model, cfg.model.n_layers, cfg.optim.lr) == (800, 8, 2, 1e-2)
+    cfg = load_config(REWRITE_TRAIN, list(full.rewrite.train))
+    assert cfg.data.options == {"n_train": 2000, "max_len": 8} and cfg.data.seq_len == 2 * 8 + 2
+    assert (cfg.max_steps, cfg.model.family, cfg.model.d_model) == (400, "anyprocess", 16)
+    cfg = load_config(SUDOKU_TRAIN, list(full.sudoku.train))
+    assert (cfg.max_steps, cfg.batch_size, cfg.optim.lr, cfg.optim.warmup_steps) == (300, 64, 2e-3, 20)
+    assert (cfg.model.d_model, cfg.model.n_layers, cfg.model.n_heads) == (64, 3, 4)

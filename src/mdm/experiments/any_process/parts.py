@@ -14,13 +14,14 @@ from pathlib import Path
 
 import torch
 
-from mdm.experiments.any_process import PARITY_MODEL, REWRITE_MODEL, Preset
+from mdm.experiments.any_process import PARITY_TRAIN, REWRITE_TRAIN, SUDOKU_TRAIN, Preset
 from mdm.experiments.common import interval, paired
 from mdm.experiments.runner import TrainingInterrupted
 from mdm.sampling.anyprocess import generate
 from mdm.sampling.anyprocess_render import trajectory_states
 from mdm.tasks.anyprocess import parity, rewrite, sudoku
 from mdm.tasks.anyprocess.registered import sudoku_puzzles
+from mdm.train import load_config
 
 __all__ = ["train_model", "parity_part", "rewrite_part", "sudoku_part", "mean_se", "rate_se"]
 
@@ -39,21 +40,24 @@ def rate_se(correct) -> tuple[float, float]:
     return p, math.sqrt(max(p * (1 - p), 0.0) / t.numel())
 
 
-def train_model(config: dict, out: Path) -> tuple[torch.nn.Module, object, dict]:
-    """Train ``config`` (a TrainConfig dict) into ``out``; ``(model, tokenizer, summary)``."""
-    from mdm.train import train
+def train_model(base: dict, overrides, out: Path) -> tuple[torch.nn.Module, object, dict]:
+    """Train the config ``base`` changed by the ``key=value`` ``overrides`` into ``out``;
+    ``(model, tokenizer, summary)``."""
+    from mdm.train import load_config, train
     from mdm.train.checkpoint import load
 
     t0 = time.perf_counter()
+    config = load_config(base, list(overrides))
     result = train(config, out_dir=out, progress=False, resume=False)
     if result.interrupted:
         raise TrainingInterrupted(f"training in {out} stopped at step {result.steps} of "
-                                  f"{config['max_steps']}")
+                                  f"{config.max_steps}")
     model, tok = load(result.checkpoint)
     rows = [r for r in result.metrics if r.get("split") == "train"]
     summary = {"parameters": sum(p.numel() for p in model.parameters()), "steps": result.steps,
                "train_wall_s": time.perf_counter() - t0,
-               "final_train_loss": rows[-1]["loss"] if rows else None, "final_val": result.final_val}
+               "final_train_loss": rows[-1]["loss"] if rows else None, "final_val": result.final_val,
+               "config": {k: v for k, v in config.to_dict().items() if k != "out_dir"}}
     return model.eval(), tok, summary
 
 
@@ -167,22 +171,15 @@ def _trajectory(model, task, text) -> dict:
     return {"input": "".join(map(str, text)), "states": trajectory_states(res, mask_id=tok.mask_id)}
 
 
-def _config(model: dict, task: str, seq_len: int, options: dict, steps: int, seed: int) -> dict:
-    return {"model": model, "seed": seed, "precision": "fp32", "threads": 1,
-            "data": {"task": task, "seq_len": seq_len, "options": options},
-            "optim": {"lr": 1e-2, "warmup_steps": 20}, "batch_size": 32, "max_steps": steps,
-            "eval_every": 0, "log_every": 50}
-
-
 def parity_part(p: Preset, seed: int, ctx) -> dict:
     """Each parity setup trained, then tested at every length; the last model's trajectory traced."""
     runs = {}
     for setup in p.parity:
-        cfg = _config(PARITY_MODEL, "ap-parity", max(setup.train_lengths) + 2,
-                      {"lengths": list(setup.train_lengths)}, setup.steps, seed)
-        name = "parity-" + "-".join(map(str, setup.train_lengths))
-        model, _, summary = train_model(cfg, ctx.out_dir / "models" / name)
-        runs[setup.label] = {"train_lengths": list(setup.train_lengths), "train": summary,
+        lengths = load_config(PARITY_TRAIN, list(setup.train)).data.options["lengths"]
+        name = "parity-" + "-".join(map(str, lengths))
+        model, _, summary = train_model(PARITY_TRAIN, [*setup.train, f"seed={seed}"],
+                                        ctx.out_dir / "models" / name)
+        runs[setup.label] = {"train_lengths": list(lengths), "train": summary,
                              **parity_eval(model, setup.tests)}
     trajectory = _trajectory(model, parity, TRAJECTORIES["parity"])  # the last setup's model
     paper = runs[p.parity[0].label]
@@ -192,10 +189,10 @@ def parity_part(p: Preset, seed: int, ctx) -> dict:
 
 def rewrite_part(p: Preset, seed: int, ctx) -> dict:
     s = p.rewrite
-    options = {"n_train": s.n_train, "max_len": s.max_len}
-    cfg = _config(REWRITE_MODEL, "ap-rewrite", 2 * s.max_len + 2, options, s.steps, seed)
-    model, _, summary = train_model(cfg, ctx.out_dir / "models" / "rewrite")
-    return {"train_max_len": s.max_len, "train": summary, **rewrite_eval(model, s.lengths, s.n_eval),
+    model, _, summary = train_model(REWRITE_TRAIN, [*s.train, f"seed={seed}"],
+                                    ctx.out_dir / "models" / "rewrite")
+    return {"train_max_len": summary["config"]["data"]["options"]["max_len"], "train": summary,
+            **rewrite_eval(model, s.lengths, s.n_eval),
             "trajectory": _trajectory(model, rewrite, TRAJECTORIES["rewrite"])}
 
 
@@ -206,25 +203,22 @@ def sudoku_part(p: Preset, seed: int, ctx) -> dict:
     # the task builders take the run's seed; the baseline's sudoku task and ap-sudoku see the same puzzles
     opts = dict(n_train=setup.n_train, n_test=setup.n_test, min_clues=setup.min_clues,
                 max_clues=setup.max_clues)
-    common = {"optim": {"lr": setup.lr, "warmup_steps": setup.warmup}, "batch_size": setup.batch_size,
-              "max_steps": setup.steps, "eval_every": 0, "log_every": 10, "threads": 1, "seed": seed,
-              "precision": "fp32"}
-    arch = {"d_model": setup.d_model, "n_layers": setup.n_layers, "n_heads": setup.n_heads,
-            "learned_positions": True}
-    ap, _, ap_summary = train_model({**common, "model": {"family": "anyprocess", **arch},
-                                     "data": {"task": "ap-sudoku", "seq_len": 81,
-                                              "options": {**opts, "n_val": 8, "traces": setup.traces}}},
+    overrides = [*setup.train, f"seed={seed}"]
+    ap_data = {"task": "ap-sudoku", "seq_len": 81, "options": {**opts, "n_val": 8, "traces": setup.traces}}
+    ap_model = {**SUDOKU_TRAIN["model"], "family": "anyprocess"}
+    ap, _, ap_summary = train_model({**SUDOKU_TRAIN, "model": ap_model, "data": ap_data}, overrides,
                                     out / "models" / "sudoku-ap")
-    mdm, _, mdm_summary = train_model({**common, "model": arch,
-                                       "data": {"task": "sudoku", "seq_len": 178, "options": opts}},
+    mdm_data = {"task": "sudoku", "seq_len": 178, "options": opts}
+    mdm, _, mdm_summary = train_model({**SUDOKU_TRAIN, "data": mdm_data}, overrides,
                                       out / "models" / "sudoku-mdm")
     valid_p, _ = sudoku_puzzles("valid", **opts, seed=seed, n_valid=setup.n_valid)
     test_p, test_s = sudoku_puzzles("test", **opts, seed=seed)
     test_p, test_s = test_p[: setup.n_eval], test_s[: setup.n_eval]
-    valid = {str(t): sudoku_ap_eval(ap, valid_p, temperature=t, max_steps=setup.max_steps, seed=seed)[0]
+    valid = {str(t): sudoku_ap_eval(ap, valid_p, temperature=t, max_steps=setup.generate_steps, seed=seed)[0]
              for t in setup.temperatures}
     best = max(setup.temperatures, key=lambda t: (valid[str(t)]["solve_rate"], -t))
-    ap_test = {str(t): sudoku_ap_eval(ap, test_p, temperature=t, max_steps=setup.max_steps, seed=seed + 1)
+    ap_test = {str(t): sudoku_ap_eval(ap, test_p, temperature=t, max_steps=setup.generate_steps,
+                                      seed=seed + 1)
                for t in setup.temperatures}
     mdm_test, mdm_ok = sudoku_mdm_eval(mdm, test_p, test_s)
     ap_row, ap_ok = ap_test[str(best)]
