@@ -30,3 +30,17 @@ def test_quick_preset_writes_result_report_and_plot(tmp_path, capsys):
     assert all(r["val_bits_per_char"] > 0 for r in result["kjv"]["rows"])
     assert (tmp_path / "report.md").read_text().startswith("# decoding")
     assert (tmp_path / "kjv_block_sizes.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_each_seed_trains_its_own_models(tmp_path, capsys):
+    """``--seeds 0-1``: seed 1 trains its block models with ``seed=1`` in folders of its own, never
+    reusing seed 0's finished checkpoints (their numbers differ; seed 0 keeps the plain folder)."""
+    assert cli.main(["exp", "decoding", "--seeds", "0-1", "--parts", "kjv", "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "result.json").read_text())
+    zero, one = (result["by_seed"][s]["kjv"]["rows"] for s in ("0", "1"))
+    assert [r["val_bits_per_char"] for r in zero] != [r["val_bits_per_char"] for r in one]
+    assert (tmp_path / "models" / "block-4").is_dir() and (tmp_path / "models" / "block-4-seed1").is_dir()
+    config = json.loads((tmp_path / "models" / "block-4-seed1" / "checkpoint" / "config.json").read_text())
+    assert config["train"]["seed"] == 1
+    assert "## Seed 1" in (tmp_path / "report.md").read_text()

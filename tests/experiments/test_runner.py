@@ -77,6 +77,7 @@ EXPERIMENT = Experiment(
     plots=plots,
     verdict=lambda result: [f"toy mean {result['draw']['mean']:.3f}"],
     evidence=lambda result, setup: {"n_test": setup.n, "method": "point estimates", "setting": "our proxy"},
+    headline=lambda result: {"mean": result["draw"]["mean"]},
 )
 EXPERIMENTS.register("toy", EXPERIMENT)
 '''
@@ -133,6 +134,10 @@ def test_a_killed_run_resumes_to_the_same_result(toy, tmp_path):
     assert a["seeds"] == [0, 1, 2] and set(a["by_seed"]) == {"0", "1", "2"}
     assert a["by_seed"]["1"]["square"]["by_sign"]["1"] + a["by_seed"]["1"]["square"]["by_sign"]["-1"] == 50
     assert a["evidence"]["seeds"] == 3 and a["evidence"]["n_test"] == 50
+    means = [a["by_seed"][str(s)]["draw"]["mean"] for s in range(3)]
+    across = a["across_seeds"]["mean"]
+    assert across["n"] == 3 and across["missing"] == 0 and across["mean"] == pytest.approx(sum(means) / 3)
+    assert across["lo"] <= across["mean"] <= across["hi"] and "## Across seeds" in report_b
     assert "> **How strong is this evidence?** Evidence: 3 training seeds · 50 test items" in report_b
     for s in range(3):
         assert (whole / f"seed-{s}" / "hist.png").stat().st_size > 0

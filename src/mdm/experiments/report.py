@@ -2,15 +2,16 @@
 
 One seed: ``result.json`` is the experiment's assembled result plus ``preset``, ``parts`` (those
 run), ``plots``, ``provenance`` and ``evidence``.  Several seeds: ``{"experiment", "preset",
-"seeds", "by_seed": {seed: result}, "provenance", "evidence"}``, each seed's plots in
-``OUT/seed-N/`` and the report one section per seed.
+"seeds", "across_seeds", "by_seed": {seed: result}, "provenance", "evidence"}``, each seed's plots in
+``OUT/seed-N/`` and the report one section per seed; with a ``headline`` hook, ``across_seeds``
+summarises the experiment's headline numbers over the seeds.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from mdm.experiments.common import provenance_markdown, write_json_atomic, write_text_atomic
+from mdm.experiments.common import markdown_table, provenance_markdown, write_json_atomic, write_text_atomic
 
 __all__ = ["evidence", "evidence_box", "write_outputs"]
 
@@ -39,6 +40,34 @@ def evidence_box(name: str, preset: str, seeds: int = 1) -> str | None:
 
     ev = evidence(plan(get(name), preset, tuple(range(seeds))), {})
     return None if ev is None else _BOX.format(ev["line"])
+
+
+def across_seeds(plan, by_seed: dict[int, dict]) -> dict | None:
+    """Each headline number summarised over the seeds (``None`` values, e.g. a threshold never
+    reached, are counted and left out): ``{name: {mean, se, lo, hi, n, level, method, missing}}``."""
+    from mdm.eval.stats import summarize
+
+    if plan.experiment.headline is None or len(by_seed) < 2:
+        return None
+    values: dict[str, list] = {}
+    for r in by_seed.values():
+        for name, v in plan.experiment.headline(r).items():
+            values.setdefault(name, []).append(v)
+    out = {}
+    for name, vs in values.items():
+        kept = [v for v in vs if v is not None and v == v]
+        est = summarize(kept).__dict__ if kept else {}
+        out[name] = {**est, "missing": len(vs) - len(kept)}
+    return out
+
+
+def _across_lines(summary: dict) -> list[str]:
+    rows = [[name, f"{s['mean']:.4g}" if "mean" in s else "-", f"{s['se']:.2g}" if "se" in s else "-",
+             f"[{s['lo']:.4g}, {s['hi']:.4g}]" if "lo" in s else "-", s.get("n", 0), s["missing"]]
+            for name, s in summary.items()]
+    return ["## Across seeds", "", "Each headline number over the seeds: mean, SE and 95% percentile "
+            "bootstrap CI (`mdm.eval.stats.summarize`); 'missing' counts seeds without a value.", "",
+            markdown_table(["number", "mean", "SE", "95% CI", "seeds", "missing"], rows)]
 
 
 def _plots(plan, result: dict, folder: Path) -> list[str]:
@@ -72,6 +101,7 @@ def write_outputs(plan, by_seed: dict[int, dict], prov: dict, out: Path) -> dict
     else:
         plots = {s: [f"seed-{s}/{p}" for p in _plots(plan, r, out / f"seed-{s}")] for s, r in by_seed.items()}
         result = {"experiment": plan.experiment.name, "preset": plan.preset, "seeds": list(plan.seeds),
+                  "across_seeds": across_seeds(plan, by_seed),
                   "by_seed": {str(s): {**r, "plots": plots[s]} for s, r in by_seed.items()}}
     ev = evidence(plan, first)
     result.update(evidence=ev, provenance=prov)
@@ -80,6 +110,8 @@ def write_outputs(plan, by_seed: dict[int, dict], prov: dict, out: Path) -> dict
         lines = _section(plan, first, plots[plan.seeds[0]])
     else:
         lines = [f"# {plan.experiment.name}: seeds {', '.join(map(str, plan.seeds))}"]
+        if result["across_seeds"]:
+            lines += ["", *_across_lines(result["across_seeds"])]
         for s, r in by_seed.items():
             names = [p.split("/", 1)[1] for p in plots[s]]
             lines += ["", f"## Seed {s}", "", *_section(plan, r, names, f"seed-{s}/", demote=True)[1:]]

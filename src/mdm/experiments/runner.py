@@ -89,7 +89,10 @@ class Experiment:
       see :func:`mdm.eval.stats.evidence_line`; the runner adds the number of seeds (times
       ``seeds_per_run``).  Read the setup only, so a results page's box can be made without a run
       (:func:`mdm.experiments.report.evidence_box`);
-    * ``threads``: torch threads while it runs (None: leave as is).
+    * ``threads``: torch threads while it runs (None: leave as is);
+    * ``headline(result)``: ``{name: number}``, the numbers that decide the claim in one seed's
+      result; with several seeds the runner summarises each over seeds (mean, SE, 95% percentile
+      bootstrap CI: :func:`mdm.eval.stats.summarize`) in ``across_seeds`` and the report.
     """
 
     name: str
@@ -101,6 +104,7 @@ class Experiment:
     verdict: Callable[[dict], list[str]] | None = None
     evidence: Callable[[dict, Any], dict] | None = None
     threads: int | None = 1
+    headline: Callable[[dict], dict[str, float | None]] | None = None
 
 
 @dataclass(frozen=True)

@@ -47,17 +47,25 @@ def _train_summary(run_dir: Path, checkpoint_dir: Path, model) -> dict:
     }
 
 
-def task_model(setup, out_dir: Path, progress: bool = True):
+def seeded(name: str, seed: int) -> str:
+    """The folder of a model trained with the experiment's ``seed``: ``name`` for seed 0 (the
+    packaged configs' seed, so ``mdm train CONFIG`` and seed 0 share a model), ``name-seedN`` else."""
+    return name if seed == 0 else f"{name}-seed{seed}"
+
+
+def task_model(setup, out_dir: Path, progress: bool = True, seed: int = 0):
     """``(model, validation split, test split, training summary)``: a finished checkpoint is loaded,
     otherwise the model is trained (or an interrupted run resumed) with the task's config.  A
     checkpoint saved with another model, data or loss config raises
-    :class:`~mdm.errors.ConfigError`, finished or not."""
+    :class:`~mdm.errors.ConfigError`, finished or not.  ``seed`` != 0 trains with ``seed=SEED``
+    (in its own folder, :func:`seeded`); seed 0 keeps the config's own seed."""
     from mdm.train import checkpoint, load_config, train
     from mdm.train.loop import check_compatible
     from mdm.train.splits import task_eval_splits
 
-    cfg = load_config(setup.config, list(setup.overrides))
-    run_dir = Path(cfg.out_dir) if setup.shared_checkpoint else out_dir / "models" / setup.name
+    cfg = load_config(setup.config, [*setup.overrides, *([f"seed={seed}"] if seed else [])])
+    run_dir = (Path(seeded(cfg.out_dir, seed)) if setup.shared_checkpoint
+               else out_dir / "models" / seeded(setup.name, seed))
     ckpt_dir = run_dir / "checkpoint"
     finished = False
     if ckpt_dir.is_dir():

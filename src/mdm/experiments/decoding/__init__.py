@@ -48,6 +48,8 @@ PRESETS = {
 
 
 def _plots(result: dict, out_dir: Path) -> list[str]:
+    if "kjv" not in result:
+        return []
     rows = result["kjv"]["rows"]
     labels = [r["model"] for r in rows]
     with figure(out_dir / "kjv_block_sizes.png", ncols=2, size=(9, 3.2), dpi=120,
@@ -62,38 +64,45 @@ def _plots(result: dict, out_dir: Path) -> list[str]:
     return ["kjv_block_sizes.png"]
 
 
+def _sample_cell(text: str) -> str:
+    return "`" + text[:60].replace("\n", " ").replace("|", "/") + "`"
+
+
 def _report(result: dict, p: Preset) -> str:
-    copy, kjv = result["copy"], result["kjv"]
-    cp = copy["preset"]
-    lines = [
-        "# decoding: approximate KV caches and block diffusion\n",
-        f"## Copy task (prompt {cp['prompt_len']}, answer {cp['answer_len']}): accuracy per cache mode\n",
-        f"Temperature 0, {cp['n_test']} test prompts; model: {copy['train']['parameters']} parameters, "
-        f"{cp['steps']} steps.\n",
-        markdown_table(["decoder", "cache", "token acc.", "exact match", "agreement w/ no cache",
-                        "mean NFE", "tokens/s"],
-                       [[r["decoder"], r["mode"], r["token_accuracy"], r["exact_match"],
-                         r["agreement_with_no_cache"], r["mean_nfe"], r["tokens_per_second"]]
-                        for r in copy["rows"]]),
-        "\n## KJV: block diffusion (BD3-LM) vs bidirectional at equal steps\n",
-        markdown_table(["model", "steps", "val bits/char", "JS-1", "JS-2", "JS-3", "unigram entropy",
-                        "sample"],
-                       [[r["model"], r["steps"], r["val_bits_per_char"], r["js_1"], r["js_2"], r["js_3"],
-                         r["entropy_1"], "`" + r["sample"][:60].replace("\n", " ").replace("|", "/") + "`"]
-                        for r in kjv["rows"]]),
-        "\n![KJV block sizes](kjv_block_sizes.png)",
-    ]
+    lines = ["# decoding: approximate KV caches and block diffusion\n"]
+    if "copy" in result:
+        copy = result["copy"]
+        cp = copy["preset"]
+        lines += [
+            f"## Copy task (prompt {cp['prompt_len']}, answer {cp['answer_len']}): accuracy per cache mode\n",
+            f"Temperature 0, {cp['n_test']} test prompts; model: {copy['train']['parameters']} parameters, "
+            f"{cp['steps']} steps.\n",
+            markdown_table(["decoder", "cache", "token acc.", "exact match", "agreement w/ no cache",
+                            "mean NFE", "tokens/s"],
+                           [[r["decoder"], r["mode"], r["token_accuracy"], r["exact_match"],
+                             r["agreement_with_no_cache"], r["mean_nfe"], r["tokens_per_second"]]
+                            for r in copy["rows"]])]
+    if "kjv" in result:
+        lines += [
+            "\n## KJV: block diffusion (BD3-LM) vs bidirectional at equal steps\n",
+            markdown_table(["model", "steps", "val bits/char", "JS-1", "JS-2", "JS-3", "unigram entropy",
+                            "sample"],
+                           [[r["model"], r["steps"], r["val_bits_per_char"], r["js_1"], r["js_2"], r["js_3"],
+                             r["entropy_1"], _sample_cell(r["sample"])] for r in result["kjv"]["rows"]]),
+            "\n![KJV block sizes](kjv_block_sizes.png)"]
     return "\n".join(lines)
 
 
 def _verdict(result: dict) -> list[str]:
-    rows = result["kjv"]["rows"]
+    lines = []
+    if "copy" in result:
+        first = [r for r in result["copy"]["rows"] if r["decoder"] == result["copy"]["rows"][0]["decoder"]]
+        lines.append(f"copy task, {first[0]['decoder']}: exact match "
+                     + ", ".join(f"{r['mode']} {r['exact_match']:.3f}" for r in first))
+    rows = result.get("kjv", {}).get("rows", [])
     bi = next((r for r in rows if r["block_size"] is None), None)
     best = min((r for r in rows if r["block_size"] is not None and r["val_bits_per_char"] is not None),
                key=lambda r: r["val_bits_per_char"], default=None)
-    first = [r for r in result["copy"]["rows"] if r["decoder"] == result["copy"]["rows"][0]["decoder"]]
-    lines = [f"copy task, {first[0]['decoder']}: exact match "
-             + ", ".join(f"{r['mode']} {r['exact_match']:.3f}" for r in first)]
     if bi and best and bi["val_bits_per_char"] is not None:
         lines.append(f"KJV: best block model {best['model']} {best['val_bits_per_char']:.3f} bits/char vs "
                      f"bidirectional {bi['val_bits_per_char']:.3f} at {bi['steps']} steps")
@@ -104,10 +113,18 @@ def _evidence(result: dict, p: Preset) -> dict:
     return {"n_test": p.copy.n_test, "method": "point estimates (no CI)", "setting": "our proxy"}
 
 
+def _headline(result: dict) -> dict:
+    out = {f"copy exact match, {r['decoder']}, cache {r['mode']}": r["exact_match"]
+           for r in result.get("copy", {}).get("rows", [])}
+    out.update({f"KJV val bits/char, {r['model']}": r["val_bits_per_char"]
+                for r in result.get("kjv", {}).get("rows", [])})
+    return out
+
+
 EXPERIMENT = Experiment(
     name="decoding", presets=PRESETS,
     parts=lambda p: [
         Part("copy", lambda p, seed, ctx: run_copy(p.copy, seed, progress=ctx.progress)),
         Part("kjv", lambda p, seed, ctx: run_kjv(p.kjv, ctx.out_dir, seed, progress=ctx.progress))],
     assemble=lambda p, results, seed: dict(results), report=_report, plots=_plots, verdict=_verdict,
-    evidence=_evidence)
+    evidence=_evidence, headline=_headline)

@@ -217,5 +217,16 @@ def _evidence(result: dict, p: Preset) -> dict:
                       "shown), paired for the speed-up's accuracy difference"}
 
 
+def _headline(result: dict) -> dict:
+    out = {}
+    for name, part in result["tasks"].items():
+        s = next((s for s in part["speedups"] if s["family"] == "EB" and s["block_size"] is None
+                  and s.get("stop", True)), None)
+        if s is not None:
+            out[f"{name}: top-1 test accuracy"] = s["reference"]["accuracy"]
+            out[f"{name}: EB NFE speed-up at equal accuracy"] = s["speedup"]
+    return out
+
+
 EXPERIMENT = Experiment(name="eb-sampler", presets=PRESETS, parts=_parts, assemble=_assemble, report=_report,
-                        plots=_plots, verdict=_verdict, evidence=_evidence, threads=None)
+                        plots=_plots, verdict=_verdict, evidence=_evidence, threads=None, headline=_headline)

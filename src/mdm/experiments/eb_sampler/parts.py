@@ -31,7 +31,7 @@ def part_config(setup, preset, seed: int) -> dict:
 def task_part(setup, preset, out_dir: Path, seed: int = 0, progress: bool = True) -> dict:
     """Train or load the task model, sweep every sampler on the validation and the test prompts,
     choose each family's equal-accuracy setting on validation and report it on test."""
-    model, valid, dataset, summary = task_model(setup, out_dir, progress)
+    model, valid, dataset, summary = task_model(setup, out_dir, progress, seed)
     kind = task_kind(setup)
     tok = dataset.tokenizer
     eos = tok.eos_id if kind == "arithmetic" else None  # answers of fixed length have no stop rule

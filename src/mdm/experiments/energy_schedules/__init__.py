@@ -105,5 +105,19 @@ def _evidence(result: dict, p: Preset) -> dict:
                       "linear in the padding parts"}
 
 
+def _headline(result: dict) -> dict:
+    out = {}
+    for section in ("languages", "trained"):
+        for spec, part in (result.get(section) or {}).items():
+            for key, c in part["claim"]["ser"].items():
+                name = f"{section} {spec.split(':')[0]} {key}: mean SER improvement vs linear"
+                out[name] = c["mean_improvement"]
+    for name, part in (result.get("padding") or {}).items():
+        for key, c in part["claim"].items():
+            out[f"{name} {key}: mean accuracy gain vs linear"] = c["mean_improvement"]
+    return out
+
+
 EXPERIMENT = Experiment(name="energy-schedules", presets=PRESETS, parts=_parts, assemble=_assemble,
-                        report=_report, plots=_plots, verdict=_verdict, evidence=_evidence)
+                        report=_report, plots=_plots, verdict=_verdict, evidence=_evidence,
+                        headline=_headline)

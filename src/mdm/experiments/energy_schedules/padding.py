@@ -101,7 +101,7 @@ def decode(model, dataset, schedule: Schedule, steps: int, setup: PaddingSetup, 
     return tuple(torch.cat(out[k]) for k in ("ok", "pad", "early", "nfe"))
 
 
-def padding_model(setup: PaddingSetup, out_dir: Path):
+def padding_model(setup: PaddingSetup, out_dir: Path, seed: int = 0):
     """``(model, validation split, test split, training summary)`` of the setup's config: loaded
     when finished, else trained (fp32 on a CPU) -- the same path as the ``mdm exp eb-sampler`` tasks."""
     from mdm.experiments.eb_sampler import TaskSetup
@@ -112,7 +112,7 @@ def padding_model(setup: PaddingSetup, out_dir: Path):
     if task_kind(task) != "arithmetic":
         raise ConfigError(f"the padding part needs an arithmetic config, {setup.config!r} trains "
                           f"{task_kind(task)!r}")
-    return task_model(task, out_dir, progress=False)
+    return task_model(task, out_dir, progress=False, seed=seed)
 
 
 def _tune(model, valid, setup: PaddingSetup, seed: int, cache: Path):
@@ -142,7 +142,7 @@ def run_padding(setup: PaddingSetup, out_dir: Path, seed: int, checkpoint_dir: s
 
     t0 = time.perf_counter()
     if checkpoint_dir is None:
-        model, valid, test, summary = padding_model(setup, out_dir)
+        model, valid, test, summary = padding_model(setup, out_dir, seed)
         checkpoint_dir = summary["checkpoint"]
     else:
         model, _ = checkpoint.load(checkpoint_dir)

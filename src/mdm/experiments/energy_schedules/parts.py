@@ -14,6 +14,7 @@ from mdm.experiments.energy_schedules.sweeps import (
     tune_on_language,
 )
 from mdm.experiments.energy_schedules.toy import run_toy
+from mdm.experiments.training import seeded
 from mdm.languages import LanguageView, parse_language_spec
 from mdm.tuning import plot_heatmap
 
@@ -57,7 +58,7 @@ def languages_part(p: Preset, seed: int, ctx) -> dict:
 def trained_part(p: Preset, seed: int, ctx) -> dict:
     """A small model trained here on the n-gram, scored under the true language."""
     language = parse_language_spec(p.train.language)
-    model, summary = train_language_model(p.train, p.length, ctx.out_dir / "model", seed)
+    model, summary = train_language_model(p.train, p.length, ctx.out_dir / seeded("model", seed), seed)
     h = language.entropy(p.length).value / p.length
     name = f"{p.train.language.split(':')[0]}-trained"
     part = _language_part(name, language, LanguageView(model, language.vocab_size), p, "ser", seed, ctx, h)

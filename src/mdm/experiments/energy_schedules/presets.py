@@ -5,6 +5,7 @@ See :mod:`mdm.experiments.energy_schedules` for what each part measures.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from mdm.experiments.energy_schedules.padding import PaddingSetup
@@ -37,7 +38,8 @@ class TuneSetup:
 
 @dataclass(frozen=True)
 class TrainSetup:
-    """The small model trained on ``language`` (through :func:`mdm.train.train`)."""
+    """The small model trained on ``language`` (through :func:`mdm.train.train`): the packaged
+    ``exact-language`` config with :meth:`overrides`."""
 
     language: str
     max_steps: int = 300
@@ -47,6 +49,16 @@ class TrainSetup:
     n_heads: int = 4
     lr: float = 3e-3
     n_train: int = 20_000
+
+    def overrides(self, length: int, out_dir, seed: int) -> list[str]:
+        """``key=value`` overrides of the packaged ``exact-language`` config (CPU, fp32)."""
+        options = {"spec": self.language, "n_train": self.n_train}
+        return [f"model.d_model={self.d_model}", f"model.n_layers={self.n_layers}",
+                f"model.n_heads={self.n_heads}", f"data.seq_len={length}",
+                f"data.options={json.dumps(options)}", f"optim.lr={self.lr!r}",
+                f"optim.warmup_steps={min(50, self.max_steps // 10)}", f"seed={seed}",
+                f"batch_size={self.batch_size}", f"max_steps={self.max_steps}",
+                f"log_every={max(1, self.max_steps // 10)}", "precision=fp32", f"out_dir={out_dir}"]
 
 
 @dataclass(frozen=True)

@@ -32,17 +32,9 @@ HIGHLIGHT = (*CONVEX, "tuned")  # drawn solid in the plots
 def train_language_model(setup: TrainSetup, length: int, out_dir: Path, seed: int):
     """Train the small model (CPU, fp32); returns ``(model, train summary)``."""
     from mdm.experiments.runner import TrainingInterrupted
-    from mdm.train import TrainConfig, checkpoint, train
-    from mdm.train.config import DataConfig, ModelConfig, OptimConfig
+    from mdm.train import checkpoint, load_config, train
 
-    cfg = TrainConfig(
-        model=ModelConfig(d_model=setup.d_model, n_layers=setup.n_layers, n_heads=setup.n_heads),
-        data=DataConfig(task="exact-language", seq_len=length,
-                        options={"spec": setup.language, "n_train": setup.n_train}),
-        optim=OptimConfig(lr=setup.lr, warmup_steps=min(50, setup.max_steps // 10)),
-        seed=seed, batch_size=setup.batch_size, max_steps=setup.max_steps, precision="fp32",
-        eval_every=0, log_every=max(1, setup.max_steps // 10), device="cpu", threads=1, out_dir=str(out_dir),
-    )
+    cfg = load_config("exact-language", setup.overrides(length, out_dir, seed))
     res = train(cfg, out_dir=out_dir, progress=False, resume=False)
     if res.interrupted:
         raise TrainingInterrupted(f"training in {out_dir} stopped at step {res.steps} of {setup.max_steps}")

@@ -32,22 +32,22 @@ TOP_P = 0.9
 LOOP = dict(loop_t=(0.55, 0.05), alpha_on=0.9)  # the paper's ReMDM-loop setting for text
 
 
-def _trained(cfg, out: Path, log):
-    """Train ``cfg`` into ``out/train``, or reuse a finished run there with the same config."""
+def _trained(cfg, run_dir: Path, log):
+    """Train ``cfg`` into ``run_dir``, or reuse a finished run there with the same config."""
     import yaml
 
     from mdm.train import checkpoint, train
 
-    ckpt, saved = out / "train" / "checkpoint", out / "train" / "config.yaml"
+    ckpt, saved = run_dir / "checkpoint", run_dir / "config.yaml"
     def same(d: dict) -> dict:
         return {k: v for k, v in d.items() if k != "out_dir"}
 
     if ckpt.exists() and saved.exists() and same(yaml.safe_load(saved.read_text())) == same(cfg.to_dict()):
-        log(f"reusing the trained model in {out / 'train'} (same config)")
+        log(f"reusing the trained model in {run_dir} (same config)")
         return checkpoint.load(ckpt), None
-    res = train(cfg, out_dir=out / "train", progress=False, resume=False)
+    res = train(cfg, out_dir=run_dir, progress=False, resume=False)
     if res.interrupted:
-        raise TrainingInterrupted(f"training in {out / 'train'} stopped at step {res.steps} of "
+        raise TrainingInterrupted(f"training in {run_dir} stopped at step {res.steps} of "
                                   f"{cfg.max_steps}")
     return checkpoint.load(res.checkpoint), {"steps": res.steps, "wall_time_s": res.wall_time,
                                               "final_val": res.final_val}
@@ -74,12 +74,13 @@ def scaling(p: dict, seed: int, ctx) -> dict:
 
     from mdm.demo import demo_config, heldout_row, measure_sampler
     from mdm.eval.genppl import load_reference_lm, reference_lm_available
+    from mdm.experiments.training import seeded
     from mdm.sampling import ReMDM
     from mdm.train import build_data
 
     log = ctx.log
     cfg = demo_config(quick=p["quick"], steps=p["train_steps"], seed=seed)
-    (model, tokenizer), trained = _trained(cfg, ctx.out_dir, log)
+    (model, tokenizer), trained = _trained(cfg, ctx.out_dir / seeded("train", seed), log)
     bundle = build_data(cfg)
     val = torch.stack([bundle.val[i]["input_ids"] for i in range(len(bundle.val))])
     half = val.shape[0] // 2
@@ -189,6 +190,11 @@ def _evidence(result: dict, p: dict) -> dict:
             "setting": "our proxy"}
 
 
+def _headline(result: dict) -> dict:
+    return {f"n-gram JS bits, {r['family']} T={r['steps']}": r["quality"]["mean_js_bits"]
+            for r in result["rows"]}
+
+
 EXPERIMENT = Experiment(name="remdm", presets=PRESETS, parts=lambda p: [Part("scaling", scaling)],
                         assemble=lambda p, results, seed: dict(results["scaling"]), report=_report,
-                        plots=_plots, verdict=_verdict, evidence=_evidence)
+                        plots=_plots, verdict=_verdict, evidence=_evidence, headline=_headline)

@@ -158,5 +158,12 @@ def _evidence(result: dict, p: Preset) -> dict:
                       "(no CI)"}
 
 
+def _headline(result: dict) -> dict:
+    curves = result["analysis"]["curves"]
+    return {f"{metric.upper()} exponent, {key}": c[f"{metric}_exponent"]
+            for key, c in curves.items() if key.startswith("oracle/") for metric in ("ter", "ser")}
+
+
 EXPERIMENT = Experiment(name="steps-vs-length", presets=PRESETS, parts=_parts, assemble=_assemble,
-                        report=_report, plots=_plots, verdict=_verdict, evidence=_evidence)
+                        report=_report, plots=_plots, verdict=_verdict, evidence=_evidence,
+                        headline=_headline)

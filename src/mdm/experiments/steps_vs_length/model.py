@@ -19,6 +19,7 @@ the unpadded sequence, so one set of learned positions serves every length.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from mdm.losses import diffusion_loss
 from mdm.tasks.exact import length_counts
 from mdm.variance import AntitheticTime
 
-__all__ = ["ModelSetup", "heldout_nelbo", "train_config", "train_on_language"]
+__all__ = ["ModelSetup", "heldout_nelbo", "train_config", "train_on_language", "train_overrides"]
 
 
 @dataclass(frozen=True)
@@ -84,23 +85,26 @@ def heldout_nelbo(model, language, length: int, *, sequences: int = 256, draws: 
     return sum(losses) / len(losses)
 
 
-def train_config(spec: str, setup: ModelSetup, out_dir: Path, seed: int = 0):
-    """The :class:`mdm.train.TrainConfig` of the model: CPU, fp32, one thread, a metrics row per
-    step (for the last-50 training loss), one small validation at the end."""
-    from mdm.train import DataConfig, LossConfig, ModelConfig, OptimConfig, TrainConfig
-
+def train_overrides(spec: str, setup: ModelSetup, out_dir: Path, seed: int = 0) -> list[str]:
+    """``key=value`` overrides of the packaged ``exact-language`` config: the model, the language at
+    every length of the setup, the budget; a metrics row per step (for the last-50 training loss),
+    one small validation at the end."""
     batch = setup.batch_size()
-    return TrainConfig(
-        model=ModelConfig(d_model=setup.d_model, n_layers=setup.n_layers, n_heads=setup.n_heads,
-                          learned_positions=True),
-        data=DataConfig(task="exact-language", seq_len=max(setup.lengths),
-                        options={"spec": spec, "lengths": list(setup.lengths), "n_train": setup.n_train(),
-                                 "n_val": batch}),
-        optim=OptimConfig(lr=setup.lr, warmup_steps=setup.warmup_steps),
-        loss=LossConfig(schedule="linear", time_sampler="antithetic"),
-        seed=seed, batch_size=batch, max_steps=setup.steps, precision="fp32", ema=0.0, eval_every=0,
-        eval_batches=1, eval_samples=1, log_every=1, device="cpu", threads=1, out_dir=str(out_dir),
-    )
+    options = {"spec": spec, "lengths": list(setup.lengths), "n_train": setup.n_train(), "n_val": batch}
+    return [f"model.d_model={setup.d_model}", f"model.n_layers={setup.n_layers}",
+            f"model.n_heads={setup.n_heads}", "model.learned_positions=true",
+            f"data.seq_len={max(setup.lengths)}", f"data.options={json.dumps(options)}",
+            f"optim.lr={setup.lr!r}", f"optim.warmup_steps={setup.warmup_steps}", f"seed={seed}",
+            f"batch_size={batch}", f"max_steps={setup.steps}", "eval_batches=1", "eval_samples=1",
+            "log_every=1", "precision=fp32", f"out_dir={out_dir}"]
+
+
+def train_config(spec: str, setup: ModelSetup, out_dir: Path, seed: int = 0):
+    """The :class:`mdm.train.TrainConfig` of the model: ``exact-language`` with
+    :func:`train_overrides` (CPU, fp32, one thread)."""
+    from mdm.train import load_config
+
+    return load_config("exact-language", train_overrides(spec, setup, out_dir, seed))
 
 
 def train_on_language(spec: str, setup: ModelSetup, out_dir: Path, seed: int = 0):

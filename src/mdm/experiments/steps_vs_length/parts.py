@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from mdm.experiments.steps_vs_length.model import train_on_language
 from mdm.experiments.steps_vs_length.sweep import spread_seed, sweep
+from mdm.experiments.training import seeded
 from mdm.languages import EntropyEstimate, LanguageView, fast_oracle, parse_language_spec
 
 __all__ = ["entropies", "model_part", "oracle_part"]
@@ -52,7 +53,7 @@ def model_part(index: int):
         spec = next(ls.spec for ls in p.languages if ls.name == name)
         language = parse_language_spec(spec)
         entropy = _entropies_of(ctx, name)
-        model, summary = train_on_language(spec, setup, ctx.out_dir / "models" / name,
+        model, summary = train_on_language(spec, setup, ctx.out_dir / "models" / seeded(name, seed),
                                            seed=spread_seed(seed, "model", name))
         rate = {n: entropy[n].value / n for n in setup.lengths}
         nelbo = summary["heldout_nelbo_per_token"]
