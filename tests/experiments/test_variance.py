@@ -79,3 +79,13 @@ def test_evidence_boxes_count_the_training_seeds_inside_a_run(name, per_run):
 
     assert f"Evidence: {per_run} training seed" in evidence_box(name, "full")
     assert f"Evidence: {3 * per_run} training seeds" in evidence_box(name, "full", seeds=3)
+
+
+def test_runner_seeds_never_share_an_sft_seed():
+    """Seed 0 keeps the preset's SFT seeds (the published numbers); seeds 0-9 of the runner share none."""
+    from mdm.experiments.variance.parts import _sft_seeds
+
+    p = experiments.get("variance").presets["full"]
+    assert list(_sft_seeds(p, 0)) == list(range(p.seeds))
+    used = [s for seed in range(10) for s in _sft_seeds(p, seed)]
+    assert len(used) == len(set(used)) == 10 * p.seeds

@@ -140,10 +140,24 @@ def _verdict(result: dict) -> list[str]:
     return lines
 
 
+def _headline(result: dict) -> dict:
+    out = {}
+    for label, r in (result.get("parity") or {}).get("runs", {}).items():
+        out.update({f"parity ({label}): accuracy at {k} bits": v for k, v in r["accuracy"].items()})
+    out.update({f"rewrite: validity at length {k}": v for k, v in (result.get("rewrite") or {}).get(
+        "validity", {}).items()})
+    if "sudoku" in result:
+        sd = result["sudoku"]
+        out.update({"sudoku: AP-MDM solve rate": sd["ap_mdm"]["solve_rate"],
+                    "sudoku: MDM solve rate": sd["mdm"]["solve_rate"],
+                    "sudoku: AP-MDM - MDM": sd["ap_minus_mdm"]["diff"]})
+    return out
+
+
 def _evidence(result: dict, p: Preset) -> dict:
     return {"n_test": p.sudoku.n_eval, "method": "percentile bootstrap CI over test items (paired for "
             "AP-MDM vs MDM on the same puzzles)", "level": 0.95, "setting": "our proxy"}
 
 
 EXPERIMENT = Experiment(name="any-process", presets=PRESETS, parts=_parts, assemble=_assemble, report=report,
-                        plots=plots, verdict=_verdict, evidence=_evidence)
+                        plots=plots, verdict=_verdict, evidence=_evidence, headline=_headline)

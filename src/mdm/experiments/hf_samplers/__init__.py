@@ -163,6 +163,12 @@ def _evidence(result: dict, s: Setup) -> dict:
             "greedy sequence", "level": 0.95, "setting": "our proxy"}
 
 
+def _headline(result: dict) -> dict:
+    rows = result.get("rows", [])
+    return {**{f"NELBO/token, {r['sampler']} {r['setting']}": r["nelbo_per_token"] for r in rows},
+            **{f"greedy agreement, {r['sampler']} {r['setting']}": r["greedy_agreement"] for r in rows}}
+
+
 EXPERIMENT = Experiment(name="hf-samplers", presets=PRESETS,
                         parts=lambda s: [Part("samplers", samplers_part)], assemble=_assemble,
-                        report=_report, plots=_plots, evidence=_evidence)
+                        report=_report, plots=_plots, evidence=_evidence, headline=_headline)

@@ -1,11 +1,11 @@
 """The parts of ``mdm exp learned-order``: planted orders and tables, each a function of the preset and
-the runner's seed (which offsets every training seed) returning plain data."""
+the runner's seed (which shifts every training seed by ``SEED_STRIDE`` x seed) returning plain data."""
 
 from __future__ import annotations
 
 import torch
 
-from mdm.experiments.learned_order import Preset
+from mdm.experiments.learned_order import SEED_STRIDE, Preset
 from mdm.experiments.learned_order.measures import (
     decoding_comparison,
     gradient_comparison,
@@ -32,7 +32,7 @@ def planted_part(p: Preset, seed: int, ctx) -> dict:
     runs = ctx.out_dir / "runs"
     out: dict = {"seeds": {}}
     for s in p.planted_seeds:
-        s = s + seed
+        s = s + SEED_STRIDE * seed
         planted = PlantedOrder.random(p.planted_vocab, p.planted_length, p.planted_noise, seed=s)
         heldout = planted.sample(p.n_heldout, torch.Generator().manual_seed(10_000 + s))
         data = {"task": "planted-order", "seq_len": p.planted_length,
@@ -42,7 +42,7 @@ def planted_part(p: Preset, seed: int, ctx) -> dict:
         models = {}
         for kind, sched, est in (("learned", "per-position", "rloo"), ("fixed", "linear", "rloo"),
                                  ("pathwise", "per-position", "pathwise")):
-            if kind == "pathwise" and s - seed not in p.pathwise_seeds:
+            if kind == "pathwise" and s - SEED_STRIDE * seed not in p.pathwise_seeds:
                 continue
             model, metrics = train_model(data, p.planted_train, schedule=sched, seed=s,
                                          out=runs / f"planted{s}-{kind}", estimator=est)
@@ -52,7 +52,7 @@ def planted_part(p: Preset, seed: int, ctx) -> dict:
                          "val_curve": val_curve(metrics)}
             if w is not None:
                 row[kind].update(w=w.tolist(), tau=kendall_tau(w, planted.perm), w_history=w_history(metrics))
-        if s == p.planted_seeds[0] + seed:
+        if s == p.planted_seeds[0] + SEED_STRIDE * seed:
             row["heatmap"] = order_heatmap(learned_w(models["learned"])).tolist()
             row["decoding"] = {kind: decoding_comparison(models[kind], planted, n=p.decode_samples, seed=s)
                                for kind in ("learned", "fixed")}
@@ -84,7 +84,7 @@ def tables_part(p: Preset, seed: int, ctx) -> dict:
         per: dict = {"columns": L, "rows": {"train": table.train.shape[0], "test": table.test.shape[0]},
                      "seeds": {}}
         for s in p.table_seeds:
-            s = s + seed
+            s = s + SEED_STRIDE * seed
             row = {}
             for kind, sched in (("learned", "per-position"), ("fixed", "linear")):
                 model, metrics = train_model(data, p.table_train, schedule=sched, seed=s,

@@ -91,6 +91,14 @@ def _evidence(p: Preset) -> dict:
             "method": "two-stage paired bootstrap CI (seeds, then test problems) for arm differences"}
 
 
+def _headline(result: dict) -> dict:
+    groups = [*(result.get("arms") or {}).items(), *((("AR", result["ar"]),) if "ar" in result else ())]
+    out = {f"{name}: test accuracy, equal steps": a["test"]["equal_steps"]["mean"] for name, a in groups}
+    out.update({f"{name} - standard: test accuracy, equal steps":
+                a["vs_standard"]["test"]["equal_steps"]["diff"] for name, a in groups if "vs_standard" in a})
+    return out
+
+
 def _assemble(p: Preset, results: dict, seed: int) -> dict:
     from mdm.experiments.variance.parts import assemble
 
@@ -98,4 +106,5 @@ def _assemble(p: Preset, results: dict, seed: int) -> dict:
 
 
 EXPERIMENT = Experiment(name="variance", presets=PRESETS, parts=_parts, assemble=_assemble, report=report,
-                        plots=plots, verdict=_verdict, evidence=lambda result, p: _evidence(p))
+                        plots=plots, verdict=_verdict, evidence=lambda result, p: _evidence(p),
+                        headline=_headline)

@@ -38,6 +38,7 @@ from mdm.variance import PPOTS, decompose
 __all__ = ["ar_part", "assemble", "mdm_part"]
 
 SPLITS = ("test", "valid")
+SEED_STRIDE = 1000  # more than any preset's seeds per arm
 
 
 def _tensors(ds: ArithmeticDataset):
@@ -91,7 +92,7 @@ def mdm_part(p: Preset, seed: int, ctx) -> dict:
 
     for arm in ARMS:
         runs, acc_by_seed = [], []
-        for s in range(seed, seed + p.seeds):
+        for s in _sft_seeds(p, seed):
             model, acc = copy.deepcopy(base), {}
             t1 = time.perf_counter()
             stats = sft(model, d.x_train, d.el_train, arm, ppots, seed=s, **d.loop,
@@ -99,7 +100,7 @@ def mdm_part(p: Preset, seed: int, ctx) -> dict:
             stats.update(seed=s, **_checkpoint_acc(acc, d.evals, d.half, d.full),
                          wall_s=time.perf_counter() - t1,
                          train_acc=statistics.fmean(accuracy(model, d.fit_ds)))
-            if s - seed < p.decomp_end_seeds:
+            if s - _sft_seeds(p, seed)[0] < p.decomp_end_seeds:
                 stats["end_abc"] = abc(model, s)
             runs.append(stats)
             acc_by_seed.append(acc)
@@ -119,7 +120,7 @@ def ar_part(p: Preset, seed: int, ctx) -> dict:
     d = _data(p, seed)
     base_ar = pretrain_ar(make_model(d.tok, **d.shape, causal=True, seed=seed), d.x_train, **d.pre)
     runs, acc_by_seed = [], []
-    for s in range(seed, seed + p.seeds):
+    for s in _sft_seeds(p, seed):
         model, acc = copy.deepcopy(base_ar), {}
         stats = sft_ar(model, d.x_train, d.el_train, seed=s, **d.loop,
                        on_checkpoint=_recorder(acc, d.evals, ar_accuracy))
@@ -160,6 +161,12 @@ def assemble(p: Preset, results: dict, seed: int) -> dict:
     if ar is not None:
         out["ar"] = ar["ar"]
     return out
+
+
+def _sft_seeds(p: Preset, seed: int) -> range:
+    """The SFT seeds of runner seed ``seed`` (which also seeds the data split and the pretraining):
+    ``seed * SEED_STRIDE + 0 .. p.seeds - 1``, so the runs of different seeds share no SFT seed."""
+    return range(SEED_STRIDE * seed, SEED_STRIDE * seed + p.seeds)
 
 
 def _paired(a: list, b: list) -> dict:
