@@ -64,8 +64,8 @@ def test_an_interrupted_training_raises(tmp_path, monkeypatch):
 
     monkeypatch.setattr(measures, "train", stopped)
     with pytest.raises(TrainingInterrupted, match="step 3 of 40"):
-        measures.train_model({}, measures.TrainSetup(steps=40), schedule="linear", seed=0,
-                             out=tmp_path / "run")
+        measures.train_model({"task": "planted-order", "seq_len": 4}, ["max_steps=40"], schedule="linear",
+                             seed=0, out=tmp_path / "run")
 
 
 def test_unknown_preset_is_rejected(tmp_path):
@@ -73,3 +73,24 @@ def test_unknown_preset_is_rejected(tmp_path):
 
     with pytest.raises(MDMError, match="preset"):
         mdm.experiments.run("learned-order", "huge", tmp_path)
+
+
+def test_full_preset_trains_what_the_results_page_reports():
+    """The full preset's overrides resolve to the configs behind docs/results/learned-order.md (300 planted /
+    120 table steps, a 32-wide 2-layer 2-head transformer, warm-up a tenth of the steps); the fixed
+    schedule's loss has no order knobs."""
+    from mdm.experiments.learned_order import PRESETS
+    from mdm.experiments.learned_order.measures import train_config
+
+    p = PRESETS["full"]
+    data = {"task": "planted-order", "seq_len": p.planted_length}
+    for overrides, steps, every in ((p.planted_train, 300, 50), (p.table_train, 120, 40)):
+        cfg = train_config(data, overrides, seed=3, estimator="pathwise")
+        assert (cfg.max_steps, cfg.optim.warmup_steps, cfg.eval_every, cfg.batch_size) == (
+            steps, steps // 10, every, 32)
+        assert (cfg.model.d_model, cfg.model.n_layers, cfg.model.n_heads, cfg.optim.lr, cfg.seed) == (
+            32, 2, 2, 3e-3, 3)
+        assert (cfg.loss.schedule, cfg.loss.order_lr, cfg.loss.order_draws, cfg.loss.order_estimator) == (
+            "per-position", 0.05, 4, "pathwise")
+        fixed = train_config(data, overrides, schedule="linear")
+        assert fixed.loss.schedule == "linear" and fixed.loss.order_lr is None and fixed.max_steps == steps

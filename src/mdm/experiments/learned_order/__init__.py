@@ -26,11 +26,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from mdm.experiments.learned_order.measures import TrainSetup
+from mdm.experiments.learned_order.measures import ORDER_TRAIN, train_config
 from mdm.experiments.learned_order.report import plots, report
 from mdm.experiments.runner import Experiment, Part
 
-__all__ = ["EXPERIMENT", "PRESETS", "SEED_STRIDE", "Preset", "TrainSetup"]
+__all__ = ["EXPERIMENT", "ORDER_TRAIN", "PRESETS", "SEED_STRIDE", "Preset"]
 
 SEED_STRIDE = 1000  # more than any preset's largest training seed
 
@@ -40,10 +40,10 @@ class Preset:
     planted_seeds: tuple[int, ...]
     planted_length: int
     planted_vocab: int
-    planted_train: TrainSetup
+    planted_train: tuple[str, ...]  # overrides of ORDER_TRAIN for the planted-order models
     tables: tuple[str, ...]
     table_seeds: tuple[int, ...]
-    table_train: TrainSetup
+    table_train: tuple[str, ...]  # ... and for the table models
     pathwise_seeds: tuple[int, ...]
     nelbo_samples: int = 8
     decode_samples: int = 1000
@@ -55,15 +55,16 @@ class Preset:
     extra: dict = field(default_factory=dict)
 
 
+_TINY = ("batch_size=16", "model.d_model=16", "model.n_layers=1")
 PRESETS = {
     "quick": Preset(
         planted_seeds=(0, 1),
         planted_length=6,
         planted_vocab=4,
-        planted_train=TrainSetup(steps=40, batch_size=16, d_model=16, n_layers=1, eval_every=20),
+        planted_train=("max_steps=40", "optim.warmup_steps=4", "eval_every=20", *_TINY),
         tables=("iris",),
         table_seeds=(0, 1),
-        table_train=TrainSetup(steps=30, batch_size=16, d_model=16, n_layers=1, eval_every=15),
+        table_train=("max_steps=30", "optim.warmup_steps=3", "eval_every=15", *_TINY),
         pathwise_seeds=(0,),
         nelbo_samples=2,
         decode_samples=100,
@@ -76,10 +77,10 @@ PRESETS = {
         planted_seeds=(0, 1, 2, 3, 4),
         planted_length=8,
         planted_vocab=8,
-        planted_train=TrainSetup(steps=300, batch_size=32, d_model=32, n_layers=2, eval_every=50),
+        planted_train=("max_steps=300", "optim.warmup_steps=30"),
         tables=("iris", "wine", "breast_cancer", "diabetes", "digits"),
         table_seeds=(0, 1, 2, 3, 4),
-        table_train=TrainSetup(steps=120, batch_size=32, d_model=32, n_layers=2, eval_every=40),
+        table_train=("max_steps=120", "optim.warmup_steps=12", "eval_every=40"),
         pathwise_seeds=(0, 1, 2, 3, 4),
     ),
 }
@@ -91,8 +92,19 @@ def _parts(p: Preset) -> list[Part]:
     return [Part("planted", planted_part), Part("tables", tables_part)]
 
 
+def _train_fields(overrides) -> dict:
+    """The resolved training knobs of a preset's overrides (``config`` in result.json), and the overrides."""
+    cfg = train_config({"task": "planted-order", "seq_len": 2}, overrides)
+    return {"steps": cfg.max_steps, "batch_size": cfg.batch_size, "d_model": cfg.model.d_model,
+            "n_layers": cfg.model.n_layers, "n_heads": cfg.model.n_heads, "lr": cfg.optim.lr,
+            "order_lr": cfg.loss.order_lr, "order_draws": cfg.loss.order_draws,
+            "order_times": cfg.loss.order_times, "eval_every": cfg.eval_every,
+            "warmup_steps": cfg.optim.warmup_steps, "overrides": list(overrides)}
+
+
 def _assemble(p: Preset, results: dict, seed: int) -> dict:
-    config = {k: (asdict(v) if isinstance(v, TrainSetup) else v) for k, v in asdict(p).items()}
+    config = {**asdict(p), "planted_train": _train_fields(p.planted_train),
+              "table_train": _train_fields(p.table_train)}
     return {"config": config, "planted": results.get("planted"), "tables": results.get("tables", {})}
 
 

@@ -9,7 +9,6 @@ stopped early raises :class:`~mdm.experiments.runner.TrainingInterrupted` (the p
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,43 +24,39 @@ from mdm.sampling import TopK
 from mdm.train import train
 from mdm.train.checkpoint import load
 
-__all__ = ["TrainSetup", "decoding_comparison", "gradient_comparison", "kendall_tau", "learned_w", "mean_ci",
-           "nelbo_of", "order_heatmap", "paired_ci", "table_fidelity", "train_model", "val_curve",
-           "w_history"]
+__all__ = ["ORDER_TRAIN", "decoding_comparison", "gradient_comparison", "kendall_tau", "learned_w", "mean_ci",
+           "nelbo_of", "order_heatmap", "paired_ci", "table_fidelity", "train_config", "train_model",
+           "val_curve", "w_history"]
 
 
-@dataclass(frozen=True)
-class TrainSetup:
-    """The tiny transformer and budget every model of one part trains with."""
-
-    steps: int = 200
-    batch_size: int = 32
-    d_model: int = 32
-    n_layers: int = 2
-    n_heads: int = 2
-    lr: float = 3e-3
-    order_lr: float = 0.05
-    order_draws: int = 4
-    order_times: str = "power"  # loss.order_times; "shared" = the eps-truncated sampler before the fix
-    eval_every: int = 50
+# The training config (mdm.train) of every model here; a preset changes it with key=value overrides.
+# ``loss.order_times``: ``power`` (unbiased) or ``shared`` (the eps-truncated sampler before the fix).
+ORDER_TRAIN = {"model": {"d_model": 32, "n_layers": 2, "n_heads": 2, "learned_positions": True},
+               "loss": {"schedule": "per-position", "order_lr": 0.05, "order_draws": 4,
+                        "order_times": "power"},
+               "batch_size": 32, "max_steps": 200, "eval_every": 50, "eval_batches": 4, "eval_samples": 2,
+               "log_every": 10, "threads": 1, "device": "cpu", "precision": "fp32",
+               "optim": {"lr": 3e-3, "warmup_steps": 20}}
 
 
-def train_model(data: dict, setup: TrainSetup, *, schedule: str, seed: int, out: Path,
-                estimator: str = "rloo"):
-    """Train one model; returns ``(model in eval mode, metrics rows)``."""
-    loss = {"schedule": schedule}
-    if schedule == "per-position":
-        loss.update(order_lr=setup.order_lr, order_draws=setup.order_draws, order_estimator=estimator,
-                    order_times=setup.order_times)
-    cfg = {"data": data, "loss": loss, "seed": seed, "batch_size": setup.batch_size, "max_steps": setup.steps,
-           "model": {"d_model": setup.d_model, "n_layers": setup.n_layers, "n_heads": setup.n_heads,
-                     "learned_positions": True},
-           "eval_every": setup.eval_every, "eval_batches": 4, "eval_samples": 2, "log_every": 10,
-           "threads": 1, "device": "cpu", "precision": "fp32",
-           "optim": {"lr": setup.lr, "warmup_steps": max(1, setup.steps // 10)}}
+def train_config(data: dict, overrides=(), *, schedule: str = "per-position", seed: int = 0,
+                 estimator: str = "rloo"):
+    """:data:`ORDER_TRAIN` on ``data`` with ``overrides``: the learned schedule (``per-position``,
+    the order knobs of ``loss``, gradient ``estimator``) or a fixed one (``linear``: the loss's
+    defaults otherwise)."""
+    from mdm.train import load_config
+
+    loss = {**ORDER_TRAIN["loss"], "order_estimator": estimator} if schedule == "per-position" else {
+        "schedule": schedule}
+    return load_config({**ORDER_TRAIN, "data": data, "loss": loss}, [*overrides, f"seed={seed}"])
+
+
+def train_model(data: dict, overrides, *, schedule: str, seed: int, out: Path, estimator: str = "rloo"):
+    """Train one model (:func:`train_config`); returns ``(model in eval mode, metrics rows)``."""
+    cfg = train_config(data, overrides, schedule=schedule, seed=seed, estimator=estimator)
     result = train(cfg, out_dir=out, progress=False, resume=False)
     if result.interrupted:
-        raise TrainingInterrupted(f"training in {out} stopped at step {result.steps} of {setup.steps}")
+        raise TrainingInterrupted(f"training in {out} stopped at step {result.steps} of {cfg.max_steps}")
     model, _ = load(result.checkpoint)
     return model, result.metrics
 

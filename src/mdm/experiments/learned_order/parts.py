@@ -16,6 +16,7 @@ from mdm.experiments.learned_order.measures import (
     order_heatmap,
     paired_ci,
     table_fidelity,
+    train_config,
     train_model,
     val_curve,
     w_history,
@@ -57,7 +58,8 @@ def planted_part(p: Preset, seed: int, ctx) -> dict:
             row["decoding"] = {kind: decoding_comparison(models[kind], planted, n=p.decode_samples, seed=s)
                                for kind in ("learned", "fixed")}
             row["gradients"] = gradient_comparison(models["learned"], heldout[:64], seed=s,
-                                                   draws=p.planted_train.order_draws, repeats=p.grad_repeats)
+                                                   draws=train_config(data, p.planted_train).loss.order_draws,
+                                                   repeats=p.grad_repeats)
         out["seeds"][s] = row
     seeds = list(out["seeds"].values())
     out["tau"] = mean_ci(r["learned"]["tau"] for r in seeds)
