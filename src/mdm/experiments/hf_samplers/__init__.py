@@ -12,6 +12,9 @@ Scheduled sampler each generate the rest of a human VH3 heavy chain after its fr
 * temperature 0: NFE and agreement (share of positions equal) with one-token-per-step greedy
   decoding (``Scheduled(steps=L)``, i.e. ``TopK(1)``).
 
+Part ``infill`` (:mod:`mdm.experiments.hf_samplers.infill`): masked residues of real heavy chains
+filled in by each sampler vs a one-shot argmax.  ``continue`` is the part above.
+
 Nothing is trained here (the runner's seed is the sampling seed).  Needs the antiberty 0.1.3 wheel
 (``pip install 'mdm-lab[protein]'`` or ``$MDM_ANTIBERTY_WHEEL``).
 """
@@ -26,10 +29,11 @@ from pathlib import Path
 import torch
 
 from mdm.experiments.common import interval, markdown_table, with_ci
+from mdm.experiments.hf_samplers.infill import InfillSetup, infill_part
 from mdm.experiments.plotting import figure
 from mdm.experiments.runner import Experiment, Part
 
-__all__ = ["EXPERIMENT", "PREFIX", "PRESETS", "Setup"]
+__all__ = ["EXPERIMENT", "PREFIX", "PRESETS", "Setup", "load_model"]
 
 PREFIX = "EVQLVESGGGLVQPGGSLRLSCAAS"  # human VH3 framework 1 (as in trastuzumab)
 FAMILIES = (("scheduled", "o", "steps"), ("eb", "s", "gamma"), ("threshold", "^", "tau"))
@@ -39,7 +43,7 @@ FAMILIES = (("scheduled", "o", "steps"), ("eb", "s", "gamma"), ("threshold", "^"
 class Setup:
     """``length`` residues generated, ``num`` sequences per setting at T = 1, ``elbo_samples`` draws
     per sequence; the settings: Scheduled at ``length // d`` steps, EB at each ``gamma``, Threshold
-    at each ``tau``."""
+    at each ``tau``; ``infill``: part ``infill``."""
 
     length: int
     num: int
@@ -47,13 +51,18 @@ class Setup:
     steps_div: tuple[int, ...]
     gamma: tuple[float, ...]
     tau: tuple[float, ...]
+    infill: InfillSetup
 
 
 PRESETS = {
-    "quick": Setup(length=16, num=2, elbo_samples=2, steps_div=(1, 4), gamma=(1.0,), tau=(0.5,)),
+    "quick": Setup(length=16, num=2, elbo_samples=2, steps_div=(1, 4), gamma=(1.0,), tau=(0.5,),
+                   infill=InfillSetup(chains=2, mask_draws=1, fraction=0.15, k=(1, 4), gamma=(1.0,),
+                                      tau=(0.5,))),
     # Sized for one CPU thread (~1 s per forward of 8 x 74 tokens through the 26M-parameter model).
     "full": Setup(length=48, num=8, elbo_samples=4, steps_div=(1, 2, 4, 8), gamma=(0.1, 0.5, 1.0, 2.0),
-                  tau=(0.99, 0.9, 0.7, 0.5)),
+                  tau=(0.99, 0.9, 0.7, 0.5),
+                  infill=InfillSetup(chains=4, mask_draws=3, fraction=0.15, k=(1, 2, 4), gamma=(0.1, 1.0),
+                                     tau=(0.9, 0.5))),
 }
 
 
@@ -70,15 +79,20 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("MDM_CACHE", "~/.cache/mdm")).expanduser() / "antiberty-0.1.3-hf"
 
 
-def samplers_part(s: Setup, seed: int, ctx) -> dict:
-    """Every setting at T = 1 (``num`` samples) and T = 0 (one greedy sequence)."""
-    import transformers
-
-    import mdm
+def load_model():
+    """AntiBERTy as an mdm denoiser (converted once into ``$MDM_CACHE``)."""
     from mdm.models.hf import from_hf
-    from mdm.models.hf.antiberty import AMINO_ACIDS, antiberty_folder
+    from mdm.models.hf.antiberty import antiberty_folder
 
-    den = from_hf(antiberty_folder(_cache_dir()), kind="masked-lm", verbose=False)
+    return from_hf(antiberty_folder(_cache_dir()), kind="masked-lm", verbose=False)
+
+
+def continue_part(s: Setup, seed: int, ctx) -> dict:
+    """Every setting at T = 1 (``num`` samples) and T = 0 (one greedy sequence)."""
+    import mdm
+    from mdm.models.hf.antiberty import AMINO_ACIDS
+
+    den = load_model()
     tok, n = den.tokenizer, s.length
     prompt = torch.tensor([tok.cls_token_id] + tok(PREFIX, add_special_tokens=False)["input_ids"])
     p = prompt.numel()
@@ -108,13 +122,18 @@ def samplers_part(s: Setup, seed: int, ctx) -> dict:
         r = rows[-1]
         ctx.log(f"{family:9s} {label:11s} NFE {r['nfe']:6.1f}  NELBO/token {r['nelbo_per_token']:.3f}"
                 f"  greedy NFE {r['greedy_nfe']:3d} agreement {r['greedy_agreement']:.3f}")
-    return {"rows": rows, "transformers": transformers.__version__}
+    return {"rows": rows}
 
 
 def _assemble(s: Setup, results: dict, seed: int) -> dict:
-    part = results["samplers"]
-    return {"experiment": "hf-samplers", "model": "AntiBERTy (antiberty 0.1.3)", "length": s.length,
-            "prefix": PREFIX, "rows": part["rows"], "transformers": part["transformers"]}
+    import transformers
+
+    out = {"experiment": "hf-samplers", "model": "AntiBERTy (antiberty 0.1.3)", "length": s.length,
+           "prefix": PREFIX, "rows": results.get("continue", {}).get("rows", []),
+           "transformers": transformers.__version__}
+    if "infill" in results:
+        out["infill"] = results["infill"]
+    return out
 
 
 def _report(result: dict, s: Setup) -> str:
@@ -122,19 +141,39 @@ def _report(result: dict, s: Setup) -> str:
               "agreement with 1-per-step (T=0)"]
     table = [[r["sampler"], r["setting"], r["nfe"], with_ci(r["nelbo_per_token"], r["nelbo_ci"], digits=3),
               r["valid_fraction"], r["greedy_nfe"], r["greedy_agreement"]] for r in result["rows"]]
+    infill = _infill_lines(result["infill"]) if "infill" in result else []
+    if not table:
+        return "\n".join([f"# hf-samplers ({result['preset']}): {result['model']}", "", *infill])
     return "\n".join([
         f"# hf-samplers ({result['preset']}): {result['model']}, {result['length']} residues after "
         f"`{PREFIX}`",
         "", f"{s.num} sequences per setting at T = 1 (NELBO: {s.elbo_samples} draws per sequence; 95% "
         "percentile bootstrap CI over the sequences), one greedy sequence at T = 0; transformers "
         f"{result['transformers']}.", "", markdown_table(header, table), "",
-        "![NFE vs quality](nfe_vs_quality.png)", ""])
+        "![NFE vs quality](nfe_vs_quality.png)", "", *infill])
+
+
+def _infill_lines(inf: dict) -> list[str]:
+    def vs(r):
+        d = r.get("vs_argmax")
+        return "-" if d is None else f"{with_ci(d['diff'], d['ci'], digits=3, sign=True)} (p {d['p']:.2g})"
+
+    table = [[r["sampler"], r["setting"], with_ci(r["recovery"], r.get("recovery_ci"), digits=3), vs(r),
+              r["nfe"]] for r in inf["rows"]]
+    return [f"## Infilling: {inf['templates']} heavy-chain templates ({', '.join(inf['chains'])}) with "
+            f"{inf['masked_per_template']:.1f} random residues masked, temperature 0", "",
+            "Recovery of the masked residues [95% percentile bootstrap CI over templates]; minus the "
+            "one-shot argmax paired on the same templates (sign-flip p).", "",
+            markdown_table(["sampler", "setting", "recovery [95% CI]", "minus one-shot argmax", "NFE"],
+                           table), ""]
 
 
 def _plots(result: dict, out_dir: Path) -> list[str]:
     from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     rows = result["rows"]
+    if not rows:
+        return []
     panels = (("nfe", "nelbo_per_token", "NFE per sequence (T=1)", "NELBO per residue of samples (nats)"),
               ("greedy_nfe", "greedy_agreement", "NFE per sequence (T=0, greedy)",
                "agreement with 1-per-step greedy (fraction)"))
@@ -164,11 +203,13 @@ def _evidence(result: dict, s: Setup) -> dict:
 
 
 def _headline(result: dict) -> dict:
-    rows = result.get("rows", [])
+    rows, infill = result.get("rows", []), result.get("infill", {}).get("rows", [])
     return {**{f"NELBO/token, {r['sampler']} {r['setting']}": r["nelbo_per_token"] for r in rows},
-            **{f"greedy agreement, {r['sampler']} {r['setting']}": r["greedy_agreement"] for r in rows}}
+            **{f"greedy agreement, {r['sampler']} {r['setting']}": r["greedy_agreement"] for r in rows},
+            **{f"infill recovery, {r['sampler']} {r['setting']}": r["recovery"] for r in infill}}
 
 
 EXPERIMENT = Experiment(name="hf-samplers", presets=PRESETS,
-                        parts=lambda s: [Part("samplers", samplers_part)], assemble=_assemble,
+                        parts=lambda s: [Part("continue", continue_part), Part("infill", infill_part)],
+                        assemble=_assemble,
                         report=_report, plots=_plots, evidence=_evidence, headline=_headline)
