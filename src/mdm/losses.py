@@ -286,6 +286,22 @@ def _subset_masks(batch: int, length: int, prompt_len: int, generator: torch.Gen
     return masked, k
 
 
+def _check_predictable(denoiser, scored: torch.Tensor) -> None:
+    """A denoiser that never predicts some tokens (``forbidden_ids``: an HF adapter's [UNK], [SEP],
+    ...) gives them probability 0, so a NELBO that scores one would be +inf: name it instead."""
+    forbidden = getattr(denoiser, "forbidden_ids", None)
+    if not isinstance(forbidden, torch.Tensor) or not forbidden.numel():
+        return
+    bad = torch.isin(scored, forbidden.to(scored.device))
+    if bool(bad.any()):
+        ids = sorted(set(scored[bad].tolist()))
+        name = getattr(denoiser, "token_name", None)
+        names = ", ".join(f"{name(i)!r} (id {i})" if callable(name) else f"id {i}" for i in ids[:5])
+        raise TokenError(
+            f"x0 holds tokens the denoiser never predicts at scored positions ({names}): their "
+            "probability is 0 and the NELBO would be infinite; drop them or keep them in the prompt")
+
+
 @torch.no_grad()
 def elbo_draws(
     denoiser,
@@ -316,6 +332,7 @@ def elbo_draws(
         )
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
         raise ConfigError(f"seed must be an integer or None, got {seed!r}")
+    _check_predictable(denoiser, x0[:, prompt_len:])
     if max_rows is None:
         max_rows = max(1, _LOGIT_BUDGET // max(1, length * vocab_size))
     elif not isinstance(max_rows, int) or isinstance(max_rows, bool) or max_rows < 1:

@@ -107,3 +107,44 @@ def test_simple_evaluate_on_a_local_task(tmp_path):
     res = simple_evaluate(model=lm, tasks=["mdm_toy_mirror"], task_manager=tm, bootstrap_iters=0)
     assert res["results"]["mdm_toy_mirror"]["acc,none"] == 1.0
     assert lm.stats["loglikelihood"] == sum(len(ch) for _, ch, _ in items)
+
+
+def test_draws_follow_the_target_standard_error_and_count_nfe():
+    """The harness adds ELBO draws until each request's Monte-Carlo standard error is at most the
+    target; the estimate is then within 4 standard errors of log p (exact oracle: unbiased)."""
+    lm = MDMHarnessLM(_pairs_language().denoiser(), Letters(), target_stderr=0.05, min_samples=16,
+                      max_samples=4096, seed=0, max_len=4, greedy_check=False)
+    reqs = [_req("loglikelihood", "ab", "ba"), _req("loglikelihood", "ab", "aa")]
+    (likely, _), (unlikely, _) = lm.loglikelihood(reqs)
+    mc = lm.mc_summary()["?"]
+    assert mc["max_request_stderr"] <= 0.05 and mc["requests"] == 2
+    assert mc["mean_draws"] > 16  # the 16 first draws were not enough for 0.05 nats
+    assert abs(likely - math.log(8 / 11)) < 4 * 0.05 and abs(unlikely - math.log(1 / 11)) < 4 * 0.05
+    assert lm.stats["nfe"] == 2 * mc["mean_draws"]  # one pass per draw (no greedy check)
+    assert 0 < mc["nelbo_stderr"] <= 0.05 / math.sqrt(2) + 1e-12
+    fixed = MDMHarnessLM(_pairs_language().denoiser(), Letters(), samples=7, max_len=4, greedy_check=False)
+    fixed.loglikelihood(reqs)
+    assert fixed.mc_summary()["?"]["mean_draws"] == 7 and fixed.stats["nfe"] == 14
+
+
+class Calls:
+    """Counts the forward calls of a denoiser."""
+
+    def __init__(self, den):
+        self.den, self.vocab_size, self.mask_id, self.calls = den, den.vocab_size, den.mask_id, 0
+
+    def __call__(self, x, attention_mask=None):
+        self.calls += 1
+        return self.den(x)
+
+
+def test_batched_requests_share_forward_passes_and_agree():
+    reqs = [_req("loglikelihood", c, t) for c, t in [("ab", "ba"), ("ab", "aa"), ("ba", "ab"), ("a", "bba")]]
+    out = {}
+    for b in (1, 3):
+        den = Calls(_pairs_language().denoiser())
+        lm = MDMHarnessLM(den, Letters(), samples=300, seed=0, max_len=4, greedy_check=False, batch_size=b)
+        out[b] = ([ll for ll, _ in lm.loglikelihood(reqs)], den.calls)
+    assert out[3][1] < out[1][1]  # three equal-length requests in one batch: fewer passes
+    for one, three in zip(out[1][0], out[3][0]):
+        assert abs(one - three) < 0.3  # two independent 300-draw estimates of the same bound

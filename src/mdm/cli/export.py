@@ -18,6 +18,8 @@ def add(sub) -> None:
     p.add_argument("checkpoint", help="checkpoint directory (or a training run's folder)")
     p.add_argument("out_dir", help="output folder (must not exist, or be empty)")
     p.add_argument("--no-ema", action="store_true", help="export the raw trained weights, not their EMA")
+    p.add_argument("--license", default="other",
+                   help="license id for the model card's hub metadata (e.g. mit, apache-2.0; default other)")
     p.set_defaults(func=run)
 
 
@@ -37,8 +39,10 @@ def run(args) -> int:
         model, tokenizer = checkpoint.load(src, ema=False)
     else:
         model, tokenizer = load_checkpoint(str(src))
-    step = checkpoint.read_config(src, verify=False).get("metadata", {}).get("step")
-    export(model, tokenizer, out, metadata={"source_step": step, "ema": not args.no_ema})
+    training = checkpoint.read_config(src, verify=False)
+    step = training.get("metadata", {}).get("step")
+    export(model, tokenizer, out, metadata={"source_step": step, "ema": not args.no_ema}, training=training,
+           license=args.license)
     print(f"exported {src} -> {out} (load with transformers.AutoModelForMaskedLM.from_pretrained("
           f"{str(out)!r}, trust_remote_code=True))")
     return 0

@@ -11,7 +11,7 @@ import json
 import os
 from pathlib import Path
 
-from mdm.cli.args import check_output_file, int_at_least
+from mdm.cli.args import check_output_file, float_in, int_at_least
 from mdm.cli.sampler import add_unmasker_options, build_unmasker
 from mdm.cli.source import add_model_source
 from mdm.errors import ConfigError, DependencyError
@@ -30,8 +30,18 @@ def add(sub) -> None:
     p.add_argument("--include-path", metavar="DIR", help="folder of task YAMLs (only these are indexed)")
     p.add_argument("--limit", type=int_at_least(1), help="at most this many documents per task")
     p.add_argument("--num-fewshot", type=int_at_least(0), help="few-shot examples per prompt")
-    p.add_argument("--elbo-samples", type=int_at_least(1), default=32,
-                   help="Monte-Carlo ELBO draws per loglikelihood request (default 32)")
+    p.add_argument("--elbo-stderr", type=float_in(0.0, float("inf"), lo_open=True), default=0.2,
+                   metavar="NATS", help="ELBO draws per loglikelihood request are added (16 to "
+                   "--max-elbo-samples) until the estimate's Monte-Carlo standard error is at most NATS "
+                   "(default 0.2); the table's nelbo row reports the errors reached")
+    p.add_argument("--max-elbo-samples", type=int_at_least(2), default=1024,
+                   help="at most this many ELBO draws per request (default 1024)")
+    p.add_argument("--elbo-samples", type=int_at_least(1),
+                   help="a fixed number of ELBO draws per request instead of --elbo-stderr")
+    p.add_argument("--batch-size", type=int_at_least(1), default=1,
+                   help="loglikelihood requests of equal lengths scored together (default 1)")
+    p.add_argument("--log-samples", metavar="FILE",
+                   help="also write every request and the model's answer (lm-eval's samples) to FILE (JSON)")
     p.add_argument("--no-greedy-check", action="store_true",
                    help="skip the greedy decode behind is_greedy (saves NFE; is_greedy is then False)")
     p.add_argument("--max-gen-toks", type=int_at_least(1), default=64,
@@ -45,6 +55,7 @@ def add(sub) -> None:
 
 def run(args) -> int:
     check_output_file(args.output, "--output")
+    check_output_file(args.log_samples, "--log-samples")
     if args.include_path is not None and not Path(args.include_path).is_dir():
         raise ConfigError(f"--include-path {args.include_path} is not a folder")
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
@@ -68,19 +79,28 @@ def run(args) -> int:
         where = f"under {args.include_path}" if args.include_path else "among lm-eval's tasks"
         raise ConfigError(f"unknown task(s) {unknown} {where}")
     model, tokenizer = load_source(args, args.device)
-    lm = MDMHarnessLM(model, tokenizer, samples=args.elbo_samples, seed=args.seed,
+    lm = MDMHarnessLM(model, tokenizer, samples=args.elbo_samples, target_stderr=args.elbo_stderr,
+                      max_samples=max(args.max_elbo_samples, 16), batch_size=args.batch_size, seed=args.seed,
                       greedy_check=not args.no_greedy_check, unmasker=unmasker, block_size=args.block_size,
                       temperature=args.temperature, max_gen_toks=args.max_gen_toks)
     seeds = {f"{k}random_seed": args.seed for k in ("", "numpy_", "torch_", "fewshot_")}
     res = simple_evaluate(model=lm, tasks=tasks, task_manager=tm, limit=args.limit,
-                          num_fewshot=args.num_fewshot, bootstrap_iters=0, **seeds)
+                          num_fewshot=args.num_fewshot, bootstrap_iters=0, log_samples=bool(args.log_samples),
+                          **seeds)
+    for task, mc in lm.mc_summary().items():  # the Monte-Carlo error of the bounds, in the stderr column
+        if task in res["results"]:
+            res["results"][task]["nelbo,none"] = mc["nelbo"]
+            res["results"][task]["nelbo_stderr,none"] = mc["nelbo_stderr"]
     print(make_table(res))
     print(lm.bound_note)
     print(f"requests: {lm.stats}")
     if args.output:
-        out = {"results": res["results"], "note": lm.bound_note, "stats": lm.stats,
+        out = {"results": res["results"], "note": lm.bound_note, "stats": lm.stats, "elbo": lm.mc_summary(),
                "config": {k: v for k, v in vars(args).items() if k != "func" and _plain(v)}}
         Path(args.output).write_text(json.dumps(out, indent=2, default=str), encoding="utf-8")
+    if args.log_samples:
+        Path(args.log_samples).write_text(json.dumps(res.get("samples", {}), indent=1, default=str),
+                                          encoding="utf-8")
     return 0
 
 

@@ -8,15 +8,26 @@ of a LOWER BOUND on ``log p(continuation | context)``:
     loglikelihood(context, continuation) = -NELBO(continuation | context)
         = -E_k E_M [ L'/k * sum_{l in M} -log p(x_l | context, rest of continuation) ],
 
-computed by :func:`mdm.elbo` with the context as a never-masked prompt (``samples`` draws of
-``k ~ U{1..L'}`` and a uniform ``k``-subset ``M`` of the ``L'`` continuation positions).  Rankings
-between choices compare bounds, not exact probabilities; more ``samples`` lower the noise.
+computed by :func:`mdm.elbo` with the context as a never-masked prompt (draws of ``k ~ U{1..L'}``
+and a uniform ``k``-subset ``M`` of the ``L'`` continuation positions).  Rankings between choices
+compare bounds, not exact probabilities.  The number of draws follows a target Monte-Carlo
+standard error (``target_stderr``, nats): draws are added until the estimate's standard error
+(sample standard deviation of the draws / sqrt(n)) is at most the target, between
+``min_samples`` and ``max_samples``; ``samples=N`` fixes it instead.  The errors reached are kept
+per task (:meth:`MDMHarnessLM.mc_summary`) and ``mdm harness`` reports them as the ``nelbo``
+row of lm-eval's table: the mean NELBO per request, and in the stderr column the Monte-Carlo
+standard error of that mean.  A continuation holding a token the model never predicts ([UNK],
+specials of a masked LM) raises :class:`~mdm.errors.TokenError` naming it (its bound would be -inf).
+Every forward pass counts in ``stats["nfe"]`` (one per ELBO draw and request, and the
+sampling passes of ``generate_until`` and the greedy check).
 ``generate_until`` runs :func:`mdm.sample` with any unmasker and block size, stopping a sequence
 once an ``until`` string is generated with everything before it revealed (the EB-sampler paper's
 rule), and cuts the text at the first ``until`` string.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -30,7 +41,7 @@ except ImportError:  # the class still imports without lm-eval; building one say
 __all__ = ["BOUND_NOTE", "MDMHarnessLM"]
 
 BOUND_NOTE = ("loglikelihood = -NELBO: a Monte-Carlo estimate of a LOWER BOUND on log p(continuation | "
-              "context) ({samples} ELBO samples per request), not an exact log-probability")
+              "context) ({samples} per request), not an exact log-probability")
 
 
 def _max_len(denoiser) -> int | None:
@@ -45,8 +56,12 @@ def _max_len(denoiser) -> int | None:
 class MDMHarnessLM(LM):
     """An ``lm_eval`` LM over ``denoiser`` (any Denoiser) and ``tokenizer`` (``encode``/``decode``).
 
-    * ``samples`` -- ELBO draws per ``loglikelihood`` request (the bound's Monte-Carlo noise falls
-      as 1/sqrt(samples)); ``seed`` fixes them (each request gets its own seed from it).
+    * ``target_stderr`` / ``min_samples`` / ``max_samples`` -- ELBO draws per request chosen from a
+      target Monte-Carlo standard error in nats (module docstring); ``samples`` -- a fixed number
+      of draws instead.  ``seed`` fixes them (each request gets its own seed from it).
+    * ``batch_size`` -- loglikelihood requests of the same context and continuation lengths are
+      scored together, up to this many per forward batch (results then depend on the batching
+      through the random streams, not in distribution).
     * ``greedy_check`` -- also decode each continuation greedily (``temperature 0`` with
       ``unmasker``) to fill ``is_greedy``; off, ``is_greedy`` is False (saves NFE).
     * ``unmasker`` / ``block_size`` / ``temperature`` / ``max_gen_toks`` -- for ``generate_until``
@@ -57,17 +72,29 @@ class MDMHarnessLM(LM):
     ``stats`` counts requests and NFE.  See the module docstring: loglikelihoods are bounds.
     """
 
-    def __init__(self, denoiser, tokenizer, *, samples: int = 32, seed: int = 0, greedy_check: bool = True,
+    def __init__(self, denoiser, tokenizer, *, samples: int | None = None, target_stderr: float = 0.2,
+                 min_samples: int = 16, max_samples: int = 1024, seed: int = 0, greedy_check: bool = True,
                  unmasker=None, block_size: int | None = None, temperature: float = 0.0,
-                 max_gen_toks: int = 64, prefix_ids=None, max_len: int | None = None):
+                 max_gen_toks: int = 64, prefix_ids=None, max_len: int | None = None, batch_size: int = 1):
         if LM is object:
             raise DependencyError("the harness needs lm-eval: pip install 'mdm-lab[eval]'")
         super().__init__()
-        for name, value in (("samples", samples), ("max_gen_toks", max_gen_toks)):
+        for name, value in (("min_samples", min_samples), ("max_samples", max_samples),
+                            ("max_gen_toks", max_gen_toks), ("batch_size", batch_size),
+                            *((("samples", samples),) if samples is not None else ())):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{name} must be an int >= 1, got {value!r}")
+        if min_samples < 2 or max_samples < min_samples:
+            raise ConfigError(f"need 2 <= min_samples <= max_samples, got {min_samples} and {max_samples}")
+        if isinstance(target_stderr, bool) or not isinstance(target_stderr, (int, float)) \
+                or not target_stderr > 0:
+            raise ConfigError(f"target_stderr must be a number > 0 (nats), got {target_stderr!r}")
         self.denoiser, self.tok = denoiser, tokenizer
         self.samples, self.seed, self.greedy_check = samples, seed, greedy_check
+        self.target_stderr = float(target_stderr)
+        self.min_samples, self.max_samples = min_samples, max_samples
+        self.batch_size = batch_size
+        self._mc: dict[str, list[tuple[float, float, int]]] = {}  # task -> (nelbo, stderr, draws)
         self.unmasker, self.block_size, self.temperature = unmasker, block_size, temperature
         self.max_gen_toks = max_gen_toks
         self.prefix_ids = list(getattr(tokenizer, "prefix_ids", []) if prefix_ids is None else prefix_ids)
@@ -77,7 +104,22 @@ class MDMHarnessLM(LM):
 
     @property
     def bound_note(self) -> str:
-        return BOUND_NOTE.format(samples=self.samples)
+        if self.samples is not None:
+            return BOUND_NOTE.format(samples=f"{self.samples} ELBO samples")
+        return BOUND_NOTE.format(samples=f"{self.min_samples}-{self.max_samples} ELBO samples, until the "
+                                 f"Monte-Carlo standard error is <= {self.target_stderr:g} nats")
+
+    def mc_summary(self) -> dict[str, dict[str, float]]:
+        """Per task: mean NELBO per loglikelihood request, the Monte-Carlo standard error of that
+        mean (sqrt(sum se_i^2) / n), the largest per-request error and the mean number of draws."""
+        out = {}
+        for task, rows in self._mc.items():
+            n = len(rows)
+            out[task] = {"nelbo": sum(r[0] for r in rows) / n,
+                         "nelbo_stderr": math.sqrt(sum(r[1] ** 2 for r in rows)) / n,
+                         "max_request_stderr": max(r[1] for r in rows),
+                         "mean_draws": sum(r[2] for r in rows) / n, "requests": n}
+        return out
 
     def _next_seed(self) -> int:
         self._calls += 1
@@ -102,13 +144,32 @@ class MDMHarnessLM(LM):
                 return p.device
         return torch.device("cpu")
 
-    def _nelbo(self, context: list[int], target: list[int]) -> float:
-        import mdm
+    def _nelbo(self, context: list[int], target: list[int], task: str | None = None) -> float:
+        return self._nelbo_rows([(context, target)], task)[0]
 
-        ctx = self.prefix_ids + self._fit(context, target)
-        x0 = torch.tensor([ctx + target], dtype=torch.long, device=self._model_device())
-        return float(mdm.elbo(self.denoiser, x0, samples=self.samples, prompt_len=len(ctx),
-                              seed=self._next_seed())[0])
+    def _nelbo_rows(self, pairs, task: str | None) -> list[float]:
+        """NELBO of each ``(context, target)`` (all of one context length and one target length),
+        draws added until every row's Monte-Carlo standard error meets the target."""
+        from mdm.losses import elbo_draws
+
+        rows = [self.prefix_ids + self._fit(c, t) + t for c, t in pairs]
+        prompt_len = len(rows[0]) - len(pairs[0][1])
+        x0 = torch.tensor(rows, dtype=torch.long, device=self._model_device())
+        n = self.samples or self.min_samples
+        draws = elbo_draws(self.denoiser, x0, samples=n, prompt_len=prompt_len, seed=self._next_seed()).cpu()
+        while self.samples is None:
+            se = draws.std(dim=0) / math.sqrt(draws.shape[0])
+            if bool((se <= self.target_stderr).all()) or draws.shape[0] >= self.max_samples:
+                break
+            want = int(((draws.std(dim=0).max() / self.target_stderr) ** 2).ceil()) + 1
+            more = min(self.max_samples, max(want, draws.shape[0] + 1)) - draws.shape[0]
+            draws = torch.cat([draws, elbo_draws(self.denoiser, x0, samples=more, prompt_len=prompt_len,
+                                                 seed=self._next_seed()).cpu()])
+        self.stats["nfe"] += draws.numel()  # one forward pass of one sequence per draw
+        nelbo, se = draws.mean(dim=0), draws.std(dim=0) / math.sqrt(draws.shape[0])
+        for v, e in zip(nelbo.tolist(), se.tolist()):
+            self._mc.setdefault(task or "?", []).append((v, e, draws.shape[0]))
+        return nelbo.tolist()
 
     def _generate(self, context: list[int], length: int, *, stop=None, temperature=None, unmasker=None):
         import mdm
@@ -131,17 +192,27 @@ class MDMHarnessLM(LM):
 
     def loglikelihood(self, requests) -> list[tuple[float, bool]]:
         """``(-NELBO, is_greedy)`` per ``(context, continuation)``: a lower bound on the log-likelihood."""
-        results = []
-        for req in requests:
+        results: list[tuple[float, bool] | None] = [None] * len(requests)
+        groups: dict[tuple, list[int]] = {}
+        encoded = []
+        for i, req in enumerate(requests):
             context, continuation = req.args
             ctx, cont = self.tok.encode(context), self.tok.encode(continuation)
+            encoded.append((ctx, cont))
             if not cont:
-                results.append((0.0, True))
+                results[i] = (0.0, True)
                 continue
-            ll = -self._nelbo(ctx, cont)
-            greedy = self.greedy_check and self._generate(ctx, len(cont), temperature=0.0) == cont
-            results.append((ll, bool(greedy)))
-            self.stats["loglikelihood"] += 1
+            fitted = len(self._fit(ctx, cont))
+            groups.setdefault((getattr(req, "task_name", None), fitted, len(cont)), []).append(i)
+        for (task, _, _), idx in groups.items():
+            for start in range(0, len(idx), self.batch_size):
+                chunk = idx[start:start + self.batch_size]
+                nelbos = self._nelbo_rows([encoded[i] for i in chunk], task)
+                for i, v in zip(chunk, nelbos):
+                    ctx, cont = encoded[i]
+                    greedy = self.greedy_check and self._generate(ctx, len(cont), temperature=0.0) == cont
+                    results[i] = (-v, bool(greedy))
+                    self.stats["loglikelihood"] += 1
         return results
 
     def loglikelihood_rolling(self, requests) -> list[float]:
@@ -154,7 +225,7 @@ class MDMHarnessLM(LM):
             chunk = len(ids) if room is None or len(ids) <= room else max(1, room // 2)
             total = 0.0
             for start in range(0, len(ids), max(chunk, 1)):
-                total -= self._nelbo(ids[:start], ids[start:start + chunk])
+                total -= self._nelbo(ids[:start], ids[start:start + chunk], getattr(req, "task_name", None))
             results.append(total)
             self.stats["loglikelihood_rolling"] += 1
         return results
@@ -178,3 +249,17 @@ class MDMHarnessLM(LM):
             results.append(text[:min(cuts)] if cuts else text)
             self.stats["generate_until"] += 1
         return results
+
+
+def _register() -> None:
+    """``mdm`` in lm-eval's model registry (lazily: :mod:`mdm.eval.lm_eval_model` loads on use)."""
+    try:
+        import lm_eval.models  # noqa: F401 -- lm-eval's own models first (it fills an empty registry only)
+        from lm_eval.api.registry import model_registry
+    except ImportError:
+        return
+    if "mdm" not in model_registry:
+        model_registry.register("mdm", target="mdm.eval.lm_eval_model:MDMLM")
+
+
+_register()

@@ -365,7 +365,8 @@ class TransformerDenoiser(nn.Module):
         c = None
         if self.time_conditioned:
             t = t.to(dev).float().expand(B)
-            c = self.time_mlp(timestep_embedding(t))
+            # float32 features, then the MLP's own precision (a bf16/fp16 model has no float32 weights)
+            c = self.time_mlp(timestep_embedding(t).to(self.time_mlp[0].weight.dtype))
 
         h = self.embed_tokens(x, q_pos)
         for i, blk in enumerate(self.blocks):

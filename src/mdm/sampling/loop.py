@@ -24,12 +24,12 @@ from dataclasses import dataclass
 import torch
 
 from mdm.errors import SamplingError, TokenError
-from mdm.protocol import check_tokens, denoiser_schedule, is_time_conditioned, model_time
+from mdm.protocol import block_size_of, check_tokens, denoiser_schedule, is_time_conditioned, model_time
 from mdm.sampling.blocks import Blocks, make_blocks, model_length
 from mdm.sampling.cache import SampleCache, make_cache
 from mdm.sampling.distribution import Distribution
 from mdm.sampling.guidance import ModelCall, check_cfg_scale
-from mdm.sampling.prompts import check_prompt_mask, left_pad
+from mdm.sampling.prompts import check_prompt_mask, check_template_options, left_pad, split_template
 from mdm.sampling.remask import Remasker
 from mdm.sampling.stopping import StopRule, _is_int, pad_after
 from mdm.sampling.trace import PROMPT, UNREVEALED, Trace
@@ -76,6 +76,8 @@ class _Setup:
     prompt_mask: torch.Tensor | None = None  # [B, P] bool, False at left padding; None: none
     cfg_scale: float = 0.0
     cache: SampleCache | None = None
+    init: torch.Tensor | None = None  # [B, length] start of the generated region (template); None: all masked
+    interior: bool = False  # the template fixes positions inside the generated region
 
 
 def _device_of(denoiser, prompt) -> torch.device:
@@ -115,7 +117,7 @@ def _check_prompt(prompt, batch_size: int, vocab_size: int, mask_id: int, device
 
 def _setup(denoiser, *, batch_size, length, prompt, unmasker, block_size, temperature, top_p, stop,
            seed, generator, trace, pad_id, prompt_mask=None, cfg_scale=0.0, cache=None,
-           cache_refresh=None) -> _Setup:
+           cache_refresh=None, template=None) -> _Setup:
     vocab_size, mask_id = getattr(denoiser, "vocab_size", None), getattr(denoiser, "mask_id", None)
     if not (_is_int(vocab_size) and _is_int(mask_id) and vocab_size >= 2 and 0 <= mask_id < vocab_size):
         raise SamplingError(
@@ -124,6 +126,12 @@ def _setup(denoiser, *, batch_size, length, prompt, unmasker, block_size, temper
         )
     if not _is_int(batch_size) or batch_size < 1:
         raise SamplingError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    init, interior = None, False
+    if template is not None:  # infilling: the leading fixed columns become the prompt
+        prompt, init, interior = split_template(
+            template, batch_size, vocab_size, mask_id, _device_of(denoiser, template), given=(
+                length, prompt, prompt_mask), block_size=block_size, model_block=block_size_of(denoiser))
+        length = init.shape[1]
     if length is None or not _is_int(length) or length < 1:
         raise SamplingError(
             f"length (tokens to generate after the prompt) must be an int >= 1, got {length!r}")
@@ -140,6 +148,8 @@ def _setup(denoiser, *, batch_size, length, prompt, unmasker, block_size, temper
         )
     if not isinstance(trace, bool):
         raise SamplingError(f"trace must be True or False, got {trace!r}")
+    if interior:
+        check_template_options(unmasker, stop, cfg_scale)
     if is_time_conditioned(denoiser):
         denoiser_schedule(denoiser)  # a bad schedule attribute fails here, before any work
     device = _device_of(denoiser, prompt)
@@ -183,6 +193,7 @@ def _setup(denoiser, *, batch_size, length, prompt, unmasker, block_size, temper
         prompt_mask=prompt_mask, cfg_scale=cfg_scale,
         cache=make_cache(denoiser, cache, cache_refresh, batch=prompt.shape[0],
                          total_len=model_length(denoiser, prompt.shape[1] + length)),
+        init=init, interior=interior,
     )
 
 
@@ -243,10 +254,11 @@ def _finished(s: _Setup, x: torch.Tensor, eligible: torch.Tensor, reveal: torch.
 class _Recorder:
     """Builds the :class:`Trace`; its per-row tensors follow the batch as rows leave it."""
 
-    def __init__(self, x: torch.Tensor, prompt_len: int):
+    def __init__(self, x: torch.Tensor, prompt_len: int, mask_id: int):
         b, n = x.shape
         self.reveal_step = torch.full((b, n), UNREVEALED, dtype=torch.long, device=x.device)
         self.reveal_step[:, :prompt_len] = PROMPT
+        self.reveal_step[:, prompt_len:].masked_fill_(x[:, prompt_len:] != mask_id, PROMPT)  # template
         self.out_reveal_step = self.reveal_step.clone()
         self.values = torch.empty_like(x)
         self.padded = torch.zeros(b, n, dtype=torch.bool, device=x.device)
@@ -290,18 +302,24 @@ def _model_call(denoiser, s: _Setup) -> ModelCall:
 def _run(denoiser, s: _Setup) -> SampleOutput:
     prompt, mask_id, gen = s.prompt, s.mask_id, s.generator
     batch, p = prompt.shape
-    x = torch.cat([prompt, torch.full((batch, s.length), mask_id, dtype=torch.long, device=s.device)], dim=1)
+    start = s.init
+    if start is None:
+        start = torch.full((batch, s.length), mask_id, dtype=torch.long, device=s.device)
+    x = torch.cat([prompt, start], dim=1)
     call = _model_call(denoiser, s)
     remasker = Remasker(s.unmasker, x) if hasattr(s.unmasker, "remask") else None
     out = torch.empty_like(x)
     nfe = torch.zeros(batch, dtype=torch.long, device=s.device)
     rows = torch.arange(batch, device=s.device)  # output row of each active row
-    rec = _Recorder(x, p) if s.trace else None
+    rec = _Recorder(x, p, mask_id) if s.trace else None
     budget = None if s.block_steps is None else sum(s.block_steps)
 
     step = 0
     while rows.numel() and (budget is None or step < budget):
         lo, hi, eligible, local, width = _window(s, x, step)
+        if s.interior and budget is not None and not bool(eligible.any()):
+            step += 1  # a budgeted step over template positions that are all fixed: no pass
+            continue
         state = StepState(local, width, s.blocks.count, eligible, gen, lo=lo, prompt_len=p, length=s.length)
         reveal = s.unmasker.plan(state)
         if reveal is None:  # choose from the model's distribution at the eligible positions
@@ -359,7 +377,8 @@ def _run(denoiser, s: _Setup) -> SampleOutput:
 
 def sample(denoiser, *, batch_size=1, length=None, prompt=None, unmasker=None, block_size=None,
            temperature=0.0, top_p=1.0, stop=None, seed=None, generator=None, trace=False,
-           pad_id=None, prompt_mask=None, cfg_scale=0.0, cache=None, cache_refresh=None) -> SampleOutput:
+           pad_id=None, prompt_mask=None, cfg_scale=0.0, cache=None, cache_refresh=None,
+           template=None) -> SampleOutput:
     """Sample ``batch_size`` sequences of ``length`` tokens after ``prompt`` from an MDM.
 
     * ``denoiser`` -- any Denoiser (``mdm.protocol``): an exact oracle, a trained model (call
@@ -367,6 +386,15 @@ def sample(denoiser, *, batch_size=1, length=None, prompt=None, unmasker=None, b
     * ``prompt`` -- LongTensor ``[P]`` (shared) or ``[B, P]``; never modified, never masked.  A
       ``[B, P]`` prompt sets the batch size when ``batch_size`` is left at 1.  A list of 1-D
       prompts of different lengths is left-padded (with ``pad_id``, else 0) into ``[B, P]``.
+    * ``template`` -- infilling: LongTensor ``[L]`` (shared) or ``[B, L]``; ``denoiser.mask_id``
+      marks the positions to generate, every other position is fixed and never changed (no
+      ``length``/``prompt``/``prompt_mask`` with it).  The leading columns fixed in every row act
+      as the prompt; ``length`` and ``block_size`` then count from there.  Fixed positions inside
+      the generated region start out revealed: a time-conditioned denoiser's ``t`` counts them as
+      unmasked, and a budgeted unmasker's step that finds nothing eligible in any row is skipped
+      (no NFE), so ``Scheduled``/``TopK`` reveal their counts among the free positions and finish
+      early.  ``stop``, ``cfg_scale`` and remasking unmaskers would touch or ignore those fixed
+      positions and are refused with them.  ``out.tokens`` has the template's shape.
     * ``prompt_mask`` -- bool ``[B, P]``: False at left padding of a ``[B, P]`` prompt
       (:mod:`mdm.sampling.prompts`); the denoiser gets it as ``attention_mask``, so each row comes
       out as it would alone for a denoiser that honours it.  ``out.prompt_mask`` returns it.
@@ -406,6 +434,6 @@ def sample(denoiser, *, batch_size=1, length=None, prompt=None, unmasker=None, b
     s = _setup(denoiser, batch_size=batch_size, length=length, prompt=prompt, unmasker=unmasker,
                block_size=block_size, temperature=temperature, top_p=top_p, stop=stop, seed=seed,
                generator=generator, trace=trace, pad_id=pad_id, prompt_mask=prompt_mask, cfg_scale=cfg_scale,
-               cache=cache, cache_refresh=cache_refresh)
+               cache=cache, cache_refresh=cache_refresh, template=template)
     with torch.no_grad():
         return _run(denoiser, s)

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import torch
 
-from mdm.errors import TokenError
+from mdm.errors import SamplingError, TokenError
+from mdm.protocol import check_tokens
 
-__all__ = ["check_prompt_mask", "left_pad"]
+__all__ = ["check_prompt_mask", "check_template_options", "left_pad", "split_template"]
 
 
 def left_pad(prompts, pad_id: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -77,3 +78,64 @@ def check_prompt_mask(prompt_mask, prompt: torch.Tensor) -> torch.Tensor | None:
             "right-align the prompts, e.g. with mdm.sampling.prompts.left_pad or a list of prompts"
         )
     return None if bool(prompt_mask.all()) else prompt_mask.contiguous()
+
+
+def split_template(template, batch_size: int, vocab_size: int, mask_id: int, device, *, given=(),
+                   block_size=None, model_block=None):
+    """Infilling: ``template [B, L]`` (or ``[L]``, shared by ``batch_size`` rows) marks with
+    ``mask_id`` the positions to generate; every other position is fixed.  A prefix prompt is the
+    special case whose fixed positions are the first ``P``, so the template is cut the same way:
+    the leading columns fixed in every row become the prompt (the loop's blocks, caches and time
+    conditioning then treat them exactly as a prompt) and the rest is the generated region, whose
+    fixed positions start out revealed and are never eligible.
+
+    Returns ``(prompt [B, P], init [B, L - P], interior)``; ``interior`` is True when some fixed
+    position lies inside the generated region.  ``given``: the call's ``length`` / ``prompt`` /
+    ``prompt_mask``, which a template replaces (all must be None); ``block_size`` must divide
+    ``L - P`` unless the model is block-causal (``model_block``)."""
+    if any(v is not None for v in given):
+        raise SamplingError(
+            "template= fixes every position itself: pass it without length, prompt or prompt_mask")
+    if (not isinstance(template, torch.Tensor) or template.is_floating_point() or template.is_complex()
+            or template.dtype == torch.bool or template.dim() not in (1, 2)):
+        shape = tuple(getattr(template, "shape", ()))
+        got = f"{type(template).__name__} {getattr(template, 'dtype', '')} {shape}"
+        raise TokenError(f"template must be an integer tensor [L] or [B, L] (mask_id = generate), got {got}")
+    template = template.to(device=device, dtype=torch.long)
+    if template.dim() == 1:
+        template = template.unsqueeze(0)
+    if template.shape[0] == 1:
+        template = template.expand(batch_size, -1)
+    elif batch_size not in (1, template.shape[0]):
+        raise SamplingError(
+            f"template has {template.shape[0]} rows but batch_size={batch_size}: give one row, or one per "
+            "sequence (batch_size may then stay 1)")
+    check_tokens(template, vocab_size, "template")
+    masked = template == mask_id
+    if not bool(masked.any(dim=1).all()):
+        row = int((~masked.any(dim=1)).nonzero()[0])
+        raise SamplingError(
+            f"template row {row} has no mask token ({mask_id}): mark the positions to generate with mask_id")
+    p = int(masked.any(dim=0).to(torch.uint8).argmax())  # leading columns fixed in every row
+    init = template[:, p:].contiguous()
+    if isinstance(block_size, int) and block_size > 0 and init.shape[1] % block_size and model_block is None:
+        raise SamplingError(f"with template=, blocks start at the first column to generate ({p}): "
+                            f"block_size={block_size} must divide the {init.shape[1]} columns from there")
+    return template[:, :p].contiguous(), init, bool((init != mask_id).any())
+
+
+def check_template_options(unmasker, stop, cfg_scale) -> None:
+    """What a template with fixed positions inside the generated region rules out: each of these
+    would change or ignore a fixed position."""
+    if hasattr(unmasker, "remask"):
+        raise SamplingError(
+            f"{unmasker!r} sends clean tokens back to the mask and would remask the template's fixed "
+            "positions: use a non-remasking unmasker with template=")
+    if stop is not None:
+        raise SamplingError(
+            "stop= pads everything after a stop sequence, over the template's fixed positions: "
+            "drop stop= (the template already fixes where the text ends)")
+    if cfg_scale:
+        raise SamplingError(
+            "cfg_scale masks only a prefix prompt in its unconditional pass, not the template's other "
+            "fixed positions: use cfg_scale=0 with template=")

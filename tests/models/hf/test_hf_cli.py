@@ -125,3 +125,19 @@ def test_harness_cli(masked_lm_dirs, tmp_path, capsys):
     rc, out, err = _run(["harness", "--hf", masked_lm_dirs["bert"], "--tasks", "nope", "--include-path",
                          tmp_path], capsys)
     assert rc == 2 and "unknown task(s) ['nope']" in err
+
+
+def test_sample_hf_template_fills_only_the_masks(masked_lm_dirs, capsys):
+    argv = ["sample", "--hf", masked_lm_dirs["bert"], "--template", "w1 <mask> w2 <mask:3> w3", "--num", "2",
+            "--json", "--unmasker", "topk"]
+    rc, out, err = _run(argv, capsys)
+    assert rc == 0, err
+    for r in (json.loads(line) for line in out.splitlines()):
+        words = r["text"].split()
+        assert len(words) == 7 and words[0] == "w1" and words[2] == "w2" and words[6] == "w3"
+        assert set(words) <= set(WORDS) and r["nfe"] == 4  # TopK(1): one pass per generated token
+    for template, extra, words in [("w1 <mask>", ["--length", "4"], "drop --length"),
+                                   ("w1 w2", [], "has no <mask>")]:
+        argv = ["sample", "--hf", masked_lm_dirs["bert"], "--template", template, *extra]
+        rc, out, err = _run(argv, capsys)
+        assert rc == 2 and words in err and err.count("error:") == 1

@@ -21,12 +21,16 @@ position ``i`` is the model's prediction for token ``i`` (``logits``).  The buil
 
 from __future__ import annotations
 
+import inspect
+
 import torch
+from torch import nn
 
 from mdm.errors import ModelConfigError
 from mdm.registry import Registry
 
-__all__ = ["ADAPTERS", "Adapter", "DreamAdapter", "LLaDAAdapter", "MaskedLMAdapter", "choose_kind"]
+__all__ = ["ADAPTERS", "Adapter", "DreamAdapter", "LLaDAAdapter", "MaskedLMAdapter", "choose_kind",
+           "absolute_positions", "position_offset", "positions_from_mask"]
 
 
 def _model_type(config) -> str:
@@ -48,6 +52,7 @@ class Adapter:
     name = "adapter"
     auto_classes: tuple[str, ...] = ("AutoModel",)
     shifted = False  # logits of position i come from output i - 1
+    ignores_attention_mask = False  # the family's published code reads padding as text
 
     def matches(self, config) -> str | None:
         """Why ``config`` is of this kind (a short reason), or None."""
@@ -67,8 +72,10 @@ class Adapter:
         """Token ids never sampled (the mask is always among them)."""
         return {mask_id}
 
-    def logits(self, model, x: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
-        out = model(input_ids=x, attention_mask=attention_mask)
+    def logits(self, model, x: torch.Tensor, attention_mask: torch.Tensor | None,
+               position_ids: torch.Tensor | None = None) -> torch.Tensor:
+        extra = {} if position_ids is None else {"position_ids": position_ids}
+        out = model(input_ids=x, attention_mask=attention_mask, **extra)
         logits = out.logits if hasattr(out, "logits") else out[0]
         if self.shifted:
             # Output j predicts token j + 1: position i reads output i - 1; position 0 keeps output 0.
@@ -77,6 +84,42 @@ class Adapter:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+def absolute_positions(model: nn.Module) -> tuple[bool, int | None]:
+    """``(has_table, offset)`` for a model with a table of absolute positions: the
+    ``nn.Embedding`` named ``position_embeddings`` (BERT, DistilBERT, ELECTRA, RoBERTa, DeBERTa-v2
+    with ``position_biased_input``, ESM).  ``offset`` is its first position id when ``forward``
+    takes ``position_ids`` (a table with a ``padding_idx`` -- RoBERTa, ESM -- counts from
+    ``padding_idx + 1``, as those models do themselves), None when it does not (DistilBERT on
+    transformers 4.x).  Relative positions (RoPE, DeBERTa's relative attention) have no table and
+    need no correction: ``(False, None)``."""
+    try:
+        takes = "position_ids" in inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        takes = False
+    for name, module in model.named_modules():
+        if name.rsplit(".", 1)[-1] == "position_embeddings" and isinstance(module, nn.Embedding):
+            if not takes:
+                return True, None
+            return True, 0 if module.padding_idx is None else module.padding_idx + 1
+    return False, None
+
+
+def position_offset(model: nn.Module) -> int | None:
+    """The first position id to pass a model with absolute positions (:func:`absolute_positions`)."""
+    return absolute_positions(model)[1]
+
+
+def positions_from_mask(attention_mask: torch.Tensor, offset: int) -> torch.Tensor:
+    """Position ids that count only real tokens: a left-padded row's first real token gets
+    ``offset``, as it would alone.  Padding keeps the model's own numbering shifted by the row's
+    leading pads (clamped at ``offset``), so a right-padded row is numbered as without a mask."""
+    real = attention_mask.bool()
+    ar = torch.arange(real.shape[1], device=real.device).expand_as(real)
+    leading = real.to(torch.uint8).argmax(dim=1, keepdim=True)
+    counted = real.long().cumsum(dim=1) - 1
+    return torch.where(real, counted, ar - leading).clamp_min(0) + offset
 
 
 class MaskedLMAdapter(Adapter):
@@ -131,10 +174,14 @@ class LLaDAAdapter(Adapter):
         return None
 
 
+LLaDAAdapter.ignores_attention_mask = True  # LLaDA's released modeling code never reads it
+
+
 class DreamAdapter(LLaDAAdapter):
     name = "dream"
     family = "dream"
     shifted = True
+    ignores_attention_mask = False
 
 
 ADAPTERS: Registry[Adapter] = Registry("HF model kind", ModelConfigError, entries={

@@ -11,6 +11,12 @@ without mdm::
     mdm_tokenizer.json       the mdm tokenizer (mdm.tokenizers.tokenizer_from_dict)
     tokenizer.json, tokenizer_config.json, special_tokens_map.json
                              the same vocabulary as a ``tokenizers`` fast tokenizer (hf_tokenizer)
+    README.md                the model card (hub metadata: library_name, pipeline_tag fill-mask,
+                             license; the model, its training, sampling with and without mdm)
+    generation_config.json   bos/eos/pad/mask ids and mdm's default sampler
+
+A time-conditioned export derives ``t`` from the fraction masked when called without it, from the
+training schedule tabulated in config.json (``mdm_alpha_table``: alpha on a grid of 1025 times).
 
 :func:`mdm.load` reads such a folder too (:func:`load_export`).
 """
@@ -87,11 +93,24 @@ def modeling_source() -> str:
     return header + _FUTURE + "\n\n" + local + core + "\n\n# ---- Hugging Face wrapper ----\n" + wrapper
 
 
+ALPHA_GRID = 1025
+
+
+def _alpha_table(schedule) -> list[float] | None:
+    """alpha of a (scalar) schedule on t = i / 1024; None for none or a per-position schedule."""
+    if schedule is None:
+        return None
+    alpha = schedule.alpha(torch.linspace(0.0, 1.0, ALPHA_GRID, dtype=torch.float64))
+    alpha = torch.as_tensor(alpha, dtype=torch.float64)
+    return alpha.tolist() if alpha.shape == (ALPHA_GRID,) else None
+
+
 def _hf_config(model: TransformerDenoiser, tokenizer, extra: dict) -> dict:
     import transformers
 
     cfg = model.config.to_dict()
-    return {
+    table = _alpha_table(getattr(model, "schedule", None))
+    return {**({"mdm_alpha_table": table} if table is not None else {}),
         "architectures": ["MDMForMaskedLM"],
         "model_type": "mdm_transformer",
         "auto_map": {"AutoConfig": "modeling_mdm.MDMTransformerConfig",
@@ -102,20 +121,26 @@ def _hf_config(model: TransformerDenoiser, tokenizer, extra: dict) -> dict:
         "mask_token_id": cfg["mask_id"],
         "pad_token_id": getattr(tokenizer, "pad_id", None),
         "eos_token_id": getattr(tokenizer, "eos_id", None),
+        "bos_token_id": getattr(tokenizer, "bos_id", None),
         "max_position_embeddings": cfg["max_len"],
         "dtype": "float32",
+        "torch_dtype": "float32",  # the key transformers 4.x reads
         "transformers_version": transformers.__version__,
         "mdm": {"format": EXPORT_FORMAT, "version": 1, **extra},
     }
 
 
-def export(model, tokenizer, out_dir: str | Path, *, metadata: dict | None = None) -> Path:
+def export(model, tokenizer, out_dir: str | Path, *, metadata: dict | None = None,
+           training: dict | None = None, license: str = "other") -> Path:
     """Write ``model`` (an mdm :class:`TransformerDenoiser`) and its ``tokenizer`` as an HF model
-    folder at ``out_dir`` (which must not exist or be empty), atomically."""
+    folder at ``out_dir`` (which must not exist or be empty), atomically.  ``training`` -- the
+    checkpoint's training configuration, summarised in the model card; ``license`` -- the card's
+    hub license id."""
     try:
         from safetensors.torch import save_file
     except ImportError:  # pragma: no cover - safetensors is a core dependency
         raise DependencyError("export needs safetensors") from None
+    from mdm.models.hf.model_card import generation_config, model_card
     from mdm.models.hf.tokenizer_files import write_tokenizer_files
 
     if not isinstance(model, TransformerDenoiser):
@@ -141,6 +166,11 @@ def export(model, tokenizer, out_dir: str | Path, *, metadata: dict | None = Non
         (tmp / "config.json").write_text(json.dumps(_hf_config(model, tokenizer, extra), indent=2) + "\n",
                                          encoding="utf-8")
         write_tokenizer_files(tokenizer, tmp, max_len=model.config.max_len)
+        card = model_card(model, license=license, schedule=extra.get("schedule"), metadata=metadata or {},
+                          training=training)
+        (tmp / "README.md").write_text(card, encoding="utf-8")
+        (tmp / "generation_config.json").write_text(
+            json.dumps(generation_config(model, tokenizer), indent=2) + "\n", encoding="utf-8")
         if out.exists():
             out.rmdir()
         os.rename(tmp, out)

@@ -12,7 +12,12 @@ from mdm.errors import DependencyError, ModelConfigError
 from mdm.models.hf.adapters import ADAPTERS, choose_kind
 from mdm.models.hf.denoiser import HFDenoiser
 
-__all__ = ["from_hf"]
+__all__ = ["FIVE_X_PIN", "from_hf"]
+
+# Remote model code written for transformers 4.x (LLaDA's, Dream's) fails inside transformers 5.x
+# (post_init never called, tie_weights() without keywords, removed RoPE entries, ...).  mdm does not
+# patch transformers for it: from_hf names the line that runs it (tested with 4.57.1).
+FIVE_X_PIN = "transformers>=4.56,<5"
 
 
 def _transformers():
@@ -60,13 +65,89 @@ def _load_model(transformers, path: Path, adapter, config, trust_remote_code: bo
     remote = _auto_map_keys(config)
     names = [n for n in adapter.auto_classes if not remote or n in remote] or list(adapter.auto_classes)
     errors = []
+    remote_code = trust_remote_code and bool(remote) and _major(transformers) >= 5
     for name in names:
         try:
-            return getattr(transformers, name).from_pretrained(
-                str(path), config=config, trust_remote_code=trust_remote_code, dtype=dtype)
-        except (ValueError, KeyError) as e:  # this Auto class does not know the config
-            errors.append(f"{name}: {_short(e)}")
+            with _quiet(transformers):  # its load report would precede our one-line error
+                model, info = getattr(transformers, name).from_pretrained(
+                    str(path), config=config, trust_remote_code=trust_remote_code, output_loading_info=True,
+                    ignore_mismatched_sizes=True, **dtype_kwarg(transformers, dtype))
+        except Exception as e:  # noqa: BLE001 -- remote code fails in its own ways
+            if remote_code and not isinstance(e, OSError) and type(e).__name__ != "SafetensorError":
+                raise ModelConfigError(
+                    f"{path}: its own model code (auto_map) fails under transformers "
+                    f"{transformers.__version__} ({type(e).__name__}: {_short(e)[:120]}); code written for "
+                    f"transformers 4.x runs with pip install '{FIVE_X_PIN}'") from None
+            if isinstance(e, (ValueError, KeyError)):  # this Auto class does not know the config
+                errors.append(f"{name}: {_short(e)}")
+                continue
+            raise ModelConfigError(f"{path}: {_weights_problem(path, e)}") from None
+        _check_loading_info(path, info, config)
+        return model
     raise ModelConfigError(f"{path}: cannot load it as kind {adapter.name!r} ({'; '.join(errors)})")
+
+
+def _major(transformers) -> int:
+    return int(transformers.__version__.split(".")[0])
+
+
+def dtype_kwarg(transformers, dtype) -> dict:
+    """``from_pretrained``'s precision keyword: ``dtype`` from transformers 4.56 on (5.x), and
+    ``torch_dtype`` before (4.x, which does not know ``dtype``)."""
+    if dtype is None:
+        return {}
+    major, minor = (int(v) for v in transformers.__version__.split(".")[:2])
+    return {"dtype": dtype} if (major, minor) >= (4, 56) else {"torch_dtype": dtype}
+
+
+class _quiet:
+    """transformers' logging at error level and no progress bars for the duration (restored)."""
+
+    def __init__(self, transformers):
+        self.logging = transformers.utils.logging
+
+    def __enter__(self):
+        self.level, self.bars = self.logging.get_verbosity(), not self.logging.is_progress_bar_enabled()
+        self.logging.set_verbosity_error()
+        self.logging.disable_progress_bar()
+
+    def __exit__(self, *exc):
+        self.logging.set_verbosity(self.level)
+        if not self.bars:
+            self.logging.enable_progress_bar()
+
+
+def _weights_problem(path: Path, e: Exception) -> str:
+    msg = _short(e)
+    if isinstance(e, OSError) and "no file named" in msg:
+        return "no weights file there (model.safetensors or pytorch_model.bin): copy the weights in"
+    if type(e).__name__ == "SafetensorError" or "safetensors" in type(e).__module__:
+        return (f"a weights file is not valid safetensors (truncated or corrupt download?): {msg}; "
+                "download it again")
+    if isinstance(e, OSError) or ".safetensors" in msg:
+        return f"a weights shard is missing or unreadable: {msg}"
+    return f"cannot load its weights ({type(e).__name__}: {msg})"
+
+
+def _check_loading_info(path: Path, info: dict, config) -> None:
+    """A weight the model expects but the folder lacks would be random; a shape that differs from
+    config.json means the two do not belong together.  Either way: refuse, one line."""
+    mismatched = sorted(info.get("mismatched_keys") or [], key=str)
+    if mismatched:
+        first = mismatched[0]
+        what = (f"{first[0]} is {tuple(first[1])} in the weights but {tuple(first[2])} by config.json"
+                if isinstance(first, tuple) and len(first) == 3 else str(first))
+        raise ModelConfigError(
+            f"{path}: config.json does not match the weights ({len(mismatched)} tensors differ, "
+            f"e.g. {what}): "
+            "use the config.json that was saved with these weights")
+    missing = sorted(info.get("missing_keys") or [])
+    if missing:
+        arch = ", ".join(getattr(config, "architectures", None) or []) or "unknown"
+        raise ModelConfigError(
+            f"{path}: the weights lack {len(missing)} tensors this model needs ({', '.join(missing[:3])}"
+            f"{', ...' if len(missing) > 3 else ''}), so they would be random; the checkpoint is {arch}, "
+            "not a model with a masked-LM / diffusion-LM head: use such a checkpoint")
 
 
 def _auto_map_keys(config) -> set[str]:
@@ -101,10 +182,27 @@ def _tokenizer(transformers, tokenizer, path: Path | None, trust_remote_code: bo
     source = tokenizer if tokenizer is not None else path
     if source is None:
         raise ModelConfigError("pass tokenizer= (an HF tokenizer or its folder) with a model object")
+    folder = Path(source)
+    if folder.is_dir() and not any((folder / f).is_file() for f in _TOKENIZER_FILES) \
+            and not any(folder.glob("tokenization_*.py")):
+        raise ModelConfigError(
+            f"{source}: no tokenizer files there ({', '.join(_TOKENIZER_FILES[:3])}, ...): copy the "
+            "tokenizer files next to the weights (or pass from_hf(..., tokenizer=))")
     try:
-        return transformers.AutoTokenizer.from_pretrained(str(source), trust_remote_code=trust_remote_code)
-    except (ValueError, OSError, KeyError, TypeError) as e:
+        tok = transformers.AutoTokenizer.from_pretrained(str(source), trust_remote_code=trust_remote_code)
+    except (ValueError, OSError, KeyError, TypeError, ImportError) as e:  # 4.x: converters need protobuf
         raise ModelConfigError(f"{source}: no usable tokenizer there ({_short(e)})") from None
+    specials = set(getattr(tok, "all_special_ids", []) or [])
+    if len(tok) <= len(specials):  # transformers builds an empty one from a folder without its files
+        raise ModelConfigError(
+            f"{source}: no tokenizer files there (tokenizer.json, vocab.txt, ...; the tokenizer built "
+            f"has only its {len(tok)} special tokens): copy the tokenizer files next to the weights "
+            "(or pass from_hf(..., tokenizer=))")
+    return tok
+
+
+_TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "merges.txt", "tokenizer.model",
+                    "spiece.model", "sentencepiece.bpe.model", "spm.model", "vocab.model")
 
 
 def _short(e: Exception) -> str:
