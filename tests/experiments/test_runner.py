@@ -77,7 +77,8 @@ EXPERIMENT = Experiment(
     plots=plots,
     verdict=lambda result: [f"toy mean {result['draw']['mean']:.3f}"],
     evidence=lambda result, setup: {"n_test": setup.n, "method": "point estimates", "setting": "our proxy"},
-    headline=lambda result: {"mean": result["draw"]["mean"]},
+    headline=lambda result: {"mean": result["draw"]["mean"],
+                             "mean square - mean": (result["square"]["mean_square"], result["draw"]["mean"])},
 )
 EXPERIMENTS.register("toy", EXPERIMENT)
 '''
@@ -138,6 +139,10 @@ def test_a_killed_run_resumes_to_the_same_result(toy, tmp_path):
     across = a["across_seeds"]["mean"]
     assert across["n"] == 3 and across["missing"] == 0 and across["mean"] == pytest.approx(sum(means) / 3)
     assert across["lo"] <= across["mean"] <= across["hi"] and "## Across seeds" in report_b
+    diff = a["across_seeds"]["mean square - mean"]  # paired by seed: the mean of per-seed differences
+    squares = [a["by_seed"][str(s)]["square"]["mean_square"] for s in range(3)]
+    assert diff["n_pairs"] == 3 and 0 <= diff["p_value"] <= 1
+    assert diff["mean"] == pytest.approx(sum(q - m for q, m in zip(squares, means)) / 3)
     assert "> **How strong is this evidence?** Evidence: 3 training seeds · 50 test items" in report_b
     for s in range(3):
         assert (whole / f"seed-{s}" / "hist.png").stat().st_size > 0

@@ -34,3 +34,19 @@ def figure(path: Path, *, title: str | None = None, nrows: int = 1, ncols: int =
         fig.savefig(path, dpi=dpi)
     finally:
         plt.close(fig)
+
+
+def label_axes(ax, *, xlabel: str, ylabel: str, title: str, fontsize: float = 9, log2x: bool = False,
+               log2y: bool = False, legend: float | None = 6) -> None:
+    """Axis labels, a title, base-2 log scales where asked, a light grid and (``legend``: its
+    font size, None for none) a legend: every panel labelled the same way."""
+    if log2x:
+        ax.set_xscale("log", base=2)
+    if log2y:
+        ax.set_yscale("log", base=2)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=fontsize)
+    ax.grid(alpha=0.3)
+    if legend is not None:
+        ax.legend(fontsize=legend)

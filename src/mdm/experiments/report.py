@@ -42,10 +42,16 @@ def evidence_box(name: str, preset: str, seeds: int = 1) -> str | None:
     return None if ev is None else _BOX.format(ev["line"])
 
 
+def _known(v) -> bool:
+    return v is not None and v == v
+
+
 def across_seeds(plan, by_seed: dict[int, dict]) -> dict | None:
-    """Each headline number summarised over the seeds (``None`` values, e.g. a threshold never
-    reached, are counted and left out): ``{name: {mean, se, lo, hi, n, level, method, missing}}``."""
-    from mdm.eval.stats import summarize
+    """Each headline number summarised over the seeds (:func:`mdm.eval.stats.summarize`); a headline
+    pair ``(a, b)`` (two arms on the same seed) as the paired difference ``a - b`` over seeds
+    (:func:`mdm.eval.stats.paired_difference`, with its sign-flip p).  ``None`` values (e.g. a
+    threshold never reached) are counted in ``missing`` and left out."""
+    from mdm.eval.stats import paired_difference, summarize
 
     if plan.experiment.headline is None or len(by_seed) < 2:
         return None
@@ -55,19 +61,25 @@ def across_seeds(plan, by_seed: dict[int, dict]) -> dict | None:
             values.setdefault(name, []).append(v)
     out = {}
     for name, vs in values.items():
-        kept = [v for v in vs if v is not None and v == v]
-        est = summarize(kept).__dict__ if kept else {}
+        if any(isinstance(v, (list, tuple)) for v in vs):
+            kept = [v for v in vs if isinstance(v, (list, tuple)) and all(_known(x) for x in v)]
+            est = paired_difference(*zip(*kept)).__dict__ if len(kept) > 1 else {}
+        else:
+            kept = [v for v in vs if _known(v)]
+            est = summarize(kept).__dict__ if kept else {}
         out[name] = {**est, "missing": len(vs) - len(kept)}
     return out
 
 
 def _across_lines(summary: dict) -> list[str]:
     rows = [[name, f"{s['mean']:.4g}" if "mean" in s else "-", f"{s['se']:.2g}" if "se" in s else "-",
-             f"[{s['lo']:.4g}, {s['hi']:.4g}]" if "lo" in s else "-", s.get("n", 0), s["missing"]]
+             f"[{s['lo']:.4g}, {s['hi']:.4g}]" if "lo" in s else "-",
+             f"{s['p_value']:.2g}" if "p_value" in s else "", s.get("n", 0), s["missing"]]
             for name, s in summary.items()]
     return ["## Across seeds", "", "Each headline number over the seeds: mean, SE and 95% percentile "
-            "bootstrap CI (`mdm.eval.stats.summarize`); 'missing' counts seeds without a value.", "",
-            markdown_table(["number", "mean", "SE", "95% CI", "seeds", "missing"], rows)]
+            "bootstrap CI (`mdm.eval.stats.summarize`); a comparison of two arms (A - B) is paired by "
+            "seed, with its sign-flip p (`paired_difference`); 'missing' counts seeds without a value.", "",
+            markdown_table(["number", "mean", "SE", "95% CI", "p", "seeds", "missing"], rows)]
 
 
 def _plots(plan, result: dict, folder: Path) -> list[str]:

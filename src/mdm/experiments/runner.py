@@ -32,7 +32,7 @@ from typing import Any
 
 from mdm.errors import ConfigError
 from mdm.experiments.cache import PartCache
-from mdm.experiments.common import one_thread, provenance
+from mdm.experiments.common import one_thread, provenance, select_parts
 
 __all__ = ["Experiment", "Part", "PartContext", "TrainingInterrupted", "parse_seeds", "plan", "run"]
 
@@ -90,9 +90,11 @@ class Experiment:
       ``seeds_per_run``).  Read the setup only, so a results page's box can be made without a run
       (:func:`mdm.experiments.report.evidence_box`);
     * ``threads``: torch threads while it runs (None: leave as is);
-    * ``headline(result)``: ``{name: number}``, the numbers that decide the claim in one seed's
-      result; with several seeds the runner summarises each over seeds (mean, SE, 95% percentile
-      bootstrap CI: :func:`mdm.eval.stats.summarize`) in ``across_seeds`` and the report.
+    * ``headline(result)``: ``{name: number or (a, b)}``, the numbers that decide the claim in one
+      seed's result; with several seeds the runner summarises each over seeds (mean, SE, 95%
+      percentile bootstrap CI: :func:`mdm.eval.stats.summarize`; a pair ``(a, b)`` of two arms as
+      the paired difference ``a - b`` over seeds with a sign-flip p) in ``across_seeds`` and the
+      report.
     """
 
     name: str
@@ -144,14 +146,7 @@ def plan(experiment: Experiment, preset: str, seeds: Sequence[int] = (0,), parts
     names = [p.name for p in declared]
     if len(set(names)) != len(names):
         raise ConfigError(f"experiment {experiment.name!r} declares a part twice: {names}")
-    selected = tuple(names)
-    if parts is not None:
-        wanted = tuple(parts)
-        unknown = [w for w in wanted if w not in names]
-        if unknown or not wanted:
-            raise ConfigError(f"unknown part(s) {', '.join(unknown) or '(none given)'}; this preset has: "
-                              f"{', '.join(names)}")
-        selected = tuple(n for n in names if n in wanted)
+    selected = select_parts(tuple(names), parts)
     seeds = tuple(int(s) for s in seeds)
     if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
         raise ConfigError(f"bad seeds {seeds}: need distinct non-negative seeds")

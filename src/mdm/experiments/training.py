@@ -17,7 +17,7 @@ import torch
 
 from mdm.experiments.runner import TrainingInterrupted
 
-__all__ = ["task_kind", "task_model"]
+__all__ = ["finished_checkpoint", "seeded", "task_kind", "task_model"]
 
 
 def task_kind(setup) -> str:
@@ -47,6 +47,27 @@ def _train_summary(run_dir: Path, checkpoint_dir: Path, model) -> dict:
     }
 
 
+def finished_checkpoint(cfg, run_dir: Path, progress: bool = False) -> Path:
+    """``run_dir/checkpoint`` after ``cfg.max_steps`` steps: loaded as it is when finished, else
+    trained (an interrupted run resumed).  A checkpoint of another model, data, loss or seed raises
+    :class:`~mdm.errors.ConfigError` (never silently reused); a training stopped early raises
+    :class:`~mdm.experiments.runner.TrainingInterrupted` (so the part is not cached)."""
+    from mdm.train import checkpoint, train
+    from mdm.train.loop import check_compatible
+
+    ckpt_dir = Path(run_dir) / "checkpoint"
+    finished = False
+    if ckpt_dir.is_dir():
+        meta = checkpoint.read_config(ckpt_dir)
+        check_compatible(meta.get("train"), cfg, ckpt_dir)
+        finished = meta.get("metadata", {}).get("step") == cfg.max_steps
+    if not finished:
+        res = train(cfg, out_dir=run_dir, progress=progress, resume="auto")
+        if res.interrupted:
+            raise TrainingInterrupted(f"training in {run_dir} stopped at step {res.steps} of {cfg.max_steps}")
+    return ckpt_dir
+
+
 def seeded(name: str, seed: int) -> str:
     """The folder of a model trained with the experiment's ``seed``: ``name`` for seed 0 (the
     packaged configs' seed, so ``mdm train CONFIG`` and seed 0 share a model), ``name-seedN`` else."""
@@ -59,23 +80,13 @@ def task_model(setup, out_dir: Path, progress: bool = True, seed: int = 0):
     checkpoint saved with another model, data or loss config raises
     :class:`~mdm.errors.ConfigError`, finished or not.  ``seed`` != 0 trains with ``seed=SEED``
     (in its own folder, :func:`seeded`); seed 0 keeps the config's own seed."""
-    from mdm.train import checkpoint, load_config, train
-    from mdm.train.loop import check_compatible
+    from mdm.train import checkpoint, load_config
     from mdm.train.splits import task_eval_splits
 
     cfg = load_config(setup.config, [*setup.overrides, *([f"seed={seed}"] if seed else [])])
     run_dir = (Path(seeded(cfg.out_dir, seed)) if setup.shared_checkpoint
                else out_dir / "models" / seeded(setup.name, seed))
-    ckpt_dir = run_dir / "checkpoint"
-    finished = False
-    if ckpt_dir.is_dir():
-        meta = checkpoint.read_config(ckpt_dir)
-        check_compatible(meta.get("train"), cfg, ckpt_dir)
-        finished = meta.get("metadata", {}).get("step") == cfg.max_steps
-    if not finished:
-        res = train(cfg, out_dir=run_dir, progress=progress, resume="auto")
-        if res.interrupted:  # stopped early (SIGINT/SIGTERM): the part must not be cached
-            raise TrainingInterrupted(f"training in {run_dir} stopped at step {res.steps} of {cfg.max_steps}")
+    ckpt_dir = finished_checkpoint(cfg, run_dir, progress)
     model, _ = checkpoint.load(ckpt_dir)
     model.eval()
     if torch.cuda.is_available():

@@ -27,25 +27,13 @@ class KJVPreset:
 
 
 def _train_one(block, p: KJVPreset, out_dir: Path, seed: int, progress: bool):
-    from mdm.experiments.runner import TrainingInterrupted
-    from mdm.experiments.training import seeded
-    from mdm.train import checkpoint, load_config, train
-    from mdm.train.loop import check_compatible
+    from mdm.experiments.training import finished_checkpoint, seeded
+    from mdm.train import checkpoint, load_config
 
     name = "bidirectional" if block is None else f"block-{block}"
     overrides = [*p.overrides, f"model.block_size={'null' if block is None else block}", f"seed={seed}"]
     cfg = load_config("kjv-char-block", overrides)
-    run_dir = out_dir / "models" / seeded(name, seed)
-    ckpt = run_dir / "checkpoint"
-    finished = False
-    if ckpt.is_dir():  # a checkpoint of another config (e.g. another seed) raises, never reused
-        meta = checkpoint.read_config(ckpt)
-        check_compatible(meta.get("train"), cfg, ckpt)
-        finished = meta.get("metadata", {}).get("step") == cfg.max_steps
-    if not finished:
-        res = train(cfg, out_dir=run_dir, progress=progress, resume="auto")
-        if res.interrupted:
-            raise TrainingInterrupted(f"training in {run_dir} stopped at step {res.steps} of {cfg.max_steps}")
+    ckpt = finished_checkpoint(cfg, out_dir / "models" / seeded(name, seed), progress)
     meta = checkpoint.read_config(ckpt).get("metadata", {})
     model, tok = checkpoint.load(ckpt)
     return name, model.eval(), tok, cfg, meta

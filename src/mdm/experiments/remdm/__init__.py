@@ -191,8 +191,11 @@ def _evidence(result: dict, p: dict) -> dict:
 
 
 def _headline(result: dict) -> dict:
-    return {f"n-gram JS bits, {r['family']} T={r['steps']}": r["quality"]["mean_js_bits"]
-            for r in result["rows"]}
+    js = {(r["family"], r["steps"]): r["quality"]["mean_js_bits"] for r in result["rows"]}
+    out = {f"n-gram JS bits, {f} T={t}": v for (f, t), v in js.items()}
+    out.update({f"n-gram JS bits, {f} minus ancestral, T={t}": (v, js[("ancestral", t)])
+                for (f, t), v in js.items() if f != "ancestral" and ("ancestral", t) in js})
+    return out
 
 
 EXPERIMENT = Experiment(name="remdm", presets=PRESETS, parts=lambda p: [Part("scaling", scaling)],

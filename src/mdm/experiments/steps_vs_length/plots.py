@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mdm.experiments.plotting import pyplot
+from mdm.experiments.plotting import label_axes, pyplot
 from mdm.experiments.steps_vs_length.analysis import (
     PPL_TOLERANCE,
     SER_TARGET,
@@ -46,11 +46,8 @@ def _grid_plot(series, denoiser: str, languages, path: Path, ylabel: str, value,
                 ax.plot(xs, [value(r) for r in rs], "o-", ms=3, color=colors[length], label=f"L={length}")
             if hline is not None:
                 ax.axhline(hline, color="gray", ls=":", lw=1)
-            ax.set_xscale("log", base=2)
-            ax.set_title(f"{lang} / {sampler}", fontsize=9)
-            ax.set_xlabel("N / L" if x_over_length else "steps N")
-            ax.set_ylabel(ylabel)
-            ax.grid(alpha=0.3)
+            label_axes(ax, xlabel="N / L" if x_over_length else "steps N", ylabel=ylabel,
+                       title=f"{lang} / {sampler}", log2x=True, legend=None)
             if not (series.get((denoiser, lang, sampler))):
                 ax.set_visible(False)
     next(ax for row in axes for ax in row if ax.get_visible()).legend(fontsize=7)
@@ -86,13 +83,8 @@ def _thresholds_plot(curves: dict, roles: dict, path: Path) -> str | None:
     for ax, title in zip(axes, (f"N needed: perplexity within {PPL_TOLERANCE:.0%} (TER)",
                                 f"N needed: SER <= {SER_TARGET:.0%}"), strict=True):
         ax.plot(lengths, lengths, color="gray", lw=1, ls=":", label="N = L")
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log", base=2)
-        ax.set_xlabel("sequence length L")
-        ax.set_ylabel("steps N")
-        ax.set_title(f"exact oracle, {title}", fontsize=9)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=6)
+        label_axes(ax, xlabel="sequence length L", ylabel="steps N", title=f"exact oracle, {title}",
+                   log2x=True, log2y=True)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -124,12 +116,8 @@ def _model_plot(series, roles: dict, path: Path) -> str | None:
                         ax.plot([r["steps"] for r in rs], [value(r) for r in rs], style, ms=3,
                                 color=colors[length], label=f"{denoiser} L={length}")
             ax.axhline(hline, color="gray", ls=":", lw=1)
-            ax.set_xscale("log", base=2)
-            ax.set_xlabel("steps N")
-            ax.set_ylabel(label)
-            ax.set_title(f"{lang} / {sampler}: oracle (solid), trained model (dashed)", fontsize=8)
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=6)
+            label_axes(ax, xlabel="steps N", ylabel=label, fontsize=8, log2x=True,
+                       title=f"{lang} / {sampler}: oracle (solid), trained model (dashed)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
