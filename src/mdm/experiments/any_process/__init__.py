@@ -150,7 +150,8 @@ def _headline(result: dict) -> dict:
         sd = result["sudoku"]
         out.update({"sudoku: AP-MDM solve rate": sd["ap_mdm"]["solve_rate"],
                     "sudoku: MDM solve rate": sd["mdm"]["solve_rate"],
-                    "sudoku: AP-MDM - MDM": sd["ap_minus_mdm"]["diff"]})
+                    "sudoku: AP-MDM vs MDM solve rate": (sd["ap_mdm"]["solve_rate"],
+                                                         sd["mdm"]["solve_rate"])})
     return out
 
 

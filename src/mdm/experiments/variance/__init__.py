@@ -94,8 +94,9 @@ def _evidence(p: Preset) -> dict:
 def _headline(result: dict) -> dict:
     groups = [*(result.get("arms") or {}).items(), *((("AR", result["ar"]),) if "ar" in result else ())]
     out = {f"{name}: test accuracy, equal steps": a["test"]["equal_steps"]["mean"] for name, a in groups}
-    out.update({f"{name} - standard: test accuracy, equal steps":
-                a["vs_standard"]["test"]["equal_steps"]["diff"] for name, a in groups if "vs_standard" in a})
+    std = out.get("standard: test accuracy, equal steps")
+    out.update({f"{name} vs standard: test accuracy, equal steps": (a["test"]["equal_steps"]["mean"], std)
+                for name, a in groups if std is not None and name != "standard"})
     return out
 
 
