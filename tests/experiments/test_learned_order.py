@@ -42,8 +42,30 @@ def test_quick_preset_runs_end_to_end(tmp_path):
     assert g["rloo_total_var"] > 0 and g["pathwise_total_var"] > 0
     iris = result["tables"]["iris"]
     assert iris["nelbo_learned"]["n"] == 2 and 0 <= iris["marginal_tv_fixed"]["mean"] <= 1
+    # the paired learned - fixed difference is the mean of the per-seed differences, its CI brackets it
+    diff = planted["nelbo_diff"]
+    per_seed = [r["learned"]["nelbo"] - r["fixed"]["nelbo"] for r in planted["seeds"].values()]
+    assert diff["mean"] == pytest.approx(sum(per_seed) / len(per_seed))
+    assert diff["ci"][0] <= diff["mean"] <= diff["ci"][1] and 0 <= diff["p"] <= 1
+    assert min(per_seed) <= diff["ci"][0] and diff["ci"][1] <= max(per_seed)  # bootstrap over 2 pairs
     report = (tmp_path / "report.md").read_text()
     assert "Planted order" in report and "Tables" in report and "RLOO" in report
+    assert "![order heatmap](order_heatmap.png)" in report and "2 training seeds" in report
+
+
+def test_an_interrupted_training_raises(tmp_path, monkeypatch):
+    """A training stopped early must not become a cached part: train_model raises instead."""
+    import mdm.experiments.learned_order.measures as measures
+    from mdm.experiments.runner import TrainingInterrupted
+    from mdm.train.loop import TrainResult
+
+    def stopped(cfg, **kwargs):
+        return TrainResult(checkpoint=tmp_path / "none", out_dir=tmp_path, steps=3, interrupted=True)
+
+    monkeypatch.setattr(measures, "train", stopped)
+    with pytest.raises(TrainingInterrupted, match="step 3 of 40"):
+        measures.train_model({"task": "planted-order", "seq_len": 4}, ["max_steps=40"], schedule="linear",
+                             seed=0, out=tmp_path / "run")
 
 
 def test_unknown_preset_is_rejected(tmp_path):
@@ -51,3 +73,25 @@ def test_unknown_preset_is_rejected(tmp_path):
 
     with pytest.raises(MDMError, match="preset"):
         mdm.experiments.run("learned-order", "huge", tmp_path)
+
+
+def test_full_preset_trains_what_the_results_page_reports():
+    """The full preset's overrides resolve to the configs behind docs/results/learned-order.md (300 planted /
+    120 table steps, a 32-wide 2-layer 2-head transformer, warm-up a tenth of the steps); the fixed
+    schedule's loss has no order knobs."""
+    from mdm.experiments.learned_order import PRESETS
+    from mdm.experiments.learned_order.measures import train_config
+
+    p = PRESETS["full"]
+    data = {"task": "planted-order", "seq_len": p.planted_length}
+    for overrides, steps, every in ((p.planted_train, 300, 50), (p.table_train, 120, 40)):
+        cfg = train_config(data, overrides, seed=3, estimator="pathwise")
+        assert (cfg.max_steps, cfg.optim.warmup_steps, cfg.eval_every, cfg.batch_size) == (
+            steps, steps // 10, every, 32)
+        assert (cfg.model.d_model, cfg.model.n_layers, cfg.model.n_heads, cfg.optim.lr, cfg.seed) == (
+            32, 2, 2, 3e-3, 3)
+        assert (cfg.loss.kind, cfg.loss.lr, cfg.loss.draws, cfg.loss.estimator) == (
+            "learned-order", 0.05, 4, "pathwise")
+        fixed = train_config(data, overrides, schedule="linear")
+        assert (fixed.loss.kind, fixed.loss.schedule, fixed.max_steps) == ("nelbo", "linear", steps)
+        assert not hasattr(fixed.loss, "lr")  # the NELBO's own section has no order knobs

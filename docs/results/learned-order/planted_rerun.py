@@ -8,13 +8,12 @@ the same 4 draws) or ``fixed`` (shared linear schedule, 1 draw; not touched by t
 ``loss.order_times`` (``power``, default; ``shared`` reproduces the run before the fix); STEPS:
 training steps (default the preset's 300); ORDER_LR: ``loss.order_lr`` of the learned schedule
 (default the preset's 0.05).  Same
-data, held-out rows, TrainSetup and NELBO estimator as the preset (mdm.experiments.learned_order).
+data, held-out rows, training config and NELBO estimator as the preset (mdm.experiments.learned_order).
 Writes OUT_DIR/planted-KIND-TIMES-STEPS.json.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 import time
@@ -24,21 +23,31 @@ import torch
 
 from mdm.experiments.common import one_thread
 from mdm.experiments.learned_order import PRESETS
-from mdm.experiments.learned_order_parts import kendall_tau, learned_w, nelbo_of, train_model, val_curve
+from mdm.experiments.learned_order.measures import (
+    kendall_tau,
+    learned_w,
+    nelbo_of,
+    train_config,
+    train_model,
+    val_curve,
+)
 from mdm.tasks.planted import PlantedOrder
 
 
 def main(kind: str, out: Path, times: str = "power", steps: int | None = None,
          order_lr: float | None = None) -> None:
     p = PRESETS["full"]
-    setup = dataclasses.replace(p.planted_train, order_times=times)
+    setup = [*p.planted_train, f"loss.order_times={times}"]
     if steps is not None:
-        setup = dataclasses.replace(setup, steps=steps, eval_every=steps // 6)
+        setup += [f"max_steps={steps}", f"eval_every={steps // 6}",
+                  f"optim.warmup_steps={max(1, steps // 10)}"]
     schedule = "linear" if kind == "fixed" else "per-position"
     if order_lr is not None:
-        setup = dataclasses.replace(setup, order_lr=order_lr)
+        setup.append(f"loss.order_lr={order_lr}")
     if kind == "control":
-        setup = dataclasses.replace(setup, order_lr=1e-12)
+        setup.append("loss.order_lr=1e-12")
+    resolved = train_config({"task": "planted-order", "seq_len": p.planted_length}, setup)
+    steps, lr = resolved.max_steps, resolved.loss.order_lr
     rows = {}
     for s in p.planted_seeds:
         t0 = time.perf_counter()
@@ -47,7 +56,7 @@ def main(kind: str, out: Path, times: str = "power", steps: int | None = None,
         data = {"task": "planted-order", "seq_len": p.planted_length,
                 "options": {"vocab": p.planted_vocab, "noise": p.planted_noise, "n_train": p.n_train,
                             "n_val": p.n_heldout}}
-        name = f"{kind}{s}-{times}-{setup.steps}-lr{setup.order_lr:g}"
+        name = f"{kind}{s}-{times}-{steps}-lr{lr:g}"
         model, metrics = train_model(data, setup, schedule=schedule, seed=s, out=out / "runs" / name)
         w = learned_w(model)
         rows[s] = {"nelbo": nelbo_of(model, heldout, samples=p.nelbo_samples, seed=s),
@@ -57,7 +66,7 @@ def main(kind: str, out: Path, times: str = "power", steps: int | None = None,
             rows[s].update(w=w.tolist(), tau=kendall_tau(w, planted.perm),
                            w_history=[(r["step"], r["order_w"]) for r in metrics if "order_w" in r])
         print(name, {k: rows[s][k] for k in ("nelbo", "tau") if k in rows[s]}, flush=True)
-    path = out / f"planted-{kind}-{times}-{setup.steps}-lr{setup.order_lr:g}.json"
+    path = out / f"planted-{kind}-{times}-{steps}-lr{lr:g}.json"
     path.write_text(json.dumps(rows, indent=1), encoding="utf-8")
 
 

@@ -27,7 +27,8 @@ def evidence(plan, result: dict) -> dict | None:
     if exp.evidence is None:
         return None
     fields = dict(exp.evidence(result, plan.setup))
-    seeds = len(plan.seeds) if fields.pop("trained", True) else None
+    per_run = fields.pop("seeds_per_run", 1)  # training seeds inside one run (e.g. learned-order's)
+    seeds = len(plan.seeds) * per_run if fields.pop("trained", True) else None
     return {"seeds": seeds, **fields, "line": evidence_line(seeds=seeds, **fields)}
 
 

@@ -84,9 +84,10 @@ class Experiment:
     * ``plots(result, out_dir)``: write PNGs (via :mod:`mdm.experiments.plotting`), return names;
     * ``verdict(result)``: the lines ``mdm exp`` prints;
     * ``evidence(result, setup)``: the evidence box's ``n_test``, ``method``, ``setting`` (``"our
-      proxy"`` or ``"paper's setting"``), optional ``level`` and ``trained`` (False: no trained
-      model, exact oracles only), see :func:`mdm.eval.stats.evidence_line`; the runner adds the
-      number of seeds.  Read the setup only, so a results page's box can be made without a run
+      proxy"`` or ``"paper's setting"``), optional ``level``, ``trained`` (False: no trained
+      model, exact oracles only) and ``seeds_per_run`` (training seeds inside one run, default 1),
+      see :func:`mdm.eval.stats.evidence_line`; the runner adds the number of seeds (times
+      ``seeds_per_run``).  Read the setup only, so a results page's box can be made without a run
       (:func:`mdm.experiments.evidence_box`);
     * ``threads``: torch threads while it runs (None: leave as is);
     * ``headline(result)``: ``{name: number or (a, b)}``, the numbers that decide the claim in one

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["trajectory_states", "render_anyprocess", "plot_anyprocess"]
+__all__ = ["trajectory_states", "render_anyprocess", "draw_trajectory", "plot_anyprocess"]
 
 _DELETE, _REMASK, _UNMASK, _INSERT = "31", "33", "32", "36"  # ANSI colours
 
@@ -62,24 +62,21 @@ def render_anyprocess(result, row: int = 0, *, decode: Callable[[int], str] = st
     return frames
 
 
-def plot_anyprocess(result, path: str | Path, *, row: int = 0, decode: Callable[[int], str] = str,
-                    mask_id: int, title: str = "", max_states: int = 40):
-    """A PNG: one line of boxes per state (top = first); colours as in :func:`render_anyprocess`,
-    a ``+`` after a position that inserts.  Returns the matplotlib Figure."""
-    import matplotlib
+_COLOURS = {"delete": "#f4a6a6", "remask": "#f6e27a", "unmask": "#a8e6a3"}
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    states = trajectory_states(result, row, mask_id=mask_id)[:max_states]
+def draw_trajectory(ax, states, *, decode: Callable[[int], str] = str, mask_id: int) -> None:
+    """Draw ``states`` (:func:`trajectory_states`) on the matplotlib axes ``ax``: one line of boxes
+    per state (top = first), coloured by the edit the next transition makes, a ``+`` after a
+    position that inserts, and a legend naming each colour and mark."""
+    from matplotlib.patches import Patch, Rectangle
+
     width = max(len(t) for t, _ in states)
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.32 * width + 1), 0.32 * len(states) + 1))
-    colours = {"delete": "#f4a6a6", "remask": "#f6e27a", "unmask": "#a8e6a3"}
     for y, (tokens, edits) in enumerate(states):
         for x, (tok, edit) in enumerate(zip(tokens, edits)):
             kind = ("delete" if "delete" in edit and tok == mask_id else "remask" if "remask" in edit
                     else "unmask" if tok == mask_id and y < len(states) - 1 else None)
-            ax.add_patch(plt.Rectangle((x, -y - 1), 0.95, 0.9, color=colours.get(kind, "#e8e8e8")))
+            ax.add_patch(Rectangle((x, -y - 1), 0.95, 0.9, color=_COLOURS.get(kind, "#e8e8e8")))
             ax.text(x + 0.47, -y - 0.55, "_" if tok == mask_id else decode(tok), ha="center", va="center",
                     fontsize=7, family="monospace")
             if "insert" in edit:
@@ -88,6 +85,25 @@ def plot_anyprocess(result, path: str | Path, *, row: int = 0, decode: Callable[
     ax.set_xlim(0, width + 0.5)
     ax.set_ylim(-len(states) - 0.2, 0.2)
     ax.axis("off")
+    handles = [Patch(color=c, label=f"{k} next") for k, c in _COLOURS.items()]
+    handles += [Patch(color="#e8e8e8", label="kept"),
+                Patch(color="white", label="+ : insert a MASK after (blue)"),
+                Patch(color="white", label="_ : MASK; rows: states, top first")]
+    ax.legend(handles=handles, fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+
+
+def plot_anyprocess(result, path: str | Path, *, row: int = 0, decode: Callable[[int], str] = str,
+                    mask_id: int, title: str = "", max_states: int = 40):
+    """A PNG of :func:`draw_trajectory` for ``row`` of a traced run.  Returns the matplotlib Figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    states = trajectory_states(result, row, mask_id=mask_id)[:max_states]
+    width = max(len(t) for t, _ in states)
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.32 * width + 1) + 2.2, 0.32 * len(states) + 1))
+    draw_trajectory(ax, states, decode=decode, mask_id=mask_id)
     ax.set_title(title or "AP-MDM trajectory (red: delete, yellow: remask, green: unmask, +: insert)",
                  fontsize=8)
     fig.tight_layout()

@@ -1,7 +1,9 @@
-"""The measured parts of ``mdm exp any-process``: train on solver trajectories, generate, verify.
+"""The parts of ``mdm exp any-process``: train on solver trajectories, generate, verify.
 
 Every model is trained with ``mdm.train`` (the ``anyprocess`` family on the ``ap-*`` tasks; the
-Sudoku baseline is the plain ``transformer`` family on the ``sudoku`` task with the same puzzles).
+Sudoku baseline is the plain ``transformer`` family on the ``sudoku`` task with the same puzzles);
+a training stopped early raises :class:`~mdm.experiments.runner.TrainingInterrupted`, so the part
+is not cached.  Each part returns plain data, the traced trajectory it draws included.
 """
 
 from __future__ import annotations
@@ -12,11 +14,18 @@ from pathlib import Path
 
 import torch
 
+from mdm.experiments.any_process.presets import PARITY_TRAIN, REWRITE_TRAIN, SUDOKU_TRAIN, Preset
+from mdm.experiments.common import interval, paired
+from mdm.experiments.runner import TrainingInterrupted
 from mdm.sampling.anyprocess import generate
+from mdm.sampling.anyprocess_render import trajectory_states
 from mdm.tasks.anyprocess import parity, rewrite, sudoku
 from mdm.tasks.anyprocess.registered import sudoku_puzzles
+from mdm.train import load_config
 
 __all__ = ["train_model", "parity_part", "rewrite_part", "sudoku_part", "mean_se", "rate_se"]
+
+TRAJECTORIES = {"parity": [1, 0, 1, 1, 0, 1, 1, 1], "rewrite": "abcabbac"}  # the inputs drawn step by step
 
 
 def mean_se(values) -> tuple[float, float]:
@@ -31,18 +40,24 @@ def rate_se(correct) -> tuple[float, float]:
     return p, math.sqrt(max(p * (1 - p), 0.0) / t.numel())
 
 
-def train_model(config: dict, out: Path) -> tuple[torch.nn.Module, object, dict]:
-    """Train ``config`` (a TrainConfig dict) into ``out``; ``(model, tokenizer, summary)``."""
-    from mdm.train import train
+def train_model(base: dict, overrides, out: Path) -> tuple[torch.nn.Module, object, dict]:
+    """Train the config ``base`` changed by the ``key=value`` ``overrides`` into ``out``;
+    ``(model, tokenizer, summary)``."""
+    from mdm.train import load_config, train
     from mdm.train.checkpoint import load
 
     t0 = time.perf_counter()
+    config = load_config(base, list(overrides))
     result = train(config, out_dir=out, progress=False, resume=False)
+    if result.interrupted:
+        raise TrainingInterrupted(f"training in {out} stopped at step {result.steps} of "
+                                  f"{config.max_steps}")
     model, tok = load(result.checkpoint)
     rows = [r for r in result.metrics if r.get("split") == "train"]
     summary = {"parameters": sum(p.numel() for p in model.parameters()), "steps": result.steps,
                "train_wall_s": time.perf_counter() - t0,
-               "final_train_loss": rows[-1]["loss"] if rows else None, "final_val": result.final_val}
+               "final_train_loss": rows[-1]["loss"] if rows else None, "final_val": result.final_val,
+               "config": {k: v for k, v in config.to_dict().items() if k != "out_dir"}}
     return model.eval(), tok, summary
 
 
@@ -67,7 +82,7 @@ def _run(model, states, *, max_steps, batch_size, **kw):
     return outs, steps, halted
 
 
-def parity_part(model, tests, *, batch_size: int = 64) -> dict:
+def parity_eval(model, tests, *, batch_size: int = 64) -> dict:
     """Accuracy and steps at each ``(length, n)`` of ``tests`` (random bits, seeded by the length)."""
     tok = parity.tokenizer()
     acc, rows = {}, {}
@@ -81,14 +96,15 @@ def parity_part(model, tests, *, batch_size: int = 64) -> dict:
         s, s_se = mean_se(steps)
         acc[str(length)] = a
         solver = [len(parity.trajectory(b, tok)) - 1 for b in bits] if length <= 1000 else None
-        rows[str(length)] = {"n": n, "accuracy": a, "accuracy_se": a_se, "steps_mean": s, "steps_se": s_se,
+        rows[str(length)] = {"n": n, "accuracy": a, "accuracy_se": a_se, "accuracy_ci": interval(ok),
+                             "steps_mean": s, "steps_se": s_se,
                              "solver_steps_mean": mean_se(solver)[0] if solver else None,
                              "halted": {h: halted.count(h) for h in set(halted)},
                              "wall_s": time.perf_counter() - t0}
     return {"accuracy": acc, "by_length": rows}
 
 
-def rewrite_part(model, lengths, n: int, *, batch_size: int = 100) -> dict:
+def rewrite_eval(model, lengths, n: int, *, batch_size: int = 100) -> dict:
     tok = rewrite.tokenizer()
     validity, rows = {}, {}
     for length in lengths:
@@ -99,7 +115,8 @@ def rewrite_part(model, lengths, n: int, *, batch_size: int = 100) -> dict:
         v, v_se = rate_se(ok)
         s, s_se = mean_se(steps)
         validity[str(length)] = v
-        rows[str(length)] = {"n": n, "validity": v, "validity_se": v_se, "steps_mean": s, "steps_se": s_se,
+        rows[str(length)] = {"n": n, "validity": v, "validity_se": v_se, "validity_ci": interval(ok),
+                             "steps_mean": s, "steps_se": s_se,
                              "halted": {h: halted.count(h) for h in set(halted)}}
     return {"validity": validity, "by_length": rows}
 
@@ -117,8 +134,9 @@ def sudoku_ap_eval(model, puzzles, *, temperature: float, max_steps: int, seed: 
     ok = sudoku.verify(outs, puzzles, tok)
     rate, rate_err = rate_se(ok)
     s, s_se = mean_se(steps)
-    return {"n": len(puzzles), "solve_rate": rate, "solve_rate_se": rate_err, "steps_mean": s,
-            "steps_se": s_se, "temperature": temperature, "halted": {h: halted.count(h) for h in set(halted)}}
+    return {"n": len(puzzles), "solve_rate": rate, "solve_rate_se": rate_err, "solve_rate_ci": interval(ok),
+            "steps_mean": s, "steps_se": s_se, "steps_ci": interval(steps), "temperature": temperature,
+            "halted": {h: halted.count(h) for h in set(halted)}}, ok
 
 
 def sudoku_mdm_eval(model, puzzles, solutions, *, batch_size: int = 100):
@@ -133,40 +151,82 @@ def sudoku_mdm_eval(model, puzzles, solutions, *, batch_size: int = 100):
                      unmasker=TopK(1, proxy="confidence"), temperature=0.0)
         ok.append(ds.verify(out.tokens))
         nfe.append(out.nfe)
-    rate, rate_err = rate_se(torch.cat(ok))
-    s, s_se = mean_se(torch.cat(nfe))
-    return {"n": len(ds), "solve_rate": rate, "solve_rate_se": rate_err, "steps_mean": s, "steps_se": s_se,
-            "decoding": "TopK(1, confidence), temperature 0"}
+    ok = torch.cat(ok)
+    rate, rate_err = rate_se(ok)
+    nfe = torch.cat(nfe)
+    s, s_se = mean_se(nfe)
+    return {"n": len(ds), "solve_rate": rate, "solve_rate_se": rate_err, "solve_rate_ci": interval(ok),
+            "steps_mean": s, "steps_se": s_se, "steps_ci": interval(nfe),
+            "decoding": "TopK(1, confidence), temperature 0"}, ok
 
 
-def sudoku_part(setup, out: Path, seed: int) -> dict:
-    """AP-MDM vs the MDM baseline at equal training puzzles; the AP temperature chosen on validation."""
+
+def _trajectory(model, task, text) -> dict:
+    """The traced run of one input: ``[(tokens, edits)]`` per state (see
+    :func:`mdm.sampling.anyprocess_render.trajectory_states`), plain data for the plot."""
+    tok = task.tokenizer()
+    s, e = task.start_state(text, tok)
+    res = generate(model, torch.tensor([s]), editable=torch.tensor([e]), trace=True,
+                   max_steps=64 if task is parity else 16)
+    return {"input": "".join(map(str, text)), "states": trajectory_states(res, mask_id=tok.mask_id)}
+
+
+def parity_part(p: Preset, seed: int, ctx) -> dict:
+    """Each parity setup trained, then tested at every length; the last model's trajectory traced."""
+    runs = {}
+    for setup in p.parity:
+        lengths = load_config(PARITY_TRAIN, list(setup.train)).data.options["lengths"]
+        name = "parity-" + "-".join(map(str, lengths))
+        model, _, summary = train_model(PARITY_TRAIN, [*setup.train, f"seed={seed}"],
+                                        ctx.out_dir / "models" / name)
+        runs[setup.label] = {"train_lengths": list(lengths), "train": summary,
+                             **parity_eval(model, setup.tests)}
+    trajectory = _trajectory(model, parity, TRAJECTORIES["parity"])  # the last setup's model
+    paper = runs[p.parity[0].label]
+    return {"accuracy": paper["accuracy"], "setting": p.parity[0].label, "runs": runs,
+            "trajectory": {**trajectory, "model": p.parity[-1].label}}
+
+
+def rewrite_part(p: Preset, seed: int, ctx) -> dict:
+    s = p.rewrite
+    model, _, summary = train_model(REWRITE_TRAIN, [*s.train, f"seed={seed}"],
+                                    ctx.out_dir / "models" / "rewrite")
+    return {"train_max_len": summary["config"]["data"]["options"]["max_len"], "train": summary,
+            **rewrite_eval(model, s.lengths, s.n_eval),
+            "trajectory": _trajectory(model, rewrite, TRAJECTORIES["rewrite"])}
+
+
+def sudoku_part(p: Preset, seed: int, ctx) -> dict:
+    """AP-MDM vs the MDM baseline at equal training puzzles; the AP temperature chosen on validation,
+    both reported on the same test puzzles (with their paired difference)."""
+    setup, out = p.sudoku, ctx.out_dir
     # the task builders take the run's seed; the baseline's sudoku task and ap-sudoku see the same puzzles
     opts = dict(n_train=setup.n_train, n_test=setup.n_test, min_clues=setup.min_clues,
                 max_clues=setup.max_clues)
-    common = {"optim": {"lr": setup.lr, "warmup_steps": setup.warmup}, "batch_size": setup.batch_size,
-              "max_steps": setup.steps, "eval_every": 0, "log_every": 10, "threads": 1, "seed": seed,
-              "precision": "fp32"}
-    arch = {"d_model": setup.d_model, "n_layers": setup.n_layers, "n_heads": setup.n_heads,
-            "learned_positions": True}
-    ap, _, ap_summary = train_model({**common, "model": {"family": "anyprocess", **arch},
-                                     "data": {"task": "ap-sudoku", "seq_len": 81,
-                                              "options": {**opts, "n_val": 8, "traces": setup.traces}}},
+    overrides = [*setup.train, f"seed={seed}"]
+    ap_data = {"task": "ap-sudoku", "seq_len": 81, "options": {**opts, "n_val": 8, "traces": setup.traces}}
+    ap_model = {**SUDOKU_TRAIN["model"], "family": "anyprocess"}
+    ap, _, ap_summary = train_model({**SUDOKU_TRAIN, "model": ap_model, "data": ap_data}, overrides,
                                     out / "models" / "sudoku-ap")
-    mdm, _, mdm_summary = train_model({**common, "model": arch,
-                                       "data": {"task": "sudoku", "seq_len": 178, "options": opts}},
+    mdm_data = {"task": "sudoku", "seq_len": 178, "options": opts}
+    mdm, _, mdm_summary = train_model({**SUDOKU_TRAIN, "data": mdm_data}, overrides,
                                       out / "models" / "sudoku-mdm")
     valid_p, _ = sudoku_puzzles("valid", **opts, seed=seed, n_valid=setup.n_valid)
     test_p, test_s = sudoku_puzzles("test", **opts, seed=seed)
     test_p, test_s = test_p[: setup.n_eval], test_s[: setup.n_eval]
-    valid = {str(t): sudoku_ap_eval(ap, valid_p, temperature=t, max_steps=setup.max_steps, seed=seed)
+    valid = {str(t): sudoku_ap_eval(ap, valid_p, temperature=t, max_steps=setup.generate_steps, seed=seed)[0]
              for t in setup.temperatures}
     best = max(setup.temperatures, key=lambda t: (valid[str(t)]["solve_rate"], -t))
-    ap_test = {str(t): sudoku_ap_eval(ap, test_p, temperature=t, max_steps=setup.max_steps, seed=seed + 1)
+    ap_test = {str(t): sudoku_ap_eval(ap, test_p, temperature=t, max_steps=setup.generate_steps,
+                                      seed=seed + 1)
                for t in setup.temperatures}
-    mdm_test = sudoku_mdm_eval(mdm, test_p, test_s)
+    mdm_test, mdm_ok = sudoku_mdm_eval(mdm, test_p, test_s)
+    ap_row, ap_ok = ap_test[str(best)]
+    diff = float(ap_ok.double().mean() - mdm_ok.double().mean())
     return {"n_train_puzzles": setup.n_train, "n_eval": len(test_p),
             "clues": [setup.min_clues, setup.max_clues],
-            "ap_mdm": {**ap_test[str(best)], "chosen_temperature": best, "by_temperature": ap_test,
+            "ap_mdm": {**ap_row, "chosen_temperature": best,
+                       "by_temperature": {t: row for t, (row, _) in ap_test.items()},
                        "valid": valid, "train": ap_summary},
-            "mdm": {**mdm_test, "train": mdm_summary}}
+            "mdm": {**mdm_test, "train": mdm_summary},
+            "ap_minus_mdm": {"diff": diff, **paired(ap_ok, mdm_ok)}}
