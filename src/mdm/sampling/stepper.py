@@ -28,7 +28,8 @@ import torch
 from mdm.protocol import block_size_of
 from mdm.sampling.forward import Forward
 from mdm.sampling.guidance import ModelCall
-from mdm.sampling.loop import SampleOutput, _setup, _steps, sample
+from mdm.sampling.loop import SampleOutput, _steps, sample
+from mdm.sampling.setup import setup_sampling
 
 __all__ = ["Stepper", "answer_together"]
 
@@ -46,7 +47,7 @@ class Stepper:
         unknown = sorted(set(kwargs) - set(_DEFAULTS))
         if unknown:
             raise TypeError(f"Stepper got unexpected keyword arguments {unknown}")
-        s = _setup(denoiser, **{**_DEFAULTS, **kwargs})
+        s = setup_sampling(denoiser, **{**_DEFAULTS, **kwargs})
         self.mask_id, self.prompt_len = s.mask_id, s.prompt.shape[1]
         batch = s.prompt.shape[0]
         masked = torch.full((batch, s.length), s.mask_id, dtype=torch.long, device=s.device)
