@@ -37,11 +37,12 @@ def test_quick_preset_writes_every_output(tmp_path):
     states = on_disk["parity"]["trajectory"]["states"]
     assert on_disk["parity"]["trajectory"]["input"] == "10110111" and len(states) > 1
     assert "![parity trajectory](trajectory_parity.png)" in report and "How strong is this evidence" in report
-    # the two Sudoku models share the training config but for the family and the data
+    # the two Sudoku models share the training config but for the family, its objective and the data
     ap_cfg, mdm_cfg = (on_disk["sudoku"][k]["train"]["config"] for k in ("ap_mdm", "mdm"))
     assert ap_cfg["model"]["family"] == "anyprocess" and mdm_cfg["model"]["family"] == "transformer"
-    assert {k: v for k, v in ap_cfg.items() if k not in ("model", "data")} == \
-        {k: v for k, v in mdm_cfg.items() if k not in ("model", "data")}
+    assert (ap_cfg["loss"]["kind"], mdm_cfg["loss"]["kind"]) == ("ap-mdm", "nelbo")
+    assert {k: v for k, v in ap_cfg.items() if k not in ("model", "data", "loss")} == \
+        {k: v for k, v in mdm_cfg.items() if k not in ("model", "data", "loss")}
     assert ap_cfg["max_steps"] == 30 and ap_cfg["model"]["d_model"] == mdm_cfg["model"]["d_model"] == 32
 
 
