@@ -25,7 +25,8 @@ __all__ = ["Rollout", "RolloutSettings", "rollout"]
 class RolloutSettings:
     """How completions are drawn: ``unmasker`` (a spec, :func:`mdm.sampling.from_spec`), ``length``
     generated tokens, ``block_size``, ``temperature``, ``top_p``, ``cache`` (None / prefix / dual),
-    ``cache_refresh``, ``stop`` (token ids ending a completion; None = run to the end)."""
+    ``cache_refresh``, ``stop`` (token ids ending a completion; None = run to the end), ``pad_id`` (what
+    follows a stop; default the denoiser's)."""
 
     length: int
     unmasker: str = "topk:k=1"
@@ -35,6 +36,7 @@ class RolloutSettings:
     cache: str | None = None
     cache_refresh: int | None = None
     stop: tuple[int, ...] | None = None
+    pad_id: int | None = None
 
 
 @dataclass
@@ -81,7 +83,7 @@ def rollout(model, prompts: torch.Tensor, group_size: int, settings: RolloutSett
     out = sample(model, prompt=rep, length=settings.length, unmasker=_unmasker(settings),
                  block_size=settings.block_size, temperature=settings.temperature, top_p=settings.top_p,
                  stop=list(settings.stop) if settings.stop else None, generator=generator,
-                 prompt_mask=pm, cache=settings.cache, cache_refresh=settings.cache_refresh)
+                 prompt_mask=pm, pad_id=settings.pad_id, cache=settings.cache, cache_refresh=settings.cache_refresh)
     seconds = time.perf_counter() - start
     p = prompts.shape[1]
     eligible = torch.zeros_like(out.tokens, dtype=torch.bool)
