@@ -56,8 +56,15 @@ def test_the_toy_separates_the_bounds(policy):
         assert torch.isclose(exact_upper(policy, s, P, 1.0), lp)
 
 
-@pytest.mark.parametrize("times,masks,k", [("uniform", "bernoulli", 1), ("antithetic", "bernoulli", 2),
-                                           ("stratified", "bernoulli", 4), ("uniform", "mirror", 1)])
+@pytest.mark.parametrize(
+    "times,masks,k",
+    [
+        ("uniform", "bernoulli", 1),
+        ("antithetic", "bernoulli", 2),
+        ("stratified", "bernoulli", 4),
+        ("uniform", "mirror", 1),
+    ],
+)
 def test_elbo_estimate_is_unbiased_for_the_elbo_and_below_log_p(policy, times, masks, k):
     draws = _draws(Elbo(draws=k, time_sampler=times, mask_sampler=masks), policy, 6000)
     elbo = torch.stack([exact_elbo(policy, s, P) for s in SEQS]).detach()
@@ -85,8 +92,10 @@ def test_order_ratios_match_the_enumeration(policy):
 def _expected_upper(policy, s, beta, k):
     """E over K i.i.d. uniform orders of the K-order estimate, by enumerating all 6^K tuples."""
     r = exact_log_ratios(policy, s, P).detach()
-    vals = [(torch.logsumexp(beta * r[list(c)], 0) - math.log(k)) / beta
-            for c in itertools.product(range(len(r)), repeat=k)]
+    vals = [
+        (torch.logsumexp(beta * r[list(c)], 0) - math.log(k)) / beta
+        for c in itertools.product(range(len(r)), repeat=k)
+    ]
     return torch.stack(vals).mean()
 
 
@@ -105,7 +114,9 @@ def test_upper_estimate_is_above_log_p_with_enough_orders(policy):
     se = draws.std(0) / math.sqrt(len(draws))
     assert (draws.mean(0) - 4.5 * se > logp).all()
     assert (draws.mean(0) <= upper + 4.5 * se).all()  # log of a mean: biased low, never above U_beta
-    print("upper K=48 bias vs log p", (draws.mean(0) - logp).tolist(), "vs U", (draws.mean(0) - upper).tolist())
+    print(
+        "upper K=48 bias vs log p", (draws.mean(0) - logp).tolist(), "vs U", (draws.mean(0) - upper).tolist()
+    )
     # with one order the estimate is log R_sigma, whose mean is the ELBO: below log p
     one = _draws(RenyiUpper(beta=beta, draws=1), policy, 4000, seed=5)
     assert (one.mean(0) < logp).all()
@@ -119,5 +130,6 @@ def test_one_step_estimate_matches_its_expectation_and_reports_its_bias(policy):
     print("one-step bias vs log p", (target - logp).tolist())
     per_token = OneStep(p_mask=0.0)(policy, SEQS, P, torch.Generator().manual_seed(0))
     assert per_token.logp.shape == (3, 3) and per_token.mask.all()
-    assert torch.allclose(per_token.sequence(),
-                          torch.stack([exact_one_step(policy, s, P, 0.0) for s in SEQS]))
+    assert torch.allclose(
+        per_token.sequence(), torch.stack([exact_one_step(policy, s, P, 0.0) for s in SEQS])
+    )

@@ -21,7 +21,7 @@ import pytest
 import torch
 
 import mdm.rl.policy as policy_mod
-from mdm.rl.objectives import GRPOOptions, SPG, DiffuGRPO, SPGOptions, build_estimator
+from mdm.rl.objectives import SPG, DiffuGRPO, GRPOOptions, SPGOptions, build_estimator
 from mdm.rl.rollout import Rollout
 from mdm.rl.surrogates import k3_kl
 from mdm.rl.tabular import TabularPolicy, exact_elbo, exact_log_prob, exact_upper
@@ -40,8 +40,9 @@ def _perturbed(policy: TabularPolicy, scale: float, seed: int) -> TabularPolicy:
 def _rollout(tokens: torch.Tensor, p: int, g: int) -> Rollout:
     eligible = torch.zeros_like(tokens, dtype=torch.bool)
     eligible[:, p:] = True
-    return Rollout(tokens, p, g, eligible, torch.ones(len(tokens), dtype=torch.long),
-                   torch.Generator().get_state(), 0.0)
+    return Rollout(
+        tokens, p, g, eligible, torch.ones(len(tokens), dtype=torch.long), torch.Generator().get_state(), 0.0
+    )
 
 
 def _objective(cls, options, policy, reference):
@@ -89,7 +90,9 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
 
 # --- diffu-GRPO ----------------------------------------------------------------------------------
 
-GRPO_TOKENS = torch.tensor([[0, 1, 0, 0], [0, 1, 1, 0], [0, 1, 1, 1], [1, 1, 0, 1], [1, 1, 1, 1], [1, 1, 0, 0]])
+GRPO_TOKENS = torch.tensor(
+    [[0, 1, 0, 0], [0, 1, 1, 0], [0, 1, 1, 1], [1, 1, 0, 1], [1, 1, 1, 1], [1, 1, 0, 0]]
+)
 
 
 def _one_step_tokens(policy, seq, p, hide):
@@ -101,8 +104,10 @@ def _one_step_tokens(policy, seq, p, hide):
 
 
 def _grpo_exact(theta, old, ref, opts, p=2):
-    adv = ((REWARDS.view(2, 3) - REWARDS.view(2, 3).mean(1, keepdim=True))
-           / (REWARDS.view(2, 3).std(1, keepdim=True) + 1e-4)).reshape(-1)
+    adv = (
+        (REWARDS.view(2, 3) - REWARDS.view(2, 3).mean(1, keepdim=True))
+        / (REWARDS.view(2, 3).std(1, keepdim=True) + 1e-4)
+    ).reshape(-1)
     total = torch.zeros((), dtype=torch.float64)
     for hide in itertools.product((0, 1), repeat=p):
         w = math.prod(opts.p_mask if b else 1 - opts.p_mask for b in hide)
@@ -130,13 +135,19 @@ def grpo_setup():
 
 def test_the_ratio_is_clipped_somewhere(grpo_setup):
     old, theta, _, opts, _ = grpo_setup
-    rho = torch.cat([(_one_step_tokens(theta, s, 2, (0, 0)) - _one_step_tokens(old, s, 2, (0, 0))).exp()
-                     for s in GRPO_TOKENS])
-    assert ((rho > 1 + opts.clip_eps) | (rho < 1 - opts.clip_eps)).any() and \
-        ((rho < 1 + opts.clip_eps) & (rho > 1 - opts.clip_eps)).any()
+    rho = torch.cat(
+        [
+            (_one_step_tokens(theta, s, 2, (0, 0)) - _one_step_tokens(old, s, 2, (0, 0))).exp()
+            for s in GRPO_TOKENS
+        ]
+    )
+    assert ((rho > 1 + opts.clip_eps) | (rho < 1 - opts.clip_eps)).any() and (
+        (rho < 1 + opts.clip_eps) & (rho > 1 - opts.clip_eps)
+    ).any()
 
 
-GRPO_TOL = 0.04  # relative L2 error at R = 20000 repeats (measured 0.004-0.04 for R = 64000-1000: falls as 1/sqrt(R))
+# relative L2 error at R = 20000 repeats (measured 0.004-0.04 for R = 64000-1000, falling as 1/sqrt(R))
+GRPO_TOL = 0.04
 
 
 def test_diffu_grpo_gradient_matches_the_exact_surrogate(grpo_setup):
@@ -156,21 +167,28 @@ def test_diffu_grpo_broken_versions_fail(grpo_setup, monkeypatch):
     err1 = _rel(_estimated_grad(obj, theta, GRPO_TOKENS, 2, 20000, seed=7), exact)
     monkeypatch.undo()
     # (2) advantages normalised over the whole batch instead of per group
-    monkeypatch.setattr(policy_mod, "group_advantages",
-                        lambda r, g, scale="std": (r - r.mean()) / (r.std() + 1e-4))
-    err2 = _rel(_estimated_grad(_objective(DiffuGRPO, opts, old, ref), theta, GRPO_TOKENS, 2, 20000, seed=7), exact)
+    monkeypatch.setattr(
+        policy_mod, "group_advantages", lambda r, g, scale="std": (r - r.mean()) / (r.std() + 1e-4)
+    )
+    err2 = _rel(
+        _estimated_grad(_objective(DiffuGRPO, opts, old, ref), theta, GRPO_TOKENS, 2, 20000, seed=7), exact
+    )
     print("broken diffu-grpo errors", err1, err2)
     assert err1 > 3 * GRPO_TOL and err2 > 3 * GRPO_TOL
 
 
 # --- SPG ---------------------------------------------------------------------------------------------
 
-SPG_TOKENS = torch.tensor([[0, 1, 0, 0], [0, 0, 1, 1], [0, 1, 1, 1], [1, 1, 0, 1], [1, 0, 1, 0], [1, 1, 0, 0]])
+SPG_TOKENS = torch.tensor(
+    [[0, 1, 0, 0], [0, 0, 1, 1], [0, 1, 1, 1], [1, 1, 0, 1], [1, 0, 1, 0], [1, 1, 0, 0]]
+)
 
 
 def _spg_exact(theta, opts, *, upper_sign=1.0, lower_for_negatives=False):
-    adv = ((REWARDS.view(2, 3) - REWARDS.view(2, 3).mean(1, keepdim=True))
-           / (REWARDS.view(2, 3).std(1, keepdim=True) + 1e-4)).reshape(-1)
+    adv = (
+        (REWARDS.view(2, 3) - REWARDS.view(2, 3).mean(1, keepdim=True))
+        / (REWARDS.view(2, 3).std(1, keepdim=True) + 1e-4)
+    ).reshape(-1)
     total = torch.zeros((), dtype=torch.float64)
     for a, seq in zip(adv, SPG_TOKENS, strict=True):
         if a >= 0 or lower_for_negatives:
@@ -194,7 +212,10 @@ def spg_setup():
 def test_the_sandwich_lower_bounds_the_policy_gradient_surrogate(spg_setup):
     theta, opts, _, _ = spg_setup
     adv = policy_mod.group_advantages(REWARDS, 3)
-    true = sum(float(a) * float(exact_log_prob(theta, s, 1).detach()) / 3 for a, s in zip(adv, SPG_TOKENS, strict=True))
+    true = sum(
+        float(a) * float(exact_log_prob(theta, s, 1).detach()) / 3
+        for a, s in zip(adv, SPG_TOKENS, strict=True)
+    )
     assert float(_spg_exact(theta, opts).detach()) * len(SPG_TOKENS) < true - 0.05
 
 

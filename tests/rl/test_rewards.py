@@ -60,9 +60,14 @@ def test_sudoku_validity_clues_and_format():
     other = [(v % 9) + 1 for v in solution]  # valid grid, clues not kept
     blank = solution[:]
     blank[5] = 0
-    rows = torch.stack([good, torch.cat([encode_grid(puzzle), encode_grid(swapped)]),
-                        torch.cat([encode_grid(puzzle), encode_grid(other)]),
-                        torch.cat([encode_grid(puzzle), encode_grid(blank)])])
+    rows = torch.stack(
+        [
+            good,
+            torch.cat([encode_grid(puzzle), encode_grid(swapped)]),
+            torch.cat([encode_grid(puzzle), encode_grid(other)]),
+            torch.cat([encode_grid(puzzle), encode_grid(blank)]),
+        ]
+    )
     assert REWARDS.get("sudoku")()(rows, 89).tolist() == [1.0, 0.0, 0.0, 0.0]
     assert REWARDS.get("sudoku")(format_penalty=1.0)(rows, 89).tolist() == [1.0, 0.0, 0.0, -1.0]
     with pytest.raises(TokenError):
@@ -78,13 +83,17 @@ def test_sudoku4_by_hand():
     assert clue_broken in sudoku4_solutions() and bad_box not in sudoku4_solutions()
     half = encode_sudoku4(sol)
     half[2] = 0  # a blank left: malformed
-    rows = torch.tensor([encode_sudoku4(puzzle) + encode_sudoku4(s) for s in (sol, bad_box, clue_broken)]
-                        + [encode_sudoku4(puzzle) + half])
+    rows = torch.tensor(
+        [encode_sudoku4(puzzle) + encode_sudoku4(s) for s in (sol, bad_box, clue_broken)]
+        + [encode_sudoku4(puzzle) + half]
+    )
     assert REWARDS.get("sudoku4")()(rows, 19).tolist() == [1.0, 0.0, 0.0, 0.0]
     assert REWARDS.get("sudoku4")(format_penalty=0.2)(rows, 19).tolist() == pytest.approx([1.0, 0, 0, -0.2])
     p, s = sudoku4_puzzle(random.Random(0), clues=6)
     assert sum(v != 0 for v in p) == 6 and s in sudoku4_solutions()
-    assert REWARDS.get("sudoku4")()(torch.tensor([encode_sudoku4(p) + encode_sudoku4(s)]), 19).tolist() == [1.0]
+    assert REWARDS.get("sudoku4")()(torch.tensor([encode_sudoku4(p) + encode_sudoku4(s)]), 19).tolist() == [
+        1.0
+    ]
 
 
 def _countdown_row(prompt: str, answer: str, total: int = 24) -> list[int]:
@@ -95,7 +104,9 @@ def _countdown_row(prompt: str, answer: str, total: int = 24) -> list[int]:
 
 def test_countdown_verifier_and_reward():
     assert countdown_value("(3+5)*2") == 16 and countdown_value("7/2") * 2 == 7
-    assert countdown_value("3/(2-2)") is None and countdown_value("-3") is None and countdown_value("03") is None
+    assert (
+        countdown_value("3/(2-2)") is None and countdown_value("-3") is None and countdown_value("03") is None
+    )
     assert countdown_ok([3, 5, 2], 16, "(3+5)*2") and countdown_ok([3, 5, 2], 16, "2*(5+3)")
     assert not countdown_ok([3, 5, 2], 16, "3+5*2")  # 13
     assert not countdown_ok([3, 5, 2], 16, "(3+5)*2*1")  # an extra number
@@ -103,13 +114,15 @@ def test_countdown_verifier_and_reward():
     assert countdown_ok([6, 4, 2], 4, "6/(4/2)+2-2") is False
     prompt = "3,5,2=16:"
     tok = countdown_tokenizer()
-    rows = torch.tensor([_countdown_row(prompt, "(3+5)*2"), _countdown_row(prompt, "3+5*2"),
-                         _countdown_row(prompt, "3+*5")])
+    rows = torch.tensor(
+        [_countdown_row(prompt, "(3+5)*2"), _countdown_row(prompt, "3+5*2"), _countdown_row(prompt, "3+*5")]
+    )
     no_eos = [tok.encode(c)[0] for c in prompt] + [tok.encode("1")[0]] * 15
     rows = torch.cat([rows, torch.tensor([no_eos])])
     assert REWARDS.get("countdown")()(rows, len(prompt)).tolist() == [1.0, 0.0, 0.0, 0.0]
-    assert REWARDS.get("countdown")(format_penalty=0.1)(rows, len(prompt)).tolist() == \
-        pytest.approx([1.0, 0.0, -0.1, -0.1])
+    assert REWARDS.get("countdown")(format_penalty=0.1)(rows, len(prompt)).tolist() == pytest.approx(
+        [1.0, 0.0, -0.1, -0.1]
+    )
     rng = random.Random(1)
     for _ in range(50):
         nums, target, expr = countdown_problem(rng)

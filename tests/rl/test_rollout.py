@@ -16,12 +16,17 @@ def test_random_order_rollouts_follow_the_exact_likelihood():
     policy = TabularPolicy(2, 4, scale=1.5, seed=0)
     prompts = torch.tensor([[1], [0]])
     n = 12000
-    out = rollout(policy, prompts, n, RolloutSettings(length=3, unmasker="topk:k=1,proxy=random"),
-                  torch.Generator().manual_seed(0))
+    out = rollout(
+        policy,
+        prompts,
+        n,
+        RolloutSettings(length=3, unmasker="topk:k=1,proxy=random"),
+        torch.Generator().manual_seed(0),
+    )
     assert out.tokens.shape == (2 * n, 4) and (out.nfe == 3).all()
     assert (out.tokens[:n, 0] == 1).all() and (out.tokens[n:, 0] == 0).all()  # row p * G + g
     for p, prompt in enumerate((1, 0)):
-        rows = out.tokens[p * n:(p + 1) * n, 1:]
+        rows = out.tokens[p * n : (p + 1) * n, 1:]
         for o in itertools.product((0, 1), repeat=3):
             freq = float((rows == torch.tensor(o)).all(1).double().mean())
             prob = float(exact_log_prob(policy, torch.tensor([prompt, *o]), 1).detach().exp())

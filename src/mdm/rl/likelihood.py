@@ -51,18 +51,39 @@ import torch
 
 from mdm.errors import ConfigError
 from mdm.losses import diffusion_loss, log_prob_of, masked_logits
-from mdm.masking import AntitheticTime, BernoulliMask, MirrorIndependentMask, MirrorMask, StratifiedTime, UniformTime
+from mdm.masking import (
+    AntitheticTime,
+    BernoulliMask,
+    MirrorIndependentMask,
+    MirrorMask,
+    StratifiedTime,
+    UniformTime,
+)
 from mdm.protocol import denoiser_ids, is_time_conditioned, model_time
 from mdm.registry import Registry
 from mdm.schedules import Linear
 
-__all__ = ["Estimate", "LikelihoodEstimator", "OneStep", "Elbo", "RenyiUpper", "PerSequenceTime",
-           "LIKELIHOODS", "completion_mask"]
+__all__ = [
+    "Estimate",
+    "LikelihoodEstimator",
+    "OneStep",
+    "Elbo",
+    "RenyiUpper",
+    "PerSequenceTime",
+    "LIKELIHOODS",
+    "completion_mask",
+]
 
-TIMES: Registry[Any] = Registry("likelihood time_sampler", ConfigError, entries={
-    "uniform": UniformTime, "antithetic": AntitheticTime, "stratified": StratifiedTime})
-MASKS: Registry[Any] = Registry("likelihood mask_sampler", ConfigError, entries={
-    "bernoulli": BernoulliMask, "mirror": MirrorMask, "mirror-independent": MirrorIndependentMask})
+TIMES: Registry[Any] = Registry(
+    "likelihood time_sampler",
+    ConfigError,
+    entries={"uniform": UniformTime, "antithetic": AntitheticTime, "stratified": StratifiedTime},
+)
+MASKS: Registry[Any] = Registry(
+    "likelihood mask_sampler",
+    ConfigError,
+    entries={"bernoulli": BernoulliMask, "mirror": MirrorMask, "mirror-independent": MirrorIndependentMask},
+)
 
 
 @dataclass
@@ -81,9 +102,16 @@ class Estimate:
 
 
 class LikelihoodEstimator(Protocol):
-    def __call__(self, model, tokens: torch.Tensor, prompt_len: int, generator: torch.Generator, *,
-                 eligible: torch.Tensor | None = None,
-                 attention_mask: torch.Tensor | None = None) -> Estimate: ...
+    def __call__(
+        self,
+        model,
+        tokens: torch.Tensor,
+        prompt_len: int,
+        generator: torch.Generator,
+        *,
+        eligible: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+    ) -> Estimate: ...
 
 
 def completion_mask(tokens: torch.Tensor, prompt_len: int, eligible: torch.Tensor | None) -> torch.Tensor:
@@ -112,16 +140,22 @@ class OneStep:
         if not 0.0 <= self.p_mask < 1.0:
             raise ConfigError(f"p_mask must be in [0, 1), got {self.p_mask}")
 
-    def __call__(self, model, tokens, prompt_len, generator, *, eligible=None, attention_mask=None) -> Estimate:
+    def __call__(
+        self, model, tokens, prompt_len, generator, *, eligible=None, attention_mask=None
+    ) -> Estimate:
         _, mask_id = denoiser_ids(model)
         scored = completion_mask(tokens, prompt_len, eligible)
         hide = torch.zeros_like(scored)
         hide[:, :prompt_len] = _rand((len(tokens), prompt_len), generator, tokens.device) < self.p_mask
         hide |= scored
-        t = model_time(model, torch.ones(len(tokens), dtype=torch.float64, device=tokens.device)) \
-            if is_time_conditioned(model) else None
-        logits = masked_logits(model, tokens.masked_fill(hide, mask_id), scored,
-                               attention_mask=attention_mask, t=t, clean=tokens)
+        t = (
+            model_time(model, torch.ones(len(tokens), dtype=torch.float64, device=tokens.device))
+            if is_time_conditioned(model)
+            else None
+        )
+        logits = masked_logits(
+            model, tokens.masked_fill(hide, mask_id), scored, attention_mask=attention_mask, t=t, clean=tokens
+        )
         lp = log_prob_of(logits, tokens[scored], mask_id)
         logp = torch.zeros(scored.shape, dtype=lp.dtype, device=lp.device).masked_scatter(scored, lp)
         with torch.no_grad():
@@ -144,8 +178,10 @@ class PerSequenceTime:
     def __call__(self, batch_size: int, *, generator=None, device=None):
         if batch_size % self.copies:
             raise ConfigError(f"batch {batch_size} is not a multiple of the {self.copies} draws per sequence")
-        draws = [self.sampler(self.copies, generator=generator, device=device)
-                 for _ in range(batch_size // self.copies)]
+        draws = [
+            self.sampler(self.copies, generator=generator, device=device)
+            for _ in range(batch_size // self.copies)
+        ]
         t = torch.stack([d[0] for d in draws], 1).reshape(-1)  # [K, B] -> row k * B + b
         w = torch.stack([d[1] for d in draws], 1).reshape(-1)
         return t, w
@@ -168,15 +204,23 @@ class Elbo:
         TIMES.get(self.time_sampler)
         MASKS.get(self.mask_sampler)
 
-    def __call__(self, model, tokens, prompt_len, generator, *, eligible=None, attention_mask=None) -> Estimate:
+    def __call__(
+        self, model, tokens, prompt_len, generator, *, eligible=None, attention_mask=None
+    ) -> Estimate:
         scored = completion_mask(tokens, prompt_len, eligible)
         k, n = self.draws, len(tokens)
         times = PerSequenceTime(TIMES.get(self.time_sampler)(eps=self.t_eps), k)
         out = diffusion_loss(
-            model, tokens.repeat(k, 1), schedule=self.schedule, eligible=scored.repeat(k, 1),
+            model,
+            tokens.repeat(k, 1),
+            schedule=self.schedule,
+            eligible=scored.repeat(k, 1),
             attention_mask=None if attention_mask is None else attention_mask.repeat(k, 1),
-            time_sampler=times, mask_sampler=MASKS.get(self.mask_sampler)(), normalize="tokens",
-            generator=generator)
+            time_sampler=times,
+            mask_sampler=MASKS.get(self.mask_sampler)(),
+            normalize="tokens",
+            generator=generator,
+        )
         elbo = -out.per_sample.view(k, n).mean(0)
         return Estimate(elbo.unsqueeze(1), torch.ones(n, 1, dtype=torch.bool, device=tokens.device))
 
@@ -223,12 +267,17 @@ class RenyiUpper:
         if self.draws < 1:
             raise ConfigError(f"upper-bound draws must be >= 1, got {self.draws}")
 
-    def __call__(self, model, tokens, prompt_len, generator, *, eligible=None, attention_mask=None) -> Estimate:
+    def __call__(
+        self, model, tokens, prompt_len, generator, *, eligible=None, attention_mask=None
+    ) -> Estimate:
         scored = completion_mask(tokens, prompt_len, eligible)
         r = order_log_ratios(model, tokens, scored, self.draws, generator, attention_mask)
         upper = (torch.logsumexp(self.beta * r, 0) - math.log(self.draws)) / self.beta
-        return Estimate(upper.unsqueeze(1), torch.ones(len(tokens), 1, dtype=torch.bool, device=tokens.device))
+        return Estimate(
+            upper.unsqueeze(1), torch.ones(len(tokens), 1, dtype=torch.bool, device=tokens.device)
+        )
 
 
-LIKELIHOODS: Registry[Any] = Registry("likelihood", ConfigError, entries={
-    "one-step": OneStep, "elbo": Elbo, "upper": RenyiUpper})
+LIKELIHOODS: Registry[Any] = Registry(
+    "likelihood", ConfigError, entries={"one-step": OneStep, "elbo": Elbo, "upper": RenyiUpper}
+)

@@ -51,7 +51,9 @@ def build_estimator(name: str, o: EstimatorOptions):
     if cls is OneStep:
         return OneStep(p_mask=o.p_mask)
     if cls is Elbo:
-        return Elbo(draws=o.elbo_draws, time_sampler=o.time_sampler, mask_sampler=o.mask_sampler, t_eps=o.t_eps)
+        return Elbo(
+            draws=o.elbo_draws, time_sampler=o.time_sampler, mask_sampler=o.mask_sampler, t_eps=o.t_eps
+        )
     return RenyiUpper(beta=o.upper_beta, draws=o.upper_draws)
 
 
@@ -87,19 +89,34 @@ class DiffuGRPO(RLBase):
         old, ref = [], []
         for s in seeds:
             args = (ro.tokens, ro.prompt_len)
-            old.append(self.estimator(self.policy, *args, self.seeded(s, ro.tokens.device),
-                                      eligible=ro.eligible).logp.detach())
+            old.append(
+                self.estimator(
+                    self.policy, *args, self.seeded(s, ro.tokens.device), eligible=ro.eligible
+                ).logp.detach()
+            )
             if self.config.kl_beta > 0:
-                ref.append(self.estimator(self.reference, *args, self.seeded(s, ro.tokens.device),
-                                          eligible=ro.eligible).logp.detach())
+                ref.append(
+                    self.estimator(
+                        self.reference, *args, self.seeded(s, ro.tokens.device), eligible=ro.eligible
+                    ).logp.detach()
+                )
         return {"old": old, "ref": ref or None}
 
     def update_loss(self, model, buffer, j):
         tokens, p, eligible, adv = _on(buffer, buffer["old"][j].device)
-        est = self.estimator(model, tokens, p, self.seeded(buffer["seeds"][j], tokens.device), eligible=eligible)
+        est = self.estimator(
+            model, tokens, p, self.seeded(buffer["seeds"][j], tokens.device), eligible=eligible
+        )
         ref = None if buffer["ref"] is None else buffer["ref"][j].to(tokens.device)
-        obj, per_seq, kl = grpo_objective(est.logp, buffer["old"][j].to(tokens.device), adv, est.mask,
-                                          clip_eps=self.config.clip_eps, ref=ref, kl_beta=self.config.kl_beta)
+        obj, per_seq, kl = grpo_objective(
+            est.logp,
+            buffer["old"][j].to(tokens.device),
+            adv,
+            est.mask,
+            clip_eps=self.config.clip_eps,
+            ref=ref,
+            kl_beta=self.config.kl_beta,
+        )
         if kl is not None:
             self.stats["kl"] = float(kl.detach())
         if est.entropy is not None:
@@ -137,11 +154,13 @@ class SPG(RLBase):
         lower = torch.zeros(len(tokens), dtype=torch.float32, device=device)
         upper = torch.zeros_like(lower)
         if bool(pos.any()):
-            lower = lower.masked_scatter(pos, self.lower(model, tokens[pos], p, g, eligible=eligible[pos])
-                                         .sequence().float())
+            lower = lower.masked_scatter(
+                pos, self.lower(model, tokens[pos], p, g, eligible=eligible[pos]).sequence().float()
+            )
         if bool((~pos).any()):
-            upper = upper.masked_scatter(~pos, self.upper(model, tokens[~pos], p, g, eligible=eligible[~pos])
-                                         .sequence().float())
+            upper = upper.masked_scatter(
+                ~pos, self.upper(model, tokens[~pos], p, g, eligible=eligible[~pos]).sequence().float()
+            )
         obj, per_seq = sandwich_objective(lower, upper, adv, eligible.sum(1))
         return RLOutput(-obj, -per_seq.detach(), torch.tensor(len(tokens), device=device))
 

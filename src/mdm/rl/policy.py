@@ -66,8 +66,10 @@ def prompt_length(eligible: torch.Tensor) -> int:
     p = int(first[0])
     cols = torch.arange(eligible.shape[1], device=eligible.device)
     if p == 0 or not bool((first == p).all()) or not bool((eligible == (cols >= p)).all()):
-        raise DataError("RL needs rows 'prompt | completion' with one prompt length (the eligible positions "
-                        "a contiguous suffix after at least one prompt token), as the arithmetic task writes")
+        raise DataError(
+            "RL needs rows 'prompt | completion' with one prompt length (the eligible positions "
+            "a contiguous suffix after at least one prompt token), as the arithmetic task writes"
+        )
     return p
 
 
@@ -80,14 +82,17 @@ def load_initial(model: torch.nn.Module, path: str):
     if not path or not is_checkpoint(where):
         raise ConfigError(
             f"loss.init: no SFT checkpoint at {path!r}; train one first (e.g. `mdm train "
-            "src/mdm/configs/arithmetic-small.yaml`) and give its checkpoint folder")
+            "src/mdm/configs/arithmetic-small.yaml`) and give its checkpoint folder"
+        )
     saved = read_config(where)
     mine = config_to_dict(model.config)
     theirs = saved["model"]["config"]
     diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
     if diff:
-        raise ConfigError(f"loss.init {path}: the model section differs from the SFT model's in {diff}; "
-                          "copy the SFT config's model section")
+        raise ConfigError(
+            f"loss.init {path}: the model section differs from the SFT model's in {diff}; "
+            "copy the SFT config's model section"
+        )
     load_into(model, load_weights(where, ema=EMA in saved["files"]), where)
     from mdm.tokenizers import tokenizer_from_dict
 
@@ -104,7 +109,9 @@ class RLBase(Objective):
         if not config.init:
             raise ConfigError("loss.init must name the SFT checkpoint RL starts from")
         if config.group_size < 2:
-            raise ConfigError(f"loss.group_size must be >= 2 (advantages compare a group), got {config.group_size}")
+            raise ConfigError(
+                f"loss.group_size must be >= 2 (advantages compare a group), got {config.group_size}"
+            )
         if config.inner_updates < 1:
             raise ConfigError(f"loss.inner_updates must be >= 1, got {config.inner_updates}")
         if config.advantage_scale not in ADVANTAGE_SCALES:
@@ -146,16 +153,23 @@ class RLBase(Objective):
     def settings(self, length: int, *, validation: bool = False) -> RolloutSettings:
         c = self.config
         eos = self.eos_id
-        return RolloutSettings(pad_id=self.pad_id,
-            length=length, unmasker=c.val_unmasker if validation else c.unmasker, block_size=c.block_size,
-            temperature=0.0 if validation else c.temperature, cache=c.cache,
-            stop=(eos,) if (c.stop_at_eos and eos is not None) else None)
+        return RolloutSettings(
+            pad_id=self.pad_id,
+            length=length,
+            unmasker=c.val_unmasker if validation else c.unmasker,
+            block_size=c.block_size,
+            temperature=0.0 if validation else c.temperature,
+            cache=c.cache,
+            stop=(eos,) if (c.stop_at_eos and eos is not None) else None,
+        )
 
     def _rollout(self, prompts, length, group, generator, *, validation=False) -> Rollout:
         was = self.policy.training
         self.policy.eval()
         try:
-            return rollout(self.policy, prompts, group, self.settings(length, validation=validation), generator)
+            return rollout(
+                self.policy, prompts, group, self.settings(length, validation=validation), generator
+            )
         finally:
             self.policy.train(was)
 
@@ -172,14 +186,25 @@ class RLBase(Objective):
             ro = self._rollout(ids[:, :p], ids.shape[1] - p, self.config.group_size, generator)
             rewards = self.reward_fn(ro.tokens.cpu(), p).to(ids.device)
             adv = group_advantages(rewards, self.config.group_size, self.config.advantage_scale)
-            seeds = torch.randint(0, 2**62, (self.config.inner_updates,), generator=generator,
-                                  device=generator.device).tolist()
+            seeds = torch.randint(
+                0, 2**62, (self.config.inner_updates,), generator=generator, device=generator.device
+            ).tolist()
             with torch.no_grad():
                 extra = self.prepare_updates(ro, adv, seeds)
-            self.buffer = {"rollout": ro.state_dict(), "rewards": rewards, "adv": adv, "seeds": seeds, **extra}
-            self.stats.update(reward_mean=float(rewards.mean()), nfe_per_rollout=float(ro.nfe.double().mean()),
-                              reward_ci95=1.96 * float(rewards.std()) / math.sqrt(len(rewards)),
-                              rollout_s=ro.seconds, rollout_s_step=ro.seconds)
+            self.buffer = {
+                "rollout": ro.state_dict(),
+                "rewards": rewards,
+                "adv": adv,
+                "seeds": seeds,
+                **extra,
+            }
+            self.stats.update(
+                reward_mean=float(rewards.mean()),
+                nfe_per_rollout=float(ro.nfe.double().mean()),
+                reward_ci95=1.96 * float(rewards.std()) / math.sqrt(len(rewards)),
+                rollout_s=ro.seconds,
+                rollout_s_step=ro.seconds,
+            )
         self.calls += 1
         out = self.update_loss(model, self.buffer, j)
         return out

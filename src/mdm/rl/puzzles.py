@@ -18,20 +18,33 @@ import random
 from collections import Counter
 from fractions import Fraction
 
-import torch
-
 from mdm.tokenizers import CharTokenizer
 
-__all__ = ["SUDOKU4_ALPHABET", "SUDOKU4_TOKENS", "sudoku4_tokenizer", "sudoku4_solutions", "sudoku4_puzzle",
-           "encode_sudoku4", "sudoku4_ok", "sudoku4_well_formed", "COUNTDOWN_ALPHABET", "countdown_tokenizer",
-           "countdown_problem", "countdown_value", "countdown_ok"]
+__all__ = [
+    "SUDOKU4_ALPHABET",
+    "SUDOKU4_TOKENS",
+    "sudoku4_tokenizer",
+    "sudoku4_solutions",
+    "sudoku4_puzzle",
+    "encode_sudoku4",
+    "sudoku4_ok",
+    "sudoku4_well_formed",
+    "COUNTDOWN_ALPHABET",
+    "countdown_tokenizer",
+    "countdown_problem",
+    "countdown_value",
+    "countdown_ok",
+]
 
 SUDOKU4_ALPHABET = ".1234|"
 SUDOKU4_TOKENS = 19
 _CELLS = tuple(5 * r + c for r in range(4) for c in range(4))
 _SEPS = (4, 9, 14)
-_UNITS = ([[4 * r + c for c in range(4)] for r in range(4)] + [[4 * r + c for r in range(4)] for c in range(4)]
-          + [[4 * (br + r) + bc + c for r in range(2) for c in range(2)] for br in (0, 2) for bc in (0, 2)])
+_UNITS = (
+    [[4 * r + c for c in range(4)] for r in range(4)]
+    + [[4 * r + c for r in range(4)] for c in range(4)]
+    + [[4 * (br + r) + bc + c for r in range(2) for c in range(2)] for br in (0, 2) for bc in (0, 2)]
+)
 
 
 def sudoku4_tokenizer() -> CharTokenizer:
@@ -66,8 +79,11 @@ def encode_sudoku4(cells) -> list[int]:
 
 
 def sudoku4_well_formed(answer: list[int]) -> bool:
-    return len(answer) == SUDOKU4_TOKENS and all(answer[p] == 5 for p in _SEPS) and \
-        all(1 <= answer[p] <= 4 for p in _CELLS)
+    return (
+        len(answer) == SUDOKU4_TOKENS
+        and all(answer[p] == 5 for p in _SEPS)
+        and all(1 <= answer[p] <= 4 for p in _CELLS)
+    )
 
 
 def sudoku4_ok(puzzle: list[int], answer: list[int]) -> bool:
@@ -92,7 +108,9 @@ def countdown_problem(rng: random.Random, n: int = 3, high: int = 20) -> tuple[l
         nums = [rng.randint(1, high) for _ in range(n)]
         expr = str(nums[0])
         for v in nums[1:]:
-            expr = f"({expr}){rng.choice('+-*')}{v}" if rng.random() < 0.5 else f"{expr}{rng.choice('+-*')}{v}"
+            expr = (
+                f"({expr}){rng.choice('+-*')}{v}" if rng.random() < 0.5 else f"{expr}{rng.choice('+-*')}{v}"
+            )
         value = countdown_value(expr)
         if value is not None and value.denominator == 1 and value > 0:
             order = nums[:]
@@ -100,8 +118,12 @@ def countdown_problem(rng: random.Random, n: int = 3, high: int = 20) -> tuple[l
             return order, int(value), expr
 
 
-_OPS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
-        ast.Div: lambda a, b: a / b}
+_OPS = {
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+    ast.Div: lambda a, b: a / b,
+}
 
 
 def _eval(node, used: list[int]) -> Fraction:
@@ -131,5 +153,3 @@ def countdown_ok(numbers: list[int], target: int, expr: str) -> bool:
     used: list[int] = []
     value = countdown_value(expr, used)
     return value is not None and value == target and Counter(used) == Counter(numbers)
-
-

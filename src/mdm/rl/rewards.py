@@ -53,7 +53,9 @@ def _penalty(value: float) -> float:
 
 
 def _combine(correct, malformed, penalty: float) -> torch.Tensor:
-    return torch.as_tensor(correct, dtype=torch.float32) - penalty * torch.as_tensor(malformed, dtype=torch.float32)
+    return torch.as_tensor(correct, dtype=torch.float32) - penalty * torch.as_tensor(
+        malformed, dtype=torch.float32
+    )
 
 
 def arithmetic_reward(*, reverse: bool = False, format_penalty: float = 0.0) -> Reward:
@@ -68,8 +70,11 @@ def arithmetic_reward(*, reverse: bool = False, format_penalty: float = 0.0) -> 
         bad = []
         for row in tokens[:, prompt_len:].tolist():
             end = row.index(_TOK.eos_id) if _TOK.eos_id in row else -1
-            bad.append(end < 1 or any(v not in digits for v in row[:end])
-                       or any(v != _TOK.pad_id for v in row[end + 1:]))
+            bad.append(
+                end < 1
+                or any(v not in digits for v in row[:end])
+                or any(v != _TOK.pad_id for v in row[end + 1 :])
+            )
         return _combine(correct, bad, penalty)
 
     return reward
@@ -83,7 +88,9 @@ def sudoku_reward(*, format_penalty: float = 0.0) -> Reward:
     def reward(tokens: torch.Tensor, prompt_len: int) -> torch.Tensor:
         _check(tokens, prompt_len)
         if prompt_len != GRID_TOKENS:
-            raise TokenError(f"a Sudoku row is puzzle ({GRID_TOKENS}) + answer: prompt_len must be {GRID_TOKENS}")
+            raise TokenError(
+                f"a Sudoku row is puzzle ({GRID_TOKENS}) + answer: prompt_len must be {GRID_TOKENS}"
+            )
         answer = tokens[:, GRID_TOKENS:]
         cells = answer[:, list(_CELL_POS)]
         shaped = (answer[:, list(_SEP_POS)] == _SEP).all(1) & ((cells >= 1) & (cells <= 9)).all(1)

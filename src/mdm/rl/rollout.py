@@ -56,8 +56,19 @@ class Rollout:
     prompt_mask: torch.Tensor | None = None
 
     def state_dict(self) -> dict:
-        return {k: getattr(self, k) for k in ("tokens", "prompt_len", "group_size", "eligible", "nfe",
-                                                "generator_state", "seconds", "prompt_mask")}
+        return {
+            k: getattr(self, k)
+            for k in (
+                "tokens",
+                "prompt_len",
+                "group_size",
+                "eligible",
+                "nfe",
+                "generator_state",
+                "seconds",
+                "prompt_mask",
+            )
+        }
 
     @classmethod
     def from_state_dict(cls, d: dict) -> Rollout:
@@ -68,8 +79,15 @@ def _unmasker(settings: RolloutSettings) -> Unmasker:
     return from_spec(settings.unmasker, length=settings.length)
 
 
-def rollout(model, prompts: torch.Tensor, group_size: int, settings: RolloutSettings,
-            generator: torch.Generator, *, prompt_mask: torch.Tensor | None = None) -> Rollout:
+def rollout(
+    model,
+    prompts: torch.Tensor,
+    group_size: int,
+    settings: RolloutSettings,
+    generator: torch.Generator,
+    *,
+    prompt_mask: torch.Tensor | None = None,
+) -> Rollout:
     """Sample ``group_size`` completions of each row of ``prompts [B, P]`` (module docstring).  The
     caller puts the model in eval mode."""
     if not isinstance(group_size, int) or group_size < 1:
@@ -80,10 +98,21 @@ def rollout(model, prompts: torch.Tensor, group_size: int, settings: RolloutSett
     pm = None if prompt_mask is None else prompt_mask.repeat_interleave(group_size, 0)
     state = generator.get_state()
     start = time.perf_counter()
-    out = sample(model, prompt=rep, length=settings.length, unmasker=_unmasker(settings),
-                 block_size=settings.block_size, temperature=settings.temperature, top_p=settings.top_p,
-                 stop=list(settings.stop) if settings.stop else None, generator=generator,
-                 prompt_mask=pm, pad_id=settings.pad_id, cache=settings.cache, cache_refresh=settings.cache_refresh)
+    out = sample(
+        model,
+        prompt=rep,
+        length=settings.length,
+        unmasker=_unmasker(settings),
+        block_size=settings.block_size,
+        temperature=settings.temperature,
+        top_p=settings.top_p,
+        stop=list(settings.stop) if settings.stop else None,
+        generator=generator,
+        prompt_mask=pm,
+        pad_id=settings.pad_id,
+        cache=settings.cache,
+        cache_refresh=settings.cache_refresh,
+    )
     seconds = time.perf_counter() - start
     p = prompts.shape[1]
     eligible = torch.zeros_like(out.tokens, dtype=torch.bool)
@@ -91,8 +120,15 @@ def rollout(model, prompts: torch.Tensor, group_size: int, settings: RolloutSett
     return Rollout(out.tokens, p, group_size, eligible, out.nfe, state, seconds, pm)
 
 
-def replay(model, prompts: torch.Tensor, group_size: int, settings: RolloutSettings, recorded: Rollout,
-           *, prompt_mask: torch.Tensor | None = None) -> Rollout:
+def replay(
+    model,
+    prompts: torch.Tensor,
+    group_size: int,
+    settings: RolloutSettings,
+    recorded: Rollout,
+    *,
+    prompt_mask: torch.Tensor | None = None,
+) -> Rollout:
     """Run the rollout again from its recorded generator state (same tokens for the same weights)."""
     g = torch.Generator(device=recorded.tokens.device)
     g.set_state(recorded.generator_state)

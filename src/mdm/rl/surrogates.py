@@ -34,12 +34,16 @@ __all__ = ["group_advantages", "k3_kl", "grpo_objective", "sandwich_objective", 
 ADVANTAGE_SCALES = ("std", "none")
 
 
-def group_advantages(rewards: torch.Tensor, group_size: int, scale: str = "std", eps: float = 1e-4) -> torch.Tensor:
+def group_advantages(
+    rewards: torch.Tensor, group_size: int, scale: str = "std", eps: float = 1e-4
+) -> torch.Tensor:
     """``A [N]`` from rewards ``[N]`` laid out as groups (row ``p * G + g``)."""
     if scale not in ADVANTAGE_SCALES:
         raise ConfigError(f"advantage scale must be one of {list(ADVANTAGE_SCALES)}, got {scale!r}")
     if rewards.dim() != 1 or rewards.numel() % group_size:
-        raise ConfigError(f"rewards [N] with N a multiple of the group size {group_size}, got {tuple(rewards.shape)}")
+        raise ConfigError(
+            f"rewards [N] with N a multiple of the group size {group_size}, got {tuple(rewards.shape)}"
+        )
     r = rewards.double().view(-1, group_size)
     centred = r - r.mean(1, keepdim=True)
     if scale == "std":
@@ -54,8 +58,16 @@ def k3_kl(ref: torch.Tensor, logp: torch.Tensor) -> torch.Tensor:
     return d.exp() - d - 1
 
 
-def grpo_objective(logp: torch.Tensor, old: torch.Tensor, adv: torch.Tensor, mask: torch.Tensor, *,
-                   clip_eps: float, ref: torch.Tensor | None = None, kl_beta: float = 0.0):
+def grpo_objective(
+    logp: torch.Tensor,
+    old: torch.Tensor,
+    adv: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    clip_eps: float,
+    ref: torch.Tensor | None = None,
+    kl_beta: float = 0.0,
+):
     """diffu-GRPO's ``J`` (module docstring) from ``[N, T]`` log-likelihood estimates; returns
     ``(J, per_sequence [N], kl)`` with ``kl`` the mean ``KL_ik`` over scored tokens (None without ``ref``)."""
     ratio = (logp - old).exp()

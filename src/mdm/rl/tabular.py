@@ -28,8 +28,15 @@ import torch
 
 from mdm.errors import ConfigError
 
-__all__ = ["TabularPolicy", "orders", "exact_log_ratios", "exact_log_prob", "exact_elbo",
-           "exact_upper", "exact_one_step"]
+__all__ = [
+    "TabularPolicy",
+    "orders",
+    "exact_log_ratios",
+    "exact_log_prob",
+    "exact_elbo",
+    "exact_upper",
+    "exact_one_step",
+]
 
 
 class TabularPolicy(torch.nn.Module):
@@ -38,11 +45,15 @@ class TabularPolicy(torch.nn.Module):
     def __init__(self, vocab: int, length: int, *, scale: float = 1.0, seed: int = 0) -> None:
         super().__init__()
         if not (2 <= vocab <= 3 and 1 <= length <= 4):
-            raise ConfigError(f"TabularPolicy needs 2 <= vocab <= 3 and 1 <= length <= 4, got {vocab}, {length}")
+            raise ConfigError(
+                f"TabularPolicy needs 2 <= vocab <= 3 and 1 <= length <= 4, got {vocab}, {length}"
+            )
         self.V, self.L = vocab, length
         self.vocab_size, self.mask_id = vocab + 1, vocab
         g = torch.Generator().manual_seed(seed)
-        table = scale * torch.randn((vocab + 1) ** length, length, vocab + 1, generator=g, dtype=torch.float64)
+        table = scale * torch.randn(
+            (vocab + 1) ** length, length, vocab + 1, generator=g, dtype=torch.float64
+        )
         self.table = torch.nn.Parameter(table)
         self.register_buffer("powers", (vocab + 1) ** torch.arange(length))
 
@@ -95,8 +106,9 @@ def exact_upper(policy: TabularPolicy, seq, prompt_len: int, beta: float) -> tor
     return (torch.logsumexp(beta * r, 0) - math.log(len(r))) / beta
 
 
-def exact_one_step(policy: TabularPolicy, seq, prompt_len: int, p_mask: float,
-                   ref_prompt_mask: tuple[int, ...] | None = None) -> torch.Tensor:
+def exact_one_step(
+    policy: TabularPolicy, seq, prompt_len: int, p_mask: float, ref_prompt_mask: tuple[int, ...] | None = None
+) -> torch.Tensor:
     """The expectation over prompt masks (each prompt token masked w.p. ``p_mask``) of d1's one-step
     estimate ``sum_l log p(o_l | masked prompt, completion all masked)``.  ``ref_prompt_mask``: that
     one mask only (no expectation)."""
