@@ -14,7 +14,8 @@ import math
 import pytest
 import torch
 
-from mdm.rl.likelihood import Elbo, OneStep, RenyiUpper, order_log_ratios
+from mdm.masking import AntitheticTime, StratifiedTime
+from mdm.rl.likelihood import Elbo, OneStep, PerSequenceTime, RenyiUpper, order_log_ratios
 from mdm.rl.tabular import (
     TabularPolicy,
     exact_elbo,
@@ -25,7 +26,7 @@ from mdm.rl.tabular import (
 )
 
 P = 1
-SEQS = torch.tensor([[0, 1, 0, 1], [1, 1, 1, 0], [0, 0, 1, 1]])
+SEQS = torch.tensor([[0, 1, 1, 0], [1, 0, 1, 0], [1, 1, 0, 0]])  # ELBOs -5.7, -1.9, -7.3: far apart
 
 
 @pytest.fixture(scope="module")
@@ -133,3 +134,12 @@ def test_one_step_estimate_matches_its_expectation_and_reports_its_bias(policy):
     assert torch.allclose(
         per_token.sequence(), torch.stack([exact_one_step(policy, s, P, 0.0) for s in SEQS])
     )
+
+
+def test_per_sequence_times_are_stratified_and_antithetic_within_each_sequence():
+    g = torch.Generator().manual_seed(0)
+    t, w = PerSequenceTime(StratifiedTime(eps=0.0), 4)(4 * 5, generator=g)
+    strata = (t.view(4, 5) * 4).floor().long()  # row k * B + b: draw k of sequence b
+    assert torch.equal(strata.sort(0).values, torch.arange(4).view(4, 1).expand(4, 5)) and (w == 1).all()
+    t, _ = PerSequenceTime(AntitheticTime(eps=0.0), 2)(2 * 7, generator=g)
+    assert torch.allclose(t.view(2, 7).sum(0), torch.ones(7))
