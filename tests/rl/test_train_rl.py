@@ -16,8 +16,19 @@ from mdm.train import load_config, train
 from mdm.train.metrics import read_metrics
 
 OPTIONS = "data.options={max_digits: 1, ops: ['+'], reverse: true, n_train: 64, n_test: 16}"
-TINY = ["batch_size=4", "eval_every=0", "threads=1", "precision=fp32", "optim.warmup_steps=0",
-        "model.d_model=16", "model.n_layers=1", "model.n_heads=2", "ema=0", "data.seq_len=8", OPTIONS]
+TINY = [
+    "batch_size=4",
+    "eval_every=0",
+    "threads=1",
+    "precision=fp32",
+    "optim.warmup_steps=0",
+    "model.d_model=16",
+    "model.n_layers=1",
+    "model.n_heads=2",
+    "ema=0",
+    "data.seq_len=8",
+    OPTIONS,
+]
 
 
 def _even_first_token(**_):
@@ -32,16 +43,30 @@ if "test-even-first" not in REWARDS:
 @pytest.fixture(scope="module")
 def sft(tmp_path_factory):
     root = tmp_path_factory.mktemp("rl")
-    return train(load_config("arithmetic-small", TINY + ["max_steps=2"]), out_dir=root / "sft",
-                 progress=False).checkpoint
+    return train(
+        load_config("arithmetic-small", TINY + ["max_steps=2"]), out_dir=root / "sft", progress=False
+    ).checkpoint
 
 
 def _rl(sft, *extra, kind="diffu-grpo"):
     name = "rl-arithmetic" if kind == "diffu-grpo" else "rl-arithmetic-spg"
-    return load_config(name, TINY + [
-        f"loss.init={sft}", "loss.group_size=3", "loss.inner_updates=3", "max_steps=4",
-        "log_every=1", "save_every=0", "eval_every=2", "eval_batches=1", "optim.lr=0.01",
-        "loss.reward=test-even-first", *extra])
+    return load_config(
+        name,
+        TINY
+        + [
+            f"loss.init={sft}",
+            "loss.group_size=3",
+            "loss.inner_updates=3",
+            "max_steps=4",
+            "log_every=1",
+            "save_every=0",
+            "eval_every=2",
+            "eval_batches=1",
+            "optim.lr=0.01",
+            "loss.reward=test-even-first",
+            *extra,
+        ],
+    )
 
 
 @pytest.mark.parametrize("kind", ["diffu-grpo", "spg"])
@@ -83,7 +108,37 @@ def test_missing_init_is_a_clear_error(tmp_path):
     assert not (tmp_path / "x" / "checkpoint").exists()
     with pytest.raises(ConfigError, match="grad_accum"):
         train(_rl(tmp_path / "nowhere", "grad_accum=2"), out_dir=tmp_path / "y", progress=False)
-    cli = subprocess.run([sys.executable, "-m", "mdm.cli", "train", "rl-arithmetic", "--set",
-                          f"loss.init={tmp_path / 'nowhere'}", "--out", str(tmp_path / "z")],
-                         capture_output=True, text=True)
-    assert cli.returncode == 2 and "no SFT checkpoint" in cli.stderr and len(cli.stderr.strip().splitlines()) == 1
+    cli = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mdm.cli",
+            "train",
+            "rl-arithmetic",
+            "--set",
+            f"loss.init={tmp_path / 'nowhere'}",
+            "--out",
+            str(tmp_path / "z"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert (
+        cli.returncode == 2
+        and "no SFT checkpoint" in cli.stderr
+        and len(cli.stderr.strip().splitlines()) == 1
+    )
+
+
+@pytest.mark.parametrize("kind", ["diffu-grpo", "spg"])
+def test_an_easy_reward_rises(sft, tmp_path, kind):
+    """End to end through the trainer: 'the first answer token is even' goes up within 30 steps."""
+    res = train(
+        _rl(sft, "max_steps=30", "eval_every=0", "optim.lr=0.03", "loss.inner_updates=1", kind=kind),
+        out_dir=tmp_path / "r",
+        progress=False,
+    )
+    r = [row["reward_mean"] for row in res.metrics if row.get("split") == "train"]
+    first, last = sum(r[:5]) / 5, sum(r[-5:]) / 5
+    print(kind, "reward first 5 steps", first, "last 5", last)
+    assert last > first + 0.2
