@@ -142,3 +142,13 @@ def test_an_easy_reward_rises(sft, tmp_path, kind):
     first, last = sum(r[:5]) / 5, sum(r[-5:]) / 5
     print(kind, "reward first 5 steps", first, "last 5", last)
     assert last > first + 0.2
+
+
+def test_a_nan_reward_is_caught_by_the_non_finite_guard(sft, tmp_path):
+    from mdm.errors import NonFiniteError
+
+    if "test-nan" not in REWARDS:
+        REWARDS.register("test-nan", lambda **_: lambda tokens, p: torch.full((len(tokens),), float("nan")))
+    with pytest.raises(NonFiniteError):
+        train(_rl(sft, "loss.reward=test-nan", "max_nonfinite_steps=2"), out_dir=tmp_path / "n", progress=False)
+    assert not (tmp_path / "n" / "checkpoint").exists()
