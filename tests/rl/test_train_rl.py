@@ -150,5 +150,7 @@ def test_a_nan_reward_is_caught_by_the_non_finite_guard(sft, tmp_path):
     if "test-nan" not in REWARDS:
         REWARDS.register("test-nan", lambda **_: lambda tokens, p: torch.full((len(tokens),), float("nan")))
     with pytest.raises(NonFiniteError):
-        train(_rl(sft, "loss.reward=test-nan", "max_nonfinite_steps=2"), out_dir=tmp_path / "n", progress=False)
+        train(
+            _rl(sft, "loss.reward=test-nan", "max_nonfinite_steps=2"), out_dir=tmp_path / "n", progress=False
+        )
     assert not (tmp_path / "n" / "checkpoint").exists()

@@ -103,7 +103,7 @@ class DiffuGRPO(RLBase):
         return {"old": old, "ref": ref or None}
 
     def update_loss(self, model, buffer, j):
-        tokens, p, eligible, adv = _on(buffer, buffer["old"][j].device)
+        tokens, p, eligible, adv = _on(buffer, self.device)
         est = self.estimator(
             model, tokens, p, self.seeded(buffer["seeds"][j], tokens.device), eligible=eligible
         )
@@ -147,7 +147,7 @@ class SPG(RLBase):
         self.upper = build_estimator("upper", self.config)
 
     def update_loss(self, model, buffer, j):
-        device = buffer["adv"].device
+        device = self.device
         tokens, p, eligible, adv = _on(buffer, device)
         g = self.seeded(buffer["seeds"][j], tokens.device)
         pos = adv >= 0

@@ -118,6 +118,8 @@ class RLBase(Objective):
             raise ConfigError(f"loss.advantage_scale must be one of {list(ADVANTAGE_SCALES)}")
         if train_config.grad_accum != 1:
             raise ConfigError("RL objectives take one rollout batch per step: set grad_accum: 1")
+        if config.cache not in (None, "prefix", "dual"):
+            raise ConfigError(f"loss.cache must be null, prefix or dual, got {config.cache!r}")
         if config.temperature < 0:
             raise ConfigError(f"loss.temperature must be >= 0, got {config.temperature}")
         try:
@@ -215,6 +217,11 @@ class RLBase(Objective):
 
     def update_loss(self, model, buffer: dict, j: int) -> RLOutput:
         raise NotImplementedError
+
+    @property
+    def device(self) -> torch.device:
+        """Where the policy's weights are (a buffer restored from a checkpoint is on the CPU)."""
+        return next(self.policy.parameters()).device
 
     @staticmethod
     def seeded(seed: int, device) -> torch.Generator:

@@ -18,7 +18,7 @@ from mdm.errors import ConfigError
 from mdm.sampling import from_spec, sample
 from mdm.sampling.unmaskers import Unmasker
 
-__all__ = ["Rollout", "RolloutSettings", "rollout"]
+__all__ = ["Rollout", "RolloutSettings", "rollout", "replay"]
 
 
 @dataclass(frozen=True)
