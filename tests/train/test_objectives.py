@@ -124,7 +124,8 @@ def test_the_loss_section_is_the_objectives_typed_keys(plain_ce, capsys):
         load_config(CONFIG, ["loss.label_smoothing=lots"])
     with pytest.raises(ConfigError, match=r"loss.label_smoothing must be in \[0, 1\)"):
         load_config(CONFIG, ["loss.label_smoothing=1.5"])
-    with pytest.raises(ConfigError, match="unknown loss.kind 'nope'; known: ap-mdm, bd3lm, learned-order"):
+    with pytest.raises(ConfigError,
+                       match="unknown loss.kind 'nope'; known: ap-mdm, bd3lm, diffu-grpo, learned-order"):
         load_config(CONFIG, ["loss.kind=nope"])
     assert cli.main(["train", "kjv-char-tiny", "--set", "loss.kind=nope"]) == 2
     assert capsys.readouterr().err.count("\n") == 1

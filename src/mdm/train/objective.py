@@ -9,7 +9,8 @@ only call these methods.  Built in:
 * ``nelbo`` -- the masked-diffusion NELBO with its time / mask samplers (:mod:`mdm.train.nelbo`);
 * ``bd3lm`` -- the block diffusion NELBO of a block-causal model (:mod:`mdm.train.nelbo`);
 * ``learned-order`` -- the NELBO under a learned per-position schedule (:mod:`mdm.train.learned_order`);
-* ``ap-mdm`` -- AP-MDM's loss on solver transitions (:mod:`mdm.train.anyprocess`).
+* ``ap-mdm`` -- AP-MDM's loss on solver transitions (:mod:`mdm.train.anyprocess`);
+* ``diffu-grpo``, ``spg`` -- RL fine-tuning on verifiable rewards (:mod:`mdm.rl.objectives`).
 
 Add your own with one class and one registration, no edit to the trainer::
 
@@ -97,7 +98,7 @@ class Objective:
 
 OBJECTIVES: Registry[type[Objective]] = Registry("loss.kind", ConfigError, lazy={
     "nelbo": "mdm.train.nelbo", "bd3lm": "mdm.train.nelbo", "learned-order": "mdm.train.learned_order",
-    "ap-mdm": "mdm.train.anyprocess",
+    "ap-mdm": "mdm.train.anyprocess", "diffu-grpo": "mdm.rl.objectives", "spg": "mdm.rl.objectives",
 })
 _SECTIONS: dict[tuple[str, type], type] = {}
 
