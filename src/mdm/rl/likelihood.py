@@ -13,7 +13,7 @@ probability of ``o`` along the generation order ``sigma``; the policy's likeliho
         log pi(o_k | q') ,  q' = q with the random prompt mask,   per completion token k.
 
     A mean-field estimate: no bound, its bias against ``log p`` is whatever it is (measured in
-    ``tests/rl/test_likelihood.py``).
+    ``tests/rl/test_rl_likelihood.py``).
 
 (b) :class:`Elbo` -- the masked-diffusion ELBO ``E_sigma[log R_sigma] <= log p(o | q)`` estimated by
     :func:`mdm.losses.diffusion_loss` (``-per_sample``, the continuous-time NELBO whose expectation
