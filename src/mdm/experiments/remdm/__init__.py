@@ -110,9 +110,9 @@ def scaling(p: dict, seed: int, ctx) -> dict:
     for family, label, steps, unmasker in samplers(length, p["multiples"], eta):
         row = measure(label, unmasker, pool, seed)
         rows.append({"family": family, "steps": steps, **row.to_dict()})
-        g = row.genppl.perplexity if row.genppl else float("nan")
+        g = f"{row.genppl.perplexity:.1f}" if row.genppl else "-"  # as report.md shows a missing one
         log(f"{label:<32} NFE {row.nfe:6.1f}  entropy {row.quality.sequence_entropy_bits:.3f}  "
-            f"JS {row.quality.mean_js_bits:.4f}  genPPL {g:.1f}")
+            f"JS {row.quality.mean_js_bits:.4f}  genPPL {g}")
     floor = heldout_row(heldout, pool, tokenizer, lm).to_dict() if heldout is not None else None
 
     return {"length": length, "num_samples": num, "top_p": TOP_P, "temperature": 1.0,
