@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["TIME_FREQ_DIM", "RMSNorm", "timestep_embedding"]
+__all__ = ["TIME_FREQ_DIM", "RMSNorm", "rope_full", "rotate_full", "timestep_embedding"]
 
 TIME_FREQ_DIM = 256
 
@@ -32,16 +32,28 @@ class RMSNorm(nn.Module):
         return xf.to(x.dtype) * self.weight.to(x.dtype)
 
 
-def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotary position embedding (RoFormer, Su et al. 2021), half-split pairing:
-    (x1, x2) -> (x1 cos - x2 sin, x2 cos + x1 sin), in float32 for accuracy.
+def rope_full(cos: torch.Tensor, sin: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The half tables ``cos, sin [.., d/2]`` as the two multipliers of :func:`rotate_full`:
+    ``[cos, cos]`` and ``[-sin, sin]`` (``[.., d]``)."""
+    return torch.cat((cos, cos), dim=-1), torch.cat((-sin, sin), dim=-1)
 
-    Computed as ``x * [cos, cos] + [-x2, x1] * [sin, sin]``: the same bits (``a + (-b)`` is
-    ``a - b``) in fewer passes over the strided q/k views (benchmarks/transformer_kernels.py)."""
+
+def rotate_full(x: torch.Tensor, cos2: torch.Tensor, sin2: torch.Tensor) -> torch.Tensor:
+    """Rotary position embedding (RoFormer, Su et al. 2021), half-split pairing:
+    (x1, x2) -> (x1 cos - x2 sin, x2 cos + x1 sin), in float32 for accuracy, with the multipliers of
+    :func:`rope_full`.
+
+    Computed as ``x * [cos, cos] + [x2, x1] * [-sin, sin]``: the same bits as the formula
+    (``x2 * (-sin)`` is ``-(x2 * sin)`` and ``a + (-b)`` is ``a - b``) in few passes; the sign lives
+    in the table, so no pass negates half of ``x`` (benchmarks/transformer_kernels.py)."""
     xf = x.float()
     x1, x2 = xf.chunk(2, dim=-1)
-    out = xf * torch.cat((cos, cos), dim=-1) + torch.cat((-x2, x1), dim=-1) * torch.cat((sin, sin), dim=-1)
-    return out.to(x.dtype)
+    return (xf * cos2 + torch.cat((x2, x1), dim=-1) * sin2).to(x.dtype)
+
+
+def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """:func:`rotate_full` from the half tables ``cos, sin [.., d/2]``."""
+    return rotate_full(x, *rope_full(cos, sin))
 
 
 def _modulate(h: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:

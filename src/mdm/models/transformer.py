@@ -37,7 +37,7 @@ from torch import nn
 from mdm.errors import ModelConfigError, TokenError
 from mdm.models.block_causal import attention_for
 from mdm.models.kv_cache import KVCache, check_span
-from mdm.models.layers import TIME_FREQ_DIM, RMSNorm, _modulate, _rotate, timestep_embedding
+from mdm.models.layers import TIME_FREQ_DIM, RMSNorm, _modulate, rope_full, rotate_full, timestep_embedding
 
 __all__ = ["TransformerConfig", "TransformerDenoiser", "default_d_ff"]
 
@@ -176,8 +176,12 @@ class Attention(nn.Module):
 
     def forward(self, h, cos, sin, attn_mask, is_causal, kv=None):
         B, L, D = h.shape
-        q, k, v = self.qkv(h).view(B, L, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        q, k = _rotate(q, cos, sin), _rotate(k, cos, sin)
+        # q and k rotated in one pass over their [B, L, 2, H, hd] block of the projection; split's
+        # backward is one cat (unbinding q, k, v and rotating each cost more passes, both ways)
+        qk, v = self.qkv(h).view(B, L, 3, self.n_heads, self.head_dim).split((2, 1), dim=2)
+        cos2, sin2 = rope_full(cos[:, None, None], sin[:, None, None])
+        q, k = rotate_full(qk, cos2, sin2).permute(2, 0, 3, 1, 4)
+        v = v.squeeze(2).transpose(1, 2)
         if kv is not None:  # store this span's keys/values, attend over the cached positions
             k, v = kv(k, v)
         dropout_p = self.dropout if self.training else 0.0
