@@ -4,8 +4,8 @@ the bf16 RMSNorm path still computes in float32."""
 import pytest
 import torch
 
-from mdm.models.layers import RMSNorm, _rotate
-from mdm.models.transformer import Attention, TransformerConfig, TransformerDenoiser
+from mdm.models.layers import RMSNorm, _rotate, swiglu
+from mdm.models.transformer import Attention, SwiGLU, TransformerConfig, TransformerDenoiser
 
 
 def _rotate_reference(x, cos, sin):
@@ -47,6 +47,12 @@ def _attention_reference(self, h, cos, sin, attn_mask, is_causal, kv=None):
     return self.out(y.transpose(1, 2).reshape(B, L, D))
 
 
+def _swiglu_reference(self, h):
+    """SwiGLU.forward before the one-buffer backward (issue 32): autograd's own chain."""
+    gate, up = self.gate_up(h).chunk(2, dim=-1)
+    return self.down(torch.nn.functional.silu(gate) * up)
+
+
 def _logits_and_grads(model, call):
     model.zero_grad(set_to_none=True)
     logits = call()
@@ -65,7 +71,8 @@ def _logits_and_grads(model, call):
 )
 def test_one_pass_rope_attention_gives_the_same_bits_forward_and_backward(kw, monkeypatch):
     """The whole model's logits and every parameter's gradient are bit-identical to the
-    previous attention (unbind q, k, v; rotate q and k separately with the textbook formula)."""
+    previous attention (unbind q, k, v; rotate q and k separately with the textbook formula) and
+    SwiGLU (autograd's chain through ``silu(gate) * up``)."""
     torch.manual_seed(0)
     model = TransformerDenoiser(TransformerConfig(vocab_size=17, mask_id=16, n_layers=2, max_len=16, **kw))
     g = torch.Generator().manual_seed(3)
@@ -79,6 +86,23 @@ def test_one_pass_rope_attention_gives_the_same_bits_forward_and_backward(kw, mo
 
     new = _logits_and_grads(model, call)
     monkeypatch.setattr(Attention, "forward", _attention_reference)
+    monkeypatch.setattr(SwiGLU, "forward", _swiglu_reference)
     old = _logits_and_grads(model, call)
     assert torch.equal(new[0], old[0])
     assert all(torch.equal(a, b) for a, b in zip(new[1], old[1]))
+
+
+def test_swiglu_product_without_grad_and_in_bf16_matches_the_formula():
+    gu = torch.randn(4, 6, 2 * 24, generator=torch.Generator().manual_seed(5))
+    gate, up = gu.chunk(2, dim=-1)
+    for x in (gu, gu.bfloat16()):
+        g, u = x.chunk(2, dim=-1)
+        with torch.no_grad():
+            assert torch.equal(swiglu(x), torch.nn.functional.silu(g) * u)
+    x = gu.clone().requires_grad_()
+    w = torch.randn(4, 6, 24, generator=torch.Generator().manual_seed(6))
+    (swiglu(x) * w).sum().backward()
+    ref = gu.clone().requires_grad_()
+    g, u = ref.chunk(2, dim=-1)
+    (torch.nn.functional.silu(g) * u * w).sum().backward()
+    assert torch.equal(x.grad, ref.grad)

@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["TIME_FREQ_DIM", "RMSNorm", "rope_full", "rotate_full", "timestep_embedding"]
+__all__ = ["TIME_FREQ_DIM", "RMSNorm", "rope_full", "rotate_full", "swiglu",
+           "timestep_embedding"]
 
 TIME_FREQ_DIM = 256
 
@@ -54,6 +55,37 @@ def rotate_full(x: torch.Tensor, cos2: torch.Tensor, sin2: torch.Tensor) -> torc
 def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """:func:`rotate_full` from the half tables ``cos, sin [.., d/2]``."""
     return rotate_full(x, *rope_full(cos, sin))
+
+
+class _SwiGLUProduct(torch.autograd.Function):
+    """``silu(gate) * up`` of ``gu = [gate, up]`` whose backward writes both halves of the gradient
+    straight into one ``[.., 2F]`` tensor: the same bits as autograd's chain (``mul`` then
+    ``silu_backward``) without its final pass concatenating the two halves."""
+
+    @staticmethod
+    def forward(ctx, gu: torch.Tensor) -> torch.Tensor:
+        gate, up = gu.chunk(2, dim=-1)
+        act = F.silu(gate)
+        ctx.save_for_backward(gu, act)
+        return act * up
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        gu, act = ctx.saved_tensors
+        gate, up = gu.chunk(2, dim=-1)
+        out = torch.empty_like(gu)
+        n = gate.shape[-1]
+        torch.ops.aten.silu_backward.grad_input(grad * up, gate, grad_input=out[..., :n])
+        torch.mul(grad, act, out=out[..., n:])
+        return out
+
+
+def swiglu(gu: torch.Tensor) -> torch.Tensor:
+    """SwiGLU's gated product (Shazeer 2020) ``silu(gate) * up`` of ``gu = [gate, up]`` (last dim)."""
+    if torch.is_grad_enabled() and gu.requires_grad:
+        return _SwiGLUProduct.apply(gu)
+    gate, up = gu.chunk(2, dim=-1)
+    return F.silu(gate) * up
 
 
 def _modulate(h: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:

@@ -37,7 +37,7 @@ from torch import nn
 from mdm.errors import ModelConfigError, TokenError
 from mdm.models.block_causal import attention_for
 from mdm.models.kv_cache import KVCache, check_span
-from mdm.models.layers import TIME_FREQ_DIM, RMSNorm, _modulate, rope_full, rotate_full, timestep_embedding
+from mdm.models.layers import TIME_FREQ_DIM, RMSNorm, _modulate, _rotate, swiglu, timestep_embedding
 
 __all__ = ["TransformerConfig", "TransformerDenoiser", "default_d_ff"]
 
@@ -179,8 +179,7 @@ class Attention(nn.Module):
         # q and k rotated in one pass over their [B, L, 2, H, hd] block of the projection; split's
         # backward is one cat (unbinding q, k, v and rotating each cost more passes, both ways)
         qk, v = self.qkv(h).view(B, L, 3, self.n_heads, self.head_dim).split((2, 1), dim=2)
-        cos2, sin2 = rope_full(cos[:, None, None], sin[:, None, None])
-        q, k = rotate_full(qk, cos2, sin2).permute(2, 0, 3, 1, 4)
+        q, k = _rotate(qk, cos[:, None, None], sin[:, None, None]).permute(2, 0, 3, 1, 4)
         v = v.squeeze(2).transpose(1, 2)
         if kv is not None:  # store this span's keys/values, attend over the cached positions
             k, v = kv(k, v)
@@ -198,8 +197,7 @@ class SwiGLU(nn.Module):
         self.down = nn.Linear(cfg.hidden_ff, cfg.d_model, bias=False)
 
     def forward(self, h):
-        gate, up = self.gate_up(h).chunk(2, dim=-1)
-        return self.down(F.silu(gate) * up)
+        return self.down(swiglu(self.gate_up(h)))
 
 
 class Block(nn.Module):
