@@ -82,8 +82,8 @@ class _SwiGLUProduct(torch.autograd.Function):
 
 def swiglu(gu: torch.Tensor) -> torch.Tensor:
     """SwiGLU's gated product (Shazeer 2020) ``silu(gate) * up`` of ``gu = [gate, up]`` (last dim)."""
-    if torch.is_grad_enabled() and gu.requires_grad:
-        return _SwiGLUProduct.apply(gu)
+    if torch.is_grad_enabled() and gu.requires_grad and not torch.compiler.is_compiling():
+        return _SwiGLUProduct.apply(gu)  # under torch.compile the plain formula fuses instead
     gate, up = gu.chunk(2, dim=-1)
     return F.silu(gate) * up
 

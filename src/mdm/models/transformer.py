@@ -248,6 +248,7 @@ class TransformerDenoiser(nn.Module):
             self.time_mlp = nn.Sequential(nn.Linear(TIME_FREQ_DIM, d), nn.SiLU(), nn.Linear(d, d))
             self.final_ada = nn.Linear(d, 2 * d)
         self._rope: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.training_trunk = None  # a compiled trunk (mdm.train.compiled), else None
         self._init_weights()
         if config.tie_embeddings:
             self.head.weight = self.embed.weight
@@ -322,6 +323,14 @@ class TransformerDenoiser(nn.Module):
                 got = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
                 raise TokenError(f"t must be a scalar or [B]={B} tensor, got {got}")
 
+    def trunk(self, h, c, cos, sin, attn_mask, is_causal) -> torch.Tensor:
+        """The blocks over the embedded input ``h [B, L, D]`` (no cache): the part of a training
+        step whose shapes stay fixed for a run, which ``mdm train --compile`` compiles (set as
+        :attr:`training_trunk`, used in training mode with gradients only)."""
+        for blk in self.blocks:
+            h = blk(h, c, cos, sin, attn_mask, is_causal)
+        return h
+
     def new_cache(self, length: int) -> KVCache:
         """An empty :class:`KVCache` of ``length`` positions for this model."""
         if not _is_int(length) or not 1 <= length <= self.config.max_len:
@@ -370,9 +379,13 @@ class TransformerDenoiser(nn.Module):
             c = self.time_mlp(timestep_embedding(t))
 
         h = self.embed_tokens(x, q_pos)
-        for i, blk in enumerate(self.blocks):
-            kv = None if cache is None else (lambda k, v, i=i: cache.write(i, start, n_keys, k, v))
-            h = blk(h, c, cos, sin, attn_mask, is_causal, kv)
+        if cache is None:
+            trunk = self.training_trunk if self.training and torch.is_grad_enabled() else None
+            h = (trunk or self.trunk)(h, c, cos, sin, attn_mask, is_causal)
+        else:
+            for i, blk in enumerate(self.blocks):
+                kv = lambda k, v, i=i: cache.write(i, start, n_keys, k, v)  # noqa: E731
+                h = blk(h, c, cos, sin, attn_mask, is_causal, kv)
         if clean is not None:
             h = h[:, :L]  # logits of the noised stream only
 
