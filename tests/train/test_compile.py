@@ -96,8 +96,9 @@ def test_compile_is_a_checked_config_key():
 
 @pytest.mark.slow
 def test_inductor_compiled_run_agrees_with_eager_compiles_once_and_resumes_exactly(tmp_path):
-    """Inductor: 3 steps agree with eager within rtol 1e-4 / atol 1e-5 (a fused kernel rounds
-    differently); one compile; a compiled run stopped and resumed equals the uninterrupted one."""
+    """Inductor: 3 steps' losses agree with eager within rtol 1e-4 / atol 1e-5 and the weights within
+    atol 1e-4 (a fused kernel rounds differently); one compile; a compiled run stopped and resumed
+    equals the uninterrupted one."""
     torch._dynamo.reset()
     eager = _steps(_model(), 3)
     model, backend = _model(), CountingBackend("inductor")
@@ -105,8 +106,8 @@ def test_inductor_compiled_run_agrees_with_eager_compiles_once_and_resumes_exact
     got = _steps(model, 3)
     assert backend.graphs == 1
     torch.testing.assert_close(got[0], eager[0], rtol=1e-4, atol=1e-5)
-    for a, b in zip(got[1], eager[1]):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    for a, b in zip(got[1], eager[1]):  # AdamW normalises tiny gradients: 1% of one lr=1e-2 step
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
     full = train(load_config(None, [*TINY, "compile=true"]), out_dir=tmp_path / "full", progress=False)
     part = train(load_config(None, [*TINY, "compile=true", "stop_after=2"]), out_dir=tmp_path / "part",
                  progress=False)
