@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from benchtools import alternate, machine_line
+from benchtools import alternate, machine_line, timed
 from mdm.train.config import load_config
 from mdm.train.data import Stream, build_data, mix_seed
 from mdm.train.families import build_model
@@ -84,6 +84,7 @@ class Step:
         self.batches = [to_device(stream.batch(i * self.B, self.B), torch.device("cpu")) for i in range(4)]
         self.i, self.head_rows = 0, []
         self.model.head.register_forward_hook(lambda m, inp, out: self.head_rows.append(inp[0].shape[0]))
+        self.first_step = timed(self) if compiled else None  # (wall, cpu, _): includes the compile
 
     def __call__(self) -> None:
         batch = self.batches[self.i % len(self.batches)]
@@ -153,6 +154,13 @@ def main(argv=None) -> dict:
                                    "ms_per_step_wall": 1e3 * t.wall_s / args.steps,
                                    "gflops_6nt": g6, "pct_peak_6nt": g6 / peak, "gflops_model": gm,
                                    "pct_peak_model": gm / peak, "tokens_per_s_cpu": s.B * s.L / per}
+    for name, s in steps.items():
+        if s.first_step is not None:
+            eager = times[name.removesuffix(" compiled")].cpu_s
+            print(f"{name}: first step (compiling) {s.first_step[0]:.1f}s wall, {s.first_step[1]:.1f}s CPU; "
+                  f"speed-up eager/compiled {eager / times[name].cpu_s:.3f}x (CPU time)")
+            result["configs"][name].update(compile_wall_s=s.first_step[0], compile_cpu_s=s.first_step[1],
+                                           speedup_cpu=eager / times[name].cpu_s)
     if args.profile:
         for name, s in steps.items():
             profile(name, s)
