@@ -115,3 +115,24 @@ def test_inductor_compiled_run_agrees_with_eager_compiles_once_and_resumes_exact
     resumed = train(load_config(None, [*TINY, "compile=true"]), out_dir=tmp_path / "part", progress=False)
     a, b = checkpoint.load_weights(full.checkpoint), checkpoint.load_weights(resumed.checkpoint)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_mdm_train_compile_flag_sets_the_config_key(tmp_path, monkeypatch, capsys):
+    """``mdm train --compile`` trains with ``compile: true`` (the trainer itself is stubbed here)."""
+    import types
+
+    import mdm.train
+    from mdm.cli import main
+
+    seen = []
+
+    def fake_train(cfg, **kw):
+        seen.append(cfg.compile)
+        return types.SimpleNamespace(interrupted=False, steps=0, tokens_seen=0, wall_time=0.0, final_val=None,
+                                     checkpoint=tmp_path / "checkpoint", out_dir=tmp_path)
+
+    monkeypatch.setattr(mdm.train, "train", fake_train)
+    sets = [a for s in TINY for a in ("--set", s)]
+    for flag in ([], ["--compile"]):
+        main(["train", "kjv-char-tiny", *sets, "--out", str(tmp_path / f"run{len(flag)}"), "--quiet", *flag])
+    assert seen == [False, True]
