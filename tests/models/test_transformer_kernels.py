@@ -92,17 +92,18 @@ def test_one_pass_rope_attention_gives_the_same_bits_forward_and_backward(kw, mo
     assert all(torch.equal(a, b) for a, b in zip(new[1], old[1]))
 
 
-def test_swiglu_product_without_grad_and_in_bf16_matches_the_formula():
+def test_swiglu_matches_the_formula_with_and_without_grad_in_fp32_and_bf16():
     gu = torch.randn(4, 6, 2 * 24, generator=torch.Generator().manual_seed(5))
     gate, up = gu.chunk(2, dim=-1)
     for x in (gu, gu.bfloat16()):
         g, u = x.chunk(2, dim=-1)
         with torch.no_grad():
             assert torch.equal(swiglu(x), torch.nn.functional.silu(g) * u)
-    x = gu.clone().requires_grad_()
     w = torch.randn(4, 6, 24, generator=torch.Generator().manual_seed(6))
-    (swiglu(x) * w).sum().backward()
-    ref = gu.clone().requires_grad_()
-    g, u = ref.chunk(2, dim=-1)
-    (torch.nn.functional.silu(g) * u * w).sum().backward()
-    assert torch.equal(x.grad, ref.grad)
+    for dtype in (torch.float32, torch.bfloat16):
+        x = gu.to(dtype).clone().requires_grad_()
+        (swiglu(x) * w.to(dtype)).sum().backward()
+        ref = gu.to(dtype).clone().requires_grad_()
+        g, u = ref.chunk(2, dim=-1)
+        (torch.nn.functional.silu(g) * u * w.to(dtype)).sum().backward()
+        assert torch.equal(x.grad, ref.grad), dtype
