@@ -13,7 +13,8 @@ same work per token) at temperature 0:
 
 Printed: tokens/s, the speed-up over ``none`` (over the uncached block model for ``block``) and the
 agreement of the generated tokens with the uncached run.  One torch thread (on a shared 2-core
-machine two threads ran ~10x slower); the modes alternate repeat by repeat; medians.
+machine two threads ran ~10x slower); the modes alternate, their order rotated each repeat; medians
+of process CPU time (a shared machine's load stretches wall time, not this process's CPU time).
 
     .venv/bin/python benchmarks/decoding.py --quick       # P 256/1024, G 128, B 1/8
     .venv/bin/python benchmarks/decoding.py               # P 256/1024/2048 x G 128/512 x B 1/8
@@ -24,14 +25,12 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import platform
 import statistics
-import sys
-import time
 
 import torch
 
 import mdm
+from benchtools import alternate, machine_line
 from mdm.models.transformer import TransformerConfig, TransformerDenoiser
 from mdm.sampling import Scheduled
 from mdm.train.precision import cpu_capability
@@ -48,7 +47,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--d-model", type=int, default=128)
     p.add_argument("--layers", type=int, default=2)
     p.add_argument("--vocab", type=int, default=1024)
-    p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=3, help=">= 3 (medians)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", help="also write the rows here")
     args = p.parse_args(argv)
@@ -69,12 +68,6 @@ def model(args, max_len: int, block_size=None) -> TransformerDenoiser:
     return m
 
 
-def timed(fn):
-    t0 = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t0
-
-
 def bench(args, bidir, block_model, P: int, G: int, B: int) -> list[dict]:
     prompt = torch.randint(0, args.vocab - 1, (B, P), generator=torch.Generator().manual_seed(P + G + B))
     steps = G // args.block * args.passes_per_block
@@ -87,13 +80,10 @@ def bench(args, bidir, block_model, P: int, G: int, B: int) -> list[dict]:
         "block, no cache": lambda: mdm.sample(block_model, **kw),
         "block, exact cache": lambda: mdm.sample(block_model, cache="prefix", **kw),
     }
-    times = {k: [] for k in runs}
     tokens = {}
-    for _ in range(args.repeats):
-        for name, fn in runs.items():
-            out, sec = timed(fn)
-            times[name].append(sec)
-            tokens[name] = out.tokens[:, P:]
+    timing = alternate(runs, args.repeats, warmup=0,
+                       check=lambda name, out: tokens.__setitem__(name, out.tokens[:, P:]))
+    times = {k: v.cpu for k, v in timing.items()}  # process CPU time
     rows = []
     for name in runs:
         base = "block, no cache" if name.startswith("block") else "none"
@@ -109,8 +99,7 @@ def bench(args, bidir, block_model, P: int, G: int, B: int) -> list[dict]:
 def main(argv=None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, CPU capability {cpu_capability()}, "
-          f"{platform.processor() or platform.machine()}, python {sys.version.split()[0]}")
+    print(machine_line())
     print(f"random transformer d{args.d_model} x {args.layers} layers, vocab {args.vocab}; "
           f"blocks of {args.block}, Scheduled with {args.passes_per_block} passes per block, temperature 0")
     max_len = max(args.prompts) + max(args.gens)

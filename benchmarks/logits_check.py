@@ -2,9 +2,9 @@
 
 ``mdm.sample`` checks every step's logits (:func:`mdm.sampling.distribution.checked_row_max`: one
 ``amax`` over ``[positions, V]`` and one host sync).  This script times the same sampling run with
-the check and with it replaced by a no-op, alternating repeat by repeat so machine load hits both
-alike, on a small randomly initialised transformer, and prints the medians and their ratio (the
-samples must be identical: the check changes no number).
+the check and with it replaced by a no-op, alternating repeat by repeat (order rotated) so machine
+load hits both alike, in process CPU time, on a small randomly initialised transformer, and prints
+the medians and their ratio (the samples must be identical: the check changes no number).
 
     .venv/bin/python benchmarks/logits_check.py                     # B=8, L=128, V=64, 128 steps
     .venv/bin/python benchmarks/logits_check.py --vocab 32000 --repeats 3
@@ -15,12 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 
 import torch
 
 import mdm
 import mdm.sampling.distribution as distribution
+from benchtools import alternate, machine_line, timed
 from mdm.models.transformer import TransformerConfig, TransformerDenoiser
 from mdm.sampling import Scheduled
 from mdm.train.precision import cpu_capability
@@ -47,24 +47,22 @@ def main(argv=None) -> None:
     def unchecked(logits, where=None):  # what the step did before the check: nothing
         return logits.new_zeros(())
 
-    def run() -> tuple[float, torch.Tensor]:
-        t = time.perf_counter()
-        with torch.inference_mode():
-            out = mdm.sample(model, batch_size=args.batch, length=args.length, seed=0,
-                             unmasker=Scheduled(args.steps), temperature=args.temperature)
-        return time.perf_counter() - t, out.tokens
-
-    run()  # warm-up
-    times: dict[str, list[float]] = {"with check": [], "without": []}
-    tokens = {}
-    for _ in range(args.repeats):
-        for name, fn in (("with check", real), ("without", unchecked)):
-            distribution.checked_row_max = fn
+    def run(check):
+        def side():
+            distribution.checked_row_max = check
             try:
-                dt, tokens[name] = run()
+                with torch.inference_mode():
+                    return mdm.sample(model, batch_size=args.batch, length=args.length, seed=0,
+                                      unmasker=Scheduled(args.steps), temperature=args.temperature).tokens
             finally:
                 distribution.checked_row_max = real
-            times[name].append(dt)
+        return side
+
+    tokens = {}
+    print(machine_line())
+    timing = alternate({"with check": run(real), "without": run(unchecked)}, args.repeats, warmup=1,
+                       check=tokens.__setitem__)
+    times = {k: t.cpu for k, t in timing.items()}  # process CPU time
     assert torch.equal(tokens["with check"], tokens["without"]), "the check changed the samples"
     med = {k: statistics.median(v) for k, v in times.items()}
     # the check alone against one forward pass, on the largest logits a step sees ([B*L, V])
@@ -73,12 +71,8 @@ def main(argv=None) -> None:
         logits = model(x).reshape(-1, args.vocab).float()
         fwd, chk = [], []
         for _ in range(20 * args.repeats):
-            t = time.perf_counter()
-            model(x)
-            fwd.append(time.perf_counter() - t)
-            t = time.perf_counter()
-            real(logits)
-            chk.append(time.perf_counter() - t)
+            fwd.append(timed(lambda: model(x))[1])
+            chk.append(timed(lambda: real(logits))[1])
     print(json.dumps({
         "cpu_capability": cpu_capability(), "threads": torch.get_num_threads(), **vars(args),
         "median_s": med, "all_s": times,

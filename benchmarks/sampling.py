@@ -11,12 +11,15 @@
    on the same model, prompt and seed at temperature 0: the tokens must be identical; the ratio
    reference / mdm should be >= 1.  The reference sets the mask logit to -inf (SUBS), as mdm does.
 
-The model is a randomly initialised :class:`~mdm.models.transformer.TransformerDenoiser`; the two
-sides alternate repeat by repeat so machine load affects both alike; medians are reported.
+The model is a randomly initialised :class:`~mdm.models.transformer.TransformerDenoiser`.  All sides
+take turns every repeat, their order rotated (``benchtools.alternate``); each is timed in process CPU
+time and wall time, and the overheads and ratios are read from the CPU-time medians (>= 3 repeats):
+on a loaded machine wall time also counts other processes' turns, which once printed an "overhead"
+of -16 to -25% (faster than the bare forwards it contains).
 
     .venv/bin/python benchmarks/sampling.py                                  # B=32, L=256
     .venv/bin/python benchmarks/sampling.py --batch 4 --length 64 --steps 16 --llada-steps 16 \
-        --block 16 --repeats 1                                                # a quick check
+        --block 16 --repeats 3                                                # a quick check
 """
 
 from __future__ import annotations
@@ -26,11 +29,11 @@ import json
 import platform
 import statistics
 import sys
-import time
 
 import torch
 
 import mdm
+from benchtools import alternate, machine_line
 from mdm.models.transformer import TransformerConfig, TransformerDenoiser
 from mdm.sampling import Scheduled
 from mdm.train.precision import cpu_capability
@@ -48,7 +51,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=64, help="steps (= forwards) for the overhead test")
     p.add_argument("--llada-steps", type=int, default=64, help="steps for the LLaDA comparison")
     p.add_argument("--block", type=int, default=32, help="block size for the LLaDA comparison")
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=3, help=">= 3 (medians)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (default 1: more threads on a shared box run slower; 0 = torch's)")
@@ -103,16 +106,6 @@ class FullLogits:
         return self.model(x, attention_mask=attention_mask)
 
 
-def timed(fn, device: str):
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    result = fn()
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    return time.perf_counter() - start, result
-
-
 def main(argv=None) -> dict:
     args = parse_args(argv)
     if args.threads:
@@ -147,45 +140,58 @@ def main(argv=None) -> dict:
     def engine_full():
         return engine(FullLogits(model))
 
-    bare(), engine(), engine_full(), reference(), engine_blocks()  # warm-up
-    times = {"bare": [], "engine_full": [], "engine": [], "reference": [], "engine_blocks": []}
-    same = True
-    for _ in range(args.repeats):
-        times["bare"].append(timed(bare, args.device)[0])
-        for name, fn in (("engine_full", engine_full), ("engine", engine)):
-            t, out = timed(fn, args.device)
-            times[name].append(t)
+    same = []
+
+    def check(name, out):
+        if name in ("engine", "engine_full"):
             assert int(out.nfe.min()) == int(out.nfe.max()) == args.steps
-        t, ref = timed(reference, args.device)
-        times["reference"].append(t)
-        t, out = timed(engine_blocks, args.device)
-        times["engine_blocks"].append(t)
-        same = same and torch.equal(ref, out.tokens)
-    med = {k: statistics.median(v) for k, v in times.items()}
+        elif name == "reference":
+            check.ref = out
+        elif name == "engine_blocks":
+            check.blocks = out.tokens
+        if hasattr(check, "ref") and hasattr(check, "blocks"):
+            same.append(torch.equal(check.ref, check.blocks))
+            del check.ref, check.blocks
+
+    print(machine_line())
+    sides = {"bare": bare, "engine_full": engine_full, "engine": engine, "reference": reference,
+             "engine_blocks": engine_blocks}
+    times = alternate(sides, args.repeats, warmup=1, check=check)
+    cpu = {k: v.cpu_s for k, v in times.items()}
+    wall = {k: v.wall_s for k, v in times.items()}
+    identical = bool(same) and all(same)
     cap = cpu_capability()
+    def paired(name):  # the median of the per-repeat ratios: neighbours in time share the load
+        return statistics.median(e / b for e, b in zip(times[name].cpu, times["bare"].cpu)) - 1.0
+
     result = {
-        "overhead_full_logits": med["engine_full"] / med["bare"] - 1.0,
-        "overhead": med["engine"] / med["bare"] - 1.0,
-        "llada_ratio": med["reference"] / med["engine_blocks"],
-        "identical_tokens": same,
-        "median_seconds": med,
+        "overhead_full_logits": cpu["engine_full"] / cpu["bare"] - 1.0,
+        "overhead_full_logits_paired": paired("engine_full"),
+        "overhead_paired": paired("engine"),
+        "overhead": cpu["engine"] / cpu["bare"] - 1.0,
+        "llada_ratio": cpu["reference"] / cpu["engine_blocks"],
+        "identical_tokens": identical,
+        "median_cpu_seconds": cpu,
+        "median_wall_seconds": wall,
+        "timings": {k: v.to_dict() for k, v in times.items()},
         "args": vars(args),
-        "machine": {"platform": platform.platform(), "torch": torch.__version__,
+        "machine": {"platform": platform.platform(), "torch": torch.__version__, "line": machine_line(),
                     "threads": torch.get_num_threads(), "cpu_capability": cap,
                     "cuda": torch.cuda.get_device_name(0) if args.device.startswith("cuda") else None},
     }
-    print(f"torch {torch.__version__} | device {args.device} | CPU threads {torch.get_num_threads()} | "
-          f"CPU capability {cap}")
     print(f"model: d={args.d_model} layers={args.layers} vocab={vocab} on {args.device}; B={args.batch} "
-          f"L={args.length}; {args.repeats} repeats (median) [device {args.device}, CPU capability {cap}]")
-    print(f"(1) {args.steps} bare forwards {med['bare']:.3f}s | mdm.sample Scheduled({args.steps}): "
-          f"full logits {med['engine_full']:.3f}s, overhead {100 * result['overhead_full_logits']:+.1f}% "
-          f"(goal <= 3%) | with output_mask {med['engine']:.3f}s, {100 * result['overhead']:+.1f}% "
-          f"[device {args.device}, CPU capability {cap}]")
-    print(f"(2) LLaDA-style reference {med['reference']:.3f}s | mdm.sample Scheduled({args.llada_steps}), "
-          f"block {args.block}: {med['engine_blocks']:.3f}s | ratio reference/mdm "
-          f"{result['llada_ratio']:.2f} (goal >= 1.0) | identical tokens: {same} "
-          f"[device {args.device}, CPU capability {cap}]")
+          f"L={args.length}; median of {args.repeats} repeats, sides alternated (order rotated), "
+          f"process CPU time (wall in brackets)")
+    print(f"(1) {args.steps} bare forwards {cpu['bare']:.3f}s [{wall['bare']:.3f}s] | mdm.sample "
+          f"Scheduled({args.steps}): full logits {cpu['engine_full']:.3f}s [{wall['engine_full']:.3f}s], "
+          f"overhead {100 * result['overhead_full_logits']:+.1f}% (goal <= 3%) | with output_mask "
+          f"{cpu['engine']:.3f}s [{wall['engine']:.3f}s], {100 * result['overhead']:+.1f}% | median of the "
+          f"per-repeat ratios: {100 * result['overhead_full_logits_paired']:+.1f}% and "
+          f"{100 * result['overhead_paired']:+.1f}%")
+    print(f"(2) LLaDA-style reference {cpu['reference']:.3f}s [{wall['reference']:.3f}s] | mdm.sample "
+          f"Scheduled({args.llada_steps}), block {args.block}: {cpu['engine_blocks']:.3f}s "
+          f"[{wall['engine_blocks']:.3f}s] | ratio reference/mdm {result['llada_ratio']:.2f} (goal >= 1.0) "
+          f"| identical tokens: {identical}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=2)

@@ -13,11 +13,10 @@ capability (bf16 is fast only where it is native: ``mdm.train.precision.resolve_
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
 
+from benchtools import alternate, machine_line
 from mdm.train import build_data, build_model, load_config
 from mdm.train.data import Stream
 from mdm.train.objective import objective_for
@@ -36,20 +35,14 @@ def make_step(cfg, bundle, device: torch.device, precision: str):
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     state = {"position": 0}
 
-    def step() -> float:
+    def step() -> None:
         batch = {k: v.to(device) for k, v in stream.batch(state["position"], cfg.batch_size).items()}
         state["position"] += cfg.batch_size
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        t0 = time.perf_counter()
         with autocast(precision, device):
             out = objective.loss(model, batch, gen)
         out.loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        return time.perf_counter() - t0
 
     return step
 
@@ -58,7 +51,7 @@ def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--config", default="kjv-char-tiny")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps per precision")
-    p.add_argument("--steps", type=int, default=10, help="timed steps per precision (median)")
+    p.add_argument("--steps", type=int, default=10, help="timed steps per precision (median, >= 3)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads (default: the config's; 0 = torch's)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -70,24 +63,19 @@ def main(argv=None) -> dict:
     device = torch.device(args.device)
     bundle = build_data(cfg)
     steps = {prec: make_step(cfg, bundle, device, prec) for prec in PRECISIONS}
-    times: dict[str, list[float]] = {prec: [] for prec in PRECISIONS}
-    for i in range(args.warmup + args.steps):
-        for prec in PRECISIONS:  # alternate, so load on the machine hits both alike
-            dt = steps[prec]()
-            if i >= args.warmup:
-                times[prec].append(dt)
-    med = {prec: statistics.median(ts) for prec, ts in times.items()}
+    # alternate, the order rotated each step, so load on the machine hits both alike; CPU time
+    timing = alternate(steps, args.steps, warmup=args.warmup)
+    med = {prec: t.cpu_s for prec, t in timing.items()}
     auto, why = resolve_precision("auto", device)
     mc = cfg.model
-    print(f"torch {torch.__version__} | device {device} | CPU capability {cpu_capability()} | "
-          f"threads {torch.get_num_threads()}")
+    print(machine_line())
     print(f"{args.config}: d_model {mc.d_model} x {mc.n_layers} layers, batch {cfg.batch_size} x "
           f"{cfg.data.seq_len}, vocab {bundle.tokenizer.vocab_size} | "
           f"warmup {args.warmup}, median of {args.steps}")
     for prec in PRECISIONS:
-        print(f"  {prec}: {1e3 * med[prec]:8.1f} ms/step")
+        print(f"  {prec}: {1e3 * med[prec]:8.1f} ms/step CPU ({1e3 * timing[prec].wall_s:.1f} wall)")
     ratio = med["bf16"] / med["fp32"]
-    print(f"bf16 / fp32 step time: {ratio:.2f}x  [device {device}, CPU capability {cpu_capability()}]")
+    print(f"bf16 / fp32 step CPU time: {ratio:.2f}x  [device {device}, CPU capability {cpu_capability()}]")
     print(f"precision: auto -> {auto} ({why})")
     return {"median_s": med, "ratio_bf16_over_fp32": ratio, "device": str(device),
             "cpu_capability": cpu_capability(), "auto": auto}

@@ -12,7 +12,8 @@ token) and do forward + backward + AdamW step:
 
 With a large vocabulary the output projection dominates both steps, and the MDM step computes it
 at only ~half of the positions (E[t] = 1/2). The two steps alternate repeat by repeat, so load on
-the machine affects both alike; the script reports medians and the ratio MDM / AR.
+the machine affects both alike (their order rotated every repeat); the script reports medians and
+the ratio MDM / AR in wall time and in process CPU time (the one to read on a shared machine).
 
     .venv/bin/python benchmarks/train_step.py                       # CPU defaults, ~1-2 min
     .venv/bin/python benchmarks/train_step.py --device cuda --d-model 768 --layers 12 --heads 12 \
@@ -23,15 +24,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import sys
-import time
 from contextlib import nullcontext
 
 import torch
 import torch.nn.functional as F
 
+from benchtools import cpu_model, machine_line, timed
 from mdm.models.transformer import TransformerConfig, TransformerDenoiser
 from mdm.train.precision import cpu_capability
 
@@ -47,7 +47,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--length", type=int, default=256)
     p.add_argument("--vocab", type=int, default=GPT2_VOCAB, help="real tokens; the mask token is added")
     p.add_argument("--warmup", type=int, default=1, help="untimed steps per model and precision")
-    p.add_argument("--repeats", type=int, default=5, help="timed steps per model and precision (median)")
+    p.add_argument("--repeats", type=int, default=5,
+                   help="timed steps per model and precision (median, >= 3)")
     p.add_argument("--precisions", default="fp32,bf16", help="comma list of fp32, bf16 (autocast)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--threads", type=int, default=1,
@@ -100,39 +101,40 @@ def bench_precision(args, precision: str, device: torch.device) -> dict:
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
         runs[name] = (model, opt, loss_fn, [])
 
-    def step(model, opt, loss_fn) -> float:
-        sync(device)
-        start = time.perf_counter()
-        autocast = torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
-        with autocast:
-            loss = loss_fn(model, x0, gen)
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        sync(device)
-        return time.perf_counter() - start
+    def step(model, opt, loss_fn) -> tuple[float, float]:
+        def run():
+            autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bf16"
+                        else nullcontext())
+            with autocast:
+                loss = loss_fn(model, x0, gen)
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            sync(device)
 
+        sync(device)
+        wall, cpu, _ = timed(run)
+        return wall, cpu
+
+    names = list(runs)
+    cpu_times: dict[str, list[float]] = {name: [] for name in names}
     for i in range(args.warmup + args.repeats):
-        for model, opt, loss_fn, times in runs.values():  # alternate: load hits both alike
-            dt = step(model, opt, loss_fn)
+        k = i % len(names)  # alternate, the order rotated each repeat: load hits both alike
+        for name in names[k:] + names[:k]:
+            model, opt, loss_fn, times = runs[name]
+            wall, cpu = step(model, opt, loss_fn)
             if i >= args.warmup:
-                times.append(dt)
+                times.append(wall)
+                cpu_times[name].append(cpu)
     med = {name: statistics.median(r[3]) for name, r in runs.items()}
+    cpu = {name: statistics.median(v) for name, v in cpu_times.items()}
     return {"precision": precision, "mdm_s": med["mdm"], "ar_s": med["ar"], "ratio": med["mdm"] / med["ar"],
+            "mdm_cpu_s": cpu["mdm"], "ar_cpu_s": cpu["ar"], "ratio_cpu": cpu["mdm"] / cpu["ar"],
             "mdm_times_s": runs["mdm"][3], "ar_times_s": runs["ar"][3]}
 
 
 def machine(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model()
 
 
 def main(argv=None) -> int:
@@ -149,12 +151,14 @@ def main(argv=None) -> int:
           f"batch {args.batch} x length {args.length} | warmup {args.warmup}, median of {args.repeats}")
     print("step = forward + backward + AdamW; MDM: stratified t, fixed masked count, logits at masked "
           "positions only, 1/t-weighted CE; AR: causal, logits at all positions")
-    print(f"{'precision':<10}{'MDM ms':>10}{'AR ms':>10}{'MDM / AR':>10}")
+    print(machine_line())
+    print(f"{'precision':<10}{'MDM ms':>10}{'AR ms':>10}{'MDM / AR':>10}{'CPU: MDM / AR':>15}")
     results = []
     for precision in args.precisions.split(","):
         r = bench_precision(args, precision, device)
         results.append(r)
         row = (f"{precision:<10}{1e3 * r['mdm_s']:>10.1f}{1e3 * r['ar_s']:>10.1f}{r['ratio']:>10.2f}"
+               f"{r['ratio_cpu']:>15.2f}"
                f"  [device {device}, CPU capability {cap}]")
         print(row, flush=True)
     if args.json:

@@ -2,7 +2,8 @@
 
 One optimizer step = forward + NELBO loss (:func:`mdm.losses.diffusion_loss`) + backward + AdamW,
 on random tokens, for the four combinations.  The combinations are interleaved round by round and
-each reports its median step time, so slow drift of a shared machine hits all of them alike; the
+each reports its median step time in process CPU time (their order rotated each round), so a
+shared machine's load hits all of them alike; the
 script prints tokens/s and the ratios between them.
 
     python benchmarks/train_throughput.py                     # ~1-2 min on 2 CPU cores
@@ -13,10 +14,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import torch
 
+from benchtools import alternate, machine_line
 from mdm.losses import diffusion_loss
 from mdm.models.transformer import TransformerConfig, TransformerDenoiser
 from mdm.train.config import OptimConfig
@@ -63,7 +64,7 @@ def main(argv=None):
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--vocab", type=int, default=50259, help="vocabulary incl. mask (GPT-2 BPE: 50259)")
     p.add_argument("--steps", type=int, default=2, help="timed steps per round and combination")
-    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=3, help=">= 3 (medians)")
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (default 1: more threads on a shared box run slower; 0 = torch's)")
@@ -74,22 +75,16 @@ def main(argv=None):
     device = torch.device(args.device)
 
     steps = {c: make_step(args, device, *c) for c in COMBOS}
-    for s in steps.values():
-        for _ in range(args.warmup):
-            s()
-    times: dict[tuple, list[float]] = {c: [] for c in COMBOS}
-    for _ in range(args.rounds):
-        for c in COMBOS:
-            t0 = time.perf_counter()
-            for _ in range(args.steps):
-                steps[c]()
-            times[c].append((time.perf_counter() - t0) / args.steps)
+    sides = {c: (lambda s=steps[c]: [s() for _ in range(args.steps)]) for c in COMBOS}
+    timing = alternate(sides, args.rounds, warmup=args.warmup)
+    times = {c: [t / args.steps for t in timing[c].cpu] for c in COMBOS}  # process CPU time per step
 
     tokens = args.batch * args.seq_len
     tps = {c: tokens / statistics.median(times[c]) for c in COMBOS}
-    print(f"device={device} threads={torch.get_num_threads()} cpu_capability={cpu_capability()} "
-          f"d_model={args.d_model} "
-          f"n_layers={args.n_layers} seq_len={args.seq_len} batch={args.batch} vocab={args.vocab}")
+    print(machine_line())
+    print(f"device={device} d_model={args.d_model} "
+          f"n_layers={args.n_layers} seq_len={args.seq_len} batch={args.batch} vocab={args.vocab}; "
+          f"tokens per CPU second, median of {args.rounds} rounds, order rotated")
     print(f"{'precision':<10}{'logits':<14}{'tokens/s':>12}{'spread':>10}")
     for (prec, masked), v in tps.items():
         ts = times[(prec, masked)]

@@ -1,116 +1,107 @@
-"""RoPE ``_rotate`` and ``RMSNorm``: the previous formulations against the current ones, side by side.
+"""The training step with the transformer's previous kernels patched in, change by change, side by side.
 
-A profile of the sampling loop found RoPE's ``_rotate`` at ~7% of a forward and RMSNorm's float32
-round trip at ~3%.  The current code computes RoPE as ``x * [cos, cos] + [-x2, x1] * [sin, sin]``
-and float32 RMSNorm with the fused ``F.rms_norm``; both give the same bits as before (checked here
-on the whole forward).  This script times the two kernels alone and the whole float32 forward with
-the old and the new versions patched in, alternating repeat by repeat; medians.  ``torch.compile``
-was not adopted: its compile time on this 2-core box dwarfs a sampling run.
+Issue 32 changed two elementwise parts of the step, both to the same bits (tests/models/
+test_transformer_kernels.py):
 
-    .venv/bin/python benchmarks/transformer_kernels.py                     # B=8, L=128
+* **RoPE**: q and k rotated in one pass over the ``[B, L, 2, H, hd]`` block of the qkv projection,
+  the sign of ``sin`` kept in the table -- before: q, k, v unbound and q and k rotated one by one,
+  negating half of each (``x * [cos, cos] + [-x2, x1] * [sin, sin]``);
+* **SwiGLU**: the product ``silu(gate) * up`` as an autograd Function whose backward writes both
+  gradient halves into one buffer -- before: autograd's chain, whose last pass concatenates them.
+
+The sides are full fp32 training steps (``benchmarks/train_peak.py``'s ``Step``: the config's
+objective, backward, clipping, AdamW) of a packaged config, one model per side from the same seed:
+``before`` (both previous kernels), ``+rope`` (new RoPE, previous SwiGLU) and ``+rope+swiglu`` (the
+current code).  They alternate with the order rotated each repeat (``benchtools.alternate``);
+process CPU time medians give the ratios.  At the end the three models' parameters must be
+bit-identical.
+
+    python benchmarks/transformer_kernels.py                          # kjv-char-tiny, sudoku-hard
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 
 import torch
+import torch.nn.functional as F
 
 import mdm.models.transformer as tr
-from mdm.models.transformer import TransformerConfig, TransformerDenoiser
-from mdm.train.precision import cpu_capability
+from benchtools import alternate, machine_line
+from mdm.models.layers import swiglu
+from train_peak import Step, load
 
 
-def old_rotate(x, cos, sin):
-    x1, x2 = x.float().chunk(2, dim=-1)
-    return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1).to(x.dtype)
-
-
-def old_rmsnorm(self, x):
+def _rotate_before(x, cos, sin):
     xf = x.float()
-    xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
-    return xf.to(x.dtype) * self.weight.to(x.dtype)
+    x1, x2 = xf.chunk(2, dim=-1)
+    out = xf * torch.cat((cos, cos), dim=-1) + torch.cat((-x2, x1), dim=-1) * torch.cat((sin, sin), dim=-1)
+    return out.to(x.dtype)
 
 
-NEW_ROTATE, NEW_RMSNORM = tr._rotate, tr.RMSNorm.forward
+def attention_before(self, h, cos, sin, attn_mask, is_causal, kv=None):
+    B, L, D = h.shape
+    q, k, v = self.qkv(h).view(B, L, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+    q, k = _rotate_before(q, cos, sin), _rotate_before(k, cos, sin)
+    if kv is not None:
+        k, v = kv(k, v)
+    dropout_p = self.dropout if self.training else 0.0
+    y = F.scaled_dot_product_attention(q, k, v, attn_mask, dropout_p=dropout_p, is_causal=is_causal)
+    return self.out(y.transpose(1, 2).reshape(B, L, D))
 
 
-def use(old: bool) -> None:
-    tr._rotate = old_rotate if old else NEW_ROTATE
-    tr.RMSNorm.forward = old_rmsnorm if old else NEW_RMSNORM
+def swiglu_before(self, h):
+    gate, up = self.gate_up(h).chunk(2, dim=-1)
+    return self.down(F.silu(gate) * up)
 
 
-def median_time(fn, inner: int, repeats: int) -> list[float]:
-    out = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        out.append((time.perf_counter() - t) / inner)
-    return out
+def swiglu_now(self, h):
+    return self.down(swiglu(self.gate_up(h)))
+
+
+ATTENTION_NOW = tr.Attention.forward
+VARIANTS = {"before": (attention_before, swiglu_before), "+rope": (ATTENTION_NOW, swiglu_before),
+            "+rope+swiglu": (ATTENTION_NOW, swiglu_now)}
+
+
+def side(variant: str, step: Step, n: int):
+    attention, mlp = VARIANTS[variant]
+
+    def run():
+        tr.Attention.forward, tr.SwiGLU.forward = attention, mlp
+        try:
+            for _ in range(n):
+                step()
+        finally:
+            tr.Attention.forward, tr.SwiGLU.forward = ATTENTION_NOW, swiglu_now
+
+    return run
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--length", type=int, default=128)
-    p.add_argument("--d-model", type=int, default=128)
-    p.add_argument("--layers", type=int, default=2)
-    p.add_argument("--heads", type=int, default=4)
-    p.add_argument("--vocab", type=int, default=1024)
-    p.add_argument("--repeats", type=int, default=7)
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1; 0 = torch's)")
+    p.add_argument("--configs", default="kjv-char-tiny,sudoku-hard")
+    p.add_argument("--steps", type=int, default=3, help="training steps per timed repeat")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    cap = cpu_capability()
-    print(f"torch {torch.__version__} | CPU threads {torch.get_num_threads()} | CPU capability {cap}")
-    torch.manual_seed(0)
-    cfg = TransformerConfig(vocab_size=args.vocab + 1, mask_id=args.vocab, d_model=args.d_model,
-                            n_layers=args.layers, n_heads=args.heads, max_len=args.length)
-    model = TransformerDenoiser(cfg).eval()
-    x = torch.randint(0, args.vocab + 1, (args.batch, args.length))
-    hd = cfg.d_model // cfg.n_heads
-    qkv = torch.randn(args.batch, args.length, 3, cfg.n_heads, hd).permute(2, 0, 3, 1, 4)  # as in Attention
-    cos, sin = model._rope_tables(args.length, x.device)
-    h = torch.randn(args.batch, args.length, cfg.d_model)
-    norm = model.blocks[0].norm1
-
-    with torch.no_grad():
-        use(True)
-        ref = model(x)
-        use(False)
-        same = torch.equal(ref, model(x))
-        cases = {
-            "rotate q and k": (lambda: (old_rotate(qkv[0], cos, sin), old_rotate(qkv[1], cos, sin)),
-                               lambda: (NEW_ROTATE(qkv[0], cos, sin), NEW_ROTATE(qkv[1], cos, sin)), 50),
-            "RMSNorm": (lambda: old_rmsnorm(norm, h), lambda: NEW_RMSNORM(norm, h), 50),
-        }
-        times = {}
-        for name, (old, new, inner) in cases.items():
-            pair = ([], [])
-            for _ in range(args.repeats):  # alternate: machine load hits both alike
-                pair[0].extend(median_time(old, inner, 1))
-                pair[1].extend(median_time(new, inner, 1))
-            times[name] = pair
-        fwd = ([], [])
-        for _ in range(args.repeats):
-            for i, old in enumerate((True, False)):
-                use(old)
-                fwd[i].extend(median_time(lambda: model(x), 3, 1))
-        use(False)
-        times["whole forward"] = fwd
-    print(f"model d={args.d_model} x {args.layers} layers, vocab {args.vocab + 1}, B={args.batch} "
-          f"L={args.length}; "
-          f"median of {args.repeats}; forward logits identical old vs new: {same}")
-    for name, (old, new) in times.items():
-        o, n = statistics.median(old), statistics.median(new)
-        print(f"  {name:<16} old {1e3 * o:8.3f} ms   new {1e3 * n:8.3f} ms   old/new {o / n:5.2f}x  "
-              f"[CPU capability {cap}, {torch.get_num_threads()} thread(s)]")
-    return 0 if same else 1
+    torch.set_num_threads(args.threads)
+    print(machine_line())
+    ok = True
+    for name in args.configs.split(","):
+        steps = {v: Step(load(name)) for v in VARIANTS}
+        times = alternate({v: side(v, s, args.steps) for v, s in steps.items()}, args.repeats, warmup=1)
+        params = [list(s.model.parameters()) for s in steps.values()]
+        same = all(torch.equal(a, b) for other in params[1:] for a, b in zip(params[0], other))
+        ok = ok and same
+        base = times["before"].cpu_s
+        print(f"{name}: {args.steps} fp32 training steps per repeat, median of {args.repeats}; parameters "
+              f"bit-identical across variants after {steps['before'].i} steps: {same}")
+        for v, t in times.items():
+            print(f"  {v:<14} cpu {1e3 * t.cpu_s / args.steps:8.1f} ms/step  "
+                  f"wall {1e3 * t.wall_s / args.steps:8.1f}  before/this (cpu) {base / t.cpu_s:5.3f}x")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

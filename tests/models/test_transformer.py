@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 
 from mdm.errors import MDMError, ModelConfigError, TokenError
-from mdm.models.transformer import TransformerConfig, TransformerDenoiser, _rotate, default_d_ff
+from mdm.models.layers import _rotate
+from mdm.models.transformer import TransformerConfig, TransformerDenoiser, default_d_ff
 from mdm.protocol import Denoiser, call_denoiser
 
 V, MASK = 13, 12  # 12 real tokens + the mask token

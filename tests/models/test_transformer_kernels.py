@@ -4,7 +4,8 @@ the bf16 RMSNorm path still computes in float32."""
 import pytest
 import torch
 
-from mdm.models.transformer import RMSNorm, _rotate
+from mdm.models.layers import RMSNorm, _rotate, swiglu
+from mdm.models.transformer import Attention, SwiGLU, TransformerConfig, TransformerDenoiser
 
 
 def _rotate_reference(x, cos, sin):
@@ -33,3 +34,76 @@ def test_rmsnorm_fused_path_matches_the_float32_formula(dim):
     xb = x.bfloat16()
     want = (xb.float() * torch.rsqrt(xb.float().pow(2).mean(-1, keepdim=True) + norm.eps)).bfloat16()
     assert torch.equal(norm(xb), want * norm.weight.bfloat16())
+
+
+def _attention_reference(self, h, cos, sin, attn_mask, is_causal, kv=None):
+    """Attention.forward before the one-pass RoPE of q and k (issue 32): unbind, rotate each."""
+    B, L, D = h.shape
+    q, k, v = self.qkv(h).view(B, L, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+    q, k = _rotate_reference(q, cos, sin), _rotate_reference(k, cos, sin)
+    if kv is not None:
+        k, v = kv(k, v)
+    y = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask, is_causal=is_causal)
+    return self.out(y.transpose(1, 2).reshape(B, L, D))
+
+
+def _swiglu_reference(self, h):
+    """SwiGLU.forward before the one-buffer backward (issue 32): autograd's own chain."""
+    gate, up = self.gate_up(h).chunk(2, dim=-1)
+    return self.down(torch.nn.functional.silu(gate) * up)
+
+
+def _logits_and_grads(model, call):
+    model.zero_grad(set_to_none=True)
+    logits = call()
+    logits.logsumexp(-1).sum().backward()
+    return logits.detach(), [p.grad.clone() for p in model.parameters()]
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(d_model=32, n_heads=2),
+        dict(d_model=40, n_heads=5, learned_positions=True),
+        dict(d_model=32, n_heads=4, time_conditioned=True),
+        dict(d_model=32, n_heads=2, block_size=4),
+    ],
+)
+def test_one_pass_rope_attention_gives_the_same_bits_forward_and_backward(kw, monkeypatch):
+    """The whole model's logits and every parameter's gradient are bit-identical to the
+    previous attention (unbind q, k, v; rotate q and k separately with the textbook formula) and
+    SwiGLU (autograd's chain through ``silu(gate) * up``)."""
+    torch.manual_seed(0)
+    model = TransformerDenoiser(TransformerConfig(vocab_size=17, mask_id=16, n_layers=2, max_len=16, **kw))
+    g = torch.Generator().manual_seed(3)
+    x = torch.randint(0, 17, (3, 16), generator=g)
+    mask = torch.rand(3, 16, generator=g) < 0.5
+    t = torch.rand(3, generator=g)
+    clean = x if kw.get("block_size") else None  # the two-stream BD3-LM pass
+
+    def call():
+        return model(torch.where(mask, 16, x), t=t, output_mask=mask, clean=clean)
+
+    new = _logits_and_grads(model, call)
+    monkeypatch.setattr(Attention, "forward", _attention_reference)
+    monkeypatch.setattr(SwiGLU, "forward", _swiglu_reference)
+    old = _logits_and_grads(model, call)
+    assert torch.equal(new[0], old[0])
+    assert all(torch.equal(a, b) for a, b in zip(new[1], old[1]))
+
+
+def test_swiglu_matches_the_formula_with_and_without_grad_in_fp32_and_bf16():
+    gu = torch.randn(4, 6, 2 * 24, generator=torch.Generator().manual_seed(5))
+    gate, up = gu.chunk(2, dim=-1)
+    for x in (gu, gu.bfloat16()):
+        g, u = x.chunk(2, dim=-1)
+        with torch.no_grad():
+            assert torch.equal(swiglu(x), torch.nn.functional.silu(g) * u)
+    w = torch.randn(4, 6, 24, generator=torch.Generator().manual_seed(6))
+    for dtype in (torch.float32, torch.bfloat16):
+        x = gu.to(dtype).clone().requires_grad_()
+        (swiglu(x) * w.to(dtype)).sum().backward()
+        ref = gu.to(dtype).clone().requires_grad_()
+        g, u = ref.chunk(2, dim=-1)
+        (torch.nn.functional.silu(g) * u * w.to(dtype)).sum().backward()
+        assert torch.equal(x.grad, ref.grad), dtype

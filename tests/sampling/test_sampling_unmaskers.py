@@ -14,6 +14,7 @@ from mdm.sampling import (
     Threshold,
     TopK,
     Unmasker,
+    best_first,
     take_best,
 )
 from mdm.schedules import BetaEnergy, Cosine, Linear, unmask_counts
@@ -231,3 +232,31 @@ def test_a_registered_proxy_is_usable_by_name_and_unknown_names_say_which_exist(
     assert out.trace.reveal_step[0].tolist() == [6, 2, 4, 0, 7, 3, 5, 1]  # least confident first
     with pytest.raises(SamplingError, match=r"unknown proxy 'nope': use one of \[.*'least-likely'"):
         TopK(1, proxy="nope")
+
+
+def _take_best_by_sort(scores, eligible, count):
+    """take_best before the one-per-row argmax (issue 32): the stable float64 sort for every count."""
+    _, rank = best_first(scores, eligible)
+    if isinstance(count, torch.Tensor):
+        count = count.unsqueeze(-1)
+    return eligible & (rank < count)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_take_best_of_at_most_one_per_row_selects_what_the_sort_selects(seed):
+    """Many ties (scores on a grid of 3 values), NaN / inf scores, empty rows, counts 0 and 1 as
+    ints and tensors: exactly the positions of the full stable sort (lower position wins ties)."""
+    g = torch.Generator().manual_seed(seed)
+    b, w = 40, 9
+    scores = torch.randint(0, 3, (b, w), generator=g).double()
+    special = torch.rand(b, w, generator=g)
+    scores[special < 0.05] = float("nan")
+    scores[(special >= 0.05) & (special < 0.1)] = float("inf")
+    scores[(special >= 0.1) & (special < 0.15)] = float("-inf")
+    eligible = torch.rand(b, w, generator=g) < 0.6
+    eligible[0] = False
+    for count in (0, 1, torch.randint(0, 2, (b,), generator=g), torch.ones(b, dtype=torch.long),
+                  torch.tensor([2] + [1] * (b - 1))):
+        got = take_best(scores, eligible, count)
+        assert torch.equal(got, _take_best_by_sort(scores, eligible, count)), count
+    assert take_best(scores.float(), eligible, 1).sum() == eligible.any(-1).sum()

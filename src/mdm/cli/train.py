@@ -26,6 +26,9 @@ def add(sub) -> None:
                    "(max_steps, stop_after, ema, eval/log/save cadence, precision, device, threads) "
                    "are applied")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--compile", action="store_true",
+                   help="compile the training step's transformer trunk with torch.compile (the config's "
+                   "compile: true); pays off on long runs, the first step compiles")
     p.set_defaults(func=run)
 
 
@@ -36,7 +39,8 @@ def run(args) -> int:
     from mdm.train.objective import objective_for
     from mdm.train.summary import summary_lines
 
-    cfg = load_config(args.config, args.overrides)  # checks every section, the objective's included
+    overrides = [*args.overrides, "compile=true"] if args.compile else args.overrides
+    cfg = load_config(args.config, overrides)  # checks every section, the objective's included
     out_text = cfg.out_dir if args.out is None else args.out
     check_output_dir(out_text, run_folder=True)  # mdm.paths: not inside a checkpoint or another live run
     out = Path(out_text)

@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["TIME_FREQ_DIM", "RMSNorm", "timestep_embedding"]
+__all__ = ["TIME_FREQ_DIM", "RMSNorm", "rope_full", "rotate_full", "swiglu",
+           "timestep_embedding"]
 
 TIME_FREQ_DIM = 256
 
@@ -32,16 +33,59 @@ class RMSNorm(nn.Module):
         return xf.to(x.dtype) * self.weight.to(x.dtype)
 
 
-def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotary position embedding (RoFormer, Su et al. 2021), half-split pairing:
-    (x1, x2) -> (x1 cos - x2 sin, x2 cos + x1 sin), in float32 for accuracy.
+def rope_full(cos: torch.Tensor, sin: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The half tables ``cos, sin [.., d/2]`` as the two multipliers of :func:`rotate_full`:
+    ``[cos, cos]`` and ``[-sin, sin]`` (``[.., d]``)."""
+    return torch.cat((cos, cos), dim=-1), torch.cat((-sin, sin), dim=-1)
 
-    Computed as ``x * [cos, cos] + [-x2, x1] * [sin, sin]``: the same bits (``a + (-b)`` is
-    ``a - b``) in fewer passes over the strided q/k views (benchmarks/transformer_kernels.py)."""
+
+def rotate_full(x: torch.Tensor, cos2: torch.Tensor, sin2: torch.Tensor) -> torch.Tensor:
+    """Rotary position embedding (RoFormer, Su et al. 2021), half-split pairing:
+    (x1, x2) -> (x1 cos - x2 sin, x2 cos + x1 sin), in float32 for accuracy, with the multipliers of
+    :func:`rope_full`.
+
+    Computed as ``x * [cos, cos] + [x2, x1] * [-sin, sin]``: the same bits as the formula
+    (``x2 * (-sin)`` is ``-(x2 * sin)`` and ``a + (-b)`` is ``a - b``) in few passes; the sign lives
+    in the table, so no pass negates half of ``x`` (benchmarks/transformer_kernels.py)."""
     xf = x.float()
     x1, x2 = xf.chunk(2, dim=-1)
-    out = xf * torch.cat((cos, cos), dim=-1) + torch.cat((-x2, x1), dim=-1) * torch.cat((sin, sin), dim=-1)
-    return out.to(x.dtype)
+    return (xf * cos2 + torch.cat((x2, x1), dim=-1) * sin2).to(x.dtype)
+
+
+def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """:func:`rotate_full` from the half tables ``cos, sin [.., d/2]``."""
+    return rotate_full(x, *rope_full(cos, sin))
+
+
+class _SwiGLUProduct(torch.autograd.Function):
+    """``silu(gate) * up`` of ``gu = [gate, up]`` whose backward writes both halves of the gradient
+    straight into one ``[.., 2F]`` tensor: the same bits as autograd's chain (``mul`` then
+    ``silu_backward``) without its final pass concatenating the two halves."""
+
+    @staticmethod
+    def forward(ctx, gu: torch.Tensor) -> torch.Tensor:
+        gate, up = gu.chunk(2, dim=-1)
+        act = F.silu(gate)
+        ctx.save_for_backward(gu, act)
+        return act * up
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        gu, act = ctx.saved_tensors
+        gate, up = gu.chunk(2, dim=-1)
+        out = torch.empty_like(gu)
+        n = gate.shape[-1]
+        torch.ops.aten.silu_backward.grad_input(grad * up, gate, grad_input=out[..., :n])
+        torch.mul(grad, act, out=out[..., n:])
+        return out
+
+
+def swiglu(gu: torch.Tensor) -> torch.Tensor:
+    """SwiGLU's gated product (Shazeer 2020) ``silu(gate) * up`` of ``gu = [gate, up]`` (last dim)."""
+    if torch.is_grad_enabled() and gu.requires_grad and not torch.compiler.is_compiling():
+        return _SwiGLUProduct.apply(gu)  # under torch.compile the plain formula fuses instead
+    gate, up = gu.chunk(2, dim=-1)
+    return F.silu(gate) * up
 
 
 def _modulate(h: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:

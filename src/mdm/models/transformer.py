@@ -37,7 +37,7 @@ from torch import nn
 from mdm.errors import ModelConfigError, TokenError
 from mdm.models.block_causal import attention_for
 from mdm.models.kv_cache import KVCache, check_span
-from mdm.models.layers import TIME_FREQ_DIM, RMSNorm, _modulate, _rotate, timestep_embedding
+from mdm.models.layers import TIME_FREQ_DIM, RMSNorm, _modulate, _rotate, swiglu, timestep_embedding
 
 __all__ = ["TransformerConfig", "TransformerDenoiser", "default_d_ff"]
 
@@ -176,8 +176,11 @@ class Attention(nn.Module):
 
     def forward(self, h, cos, sin, attn_mask, is_causal, kv=None):
         B, L, D = h.shape
-        q, k, v = self.qkv(h).view(B, L, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        q, k = _rotate(q, cos, sin), _rotate(k, cos, sin)
+        # q and k rotated in one pass over their [B, L, 2, H, hd] block of the projection; split's
+        # backward is one cat (unbinding q, k, v and rotating each cost more passes, both ways)
+        qk, v = self.qkv(h).view(B, L, 3, self.n_heads, self.head_dim).split((2, 1), dim=2)
+        q, k = _rotate(qk, cos[:, None, None], sin[:, None, None]).permute(2, 0, 3, 1, 4)
+        v = v.squeeze(2).transpose(1, 2)
         if kv is not None:  # store this span's keys/values, attend over the cached positions
             k, v = kv(k, v)
         dropout_p = self.dropout if self.training else 0.0
@@ -194,8 +197,7 @@ class SwiGLU(nn.Module):
         self.down = nn.Linear(cfg.hidden_ff, cfg.d_model, bias=False)
 
     def forward(self, h):
-        gate, up = self.gate_up(h).chunk(2, dim=-1)
-        return self.down(F.silu(gate) * up)
+        return self.down(swiglu(self.gate_up(h)))
 
 
 class Block(nn.Module):
@@ -246,6 +248,7 @@ class TransformerDenoiser(nn.Module):
             self.time_mlp = nn.Sequential(nn.Linear(TIME_FREQ_DIM, d), nn.SiLU(), nn.Linear(d, d))
             self.final_ada = nn.Linear(d, 2 * d)
         self._rope: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.training_trunk = None  # a compiled trunk (mdm.train.compiled), else None
         self._init_weights()
         if config.tie_embeddings:
             self.head.weight = self.embed.weight
@@ -320,6 +323,14 @@ class TransformerDenoiser(nn.Module):
                 got = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
                 raise TokenError(f"t must be a scalar or [B]={B} tensor, got {got}")
 
+    def trunk(self, h, c, cos, sin, attn_mask, is_causal) -> torch.Tensor:
+        """The blocks over the embedded input ``h [B, L, D]`` (no cache): the part of a training
+        step whose shapes stay fixed for a run, which ``mdm train --compile`` compiles (set as
+        :attr:`training_trunk`, used in training mode with gradients only)."""
+        for blk in self.blocks:
+            h = blk(h, c, cos, sin, attn_mask, is_causal)
+        return h
+
     def new_cache(self, length: int) -> KVCache:
         """An empty :class:`KVCache` of ``length`` positions for this model."""
         if not _is_int(length) or not 1 <= length <= self.config.max_len:
@@ -369,9 +380,13 @@ class TransformerDenoiser(nn.Module):
             c = self.time_mlp(timestep_embedding(t).to(self.time_mlp[0].weight.dtype))
 
         h = self.embed_tokens(x, q_pos)
-        for i, blk in enumerate(self.blocks):
-            kv = None if cache is None else (lambda k, v, i=i: cache.write(i, start, n_keys, k, v))
-            h = blk(h, c, cos, sin, attn_mask, is_causal, kv)
+        if cache is None:
+            trunk = self.training_trunk if self.training and torch.is_grad_enabled() else None
+            h = (trunk or self.trunk)(h, c, cos, sin, attn_mask, is_causal)
+        else:
+            for i, blk in enumerate(self.blocks):
+                kv = lambda k, v, i=i: cache.write(i, start, n_keys, k, v)  # noqa: E731
+                h = blk(h, c, cos, sin, attn_mask, is_causal, kv)
         if clean is not None:
             h = h[:, :L]  # logits of the noised stream only
 

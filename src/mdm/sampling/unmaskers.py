@@ -104,11 +104,30 @@ def best_first(scores: torch.Tensor, eligible: torch.Tensor) -> tuple[torch.Tens
 
 
 def take_best(scores: torch.Tensor, eligible: torch.Tensor, count) -> torch.Tensor:
-    """The ``count`` best eligible positions of each row (``count``: int or LongTensor ``[b]``)."""
+    """The ``count`` best eligible positions of each row (``count``: int or LongTensor ``[b]``).
+
+    At most one per row (``count <= 1``, the common case of many-step sampling) is an ``argmax``
+    instead of a full sort: ``argmax`` returns the first maximal column, the same tie rule (lower
+    position wins) as :func:`best_first`'s stable sort, so the same positions."""
+    if isinstance(count, torch.Tensor):  # a host sync on an accelerator: there the sort stays
+        one = (count.device.type == "cpu" and count.numel() > 0 and not count.is_floating_point()
+               and int(count.max()) <= 1)
+    else:
+        one = isinstance(count, int) and count <= 1
+    if one:
+        return _take_one(scores, eligible, count)
     _, rank = best_first(scores, eligible)
     if isinstance(count, torch.Tensor):
         count = count.unsqueeze(-1)
     return eligible & (rank < count)
+
+
+def _take_one(scores: torch.Tensor, eligible: torch.Tensor, count) -> torch.Tensor:
+    s = scores.to(torch.float64).nan_to_num(nan=-F64_MAX, posinf=F64_MAX, neginf=-F64_MAX)
+    best = s.masked_fill(~eligible, float("-inf")).argmax(dim=-1, keepdim=True)
+    pick = torch.zeros_like(eligible).scatter_(-1, best, True) & eligible
+    wanted = count >= 1 if isinstance(count, int) else (count >= 1).unsqueeze(-1)
+    return pick & wanted
 
 
 def _check_steps(name: str, steps) -> None:

@@ -92,7 +92,8 @@ class TrainConfig:
     with a NaN/inf loss or gradient is skipped; this many in a row stop the run
     (:mod:`mdm.train.nonfinite`).  ``distributed``: ``ddp`` or
     ``fsdp``, used when launched by torchrun with more than one process.  ``device``: ``auto``, ``cpu``
-    or ``cuda``.
+    or ``cuda``.  ``compile``: compile the transformer trunk of the training step
+    (:mod:`mdm.train.compiled`).
     """
 
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -115,6 +116,7 @@ class TrainConfig:
     distributed: str = "ddp"
     device: str = "auto"
     threads: int | None = None
+    compile: bool = False
     out_dir: str = "runs/default"
 
     def __post_init__(self):

@@ -28,6 +28,7 @@ import yaml
 from mdm.errors import CheckpointError
 from mdm.train import checkpoint as ckpt
 from mdm.train.compat import data_fingerprint
+from mdm.train.compiled import compile_for_training
 from mdm.train.config import TrainConfig, load_config
 from mdm.train.data import Stream, build_data, mix_seed
 from mdm.train.distributed import (
@@ -166,6 +167,8 @@ def _train(
         state = ckpt.load_trainer_state(source, verify=False)
         ckpt.load_into(raw, ckpt.load_weights(source, verify=False), source)
     raw.to(ctx.device)
+    if cfg.compile:
+        compile_for_training(raw)
     model = wrap_model(raw, ctx, cfg.distributed)
     raw = unwrap(model)
     fwd = ForwardAdapter(model)
