@@ -36,19 +36,24 @@ _HARNESS_KEYS = ("samples", "target_stderr", "min_samples", "max_samples", "seed
                  "block_size", "temperature", "max_gen_toks")
 
 
-def _is_mdm_checkpoint(path: Path) -> bool:
+def _is_mdm_artifact(path: Path) -> bool:
+    """A training checkpoint or an ``mdm export`` folder: :func:`mdm.load` reads both with mdm's own
+    code (an export needs no ``trust_remote_code``)."""
+    from mdm.models.hf.export import is_export_config
+
     try:
-        return json.loads((path / "config.json").read_text(encoding="utf-8")).get("format") == FORMAT
-    except (OSError, ValueError, AttributeError):
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
         return False
+    return isinstance(config, dict) and (config.get("format") == FORMAT or is_export_config(config))
 
 
 def load_pretrained(pretrained: str, *, kind: str = "auto", trust_remote_code: bool = False,
                     device: str = "cpu"):
-    """``(denoiser, tokenizer)`` for an mdm checkpoint (or a training run's folder) or an HF model
-    folder (:func:`mdm.models.hf.from_hf`)."""
+    """``(denoiser, tokenizer)`` for an mdm checkpoint (or a training run's folder), an ``mdm export``
+    folder (both through :func:`mdm.load`), or another HF model folder (:func:`mdm.models.hf.from_hf`)."""
     path = Path(str(pretrained))
-    if (path / "config.json").is_file() and not _is_mdm_checkpoint(path):  # an HF folder (or mdm export)
+    if (path / "config.json").is_file() and not _is_mdm_artifact(path):  # another HF model folder
         from mdm.models.hf import from_hf
         from mdm.models.hf.text import HFText
 
