@@ -30,6 +30,8 @@ def test_quick_preset_runs_end_to_end(quick):
     assert on_disk["preset"] == "quick" and on_disk["provenance"]["seed"] == 0
     report = (out / "report.md").read_text()
     assert "Exact toy" in report and "Exact languages" in report and "Model trained here" in report
+    for png in sorted(out.glob("*.png")):  # the report shows every plot the run drew
+        assert f"]({png.name})" in report, png.name
 
     # toy: the closed-form reference values
     toy_a = result["toy"]["targets"]["A"]["reference"]["scheduled/random"]

@@ -37,6 +37,7 @@ def _language_part(name: str, language, denoiser, preset: Preset, tune_metric: s
     rows = language_sweep(language, denoiser, preset, tuned, seed, entropy_per_token)
     claim = {m: convex_vs_linear(rows, m) for m in ("gap", "ser")}
     return {"rows": rows, "tuned": summaries, "claim": claim, "plot": f"sweep_{name}.png",
+            "tune_plots": {order: f"tune_{name}_{order}.png" for order in preset.orders},
             "entropy_per_token": entropy_per_token}
 
 

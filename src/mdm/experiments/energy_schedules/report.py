@@ -71,6 +71,8 @@ def _part_report(name: str, part: dict, config: dict) -> list[str]:
                      f"{config['tune']['samples']} then {config['tune']['refine_samples']} samples): "
                      f"Beta({tuned['a']:g}, {tuned['b']:g}), {tuned['metric']} {tuned['score']:.4f}")
     lines.append("")
+    for order, png in part.get("tune_plots", {}).items():  # the tuner's (a, b) grids
+        lines += [f"![{name}: the tuning grid, {order} order]({png})", ""]
     for metric, label in (("ser", "SER (fraction of impossible sequences)"),
                           ("gap", "TER gap (NLL per token - entropy rate, nats)")):
         for order in config["orders"]:
@@ -124,7 +126,7 @@ def _padding_report(part: dict) -> list[str]:
               "positions revealed then (the stop rule pads later blocks unrevealed).", "",
               markdown_table(["schedule", "N", "counts per block", "padding revealed, first half",
                               "all revealed, first half", "NFE"], rows), "",
-              f"![padding]({part['plot']})", ""]
+              f"![{setup['title']}: accuracy vs steps per schedule]({part['plot']})", ""]
     if part.get("claim"):
         lines += ["Beta schedules vs linear (accuracy, every N):", "",
                   *_claim_lines(part["claim"], "accuracy"), ""]
