@@ -409,3 +409,15 @@ def test_sigterm_during_start_up_leaves_no_folder(tmp_path, monkeypatch):
     with pytest.raises(SystemExit) as e:
         run_cli(["train", _config(tmp_path), "--out", tmp_path / "r", "--quiet"])
     assert e.value.code == 143 and not (tmp_path / "r").exists()
+
+
+def test_exp_and_harness_seeds_are_bounded(capsys):
+    """`mdm exp --seed/--seeds` and `mdm harness --seed` beyond what a run can use: one line, exit 2
+    (a seed past int64 used to reach torch.manual_seed; 0-1e11 built a list of 1e11 seeds)."""
+    from mdm import cli
+
+    for argv in (["exp", "remdm", "--seed", str(2**64)], ["exp", "remdm", "--seeds", "0-100000000000"],
+                 ["harness", "x", "--seed", str(2**64)]):
+        assert cli.main(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "seed" in err[0], (argv, err)

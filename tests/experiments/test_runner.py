@@ -258,7 +258,7 @@ def test_parse_seeds(text, seeds):
     assert parse_seeds(text) == seeds
 
 
-@pytest.mark.parametrize("text", ["", "a-b", "3-1", "1,1", "-2", "0-"])
+@pytest.mark.parametrize("text", ["", "a-b", "3-1", "1,1", "-2", "0-", "0-100000000000", str(2**64)])
 def test_parse_seeds_rejects(text):
     from mdm.experiments.runner import parse_seeds
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mdm.cli.args import check_output_dir
+from mdm.cli.args import check_output_dir, seed_arg
 
 __all__ = ["add", "run"]
 
@@ -19,7 +19,7 @@ def add(sub) -> None:
     p.add_argument("--preset", choices=list(experiments.PRESETS), default="quick", help="default: quick")
     p.add_argument("--out", help="output folder (default runs/exp/NAME/PRESET)")
     seeds = p.add_mutually_exclusive_group()
-    seeds.add_argument("--seed", type=int, help="one seed (default 0)")
+    seeds.add_argument("--seed", type=seed_arg, help="one seed (default 0)")
     seeds.add_argument("--seeds", help="several seeds: A-B (e.g. 0-9) or a list (1,4,7)")
     p.add_argument("--parts", help="comma-separated parts to run (an unknown name lists the preset's "
                    "parts); default: every part")

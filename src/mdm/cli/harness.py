@@ -11,7 +11,7 @@ import json
 import os
 from pathlib import Path
 
-from mdm.cli.args import check_output_file, float_in, int_at_least
+from mdm.cli.args import check_output_file, float_in, int_at_least, seed_arg
 from mdm.cli.sampler import add_unmasker_options, build_unmasker
 from mdm.cli.source import add_model_source
 from mdm.errors import ConfigError, DependencyError
@@ -47,7 +47,7 @@ def add(sub) -> None:
     p.add_argument("--max-gen-toks", type=int_at_least(1), default=64,
                    help="generate_until length when the task gives none (default 64)")
     add_unmasker_options(p, unmasker="topk", temperature=0.0)
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=seed_arg, default=0, help="random seed (default 0)")
     p.add_argument("--device", default="cpu", help="where the model runs (default cpu)")
     p.add_argument("--output", metavar="FILE", help="also write the results to FILE (JSON)")
     p.set_defaults(func=run)

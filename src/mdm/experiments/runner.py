@@ -33,6 +33,7 @@ from typing import Any
 from mdm.errors import ConfigError
 from mdm.experiments.cache import PartCache
 from mdm.experiments.common import one_thread, provenance, select_parts
+from mdm.limits import SEED_MAX
 
 __all__ = ["Experiment", "Part", "PartContext", "TrainingInterrupted", "parse_seeds", "plan", "run"]
 
@@ -122,6 +123,9 @@ class Plan:
     explicit_parts: bool
 
 
+MAX_SEEDS = 10_000  # seeds in one run: each trains or samples, so more is a typo, not a plan
+
+
 def parse_seeds(text: str) -> tuple[int, ...]:
     """``"0-9"`` -> 0..9, ``"1,4,7"`` -> (1, 4, 7), ``"3"`` -> (3,)."""
     seeds: list[int] = []
@@ -129,7 +133,11 @@ def parse_seeds(text: str) -> tuple[int, ...]:
         for item in str(text).split(","):
             item = item.strip()
             lo, sep, hi = item.partition("-")
-            seeds += range(int(lo), int(hi) + 1) if sep else [int(item)]
+            first, last = (int(lo), int(hi)) if sep else (int(item), int(item))
+            if not 0 <= first <= last <= SEED_MAX or last - first >= MAX_SEEDS:
+                raise ConfigError(f"bad seeds {text!r}: each range A-B needs 0 <= A <= B <= {SEED_MAX} "
+                                  f"and at most {MAX_SEEDS:,} seeds")
+            seeds += range(first, last + 1)
     except ValueError:
         raise ConfigError(f"bad seeds {text!r}; write A-B (e.g. 0-9), a list (1,4,7) or one seed") from None
     if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
