@@ -39,6 +39,7 @@ from dataclasses import dataclass
 
 from mdm.experiments.runner import Experiment, Part
 from mdm.experiments.steps_vs_length.model import ModelSetup
+from mdm.experiments.steps_vs_length.scaling import ScalingSetup
 from mdm.experiments.steps_vs_length.sweep import SAMPLERS, step_grid, sweep  # noqa: F401 (re-exported)
 
 __all__ = ["EXPERIMENT", "PRESETS", "SAMPLERS", "LanguageSetup", "Preset", "step_grid", "sweep"]
@@ -72,6 +73,7 @@ class Preset:
     lengths: tuple[int, ...]
     languages: tuple[LanguageSetup, ...]
     models: tuple[ModelSetup, ...] = ()
+    scaling: tuple[ScalingSetup, ...] = ()  # N*(L) over random instances of each n-gram order
     entropy_samples: int = 8192  # Monte-Carlo entropy of languages without a closed form
 
 
@@ -96,8 +98,22 @@ PRESETS: dict[str, Preset] = {
                            n_layers=1, n_heads=2, samples=32, samplers=("ancestral", "random"),
                            max_steps_factor=1),),
         entropy_samples=1024,
+        scaling=tuple(ScalingSetup(k, 4, ter_lengths=(8, 32), ser_lengths=(8, 16), seeds=2, ter_tokens=1024,
+                                   ser_samples=64) for k in (2, 3)),
     ),
+    # N*(L) at scale, >= 5 random instances per n-gram order, and 3 trained models with 512 samples
+    # per point: the published run (see docs/results/steps-vs-length.md for its wall time).
     "full": Preset(
+        lengths=(16, 32, 64),
+        languages=(LanguageSetup("ngram-sparse", SPARSE, "ser", samplers=("random",), samples=512),),
+        models=(ModelSetup("ngram-sparse", lengths=(16, 32, 64), steps=600, d_model=48, samples=512,
+                           samplers=("random",), training_seeds=3),),
+        scaling=tuple(ScalingSetup(k, 4, ter_lengths=(16, 64, 256, 1024, 4096),
+                                   ser_lengths=(16, 32, 64, 128, 256, 512) if k == 2 else (16, 32, 64, 128))
+                      for k in (2, 3, 4)),
+    ),
+    # The single-seed sweep of 2026-12-01 (L <= 256, three samplers, one model per language).
+    "single-seed": Preset(
         lengths=(16, 32, 64, 128, 256),
         languages=(
             LanguageSetup("ngram-dense", DENSE, "ter", max_steps_factor=2, samples=512, tokens=32768),
@@ -114,23 +130,30 @@ PRESETS: dict[str, Preset] = {
 
 def _parts(p: Preset) -> list[Part]:
     from mdm.experiments.steps_vs_length import parts
+    from mdm.experiments.steps_vs_length.scaling import scaling_part
 
     return [Part("entropies", parts.entropies),
             *(Part(ls.name, parts.oracle_part(ls.name)) for ls in p.languages),
-            *(Part(f"model-{m.language}", parts.model_part(i)) for i, m in enumerate(p.models))]
+            *(Part(f"model-{m.language}", parts.model_part(i)) for i, m in enumerate(p.models)),
+            *(Part(f"scaling-{s.name}", scaling_part(i)) for i, s in enumerate(p.scaling))]
 
 
 def _assemble(p: Preset, results: dict, seed: int) -> dict:
     from mdm.experiments.steps_vs_length.analysis import analyse
+    from mdm.experiments.steps_vs_length.scaling import summarize_scaling
 
     rows = [r for ls in p.languages for r in results.get(ls.name, [])]
     models = []
     for m in p.models:
         if f"model-{m.language}" in results:
-            models.append(results[f"model-{m.language}"]["summary"])
-            rows += results[f"model-{m.language}"]["rows"]
+            part = results[f"model-{m.language}"]
+            models += [part["summary"], *part["more_seeds"]]
+            rows += part["rows"]
+    scaling = {s.name: {"order": s.order, "seeds": results[f"scaling-{s.name}"],
+                        "summary": summarize_scaling(s, results[f"scaling-{s.name}"])}
+               for s in p.scaling if f"scaling-{s.name}" in results}
     return {"experiment": "steps-vs-length", "paper": PAPER, "entropies": results["entropies"],
-            "models": models, "rows": rows, "analysis": analyse(rows, p)}
+            "models": models, "rows": rows, "analysis": analyse(rows, p), "scaling": scaling}
 
 
 def _report(result: dict, p: Preset) -> str:

@@ -55,6 +55,7 @@ class ModelSetup:
     samples: int = 256  # generated sequences per (sampler, L, N)
     samplers: tuple[str, ...] = ("ancestral", "random", "confidence")
     max_steps_factor: int = 4  # the ancestral sampler runs N up to factor * L
+    training_seeds: int = 1  # models trained from independent seeds, each swept
 
     def batch_size(self) -> int:
         """Sequences per step: ``tokens_per_step`` over the mean length of the training mix (the

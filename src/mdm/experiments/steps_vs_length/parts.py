@@ -45,7 +45,9 @@ def oracle_part(name: str):
 
 
 def model_part(index: int):
-    """Train the preset's ``index``-th model on its language, then sweep it like the oracle."""
+    """Train the preset's ``index``-th model setup on its language (``training_seeds`` models from
+    independent seeds), then sweep each like the oracle; the ``i``-th model's rows are tagged
+    ``denoiser = "model"`` (i = 0) or ``"model-i"``."""
 
     def run(p, seed: int, ctx) -> dict:
         setup = p.models[index]
@@ -53,16 +55,21 @@ def model_part(index: int):
         spec = next(ls.spec for ls in p.languages if ls.name == name)
         language = parse_language_spec(spec)
         entropy = _entropies_of(ctx, name)
-        model, summary = train_on_language(spec, setup, ctx.out_dir / "models" / seeded(name, seed),
-                                           seed=spread_seed(seed, "model", name))
         rate = {n: entropy[n].value / n for n in setup.lengths}
-        nelbo = summary["heldout_nelbo_per_token"]
-        summary.update(language=name, entropy_per_token=rate,
-                       nelbo_gap_per_token={n: nelbo[n] - rate[n] for n in setup.lengths})
-        rows = sweep(language, LanguageView(model, language.vocab_size), lengths=setup.lengths,
-                     samplers=setup.samplers, samples=setup.samples, seed=seed,
-                     max_steps_factor=setup.max_steps_factor, entropies=entropy,
-                     tags={"denoiser": "model", "language": name})
-        return {"summary": summary, "rows": rows}
+        summaries, rows = [], []
+        for i in range(setup.training_seeds):
+            tag = "model" if i == 0 else f"model-{i}"
+            folder = seeded(name, seed) + ("" if i == 0 else f"-training{i}")
+            model, summary = train_on_language(spec, setup, ctx.out_dir / "models" / folder,
+                                               seed=spread_seed(seed, "model", name, *([i] if i else [])))
+            nelbo = summary["heldout_nelbo_per_token"]
+            summary.update(language=name, entropy_per_token=rate,
+                           nelbo_gap_per_token={n: nelbo[n] - rate[n] for n in setup.lengths})
+            summaries.append(summary if i == 0 else {**summary, "training_seed": i})
+            rows += sweep(language, LanguageView(model, language.vocab_size), lengths=setup.lengths,
+                          samplers=setup.samplers, samples=setup.samples, seed=seed,
+                          max_steps_factor=setup.max_steps_factor, entropies=entropy,
+                          tags={"denoiser": tag, "language": name})
+        return {"summary": summaries[0], "more_seeds": summaries[1:], "rows": rows}
 
     return run

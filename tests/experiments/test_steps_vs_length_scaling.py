@@ -1,0 +1,79 @@
+"""The scaling part of ``mdm exp steps-vs-length``: the doubling search for N*, the sampled TER of an
+order-4 language against brute force, and the quick preset's N*(L) with exponent CIs."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+import torch
+
+from mdm.experiments.steps_vs_length.scaling import fewest_steps, sampled_error
+from mdm.languages import NGram
+
+
+def _linear_in_log(n: int) -> float:
+    return 1.0 - math.log2(n) / 10  # crosses 0.65 at log2 N = 3.5 exactly
+
+
+@pytest.mark.parametrize("start", [1, 8, 1024])
+def test_fewest_steps_brackets_and_interpolates_in_log_steps(start):
+    calls = []
+    n_star, errors = fewest_steps(lambda n: calls.append(n) or _linear_in_log(n), 0.65, start, 4096)
+    assert n_star == pytest.approx(2**3.5, rel=1e-12)
+    assert set(errors) >= {8, 16} and len(calls) == len(set(calls))  # never evaluates N twice
+    assert all(n in errors for n in (2**k for k in range(3, int(math.log2(start)) + 1)))
+
+
+def test_fewest_steps_on_the_grid_and_beyond_it():
+    assert fewest_steps(_linear_in_log, 0.6, 4, 4096)[0] == pytest.approx(16.0)  # met exactly at N = 16
+    assert fewest_steps(_linear_in_log, 2.0, 64, 4096)[0] == 1.0  # met at N = 1
+    n_star, errors = fewest_steps(_linear_in_log, -1.0, 64, 256)
+    assert n_star is None and max(errors) == 256  # never met within max_steps
+
+
+def _one_or_two_step_law(language: NGram, length: int, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(all sequences, q(x)): the exact law of ``Ancestral(steps)`` for steps 1 or 2, by brute force.
+
+    Linear schedule: with 2 steps each position is revealed in step 1 with probability 1/2 (a
+    subset S, probability 2^-L), drawn from its marginal, independently of the others; the rest in
+    step 2, each independently from p(x_j | x_S).  One step: S = every position.
+    """
+    v = language.vocab_size
+    seqs = torch.tensor(list(itertools.product(range(v), repeat=length)))
+    p = language.log_prob(seqs).exp()
+    marg = torch.stack([torch.zeros(v, dtype=torch.float64).index_add_(0, seqs[:, i], p)
+                        for i in range(length)])
+    subsets = [(1,) * length] if steps == 1 else list(itertools.product((0, 1), repeat=length))
+    q = torch.zeros(len(seqs), dtype=torch.float64)
+    for s in subsets:
+        first = torch.tensor(s, dtype=torch.bool)
+        for k, x in enumerate(seqs):
+            prob = marg[first.nonzero().flatten(), x[first]].prod()
+            agree = (seqs[:, first] == x[first]).all(1)
+            for j in (~first).nonzero().flatten():
+                prob = prob * p[agree & (seqs[:, j] == x[j])].sum() / p[agree].sum()
+            q[k] += prob / len(subsets)
+    return seqs, q
+
+
+@pytest.mark.parametrize("steps", [1, 2])
+def test_sampled_ter_of_an_order_4_language_equals_brute_force(steps):
+    """Order 4 over 2 tokens at L = 5 (full support): E_q[-log p(x)] / L - H / L from the exact law q
+    of the sampler, against 20,000 samples; tolerance 4 standard errors of the sample mean."""
+    language, length, count = NGram.random(2, order=4, branching=2, seed=11), 5, 20_000
+    seqs, q = _one_or_two_step_law(language, length, steps)
+    nll = -language.log_prob(seqs) / length
+    h = language.entropy(length).value / length
+    want = float((q * nll).sum()) - h
+    sd = math.sqrt(float((q * (nll - (q * nll).sum()) ** 2).sum()))
+    got = sampled_error(language, "ter", length, count, steps, seed=5)
+    assert want > 0.05  # the step budget really costs something here
+    assert abs(got - want) < 4 * sd / math.sqrt(count), (got, want)
+
+
+def test_sampled_ser_counts_impossible_sequences():
+    sparse = NGram.random(3, order=3, branching=1, seed=2)  # one successor per context
+    assert sampled_error(sparse, "ser", 12, 256, 12 * 64, seed=0) < 0.1  # ~one token per step
+    assert sampled_error(sparse, "ser", 12, 256, 1, seed=0) > 0.9  # all at once: independent marginals
