@@ -28,6 +28,13 @@ def test_token_error_by_hand(lang):
     assert r.entropy_per_token == pytest.approx(0.75 * math.log(2), rel=1e-12)
     assert r.entropy_stderr == 0.0
     assert r.gap == pytest.approx(nll - 0.75 * math.log(2), rel=1e-12)
+    # Its standard error: per-token NLLs of the 3 valid samples, log2 / 2, log4 / 2, log4 / 2.
+    per = [math.log(2) / 2, math.log(4) / 2, math.log(4) / 2]
+    sd = math.sqrt(sum((v - nll) ** 2 for v in per) / 2)
+    assert r.gap_stderr == pytest.approx(sd / math.sqrt(3), rel=1e-12)
+    # ... plus the entropy's own stderr, in quadrature.
+    noisy = token_error(lang, samples, entropy=SimpleNamespace(value=1.5 * math.log(2), stderr=0.2))
+    assert noisy.gap_stderr == pytest.approx(math.hypot(sd / math.sqrt(3), 0.1), rel=1e-12)
     assert (r.n_samples, r.n_valid, r.invalid_fraction) == (4, 3, 0.25)
     assert sequence_error_rate(lang, samples) == 0.25
 

@@ -1,8 +1,9 @@
-"""``mdm exp steps-vs-length``: fast exact oracles, the threshold analysis, the quick preset.
+"""``mdm exp steps-vs-length``: the model's training budget, the quick preset.
 
-The oracles are checked exactly against ``language.denoiser()``; the quick preset is run end to
-end once (about 10-20 s on 2 cores) and its oracle curves must have the claim's shape: the N
-needed for a small token-error gap does not grow with L, the N needed for a fixed SER does.
+The quick preset is run end to end once (about 20 s on 2 cores) and its oracle curves must have
+the claim's shape: the N needed for a small token-error gap does not grow with L, the N needed for
+a fixed SER does.  (The exact oracles: ``tests/languages/test_markov_oracle.py``; thresholds and
+exponents: ``tests/eval/test_scaling.py``.)
 """
 
 from __future__ import annotations
@@ -11,81 +12,12 @@ import json
 import math
 
 import pytest
-import torch
 
 from mdm import experiments
-from mdm.errors import ConfigError, LanguageError
+from mdm.errors import ConfigError
 from mdm.experiments import steps_vs_length as svl
 from mdm.experiments.runner import TrainingInterrupted
-from mdm.experiments.steps_vs_length.analysis import growth_exponent, steps_needed
 from mdm.experiments.steps_vs_length.model import ModelSetup, train_on_language
-from mdm.languages import HMM, ExactDenoiser, MarkovOracle, NGram, fast_oracle
-
-
-def _masked_inputs(language, n: int, length: int, seed: int) -> torch.Tensor:
-    """Samples with random masks; a quarter of the rows hold random (mostly impossible) tokens."""
-    g = torch.Generator().manual_seed(seed)
-    x = language.sample(n, length, g)
-    x[: n // 4] = torch.randint(0, language.vocab_size, (n // 4, length), generator=g)
-    keep = torch.rand(n, 1, generator=g)  # per-row masking rate, from almost clean to all masked
-    x[torch.rand(n, length, generator=g) < keep] = language.vocab_size
-    x[-1] = language.vocab_size  # an all-mask row
-    return x
-
-
-def _assert_same_logits(got: torch.Tensor, want: torch.Tensor) -> None:
-    assert got.shape == want.shape
-    finite = torch.isfinite(want)
-    assert torch.equal(finite, torch.isfinite(got)), "different sets of impossible tokens"
-    assert torch.allclose(got[finite], want[finite], atol=1e-9, rtol=0)
-
-
-@pytest.mark.parametrize(
-    "language",
-    [
-        NGram.random(6, order=2, branching=2, seed=3),  # sparse: impossible evidence occurs
-        NGram.random(5, order=2, branching=5, seed=4),  # full support
-        NGram.random(4, order=1, seed=5),  # i.i.d. tokens
-        HMM.random(5, 6, seed=6),  # sparse transitions and emissions
-    ],
-    ids=["bigram-sparse", "bigram-dense", "unigram", "hmm"],
-)
-def test_fast_oracle_equals_the_languages_denoiser(language):
-    oracle = fast_oracle(language)
-    assert isinstance(oracle, ExactDenoiser if isinstance(language, HMM) else MarkovOracle)
-    assert (oracle.vocab_size, oracle.mask_id) == (language.vocab_size + 1, language.vocab_size)
-    exact = language.denoiser()
-    for length in (1, 2, 9):
-        x = _masked_inputs(language, 64, length, seed=length)
-        want = exact(x)
-        _assert_same_logits(oracle(x), want)
-        # output_mask: only the selected positions, in x[output_mask] order (clean ones one-hot).
-        where = torch.rand(x.shape, generator=torch.Generator().manual_seed(7)) < 0.4
-        _assert_same_logits(oracle(x, output_mask=where), want[where])
-
-
-def test_fast_oracle_falls_back_to_the_languages_denoiser():
-    trigram = NGram.random(3, order=3, branching=2, seed=0)
-    assert isinstance(fast_oracle(trigram), ExactDenoiser)
-    with pytest.raises(LanguageError, match="order 1 or 2"):
-        MarkovOracle(trigram)
-
-
-def test_steps_needed_interpolates_in_log_steps():
-    steps = [1, 2, 4, 8]
-    # Crosses 0.1 between N=4 (0.2) and N=8 (0.05): two thirds of the way in log N.
-    assert steps_needed(steps, [1.0, 0.5, 0.2, 0.05], 0.1) == pytest.approx(4 * 2 ** (2 / 3))
-    assert steps_needed(steps, [0.05, 0.5, 0.2, 0.01], 0.1) == 1.0  # met at the first point
-    assert steps_needed(steps, [1.0, 0.5, 0.2, 0.15], 0.1) is None  # never met
-    assert steps_needed(steps, [math.nan, math.nan, 0.05, 0.01], 0.1) == 4.0  # NaN never meets
-    assert steps_needed(steps, [1.0, 0.2, 0.05, 0.01], 0.2) == 2.0  # equality meets
-
-
-def test_growth_exponent():
-    assert growth_exponent([16, 32, 64], [16, 32, 64]) == pytest.approx(1.0)
-    assert growth_exponent([16, 32, 64], [8, 8, 8]) == pytest.approx(0.0)
-    assert growth_exponent([16, 64], [4, 8]) == pytest.approx(0.5)
-    assert growth_exponent([16, 32, 64], [8, None, 8]) is None
 
 
 def test_step_grid():
@@ -144,8 +76,7 @@ def test_quick_preset_writes_its_outputs(quick):
     assert saved["provenance"]["command"] == "mdm exp steps-vs-length --preset quick --seed 0"
     report = (out / "report.md").read_text()
     assert "## Verdict" in report and "ngram-sparse" in report
-    for name in ("ter_gap_vs_steps.png", "ser_vs_steps.png", "ser_vs_steps_over_length.png",
-                 "steps_needed_vs_length.png", "model_vs_oracle.png"):
+    for name in ("ter_gap_vs_steps.png", "ser_vs_steps.png", "steps_needed_vs_length.png"):
         assert name in result["plots"] and (out / name).stat().st_size > 0
         assert f"]({name})" in report
     # The trained-model half ran: a model, its held-out bound, its sweep.
@@ -192,3 +123,24 @@ def test_quick_preset_has_the_claimed_shape(quick):
         assert ser["ser_exponent"] >= 0.75
     assert result["analysis"]["ter_half"]["overall"] == "reproduced"
     assert result["analysis"]["ser_half"]["overall"] == "reproduced"
+
+
+def test_quick_preset_scaling_part(quick):
+    """The scaling part at toy size: every (order, seed, metric, L) has a bracketed N*, and the
+    summary's exponent is the mean of the per-seed log-log slopes with a CI around it."""
+    from mdm.eval.scaling import loglog_slope
+
+    result, out = quick
+    assert set(result["scaling"]) == {"order-2", "order-3"}
+    for s in result["scaling"].values():
+        assert len(s["seeds"]) == 2
+        for metric in ("ter", "ser"):
+            x = s["summary"][metric]
+            slopes = [loglog_slope(x["lengths"], n) for n in x["n_star_by_seed"]]
+            assert x["exponent"]["mean"] == pytest.approx(sum(slopes) / 2, abs=1e-12)
+            assert x["exponent"]["lo"] <= x["exponent"]["mean"] <= x["exponent"]["hi"]
+            for seed in s["seeds"]:
+                for row in seed[metric]:
+                    errors = {int(n): e for n, e in row["errors"].items()}
+                    assert min(errors) <= row["n_star"] <= max(errors)  # bracketed by evaluated points
+    assert "exponent, 95% CI over seeds" in (out / "report.md").read_text()

@@ -1,5 +1,5 @@
-"""The scaling part of ``mdm exp steps-vs-length``: the doubling search for N*, the sampled TER of an
-order-4 language against brute force, and the quick preset's N*(L) with exponent CIs."""
+"""The scaling part of ``mdm exp steps-vs-length``: the sampled TER of an order-4 language against
+brute force, and the SER of a sparse one (the search and the fit: ``tests/eval/test_scaling.py``)."""
 
 from __future__ import annotations
 
@@ -9,28 +9,8 @@ import math
 import pytest
 import torch
 
-from mdm.experiments.steps_vs_length.scaling import fewest_steps, sampled_error
+from mdm.experiments.steps_vs_length.scaling import sampled_error
 from mdm.languages import NGram
-
-
-def _linear_in_log(n: int) -> float:
-    return 1.0 - math.log2(n) / 10  # crosses 0.65 at log2 N = 3.5 exactly
-
-
-@pytest.mark.parametrize("start", [1, 8, 1024])
-def test_fewest_steps_brackets_and_interpolates_in_log_steps(start):
-    calls = []
-    n_star, errors = fewest_steps(lambda n: calls.append(n) or _linear_in_log(n), 0.65, start, 4096)
-    assert n_star == pytest.approx(2**3.5, rel=1e-12)
-    assert set(errors) >= {8, 16} and len(calls) == len(set(calls))  # never evaluates N twice
-    assert all(n in errors for n in (2**k for k in range(3, int(math.log2(start)) + 1)))
-
-
-def test_fewest_steps_on_the_grid_and_beyond_it():
-    assert fewest_steps(_linear_in_log, 0.6, 4, 4096)[0] == pytest.approx(16.0)  # met exactly at N = 16
-    assert fewest_steps(_linear_in_log, 2.0, 64, 4096)[0] == 1.0  # met at N = 1
-    n_star, errors = fewest_steps(_linear_in_log, -1.0, 64, 256)
-    assert n_star is None and max(errors) == 256  # never met within max_steps
 
 
 def _one_or_two_step_law(language: NGram, length: int, steps: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -48,6 +48,9 @@ class TokenErrorResult:
     gap: float  # nll_per_token - entropy_per_token
     n_samples: int
     n_valid: int
+    # standard error of ``gap``: the spread of per-sequence NLL over the valid samples (ddof=1)
+    # and the entropy's own stderr, added in quadrature; NaN with fewer than 2 valid samples
+    gap_stderr: float = math.nan
 
     @property
     def invalid_fraction(self) -> float:
@@ -92,6 +95,7 @@ def token_error(language, samples, *, entropy=None) -> TokenErrorResult:
     nll = -log_p / length
     nll_valid = float(nll[valid].mean()) if n_valid else math.nan
     h, h_err = _entropy(language, length, entropy)
+    spread = float(nll[valid].std()) / math.sqrt(n_valid) if n_valid > 1 else math.nan
     return TokenErrorResult(
         nll_per_token=nll_valid,
         nll_per_token_all=float(nll.mean()),
@@ -101,6 +105,7 @@ def token_error(language, samples, *, entropy=None) -> TokenErrorResult:
         gap=nll_valid - h,
         n_samples=n,
         n_valid=n_valid,
+        gap_stderr=math.hypot(spread, h_err),
     )
 
 

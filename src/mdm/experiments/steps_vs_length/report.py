@@ -1,169 +1,103 @@
-"""The report of ``mdm exp steps-vs-length``; the thresholds it shows come from
-:mod:`mdm.experiments.steps_vs_length.analysis`."""
+"""The report and plots of ``mdm exp steps-vs-length`` (numbers from :mod:`.analysis`)."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
+from mdm.eval.stats import summarize
 from mdm.experiments.common import markdown_table
-from mdm.experiments.steps_vs_length.analysis import (
-    THEORY_SAMPLER,
-    by_curve,
-    deciding,
-    ter_of,
-)
+from mdm.experiments.plotting import figure, label_axes
+from mdm.experiments.steps_vs_length.analysis import SER_TARGET, TER_TOLERANCE, by_curve, deciding, ter_of
 
-__all__ = ["report", "threshold_table", "fixed_steps_table", "order_table"]
+__all__ = ["report", "verdict_lines", "write_plots"]
 
 
-# ----------------------------------------------------------------------------- report
+def _n(v) -> str:
+    return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3g}"
 
 
-def _fmt_n(v) -> str:
-    return "—" if v is None else f"{v:.3g}"
+def _ci(e: dict) -> str:
+    return f"{e['mean']:.2f} [{e['lo']:.2f}, {e['hi']:.2f}] (n={e['n']})"
 
 
-def _fmt(v, digits: int = 3) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "—"
-    return f"{v:.{digits}f}"
+def verdict_lines(result: dict) -> list[str]:
+    a, scaling = result["analysis"], result.get("scaling")
+    if scaling:
+        from mdm.experiments.steps_vs_length.analysis import scaling_verdict
+
+        return [f"{label}: {scaling_verdict(scaling, m)} (exponent, 95% CI over seeds: "
+                + "; ".join(f"{k} {_ci(s['summary'][m]['exponent'])}" for k, s in scaling.items()) + ")"
+                for m, label in (("ter", "TER: steps independent of L"), ("ser", "SER: steps grow with L"))]
+    return [f"TER: steps independent of L -- {a['ter_half']['overall']}",
+            f"SER: steps grow with L -- {a['ser_half']['overall']}"]
 
 
-def threshold_table(curves: dict, roles: dict, metric: str, denoiser: str = "oracle") -> str:
-    names = deciding(roles, metric)
-    keys = [k for k in sorted(curves) if k.startswith(denoiser + "/") and k.split("/")[1] in names]
-    lengths = sorted({int(n) for k in keys for n in curves[k]["per_length"]})
+def _model_table(result: dict) -> list[str]:
+    """Per L: each trained model's own floor (random order, N = L) and N*_SER, mean and CI over models."""
+    curves = {k: c for k, c in result["analysis"]["curves"].items()
+              if k.startswith("model") and k.endswith("/random")}
     rows = []
-    for k in keys:
-        c = curves[k]
-        _, lang, sampler = k.split("/")
-        per = c["per_length"]  # keyed by str(L), as in result.json
-        cells = [_fmt_n(per[str(n)][f"n_{metric}"]) if str(n) in per else "" for n in lengths]
-        rows.append([lang, sampler, *cells, _fmt(c[f"{metric}_exponent"], 2)])
-    if not rows:
-        return f"(no {denoiser} curve decides the {metric.upper()} half in this preset)"
-    return markdown_table(["language", "sampler", *[f"L={n}" for n in lengths], "exponent"], rows)
+    for length in sorted({int(n) for c in curves.values() for n in c["per_length"]}):
+        cells = [c["per_length"].get(str(length), {}) for c in curves.values()]
+        row = [length]
+        for key in ("ter_floor", "ser_floor", "n_ser"):
+            vals = [v[key] for v in cells if v.get(key) is not None and not math.isnan(v[key])]
+            est = summarize(vals) if vals else None
+            row.append("—" if est is None else
+                       f"{est.mean:.3g} [{est.lo:.3g}, {est.hi:.3g}] ({len(vals)}/{len(cells)})")
+        rows.append(row)
+    return ["## Trained models: their own floor", "",
+            f"{len(curves)} model(s), random order; mean [95% bootstrap CI over models] "
+            "(models with a value / models):", "",
+            markdown_table(["L", "TER gap at N = L", "SER at N = L", "N* for SER <= 10%"], rows), ""]
 
 
-def fixed_steps_table(rows: list[dict], roles: dict, steps: tuple[int, ...], metric: str,
-                      sampler: str = THEORY_SAMPLER, denoiser: str = "oracle") -> str:
-    """``metric`` ("gap" or "ser") at fixed N for every L: flat along a row means independent of L."""
-    series = by_curve(rows)
-    table = []
-    for (d, lang, s), by_length in sorted(series.items()):
-        if d != denoiser or s != sampler or lang not in deciding(roles, "ter" if metric == "gap" else "ser"):
-            continue
-        for n in steps:
-            vals = []
-            for _length, rs in by_length.items():
-                hit = [r for r in rs if r["steps"] == n]
-                vals.append(_fmt(ter_of(hit[0]) if metric == "gap" else hit[0][metric]) if hit else "·")
-            table.append([lang, n, *vals])
-    lengths = sorted({r["length"] for r in rows if r["denoiser"] == denoiser})
-    return markdown_table(["language", "N", *[f"L={n}" for n in lengths]], table)
-
-
-def order_table(curves: dict, roles: dict, denoiser: str = "oracle") -> str:
-    """Beyond the paper: N* with confidence order next to random order (Scheduled) and the
-    ancestral sampler, per L, as ``confidence / random / ancestral``."""
-    table = []
-    for metric in ("ter", "ser"):
-        for lang in deciding(roles, metric):
-            base = {s: curves.get(f"{denoiser}/{lang}/{s}") for s in ("confidence", "random", THEORY_SAMPLER)}
-            if base["confidence"] is None:
-                continue
-            lengths = list(base["confidence"]["per_length"])
-            cells = [" / ".join(_fmt_n(c["per_length"][n][f"n_{metric}"]) if c and n in c["per_length"]
-                                else "·" for c in base.values()) for n in lengths]
-            exps = " / ".join(_fmt(c[f"{metric}_exponent"], 2) if c else "·" for c in base.values())
-            table.append([metric.upper(), lang, *cells, exps])
-    if not table:
-        return "(no confidence-order sweep in this preset)"
-    lengths = sorted({int(n) for k, c in curves.items() if k.startswith(denoiser) for n in c["per_length"]})
-    return markdown_table(["N* for", "language", *[f"L={n}" for n in lengths], "exponents"], table)
-
-
-def report(result: dict) -> str:
-    """The markdown body (the runner adds the evidence box, plots and provenance)."""
+def report(result: dict, p=None) -> str:
     a = result["analysis"]
-    rows = result["rows"]
-    d = a["definitions"]
-    lines = [
-        "# steps vs sequence length: token error vs sequence error",
-        "",
-        f"Reproduces: {result['paper']}.",
-        "",
-        "## Verdict",
-        "",
-    ]
-    for half, label in (("ter_half", "TER: steps independent of L"), ("ser_half", "SER: steps grow with L")):
-        v = a[half]
-        detail = "; ".join(f"{k}: exponent {_fmt(x['exponent'], 2)} ({x['verdict']})"
-                           for k, x in v["languages"].items())
-        lines.append(f"- **{label}** — {v['overall']} ({detail})")
-    lines += [
-        "",
-        f"N* = smallest N with perplexity within {d['ppl_tolerance']:.0%} of its floor (gap <= floor + "
-        f"{d['ter_tolerance_nats']:.4f} nats/token; floor 0 for the exact oracle, a trained model's own gap "
-        f"with one token per step; TER needs >= {d['min_valid']} valid samples) or with SER <= "
-        f"{d['ser_target']:.0%}, interpolated in log N; exponent = slope of log N* on log L. "
-        "Verdicts use the oracle with the "
-        f"{d['theory_sampler']} sampler: TER exponent <= {d['ter_exponent_max']}, SER exponent >= "
-        f"{d['ser_exponent_min']}.",
-        "",
-        "## N needed for the token error (oracle)",
-        "",
-        threshold_table(a["curves"], a["roles"], "ter"),
-        "",
-        "## N needed for SER <= 10% (oracle)",
-        "",
-        threshold_table(a["curves"], a["roles"], "ser"),
-        "",
-        "## TER gap (nats/token) at fixed N, ancestral oracle",
-        "",
-        fixed_steps_table(rows, a["roles"], (2, 4, 8, 16), "gap"),
-        "",
-        "## SER at fixed N, ancestral oracle",
-        "",
-        fixed_steps_table(rows, a["roles"], (4, 16, 64), "ser"),
-        "",
-        "## Confidence order vs random order (beyond the paper)",
-        "",
-        "N* as confidence / random / ancestral (— = not reached on the grid):",
-        "",
-        order_table(a["curves"], a["roles"]),
-        "",
-    ]
-    if result["models"]:
-        lines += [
-            "## Trained model",
-            "",
-            "One model per language, trained on all its lengths (see `models` in result.json).",
-            "",
-            markdown_table(
-                ["language", "params", "train tokens", "train s", "L", "held-out NELBO", "entropy rate",
-                 "NELBO gap"],
-                [[m["language"], m["parameters"], m["train_tokens"], f"{m['train_seconds']:.0f}", n,
-                  _fmt(m["heldout_nelbo_per_token"][n]), _fmt(m["entropy_per_token"][n]),
-                  _fmt(m["nelbo_gap_per_token"][n])]
-                 for m in result["models"] for n in m["heldout_nelbo_per_token"]],
-            ),
-            "",
-            "N needed, trained model (TER: perplexity within 5% of the model's own floor below):",
-            "",
-            threshold_table(a["curves"], a["roles"], "ter", "model"),
-            "",
-            threshold_table(a["curves"], a["roles"], "ser", "model"),
-            "",
-            "The model's own error (its floor): TER gap and SER of one-token-per-step random-order "
-            "sampling (N = L), an exact sampler of the model's conditionals:",
-            "",
-            markdown_table(
-                ["language", "L", "TER gap floor", "SER floor"],
-                [[k.split("/")[1], n, _fmt(v["ter_floor"]), _fmt(v["ser_floor"])]
-                 for k, c in sorted(a["curves"].items()) if k.startswith("model/") and k.endswith("/random")
-                 for n, v in c["per_length"].items()],
-            ),
-            "",
-        ]
-    return "\n".join(lines)
+    lines = ["# steps vs sequence length: token error vs sequence error", "",
+             f"Reproduces: {result['paper']}.",
+             "", "## Verdict", "", *(f"- {line}" for line in verdict_lines(result)), "",
+             "N* = fewest steps with perplexity within 5% of its floor (TER) or SER <= 10%, interpolated in "
+             "log N; exponent = slope of log N* on log L (see `analysis` in result.json).", ""]
+    for key, s in result.get("scaling", {}).items():
+        lines += [f"## N*(L), {key} n-grams (ancestral sampler, exact oracle)", "", markdown_table(
+            ["metric", "L: geometric mean of N* over seeds", "exponent [95% CI]", "censored seeds"],
+            [[m.upper(), ", ".join(f"{n}: {_n(v)}" for n, v in zip(x["lengths"], x["n_star_geomean"])),
+              _ci(x["exponent"]), x["censored_seeds"]] for m, x in s["summary"].items()]), ""]
+    table = [[k, ", ".join(f"{n}: {_n(v['n_ter'])} / {_n(v['n_ser'])}" for n, v in c["per_length"].items()),
+              f"{_n(c['ter_exponent'])} / {_n(c['ser_exponent'])}"] for k, c in sorted(a["curves"].items())]
+    lines += ["## N* per swept curve (TER / SER)", "",
+              markdown_table(["curve", "L: N*", "exponents"], table) if table else "(none)", ""]
+    return "\n".join(lines + (_model_table(result) if result["models"] else []))
+
+
+def write_plots(result: dict, out_dir: Path) -> list[str]:
+    """The error curves (per curve, one line per L) and N*(L) of the scaling part."""
+    series, roles, made = by_curve(result["rows"]), result["analysis"]["roles"], []
+    for metric, name, value, target in (("ter", "ter_gap_vs_steps.png", ter_of, TER_TOLERANCE),
+                                        ("ser", "ser_vs_steps.png", lambda r: r["ser"], SER_TARGET)):
+        keys = sorted(k for k in series if k[1] in deciding(roles, metric))
+        if not keys:
+            continue
+        size = (4 * len(keys), 3.2)
+        with figure(Path(out_dir) / name, ncols=len(keys), size=size, squeeze=False) as (_, axes):
+            for ax, key in zip(axes[0], keys, strict=True):
+                for length, rs in series[key].items():
+                    ax.plot([r["steps"] for r in rs], [value(r) for r in rs], "o-", ms=3, label=f"L={length}")
+                ax.axhline(target, color="gray", ls=":", lw=1)
+                label_axes(ax, xlabel="steps N", ylabel=metric.upper(), title="/".join(key), log2x=True)
+        made.append(name)
+    if result.get("scaling"):
+        with figure(Path(out_dir) / "steps_needed_vs_length.png", ncols=2, size=(10, 3.8)) as (_, axes):
+            for ax, metric in zip(axes, ("ter", "ser"), strict=True):
+                for key, s in result["scaling"].items():
+                    x = s["summary"][metric]
+                    label = f"{key}: exponent {_ci(x['exponent'])}"
+                    ax.plot(x["lengths"], x["n_star_geomean"], "o-", label=label)
+                    for seed in x["n_star_by_seed"]:
+                        ax.plot(x["lengths"], seed, ".", color=ax.lines[-1].get_color(), alpha=0.4)
+                label_axes(ax, xlabel="L", ylabel="N*", title=f"N* for {metric.upper()} (dots: seeds)",
+                           log2x=True, log2y=True)
+        made.append("steps_needed_vs_length.png")
+    return made
