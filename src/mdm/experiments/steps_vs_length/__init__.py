@@ -17,8 +17,18 @@ n-gram instances of orders 2-4 (:mod:`.scaling`); thresholds and verdicts in :mo
 from __future__ import annotations
 
 from mdm.experiments.runner import Experiment, Part
+from mdm.experiments.steps_vs_length.analysis import analyse
 from mdm.experiments.steps_vs_length.presets import DENSE, HMM_SPARSE, PRESETS, SPARSE, LanguageSetup, Preset
-from mdm.experiments.steps_vs_length.sweep import SAMPLERS, step_grid, sweep
+from mdm.experiments.steps_vs_length.report import report, verdict_lines, write_plots
+from mdm.experiments.steps_vs_length.scaling import scaling_part, summarize_scaling
+from mdm.experiments.steps_vs_length.sweep import (
+    SAMPLERS,
+    entropies,
+    model_part,
+    oracle_part,
+    step_grid,
+    sweep,
+)
 
 __all__ = ["DENSE", "EXPERIMENT", "HMM_SPARSE", "PRESETS", "SAMPLERS", "SPARSE", "LanguageSetup", "Preset",
            "step_grid", "sweep"]
@@ -27,18 +37,12 @@ PAPER = "Feng et al., Theoretical Benefit and Limitation of Diffusion Language M
 
 
 def _parts(p: Preset) -> list[Part]:
-    from mdm.experiments.steps_vs_length.scaling import scaling_part
-    from mdm.experiments.steps_vs_length.sweep import entropies, model_part, oracle_part
-
     return [Part("entropies", entropies), *(Part(ls.name, oracle_part(ls.name)) for ls in p.languages),
             *(Part(f"model-{m.language}", model_part(i)) for i, m in enumerate(p.models)),
             *(Part(f"scaling-{s.name}", scaling_part(i)) for i, s in enumerate(p.scaling))]
 
 
 def _assemble(p: Preset, results: dict, seed: int) -> dict:
-    from mdm.experiments.steps_vs_length.analysis import analyse
-    from mdm.experiments.steps_vs_length.scaling import summarize_scaling
-
     rows = [r for ls in p.languages for r in results.get(ls.name, [])]
     models = []
     for m in (m for m in p.models if f"model-{m.language}" in results):
@@ -52,31 +56,13 @@ def _assemble(p: Preset, results: dict, seed: int) -> dict:
             "models": models, "rows": rows, "analysis": analyse(rows, p), "scaling": scaling}
 
 
-def _report(result: dict, p: Preset) -> str:
-    from mdm.experiments.steps_vs_length.report import report
-
-    return report(result)
-
-
-def _plots(result: dict, out_dir) -> list[str]:
-    from mdm.experiments.steps_vs_length.report import write_plots
-
-    return write_plots(result, out_dir)
-
-
-def _verdict(result: dict) -> list[str]:
-    from mdm.experiments.steps_vs_length.report import verdict_lines
-
-    return verdict_lines(result)
-
-
 def _evidence(result: dict, p: Preset) -> dict:
     if p.scaling:
-        seeds = min(s.seeds for s in p.scaling)
-        return {"n_test": min(s.ser_samples for s in p.scaling), "setting": "paper's setting",
-                "trained": False,
-                "method": f"N* per L on {seeds} random instances per n-gram order (sequences per SER point); "
-                          "exponent: mean of per-instance slopes, percentile bootstrap CI over instances"}
+        models, instances = max((m.training_seeds for m in p.models), default=0), min(s.seeds for s in p.scaling)
+        return {"n_test": min(s.ser_samples for s in p.scaling), "setting": "paper's setting", "level": 0.95,
+                "trained": models > 0, "seeds_per_run": max(models, 1),
+                "method": f"percentile bootstrap CI over {instances} random instances per n-gram order "
+                          "(exponent of N*; sequences per SER point) and over the trained models"}
     samples = min(ls.samples_at(n) for ls in p.languages for n in p.lengths)
     return {"n_test": samples, "setting": "paper's setting",
             "method": "sequences per (sampler, L, N) point, one sampling seed; N* read off the curves "
@@ -90,5 +76,5 @@ def _headline(result: dict) -> dict:
 
 
 EXPERIMENT = Experiment(name="steps-vs-length", presets=PRESETS, parts=_parts, assemble=_assemble,
-                        report=_report, plots=_plots, verdict=_verdict, evidence=_evidence,
+                        report=report, plots=write_plots, verdict=verdict_lines, evidence=_evidence,
                         headline=_headline)

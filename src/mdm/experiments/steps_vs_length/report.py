@@ -8,7 +8,14 @@ from pathlib import Path
 from mdm.eval.stats import summarize
 from mdm.experiments.common import markdown_table
 from mdm.experiments.plotting import figure, label_axes
-from mdm.experiments.steps_vs_length.analysis import SER_TARGET, TER_TOLERANCE, by_curve, deciding, ter_of
+from mdm.experiments.steps_vs_length.analysis import (
+    SER_TARGET,
+    TER_TOLERANCE,
+    by_curve,
+    deciding,
+    scaling_verdict,
+    ter_of,
+)
 
 __all__ = ["report", "verdict_lines", "write_plots"]
 
@@ -24,8 +31,6 @@ def _ci(e: dict) -> str:
 def verdict_lines(result: dict) -> list[str]:
     a, scaling = result["analysis"], result.get("scaling")
     if scaling:
-        from mdm.experiments.steps_vs_length.analysis import scaling_verdict
-
         return [f"{label}: {scaling_verdict(scaling, m)} (exponent, 95% CI over seeds: "
                 + "; ".join(f"{k} {_ci(s['summary'][m]['exponent'])}" for k, s in scaling.items()) + ")"
                 for m, label in (("ter", "TER: steps independent of L"), ("ser", "SER: steps grow with L"))]
@@ -54,6 +59,7 @@ def _model_table(result: dict) -> list[str]:
 
 
 def report(result: dict, p=None) -> str:
+    """The markdown body (the runner adds the evidence box, plots and provenance)."""
     a = result["analysis"]
     lines = ["# steps vs sequence length: token error vs sequence error", "",
              f"Reproduces: {result['paper']}.",
