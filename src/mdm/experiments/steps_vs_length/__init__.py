@@ -58,7 +58,8 @@ def _assemble(p: Preset, results: dict, seed: int) -> dict:
 
 def _evidence(result: dict, p: Preset) -> dict:
     if p.scaling:
-        models, instances = max((m.training_seeds for m in p.models), default=0), min(s.seeds for s in p.scaling)
+        models = max((m.training_seeds for m in p.models), default=0)
+        instances = min(s.seeds for s in p.scaling)
         return {"n_test": min(s.ser_samples for s in p.scaling), "setting": "paper's setting", "level": 0.95,
                 "trained": models > 0, "seeds_per_run": max(models, 1),
                 "method": f"percentile bootstrap CI over {instances} random instances per n-gram order "
