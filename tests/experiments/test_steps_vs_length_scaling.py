@@ -57,3 +57,20 @@ def test_sampled_ser_counts_impossible_sequences():
     sparse = NGram.random(3, order=3, branching=1, seed=2)  # one successor per context
     assert sampled_error(sparse, "ser", 12, 256, 12 * 64, seed=0) < 0.1  # ~one token per step
     assert sampled_error(sparse, "ser", 12, 256, 1, seed=0) > 0.9  # all at once: independent marginals
+
+
+def test_invalid_window_mass_by_hand():
+    """Alternating chain 0 -> 1 -> 0 (marginals 1/2, 1/2): an independent pair is impossible iff it
+    repeats a token, c = 1/2.  A chain whose tokens 0, 1 may all follow each other (2 only at the
+    start, never re-entered): c = 0, whatever the probabilities."""
+    from mdm.experiments.steps_vs_length.scaling import invalid_window_mass
+
+    alternating = NGram(torch.tensor([[0.0, 1.0], [1.0, 0.0]]), torch.tensor([0.5, 0.5]))
+    assert invalid_window_mass(alternating) == pytest.approx(0.5, abs=1e-12)
+    closed = NGram(torch.tensor([[0.3, 0.7, 0.0], [0.6, 0.4, 0.0], [1.0, 0.0, 0.0]]),
+                   torch.tensor([0.0, 0.0, 1.0]))
+    assert invalid_window_mass(closed) == pytest.approx(0.0, abs=1e-12)
+    # Order 3 over {0, 1}: x_t = x_{t-2} (period-2 patterns); an independent triple breaks it w.p. 1/2.
+    period = torch.zeros(2, 2, 2)
+    period[0, :, 0] = period[1, :, 1] = 1.0
+    assert invalid_window_mass(NGram(period, torch.full((2, 2), 0.25))) == pytest.approx(0.5, abs=1e-12)

@@ -84,10 +84,12 @@ def _verdict(curves: dict, languages, metric: str) -> dict:
 
 def scaling_verdict(scaling: dict, metric: str) -> str:
     """Reproduced when every order's 95% CI of the exponent is on the claim's side of its bound, not
-    reproduced when one lies wholly on the other side, else undetermined."""
+    reproduced when one lies wholly on the other side, else undetermined.  SER: over the instances
+    where parallel draws can break a sequence (``invalid_window_mass`` > 0), if any."""
     sides = []
     for s in scaling.values():
-        e, bound = s["summary"][metric]["exponent"], BOUNDS[metric]
+        x, bound = s["summary"][metric], BOUNDS[metric]
+        e = x["exponent"] if metric == "ter" else x.get("exponent_where_breakable") or x["exponent"]
         if metric == "ter":
             yes, no = e["hi"] <= bound, e["lo"] > bound
         else:

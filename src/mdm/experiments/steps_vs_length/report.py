@@ -46,8 +46,10 @@ def _model_table(result: dict) -> list[str]:
     for length in sorted({int(n) for c in curves.values() for n in c["per_length"]}):
         cells = [c["per_length"].get(str(length), {}) for c in curves.values()]
         row = [length]
-        for key in ("ter_floor", "ser_floor", "n_ser"):
-            vals = [v[key] for v in cells if v.get(key) is not None and not math.isnan(v[key])]
+        gaps = [m["nelbo_gap_per_token"].get(str(length)) for m in result["models"]]
+        for key in ("nelbo_gap", "ter_floor", "ser_floor", "n_ser"):
+            vals = [v for v in (gaps if key == "nelbo_gap" else [c.get(key) for c in cells])
+                    if v is not None and not math.isnan(v)]
             est = summarize(vals) if vals else None
             row.append("—" if est is None else
                        f"{est.mean:.3g} [{est.lo:.3g}, {est.hi:.3g}] ({len(vals)}/{len(cells)})")
@@ -55,7 +57,8 @@ def _model_table(result: dict) -> list[str]:
     return ["## Trained models: their own floor", "",
             f"{len(curves)} model(s), random order; mean [95% bootstrap CI over models] "
             "(models with a value / models):", "",
-            markdown_table(["L", "TER gap at N = L", "SER at N = L", "N* for SER <= 10%"], rows), ""]
+            markdown_table(["L", "held-out NELBO - entropy rate", "TER gap at N = L", "SER at N = L",
+                            "N* for SER <= 10%"], rows), ""]
 
 
 def report(result: dict, p=None) -> str:
@@ -67,10 +70,17 @@ def report(result: dict, p=None) -> str:
              "N* = fewest steps with perplexity within 5% of its floor (TER) or SER <= 10%, interpolated in "
              "log N; exponent = slope of log N* on log L (see `analysis` in result.json).", ""]
     for key, s in result.get("scaling", {}).items():
+        ter, ser = s["summary"]["ter"], s["summary"]["ser"]
+        rows = [[m.upper(), ", ".join(f"{n}: {_n(v)}" for n, v in zip(x["lengths"], x["n_star_geomean"])),
+                 _ci(x["exponent"]), " ".join(_n(e) for e in x["exponent_by_seed"])]
+                for m, x in (("ter", ter), ("ser", ser))]
+        if ser.get("exponent_where_breakable"):
+            rows.append(["SER where c > 0", "", _ci(ser["exponent_where_breakable"]),
+                         f"{ser['breakable_seeds']} of {len(ser['invalid_window_mass'])} instances"])
         lines += [f"## N*(L), {key} n-grams (ancestral sampler, exact oracle)", "", markdown_table(
-            ["metric", "L: geometric mean of N* over seeds", "exponent [95% CI]", "censored seeds"],
-            [[m.upper(), ", ".join(f"{n}: {_n(v)}" for n, v in zip(x["lengths"], x["n_star_geomean"])),
-              _ci(x["exponent"]), x["censored_seeds"]] for m, x in s["summary"].items()]), ""]
+            ["metric", "L: geometric mean of N* over seeds", "exponent [95% CI]", "per seed"], rows), "",
+            "c per seed (chance that independently drawn neighbours are impossible): "
+            + " ".join(f"{c:.3f}" for c in ser["invalid_window_mass"]), ""]
     table = [[k, ", ".join(f"{n}: {_n(v['n_ter'])} / {_n(v['n_ser'])}" for n, v in c["per_length"].items()),
               f"{_n(c['ter_exponent'])} / {_n(c['ser_exponent'])}"] for k, c in sorted(a["curves"].items())]
     lines += ["## N* per swept curve (TER / SER)", "",

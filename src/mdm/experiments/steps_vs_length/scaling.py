@@ -16,7 +16,9 @@ import math
 import time
 from dataclasses import dataclass
 
-from mdm.eval.scaling import fewest_steps, power_law_exponent
+import torch
+
+from mdm.eval.scaling import fewest_steps, loglog_slope, power_law_exponent
 from mdm.eval.sequence_metrics import token_error
 from mdm.experiments.steps_vs_length.analysis import SER_TARGET, TER_TOLERANCE
 from mdm.experiments.steps_vs_length.sweep import spread_seed
@@ -53,6 +55,21 @@ def sampled_error(language, metric: str, length: int, count: int, steps: int, se
     if metric == "ser":
         return float(1.0 - language.is_valid(out.tokens).double().mean())
     return token_error(language, out.tokens).gap
+
+
+def invalid_window_mass(language: NGram, length: int = 256) -> float:
+    """The chance that ``order`` adjacent tokens drawn independently from the language's marginals
+    (averaged over the second half of a length-``length`` sequence) form an impossible window: the
+    per-collision error rate ``c`` of SER ≈ 1 - exp(-c L / N).  0 when the chain lives on a class
+    of tokens that may all follow each other: then parallel draws never break a sequence there."""
+    mu = language.chain.state_marginals(length)[length // 2:].mean(0)  # window states, [V^(k-1)]
+    width = max(language.order - 1, 1)
+    first = torch.arange(mu.numel()) // language.vocab_size ** (width - 1)  # a window's first token
+    pi = torch.zeros(language.vocab_size, dtype=torch.float64).index_add_(0, first, mu)
+    joint = pi
+    for _ in range(language.order - 1):
+        joint = joint.unsqueeze(-1) * pi
+    return float((joint * (language.next_probs == 0)).sum())
 
 
 def _search(setup: ScalingSetup, language, metric: str, seed: int) -> list[dict]:
@@ -98,8 +115,19 @@ def summarize_scaling(setup: ScalingSetup, seeds: list[dict]) -> dict:
     for metric, lengths in (("ter", setup.ter_lengths), ("ser", setup.ser_lengths)):
         n_star = [[r["n_star"] for r in s[metric]] for s in seeds]
         est, censored = power_law_exponent(lengths, n_star)
+        slopes = [loglog_slope(lengths, n) for n in n_star]
         known = [[v for v in col if v is not None] for col in zip(*n_star, strict=True)]
         geomean = [math.exp(sum(map(math.log, k)) / len(k)) if k else None for k in known]
         out[metric] = {"lengths": list(lengths), "n_star_by_seed": n_star, "n_star_geomean": geomean,
-                       "exponent": est.to_dict(), "censored_seeds": censored}
+                       "exponent_by_seed": slopes, "exponent": est.to_dict(), "censored_seeds": censored}
+    # The SER half's premise: parallel draws can break a sequence (c > 0).  Where c = 0 they cannot,
+    # and SER needs no more steps at any length: those instances are controls, not tests.
+    ser = out["ser"]
+    ser["invalid_window_mass"] = [invalid_window_mass(NGram.random(
+        setup.vocab, order=setup.order, branching=setup.branching, seed=s["instance_seed"])) for s in seeds]
+    breakable = [n for n, c in zip(ser["n_star_by_seed"], ser["invalid_window_mass"], strict=True)
+                 if c > 1e-12]
+    ser["breakable_seeds"] = len(breakable)
+    ser["exponent_where_breakable"] = (power_law_exponent(setup.ser_lengths, breakable)[0].to_dict()
+                                       if breakable else None)
     return out
