@@ -28,11 +28,18 @@ def _ci(e: dict) -> str:
     return f"{e['mean']:.2f} [{e['lo']:.2f}, {e['hi']:.2f}] (n={e['n']})"
 
 
+def _deciding_exponent(x: dict, metric: str) -> str:
+    """The exponent a verdict reads (SER: over the instances with c > 0, where there are such)."""
+    if metric == "ser" and x.get("exponent_where_breakable"):
+        return f"{_ci(x['exponent_where_breakable'])} over c > 0"
+    return _ci(x["exponent"])
+
+
 def verdict_lines(result: dict) -> list[str]:
     a, scaling = result["analysis"], result.get("scaling")
     if scaling:
         return [f"{label}: {scaling_verdict(scaling, m)} (exponent, 95% CI over seeds: "
-                + "; ".join(f"{k} {_ci(s['summary'][m]['exponent'])}" for k, s in scaling.items()) + ")"
+                + "; ".join(f"{k} {_deciding_exponent(s['summary'][m], m)}" for k, s in scaling.items()) + ")"
                 for m, label in (("ter", "TER: steps independent of L"), ("ser", "SER: steps grow with L"))]
     return [f"TER: steps independent of L -- {a['ter_half']['overall']}",
             f"SER: steps grow with L -- {a['ser_half']['overall']}"]
