@@ -72,8 +72,13 @@ def _evidence(result: dict, p: Preset) -> dict:
 
 def _headline(result: dict) -> dict:
     curves = result["analysis"]["curves"]
-    return {f"{metric.upper()} exponent, {key}": c[f"{metric}_exponent"]
-            for key, c in curves.items() if key.startswith("oracle/") for metric in ("ter", "ser")}
+    numbers = {f"{metric.upper()} exponent, {key}": c[f"{metric}_exponent"]
+               for key, c in curves.items() if key.startswith("oracle/") for metric in ("ter", "ser")}
+    for key, s in result.get("scaling", {}).items():
+        for metric in ("ter", "ser"):
+            name = f"{metric.upper()} exponent, {key} (mean over instances)"
+            numbers[name] = s["summary"][metric]["exponent"]["mean"]
+    return numbers
 
 
 EXPERIMENT = Experiment(name="steps-vs-length", presets=PRESETS, parts=_parts, assemble=_assemble,
