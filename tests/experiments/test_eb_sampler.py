@@ -1,4 +1,5 @@
-"""`mdm exp eb-sampler`: the quick preset end to end, and the harness on oracles with known NFE."""
+"""`mdm exp eb-sampler`: the quick preset end to end, the equal-accuracy rule, the sampler grid and the
+EB-vs-Threshold analysis on hand-made sweeps (decoding itself: tests/eval/test_task_decoding.py)."""
 
 import json
 import math
@@ -9,91 +10,8 @@ import torch
 from mdm import experiments
 from mdm.errors import ConfigError
 from mdm.experiments import eb_sampler as exp
-from mdm.sampling import EntropyBounded, TopK
-from mdm.tasks.arithmetic import ArithmeticConfig, ArithmeticDataset
 from mdm.tasks.base import build_task
-from mdm.tasks.sudoku import SudokuConfig, SudokuDataset
 from mdm.train import load_config
-
-
-class AnswerOracle:
-    """Knows every answer of a dataset: near one-hot logits on the true token at every position.
-
-    Entropies are ~1e-11, so EB with any gamma reveals everything at once; ties in confidence are
-    broken left to right, so top-1 reveals an arithmetic answer digit by digit and then ``eos``.
-    """
-
-    def __init__(self, dataset):
-        self.vocab_size = dataset.tokenizer.vocab_size
-        self.mask_id = dataset.tokenizer.mask_id
-        self.truth = {tuple(dataset[i]["input_ids"][: dataset.prompt_len].tolist()): dataset[i]["input_ids"]
-                      for i in range(len(dataset))}
-        self.prompt_len = dataset.prompt_len
-
-    def __call__(self, x, attention_mask=None, **kw):
-        rows = torch.stack([self.truth[tuple(r[: self.prompt_len].tolist())] for r in x])
-        logits = torch.full((*x.shape, self.vocab_size), -30.0)
-        logits.scatter_(-1, rows.unsqueeze(-1), 0.0)
-        return logits
-
-
-@pytest.fixture(scope="module")
-def sudoku_test():
-    return SudokuDataset.split("test", SudokuConfig(n_train=0, n_test=6, min_clues=34, max_clues=40, seed=3))
-
-
-@pytest.fixture(scope="module")
-def arithmetic_test():
-    return ArithmeticDataset.split("test", ArithmeticConfig(max_digits=3, ops=("+",), n_train=0, n_test=12,
-                                                            answer_len=6))
-
-
-def _spec(unmasker, block=None):
-    return exp.SamplerSpec("x", "y", unmasker, block)
-
-
-def test_oracle_sudoku_nfe_is_exact(sudoku_test):
-    oracle = AnswerOracle(sudoku_test)
-    for k, nfe in ((1, 89), (4, 23), (8, 12)):
-        row = exp.evaluate(oracle, sudoku_test, _spec(TopK(k)), n_eval=6, batch_size=4)
-        assert row["accuracy"] == 1.0 and row["nfe_mean"] == nfe and row["nfe_max"] == nfe
-    row = exp.evaluate(oracle, sudoku_test, _spec(EntropyBounded(0.001)), n_eval=6, batch_size=6)
-    assert row["accuracy"] == 1.0 and row["nfe_mean"] == 1.0  # every cell is certain: one pass
-
-
-def test_stop_rule_counts_nfe_per_sequence(arithmetic_test):
-    """Top-1 on the oracle costs (answer digits + eos) passes per problem: the stop rule ends a row
-    once eos is revealed with everything before it clean, and the padding after it is never paid."""
-    oracle = AnswerOracle(arithmetic_test)
-    tok = arithmetic_test.tokenizer
-    row = exp.evaluate(oracle, arithmetic_test, _spec(TopK(1)), n_eval=12, batch_size=5, stop=tok.eos_id,
-                       pad_id=tok.pad_id)
-    expected = torch.tensor([len(str(p.result)) + 1 for p in arithmetic_test.problems], dtype=torch.float64)
-    assert row["accuracy"] == 1.0
-    assert row["nfe_mean"] == pytest.approx(float(expected.mean()))
-    assert row["nfe_max"] == float(expected.max())
-    # without the stop rule every row pays for the whole answer region
-    full = exp.evaluate(oracle, arithmetic_test, _spec(TopK(1)), n_eval=12, batch_size=5)
-    assert full["nfe_mean"] == arithmetic_test.answer_len > row["nfe_mean"]
-    # blocks of 3: left to right, the same passes (the stop rule still ends each row at its eos)
-    blocked = exp.evaluate(oracle, arithmetic_test, _spec(TopK(1), 3), n_eval=12, batch_size=12,
-                           stop=tok.eos_id, pad_id=tok.pad_id)
-    assert blocked["accuracy"] == 1.0 and blocked["nfe_mean"] == pytest.approx(float(expected.mean()))
-
-
-def test_verifier_failures_lower_accuracy(arithmetic_test):
-    class Wrong(AnswerOracle):  # the oracle, but it always writes 9 in the first answer cell
-        def __call__(self, x, attention_mask=None, **kw):
-            logits = super().__call__(x)
-            logits[:, self.prompt_len] = -30.0
-            logits[:, self.prompt_len, 9] = 0.0
-            return logits
-
-    row = exp.evaluate(Wrong(arithmetic_test), arithmetic_test, _spec(TopK(1)), n_eval=12, batch_size=12,
-                       stop=arithmetic_test.tokenizer.eos_id, pad_id=arithmetic_test.tokenizer.pad_id)
-    starts_with_9 = sum(str(p.result)[0] == "9" for p in arithmetic_test.problems)
-    assert row["accuracy"] == pytest.approx(starts_with_9 / 12)
-    assert row["accuracy_se"] == pytest.approx(math.sqrt(row["accuracy"] * (1 - row["accuracy"]) / 12))
 
 
 def _row(family, label, acc, nfe, block=None, correct=None):
@@ -212,8 +130,9 @@ def test_quick_padded_arithmetic_sweeps_with_and_without_the_stop_rule(eb_quick)
 
 
 def test_parts_select_tasks_and_reject_unknown_names(tmp_path):
-    assert experiments.parts("eb-sampler", "quick") == ("bound", "sudoku", "arithmetic", "sudoku-hard",
-                                                         "arithmetic-padded")
+    assert experiments.parts("eb-sampler", "quick") == (
+        "bound", "sudoku", "arithmetic", "sudoku-hard", "arithmetic-padded", "eb-vs-threshold-model-0",
+        "eb-vs-threshold-model-1", "eb-vs-threshold")
     result = experiments.run("eb-sampler", "quick", tmp_path / "b", parts=("bound",))
     assert result["tasks"] == {} and result["bound"] and result["parts"] == ["bound"]
     assert "The bound on an exact HMM" in (tmp_path / "b" / "report.md").read_text()
@@ -245,18 +164,19 @@ def test_quick_preset_reuses_finished_parts(eb_quick, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("a cached part was recomputed")
 
-    from mdm.experiments.eb_sampler import parts
-
-    monkeypatch.setattr(parts, "task_part", boom)
-    monkeypatch.setattr(parts, "bound_part", boom)
+    for name in ("task_part", "bound_part", "sweep_model", "analyse"):
+        monkeypatch.setattr(exp, name, boom)
     again = experiments.run("eb-sampler", "quick", out, seed=0, resume=True)
     assert again["tasks"] == json.loads(json.dumps(result["tasks"]))
+    assert again["eb_vs_threshold"] == json.loads(json.dumps(result["eb_vs_threshold"]))
 
 
 def test_accuracy_by_group_splits_the_prompts():
     correct = torch.tensor([True, False, True, True])
     groups = ["a", "b", "a", "b"]
-    assert exp.accuracy_by_group(correct, groups) == {"a": 1.0, "b": 0.5}
+    from mdm.experiments.eb_sampler.parts import accuracy_by_group
+
+    assert accuracy_by_group(correct, groups) == {"a": 1.0, "b": 0.5}
 
 
 def test_quick_report_has_difficulty_groups(eb_quick):
@@ -278,3 +198,71 @@ def test_a_checkpoint_from_another_config_is_not_reused(eb_quick):
     assert summary["steps"] == 40 and len(dataset) == 8
     with pytest.raises(ConfigError, match="data config differs"):
         exp.task_model(other, out, progress=False)
+
+
+def test_bound_report_and_plot(tmp_path):
+    from mdm.eval.eb_bound import check_bound
+    from mdm.experiments.eb_sampler.plots import plot_bound
+    from mdm.experiments.eb_sampler.report import bound_lines
+    from mdm.languages import HMM
+
+    result = check_bound(HMM.random(3, 3, seed=0), length=8, n_trials=30, seed=0)
+    lines = "\n".join(bound_lines(result)).split("\n")
+    assert sum(line.startswith("| 2 |") for line in lines) == 1  # the |S| = 2 row
+    assert sum(line.startswith("| 0.1 |") for line in lines) == 1  # the gamma = 0.1 row
+    assert plot_bound(result, tmp_path / "bound.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# --- the EB-vs-Threshold analysis on hand-made sweeps: every number known --------------------------
+
+
+def _setting(family, label, valid, test):
+    """``valid``/``test``: (mean NFE, per-puzzle correctness as a 0/1 string)."""
+    splits = {"valid": valid, "test": test}
+    return {"family": family, "label": label,
+            **{split: {"nfe": nfe, "blanks_nfe": nfe / 2, "correct": bits}
+               for split, (nfe, bits) in splits.items()}}
+
+
+def _sweep():
+    return {"train": {}, "settings": [
+        _setting("threshold", "tau=0.5", (4, "1100"), (4, "1111100000")),  # test 0.5 at 4 NFE
+        _setting("threshold", "tau=0.9", (8, "1110"), (8, "1111111100")),  # test 0.8 at 8 NFE
+        _setting("EB (margin)", "gamma=1", (4, "1110"), (4, "1111111000")),  # test 0.7 at 4 NFE
+        _setting("EB (margin)", "gamma=0.1", (8, "1111"), (8, "1111111110")),  # test 0.9 at 8 NFE
+        # dominated on validation, so off EB's curve although it would top the test frontier
+        _setting("EB (margin)", "gamma=0.5", (6, "0000"), (6, "1111111111"))]}
+
+
+def test_analysis_compares_at_matched_nfe_on_validation_chosen_curves():
+    f = exp.FrontierSetup(exp.PRESETS["quick"].frontier.task, exp.SamplerGrid(), models=(0, 1),
+                          nfe_grid=(2, 6, 8), n_boot=200)
+    r = exp.analyse(f, [_sweep(), _sweep()], seed=0)
+    # at 6 NFE: threshold halfway between 0.5 and 0.8, EB halfway between 0.7 and 0.9 (not 1.0)
+    assert r["bands"]["threshold"]["mean"][1] == pytest.approx(0.65)
+    assert r["bands"]["EB (margin)"]["mean"][1] == pytest.approx(0.8)
+    d = r["matched"]["EB (margin)"]
+    assert d[0] is None  # 2 NFE: cheaper than every setting
+    assert d[1]["mean"] == pytest.approx(0.15) and d[2]["mean"] == pytest.approx(0.1)
+    assert d[1]["n"] == 20  # 2 models x 10 puzzles, paired
+    # within one validation SE of the best: threshold's best (0.75, SE 0.25) admits tau=0.5 (0.5 at
+    # 4 NFE); EB's best (1.0, SE 0) admits nothing cheaper.  Reported on test.
+    assert [c["key"] for c in r["chosen"]["threshold"]] == ["threshold: tau=0.5"] * 2
+    assert r["chosen"]["threshold"][0]["test"]["mean"] == pytest.approx(0.5)
+    assert r["chosen"]["any"][0]["key"] == "EB (margin): gamma=0.1"
+    assert r["chosen"]["EB (margin)"][0]["test"]["mean"] == pytest.approx(0.9)
+    assert r["chosen"]["EB (margin)"][0]["nfe"] == 8 and r["chosen"]["EB (margin)"][0]["blanks_nfe"] == 4
+    assert r["n_test"] == 10 and r["n_valid"] == 4 and r["models"] == [0, 1]
+
+
+def test_quick_comparison_runs_on_two_models(eb_quick):
+    out, result = eb_quick
+    r = result["eb_vs_threshold"]
+    f = exp.PRESETS["quick"].frontier
+    assert r["models"] == [0, 1] and r["n_test"] == f.task.n_eval and len(r["train"]) == 2
+    assert r["train"][0]["checkpoint"] != r["train"][1]["checkpoint"]  # two trained models
+    assert set(r["matched"]) == {f"EB ({p})" for p in f.grid.proxies}
+    assert set(r["chosen"]) == {"top-k", "threshold", "scheduled", "any"} | set(r["matched"])
+    assert all(1 <= s["test_blanks_nfe"] <= s["test_nfe"] for s in r["settings"])
+    assert (out / "eb-vs-threshold.png").stat().st_size > 0
+    assert "EB vs Threshold at matched NFE" in (out / "report.md").read_text()
