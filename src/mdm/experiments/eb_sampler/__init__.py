@@ -18,26 +18,12 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from mdm.experiments.eb_sampler.frontier import analyse, sweep_model
-from mdm.experiments.eb_sampler.parts import (  # noqa: F401 (re-exported)
-    SamplerSpec,
-    bound_part,
-    evaluate,
-    part_config,
-    sampler_specs,
-    task_part,
-)
-from mdm.experiments.eb_sampler.presets import (  # noqa: F401 (re-exported)
-    _QUICK_MODEL,
-    PRESETS,
-    BoundSetup,
-    FrontierSetup,
-    Preset,
-    SamplerGrid,
-    TaskSetup,
-)
-from mdm.experiments.eb_sampler.selection import TOLERANCE, speedup  # noqa: F401 (re-exported)
+from mdm.experiments.eb_sampler.parts import bound_part, part_config, task_part
+from mdm.experiments.eb_sampler.presets import PRESETS, Preset, TaskSetup
+from mdm.experiments.eb_sampler.selection import TOLERANCE
 from mdm.experiments.runner import Experiment, Part
-from mdm.experiments.training import task_model  # noqa: F401 (re-exported)
+
+__all__ = ["EXPERIMENT", "PRESETS", "TaskSetup"]
 
 COMPARISON = "eb-vs-threshold"
 
