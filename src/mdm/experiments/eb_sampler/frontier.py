@@ -21,14 +21,17 @@ import numpy as np
 from mdm.eval.matched import clustered_band, interpolate_frontier, matched_cost_difference
 from mdm.eval.stats import choose_on_validation, pareto_frontier, within_one_se
 from mdm.experiments.eb_sampler.parts import evaluate, sampler_specs
+from mdm.experiments.eb_sampler.presets import FrontierSetup
 from mdm.experiments.training import task_model
+from mdm.tasks.sudoku import ALPHABET
 
 __all__ = ["analyse", "sweep_model"]
 
-BLANK = 0  # the id of "." in the Sudoku vocabulary (mdm.tasks.sudoku: blank = 0, digit d = d)
+BLANK = ALPHABET.index(".")  # a blank cell's token id (a Sudoku character's id is its index)
 
 
-def sweep_model(f, model_seed: int, out_dir, seed: int, progress: bool, precision: str) -> dict:
+def sweep_model(f: FrontierSetup, model_seed: int, out_dir, seed: int, progress: bool,
+                precision: str) -> dict:
     """One model's sweep: ``{"train", "settings": [{family, label, valid, test}]}``, each split
     ``{"correct": "0110...", "nfe", "blanks_nfe"}`` (per-puzzle correctness as a 0/1 string)."""
     model, valid, test, summary = task_model(f.task, out_dir, progress, model_seed)
@@ -66,7 +69,7 @@ def _choose(sweep: dict, family: str | None, n_boot: int, seed: int) -> dict:
     return {**choice.to_dict(), "nfe": chosen["nfe"], "blanks_nfe": chosen["blanks_nfe"]}
 
 
-def analyse(f, sweeps: list[dict], seed: int) -> dict:
+def analyse(f: FrontierSetup, sweeps: list[dict], seed: int) -> dict:
     """Bands, matched-NFE differences and choices (see the module docstring) of the models' sweeps."""
     families = list(dict.fromkeys(s["family"] for s in sweeps[0]["settings"]))
     curves = {fam: [_curve(sw, fam) for sw in sweeps] for fam in families}

@@ -131,7 +131,7 @@ PRESETS: dict[str, Preset] = {
                                        proxies=("confidence", "margin"), taus=(0.99, 0.9, 0.7))),
         ),
         # issue 28: 3 models x (500 validation + 1,000 test puzzles) at 30-35 clues, fine grids around
-        # the matched NFE range (6-32); about 550 passes per puzzle (EB 60%), see the results page
+        # the matched NFE range (6-32); about 550 passes per puzzle (EB 56%), see the results page
         frontier=FrontierSetup(_FULL_HARD, SamplerGrid(
             topk=(3, 4, 6, 8), gammas=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5),
             taus=(0.5, 0.7, 0.8, 0.9, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999),
