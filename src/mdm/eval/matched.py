@@ -29,7 +29,7 @@ def interpolate_frontier(costs, scores, at, *, keep=None) -> np.ndarray:
     Pareto settings of these means.  Kept settings are sorted by cost (of equal costs the best mean
     stays).  At a cost between two kept settings the item's score is the mixture
     ``(1 - w) s_j + w s_{j+1}``, ``w = (c - c_j) / (c_{j+1} - c_j)``; beyond the costliest, its
-    scores (spending more cannot hurt); below the cheapest, ``nan`` (not reachable).
+    scores (a budget need not be spent); below the cheapest, ``nan`` (not reachable).
     """
     c = as_values(costs, "costs")
     s = as_values(scores, "scores", ndim=2)
