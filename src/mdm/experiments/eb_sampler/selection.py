@@ -1,11 +1,9 @@
 """The speed-up at equal accuracy of ``mdm exp eb-sampler``, with the setting chosen off the test set.
 
 Ben-Hamu et al. (arXiv 2505.24857) compare samplers at equal accuracy: NFE(top-1) / NFE of the
-cheapest setting whose accuracy is within 0.5 points of top-1.  Picking that setting among ~30 on
-the very prompts it is reported on flatters it (the cheapest of many noisy estimates that clear the
-bar), so :func:`speedup` chooses it on one set of rows (the validation prompts) and, given
-``test_rows``, reports the same setting's accuracy, NFE and paired difference vs top-1 on the test
-prompts.
+cheapest setting whose accuracy is within 0.5 points of top-1.  Picking it among ~30 settings on
+the prompts it is reported on flatters it, so :func:`speedup` chooses on the validation rows and
+reports the same setting on the test rows.
 """
 
 from __future__ import annotations
@@ -39,9 +37,8 @@ def _choose(rows: list[dict], family_prefix: str, block_size: int | None, tolera
 
 
 def _compare(ref: dict, best: dict | None) -> dict:
-    """Reference, best, NFE ratio and the paired accuracy difference (same prompts: its standard
-    error is that of the mean of per-prompt differences; its bootstrap CI and sign-flip p from
-    :func:`mdm.eval.stats.paired_difference`)."""
+    """Reference, best, NFE ratio and the paired accuracy difference on the same prompts (SE of the
+    mean per-prompt difference; bootstrap CI and sign-flip p of :func:`mdm.eval.stats.paired_difference`)."""
     out = {"reference": _brief(ref), "best": None if best is None else _brief(best),
            "speedup": None if best is None else ref["nfe_mean"] / best["nfe_mean"]}
     if best is not None and "correct" in ref and "correct" in best:
@@ -58,13 +55,10 @@ def speedup(rows: list[dict], family_prefix: str, *, block_size: int | None = No
             tolerance: float = TOLERANCE, test_rows: list[dict] | None = None,
             stop: bool = True) -> dict | None:
     """NFE(top-1) / NFE of the cheapest setting of the families starting with ``family_prefix``
-    whose accuracy in ``rows`` is within ``tolerance`` of top-1's (same block size and, for rows
-    that record it, the same ``stop`` rule setting); ``None`` without a top-1 row.
-
-    With ``test_rows`` (the same settings on other prompts) the setting is only *chosen* on
-    ``rows``: ``reference``, ``best``, ``speedup`` and the paired ``accuracy_diff`` are those of the
-    chosen setting and top-1 in ``test_rows``, ``validation`` holds the same on ``rows``.  Without
-    it, choice and numbers come from the same rows (in-sample: for oracles and unit tests).
+    whose accuracy in ``rows`` is within ``tolerance`` of top-1's (same block size and stop rule);
+    ``None`` without a top-1 row.  With ``test_rows`` (the same settings on other prompts) the
+    setting is only *chosen* on ``rows`` and every number is that of ``test_rows`` (``validation``
+    holds the same on ``rows``); without, choice and numbers are in-sample (oracles, unit tests).
     """
     ref, best = _choose(rows, family_prefix, block_size, tolerance, stop)
     if ref is None:

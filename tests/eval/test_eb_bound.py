@@ -7,9 +7,7 @@ import pytest
 import torch
 
 from mdm.errors import LanguageError
-from mdm.experiments.eb_sampler import bound as eb
-from mdm.experiments.eb_sampler.plots import plot_bound
-from mdm.experiments.eb_sampler.report import bound_lines
+from mdm.eval import eb_bound as eb
 from mdm.languages import HMM
 
 LENGTH = 5
@@ -88,14 +86,6 @@ def test_bound_holds_is_not_vacuous_and_eb_sets_respect_gamma(result):
 def test_check_bound_is_seeded(hmm, result):
     again = eb.check_bound(hmm, length=8, n_trials=30, seed=0)
     assert again["raw"] == result["raw"] and again["eb_raw"] == result["eb_raw"]
-
-
-def test_report_and_plot(result, tmp_path):
-    lines = bound_lines(result)
-    assert sum(line.startswith("| 2 |") for line in lines) == 1  # the |S| = 2 row
-    assert sum(line.startswith("| 0.1 |") for line in lines) == 1  # the gamma = 0.1 row
-    path = plot_bound(result, tmp_path / "bound.png")
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_bad_sets_raise(hmm):

@@ -1,0 +1,140 @@
+"""The setups and presets of ``mdm exp eb-sampler``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mdm.eval.eb_bound import GAMMA_GRID
+
+PAPER_GAMMAS = GAMMA_GRID  # arXiv 2505.24857's grid, besides gamma = 0
+
+
+@dataclass(frozen=True)
+class SamplerGrid:
+    """Which samplers a task is swept with."""
+
+    topk: tuple[int, ...] = (1, 2, 4, 8)
+    gammas: tuple[float, ...] = PAPER_GAMMAS
+    proxies: tuple[str, ...] = ("confidence", "entropy", "margin")
+    taus: tuple[float, ...] = (0.99, 0.9, 0.7, 0.5)
+    scheduled_steps: tuple[int, ...] | None = None  # None: the task's own
+
+
+@dataclass(frozen=True)
+class TaskSetup:
+    """A task model and how it is evaluated.
+
+    ``config``: a packaged training config, ``overrides`` its ``key=value`` changes (the quick preset
+    shrinks model and data); ``shared_checkpoint``: train into the config's own ``out_dir`` (so
+    ``mdm train CONFIG`` and the experiment share one model) rather than ``OUT/models``.  ``blocks``:
+    semi-AR block sizes (None: one block); ``stop_rule``: sweep with (True) and/or without (False)
+    the stop rule on ``eos``.  The equal-accuracy setting is chosen on ``n_valid`` validation
+    prompts (disjoint from train and test) and reported on ``n_eval`` test prompts.
+    """
+
+    name: str
+    config: str
+    overrides: tuple[str, ...] = ()
+    shared_checkpoint: bool = False
+    n_valid: int = 300
+    n_eval: int = 1000
+    batch_size: int = 250
+    blocks: tuple[int | None, ...] = (None,)
+    scheduled_steps: tuple[int, ...] = (8, 16, 32)
+    stop_rule: tuple[bool, ...] = (True,)
+    grid: SamplerGrid | None = None
+
+
+@dataclass(frozen=True)
+class BoundSetup:
+    """The exact HMM of the bound check (:func:`mdm.eval.eb_bound.check_bound`).  One token per
+    state (``emitted=1``) pins the hidden path, so positions are strongly correlated and EB picks
+    sets of several positions (with V/2 tokens per state it reveals one for every gamma <= 0.25)."""
+
+    n_hidden: int = 8
+    vocab_size: int = 6
+    successors: int = 2
+    emitted: int | None = 1
+    length: int = 12
+    n_trials: int = 200
+
+
+@dataclass(frozen=True)
+class FrontierSetup:
+    """The EB-vs-Threshold comparison (issue 28): one task swept with fine grids on every model of
+    ``models`` (training seeds, each trained or loaded by ``task_model(task, ..., seed)``), compared
+    at the matched NFE values ``nfe_grid``; bands with ``n_boot`` resamples."""
+
+    task: TaskSetup
+    grid: SamplerGrid
+    models: tuple[int, ...] = (0, 1, 2)
+    nfe_grid: tuple[float, ...] = (6, 8, 10, 12, 14, 16, 20, 24, 32)
+    n_boot: int = 2_000
+
+
+@dataclass(frozen=True)
+class Preset:
+    tasks: tuple[TaskSetup, ...]
+    grid: SamplerGrid = field(default_factory=SamplerGrid)
+    bound: BoundSetup = field(default_factory=BoundSetup)
+    precision: str = "fp32"  # of the sampling forward passes
+    frontier: FrontierSetup | None = None
+
+
+_QUICK_MODEL = ("model.d_model=32", "model.n_layers=1", "model.n_heads=2", "max_steps=40", "batch_size=16",
+                "eval_every=0", "save_every=0", "ema=0.0", "precision=fp32", "threads=1", "log_every=10",
+                "optim.warmup_steps=5")
+
+
+def _quick(name: str, config: str, options: str, **kw) -> TaskSetup:
+    return TaskSetup(name, config, (*_QUICK_MODEL, f"data.options={{{options}}}"), n_valid=8, n_eval=8,
+                     batch_size=8, **kw)
+
+
+_SUDOKU = "n_train: 128, n_test: 8, min_clues: {}, max_clues: {}, workers: 1, progress: false"
+_QUICK_HARD = _quick("sudoku-hard", "sudoku-hard", _SUDOKU.format(30, 35), scheduled_steps=(8,))
+_FULL_HARD = TaskSetup("sudoku-hard", "sudoku-hard", shared_checkpoint=True, n_valid=500, n_eval=1000,
+                       batch_size=250)
+PRESETS: dict[str, Preset] = {
+    "quick": Preset(
+        tasks=(
+            _quick("sudoku", "sudoku-small", _SUDOKU.format(34, 40), scheduled_steps=(8,)),
+            _quick("arithmetic", "arithmetic-small", "max_digits: 5, ops: ['+'], n_train: 512, n_test: 8",
+                   blocks=(None, 4), scheduled_steps=(4,)),
+            _QUICK_HARD,
+            _quick("arithmetic-padded", "arithmetic-padded", "max_digits: 5, ops: ['+'], reverse: true, "
+                   "zero_pad: true, n_train: 512, n_test: 8", blocks=(None, 8), scheduled_steps=(8,),
+                   stop_rule=(True, False)),
+        ),
+        grid=SamplerGrid(topk=(1, 4), gammas=(0.01, 1.0), proxies=("confidence", "entropy"), taus=(0.9,)),
+        bound=BoundSetup(n_hidden=3, vocab_size=3, emitted=None, length=8, n_trials=20),
+        # an untrained model is unsure everywhere: large gammas and small taus keep its NFE low
+        frontier=FrontierSetup(_QUICK_HARD, SamplerGrid(topk=(4, 8), gammas=(10.0, 50.0), taus=(0.05, 0.1),
+                                                        scheduled_steps=(8,)),
+                               models=(0, 1), nfe_grid=(4, 8, 16), n_boot=200),
+    ),
+    "full": Preset(
+        tasks=(
+            TaskSetup("sudoku", "sudoku-small", shared_checkpoint=True, n_valid=300, n_eval=300,
+                      batch_size=300, scheduled_steps=(8, 16, 32)),
+            TaskSetup("arithmetic", "arithmetic-small", shared_checkpoint=True, n_valid=1000, n_eval=1000,
+                      batch_size=500, blocks=(None, 4, 2), scheduled_steps=(2, 4, 8)),
+            # issue 17, sized for one CPU session (a 1.9M model's top-1 pass over 500 puzzles: 14 min)
+            TaskSetup("sudoku-hard", "sudoku-hard", shared_checkpoint=True, n_valid=100, n_eval=200,
+                      batch_size=200, scheduled_steps=(32,),
+                      grid=SamplerGrid(topk=(1, 4), gammas=(0.001, 0.01, 0.1, 0.5), proxies=("margin",),
+                                       taus=(0.99, 0.9))),
+            TaskSetup("arithmetic-padded", "arithmetic-padded", shared_checkpoint=True, n_valid=500,
+                      n_eval=1000, batch_size=500, blocks=(None, 8), scheduled_steps=(4, 8, 16, 32),
+                      stop_rule=(True, False),
+                      grid=SamplerGrid(topk=(1, 2, 4, 8), gammas=(0.001, 0.01, 0.1, 0.5, 1.0),
+                                       proxies=("confidence", "margin"), taus=(0.99, 0.9, 0.7))),
+        ),
+        # issue 28: 3 models x (500 validation + 1,000 test puzzles) at 30-35 clues, fine grids around
+        # the matched NFE range (6-32); about 550 passes per puzzle (EB 56%), see the results page
+        frontier=FrontierSetup(_FULL_HARD, SamplerGrid(
+            topk=(3, 4, 6, 8), gammas=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5),
+            taus=(0.5, 0.7, 0.8, 0.9, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999),
+            scheduled_steps=(8, 12, 16, 24, 32))),
+    ),
+}
