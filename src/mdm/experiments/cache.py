@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mdm.experiments.common import write_json_atomic
+from mdm.provenance import write_json_atomic
 
 __all__ = ["PartCache"]
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mdm.experiments.common import markdown_table, provenance_markdown, write_json_atomic, write_text_atomic
+from mdm.experiments.common import markdown_table
+from mdm.provenance import provenance_markdown, write_json_atomic, write_text_atomic
 
 __all__ = ["BOX", "evidence", "write_outputs"]
 

@@ -32,8 +32,9 @@ from typing import Any
 
 from mdm.errors import ConfigError
 from mdm.experiments.cache import PartCache
-from mdm.experiments.common import one_thread, provenance, select_parts
+from mdm.experiments.common import one_thread, select_parts
 from mdm.limits import SEED_MAX
+from mdm.provenance import provenance
 
 __all__ = ["Experiment", "Part", "PartContext", "TrainingInterrupted", "parse_seeds", "plan", "run"]
 
