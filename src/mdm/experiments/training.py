@@ -17,7 +17,7 @@ import torch
 
 from mdm.experiments.runner import TrainingInterrupted
 
-__all__ = ["finished_checkpoint", "seeded", "task_kind", "task_model"]
+__all__ = ["finished_checkpoint", "seeded", "task_kind", "task_model", "train_to_end"]
 
 
 def task_kind(setup) -> str:
@@ -47,12 +47,25 @@ def _train_summary(run_dir: Path, checkpoint_dir: Path, model) -> dict:
     }
 
 
+def train_to_end(cfg, run_dir: Path, progress: bool = False, resume: bool | str = False):
+    """:func:`mdm.train.train` of ``cfg`` into ``run_dir`` (``resume``: as there, default afresh);
+    its ``TrainResult``.  A training stopped
+    before ``cfg.max_steps`` raises :class:`~mdm.experiments.runner.TrainingInterrupted`, so the
+    part that asked for it is not cached."""
+    from mdm.train import train
+
+    res = train(cfg, out_dir=run_dir, progress=progress, resume=resume)
+    if res.interrupted:
+        raise TrainingInterrupted(f"training in {run_dir} stopped at step {res.steps} of {cfg.max_steps}")
+    return res
+
+
 def finished_checkpoint(cfg, run_dir: Path, progress: bool = False) -> Path:
     """``run_dir/checkpoint`` after ``cfg.max_steps`` steps: loaded as it is when finished, else
     trained (an interrupted run resumed).  A checkpoint of another model, data, loss or seed raises
     :class:`~mdm.errors.ConfigError` (never silently reused); a training stopped early raises
     :class:`~mdm.experiments.runner.TrainingInterrupted` (so the part is not cached)."""
-    from mdm.train import checkpoint, train
+    from mdm.train import checkpoint
     from mdm.train.loop import check_compatible
 
     ckpt_dir = Path(run_dir) / "checkpoint"
@@ -62,9 +75,7 @@ def finished_checkpoint(cfg, run_dir: Path, progress: bool = False) -> Path:
         check_compatible(meta.get("train"), cfg, ckpt_dir)
         finished = meta.get("metadata", {}).get("step") == cfg.max_steps
     if not finished:
-        res = train(cfg, out_dir=run_dir, progress=progress, resume="auto")
-        if res.interrupted:
-            raise TrainingInterrupted(f"training in {run_dir} stopped at step {res.steps} of {cfg.max_steps}")
+        train_to_end(cfg, run_dir, progress, resume="auto")
     return ckpt_dir
 
 
