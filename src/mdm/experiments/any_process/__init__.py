@@ -47,23 +47,6 @@ def _assemble(p: Preset, results: dict, seed: int) -> dict:
     return {"experiment": "any-process", **results}
 
 
-def _verdict(result: dict) -> list[str]:
-    lines = []
-    if "parity" in result:
-        for label, r in result["parity"]["runs"].items():
-            acc = ", ".join(f"{k} bits {v:.2f}" for k, v in r["accuracy"].items())
-            lines.append(f"parity trained on {label}: accuracy {acc}")
-    if "sudoku" in result:
-        sd = result["sudoku"]
-        d = sd["ap_minus_mdm"]
-        lines.append(f"sudoku: AP-MDM {sd['ap_mdm']['solve_rate']:.3f} vs MDM {sd['mdm']['solve_rate']:.3f} "
-                     f"(paired difference {d['diff']:+.3f}, 95% CI [{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}])")
-    if "rewrite" in result:
-        lines.append("rewrite validity: " + ", ".join(f"length {k} {v:.2f}"
-                                                      for k, v in result["rewrite"]["validity"].items()))
-    return lines
-
-
 def _headline(result: dict) -> dict:
     out = {}
     for label, r in (result.get("parity") or {}).get("runs", {}).items():
@@ -85,4 +68,4 @@ def _evidence(result: dict, p: Preset) -> dict:
 
 
 EXPERIMENT = Experiment(name="any-process", presets=PRESETS, parts=_parts, assemble=_assemble, report=report,
-                        plots=plots, verdict=_verdict, evidence=_evidence, headline=_headline)
+                        plots=plots, evidence=_evidence, headline=_headline)

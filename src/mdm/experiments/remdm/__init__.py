@@ -150,12 +150,6 @@ def _report(result: dict, p: dict) -> str:
         "![scaling](remdm_scaling.png)", ""])
 
 
-def _verdict(result: dict) -> list[str]:
-    top = max(r["steps"] for r in result["rows"])
-    return [f"T = {top} (L = {result['length']}): {r['family']} n-gram JS {r['quality']['mean_js_bits']:.4f} "
-            f"bits, NFE {r['nfe']:.1f}" for r in result["rows"] if r["steps"] == top]
-
-
 def _evidence(result: dict, p: dict) -> dict:
     return {"n_test": p["num"], "method": "point estimates of sample quality (no CI)", "setting": "our proxy"}
 
@@ -170,4 +164,4 @@ def _headline(result: dict) -> dict:
 
 EXPERIMENT = Experiment(name="remdm", presets=PRESETS, parts=lambda p: [Part("scaling", scaling)],
                         assemble=lambda p, results, seed: dict(results["scaling"]), report=_report,
-                        plots=_plots, verdict=_verdict, evidence=_evidence, headline=_headline)
+                        plots=_plots, evidence=_evidence, headline=_headline)
