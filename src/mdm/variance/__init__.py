@@ -1,9 +1,10 @@
 """Variance reduction for the MDM training loss (Jia et al., arXiv 2511.18159; PAPERS.md section 5).
 
 P-POTS (:mod:`.ppots`, a time sampler fitted to a model), ISAD (:mod:`.isad`), the EMA control
-variate and loss clipping (:mod:`.control`), and the A/B/C decomposition of the loss variance
-with the estimator noise of one step's loss (:mod:`.decompose`).  The model-free time and mask samplers (uniform, antithetic, StraTS,
-Bernoulli, MIRROR) live beneath :mod:`mdm.losses` in :mod:`mdm.masking` and are re-exported here.
+variate and loss clipping (:mod:`.control`), and the A/B/C decomposition of the loss variance with
+the estimator noise of one step's loss (:mod:`.decompose`).  The model-free time and mask samplers
+(uniform, antithetic, StraTS, Bernoulli, MIRROR) live beneath :mod:`mdm.losses` in
+:mod:`mdm.masking` and are re-exported here.
 """
 
 from mdm.masking import (
