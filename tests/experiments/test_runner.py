@@ -276,6 +276,8 @@ def test_without_a_verdict_mdm_exp_prints_the_headline_numbers(tmp_path, monkeyp
                      assemble=lambda s, r, seed: {"seed": seed}, report=lambda result, s: "# heads\n",
                      headline=lambda r: {"seed": r["seed"], "seed vs 1": (r["seed"], 1.0), "gap": None})
     monkeypatch.setitem(experiments.EXPERIMENTS._entries, "heads", exp)  # unregistered afterwards
-    assert experiments.verdict_lines("heads", {"seed": 3}) == ["seed: 3", "seed vs 1 (difference): 2", "gap: -"]
+    lines = experiments.verdict_lines("heads", {"seed": 3})
+    assert lines == ["seed: 3", "seed vs 1 (difference): 2", "gap: -"]
     result = experiments.run("heads", "quick", tmp_path, seeds=(0, 2))
-    assert experiments.verdict_lines("heads", result)[3:5] == ["seed 2: seed: 2", "seed 2: seed vs 1 (difference): 1"]
+    lines = experiments.verdict_lines("heads", result)
+    assert lines[3:5] == ["seed 2: seed: 2", "seed 2: seed vs 1 (difference): 1"]
