@@ -1,14 +1,11 @@
 """``mdm exp decoding``: what fast decoding costs and what block diffusion buys.
 
-1. **Approximate caches on a long prompt** (:mod:`mdm.experiments.decoding.copy`): accuracy of a
-   copy task trained here, per cache mode (none / prefix / dual / dual refreshed every 2 passes;
-   Fast-dLLM, arXiv 2505.22618), with token agreement against the uncached run.
-2. **Block diffusion on KJV** (:mod:`mdm.experiments.decoding.kjv`): validation NELBO of
-   block-causal models (block sizes 4 / 16 / 64; BD3-LM, arXiv 2503.09573) against the
-   bidirectional MDM at equal steps, with sample quality beside it.
+1. **Approximate caches on a long prompt** (:mod:`.copy`): accuracy of a copy task per cache mode
+   (Fast-dLLM, arXiv 2505.22618), with token agreement against the uncached run.
+2. **Block diffusion on KJV** (:mod:`.kjv`): validation NELBO of block-causal models (BD3-LM, arXiv
+   2503.09573) against the bidirectional MDM at equal steps, with sample quality beside it.
 
-Decoding speed (tokens/s of each cache mode, the exact block cache) is measured by
-``benchmarks/decoding.py``, side by side on one thread.
+Decoding speed is measured by ``benchmarks/decoding.py``, side by side on one thread.
 """
 
 from __future__ import annotations
