@@ -16,7 +16,9 @@ import importlib.util
 from pathlib import Path
 
 from mdm.errors import ConfigError
-from mdm.experiments.runner import Experiment
+from mdm.experiments import runner
+from mdm.experiments.report import BOX, evidence
+from mdm.experiments.runner import Experiment, plan
 from mdm.registry import Registry
 
 __all__ = ["EXPERIMENTS", "PRESETS", "Experiment", "available", "evidence_box", "get", "parts", "run",
@@ -63,17 +65,12 @@ def get(name: str) -> Experiment:
 
 def parts(name: str, preset: str) -> tuple[str, ...]:
     """The parts ``run(name, preset, parts=...)`` can select."""
-    from mdm.experiments.runner import plan
-
     return tuple(p.name for p in plan(get(name), preset).parts)
 
 
 def evidence_box(name: str, preset: str, seeds: int = 1) -> str | None:
     """The evidence box of ``mdm exp NAME --preset PRESET`` run with ``seeds`` seeds, for a results
     page, from the preset's setup alone (an experiment's ``evidence`` hook reads only its setup)."""
-    from mdm.experiments.report import BOX, evidence
-    from mdm.experiments.runner import plan
-
     ev = evidence(plan(get(name), preset, tuple(range(seeds))), {})
     return None if ev is None else BOX.format(ev["line"])
 
@@ -83,8 +80,6 @@ def run(name: str, preset: str = "quick", out_dir=None, seed: int | None = None,
     """Run experiment ``name`` for ``seeds`` (default: ``(seed,)``, seed 0); ``parts`` (names, see
     :func:`parts`) runs only those parts; ``resume`` reuses the saved parts of an earlier run in
     ``out_dir``.  Returns what ``result.json`` holds."""
-    from mdm.experiments import runner
-
     if seeds is not None and seed is not None:
         raise ConfigError("give seed or seeds, not both")
     seeds = tuple(seeds) if seeds is not None else (0 if seed is None else seed,)

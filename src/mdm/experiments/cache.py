@@ -1,8 +1,7 @@
 """Per-(part, seed) results of an experiment run, saved atomically so a killed run can resume.
 
-``OUT/parts/PART/seed-N.json`` holds ``{"key", "part", "seed", "result"}``; ``key`` is a hash of
-everything the result depends on (experiment, preset, setup, part, seed and the part's extra key),
-so a saved result is reused only for the same configuration.
+``OUT/parts/PART/seed-N.json`` holds ``{"key", "part", "seed", "result"}``; ``key`` hashes everything
+the result depends on (experiment, preset, setup, part, seed, the part's extra key).
 """
 
 from __future__ import annotations
