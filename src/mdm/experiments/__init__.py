@@ -90,23 +90,18 @@ def run(name: str, preset: str = "quick", out_dir=None, seed: int | None = None,
 
 def verdict_lines(name: str, result: dict) -> list[str]:
     """The verdict line(s) of a finished run of ``name`` (``mdm exp`` prints them): the experiment's
-    ``verdict``, else its headline numbers (a pair of arms as their difference)."""
+    ``verdict``, else its headline numbers (a pair of arms as their difference); per seed."""
     exp = get(name)
-    if exp.verdict is not None:
-        verdict = exp.verdict
-    elif exp.headline is not None:
-        def verdict(r: dict) -> list[str]:
-            return _headline_lines(exp.headline(r))
-    else:
-        return []
     if "by_seed" not in result:
-        return list(verdict(result))
-    return [f"seed {s}: {line}" for s, r in result["by_seed"].items() for line in verdict(r)]
+        return _verdict(exp, result)
+    return [f"seed {s}: {line}" for s, r in result["by_seed"].items() for line in _verdict(exp, r)]
 
 
-def _headline_lines(headline: dict) -> list[str]:
+def _verdict(exp: Experiment, result: dict) -> list[str]:
+    if exp.verdict is not None:
+        return list(exp.verdict(result))
     lines = []
-    for name, value in headline.items():
+    for name, value in (exp.headline(result) if exp.headline is not None else {}).items():
         if isinstance(value, (tuple, list)):
             name, value = f"{name} (difference)", None if None in value else value[0] - value[1]
         lines.append(f"{name}: {'-' if value is None else f'{value:.4g}'}")

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import contextlib
 
-import numpy
-
 from mdm.errors import ConfigError
-from mdm.eval.stats import paired_difference, summarize
 from mdm.provenance import (  # noqa: F401 (re-exported)
     provenance,
     provenance_markdown,
@@ -61,6 +58,8 @@ def one_thread(threads: int = 1):
 def interval(values) -> list[float]:
     """The 95% percentile bootstrap CI ``[lo, hi]`` of the mean of ``values``
     (:func:`mdm.eval.stats.summarize`, seeded: the same values give the same interval)."""
+    from mdm.eval.stats import summarize  # numpy: imported when needed (``mdm --help`` stays fast)
+
     est = summarize(_numbers(values))
     return [est.lo, est.hi]
 
@@ -68,11 +67,15 @@ def interval(values) -> list[float]:
 def paired(a, b) -> dict:
     """The paired difference ``a - b`` over matched items (:func:`mdm.eval.stats.paired_difference`):
     ``{"ci": [lo, hi], "p": two-sided sign-flip p-value}``."""
+    from mdm.eval.stats import paired_difference
+
     est = paired_difference(_numbers(a), _numbers(b))
     return {"ci": [est.lo, est.hi], "p": est.p_value}
 
 
 def _numbers(values):
+    import numpy
+
     if hasattr(values, "detach"):  # a tensor (bool, int or float)
         values = values.detach().cpu().double().numpy()
     return numpy.asarray(values, dtype=numpy.float64)
