@@ -35,10 +35,12 @@ def _trained(cfg, run_dir: Path, log):
     from mdm.experiments.training import train_to_end
     from mdm.train import checkpoint
 
+    def without_out_dir(config: dict) -> dict:
+        return {k: v for k, v in config.items() if k != "out_dir"}
+
     ckpt, saved = run_dir / "checkpoint", run_dir / "config.yaml"
-    same = {k: v for k, v in cfg.to_dict().items() if k != "out_dir"}
-    if ckpt.exists() and saved.exists() and {k: v for k, v in yaml.safe_load(saved.read_text()).items()
-                                             if k != "out_dir"} == same:
+    if (ckpt.exists() and saved.exists()
+            and without_out_dir(yaml.safe_load(saved.read_text())) == without_out_dir(cfg.to_dict())):
         log(f"reusing the trained model in {run_dir} (same config)")
         return checkpoint.load(ckpt), None
     res = train_to_end(cfg, run_dir)
