@@ -205,8 +205,8 @@ def top_level(name: str) -> str:
 
 
 def test_no_import_cycles_between_packages(graph):
-    # Coarser than modules: mdm.demo -> mdm.experiments.common and mdm.experiments.remdm -> mdm.demo
-    # is no module cycle, but the two packages would then have no order.  The root package `mdm`
+    # Coarser than modules: mdm.demo -> mdm.experiments.X and mdm.experiments.remdm -> mdm.demo
+    # would be no module cycle, but the two packages would then have no order.  The root package `mdm`
     # (lazy attributes only) is left out.
     packages: dict[str, set[str]] = {}
     for a, targets in graph.items():

@@ -137,7 +137,7 @@ def run_demo(out: str | Path, *, quick: bool = False, steps: int | None = None, 
     """Run the demo into ``out`` (overwritten); return every number (also in ``out/result.json``)."""
     from mdm.eval.genppl import load_reference_lm, reference_lm_available
     from mdm.eval.likelihood import validation_nelbo
-    from mdm.experiments.common import provenance, provenance_markdown, write_json_atomic
+    from mdm.provenance import provenance, provenance_markdown, write_json_atomic
     from mdm.sampling import plot_trace
     from mdm.train import build_data, checkpoint, resolve_precision, train
 

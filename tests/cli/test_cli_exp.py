@@ -2,46 +2,51 @@
 
 from mdm.registry import Registry
 
+# A module registered by path defines its Experiment as EXPERIMENT (mdm.experiments' docstring).
+_FAKE = """
+    from mdm.experiments.runner import Experiment, Part
+
+    def write(setup, seed, ctx):
+        with open(ctx.out_dir / "calls.txt", "a") as f:
+            f.write(f"{setup['tag']} {seed}\\n")
+        return {"seed": seed}
+
+    EXPERIMENT = Experiment(name="fake", presets={"quick": {"tag": "q"}, "full": {"tag": "f"}},
+                            parts=lambda s: [Part("a", write), Part("b", write)],
+                            assemble=lambda s, results, seed: {"parts": sorted(results)},
+                            report=lambda result, s: "# fake\\n")
+"""
+
 
 def test_exp_runs_a_registered_experiment(tmp_path, monkeypatch, fake_module, run, capsys):
     from mdm import experiments
 
-    fake_module("mdm_fake_exp", """
-        def run(preset, out_dir, seed=0):
-            (out_dir / "report.md").write_text(f"{preset} {seed}")
-            return {}
-    """)
+    fake_module("mdm_fake_exp", _FAKE)
     registry = Registry("experiment", entries={"fake": "mdm_fake_exp"})
     monkeypatch.setattr(experiments, "EXPERIMENTS", registry)
     out = tmp_path / "o"
     rc, stdout, err = run(["exp", "fake", "--preset", "full", "--out", out, "--seed", "7"], capsys)
     assert rc == 0, err
-    assert (out / "report.md").read_text() == "full 7"
+    assert (out / "calls.txt").read_text() == "f 7\nf 7\n"  # both parts, the full preset, seed 7
+    assert (out / "report.md").read_text().startswith("# fake")
 
 
 def test_exp_parts_pass_through_and_bad_parts_fail_in_one_line(tmp_path, monkeypatch, fake_module, run,
                                                                capsys):
     from mdm import experiments
 
-    fake_module("mdm_fake_parts", """
-        def parts(preset):
-            return ("a", "b")
-
-        def run(preset, out_dir, seed=0, parts=None):
-            (out_dir / "report.md").write_text(",".join(parts))
-            return {}
-    """)
-    fake_module("mdm_fake_whole", """
+    fake_module("mdm_fake_parts", _FAKE)
+    fake_module("mdm_fake_none", """
         def run(preset, out_dir, seed=0):
             return {}
     """)
-    registry = Registry("experiment", entries={"p": "mdm_fake_parts", "w": "mdm_fake_whole"})
+    registry = Registry("experiment", entries={"p": "mdm_fake_parts", "w": "mdm_fake_none"})
     monkeypatch.setattr(experiments, "EXPERIMENTS", registry)
-    rc, _, err = run(["exp", "p", "--parts", "b, a", "--out", tmp_path / "o"], capsys)
+    rc, _, err = run(["exp", "p", "--parts", "b", "--out", tmp_path / "o"], capsys)
     assert rc == 0, err
-    assert (tmp_path / "o" / "report.md").read_text() == "a,b"  # the experiment's order
+    assert (tmp_path / "o" / "calls.txt").read_text() == "q 0\n"  # part b only
     rc, _, err = run(["exp", "p", "--parts", "c", "--out", tmp_path / "bad"], capsys)
     assert rc == 2 and "unknown part(s) c" in err and "a, b" in err and len(err.strip().splitlines()) == 1
-    rc, _, err = run(["exp", "w", "--parts", "a", "--out", tmp_path / "bad2"], capsys)
-    assert rc == 2 and "has no parts" in err
+    rc, _, err = run(["exp", "w", "--out", tmp_path / "bad2"], capsys)
+    assert rc == 2 and "defines no EXPERIMENT" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "bad").exists() and not (tmp_path / "bad2").exists()

@@ -264,3 +264,20 @@ def test_parse_seeds_rejects(text):
 
     with pytest.raises(ConfigError, match="seeds"):
         parse_seeds(text)
+
+
+def test_without_a_verdict_mdm_exp_prints_the_headline_numbers(tmp_path, monkeypatch):
+    """``verdict_lines`` falls back to the headline: one ``name: value`` line each, a pair of arms as
+    their difference (``-`` where a value is missing), prefixed by the seed for several seeds."""
+    from mdm import experiments
+    from mdm.experiments.runner import Experiment, Part
+
+    exp = Experiment(name="heads", presets={"quick": {}}, parts=lambda s: [Part("a", lambda *_: {})],
+                     assemble=lambda s, r, seed: {"seed": seed}, report=lambda result, s: "# heads\n",
+                     headline=lambda r: {"seed": r["seed"], "seed vs 1": (r["seed"], 1.0), "gap": None})
+    monkeypatch.setitem(experiments.EXPERIMENTS._entries, "heads", exp)  # unregistered afterwards
+    lines = experiments.verdict_lines("heads", {"seed": 3})
+    assert lines == ["seed: 3", "seed vs 1 (difference): 2", "gap: -"]
+    result = experiments.run("heads", "quick", tmp_path, seeds=(0, 2))
+    lines = experiments.verdict_lines("heads", result)
+    assert lines[3:5] == ["seed 2: seed: 2", "seed 2: seed vs 1 (difference): 1"]

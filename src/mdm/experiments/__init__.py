@@ -7,9 +7,6 @@ runs, caches, resumes and writes ``result.json``, ``report.md`` and PNGs.  Regis
     from mdm.experiments import EXPERIMENTS
     EXPERIMENTS.register("my-exp", my_experiment)          # an Experiment
     EXPERIMENTS.register("my-exp", "my_package.my_exp")    # or a module defining EXPERIMENT
-
-A module without ``EXPERIMENT`` but with ``run(preset, out_dir, seed=0[, parts=])`` (and optionally
-``parts(preset)``) still runs, for one seed and without caching.
 """
 
 from __future__ import annotations
@@ -17,10 +14,11 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from pathlib import Path
-from types import ModuleType
 
 from mdm.errors import ConfigError
-from mdm.experiments.runner import Experiment
+from mdm.experiments import runner
+from mdm.experiments.report import BOX, evidence
+from mdm.experiments.runner import Experiment, plan
 from mdm.registry import Registry
 
 __all__ = ["EXPERIMENTS", "PRESETS", "Experiment", "available", "evidence_box", "get", "parts", "run",
@@ -52,37 +50,28 @@ def available() -> list[str]:
     return [name for name, entry in EXPERIMENTS.items() if _installed(entry)]
 
 
-def get(name: str) -> Experiment | ModuleType:
-    """The :class:`Experiment` for ``name`` (or a legacy module with ``run``); ConfigError if unknown."""
+def get(name: str) -> Experiment:
+    """The :class:`Experiment` for ``name``; ConfigError if unknown or not installed."""
     entry = EXPERIMENTS.get(name)
     if isinstance(entry, Experiment):
         return entry
     if not _installed(entry):
         raise ConfigError(f"experiment {name!r} needs module {entry}, which is not installed")
-    module = importlib.import_module(entry)
-    return getattr(module, "EXPERIMENT", module)
+    experiment = getattr(importlib.import_module(entry), "EXPERIMENT", None)
+    if not isinstance(experiment, Experiment):
+        raise ConfigError(f"module {entry} defines no EXPERIMENT (an mdm.experiments.Experiment)")
+    return experiment
 
 
-def parts(name: str, preset: str) -> tuple[str, ...] | None:
-    """The parts ``run(name, preset, parts=...)`` can select, or None if the experiment has none."""
-    exp = get(name)
-    if isinstance(exp, Experiment):
-        from mdm.experiments.runner import plan
-
-        return tuple(p.name for p in plan(exp, preset).parts)
-    return exp.parts(preset) if hasattr(exp, "parts") else None
+def parts(name: str, preset: str) -> tuple[str, ...]:
+    """The parts ``run(name, preset, parts=...)`` can select."""
+    return tuple(p.name for p in plan(get(name), preset).parts)
 
 
 def evidence_box(name: str, preset: str, seeds: int = 1) -> str | None:
     """The evidence box of ``mdm exp NAME --preset PRESET`` run with ``seeds`` seeds, for a results
     page, from the preset's setup alone (an experiment's ``evidence`` hook reads only its setup)."""
-    from mdm.experiments.report import BOX, evidence
-    from mdm.experiments.runner import plan
-
-    exp = get(name)
-    if not isinstance(exp, Experiment):
-        return None
-    ev = evidence(plan(exp, preset, tuple(range(seeds))), {})
+    ev = evidence(plan(get(name), preset, tuple(range(seeds))), {})
     return None if ev is None else BOX.format(ev["line"])
 
 
@@ -91,39 +80,29 @@ def run(name: str, preset: str = "quick", out_dir=None, seed: int | None = None,
     """Run experiment ``name`` for ``seeds`` (default: ``(seed,)``, seed 0); ``parts`` (names, see
     :func:`parts`) runs only those parts; ``resume`` reuses the saved parts of an earlier run in
     ``out_dir``.  Returns what ``result.json`` holds."""
-    from mdm.experiments import runner
-
     if seeds is not None and seed is not None:
         raise ConfigError("give seed or seeds, not both")
     seeds = tuple(seeds) if seeds is not None else (0 if seed is None else seed,)
     exp = get(name)  # validates the name before anything is written
     out = Path(out_dir) if out_dir is not None else Path("runs") / "exp" / name / preset
-    if isinstance(exp, Experiment):
-        return runner.run(exp, preset, out, seeds=seeds, parts=parts, resume=resume, progress=progress)
-    return _run_legacy(exp, name, preset, out, seeds, parts)
-
-
-def _run_legacy(module: ModuleType, name: str, preset: str, out: Path, seeds, parts) -> dict:
-    if preset not in PRESETS:
-        raise ConfigError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
-    if len(seeds) != 1:
-        raise ConfigError(f"experiment {name!r} is not on the runner yet; run it with one --seed")
-    if parts is not None:
-        if not hasattr(module, "parts"):
-            raise ConfigError(f"experiment {name!r} has no parts to select; run it without --parts")
-        from mdm.experiments.common import select_parts
-
-        parts = select_parts(module.parts(preset), parts)  # before any folder is made
-    out.mkdir(parents=True, exist_ok=True)
-    kwargs = {} if parts is None else {"parts": parts}
-    return module.run(preset, out, seed=seeds[0], **kwargs)
+    return runner.run(exp, preset, out, seeds=seeds, parts=parts, resume=resume, progress=progress)
 
 
 def verdict_lines(name: str, result: dict) -> list[str]:
-    """The verdict line(s) of a finished run of ``name`` (``mdm exp`` prints them)."""
+    """The verdict line(s) of a finished run of ``name`` (``mdm exp`` prints them): the experiment's
+    ``verdict``, else its headline numbers (a pair of arms as their difference); per seed."""
     exp = get(name)
-    if not isinstance(exp, Experiment) or exp.verdict is None:
-        return []
     if "by_seed" not in result:
+        return _verdict(exp, result)
+    return [f"seed {s}: {line}" for s, r in result["by_seed"].items() for line in _verdict(exp, r)]
+
+
+def _verdict(exp: Experiment, result: dict) -> list[str]:
+    if exp.verdict is not None:
         return list(exp.verdict(result))
-    return [f"seed {s}: {line}" for s, r in result["by_seed"].items() for line in exp.verdict(r)]
+    lines = []
+    for name, value in (exp.headline(result) if exp.headline is not None else {}).items():
+        if isinstance(value, (tuple, list)):
+            name, value = f"{name} (difference)", None if None in value else value[0] - value[1]
+        lines.append(f"{name}: {'-' if value is None else f'{value:.4g}'}")
+    return lines

@@ -1,8 +1,7 @@
 """Per-(part, seed) results of an experiment run, saved atomically so a killed run can resume.
 
-``OUT/parts/PART/seed-N.json`` holds ``{"key", "part", "seed", "result"}``; ``key`` is a hash of
-everything the result depends on (experiment, preset, setup, part, seed and the part's extra key),
-so a saved result is reused only for the same configuration.
+``OUT/parts/PART/seed-N.json`` holds ``{"key", "part", "seed", "result"}``; ``key`` hashes everything
+the result depends on (experiment, preset, setup, part, seed, the part's extra key).
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mdm.experiments.common import write_json_atomic
+from mdm.provenance import write_json_atomic
 
 __all__ = ["PartCache"]
 

@@ -1,17 +1,17 @@
 """What the runner writes: ``result.json``, ``report.md`` (evidence box, plots, provenance), PNGs.
 
-One seed: ``result.json`` is the experiment's assembled result plus ``preset``, ``parts`` (those
-run), ``plots``, ``provenance`` and ``evidence``.  Several seeds: ``{"experiment", "preset",
-"seeds", "across_seeds", "by_seed": {seed: result}, "provenance", "evidence"}``, each seed's plots in
-``OUT/seed-N/`` and the report one section per seed; with a ``headline`` hook, ``across_seeds``
-summarises the experiment's headline numbers over the seeds.
+One seed: ``result.json`` is the assembled result plus ``preset``, ``parts``, ``plots``, ``provenance``
+and ``evidence``.  Several seeds: ``{"experiment", "preset", "seeds", "across_seeds" (the headline
+numbers over the seeds), "by_seed": {seed: result}, "provenance", "evidence"}``, each seed's plots in
+``OUT/seed-N/`` and one report section per seed.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from mdm.experiments.common import markdown_table, provenance_markdown, write_json_atomic, write_text_atomic
+from mdm.experiments.common import markdown_table
+from mdm.provenance import provenance_markdown, write_json_atomic, write_text_atomic
 
 __all__ = ["BOX", "evidence", "write_outputs"]
 

@@ -1,21 +1,13 @@
 """The one experiment runner behind ``mdm exp``: presets, parts, seeds, caching, provenance, outputs.
 
-An :class:`Experiment` declares *what* to compute; :func:`run` does everything around it, once:
-
-* **validation** of the preset, the part selection and the seeds, before any folder is made;
-* **parts and seeds**: each :class:`Part` is a function ``(setup, seed, ctx) -> JSON-able data`` of
-  the preset's typed setup; it runs once per seed (seeds outer, parts inner, in declared order);
-* **caching and resume**: every finished ``(part, seed)`` is written atomically to
-  ``OUT/parts/PART/seed-N.json`` with a key of everything it depends on; ``resume=True`` reuses a
-  saved one with the same key, so a killed run continues where it stopped.  A part that raises
-  (an interrupted training raises :class:`TrainingInterrupted`) is never saved;
-* **outputs**: ``result.json`` (atomic: the experiment's :attr:`Experiment.assemble` of one seed's
-  part results, or ``by_seed`` for several seeds, plus ``provenance`` and ``evidence``),
-  ``report.md`` (the experiment's body, an evidence box, plots, provenance) and PNGs through
-  :mod:`mdm.experiments.plotting`.
-
-The result of a part is JSON round-tripped before anything reads it, so a cached and a fresh part
-give the same ``result.json`` byte for byte (up to provenance).
+An :class:`Experiment` declares *what* to compute; :func:`run` does the rest, once: it validates the
+preset, parts and seeds before any folder is made; runs each :class:`Part` (``(setup, seed, ctx) ->
+JSON-able data``) once per seed (seeds outer, parts in declared order); saves every finished
+``(part, seed)`` atomically to ``OUT/parts/PART/seed-N.json`` under a key of everything it depends
+on, so ``resume=True`` continues a killed run (a part that raises, e.g. :class:`TrainingInterrupted`,
+is never saved); and writes ``result.json``, ``report.md`` and PNGs (:mod:`mdm.experiments.report`).
+A part's result is JSON round-tripped before anything reads it, so a cached and a fresh part give
+the same ``result.json`` byte for byte (up to provenance).
 """
 
 from __future__ import annotations
@@ -32,8 +24,10 @@ from typing import Any
 
 from mdm.errors import ConfigError
 from mdm.experiments.cache import PartCache
-from mdm.experiments.common import one_thread, provenance, select_parts
+from mdm.experiments.common import one_thread, select_parts
+from mdm.experiments.report import write_outputs
 from mdm.limits import SEED_MAX
+from mdm.provenance import provenance
 
 __all__ = ["Experiment", "Part", "PartContext", "TrainingInterrupted", "parse_seeds", "plan", "run"]
 
@@ -83,19 +77,16 @@ class Experiment:
       selected or needed) -> the result dict (JSON-able; the runner adds provenance);
     * ``report(result, setup)``: the markdown body (first line: the ``# title``);
     * ``plots(result, out_dir)``: write PNGs (via :mod:`mdm.experiments.plotting`), return names;
-    * ``verdict(result)``: the lines ``mdm exp`` prints;
-    * ``evidence(result, setup)``: the evidence box's ``n_test``, ``method``, ``setting`` (``"our
-      proxy"`` or ``"paper's setting"``), optional ``level``, ``trained`` (False: no trained
-      model, exact oracles only) and ``seeds_per_run`` (training seeds inside one run, default 1),
-      see :func:`mdm.eval.stats.evidence_line`; the runner adds the number of seeds (times
-      ``seeds_per_run``).  Read the setup only, so a results page's box can be made without a run
-      (:func:`mdm.experiments.evidence_box`);
+    * ``verdict(result)``: the lines ``mdm exp`` prints (default: the headline numbers);
+    * ``evidence(result, setup)``: the evidence box's fields for :func:`mdm.eval.stats.evidence_line`
+      (``n_test``, ``method``, ``setting``, optional ``level``), ``trained`` (False: exact oracles
+      only) and ``seeds_per_run`` (training seeds inside one run, default 1); the runner counts the
+      seeds.  It reads the setup only, so :func:`mdm.experiments.evidence_box` needs no run;
     * ``threads``: torch threads while it runs (None: leave as is);
     * ``headline(result)``: ``{name: number or (a, b)}``, the numbers that decide the claim in one
-      seed's result; with several seeds the runner summarises each over seeds (mean, SE, 95%
-      percentile bootstrap CI: :func:`mdm.eval.stats.summarize`; a pair ``(a, b)`` of two arms as
-      the paired difference ``a - b`` over seeds with a sign-flip p) in ``across_seeds`` and the
-      report.
+      seed's result; over several seeds each is summarised (:func:`mdm.eval.stats.summarize`), a
+      pair ``(a, b)`` of two arms as the paired difference ``a - b`` with a sign-flip p, in
+      ``across_seeds`` and the report.
     """
 
     name: str
@@ -214,8 +205,6 @@ def _run_seed(p: Plan, seed: int, cache: PartCache, out: Path, progress: bool, l
 def run(experiment: Experiment, preset: str, out_dir, *, seeds: Sequence[int] = (0,), parts=None,
         resume: bool = False, progress: bool = False, log=None) -> dict:
     """Run ``experiment`` (see the module docstring); returns the result written to ``result.json``."""
-    from mdm.experiments.report import write_outputs
-
     p = plan(experiment, preset, seeds, parts)
     log = log or (lambda msg: print(msg, file=sys.stderr) if progress else None)
     out = Path(out_dir)

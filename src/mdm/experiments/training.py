@@ -1,11 +1,9 @@
-"""Models of the experiments' verified tasks: trained from a packaged config, or loaded when finished.
+"""Models the experiments train with :mod:`mdm.train`: trained to the end, or loaded when finished.
 
-Shared by ``mdm exp eb-sampler`` (its task parts) and ``mdm exp energy-schedules`` (the padding
-part).  A *setup* is any object with ``name``, ``config`` (a packaged training config or a YAML
-path), ``overrides`` (``key=value`` changes), ``shared_checkpoint`` (use the config's own
-``out_dir``, so ``mdm train CONFIG`` and the experiment share one model) and ``n_valid`` (how many
-validation items to draw, disjoint from the train and test splits); see
-:class:`mdm.experiments.eb_sampler.TaskSetup`.  An interrupted training raises
+A *task setup* (:func:`task_model`; e.g. :class:`mdm.experiments.eb_sampler.TaskSetup`) has
+``name``, ``config`` (a packaged training config or a YAML path), ``overrides`` (``key=value``),
+``shared_checkpoint`` (train in the config's own ``out_dir``, shared with ``mdm train CONFIG``) and
+``n_valid`` (validation items, disjoint from train and test).  A training stopped early raises
 :class:`~mdm.experiments.runner.TrainingInterrupted`, so the part is not cached.
 """
 
@@ -15,22 +13,20 @@ from pathlib import Path
 
 import torch
 
+from mdm.eval.splits import task_eval_splits
 from mdm.experiments.runner import TrainingInterrupted
+from mdm.train import checkpoint, load_config
+from mdm.train.loop import METRICS_FILE, check_compatible, read_metrics
 
-__all__ = ["finished_checkpoint", "seeded", "task_kind", "task_model"]
+__all__ = ["finished_checkpoint", "seeded", "task_kind", "task_model", "train_to_end"]
 
 
 def task_kind(setup) -> str:
     """The registered task (``data.task``) the setup's training config trains on."""
-    from mdm.train import load_config
-
     return load_config(setup.config, list(setup.overrides)).data.task
 
 
 def _train_summary(run_dir: Path, checkpoint_dir: Path, model) -> dict:
-    from mdm.train import checkpoint
-    from mdm.train.loop import METRICS_FILE, read_metrics
-
     meta = checkpoint.read_config(checkpoint_dir)
     rows = read_metrics(run_dir / METRICS_FILE)
     train_rows = [r for r in rows if r.get("split") == "train"]
@@ -47,14 +43,24 @@ def _train_summary(run_dir: Path, checkpoint_dir: Path, model) -> dict:
     }
 
 
+def train_to_end(cfg, run_dir: Path, progress: bool = False, resume: bool | str = False):
+    """:func:`mdm.train.train` of ``cfg`` into ``run_dir`` (``resume``: as there, default afresh);
+    its ``TrainResult``.  A training stopped
+    before ``cfg.max_steps`` raises :class:`~mdm.experiments.runner.TrainingInterrupted`, so the
+    part that asked for it is not cached."""
+    from mdm.train import train  # looked up at call time (tests replace it)
+
+    res = train(cfg, out_dir=run_dir, progress=progress, resume=resume)
+    if res.interrupted:
+        raise TrainingInterrupted(f"training in {run_dir} stopped at step {res.steps} of {cfg.max_steps}")
+    return res
+
+
 def finished_checkpoint(cfg, run_dir: Path, progress: bool = False) -> Path:
     """``run_dir/checkpoint`` after ``cfg.max_steps`` steps: loaded as it is when finished, else
     trained (an interrupted run resumed).  A checkpoint of another model, data, loss or seed raises
     :class:`~mdm.errors.ConfigError` (never silently reused); a training stopped early raises
     :class:`~mdm.experiments.runner.TrainingInterrupted` (so the part is not cached)."""
-    from mdm.train import checkpoint, train
-    from mdm.train.loop import check_compatible
-
     ckpt_dir = Path(run_dir) / "checkpoint"
     finished = False
     if ckpt_dir.is_dir():
@@ -62,9 +68,7 @@ def finished_checkpoint(cfg, run_dir: Path, progress: bool = False) -> Path:
         check_compatible(meta.get("train"), cfg, ckpt_dir)
         finished = meta.get("metadata", {}).get("step") == cfg.max_steps
     if not finished:
-        res = train(cfg, out_dir=run_dir, progress=progress, resume="auto")
-        if res.interrupted:
-            raise TrainingInterrupted(f"training in {run_dir} stopped at step {res.steps} of {cfg.max_steps}")
+        train_to_end(cfg, run_dir, progress, resume="auto")
     return ckpt_dir
 
 
@@ -75,14 +79,9 @@ def seeded(name: str, seed: int) -> str:
 
 
 def task_model(setup, out_dir: Path, progress: bool = True, seed: int = 0):
-    """``(model, validation split, test split, training summary)``: a finished checkpoint is loaded,
-    otherwise the model is trained (or an interrupted run resumed) with the task's config.  A
-    checkpoint saved with another model, data or loss config raises
-    :class:`~mdm.errors.ConfigError`, finished or not.  ``seed`` != 0 trains with ``seed=SEED``
-    (in its own folder, :func:`seeded`); seed 0 keeps the config's own seed."""
-    from mdm.eval.splits import task_eval_splits
-    from mdm.train import checkpoint, load_config
-
+    """``(model, validation split, test split, training summary)`` of the setup's model
+    (:func:`finished_checkpoint`).  ``seed`` != 0 trains with ``seed=SEED`` in its own folder
+    (:func:`seeded`); seed 0 keeps the config's own seed."""
     cfg = load_config(setup.config, [*setup.overrides, *([f"seed={seed}"] if seed else [])])
     run_dir = (Path(seeded(cfg.out_dir, seed)) if setup.shared_checkpoint
                else out_dir / "models" / seeded(setup.name, seed))

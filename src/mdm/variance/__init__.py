@@ -1,9 +1,10 @@
 """Variance reduction for the MDM training loss (Jia et al., arXiv 2511.18159; PAPERS.md section 5).
 
 P-POTS (:mod:`.ppots`, a time sampler fitted to a model), ISAD (:mod:`.isad`), the EMA control
-variate and loss clipping (:mod:`.control`), and the A/B/C decomposition of the loss variance
-(:mod:`.decompose`).  The model-free time and mask samplers (uniform, antithetic, StraTS,
-Bernoulli, MIRROR) live beneath :mod:`mdm.losses` in :mod:`mdm.masking` and are re-exported here.
+variate and loss clipping (:mod:`.control`), and the A/B/C decomposition of the loss variance with
+the estimator noise of one step's loss (:mod:`.decompose`).  The model-free time and mask samplers
+(uniform, antithetic, StraTS, Bernoulli, MIRROR) live beneath :mod:`mdm.losses` in
+:mod:`mdm.masking` and are re-exported here.
 """
 
 from mdm.masking import (
@@ -18,7 +19,7 @@ from mdm.masking import (
     UniformTime,
 )
 from mdm.variance.control import EMAControlVariate, clip_per_sample
-from mdm.variance.decompose import VarianceDecomposition, decompose
+from mdm.variance.decompose import VarianceDecomposition, decompose, estimator_variance
 from mdm.variance.isad import ISAD
 from mdm.variance.ppots import PPOTS, GridEstimate, PPOTSParams, family_log
 
@@ -26,4 +27,5 @@ __all__ = [
     "TimeSampler", "MaskSampler", "UniformTime", "AntitheticTime", "StratifiedTime", "ClampedWeights",
     "BernoulliMask", "MirrorMask", "MirrorIndependentMask", "PPOTS", "PPOTSParams", "GridEstimate",
     "family_log", "ISAD", "EMAControlVariate", "clip_per_sample", "VarianceDecomposition", "decompose",
+    "estimator_variance",
 ]

@@ -23,14 +23,16 @@ repetitions of the whole estimate (the reported value is their mean).
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass
 
 import torch
 
 from mdm.errors import ConfigError
+from mdm.losses import diffusion_loss
 from mdm.variance._score import check_data, per_sample_losses, positive_int
 
-__all__ = ["VarianceDecomposition", "decompose"]
+__all__ = ["VarianceDecomposition", "decompose", "estimator_variance"]
 
 
 @dataclass(frozen=True)
@@ -112,3 +114,19 @@ def decompose(model, x0: torch.Tensor, *, schedule=None, eligible: torch.Tensor 
     r = torch.stack(reps)  # [replicates, 5]: A, B, C, total, A+B+C
     mean, se = r.mean(0), r.std(0) / replicates ** 0.5
     return VarianceDecomposition(*(float(v) for v in mean[:4]), *(float(v) for v in se))
+
+
+@torch.no_grad()
+def estimator_variance(model, x0: torch.Tensor, *, time_sampler=None, mask_sampler=None, draws: int,
+                       eligible: torch.Tensor | None = None, seed: int = 0) -> float:
+    """Variance over ``draws`` noise draws of the batch loss (the mean per-sample SFT loss,
+    ``normalize="sequence"``) on the fixed batch ``x0``: the noise a (time sampler, mask sampler)
+    pair leaves in one training step's loss, without the data noise C.  Samplers that couple the
+    rows of a batch (antithetic or stratified times, MIRROR's paired masks) lower it below the
+    ``(A + B) / batch`` of independent draws."""
+    positive_int("draws", draws, minimum=2)
+    gen = torch.Generator().manual_seed(seed)
+    losses = [float(diffusion_loss(model, x0, eligible=eligible, time_sampler=time_sampler,
+                                   mask_sampler=mask_sampler, normalize="sequence", generator=gen).loss)
+              for _ in range(draws)]
+    return statistics.variance(losses)

@@ -7,14 +7,18 @@ import pytest
 import torch
 
 import mdm
-from mdm.models.hf.antiberty import AMINO_ACIDS, antiberty_folder, find_antiberty
+from mdm.models.hf.antiberty import (
+    AMINO_ACIDS,
+    HEAVY_CHAINS,
+    antiberty_folder,
+    find_antiberty,
+    load_antiberty,
+)
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(find_antiberty() is None, reason="antiberty 0.1.3 wheel/package not found")]
 
-# Trastuzumab heavy-chain variable domain (public sequence).
-VH = ("EVQLVESGGGLVQPGGSLRLSCAASGFNIKDTYIHWVRQAPGKGLEWVARIYPTNGYTRYADSVKGRFTISADTSKNTAYLQMNSLRAEDTAVYYC"
-      "SRWGGDGFYAMDYWGQGTLVTVSS")
+VH = HEAVY_CHAINS["trastuzumab"]  # the heavy-chain variable domain (public sequence)
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +52,13 @@ def test_antiberty_recovers_masked_residues_and_samples_valid_sequences(cache):
                          seed=0)
         assert torch.equal(out.tokens[:, :26], prompt.expand(2, -1))
         assert torch.isin(out.tokens[:, 26:], amino).all()
+
+
+def test_load_antiberty_reads_the_folder_under_mdm_cache(cache, monkeypatch):
+    monkeypatch.setenv("MDM_CACHE", str(cache))
+    den = load_antiberty()
+    assert den.kind == "masked-lm" and den.vocab_size == 25
+    assert load_antiberty(cache / "antiberty-0.1.3-hf").mask_id == den.mask_id
 
 
 def test_hf_samplers_quick(cache, tmp_path, monkeypatch):

@@ -2,20 +2,13 @@
 
 Yang et al., "On Powerful Ways to Generate: Autoregression, Diffusion, and Beyond" (arXiv 2510.06190).
 An AP-MDM (:class:`mdm.models.anyprocess.AnyProcessModel`) is trained on solver trajectories and
-generated from with :func:`mdm.sampling.anyprocess.generate`.  Three claims are measured, one part
-each (:mod:`mdm.experiments.any_process.parts`):
+generated from with :func:`mdm.sampling.anyprocess.generate`; one part per claim (:mod:`.parts`):
 
-1. **parity** (:mod:`mdm.tasks.anyprocess.parity`): a tiny model trained on length-2 inputs solves
-   any length (the paper tests up to 10,000).  We train the paper's setting (every length-2 input)
-   and, beside it, on every input of lengths 1-5, and test at 10 ... 10,000 bits.
-2. **sudoku** with remask / unmask only (:mod:`mdm.tasks.anyprocess.sudoku`) vs a plain MDM with
-   confidence decoding (top-1) trained on the same puzzles, at equal model size and training steps,
-   paired on the same test puzzles.  The AP sampling temperature (0 or 1: the solver's guesses are
-   random) is chosen on validation puzzles and reported on test puzzles.
-3. **rewrite**, an edit task that needs insert and delete (:mod:`mdm.tasks.anyprocess.rewrite`):
-   validity at 4x (and 8x) the training length.
-
-Report and plots: :mod:`mdm.experiments.any_process.report`.
+1. **parity**: a tiny model trained on length-2 inputs (the paper's setting; beside it, lengths 1-5)
+   solves inputs of 10 ... 10,000 bits;
+2. **sudoku** with remask / unmask only vs a plain MDM with top-1 confidence decoding, at equal size
+   and training steps, paired on the same test puzzles (the AP temperature chosen on validation);
+3. **rewrite**, an edit task that needs insert and delete: validity at 4x (and 8x) the training length.
 """
 
 from __future__ import annotations
@@ -47,23 +40,6 @@ def _assemble(p: Preset, results: dict, seed: int) -> dict:
     return {"experiment": "any-process", **results}
 
 
-def _verdict(result: dict) -> list[str]:
-    lines = []
-    if "parity" in result:
-        for label, r in result["parity"]["runs"].items():
-            acc = ", ".join(f"{k} bits {v:.2f}" for k, v in r["accuracy"].items())
-            lines.append(f"parity trained on {label}: accuracy {acc}")
-    if "sudoku" in result:
-        sd = result["sudoku"]
-        d = sd["ap_minus_mdm"]
-        lines.append(f"sudoku: AP-MDM {sd['ap_mdm']['solve_rate']:.3f} vs MDM {sd['mdm']['solve_rate']:.3f} "
-                     f"(paired difference {d['diff']:+.3f}, 95% CI [{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}])")
-    if "rewrite" in result:
-        lines.append("rewrite validity: " + ", ".join(f"length {k} {v:.2f}"
-                                                      for k, v in result["rewrite"]["validity"].items()))
-    return lines
-
-
 def _headline(result: dict) -> dict:
     out = {}
     for label, r in (result.get("parity") or {}).get("runs", {}).items():
@@ -85,4 +61,4 @@ def _evidence(result: dict, p: Preset) -> dict:
 
 
 EXPERIMENT = Experiment(name="any-process", presets=PRESETS, parts=_parts, assemble=_assemble, report=report,
-                        plots=plots, verdict=_verdict, evidence=_evidence, headline=_headline)
+                        plots=plots, evidence=_evidence, headline=_headline)

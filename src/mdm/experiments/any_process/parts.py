@@ -16,7 +16,7 @@ import torch
 
 from mdm.experiments.any_process.presets import PARITY_TRAIN, REWRITE_TRAIN, SUDOKU_TRAIN, Preset
 from mdm.experiments.common import interval, paired
-from mdm.experiments.runner import TrainingInterrupted
+from mdm.experiments.training import train_to_end
 from mdm.sampling.anyprocess import generate
 from mdm.sampling.anyprocess_render import trajectory_states
 from mdm.tasks.anyprocess import parity, rewrite, sudoku
@@ -43,15 +43,11 @@ def rate_se(correct) -> tuple[float, float]:
 def train_model(base: dict, overrides, out: Path) -> tuple[torch.nn.Module, object, dict]:
     """Train the config ``base`` changed by the ``key=value`` ``overrides`` into ``out``;
     ``(model, tokenizer, summary)``."""
-    from mdm.train import load_config, train
     from mdm.train.checkpoint import load
 
     t0 = time.perf_counter()
     config = load_config(base, list(overrides))
-    result = train(config, out_dir=out, progress=False, resume=False)
-    if result.interrupted:
-        raise TrainingInterrupted(f"training in {out} stopped at step {result.steps} of "
-                                  f"{config.max_steps}")
+    result = train_to_end(config, out)
     model, tok = load(result.checkpoint)
     rows = [r for r in result.metrics if r.get("split") == "train"]
     summary = {"parameters": sum(p.numel() for p in model.parameters()), "steps": result.steps,
@@ -71,94 +67,78 @@ def _batch(states) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return x, e, torch.tensor([len(s) for s, _ in states])
 
 
-def _run(model, states, *, max_steps, batch_size, **kw):
-    outs, steps, halted = [], [], []
+def _generate(model, states, *, max_steps: int, batch_size: int, temperature: float = 0.0, seed=None) -> dict:
+    """Generate from every start state ``(tokens, editable)`` in batches (the batch from state ``i``
+    seeded ``seed + i``): the outputs, transitions and forward passes per state, and why each halted."""
+    out = {"outputs": [], "steps": [], "nfe": [], "halted": []}
     for i in range(0, len(states), batch_size):
         x, e, n = _batch(states[i:i + batch_size])
-        res = generate(model, x, lengths=n, editable=e, max_steps=max_steps, **kw)
-        outs += res.sequences()
-        steps += res.steps.tolist()
-        halted += res.halted
-    return outs, steps, halted
+        res = generate(model, x, lengths=n, editable=e, max_steps=max_steps, temperature=temperature,
+                       seed=None if seed is None else seed + i)
+        out["outputs"] += res.sequences()
+        out["steps"] += res.steps.tolist()
+        out["nfe"] += res.nfe.tolist()
+        out["halted"] += res.halted
+    return out
+
+
+def _scored(name: str, ok, costs, halted=None) -> dict:
+    """``name`` (the rate of ``ok``) with its SE and bootstrap CI, the mean cost and the halt reasons."""
+    rate, rate_err = rate_se(ok)
+    s, s_se = mean_se(costs)
+    out = {name: rate, f"{name}_se": rate_err, f"{name}_ci": interval(ok), "steps_mean": s, "steps_se": s_se}
+    return out if halted is None else {**out, "halted": {h: halted.count(h) for h in set(halted)}}
 
 
 def parity_eval(model, tests, *, batch_size: int = 64) -> dict:
     """Accuracy and steps at each ``(length, n)`` of ``tests`` (random bits, seeded by the length)."""
     tok = parity.tokenizer()
-    acc, rows = {}, {}
+    rows = {}
     for length, n in tests:
         bits = parity.random_bits(n, length, seed=1000 + length)
         t0 = time.perf_counter()
-        outs, steps, halted = _run(model, [parity.start_state(b, tok) for b in bits],
-                                   max_steps=4 * length + 16, batch_size=batch_size)
-        ok = parity.verify(outs, bits, tok)
-        a, a_se = rate_se(ok)
-        s, s_se = mean_se(steps)
-        acc[str(length)] = a
+        run = _generate(model, [parity.start_state(b, tok) for b in bits], max_steps=4 * length + 16,
+                        batch_size=batch_size)
+        ok = parity.verify(run["outputs"], bits, tok)
         solver = [len(parity.trajectory(b, tok)) - 1 for b in bits] if length <= 1000 else None
-        rows[str(length)] = {"n": n, "accuracy": a, "accuracy_se": a_se, "accuracy_ci": interval(ok),
-                             "steps_mean": s, "steps_se": s_se,
+        rows[str(length)] = {"n": n, **_scored("accuracy", ok, run["steps"], run["halted"]),
                              "solver_steps_mean": mean_se(solver)[0] if solver else None,
-                             "halted": {h: halted.count(h) for h in set(halted)},
                              "wall_s": time.perf_counter() - t0}
-    return {"accuracy": acc, "by_length": rows}
+    return {"accuracy": {k: r["accuracy"] for k, r in rows.items()}, "by_length": rows}
 
 
 def rewrite_eval(model, lengths, n: int, *, batch_size: int = 100) -> dict:
     tok = rewrite.tokenizer()
-    validity, rows = {}, {}
+    rows = {}
     for length in lengths:
         texts = rewrite.random_inputs(n, length, length, seed=2000 + length)
-        outs, steps, halted = _run(model, [rewrite.start_state(t, tok) for t in texts], max_steps=16,
-                                   batch_size=batch_size)
-        ok = rewrite.verify(outs, texts, tok)
-        v, v_se = rate_se(ok)
-        s, s_se = mean_se(steps)
-        validity[str(length)] = v
-        rows[str(length)] = {"n": n, "validity": v, "validity_se": v_se, "validity_ci": interval(ok),
-                             "steps_mean": s, "steps_se": s_se,
-                             "halted": {h: halted.count(h) for h in set(halted)}}
-    return {"validity": validity, "by_length": rows}
+        run = _generate(model, [rewrite.start_state(t, tok) for t in texts], max_steps=16,
+                        batch_size=batch_size)
+        ok = rewrite.verify(run["outputs"], texts, tok)
+        rows[str(length)] = {"n": n, **_scored("validity", ok, run["steps"], run["halted"])}
+    return {"validity": {k: r["validity"] for k, r in rows.items()}, "by_length": rows}
 
 
 def sudoku_ap_eval(model, puzzles, *, temperature: float, max_steps: int, seed: int, batch_size: int = 100):
     tok = sudoku.tokenizer()
-    states = [(sudoku.start_state(p, tok), None) for p in puzzles]
-    outs, steps, halted = [], [], []
-    for i in range(0, len(states), batch_size):
-        x = torch.tensor([s for s, _ in states[i:i + batch_size]])
-        res = generate(model, x, max_steps=max_steps, temperature=temperature, seed=seed + i)
-        outs += res.sequences()
-        steps += res.nfe.tolist()
-        halted += res.halted
-    ok = sudoku.verify(outs, puzzles, tok)
-    rate, rate_err = rate_se(ok)
-    s, s_se = mean_se(steps)
-    return {"n": len(puzzles), "solve_rate": rate, "solve_rate_se": rate_err, "solve_rate_ci": interval(ok),
-            "steps_mean": s, "steps_se": s_se, "steps_ci": interval(steps), "temperature": temperature,
-            "halted": {h: halted.count(h) for h in set(halted)}}, ok
+    states = [(s, [t == tok.mask_id for t in s]) for s in (sudoku.start_state(p, tok) for p in puzzles)]
+    run = _generate(model, states, max_steps=max_steps, batch_size=batch_size, temperature=temperature,
+                    seed=seed)
+    ok = sudoku.verify(run["outputs"], puzzles, tok)
+    scored = _scored("solve_rate", ok, run["nfe"], run["halted"])
+    return {"n": len(puzzles), **scored, "steps_ci": interval(run["nfe"]), "temperature": temperature}, ok
 
 
 def sudoku_mdm_eval(model, puzzles, solutions, *, batch_size: int = 100):
     """The baseline: a plain MDM, one most-confident cell per step (TopK(1), greedy)."""
-    from mdm.sampling import TopK, sample
+    from mdm.eval.verified import decode_and_verify
+    from mdm.sampling import TopK
     from mdm.tasks.sudoku import SudokuDataset
 
-    ds = SudokuDataset(puzzles, solutions)
-    ok, nfe = [], []
-    for i in range(0, len(ds), batch_size):
-        out = sample(model, prompt=ds.prompts()[i:i + batch_size], length=ds.answer_len,
-                     unmasker=TopK(1, proxy="confidence"), temperature=0.0)
-        ok.append(ds.verify(out.tokens))
-        nfe.append(out.nfe)
-    ok = torch.cat(ok)
-    rate, rate_err = rate_se(ok)
-    nfe = torch.cat(nfe)
-    s, s_se = mean_se(nfe)
-    return {"n": len(ds), "solve_rate": rate, "solve_rate_se": rate_err, "solve_rate_ci": interval(ok),
-            "steps_mean": s, "steps_se": s_se, "steps_ci": interval(nfe),
+    ok, nfe = decode_and_verify(model, SudokuDataset(puzzles, solutions), TopK(1, proxy="confidence"),
+                                batch_size=batch_size, seed=None)
+    return {"n": len(ok), **_scored("solve_rate", ok, nfe), "steps_ci": interval(nfe),
             "decoding": "TopK(1, confidence), temperature 0"}, ok
-
 
 
 def _trajectory(model, task, text) -> dict:

@@ -1,14 +1,11 @@
 """``mdm exp decoding``: what fast decoding costs and what block diffusion buys.
 
-1. **Approximate caches on a long prompt** (:mod:`mdm.experiments.decoding.copy`): accuracy of a
-   copy task trained here, per cache mode (none / prefix / dual / dual refreshed every 2 passes;
-   Fast-dLLM, arXiv 2505.22618), with token agreement against the uncached run.
-2. **Block diffusion on KJV** (:mod:`mdm.experiments.decoding.kjv`): validation NELBO of
-   block-causal models (block sizes 4 / 16 / 64; BD3-LM, arXiv 2503.09573) against the
-   bidirectional MDM at equal steps, with sample quality beside it.
+1. **Approximate caches on a long prompt** (:mod:`.copy`): accuracy of a copy task per cache mode
+   (Fast-dLLM, arXiv 2505.22618), with token agreement against the uncached run.
+2. **Block diffusion on KJV** (:mod:`.kjv`): validation NELBO of block-causal models (BD3-LM, arXiv
+   2503.09573) against the bidirectional MDM at equal steps, with sample quality beside it.
 
-Decoding speed (tokens/s of each cache mode, the exact block cache) is measured by
-``benchmarks/decoding.py``, side by side on one thread.
+Decoding speed is measured by ``benchmarks/decoding.py``, side by side on one thread.
 """
 
 from __future__ import annotations
@@ -93,22 +90,6 @@ def _report(result: dict, p: Preset) -> str:
     return "\n".join(lines)
 
 
-def _verdict(result: dict) -> list[str]:
-    lines = []
-    if "copy" in result:
-        first = [r for r in result["copy"]["rows"] if r["decoder"] == result["copy"]["rows"][0]["decoder"]]
-        lines.append(f"copy task, {first[0]['decoder']}: exact match "
-                     + ", ".join(f"{r['mode']} {r['exact_match']:.3f}" for r in first))
-    rows = result.get("kjv", {}).get("rows", [])
-    bi = next((r for r in rows if r["block_size"] is None), None)
-    best = min((r for r in rows if r["block_size"] is not None and r["val_bits_per_char"] is not None),
-               key=lambda r: r["val_bits_per_char"], default=None)
-    if bi and best and bi["val_bits_per_char"] is not None:
-        lines.append(f"KJV: best block model {best['model']} {best['val_bits_per_char']:.3f} bits/char vs "
-                     f"bidirectional {bi['val_bits_per_char']:.3f} at {bi['steps']} steps")
-    return lines
-
-
 def _evidence(result: dict, p: Preset) -> dict:
     return {"n_test": p.copy.n_test, "method": "point estimates (no CI)", "setting": "our proxy"}
 
@@ -126,5 +107,5 @@ EXPERIMENT = Experiment(
     parts=lambda p: [
         Part("copy", lambda p, seed, ctx: run_copy(p.copy, seed, progress=ctx.progress)),
         Part("kjv", lambda p, seed, ctx: run_kjv(p.kjv, ctx.out_dir, seed, progress=ctx.progress))],
-    assemble=lambda p, results, seed: dict(results), report=_report, plots=_plots, verdict=_verdict,
+    assemble=lambda p, results, seed: dict(results), report=_report, plots=_plots,
     evidence=_evidence, headline=_headline)

@@ -1,14 +1,11 @@
 """The cost of approximate KV caches on a task with a long prompt (``mdm exp decoding``, part 1).
 
-Copy task: the prompt is ``P`` uniform random symbols and the answer is its first ``A`` symbols,
-so every answer token must be read from the far end of a long context.  A small bidirectional
-transformer is trained here on the answer positions only (the MDM NELBO with the prompt never
-masked) and then decoded once per cache mode (Fast-dLLM, arXiv 2505.22618): no cache, ``prefix``,
-``dual`` and ``dual`` refreshed every 2 passes, by three decoders: ``Threshold`` in blocks (few
-passes per block), ``TopK(1)`` in blocks (one token per pass) and ``TopK(1)`` over the whole
-answer in one block (the cache refreshed once, the longest reuse of stale keys/values).  Reported:
-per-token and exact-match accuracy on fresh test prompts, token agreement with the uncached run,
-NFE and wall time -- the approximation's cost measured, not assumed.
+Copy task: the prompt is ``P`` uniform random symbols, the answer its first ``A`` symbols, so every
+answer token must be read from the far end of a long context.  A small bidirectional transformer
+trained here on the answer positions (the MDM NELBO, prompt never masked) is decoded once per cache
+mode (Fast-dLLM, arXiv 2505.22618: none, ``prefix``, ``dual``, ``dual`` refreshed every 2 passes) by
+``Threshold`` in blocks, ``TopK(1)`` in blocks and ``TopK(1)`` over the whole answer in one block
+(the longest reuse of stale keys/values): the approximation's cost measured, not assumed.
 """
 
 from __future__ import annotations
@@ -104,18 +101,13 @@ def evaluate_cache_modes(model, p: CopyPreset, seed: int) -> list[dict]:
             seconds = time.perf_counter() - t0
             got = out.tokens[:, p.prompt_len:]
             ref = got if ref is None else ref
-            rows.append(_row(decoder, label, got, answers, ref, out.nfe, seconds, p))
+            rows.append({"decoder": decoder, "mode": label,
+                         "token_accuracy": float((got == answers).double().mean()),
+                         "exact_match": float((got == answers).all(dim=1).double().mean()),
+                         "agreement_with_no_cache": float((got == ref).double().mean()),
+                         "mean_nfe": float(out.nfe.double().mean()), "seconds": seconds,
+                         "tokens_per_second": p.n_test * p.answer_len / seconds})
     return rows
-
-
-def _row(decoder, label, got, answers, ref, nfe, seconds, p: CopyPreset) -> dict:
-    return {
-        "decoder": decoder, "mode": label, "token_accuracy": float((got == answers).double().mean()),
-        "exact_match": float((got == answers).all(dim=1).double().mean()),
-        "agreement_with_no_cache": float((got == ref).double().mean()),
-        "mean_nfe": float(nfe.double().mean()), "seconds": seconds,
-        "tokens_per_second": p.n_test * p.answer_len / seconds,
-    }
 
 
 def run_copy(p: CopyPreset, seed: int, progress: bool = False) -> dict:

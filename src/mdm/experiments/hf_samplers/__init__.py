@@ -1,21 +1,13 @@
 """mdm's samplers on a real pretrained masked LM: AntiBERTy (antibody sequences) through from_hf.
 
-The EB-sampler (Ben-Hamu et al., arXiv 2505.24857), confidence Threshold and the LLaDA-style
-Scheduled sampler each generate the rest of a human VH3 heavy chain after its framework-1 prefix
-``[CLS] EVQLVESGGGLVQPGGSLRLSCAAS``.  Per setting:
+Part ``continue``: the EB-sampler (Ben-Hamu et al., arXiv 2505.24857), confidence Threshold and the
+LLaDA-style Scheduled sampler each generate the rest of a human VH3 heavy chain after its framework-1
+prefix.  At temperature 1: NFE, the NELBO per residue of the samples under the same model
+(``mdm.elbo`` with the prefix never masked: an upper bound on their -log p; the model ships no
+held-out data) and the share of residues in the amino-acid alphabet; at temperature 0: NFE and
+agreement with one-token-per-step greedy decoding.  Part ``infill``: :mod:`.infill`.
 
-* temperature 1 (samples of the model): NFE per sequence, the NELBO per token of the samples
-  under the same model (``mdm.elbo``, prefix never masked: an upper bound on their -log p per
-  residue; the model ships no held-out data, so the reference is the one-token-per-step
-  sampler) with a bootstrap CI over the sequences, and the share of residues in the 20-letter
-  amino-acid alphabet;
-* temperature 0: NFE and agreement (share of positions equal) with one-token-per-step greedy
-  decoding (``Scheduled(steps=L)``, i.e. ``TopK(1)``).
-
-Part ``infill`` (:mod:`mdm.experiments.hf_samplers.infill`): masked residues of real heavy chains
-filled in by each sampler vs a one-shot argmax.  ``continue`` is the part above.
-
-Nothing is trained here (the runner's seed is the sampling seed).  Needs the antiberty 0.1.3 wheel
+Nothing is trained (the runner's seed is the sampling seed).  Needs the antiberty 0.1.3 wheel
 (``pip install 'mdm-lab[protein]'`` or ``$MDM_ANTIBERTY_WHEEL``).
 """
 
@@ -27,13 +19,12 @@ from pathlib import Path
 
 import torch
 
-from mdm.experiments.common import interval, markdown_table, with_ci
-from mdm.experiments.hf_samplers.infill import InfillSetup, infill_part
-from mdm.experiments.hf_samplers.model import load_model
+from mdm.experiments.common import interval, markdown_table, with_ci, with_p
+from mdm.experiments.hf_samplers.infill import InfillSetup, infill_part, settings
 from mdm.experiments.plotting import figure
 from mdm.experiments.runner import Experiment, Part
 
-__all__ = ["EXPERIMENT", "PREFIX", "PRESETS", "Setup", "load_model"]
+__all__ = ["EXPERIMENT", "PREFIX", "PRESETS", "Setup"]
 
 PREFIX = "EVQLVESGGGLVQPGGSLRLSCAAS"  # human VH3 framework 1 (as in trastuzumab)
 FAMILIES = (("scheduled", "o", "steps"), ("eb", "s", "gamma"), ("threshold", "^", "tau"))
@@ -67,20 +58,15 @@ PRESETS = {
 
 
 def _settings(s: Setup):
-    from mdm.sampling import EntropyBounded, Scheduled, Threshold
-
-    out = [("scheduled", f"steps={s.length // d}", Scheduled(steps=s.length // d)) for d in s.steps_div]
-    out += [("eb", f"gamma={g:g}", EntropyBounded(gamma=g)) for g in s.gamma]
-    out += [("threshold", f"tau={t:g}", Threshold(tau=t)) for t in s.tau]
-    return out
+    return settings(steps=[s.length // d for d in s.steps_div], gamma=s.gamma, tau=s.tau)
 
 
 def continue_part(s: Setup, seed: int, ctx) -> dict:
     """Every setting at T = 1 (``num`` samples) and T = 0 (one greedy sequence)."""
     import mdm
-    from mdm.models.hf.antiberty import AMINO_ACIDS
+    from mdm.models.hf.antiberty import AMINO_ACIDS, load_antiberty
 
-    den = load_model()
+    den = load_antiberty()
     tok, n = den.tokenizer, s.length
     prompt = torch.tensor([tok.cls_token_id] + tok(PREFIX, add_special_tokens=False)["input_ids"])
     p = prompt.numel()
@@ -107,21 +93,18 @@ def continue_part(s: Setup, seed: int, ctx) -> dict:
             "seconds": seconds,
             "example": tok.decode(hot.tokens[0, p:].tolist(), skip_special_tokens=True),
         })
-        r = rows[-1]
-        ctx.log(f"{family:9s} {label:11s} NFE {r['nfe']:6.1f}  NELBO/token {r['nelbo_per_token']:.3f}"
-                f"  greedy NFE {r['greedy_nfe']:3d} agreement {r['greedy_agreement']:.3f}")
+        ctx.log(f"{family:9s} {label:11s} NFE {rows[-1]['nfe']:6.1f}  "
+                f"NELBO/token {rows[-1]['nelbo_per_token']:.3f}")
     return {"rows": rows}
 
 
 def _assemble(s: Setup, results: dict, seed: int) -> dict:
     import transformers
 
-    out = {"experiment": "hf-samplers", "model": "AntiBERTy (antiberty 0.1.3)", "length": s.length,
-           "prefix": PREFIX, "rows": results.get("continue", {}).get("rows", []),
-           "transformers": transformers.__version__}
-    if "infill" in results:
-        out["infill"] = results["infill"]
-    return out
+    infill = {"infill": results["infill"]} if "infill" in results else {}
+    return {"experiment": "hf-samplers", "model": "AntiBERTy (antiberty 0.1.3)", "length": s.length,
+            "prefix": PREFIX, "rows": results.get("continue", {}).get("rows", []),
+            "transformers": transformers.__version__, **infill}
 
 
 def _report(result: dict, s: Setup) -> str:
@@ -142,12 +125,8 @@ def _report(result: dict, s: Setup) -> str:
 
 
 def _infill_lines(inf: dict) -> list[str]:
-    def vs(r):
-        d = r.get("vs_argmax")
-        return "-" if d is None else f"{with_ci(d['diff'], d['ci'], digits=3, sign=True)} (p {d['p']:.2g})"
-
-    table = [[r["sampler"], r["setting"], with_ci(r["recovery"], r.get("recovery_ci"), digits=3), vs(r),
-              r["nfe"]] for r in inf["rows"]]
+    table = [[r["sampler"], r["setting"], with_ci(r["recovery"], r.get("recovery_ci"), digits=3),
+              with_p(r.get("vs_argmax"), digits=3), r["nfe"]] for r in inf["rows"]]
     return [f"## Infilling: {inf['templates']} heavy-chain templates ({', '.join(inf['chains'])}) with "
             f"{inf['masked_per_template']:.1f} random residues masked, temperature 0", "",
             "Recovery of the masked residues [95% percentile bootstrap CI over templates]; minus the "

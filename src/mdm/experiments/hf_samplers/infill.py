@@ -12,20 +12,9 @@ from dataclasses import dataclass
 import torch
 
 from mdm.experiments.common import interval, paired
+from mdm.models.hf.antiberty import HEAVY_CHAINS
 
-__all__ = ["HEAVY_CHAINS", "InfillSetup", "infill_part"]
-
-# Public heavy-chain variable domains (INN sequences), used as held-out text for infilling.
-HEAVY_CHAINS = {
-    "trastuzumab": "EVQLVESGGGLVQPGGSLRLSCAASGFNIKDTYIHWVRQAPGKGLEWVARIYPTNGYTRYADSVKGRFTISADTSKNTA"
-                   "YLQMNSLRAEDTAVYYCSRWGGDGFYAMDYWGQGTLVTVSS",
-    "adalimumab": "EVQLVESGGGLVQPGRSLRLSCAASGFTFDDYAMHWVRQAPGKGLEWVSAITWNSGHIDYADSVEGRFTISRDNAKNSLY"
-                  "LQMNSLRAEDTAVYYCAKVSYLSTASSLDYWGQGTLVTVSS",
-    "pembrolizumab": "QVQLVQSGVEVKKPGASVKVSCKASGYTFTNYYMYWVRQAPGQGLEWMGGINPSNGGTNFNEKFKNRVTLTTDSSTTT"
-                     "AYMELKSLQFDDTAVYYCARRDYRFDMGFDYWGQGTTVTVSS",
-    "nivolumab": "QVQLVESGGGVVQPGRSLRLDCKASGITFSNSGMHWVRQAPGKGLEWVAVIWYDGSKRYYADSVKGRFTISRDNSKNTLF"
-                 "LQMNSLRAEDTAVYYCATNDDYWGQGTLVTVSS",
-}
+__all__ = ["InfillSetup", "infill_part", "settings"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +29,17 @@ class InfillSetup:
     k: tuple[int, ...]
     gamma: tuple[float, ...]
     tau: tuple[float, ...]
+
+
+def settings(*, steps=(), k=(), gamma=(), tau=()) -> list[tuple[str, str, object]]:
+    """``(family, label, unmasker)``: Scheduled at each of ``steps``, TopK at each ``k``, EB at each
+    ``gamma``, Threshold at each ``tau``, in that order."""
+    from mdm.sampling import EntropyBounded, Scheduled, Threshold, TopK
+
+    return [*(("scheduled", f"steps={n}", Scheduled(steps=n)) for n in steps),
+            *(("topk", f"k={n}", TopK(k=n)) for n in k),
+            *(("eb", f"gamma={g:g}", EntropyBounded(gamma=g)) for g in gamma),
+            *(("threshold", f"tau={t:g}", Threshold(tau=t)) for t in tau)]
 
 
 def _templates(den, s: InfillSetup, seed: int):
@@ -60,19 +60,16 @@ def _templates(den, s: InfillSetup, seed: int):
 def infill_part(setup, seed: int, ctx) -> dict:
     """Each sampler fills the holes of every template (temperature 0); one sampling call per chain."""
     import mdm
-    from mdm.experiments.hf_samplers.model import load_model
-    from mdm.sampling import EntropyBounded, Threshold, TopK
+    from mdm.models.hf.antiberty import load_antiberty
+    from mdm.sampling import TopK
 
     s: InfillSetup = setup.infill
-    den = load_model()
+    den = load_antiberty()
     batches = _templates(den, s, seed)
     most = max(int((t == den.mask_id).sum(dim=1).max()) for t, _ in batches)
-    settings = [("one-shot argmax", "k=all", TopK(k=most))]
-    settings += [("topk", f"k={k}", TopK(k=k)) for k in s.k]
-    settings += [("eb", f"gamma={g:g}", EntropyBounded(gamma=g)) for g in s.gamma]
-    settings += [("threshold", f"tau={t:g}", Threshold(tau=t)) for t in s.tau]
     rows, argmax = [], None
-    for family, label, unmasker in settings:
+    for family, label, unmasker in [("one-shot argmax", "k=all", TopK(k=most)),
+                                    *settings(k=s.k, gamma=s.gamma, tau=s.tau)]:
         hits, nfe = [], []
         for template, truth in batches:
             out = mdm.sample(den, template=template, unmasker=unmasker, temperature=0.0, seed=seed)

@@ -1,54 +1,49 @@
 """ReMDM's inference-time scaling on the demo-size text model: ``mdm exp remdm``.
 
 Wang et al., "Remasking Discrete Diffusion Models with Inference-Time Scaling" (arXiv 2503.00307):
-with more sampling steps than positions, MDLM's ancestral sampler stops improving (a position
-is revealed once, so NFE <= L), while ReMDM keeps revising tokens and sample quality keeps rising.
-Checked here on the character-level KJV model of ``mdm demo`` (``kjv-char-tiny``, trained here):
-sample entropy, n-gram JS divergence to held-out text and generative perplexity (SmolLM2-135M,
-when installed) against steps T = L/4 .. 4L, for Ancestral and ReMDM-cap / ReMDM-loop at the same
-T; NFE is measured (ReMDM spends about T forwards, Ancestral at most L).
-
-Settings are chosen on one half of the validation rows (ReMDM-cap's ``eta`` at T = 2L, lowest
-mean n-gram JS), and every number is reported on the other half.  Nucleus ``top_p`` as in the
-paper's text runs.
+with more steps than positions, MDLM's ancestral sampler stops improving (NFE <= L), while ReMDM
+keeps revising tokens.  On the KJV model of ``mdm demo`` (trained here): sample entropy, n-gram JS
+to held-out text and generative perplexity (SmolLM2-135M, when installed) against steps T = L/4 ..
+4L for Ancestral, ReMDM-cap and ReMDM-loop, with measured NFE.  ReMDM-cap's ``eta`` is chosen at
+T = 2L on one half of the validation rows (lowest n-gram JS); every number is reported on the other.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from mdm.experiments.plotting import figure
-from mdm.experiments.runner import Experiment, Part, TrainingInterrupted
+from mdm.experiments.common import markdown_table
+from mdm.experiments.plotting import figure, label_axes
+from mdm.experiments.runner import Experiment, Part
 
 __all__ = ["EXPERIMENT", "PRESETS", "samplers"]
 
 PRESETS = {
-    # steps multiples of L; eta grid for the selection; samples per sampler; training steps
-    "quick": dict(quick=True, train_steps=None, multiples=(0.5, 1, 2), etas=(0.02, 0.1), num=8, genppl=False),
-    "full": dict(quick=False, train_steps=None, multiples=(0.25, 0.5, 1, 2, 4), etas=(0.02, 0.05),
-                 num=64, genppl=True),
+    # quick: the demo's quick model; steps multiples of L; eta grid for the selection; samples per sampler
+    "quick": dict(quick=True, multiples=(0.5, 1, 2), etas=(0.02, 0.1), num=8, genppl=False),
+    "full": dict(quick=False, multiples=(0.25, 0.5, 1, 2, 4), etas=(0.02, 0.05), num=64, genppl=True),
 }
 TOP_P = 0.9
 LOOP = dict(loop_t=(0.55, 0.05), alpha_on=0.9)  # the paper's ReMDM-loop setting for text
+FAMILIES = ("ancestral", "remdm-cap", "remdm-loop")
 
 
 def _trained(cfg, run_dir: Path, log):
     """Train ``cfg`` into ``run_dir``, or reuse a finished run there with the same config."""
     import yaml
 
-    from mdm.train import checkpoint, train
+    from mdm.experiments.training import train_to_end
+    from mdm.train import checkpoint
+
+    def without_out_dir(config: dict) -> dict:
+        return {k: v for k, v in config.items() if k != "out_dir"}
 
     ckpt, saved = run_dir / "checkpoint", run_dir / "config.yaml"
-    def same(d: dict) -> dict:
-        return {k: v for k, v in d.items() if k != "out_dir"}
-
-    if ckpt.exists() and saved.exists() and same(yaml.safe_load(saved.read_text())) == same(cfg.to_dict()):
+    if (ckpt.exists() and saved.exists()
+            and without_out_dir(yaml.safe_load(saved.read_text())) == without_out_dir(cfg.to_dict())):
         log(f"reusing the trained model in {run_dir} (same config)")
         return checkpoint.load(ckpt), None
-    res = train(cfg, out_dir=run_dir, progress=False, resume=False)
-    if res.interrupted:
-        raise TrainingInterrupted(f"training in {run_dir} stopped at step {res.steps} of "
-                                  f"{cfg.max_steps}")
+    res = train_to_end(cfg, run_dir)
     return checkpoint.load(res.checkpoint), {"steps": res.steps, "wall_time_s": res.wall_time,
                                               "final_val": res.final_val}
 
@@ -74,13 +69,13 @@ def scaling(p: dict, seed: int, ctx) -> dict:
 
     from mdm.demo_setup import demo_config
     from mdm.eval.genppl import load_reference_lm, reference_lm_available
-    from mdm.eval.sample_table import heldout_row, measure_sampler
+    from mdm.eval.sample_table import heldout_row, measure_sampler, reference_split
     from mdm.experiments.training import seeded
     from mdm.sampling import ReMDM
     from mdm.train import build_data
 
     log = ctx.log
-    cfg = demo_config(quick=p["quick"], steps=p["train_steps"], seed=seed)
+    cfg = demo_config(quick=p["quick"], seed=seed)
     (model, tokenizer), trained = _trained(cfg, ctx.out_dir / seeded("train", seed), log)
     bundle = build_data(cfg)
     val = torch.stack([bundle.val[i]["input_ids"] for i in range(len(bundle.val))])
@@ -103,16 +98,12 @@ def scaling(p: dict, seed: int, ctx) -> dict:
     eta = min(selection, key=selection.get)
 
     # 2. the sweep, reported on the other half
-    heldout, pool = report_rows[:num], report_rows[num:]
-    if pool.shape[0] == 0:
-        heldout, pool = None, report_rows
+    heldout, pool = reference_split(report_rows, num)
     rows = []
     for family, label, steps, unmasker in samplers(length, p["multiples"], eta):
         row = measure(label, unmasker, pool, seed)
         rows.append({"family": family, "steps": steps, **row.to_dict()})
-        g = f"{row.genppl.perplexity:.1f}" if row.genppl else "-"  # as report.md shows a missing one
-        log(f"{label:<32} NFE {row.nfe:6.1f}  entropy {row.quality.sequence_entropy_bits:.3f}  "
-            f"JS {row.quality.mean_js_bits:.4f}  genPPL {g}")
+        log(f"{label:<32} NFE {row.nfe:6.1f}  JS {row.quality.mean_js_bits:.4f}")
     floor = heldout_row(heldout, pool, tokenizer, lm).to_dict() if heldout is not None else None
 
     return {"length": length, "num_samples": num, "top_p": TOP_P, "temperature": 1.0,
@@ -130,65 +121,39 @@ def _plots(result: dict, out_dir: Path) -> list[str]:
         metrics.append(("gen. PPL", lambda r: r["genppl"]["perplexity"]))
     with figure(out_dir / "remdm_scaling.png", ncols=len(metrics), size=(4.2 * len(metrics), 3.4), dpi=120,
                 squeeze=False, title="ReMDM vs ancestral: sample quality vs steps") as (fig, axes):
-        _draw(result, metrics, axes[0])
+        for ax, (name, get) in zip(axes[0], metrics):
+            for family in FAMILIES:
+                rs = [r for r in result["rows"] if r["family"] == family]
+                if rs:
+                    ax.plot([r["steps"] for r in rs], [get(r) for r in rs], "o-", label=family)
+            if result["heldout"] is not None:
+                ax.axhline(get(result["heldout"]), color="gray", ls="--", label="held-out text")
+            ax.axvline(result["length"], color="k", lw=0.5)
+            label_axes(ax, xlabel="steps T (vertical line: T = L)", ylabel=name, title=name, log2x=True,
+                       legend=8 if ax is axes[0][0] else None)
     return ["remdm_scaling.png"]
-
-
-def _draw(result: dict, metrics, axes) -> None:
-    for ax, (name, get) in zip(axes, metrics):
-        for family in ("ancestral", "remdm-cap", "remdm-loop"):
-            rs = [r for r in result["rows"] if r["family"] == family]
-            if rs:
-                ax.plot([r["steps"] for r in rs], [get(r) for r in rs], "o-", label=family)
-        if result["heldout"] is not None:
-            ax.axhline(get(result["heldout"]), color="gray", ls="--", label="held-out text")
-        ax.axvline(result["length"], color="k", lw=0.5)
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("steps T (vertical line: T = L)")
-        ax.set_ylabel(name)
-        ax.set_title(name)
-    axes[0].legend(fontsize=8)
 
 
 def _report(result: dict, p: dict) -> str:
     sel = result["selection"]
-    lines = [
+    rows = list(result["rows"])
+    if result["heldout"]:
+        rows.append({"label": "held-out text", "steps": None, "nfe": None, **result["heldout"]})
+    table = [[r["label"], r["steps"] or "-", "-" if r["nfe"] is None else f"{r['nfe']:.1f}",
+              f"{r['quality']['sequence_entropy_bits']:.3f}", f"{r['quality']['mean_js_bits']:.4f}",
+              f"{r['genppl']['perplexity']:.1f}" if r.get("genppl") else "-"] for r in rows]
+    return "\n".join([
         f"# ReMDM inference-time scaling ({result['preset']} preset)", "",
         f"Character-level KJV model, L = {result['length']}, {result['num_samples']} samples per row, "
         f"temperature 1, top-p {result['top_p']}. eta chosen on the selection half of the validation rows "
         f"at T = {sel['steps']}: " + ", ".join(f"eta={k}: JS {v:.4f}" for k, v in sel["mean_js_bits"].items())
         + f" -> eta = {sel['eta']}. Rows below: the other half.", "",
-        "| sampler | T | NFE | entropy (bits) | n-gram JS (bits) | gen. PPL |", "|---|---|---|---|---|---|",
-    ]
-    rows = list(result["rows"])
-    if result["heldout"]:
-        rows.append({"label": "held-out text", "steps": None, "nfe": None, **result["heldout"]})
-    for r in rows:
-        g = f"{r['genppl']['perplexity']:.1f}" if r.get("genppl") else "-"
-        nfe = "-" if r["nfe"] is None else f"{r['nfe']:.1f}"
-        q = r["quality"]
-        lines.append(f"| {r['label']} | {r['steps'] or '-'} | {nfe} | {q['sequence_entropy_bits']:.3f} "
-                     f"| {q['mean_js_bits']:.4f} | {g} |")
-    lines += ["", "![scaling](remdm_scaling.png)", ""]
-    return "\n".join(lines)
-
-
-def _verdict(result: dict) -> list[str]:
-    length = result["length"]
-    by = {(r["family"], r["steps"]): r for r in result["rows"]}
-    top = max(r["steps"] for r in result["rows"])
-    lines = []
-    for family in ("ancestral", "remdm-cap", "remdm-loop"):
-        r = by.get((family, top))
-        if r is not None:
-            lines.append(f"T = {top} (L = {length}): {family} n-gram JS "
-                         f"{r['quality']['mean_js_bits']:.4f} bits, NFE {r['nfe']:.1f}")
-    return lines
+        markdown_table(["sampler", "T", "NFE", "entropy (bits)", "n-gram JS (bits)", "gen. PPL"], table), "",
+        "![scaling](remdm_scaling.png)", ""])
 
 
 def _evidence(result: dict, p: dict) -> dict:
-    return {"n_test": p["num"], "method": "point estimates of sample quality (no CI)",
-            "setting": "our proxy"}
+    return {"n_test": p["num"], "method": "point estimates of sample quality (no CI)", "setting": "our proxy"}
 
 
 def _headline(result: dict) -> dict:
@@ -201,4 +166,4 @@ def _headline(result: dict) -> dict:
 
 EXPERIMENT = Experiment(name="remdm", presets=PRESETS, parts=lambda p: [Part("scaling", scaling)],
                         assemble=lambda p, results, seed: dict(results["scaling"]), report=_report,
-                        plots=_plots, verdict=_verdict, evidence=_evidence, headline=_headline)
+                        plots=_plots, evidence=_evidence, headline=_headline)

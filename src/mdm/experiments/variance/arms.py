@@ -20,10 +20,9 @@ import torch.nn.functional as F
 from mdm import variance as mv
 from mdm.losses import diffusion_loss
 from mdm.models.transformer import TransformerConfig, TransformerDenoiser
-from mdm.sampling import TopK, sample
 
-__all__ = ["Arm", "ARMS", "make_model", "pretrain_mdm", "sft", "mdm_accuracy", "estimator_variance",
-           "pretrain_ar", "sft_ar", "ar_accuracy", "ar_loss_variance"]
+__all__ = ["Arm", "ARMS", "make_model", "pretrain_mdm", "sft", "pretrain_ar", "sft_ar", "ar_accuracy",
+           "ar_loss_variance"]
 
 
 @dataclass(frozen=True)
@@ -132,28 +131,6 @@ def sft(model, tokens, eligible, arm: Arm, ppots: mv.PPOTS | None, *, seed: int,
                               mask_sampler=mask_sampler, normalize="sequence", generator=gen).per_sample
 
     return _sft_loop(model, len(tokens), step_loss, seed=seed, copies=arm.copies, **loop)
-
-
-@torch.no_grad()
-def mdm_accuracy(model, dataset, eos_id: int, pad_id: int, batch: int = 256) -> list[bool]:
-    """Greedy decoding, one most-confident position per step (TopK(1)), stop at eos; exact match."""
-    prompts, correct = dataset.prompts(), []
-    for s in range(0, len(prompts), batch):
-        out = sample(model, prompt=prompts[s:s + batch], length=dataset.answer_len, unmasker=TopK(1),
-                     temperature=0.0, stop=eos_id, pad_id=pad_id, seed=s)
-        correct += dataset.verify(out.tokens).tolist()
-    return correct
-
-
-@torch.no_grad()
-def estimator_variance(model, tokens, eligible, arm: Arm, ppots, *, draws: int, seed: int = 0) -> float:
-    """Variance over ``draws`` noise draws of the batch loss on one fixed batch: the estimator noise
-    the arm's samplers leave in one SFT step (no data noise)."""
-    gen = torch.Generator().manual_seed(seed)
-    ts, ms = arm.time(ppots), arm.mask()
-    vals = [float(diffusion_loss(model, tokens, eligible=eligible, time_sampler=ts, mask_sampler=ms,
-                                 normalize="sequence", generator=gen).loss) for _ in range(draws)]
-    return statistics.variance(vals)
 
 
 # --- the autoregressive floor ----------------------------------------------------------------------

@@ -18,22 +18,22 @@ from types import SimpleNamespace
 import torch
 
 from mdm.eval.stats import paired_difference_clustered
+from mdm.eval.verified import decode_and_verify
 from mdm.experiments.common import interval
 from mdm.experiments.variance.arms import (
     ARMS,
     ar_accuracy,
     ar_loss_variance,
-    estimator_variance,
     make_model,
-    mdm_accuracy,
     pretrain_ar,
     pretrain_mdm,
     sft,
     sft_ar,
 )
 from mdm.experiments.variance.presets import DECOMP_EPS, Preset
+from mdm.sampling import TopK
 from mdm.tasks.arithmetic import ArithmeticConfig, ArithmeticDataset, make_valid
-from mdm.variance import PPOTS, decompose
+from mdm.variance import PPOTS, decompose, estimator_variance
 
 __all__ = ["ar_part", "assemble", "mdm_part"]
 
@@ -87,8 +87,8 @@ def mdm_part(p: Preset, seed: int, ctx) -> dict:
     fixed = slice(0, 64)
     arms, correct = {}, {}
 
-    def accuracy(m, ds):
-        return mdm_accuracy(m, ds, d.tok.eos_id, d.tok.pad_id)
+    def accuracy(m, ds):  # greedy, one most-confident position per step, stop at eos; exact match
+        return decode_and_verify(m, ds, TopK(1), stop=d.tok.eos_id, pad_id=d.tok.pad_id)[0].tolist()
 
     for arm in ARMS:
         runs, acc_by_seed = [], []
@@ -104,7 +104,8 @@ def mdm_part(p: Preset, seed: int, ctx) -> dict:
                 stats["end_abc"] = abc(model, s)
             runs.append(stats)
             acc_by_seed.append(acc)
-        est = estimator_variance(base, d.x_train[fixed], d.el_train[fixed], arm, ppots, draws=p.est_draws,
+        est = estimator_variance(base, d.x_train[fixed], eligible=d.el_train[fixed],
+                                 time_sampler=arm.time(ppots), mask_sampler=arm.mask(), draws=p.est_draws,
                                  seed=seed)
         arms[arm.name] = _arm_summary(runs, arm.copies, est)
         correct[arm.name] = _correct(acc_by_seed, d, arm.copies)

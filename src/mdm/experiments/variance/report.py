@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mdm.experiments.common import markdown_table, with_ci
+from mdm.experiments.common import markdown_table, with_ci, with_p
 from mdm.experiments.plotting import figure
 
 __all__ = ["plots", "report"]
@@ -14,8 +14,8 @@ def _acc(s: dict) -> str:
     return f"{with_ci(s['mean'], s['ci'], 100)} ({100 * s['min']:.1f}-{100 * s['max']:.1f})"
 
 
-def _diff(d: dict | None) -> str:
-    return "-" if d is None else f"{with_ci(d['diff'], d['ci'], 100, sign=True)} (p {d['p']:.2g})"
+def _abc(name: str, d: dict) -> list:
+    return [name, d["A"], d["B"], d["C"], d["A"] + d["B"] + d["C"], d["total"]]
 
 
 def _digits(result: dict, split: str) -> str:
@@ -40,13 +40,9 @@ def report(result: dict, cfg) -> str:
              "(min-max) over seeds.", "",
              "## A, B, C of the SFT loss (nats^2)", ""]
     head = ["model", "A (mask pattern)", "B (mask rate)", "C (data)", "A+B+C", "total (independent)"]
-    rows = [["MDM at init", init["A"], init["B"], init["C"], init["A"] + init["B"] + init["C"],
-             init["total"]]]
-    rows += [[f"after SFT: {n}", a["end_abc"]["A"], a["end_abc"]["B"], a["end_abc"]["C"],
-              a["end_abc"]["A"] + a["end_abc"]["B"] + a["end_abc"]["C"], a["end_abc"]["total"]]
-             for n, a in arms.items()]
-    rows += [["AR at init", 0.0, 0.0, ar["init_C"], ar["init_C"], ar["init_C"]],
-             ["AR after SFT", 0.0, 0.0, ar["end_C_mean"], ar["end_C_mean"], ar["end_C_mean"]]]
+    rows = [_abc("MDM at init", init), *(_abc(f"after SFT: {n}", a["end_abc"]) for n, a in arms.items())]
+    rows += [_abc(name, {"A": 0.0, "B": 0.0, "C": c, "total": c})
+             for name, c in (("AR at init", ar["init_C"]), ("AR after SFT", ar["end_C_mean"]))]
     lines += [markdown_table(head, rows), "",
               f"Init standard errors: A {init['A_se']:.3g}, B {init['B_se']:.3g}, C {init['C_se']:.3g}, "
               f"total {init['total_se']:.3g}.", "", "## Per arm", ""]
@@ -65,7 +61,7 @@ def report(result: dict, cfg) -> str:
               "Same seeds, same problems: a two-stage percentile bootstrap (seeds, then problems within "
               "each) gives the 95% CI, a sign flip per (seed, problem) the p-value.", ""]
     head = ["arm", "test, equal steps", "test, equal compute", "valid, equal steps", "valid, equal compute"]
-    rows = [[n, *(_diff(a.get("vs_standard", {}).get(split, {}).get(key)) for split in ("test", "valid")
+    rows = [[n, *(with_p(a.get("vs_standard", {}).get(split, {}).get(key), 100) for split in ("test", "valid")
                   for key in ("equal_steps", "equal_compute"))] for n, a in groups if n != "standard"]
     lines += [markdown_table(head, rows), "",
               "## Accuracy % at equal steps by operand digits (mean over seeds)", ""]

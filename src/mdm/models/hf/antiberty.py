@@ -26,9 +26,22 @@ import torch
 
 from mdm.errors import DependencyError, ModelConfigError
 
-__all__ = ["AMINO_ACIDS", "antiberty_folder", "find_antiberty"]
+__all__ = ["AMINO_ACIDS", "HEAVY_CHAINS", "antiberty_folder", "find_antiberty", "load_antiberty"]
 
 AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
+# Heavy-chain variable domains of four therapeutic antibodies (public INN sequences): real chains
+# whose residues a check masks and asks the model to recover (mdm exp hf-samplers, the tests).
+HEAVY_CHAINS = {
+    "trastuzumab": "EVQLVESGGGLVQPGGSLRLSCAASGFNIKDTYIHWVRQAPGKGLEWVARIYPTNGYTRYADSVKGRFTISADTSKNTA"
+                   "YLQMNSLRAEDTAVYYCSRWGGDGFYAMDYWGQGTLVTVSS",
+    "adalimumab": "EVQLVESGGGLVQPGRSLRLSCAASGFTFDDYAMHWVRQAPGKGLEWVSAITWNSGHIDYADSVEGRFTISRDNAKNSLY"
+                  "LQMNSLRAEDTAVYYCAKVSYLSTASSLDYWGQGTLVTVSS",
+    "pembrolizumab": "QVQLVQSGVEVKKPGASVKVSCKASGYTFTNYYMYWVRQAPGQGLEWMGGINPSNGGTNFNEKFKNRVTLTTDSSTTT"
+                     "AYMELKSLQFDDTAVYYCARRDYRFDMGFDYWGQGTTVTVSS",
+    "nivolumab": "QVQLVESGGGVVQPGRSLRLDCKASGITFSNSGMHWVRQAPGKGLEWVAVIWYDGSKRYYADSVKGRFTISRDNSKNTLF"
+                 "LQMNSLRAEDTAVYYCATNDDYWGQGTLVTVSS",
+}
+
 _MODEL = "antiberty/trained_models/AntiBERTy_md_smooth/"
 _VOCAB = "antiberty/trained_models/vocab.txt"
 _DROP = ("cls.species.", "cls.chain.", "cls.graft.", "bert.pooler.", "bert.embeddings.position_ids")
@@ -70,6 +83,17 @@ def _tokenizer(vocab: list[str]):
     return PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="[PAD]", unk_token="[UNK]",
                                    cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]",
                                    model_max_length=512)
+
+
+def load_antiberty(cache_dir: str | Path | None = None):
+    """AntiBERTy as an mdm denoiser (:func:`mdm.models.hf.from_hf`, kind ``masked-lm``), converted
+    once into ``cache_dir`` (default ``$MDM_CACHE/antiberty-0.1.3-hf``, ``$MDM_CACHE`` defaulting to
+    ``~/.cache/mdm``)."""
+    from mdm.models.hf import from_hf
+
+    if cache_dir is None:
+        cache_dir = Path(os.environ.get("MDM_CACHE", "~/.cache/mdm")).expanduser() / "antiberty-0.1.3-hf"
+    return from_hf(antiberty_folder(cache_dir), kind="masked-lm", verbose=False)
 
 
 def antiberty_folder(out_dir: str | Path, *, wheel: str | Path | None = None) -> Path:
