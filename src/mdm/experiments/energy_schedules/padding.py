@@ -1,17 +1,11 @@
-"""The padding regime of the energy schedules (issue 17): ``mdm exp energy-schedules``, part 4.
+"""Parts ``padding``, ``padding-control``, ``padding-unaligned`` (issue 17): the padding regime with
+a trained arithmetic model (Chen et al., arXiv 2509.13866 measured LLaDA-8B there).
 
-Chen et al. (arXiv 2509.13866) measured their convex Beta schedules on LLaDA-8B: confidence-ordered
-unmasking (LLaDA's low-confidence remasking, Nie et al. 2025), semi-autoregressive blocks and a
-generation length far longer than most answers, so most generated positions are easy end-of-text
-padding.  This part rebuilds that regime on a task with a verifier: the arithmetic task
-(:mod:`mdm.tasks.arithmetic`) with an answer region several times the answer (digits, ``eos``,
-then ``pad`` to the fixed length), a small model trained here (or a checkpoint), decoded with
-:class:`mdm.sampling.Scheduled` (confidence order), blocks and the stop rule (``stop=eos``).
-
-Per (schedule, N) it reports test accuracy +- SE, the per-step unmask counts of one block, and the
-mechanism: how many end-of-text positions (``eos`` or ``pad`` values) the schedule reveals in the
-first half of each block's steps (:func:`padding_reveals`).  The tuned Beta is chosen by
-:func:`mdm.tuning.tune_schedule` on a validation split, with the same decoding, and scored on test.
+Answers are padded with end-of-text to a fixed length; decoding is LLaDA-style: confidence-ordered
+:class:`mdm.sampling.Scheduled`, semi-AR blocks, ``stop=eos``, argmax values.  Per (schedule, N):
+test accuracy (paired with linear on the same problems), one block's unmask counts, and how many
+end-of-text positions the schedule reveals in the first half of each block's steps
+(:func:`padding_reveals`).  The tuned Beta is chosen on a validation split and scored on test.
 """
 
 from __future__ import annotations
@@ -29,12 +23,9 @@ from mdm.sampling.trace import Trace
 from mdm.schedules import BetaEnergy, Cosine, Linear, Schedule, unmask_counts
 from mdm.tuning import TuneConfig, tune_schedule
 
-PADDING_SCHEDULES: dict[str, Schedule] = {
-    "linear": Linear(),
-    "cosine": Cosine(),
-    "Beta(0.9,0.3)": BetaEnergy(0.9, 0.3),
-    "Beta(1,0.2)": BetaEnergy(1.0, 0.2),
-}
+PADDING_SCHEDULES: dict[str, Schedule] = {"linear": Linear(), "cosine": Cosine(),
+                                          "Beta(0.9,0.3)": BetaEnergy(0.9, 0.3),
+                                          "Beta(1,0.2)": BetaEnergy(1.0, 0.2)}
 
 
 @dataclass(frozen=True)
@@ -102,8 +93,8 @@ def decode(model, dataset, schedule: Schedule, steps: int, setup: PaddingSetup, 
 
 
 def padding_model(setup: PaddingSetup, out_dir: Path, seed: int = 0):
-    """``(model, validation split, test split, training summary)`` of the setup's config: loaded
-    when finished, else trained (fp32 on a CPU) -- the same path as the ``mdm exp eb-sampler`` tasks."""
+    """``(model, validation split, test split, training summary)``: loaded when finished, else trained
+    (the same path as ``mdm exp eb-sampler``'s tasks, whose :class:`TaskSetup` it uses)."""
     from mdm.experiments.eb_sampler import TaskSetup
     from mdm.experiments.training import task_kind, task_model
 
@@ -135,8 +126,7 @@ def _answer_lengths(dataset) -> dict:
 
 
 def run_padding(setup: PaddingSetup, out_dir: Path, seed: int, checkpoint_dir: str | None = None) -> dict:
-    """Train or load the setup's model (or load ``checkpoint_dir``), tune on validation, sweep on
-    test; the part's result."""
+    """Train or load the setup's model (or load ``checkpoint_dir``), tune on validation, sweep on test."""
     from mdm.eval.splits import task_eval_splits
     from mdm.train import checkpoint
 
@@ -181,3 +171,18 @@ def run_padding(setup: PaddingSetup, out_dir: Path, seed: int, checkpoint_dir: s
                       **{k: v for k, v in tuned.to_dict().items() if k in ("grid", "refined")}},
             "task": {"answer_len": test.answer_len, "prompt_len": test.prompt_len, **_answer_lengths(test)},
             "plot": f"sweep_{setup.name}.png", "wall_s": time.perf_counter() - t0}
+
+
+def padding_part(index: int):
+    """The preset's ``index``-th padding setup as a part (its ``checkpoint`` replaces training)."""
+
+    def run(p, seed: int, ctx) -> dict:
+        from mdm.experiments.energy_schedules.sweeps import convex_vs_linear
+
+        setup = p.padding[index]
+        part = run_padding(setup, ctx.out_dir, seed, setup.checkpoint)
+        part["claim"] = convex_vs_linear(part["rows"], "accuracy", max_steps=max(setup.steps),
+                                         higher_is_better=True)
+        return part
+
+    return run
