@@ -27,5 +27,6 @@ from mdm.languages.ngram import NGram
 from mdm.languages.spec import parse_language_spec
 from mdm.languages.view import LanguageView
 
-__all__ = ["HMM", "EntropyEstimate", "Enumerated", "ExactDenoiser", "Language", "LanguageView", "MarkovOracle",
-           "Miscalibrated", "NGram", "energy_toy_target", "fast_oracle", "parse_language_spec"]
+__all__ = ["HMM", "EntropyEstimate", "Enumerated", "ExactDenoiser", "Language", "LanguageView",
+           "MarkovOracle", "Miscalibrated", "NGram", "energy_toy_target", "fast_oracle",
+           "parse_language_spec"]

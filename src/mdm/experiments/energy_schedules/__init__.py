@@ -18,12 +18,27 @@ from mdm.experiments.runner import Experiment, Part
 
 
 def _parts(p: Preset) -> list[Part]:
-    from mdm.experiments.energy_schedules import calibration, padding, sweeps, toy
+    from mdm.experiments.energy_schedules import calibration, sweeps, toy
 
     return [Part("toy", lambda p, seed, ctx: toy.run_toy(p.toy)), Part("languages", sweeps.languages_part),
             *((Part("trained", sweeps.trained_part),) if p.train else ()),
-            *(Part(s.name, padding.padding_part(i)) for i, s in enumerate(p.padding)),
+            *(Part(s.name, _padding_part(i)) for i, s in enumerate(p.padding)),
             *(Part(s.name, calibration.calibration_part(i)) for i, s in enumerate(p.calibration))]
+
+
+def _padding_part(index: int):
+    """The preset's ``index``-th padding setup as a part (its ``checkpoint`` replaces training)."""
+
+    def run(p: Preset, seed: int, ctx) -> dict:
+        from mdm.experiments.energy_schedules.padding import run_padding
+
+        setup = p.padding[index]
+        part = run_padding(setup, ctx.out_dir, seed, setup.checkpoint)
+        part["claim"] = convex_vs_linear(part["rows"], "accuracy", max_steps=max(setup.steps),
+                                         higher_is_better=True)
+        return part
+
+    return run
 
 
 def _assemble(p: Preset, results: dict, seed: int) -> dict:

@@ -5,7 +5,8 @@ Answers are padded with end-of-text to a fixed length; decoding is LLaDA-style: 
 :class:`mdm.sampling.Scheduled`, semi-AR blocks, ``stop=eos``, argmax values.  Per (schedule, N):
 test accuracy (paired with linear on the same problems), one block's unmask counts, and how many
 end-of-text positions the schedule reveals in the first half of each block's steps
-(:func:`padding_reveals`).  The tuned Beta is chosen on a validation split and scored on test.
+(:meth:`mdm.sampling.trace.Trace.first_half_reveals`).  The tuned Beta is chosen on a validation
+split and scored on test.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import torch
 
 from mdm.errors import ConfigError
 from mdm.experiments.common import interval, paired
-from mdm.sampling.trace import Trace
 from mdm.schedules import BetaEnergy, Cosine, Linear, Schedule, unmask_counts
 from mdm.tuning import TuneConfig, tune_schedule
 
@@ -56,21 +56,6 @@ class PaddingSetup:
     checkpoint: str | None = None  # a finished arithmetic checkpoint to use instead of training one
 
 
-def padding_reveals(trace: Trace, pad_ids, steps_per_block: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per row: ``(end-of-text reveals, all reveals)`` in the first half of each block's steps.
-
-    A position counts when it was revealed at a step whose index within its block is
-    ``< steps_per_block // 2`` (the schedule restarts in every block; a budgeted unmasker runs
-    exactly ``steps_per_block`` loop steps per block) and, for the first count, its revealed value
-    is one of ``pad_ids``.  Prompt positions and positions padded by the stop rule before being
-    revealed are never counted.  Returns two LongTensors ``[B]``.
-    """
-    step = trace.reveal_step
-    early = (step >= 0) & (step % steps_per_block < steps_per_block // 2)
-    is_pad = torch.isin(trace.values, torch.tensor(list(pad_ids), dtype=trace.values.dtype))
-    return (early & is_pad).sum(dim=1), early.sum(dim=1)
-
-
 def decode(model, dataset, schedule: Schedule, steps: int, setup: PaddingSetup, items, seed: int):
     """LLaDA-style decoding of ``items`` (indices into ``dataset``): confidence-ordered
     :class:`~mdm.sampling.Scheduled`, blocks of ``setup.block_size``, stop at ``eos``, argmax values.
@@ -86,7 +71,7 @@ def decode(model, dataset, schedule: Schedule, steps: int, setup: PaddingSetup, 
         res = sample(model, prompt=prompts[start:start + setup.decode_batch], length=dataset.answer_len,
                      unmasker=Scheduled(steps, schedule, "confidence"), block_size=setup.block_size,
                      temperature=0.0, stop=tok.eos_id, pad_id=tok.pad_id, generator=gen, trace=True)
-        pad, early = padding_reveals(res.trace, (tok.eos_id, tok.pad_id), steps // n_blocks)
+        pad, early = res.trace.first_half_reveals((tok.eos_id, tok.pad_id), steps // n_blocks)
         for key, v in (("ok", dataset.verify(res.tokens)), ("pad", pad), ("early", early), ("nfe", res.nfe)):
             out[key].append(v.cpu())
     return tuple(torch.cat(out[k]) for k in ("ok", "pad", "early", "nfe"))
@@ -172,17 +157,3 @@ def run_padding(setup: PaddingSetup, out_dir: Path, seed: int, checkpoint_dir: s
             "task": {"answer_len": test.answer_len, "prompt_len": test.prompt_len, **_answer_lengths(test)},
             "plot": f"sweep_{setup.name}.png", "wall_s": time.perf_counter() - t0}
 
-
-def padding_part(index: int):
-    """The preset's ``index``-th padding setup as a part (its ``checkpoint`` replaces training)."""
-
-    def run(p, seed: int, ctx) -> dict:
-        from mdm.experiments.energy_schedules.sweeps import convex_vs_linear
-
-        setup = p.padding[index]
-        part = run_padding(setup, ctx.out_dir, seed, setup.checkpoint)
-        part["claim"] = convex_vs_linear(part["rows"], "accuracy", max_steps=max(setup.steps),
-                                         higher_is_better=True)
-        return part
-
-    return run

@@ -15,7 +15,6 @@ import numpy as np
 import torch
 
 from mdm.experiments.common import interval
-from mdm.experiments.energy_schedules.padding import padding_reveals
 from mdm.experiments.energy_schedules.presets import Preset, TrainSetup
 from mdm.experiments.training import seeded
 from mdm.languages import LanguageView, parse_language_spec
@@ -80,7 +79,7 @@ def language_sweep(language, denoiser, preset: Preset, tuned: dict, seed: int,
                                       length=preset.length, temperature=1.0,
                                       unmasker=Scheduled(n_steps, schedule, order), trace=bool(end_tokens),
                                       on_batch=(lambda res, n=n_steps, out=reveals:
-                                                out.append(padding_reveals(res.trace, end_tokens, n)))
+                                                out.append(res.trace.first_half_reveals(end_tokens, n)))
                                       if end_tokens else None)
                 row = {"order": order, "schedule": label.split("=")[0], "label": label, "steps": n_steps,
                        **_measure(language, x, entropy_per_token)}
