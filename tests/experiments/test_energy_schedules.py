@@ -150,6 +150,7 @@ def test_quick_calibration_map_is_consistent(quick):
         by = {(r["blocks"], r["temperature"], r["factor"], r["steps"], r["schedule"]): r for r in rows}
         for r in rows:
             assert 0.0 <= r["pass"] <= 1.0 and r["pass_ci"][0] <= r["pass"] <= r["pass_ci"][1]
+            assert 0.0 <= r["answer_tokens"] <= setup.length
             if r["schedule"] == "linear":
                 assert "vs_linear" not in r
                 continue
@@ -173,3 +174,13 @@ def test_calibration_sweep_pairs_every_schedule_on_the_same_draws(temperature):
     assert not torch.isin(prompts, torch.tensor(language.end_tokens)).any()
     rows = calibration.sweep(language, [language.denoiser()], setup, prompts, seed=0)
     assert rows[1]["vs_linear"] == 0.0 and rows[1]["vs_linear_ci"] == [0.0, 0.0] and rows[1]["sign"] == "0"
+
+
+def test_calibration_answer_length_counts_tokens_before_end_of_text():
+    """End-of-text damped by 1e-9 is never drawn: every answer fills the whole length."""
+    language = parse_language_spec(exp.PADDED_HMM.spec)
+    setup = CalibrationSetup("t", exp.PADDED_HMM.spec, length=8, prompt_len=2, instances=16, blocks=(1,),
+                             temperatures=(1.0,), factors=(1e-9, 1.0), steps=(8,), schedules=("linear",))
+    prompts = calibration.draw_prompts(language, 16, 2, seed=0)
+    rows = calibration.sweep(language, [language.denoiser()], setup, prompts, seed=0)
+    assert rows[0]["answer_tokens"] == 8.0 and rows[1]["answer_tokens"] < 8.0

@@ -7,7 +7,8 @@ whose end-of-text confidence is not an exact denoiser's.  Here each of those is 
 with end-of-text (:meth:`mdm.languages.HMM.with_end`): the number of blocks, the temperature (0 =
 greedy) and a calibration factor ``c`` (:class:`mdm.languages.Miscalibrated`: end-of-text
 probability reweighted by ``c``, renormalised).  An instance is a prompt drawn from the language;
-it passes (pass@1) when prompt + continuation has nonzero probability (1 - SER).  Every schedule
+it passes (pass@1) when prompt + continuation has nonzero probability (1 - SER); since an answer
+may end at once, the mean answer length is reported beside it.  Every schedule
 decodes the same instances with the same random numbers, so the Beta - linear difference is paired
 per instance (and per training seed for trained models: :func:`mdm.eval.stats.paired_difference_clustered`).
 Nothing is tuned: the schedules are the paper's fixed ones, so no choice needs a validation split.
@@ -61,13 +62,15 @@ def _models(setup: CalibrationSetup, language, seed: int, ctx) -> tuple[list, li
     return models, summaries
 
 
-def _passes(language, denoiser, setup: CalibrationSetup, prompts, spec: str, steps: int, blocks: int,
-            temperature: float, seed: int) -> np.ndarray:
-    """Per instance: 1.0 if the decoded sequence is possible under the language, else 0.0."""
+def _decode(language, denoiser, setup: CalibrationSetup, prompts, spec: str, steps: int, blocks: int,
+            temperature: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per instance: pass (1.0 if prompt + continuation is possible under the language, else 0.0)
+    and the answer's length (generated tokens before end-of-text)."""
     x = sample_in_batches(denoiser, len(prompts), 512, seed, prompts=prompts, length=setup.length,
                           unmasker=Scheduled(steps, from_spec(spec), "confidence"),
                           block_size=setup.length // blocks, temperature=temperature)
-    return language.is_valid(x).double().numpy()
+    answer = ~torch.isin(x[:, prompts.shape[1]:], torch.tensor(language.end_tokens))
+    return language.is_valid(x).double().numpy(), answer.cumprod(dim=1).sum(dim=1).double().numpy()
 
 
 def sweep(language, models: list, setup: CalibrationSetup, prompts: torch.Tensor, seed: int) -> list[dict]:
@@ -78,11 +81,13 @@ def sweep(language, models: list, setup: CalibrationSetup, prompts: torch.Tensor
         dens = [den if factor == 1 else Miscalibrated(den, language.end_tokens, factor) for den in models]
         passed = {}
         for spec in setup.schedules:  # the same instances and random numbers for every schedule
-            passed[spec] = np.stack([_passes(language, den, setup, prompts, spec, n, blocks, temperature,
-                                             seed * 1000 + n) for den in dens])  # [models, instances]
+            out = [_decode(language, den, setup, prompts, spec, n, blocks, temperature, seed * 1000 + n)
+                   for den in dens]
+            passed[spec] = np.stack([ok for ok, _ in out])  # [models, instances]
             row = {"blocks": blocks, "temperature": temperature, "factor": factor, "steps": n,
                    "schedule": spec, "pass": float(passed[spec].mean()),
-                   "pass_ci": interval(passed[spec].mean(axis=0))}
+                   "pass_ci": interval(passed[spec].mean(axis=0)),
+                   "answer_tokens": float(np.mean([length.mean() for _, length in out]))}
             if spec != setup.schedules[0]:  # minus the first schedule (linear)
                 a, b = passed[spec], passed[setup.schedules[0]]
                 d = paired_difference(a[0], b[0]) if len(models) == 1 else paired_difference_clustered(a, b)

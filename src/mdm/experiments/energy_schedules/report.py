@@ -77,14 +77,14 @@ def _calibration(name: str, part: dict) -> list[str]:
     signs = [[*key, *["".join(r["sign"] for r in rows if (r["blocks"], r["temperature"], r["schedule"]) == key
                               and r["factor"] == f) for f in factors]] for key in keys]
     full = [[r["blocks"], r["temperature"], r["factor"], r["steps"], r["schedule"],
-             with_ci(r["pass"], r["pass_ci"], 100),
+             with_ci(r["pass"], r["pass_ci"], 100), r.get("answer_tokens", "-"),
              with_ci(r["vs_linear"], r.get("vs_linear_ci"), 100, sign=True) if "sign" in r else "",
              f"{r['vs_linear_p']:.2g}" if "sign" in r else ""] for r in part["rows"]]
     return [f"## {name}: convex Beta vs linear over calibration, blocks and temperature", "",
             f"Steps {sorted({r['steps'] for r in rows})} left to right in each cell.", "",
             markdown_table(["blocks", "temperature", "schedule", *[f"c={f:g}" for f in factors]], signs),
             "",
-            markdown_table(["blocks", "T", "c", "N", "schedule", "pass@1 % [95% CI]",
+            markdown_table(["blocks", "T", "c", "N", "schedule", "pass@1 % [95% CI]", "answer tokens",
                             "minus linear (pt) [CI]", "p"], full), ""]
 
 
