@@ -90,10 +90,12 @@ def _verdict(result: dict) -> list[str]:
 
 
 def _evidence(result: dict, p: Preset) -> dict:
+    trained = [s for s in p.calibration if s.train is not None]
+    seeds = f"; {trained[0].name}: {len(trained[0].train_seeds)} training seeds" if trained else ""
     return {"n_test": p.samples, "level": 0.95, "setting": "our proxy",
             "method": "percentile bootstrap CI (10,000 resamples) over samples per cell; paired vs linear in "
                       "the padding and calibration parts (two-stage over training seeds and instances where "
-                      "trained)"}
+                      f"trained{seeds})"}
 
 
 EXPERIMENT = Experiment(name="energy-schedules", presets=PRESETS, parts=_parts, assemble=_assemble,

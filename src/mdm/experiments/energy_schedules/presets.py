@@ -166,7 +166,7 @@ PRESETS: dict[str, Preset] = {
                          shared_checkpoint=False, title=UNALIGNED_TITLE),
         ),
         calibration=(
-            CalibrationSetup("calibration", PADDED_HMM.spec),
+            CalibrationSetup("calibration", PADDED_HMM.spec, instances=256),
             CalibrationSetup("calibration-trained", PADDED_HMM.spec, length=32, blocks=(1, 2, 4),
                              factors=(1.0,), steps=(8, 16, 32), train_seeds=(0, 1, 2), train=_PADDED_MODEL)),
     ),
