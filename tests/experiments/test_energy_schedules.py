@@ -9,7 +9,10 @@ import torch
 from mdm import experiments
 from mdm.errors import ConfigError
 from mdm.experiments import energy_schedules as exp
+from mdm.experiments.energy_schedules import calibration
 from mdm.experiments.energy_schedules.padding import PADDING_SCHEDULES
+from mdm.experiments.energy_schedules.presets import CalibrationSetup
+from mdm.languages import parse_language_spec
 
 
 @pytest.fixture(scope="module")
@@ -120,8 +123,9 @@ def test_padded_language_reports_what_each_schedule_reveals_first(quick):
 
 def test_parts_select_what_runs(tmp_path):
     """`--parts`: the quick preset's parts are listed; one part runs alone; a bad name fails first."""
-    assert experiments.parts("energy-schedules", "quick") == ("toy", "languages", "trained", "padding",
-                                                              "padding-control", "padding-unaligned")
+    assert experiments.parts("energy-schedules", "quick") == (
+        "toy", "languages", "trained", "padding", "padding-control", "padding-unaligned", "calibration",
+        "calibration-trained")
     # every part in both presets
     assert experiments.parts("energy-schedules", "full") == experiments.parts("energy-schedules", "quick")
     result = experiments.run("energy-schedules", "quick", tmp_path / "toy", parts=("toy",))
@@ -132,3 +136,51 @@ def test_parts_select_what_runs(tmp_path):
     with pytest.raises(ConfigError, match="unknown part"):
         experiments.run("energy-schedules", "quick", tmp_path / "bad", parts=("toy", "nope"))
     assert not (tmp_path / "bad").exists()
+
+
+def test_quick_calibration_map_is_consistent(quick):
+    """Every (blocks, temperature, factor, N, schedule) once; each Beta's paired difference is its
+    pass@1 minus linear's, and its sign says whether the CI excludes 0."""
+    out, result = quick
+    for index, name in enumerate(("calibration", "calibration-trained")):
+        setup, part = exp.PRESETS["quick"].calibration[index], result["calibration"][name]
+        rows = part["rows"]
+        cells = len(setup.blocks) * len(setup.temperatures) * len(setup.factors) * len(setup.steps)
+        assert len(rows) == cells * len(setup.schedules)
+        by = {(r["blocks"], r["temperature"], r["factor"], r["steps"], r["schedule"]): r for r in rows}
+        for r in rows:
+            assert 0.0 <= r["pass"] <= 1.0 and r["pass_ci"][0] <= r["pass"] <= r["pass_ci"][1]
+            assert 0.0 <= r["answer_tokens"] <= setup.length
+            if r["schedule"] == "linear":
+                assert "vs_linear" not in r
+                continue
+            lin = by[r["blocks"], r["temperature"], r["factor"], r["steps"], "linear"]
+            assert r["vs_linear"] == pytest.approx(r["pass"] - lin["pass"], abs=1e-12)
+            lo, hi = r["vs_linear_ci"]
+            assert r["sign"] == ("+" if lo > 0 else "-" if hi < 0 else "0")
+        assert f"## {name}: convex Beta vs linear" in (out / "report.md").read_text()
+    assert len(result["calibration"]["calibration-trained"]["train"]) == 2  # two training seeds
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_calibration_sweep_pairs_every_schedule_on_the_same_draws(temperature):
+    """Beta(0.5, 0.5) is linear (the paper), so against linear it differs by exactly 0 in every
+    instance when both see the same prompts and random numbers, also for a miscalibrated oracle."""
+    language = parse_language_spec(exp.PADDED_HMM.spec)
+    setup = CalibrationSetup("t", exp.PADDED_HMM.spec, length=8, prompt_len=2, instances=32, blocks=(2,),
+                             temperatures=(temperature,), factors=(0.25,), steps=(4,),
+                             schedules=("linear", "beta:0.5,0.5"))
+    prompts = calibration.draw_prompts(language, 32, 2, seed=3)
+    assert not torch.isin(prompts, torch.tensor(language.end_tokens)).any()
+    rows = calibration.sweep(language, [language.denoiser()], setup, prompts, seed=0)
+    assert rows[1]["vs_linear"] == 0.0 and rows[1]["vs_linear_ci"] == [0.0, 0.0] and rows[1]["sign"] == "0"
+
+
+def test_calibration_answer_length_counts_tokens_before_end_of_text():
+    """End-of-text damped by 1e-9 is never drawn: every answer fills the whole length."""
+    language = parse_language_spec(exp.PADDED_HMM.spec)
+    setup = CalibrationSetup("t", exp.PADDED_HMM.spec, length=8, prompt_len=2, instances=16, blocks=(1,),
+                             temperatures=(1.0,), factors=(1e-9, 1.0), steps=(8,), schedules=("linear",))
+    prompts = calibration.draw_prompts(language, 16, 2, seed=0)
+    rows = calibration.sweep(language, [language.denoiser()], setup, prompts, seed=0)
+    assert rows[0]["answer_tokens"] == 8.0 and rows[1]["answer_tokens"] < 8.0

@@ -9,8 +9,9 @@ import torch
 import mdm
 from mdm.errors import SamplingError
 from mdm.experiments.energy_schedules import toy
+from mdm.languages import energy_toy_target
 from mdm.sampling import Ancestral, Scheduled
-from mdm.sampling.exact import sequence_codes
+from mdm.sampling.exact import ranked_output_law, sequence_codes
 from mdm.schedules import BetaEnergy, Linear, unmask_counts
 
 MC_SAMPLES = 20_000
@@ -20,21 +21,19 @@ MC_TOL = 0.025
 
 
 def _target(name):
-    seqs, probs = toy.toy_targets()[name]
-    return toy.dense_law(seqs, probs, 2)
+    return toy.dense_law(energy_toy_target(name), 2)
+
+
+def _law(target, ab, sampler, steps=3):
+    return toy.toy_law(energy_toy_target(target).denoiser(), BetaEnergy(*ab), steps, sampler, 5, {})
+
+
+def _ranked(den, counts, proxy="confidence"):
+    return toy.dense_law(ranked_output_law(den, 5, counts, proxy=proxy), 2)
 
 
 def _empirical(x: torch.Tensor) -> np.ndarray:
-    return np.bincount(sequence_codes(x, 2).numpy(), minlength=2**toy.TOY_LENGTH) / x.shape[0]
-
-
-def test_targets_are_the_papers():
-    a_seqs, _ = toy.toy_targets()["A"]
-    b_seqs, b_probs = toy.toy_targets()["B"]
-    assert sorted(toy.decode(s) for s in a_seqs) == ["aaaaa", "bbbbb"]
-    assert len(b_seqs) == math.comb(5, 2) + math.comb(5, 3) == 20
-    assert all(toy.decode(s).count("a") in (2, 3) for s in b_seqs)
-    assert float(b_probs.sum()) == pytest.approx(1.0)
+    return np.bincount(sequence_codes(x, 2).numpy(), minlength=2**5) / x.shape[0]
 
 
 def test_beta_references_are_linear_and_sin2():
@@ -57,8 +56,7 @@ def test_beta_references_are_linear_and_sin2():
     ],
 )
 def test_closed_form_values(target, ab, sampler, kl, tv):
-    laws = toy.ExactLaws(toy.toy_language(target).denoiser(), toy.TOY_LENGTH)
-    law = laws.law(BetaEnergy(*ab), toy.TOY_STEPS, sampler)
+    law = _law(target, ab, sampler)
     assert law.sum() == pytest.approx(1.0, abs=1e-12)
     assert toy.kl_divergence(_target(target), law) == pytest.approx(kl, abs=1e-12)
     assert toy.total_variation(_target(target), law) == pytest.approx(tv, abs=1e-12)
@@ -67,8 +65,7 @@ def test_closed_form_values(target, ab, sampler, kl, tv):
 def test_target_b_three_then_one_then_one_is_exact():
     # Revealing 3 random positions independently then 1 + 1 reproduces B exactly (a symmetry of
     # B: averaged over which 3 positions go first, every string gets 1/20).
-    den = toy.toy_language("B").denoiser()
-    law = toy.ExactLaws(den, 5).law(BetaEnergy(0.1, 0.15), 3, "scheduled/random")
+    law = _law("B", (0.1, 0.15), "scheduled/random")
     assert unmask_counts(BetaEnergy(0.1, 0.15), 5, 3) == [3, 1, 1]
     assert toy.total_variation(_target("B"), law) < 1e-12
 
@@ -90,9 +87,9 @@ def _mc(den, unmasker, seed):
     ],
 )
 def test_exact_law_matches_monte_carlo_through_mdm_sample(target, ab, sampler):
-    den = toy.toy_language(target).denoiser()
+    den = energy_toy_target(target).denoiser()
     schedule = BetaEnergy(*ab)
-    exact = toy.ExactLaws(den, 5).law(schedule, 3, sampler)
+    exact = _law(target, ab, sampler)
     kind, order = sampler.split("/")
     unmasker = Ancestral(3, schedule) if kind == "ancestral" else Scheduled(3, schedule, order)
     emp = _mc(den, unmasker, seed=11)
@@ -101,19 +98,19 @@ def test_exact_law_matches_monte_carlo_through_mdm_sample(target, ab, sampler):
 
 def test_monte_carlo_check_would_catch_a_wrong_law():
     # The confidence enumerator with the wrong counts is far outside the tolerance.
-    den = toy.toy_language("B").denoiser()
+    den = energy_toy_target("B").denoiser()
     emp = _mc(den, Scheduled(3, BetaEnergy(0.5, 0.5), "confidence"), seed=11)  # counts [2, 1, 2]
-    wrong = toy.exact_law_ranked(den, 5, [1, 3, 1])
+    wrong = _ranked(den, [1, 3, 1])
     assert toy.total_variation(wrong, emp) > 2 * MC_TOL
 
 
 def test_ranked_enumerator_checks_its_input():
-    den = toy.toy_language("A").denoiser()
+    den = energy_toy_target("A").denoiser()
     with pytest.raises(SamplingError, match="output_law"):
-        toy.exact_law_ranked(den, 5, [2, 1, 2], proxy="random")
+        _ranked(den, [2, 1, 2], proxy="random")
     with pytest.raises(SamplingError, match="sum to length"):
-        toy.exact_law_ranked(den, 5, [2, 1, 1])
-    law = toy.exact_law_ranked(den, 5, [2, 1, 2], proxy="entropy")
+        _ranked(den, [2, 1, 1])
+    law = _ranked(den, [2, 1, 2], proxy="entropy")
     assert law.sum() == pytest.approx(1.0)
 
 

@@ -54,6 +54,20 @@ class Trace:
         counts.scatter_add_(1, steps, torch.ones_like(steps))
         return counts[:, 1:].T.contiguous()
 
+    def first_half_reveals(self, values, steps_per_block: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per row: ``(reveals of one of values, all reveals)`` in the first half of each block's steps.
+
+        A position counts when revealed at a step whose index within its block (a budgeted unmasker
+        runs ``steps_per_block`` loop steps per block) is ``< steps_per_block // 2``; its revealed
+        value counts, not a pad the stop rule wrote later.  Prompt positions and positions padded
+        before being revealed never count.  The padding regime's mechanism (Chen et al., arXiv
+        2509.13866, measured with confidence order): how much end-of-text a schedule reveals first.
+        Two LongTensors ``[B]``."""
+        step = self.reveal_step
+        early = (step >= 0) & (step % steps_per_block < steps_per_block // 2)
+        hit = torch.isin(self.values, torch.tensor(list(values), dtype=self.values.dtype))
+        return (early & hit).sum(dim=1), early.sum(dim=1)
+
     def frame(self, step: int) -> torch.Tensor:
         """The tokens after ``step`` (``step = -1``: before the first), mask where still hidden."""
         shown = (self.reveal_step == PROMPT) | ((self.reveal_step >= 0) & (self.reveal_step <= step))

@@ -1,74 +1,55 @@
 """Energy-optimal Beta schedules vs hand-made ones: ``mdm exp energy-schedules``.
 
-Chen et al., "Masked Diffusion Models as Energy Minimization" (arXiv 2509.13866): the mask
-schedule that minimises the kinetic / conditional-kinetic / geodesic energy is
-``alpha = sin^2(pi/2 * gamma)``; with ``gamma`` a Beta(a, b) CDF the schedule is two numbers
-(Beta(0.5, 0.5) = linear, Beta(1, 1) = sin^2) that can be tuned after training.  The claim
-checked here: convex, slow-start Beta schedules (e.g. Beta(0.9, 0.3)) beat the linear schedule
-at low step counts, with training unchanged.
-
-Three parts, each measured, none sampled where it can be computed:
-
-1. **exact toy** (:mod:`mdm.experiments.energy_schedules.toy`): the paper's 5-token targets, 3 steps, the
-   sampler's output law enumerated for every (a, b); KL and TV heatmaps.
-2. **exact languages**: an n-gram and an HMM with exact conditionals, so only the sampler errs;
-   TER (perplexity under the truth, its gap to the entropy rate) and SER (fraction of impossible
-   sequences) vs steps N for linear, cosine, sin^2, Beta(0.9, 0.3), Beta(1, 0.2) and the schedule
-   tuned by :func:`mdm.tuning.tune_schedule`, with random and confidence order.
-3. **trained model**: a small transformer trained here (``mdm.train``) on the n-gram language,
-   measured the same way under the true language (model error included).  A task checkpoint
-   with a verifier (Sudoku / arithmetic), the preset's ``task_checkpoint``, is swept by part
-   ``task`` (accuracy vs N).
-4. **padding regime** (:mod:`mdm.experiments.energy_schedules.padding`): the paper's own regime -- a trained
-   arithmetic model whose answers are followed by end-of-text padding to a fixed length, decoded
-   LLaDA-style (confidence order, semi-AR blocks, the stop rule); accuracy vs N per schedule and
-   how many padding positions each schedule reveals first.
+Chen et al., "Masked Diffusion Models as Energy Minimization" (arXiv 2509.13866): the schedule that
+minimises the kinetic energy is ``alpha = sin^2(pi/2 * gamma)``; with ``gamma`` a Beta(a, b) CDF it
+is two numbers (Beta(0.5, 0.5) = linear, Beta(1, 1) = sin^2), tunable after training.  Claim under
+test: convex, slow-start Betas (e.g. Beta(0.9, 0.3)) beat linear at low step counts.  Parts:
+``toy`` (:mod:`.toy`), ``languages`` and ``trained`` (:mod:`.sweeps`), the trained arithmetic
+padding parts (:mod:`.padding`) and the calibration / blocks / temperature map (:mod:`.calibration`).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict
 
-from mdm.experiments.energy_schedules.presets import (  # noqa: F401 (re-exported: the configuration)
-    HMM,
-    NGRAM,
-    ORDERS,
-    PADDED_HMM,
-    PRESETS,
-    LanguageSetup,
-    Preset,
-    TrainSetup,
-    TuneSetup,
-)
-from mdm.experiments.energy_schedules.sweeps import (  # noqa: F401 (re-exported)
-    CONVEX,
-    FIXED_SCHEDULES,
-    convex_vs_linear,
-    task_sweep,
-)
+from mdm.experiments.energy_schedules.presets import HMM, NGRAM, PADDED_HMM, PRESETS, Preset  # noqa: F401
+from mdm.experiments.energy_schedules.sweeps import CONVEX, FIXED_SCHEDULES, convex_vs_linear  # noqa: F401
 from mdm.experiments.runner import Experiment, Part
 
 
 def _parts(p: Preset) -> list[Part]:
-    from mdm.experiments.energy_schedules import parts
+    from mdm.experiments.energy_schedules import calibration, sweeps, toy
 
-    return [Part("toy", parts.toy_part), Part("languages", parts.languages_part),
-            *((Part("trained", parts.trained_part),) if p.train else ()),
-            *(Part(s.name, parts.padding_part(i)) for i, s in enumerate(p.padding)),
-            *((Part("task", parts.task_part),) if p.task_checkpoint else ())]
+    return [Part("toy", lambda p, seed, ctx: toy.run_toy(p.toy)), Part("languages", sweeps.languages_part),
+            *((Part("trained", sweeps.trained_part),) if p.train else ()),
+            *(Part(s.name, _padding_part(i)) for i, s in enumerate(p.padding)),
+            *(Part(s.name, calibration.calibration_part(i)) for i, s in enumerate(p.calibration))]
+
+
+def _padding_part(index: int):
+    """The preset's ``index``-th padding setup as a part (its ``checkpoint`` replaces training)."""
+
+    def run(p: Preset, seed: int, ctx) -> dict:
+        from mdm.experiments.energy_schedules.padding import run_padding
+
+        setup = p.padding[index]
+        part = run_padding(setup, ctx.out_dir, seed, setup.checkpoint)
+        part["claim"] = convex_vs_linear(part["rows"], "accuracy", max_steps=max(setup.steps),
+                                         higher_is_better=True)
+        return part
+
+    return run
 
 
 def _assemble(p: Preset, results: dict, seed: int) -> dict:
     config = {"length": p.length, "steps": list(p.steps), "samples": p.samples, "orders": list(p.orders),
               "tune": asdict(p.tune), "train": asdict(p.train) if p.train else None,
               "languages": [asdict(s) for s in p.languages], "toy": asdict(p.toy),
-              "padding": [asdict(s) for s in p.padding]}
-    out = {"config": config, "toy": results.get("toy"), "languages": results.get("languages", {}),
-           "trained": {p.train.language: results["trained"]} if "trained" in results else {},
-           "padding": {s.name: results[s.name] for s in p.padding if s.name in results}}
-    if "task" in results:
-        out["task"] = results["task"]
-    return out
+              "padding": [asdict(s) for s in p.padding], "calibration": [asdict(s) for s in p.calibration]}
+    return {"config": config, "toy": results.get("toy"), "languages": results.get("languages", {}),
+            "trained": {p.train.language: results["trained"]} if "trained" in results else {},
+            "padding": {s.name: results[s.name] for s in p.padding if s.name in results},
+            "calibration": {s.name: results[s.name] for s in p.calibration if s.name in results}}
 
 
 def _report(result: dict, p: Preset) -> str:
@@ -83,29 +64,9 @@ def _plots(result: dict, out_dir) -> list[str]:
     return write_plots(result, out_dir)
 
 
-def _verdict(result: dict) -> list[str]:
-    lines = []
-    for section in ("languages", "trained"):
-        for spec, part in (result.get(section) or {}).items():
-            for key, c in part["claim"]["ser"].items():
-                if key.endswith("Beta(0.9,0.3)"):
-                    lines.append(f"{section} {spec.split(':')[0]} {key}: lower SER than linear at "
-                                 f"{c['wins']}/{c['of']} step counts")
-    for name, part in (result.get("padding") or {}).items():
-        c = part["claim"].get("confidence/Beta(0.9,0.3)")
-        if c:
-            lines.append(f"{name} Beta(0.9,0.3): higher accuracy than linear at {c['wins']}/{c['of']} "
-                         "step counts")
-    return lines
-
-
-def _evidence(result: dict, p: Preset) -> dict:
-    return {"n_test": p.samples, "level": 0.95, "setting": "our proxy",
-            "method": "percentile bootstrap CI (10,000 resamples) over samples per cell; paired vs "
-                      "linear in the padding parts"}
-
-
 def _headline(result: dict) -> dict:
+    """Mean improvement over linear per section and Beta; per calibration map, how many of its
+    cells a Beta wins / loses with a paired CI that excludes 0."""
     out = {}
     for section in ("languages", "trained"):
         for spec, part in (result.get(section) or {}).items():
@@ -115,7 +76,26 @@ def _headline(result: dict) -> dict:
     for name, part in (result.get("padding") or {}).items():
         for key, c in part["claim"].items():
             out[f"{name} {key}: mean accuracy gain vs linear"] = c["mean_improvement"]
+    for name, part in (result.get("calibration") or {}).items():
+        for spec in dict.fromkeys(r["schedule"] for r in part["rows"] if "sign" in r):
+            signs = [r["sign"] for r in part["rows"] if r["schedule"] == spec and "sign" in r]
+            out[f"{name} {spec}: cells better than linear"] = signs.count("+")
+            out[f"{name} {spec}: cells worse than linear"] = signs.count("-")
     return out
+
+
+def _verdict(result: dict) -> list[str]:
+    return [f"{key}: {value:.4g}" for key, value in _headline(result).items()
+            if "Beta(0.9,0.3)" in key or "beta:0.9,0.3" in key]
+
+
+def _evidence(result: dict, p: Preset) -> dict:
+    trained = [s for s in p.calibration if s.train is not None]
+    seeds = f"; {trained[0].name}: {len(trained[0].train_seeds)} training seeds" if trained else ""
+    return {"n_test": p.samples, "level": 0.95, "setting": "our proxy",
+            "method": "percentile bootstrap CI (10,000 resamples) over samples per cell; paired vs linear in "
+                      "the padding and calibration parts (two-stage over training seeds and instances where "
+                      f"trained{seeds})"}
 
 
 EXPERIMENT = Experiment(name="energy-schedules", presets=PRESETS, parts=_parts, assemble=_assemble,

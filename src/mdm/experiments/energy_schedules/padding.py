@@ -1,17 +1,12 @@
-"""The padding regime of the energy schedules (issue 17): ``mdm exp energy-schedules``, part 4.
+"""Parts ``padding``, ``padding-control``, ``padding-unaligned`` (issue 17): the padding regime with
+a trained arithmetic model (Chen et al., arXiv 2509.13866 measured LLaDA-8B there).
 
-Chen et al. (arXiv 2509.13866) measured their convex Beta schedules on LLaDA-8B: confidence-ordered
-unmasking (LLaDA's low-confidence remasking, Nie et al. 2025), semi-autoregressive blocks and a
-generation length far longer than most answers, so most generated positions are easy end-of-text
-padding.  This part rebuilds that regime on a task with a verifier: the arithmetic task
-(:mod:`mdm.tasks.arithmetic`) with an answer region several times the answer (digits, ``eos``,
-then ``pad`` to the fixed length), a small model trained here (or a checkpoint), decoded with
-:class:`mdm.sampling.Scheduled` (confidence order), blocks and the stop rule (``stop=eos``).
-
-Per (schedule, N) it reports test accuracy +- SE, the per-step unmask counts of one block, and the
-mechanism: how many end-of-text positions (``eos`` or ``pad`` values) the schedule reveals in the
-first half of each block's steps (:func:`padding_reveals`).  The tuned Beta is chosen by
-:func:`mdm.tuning.tune_schedule` on a validation split, with the same decoding, and scored on test.
+Answers are padded with end-of-text to a fixed length; decoding is LLaDA-style: confidence-ordered
+:class:`mdm.sampling.Scheduled`, semi-AR blocks, ``stop=eos``, argmax values.  Per (schedule, N):
+test accuracy (paired with linear on the same problems), one block's unmask counts, and how many
+end-of-text positions the schedule reveals in the first half of each block's steps
+(:meth:`mdm.sampling.trace.Trace.first_half_reveals`).  The tuned Beta is chosen on a validation
+split and scored on test.
 """
 
 from __future__ import annotations
@@ -25,16 +20,12 @@ import torch
 
 from mdm.errors import ConfigError
 from mdm.experiments.common import interval, paired
-from mdm.sampling.trace import Trace
 from mdm.schedules import BetaEnergy, Cosine, Linear, Schedule, unmask_counts
 from mdm.tuning import TuneConfig, tune_schedule
 
-PADDING_SCHEDULES: dict[str, Schedule] = {
-    "linear": Linear(),
-    "cosine": Cosine(),
-    "Beta(0.9,0.3)": BetaEnergy(0.9, 0.3),
-    "Beta(1,0.2)": BetaEnergy(1.0, 0.2),
-}
+PADDING_SCHEDULES: dict[str, Schedule] = {"linear": Linear(), "cosine": Cosine(),
+                                          "Beta(0.9,0.3)": BetaEnergy(0.9, 0.3),
+                                          "Beta(1,0.2)": BetaEnergy(1.0, 0.2)}
 
 
 @dataclass(frozen=True)
@@ -65,21 +56,6 @@ class PaddingSetup:
     checkpoint: str | None = None  # a finished arithmetic checkpoint to use instead of training one
 
 
-def padding_reveals(trace: Trace, pad_ids, steps_per_block: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per row: ``(end-of-text reveals, all reveals)`` in the first half of each block's steps.
-
-    A position counts when it was revealed at a step whose index within its block is
-    ``< steps_per_block // 2`` (the schedule restarts in every block; a budgeted unmasker runs
-    exactly ``steps_per_block`` loop steps per block) and, for the first count, its revealed value
-    is one of ``pad_ids``.  Prompt positions and positions padded by the stop rule before being
-    revealed are never counted.  Returns two LongTensors ``[B]``.
-    """
-    step = trace.reveal_step
-    early = (step >= 0) & (step % steps_per_block < steps_per_block // 2)
-    is_pad = torch.isin(trace.values, torch.tensor(list(pad_ids), dtype=trace.values.dtype))
-    return (early & is_pad).sum(dim=1), early.sum(dim=1)
-
-
 def decode(model, dataset, schedule: Schedule, steps: int, setup: PaddingSetup, items, seed: int):
     """LLaDA-style decoding of ``items`` (indices into ``dataset``): confidence-ordered
     :class:`~mdm.sampling.Scheduled`, blocks of ``setup.block_size``, stop at ``eos``, argmax values.
@@ -95,15 +71,15 @@ def decode(model, dataset, schedule: Schedule, steps: int, setup: PaddingSetup, 
         res = sample(model, prompt=prompts[start:start + setup.decode_batch], length=dataset.answer_len,
                      unmasker=Scheduled(steps, schedule, "confidence"), block_size=setup.block_size,
                      temperature=0.0, stop=tok.eos_id, pad_id=tok.pad_id, generator=gen, trace=True)
-        pad, early = padding_reveals(res.trace, (tok.eos_id, tok.pad_id), steps // n_blocks)
+        pad, early = res.trace.first_half_reveals((tok.eos_id, tok.pad_id), steps // n_blocks)
         for key, v in (("ok", dataset.verify(res.tokens)), ("pad", pad), ("early", early), ("nfe", res.nfe)):
             out[key].append(v.cpu())
     return tuple(torch.cat(out[k]) for k in ("ok", "pad", "early", "nfe"))
 
 
 def padding_model(setup: PaddingSetup, out_dir: Path, seed: int = 0):
-    """``(model, validation split, test split, training summary)`` of the setup's config: loaded
-    when finished, else trained (fp32 on a CPU) -- the same path as the ``mdm exp eb-sampler`` tasks."""
+    """``(model, validation split, test split, training summary)``: loaded when finished, else trained
+    (the same path as ``mdm exp eb-sampler``'s tasks, whose :class:`TaskSetup` it uses)."""
     from mdm.experiments.eb_sampler import TaskSetup
     from mdm.experiments.training import task_kind, task_model
 
@@ -135,8 +111,7 @@ def _answer_lengths(dataset) -> dict:
 
 
 def run_padding(setup: PaddingSetup, out_dir: Path, seed: int, checkpoint_dir: str | None = None) -> dict:
-    """Train or load the setup's model (or load ``checkpoint_dir``), tune on validation, sweep on
-    test; the part's result."""
+    """Train or load the setup's model (or load ``checkpoint_dir``), tune on validation, sweep on test."""
     from mdm.eval.splits import task_eval_splits
     from mdm.train import checkpoint
 
@@ -181,3 +156,4 @@ def run_padding(setup: PaddingSetup, out_dir: Path, seed: int, checkpoint_dir: s
                       **{k: v for k, v in tuned.to_dict().items() if k in ("grid", "refined")}},
             "task": {"answer_len": test.answer_len, "prompt_len": test.prompt_len, **_answer_lengths(test)},
             "plot": f"sweep_{setup.name}.png", "wall_s": time.perf_counter() - t0}
+

@@ -62,6 +62,29 @@ class TrainSetup:
 
 
 @dataclass(frozen=True)
+class CalibrationSetup:
+    """Part ``calibration`` / ``calibration-trained``: "convex Beta vs linear" mapped over the oracle's
+    end-of-text calibration (:class:`mdm.languages.Miscalibrated` factors), semi-AR blocks and the
+    temperature, on ``spec`` (a language with end-of-text), LLaDA-style: confidence order, each
+    instance a prompt of ``prompt_len`` tokens (drawn from the language, no end-of-text in it)
+    continued for ``length`` positions.  With ``train``, models trained on the language (one per
+    seed in ``train_seeds``) replace the exact oracle."""
+
+    name: str
+    spec: str
+    length: int = 64
+    prompt_len: int = 4
+    instances: int = 512
+    blocks: tuple[int, ...] = (1, 2, 4, 8)
+    temperatures: tuple[float, ...] = (0.0, 1.0)
+    factors: tuple[float, ...] = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+    steps: tuple[int, ...] = (8, 16, 32)
+    schedules: tuple[str, ...] = ("linear", "beta:0.9,0.3", "beta:1,0.2")  # mdm.schedules.from_spec
+    train: TrainSetup | None = None
+    train_seeds: tuple[int, ...] = (0,)
+
+
+@dataclass(frozen=True)
 class Preset:
     toy: ToyConfig
     languages: tuple[LanguageSetup, ...]
@@ -72,8 +95,8 @@ class Preset:
     train: TrainSetup | None
     batch_size: int = 512
     orders: tuple[str, ...] = ORDERS
-    padding: tuple[PaddingSetup, ...] = ()  # part 4: trained models in the padding regime (and controls)
-    task_checkpoint: str | None = None  # part "task": a Sudoku/arithmetic checkpoint swept for accuracy
+    padding: tuple[PaddingSetup, ...] = ()  # trained arithmetic models in the padding regime (and controls)
+    calibration: tuple[CalibrationSetup, ...] = ()
 
 
 NGRAM = "ngram:vocab=8,order=2,branching=4,seed=0"
@@ -81,17 +104,29 @@ HMM = "hmm:states=8,vocab=8,seed=0,successors=3"
 # the same HMM with end-of-text: answers of mean length 8, then eos and pad (87% padding at length 64)
 PADDED_HMM = LanguageSetup(HMM + ",end=8", "ser", name="hmm-padded-exact")
 
-_QUICK_PADDING = ("model.d_model=32", "model.n_layers=1", "model.n_heads=2", "max_steps=60", "batch_size=32",
-                  "eval_every=0", "save_every=0", "ema=0.0", "precision=fp32", "threads=1", "log_every=10",
-                  "optim.warmup_steps=5", "data.options={max_digits: 5, ops: ['+'], reverse: true, "
-                  "zero_pad: true, n_train: 1000, n_test: 200}")
+_QUICK_MODEL = ("model.d_model=32", "model.n_layers=1", "model.n_heads=2", "max_steps=60", "batch_size=32",
+                "eval_every=0", "save_every=0", "ema=0.0", "precision=fp32", "threads=1", "log_every=10",
+                "optim.warmup_steps=5", "data.options={max_digits: 5, ops: ['+'], reverse: true, "
+                "zero_pad: true, n_train: 1000, n_test: 200}")
 
 CONTROL_TITLE = "4b. Control: the same task without the padding"
 UNALIGNED_TITLE = "4c. A weaker model: operands left-padded (unaligned digits)"
+_QUICK_TUNE = {"shared_checkpoint": False, "n_valid": 64, "test_items": 64, "decode_batch": 64,
+               "tune_grid": (0.5, 0.9), "tune_samples": 32, "tune_refine_top": 1, "tune_refine_samples": 32}
+# the packaged arithmetic-padded model with a 32-position answer region trained for 60 steps; then an
+# 8-position answer region; then operands left-padded (unaligned digits)
+_QUICK_PADDING = (PaddingSetup(overrides=_QUICK_MODEL, **_QUICK_TUNE),
+                  PaddingSetup(name="padding-control", overrides=(*_QUICK_MODEL, "data.seq_len=20"),
+                               block_size=8, steps=(2, 4, 8), tune_steps=2, title=CONTROL_TITLE,
+                               **_QUICK_TUNE),
+                  PaddingSetup(name="padding-unaligned", title=UNALIGNED_TITLE, **_QUICK_TUNE,
+                               overrides=(*_QUICK_MODEL, "data.options.zero_pad=false")))
+# the middle regime: a small model trained on the padded HMM (1,500 steps: linear 20-80% at N = 8-16)
+_PADDED_MODEL = TrainSetup(PADDED_HMM.spec, max_steps=1500, batch_size=64, d_model=64, n_layers=2, n_heads=4,
+                           lr=2e-3, n_train=50_000)
 
 PRESETS: dict[str, Preset] = {
-    # A smoke test of every part (about a minute on 2 idle cores); its trained model is too small
-    # to mean anything.
+    # A smoke test of every part (about a minute on 2 idle cores); its models are too small to mean anything.
     "quick": Preset(
         toy=ToyConfig(grid=(0.25, 0.5, 0.75, 1.0)),
         languages=(LanguageSetup(NGRAM, "ser"), PADDED_HMM),
@@ -101,18 +136,14 @@ PRESETS: dict[str, Preset] = {
         tune=TuneSetup(steps=8, grid=(0.3, 0.6, 0.9), samples=64, refine_top=2, refine_samples=128),
         train=TrainSetup(NGRAM, max_steps=100, batch_size=32, d_model=32, n_layers=1, n_heads=2,
                          n_train=2000),
-        padding=(PaddingSetup(
-            overrides=_QUICK_PADDING, shared_checkpoint=False, n_valid=64, test_items=64, decode_batch=64,
-            tune_grid=(0.5, 0.9), tune_samples=32, tune_refine_top=1, tune_refine_samples=32),
-            PaddingSetup(
-            name="padding-control", overrides=(*_QUICK_PADDING, "data.seq_len=20"), shared_checkpoint=False,
-            block_size=8, steps=(2, 4, 8), tune_steps=2, n_valid=64, test_items=64, decode_batch=64,
-            tune_grid=(0.5, 0.9), tune_samples=32, tune_refine_top=1, tune_refine_samples=32,
-            title=CONTROL_TITLE),
-            PaddingSetup(
-            name="padding-unaligned", overrides=(*_QUICK_PADDING, "data.options.zero_pad=false"),
-            shared_checkpoint=False, n_valid=64, test_items=64, decode_batch=64, tune_grid=(0.5, 0.9),
-            tune_samples=32, tune_refine_top=1, tune_refine_samples=32, title=UNALIGNED_TITLE)),
+        padding=_QUICK_PADDING,
+        calibration=(
+            CalibrationSetup("calibration", PADDED_HMM.spec, length=16, prompt_len=2, instances=64,
+                             blocks=(1, 2), factors=(0.25, 1.0, 4.0), steps=(4, 8)),
+            CalibrationSetup("calibration-trained", PADDED_HMM.spec, length=16, prompt_len=2, instances=64,
+                             blocks=(1, 2), factors=(1.0,), steps=(4, 8), train_seeds=(0, 1),
+                             train=TrainSetup(PADDED_HMM.spec, max_steps=40, batch_size=32, d_model=32,
+                                              n_layers=1, n_heads=2, n_train=2000))),
     ),
     "full": Preset(
         toy=ToyConfig(),
@@ -121,19 +152,22 @@ PRESETS: dict[str, Preset] = {
         steps=(4, 8, 16, 32, 64),
         samples=512,
         tune=TuneSetup(),
-        train=TrainSetup(NGRAM, max_steps=1500, batch_size=64, d_model=64, n_layers=2, n_heads=4,
-                         lr=2e-3, n_train=50_000),
+        train=TrainSetup(NGRAM, max_steps=1500, batch_size=64, d_model=64, n_layers=2, n_heads=4, lr=2e-3,
+                         n_train=50_000),
         padding=(
             PaddingSetup(),  # the packaged `arithmetic-padded` model (`mdm train arithmetic-padded`)
-            # control: the same config with an 8-token answer region (the longest sum + eos: ~38%
-            # padding instead of 85%), one block, the same steps per answer position
+            # control: an 8-token answer region (~38% padding instead of 85%), one block, the same steps
+            # per answer position
             PaddingSetup(name="padding-control", overrides=("data.seq_len=20", "max_steps=1200"),
                          shared_checkpoint=False, block_size=8, steps=(2, 4, 8, 16), tune_steps=2,
                          title=CONTROL_TITLE),
-            # a weaker model: the operands left-padded as in `arithmetic-small` (digit places at
-            # varying positions), 800 steps -- parallel reveals can then cost accuracy
+            # a weaker model: the operands left-padded as in `arithmetic-small`, 800 steps
             PaddingSetup(name="padding-unaligned", overrides=("data.options.zero_pad=false", "max_steps=800"),
                          shared_checkpoint=False, title=UNALIGNED_TITLE),
         ),
+        calibration=(
+            CalibrationSetup("calibration", PADDED_HMM.spec, instances=256),
+            CalibrationSetup("calibration-trained", PADDED_HMM.spec, length=32, blocks=(1, 2, 4),
+                             factors=(1.0,), steps=(8, 16, 32), train_seeds=(0, 1, 2), train=_PADDED_MODEL)),
     ),
 }

@@ -1,9 +1,8 @@
-"""The padding part of `mdm exp energy-schedules`: the end-of-text reveal count on a hand-worked trace
-(the quick preset's part 4 is checked in test_energy_schedules.py)."""
+"""Trace.first_half_reveals: the end-of-text reveal count of the energy schedules' padding regime,
+on hand-worked traces."""
 
 import torch
 
-from mdm.experiments.energy_schedules.padding import padding_reveals
 from mdm.sampling.trace import PROMPT, UNREVEALED, Trace
 
 PAD, EOS, MASK = 5, 6, 9
@@ -19,7 +18,7 @@ def _trace(reveal_step, values, padded_after=None):
                  stop_step=torch.full((2,), -1), num_steps=8, prompt_len=1, mask_id=MASK)
 
 
-def test_padding_reveals_counts_first_half_of_each_block():
+def test_first_half_reveals_counts_first_half_of_each_block():
     # 2 blocks of 4 steps each: loop steps 0-3 are block 0, 4-7 block 1; the first half of a block is
     # its steps 0 and 1, i.e. loop steps {0, 1, 4, 5}.
     trace = _trace(
@@ -29,7 +28,7 @@ def test_padding_reveals_counts_first_half_of_each_block():
          [PAD, EOS, PAD, 3, PAD, PAD, EOS, MASK, MASK, MASK]],
         padded_after=[6, 7],
     )
-    pad, early = padding_reveals(trace, (EOS, PAD), steps_per_block=4)
+    pad, early = trace.first_half_reveals((EOS, PAD), steps_per_block=4)
     # row 0: early positions 1 (step 0, '1'), 2 (step 1, eos), 5 (step 4, pad), 6 (step 5, '2': the
     #        value revealed counts, not the pad the stop rule wrote over it later); the prompt's pad and
     #        the unrevealed column do not count
@@ -39,7 +38,7 @@ def test_padding_reveals_counts_first_half_of_each_block():
     assert pad.tolist() == [2, 3]
 
 
-def test_padding_reveals_odd_steps_rounds_the_half_down():
+def test_first_half_reveals_odd_steps_rounds_the_half_down():
     trace = _trace([[PROMPT, 0, 1, 2], [PROMPT, 2, 1, 0]], [[PAD, PAD, PAD, PAD], [PAD, EOS, 1, 1]])
-    pad, early = padding_reveals(trace, (EOS, PAD), steps_per_block=3)  # first half: step 0 only
+    pad, early = trace.first_half_reveals((EOS, PAD), steps_per_block=3)  # first half: step 0 only
     assert early.tolist() == [1, 1] and pad.tolist() == [1, 0]
