@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -20,7 +20,7 @@ from mdm.experiments.training import task_kind, task_model
 from mdm.sampling import EntropyBounded, Scheduled, Threshold, TopK, Unmasker
 from mdm.train.precision import autocast
 
-__all__ = ["SamplerSpec", "bound_part", "evaluate", "part_config", "sampler_specs", "task_part"]
+__all__ = ["SamplerSpec", "bound_part", "evaluate", "sampler_specs", "task_part", "train_config"]
 
 
 @dataclass(frozen=True)
@@ -96,14 +96,12 @@ def accuracy_by_group(correct: torch.Tensor, groups: list[str]) -> dict[str, flo
             for g in sorted(set(groups))}
 
 
-def part_config(setup, preset, seed: int) -> dict:
-    """What a task part depends on, with the resolved training config itself (not just its name),
-    so editing the packaged YAML invalidates a cached part."""
+def train_config(setup) -> dict:
+    """The setup's resolved training config (not just its name): a part's cache key, so editing the
+    packaged YAML invalidates a cached part."""
     from mdm.train import load_config
 
-    train_cfg = load_config(setup.config, list(setup.overrides)).to_dict()
-    return {"task": asdict(setup), "train": train_cfg, "grid": asdict(preset.grid),
-            "precision": preset.precision, "seed": seed}
+    return load_config(setup.config, list(setup.overrides)).to_dict()
 
 
 def task_part(setup, preset, out_dir: Path, seed: int = 0, progress: bool = True) -> dict:
