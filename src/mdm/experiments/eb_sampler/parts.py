@@ -13,11 +13,15 @@ import torch
 from tqdm import tqdm
 
 from mdm.errors import ConfigError
+from mdm.eval.eb_bound import check_bound
 from mdm.eval.task_decoding import decode_verified
 from mdm.experiments.common import interval
 from mdm.experiments.eb_sampler.selection import speedup
 from mdm.experiments.training import task_kind, task_model
+from mdm.languages import HMM
 from mdm.sampling import EntropyBounded, Scheduled, Threshold, TopK, Unmasker
+from mdm.tasks.sudoku import technique
+from mdm.train import load_config
 from mdm.train.precision import autocast
 
 __all__ = ["SamplerSpec", "bound_part", "evaluate", "sampler_specs", "task_part", "train_config"]
@@ -83,8 +87,6 @@ def prompt_groups(task: str, dataset, n: int) -> list[str] | None:
     """A difficulty label per test prompt: for Sudoku the simplest technique that solves it
     (:func:`mdm.tasks.sudoku.technique`), for arithmetic the digits of the longer operand."""
     if task == "sudoku":
-        from mdm.tasks.sudoku import technique
-
         return [technique(p) for p in dataset.puzzles[:n]]
     if task == "arithmetic":
         return [f"{max(len(str(p.a)), len(str(p.b)))} digits" for p in dataset.problems[:n]]
@@ -99,8 +101,6 @@ def accuracy_by_group(correct: torch.Tensor, groups: list[str]) -> dict[str, flo
 def train_config(setup) -> dict:
     """The setup's resolved training config (not just its name): a part's cache key, so editing the
     packaged YAML invalidates a cached part."""
-    from mdm.train import load_config
-
     return load_config(setup.config, list(setup.overrides)).to_dict()
 
 
@@ -137,9 +137,6 @@ def task_part(setup, preset, out_dir: Path, seed: int = 0, progress: bool = True
 
 def bound_part(setup, seed: int) -> dict:
     """:func:`mdm.eval.eb_bound.check_bound` on the setup's HMM, timed."""
-    from mdm.eval.eb_bound import check_bound
-    from mdm.languages import HMM
-
     language = HMM.random(setup.n_hidden, setup.vocab_size, seed=seed, successors=setup.successors,
                           emitted=setup.emitted)
     t0 = time.perf_counter()
