@@ -83,8 +83,7 @@ class Preset:
 QUICK_MODEL = ("model.d_model=32", "model.n_layers=1", "model.n_heads=2", "max_steps=40", "batch_size=16",
                "eval_every=0", "save_every=0", "ema=0.0", "precision=fp32", "threads=1", "log_every=10",
                "optim.warmup_steps=5")
-_SUDOKU = "n_train: 128, n_test: 8, min_clues: {}, max_clues: {}, workers: 1, progress: false"
-_ADDITION = "max_digits: 5, ops: ['+'], {}n_train: 512, n_test: 8"
+_SUDOKU = "n_train: 128, n_test: 8, min_clues: {}, max_clues: {}, workers: 1, progress: false"  # clue range
 
 
 def _quick(name: str, config: str, data_options: str, **kw) -> TaskSetup:
@@ -93,16 +92,17 @@ def _quick(name: str, config: str, data_options: str, **kw) -> TaskSetup:
                      n_valid=8, n_eval=8, batch_size=8, **kw)
 
 
-_full = partial(TaskSetup, shared_checkpoint=True)  # trained by `mdm train CONFIG` too
+_full = partial(TaskSetup, shared_checkpoint=True)  # the model `mdm train CONFIG` trains
 _QUICK_HARD = _quick("sudoku-hard", "sudoku-hard", _SUDOKU.format(30, 35), scheduled_steps=(8,))
 PRESETS: dict[str, Preset] = {
     "quick": Preset(
         tasks=(_quick("sudoku", "sudoku-small", _SUDOKU.format(34, 40), scheduled_steps=(8,)),
-               _quick("arithmetic", "arithmetic-small", _ADDITION.format(""), blocks=(None, 4),
-                      scheduled_steps=(4,)),
+               _quick("arithmetic", "arithmetic-small", "max_digits: 5, ops: ['+'], n_train: 512, n_test: 8",
+                      blocks=(None, 4), scheduled_steps=(4,)),
                _QUICK_HARD,
                _quick("arithmetic-padded", "arithmetic-padded",
-                      _ADDITION.format("reverse: true, zero_pad: true, "), blocks=(None, 8),
+                      "max_digits: 5, ops: ['+'], reverse: true, zero_pad: true, n_train: 512, n_test: 8",
+                      blocks=(None, 8),
                       scheduled_steps=(8,), stop_rule=(True, False))),
         grid=SamplerGrid(topk=(1, 4), gammas=(0.01, 1.0), proxies=("confidence", "entropy"), taus=(0.9,)),
         bound=BoundSetup(n_hidden=3, vocab_size=3, emitted=None, length=8, n_trials=20),
