@@ -193,7 +193,7 @@ def test_a_checkpoint_from_another_config_is_not_reused(eb_quick):
     silently load it, although it is finished and its model config is the same."""
     out, _ = eb_quick
     quick_setup = next(t for t in presets.PRESETS["quick"].tasks if t.name == "arithmetic")
-    other = presets.TaskSetup("arithmetic", "arithmetic-small", presets._QUICK_MODEL + (
+    other = presets.TaskSetup("arithmetic", "arithmetic-small", presets.QUICK_MODEL + (
         "data.options={max_digits: 5, ops: ['+'], n_train: 256, n_test: 8}",))
     model, _, dataset, summary = task_model(quick_setup, out, progress=False)  # same config: loaded
     assert summary["steps"] == 40 and len(dataset) == 8

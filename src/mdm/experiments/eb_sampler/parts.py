@@ -6,21 +6,25 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
 from mdm.errors import ConfigError
+from mdm.eval.eb_bound import check_bound
 from mdm.eval.task_decoding import decode_verified
 from mdm.experiments.common import interval
 from mdm.experiments.eb_sampler.selection import speedup
 from mdm.experiments.training import task_kind, task_model
+from mdm.languages import HMM
 from mdm.sampling import EntropyBounded, Scheduled, Threshold, TopK, Unmasker
+from mdm.tasks.sudoku import technique
+from mdm.train import load_config
 from mdm.train.precision import autocast
 
-__all__ = ["SamplerSpec", "bound_part", "evaluate", "part_config", "sampler_specs", "task_part"]
+__all__ = ["SamplerSpec", "bound_part", "evaluate", "sampler_specs", "task_part", "train_config"]
 
 
 @dataclass(frozen=True)
@@ -83,8 +87,6 @@ def prompt_groups(task: str, dataset, n: int) -> list[str] | None:
     """A difficulty label per test prompt: for Sudoku the simplest technique that solves it
     (:func:`mdm.tasks.sudoku.technique`), for arithmetic the digits of the longer operand."""
     if task == "sudoku":
-        from mdm.tasks.sudoku import technique
-
         return [technique(p) for p in dataset.puzzles[:n]]
     if task == "arithmetic":
         return [f"{max(len(str(p.a)), len(str(p.b)))} digits" for p in dataset.problems[:n]]
@@ -96,14 +98,10 @@ def accuracy_by_group(correct: torch.Tensor, groups: list[str]) -> dict[str, flo
             for g in sorted(set(groups))}
 
 
-def part_config(setup, preset, seed: int) -> dict:
-    """What a task part depends on, with the resolved training config itself (not just its name),
-    so editing the packaged YAML invalidates a cached part."""
-    from mdm.train import load_config
-
-    train_cfg = load_config(setup.config, list(setup.overrides)).to_dict()
-    return {"task": asdict(setup), "train": train_cfg, "grid": asdict(preset.grid),
-            "precision": preset.precision, "seed": seed}
+def train_config(setup) -> dict:
+    """The setup's resolved training config (not just its name): a part's cache key, so editing the
+    packaged YAML invalidates a cached part."""
+    return load_config(setup.config, list(setup.overrides)).to_dict()
 
 
 def task_part(setup, preset, out_dir: Path, seed: int = 0, progress: bool = True) -> dict:
@@ -139,9 +137,6 @@ def task_part(setup, preset, out_dir: Path, seed: int = 0, progress: bool = True
 
 def bound_part(setup, seed: int) -> dict:
     """:func:`mdm.eval.eb_bound.check_bound` on the setup's HMM, timed."""
-    from mdm.eval.eb_bound import check_bound
-    from mdm.languages import HMM
-
     language = HMM.random(setup.n_hidden, setup.vocab_size, seed=seed, successors=setup.successors,
                           emitted=setup.emitted)
     t0 = time.perf_counter()

@@ -9,7 +9,7 @@ import numpy as np
 from mdm.eval.eb_bound import MIN_BOUND
 from mdm.experiments.plotting import figure
 
-__all__ = ["plot_bound", "plot_frontier", "plot_task"]
+__all__ = ["plot_bound", "plot_frontier", "plot_task", "plots"]
 
 _NFE_TICKS = (1, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 89)
 
@@ -87,3 +87,12 @@ def plot_bound(result: dict, path) -> Path:
         ax.set_ylabel("total correlation TC(S) (nats)")
         ax.legend(fontsize=8)
     return Path(path)
+
+
+def plots(result: dict, out_dir: Path) -> list[str]:
+    """Every plot the result has data for; their file names."""
+    names = [plot_bound(result["bound"], out_dir / "bound.png").name] if result.get("bound") else []
+    if result.get("eb_vs_threshold"):
+        names.append(plot_frontier(result["eb_vs_threshold"], out_dir / "eb-vs-threshold.png").name)
+    tasks = result["tasks"].items()
+    return names + [plot_task(part, out_dir / f"{name}.png", name).name for name, part in tasks]

@@ -1,20 +1,19 @@
-"""The setups and presets of ``mdm exp eb-sampler``."""
+"""The setups and presets of ``mdm exp eb-sampler``: packaged training configs plus overrides."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 
 from mdm.eval.eb_bound import GAMMA_GRID
-
-PAPER_GAMMAS = GAMMA_GRID  # arXiv 2505.24857's grid, besides gamma = 0
 
 
 @dataclass(frozen=True)
 class SamplerGrid:
-    """Which samplers a task is swept with."""
+    """Which samplers a task is swept with (``gammas``: arXiv 2505.24857's grid, besides 0)."""
 
     topk: tuple[int, ...] = (1, 2, 4, 8)
-    gammas: tuple[float, ...] = PAPER_GAMMAS
+    gammas: tuple[float, ...] = GAMMA_GRID
     proxies: tuple[str, ...] = ("confidence", "entropy", "margin")
     taus: tuple[float, ...] = (0.99, 0.9, 0.7, 0.5)
     scheduled_steps: tuple[int, ...] | None = None  # None: the task's own
@@ -81,31 +80,30 @@ class Preset:
     frontier: FrontierSetup | None = None
 
 
-_QUICK_MODEL = ("model.d_model=32", "model.n_layers=1", "model.n_heads=2", "max_steps=40", "batch_size=16",
-                "eval_every=0", "save_every=0", "ema=0.0", "precision=fp32", "threads=1", "log_every=10",
-                "optim.warmup_steps=5")
+QUICK_MODEL = ("model.d_model=32", "model.n_layers=1", "model.n_heads=2", "max_steps=40", "batch_size=16",
+               "eval_every=0", "save_every=0", "ema=0.0", "precision=fp32", "threads=1", "log_every=10",
+               "optim.warmup_steps=5")
+_SUDOKU = "n_train: 128, n_test: 8, min_clues: {}, max_clues: {}, workers: 1, progress: false"  # clue range
 
 
-def _quick(name: str, config: str, options: str, **kw) -> TaskSetup:
-    return TaskSetup(name, config, (*_QUICK_MODEL, f"data.options={{{options}}}"), n_valid=8, n_eval=8,
-                     batch_size=8, **kw)
+def _quick(name: str, config: str, data_options: str, **kw) -> TaskSetup:
+    """A tiny model trained in ``OUT/models``, evaluated on 8 validation and 8 test prompts."""
+    return TaskSetup(name, config, (*QUICK_MODEL, f"data.options={{{data_options}}}"),
+                     n_valid=8, n_eval=8, batch_size=8, **kw)
 
 
-_SUDOKU = "n_train: 128, n_test: 8, min_clues: {}, max_clues: {}, workers: 1, progress: false"
+_full = partial(TaskSetup, shared_checkpoint=True)  # the model `mdm train CONFIG` trains
 _QUICK_HARD = _quick("sudoku-hard", "sudoku-hard", _SUDOKU.format(30, 35), scheduled_steps=(8,))
-_FULL_HARD = TaskSetup("sudoku-hard", "sudoku-hard", shared_checkpoint=True, n_valid=500, n_eval=1000,
-                       batch_size=250)
 PRESETS: dict[str, Preset] = {
     "quick": Preset(
-        tasks=(
-            _quick("sudoku", "sudoku-small", _SUDOKU.format(34, 40), scheduled_steps=(8,)),
-            _quick("arithmetic", "arithmetic-small", "max_digits: 5, ops: ['+'], n_train: 512, n_test: 8",
-                   blocks=(None, 4), scheduled_steps=(4,)),
-            _QUICK_HARD,
-            _quick("arithmetic-padded", "arithmetic-padded", "max_digits: 5, ops: ['+'], reverse: true, "
-                   "zero_pad: true, n_train: 512, n_test: 8", blocks=(None, 8), scheduled_steps=(8,),
-                   stop_rule=(True, False)),
-        ),
+        tasks=(_quick("sudoku", "sudoku-small", _SUDOKU.format(34, 40), scheduled_steps=(8,)),
+               _quick("arithmetic", "arithmetic-small", "max_digits: 5, ops: ['+'], n_train: 512, n_test: 8",
+                      blocks=(None, 4), scheduled_steps=(4,)),
+               _QUICK_HARD,
+               _quick("arithmetic-padded", "arithmetic-padded",
+                      "max_digits: 5, ops: ['+'], reverse: true, zero_pad: true, n_train: 512, n_test: 8",
+                      blocks=(None, 8),
+                      scheduled_steps=(8,), stop_rule=(True, False))),
         grid=SamplerGrid(topk=(1, 4), gammas=(0.01, 1.0), proxies=("confidence", "entropy"), taus=(0.9,)),
         bound=BoundSetup(n_hidden=3, vocab_size=3, emitted=None, length=8, n_trials=20),
         # an untrained model is unsure everywhere: large gammas and small taus keep its NFE low
@@ -114,25 +112,20 @@ PRESETS: dict[str, Preset] = {
                                models=(0, 1), nfe_grid=(4, 8, 16), n_boot=200),
     ),
     "full": Preset(
-        tasks=(
-            TaskSetup("sudoku", "sudoku-small", shared_checkpoint=True, n_valid=300, n_eval=300,
-                      batch_size=300, scheduled_steps=(8, 16, 32)),
-            TaskSetup("arithmetic", "arithmetic-small", shared_checkpoint=True, n_valid=1000, n_eval=1000,
-                      batch_size=500, blocks=(None, 4, 2), scheduled_steps=(2, 4, 8)),
-            # issue 17, sized for one CPU session (a 1.9M model's top-1 pass over 500 puzzles: 14 min)
-            TaskSetup("sudoku-hard", "sudoku-hard", shared_checkpoint=True, n_valid=100, n_eval=200,
-                      batch_size=200, scheduled_steps=(32,),
-                      grid=SamplerGrid(topk=(1, 4), gammas=(0.001, 0.01, 0.1, 0.5), proxies=("margin",),
-                                       taus=(0.99, 0.9))),
-            TaskSetup("arithmetic-padded", "arithmetic-padded", shared_checkpoint=True, n_valid=500,
-                      n_eval=1000, batch_size=500, blocks=(None, 8), scheduled_steps=(4, 8, 16, 32),
-                      stop_rule=(True, False),
-                      grid=SamplerGrid(topk=(1, 2, 4, 8), gammas=(0.001, 0.01, 0.1, 0.5, 1.0),
-                                       proxies=("confidence", "margin"), taus=(0.99, 0.9, 0.7))),
-        ),
+        tasks=(_full("sudoku", "sudoku-small", n_valid=300, n_eval=300, batch_size=300),
+               _full("arithmetic", "arithmetic-small", n_valid=1000, batch_size=500, blocks=(None, 4, 2),
+                         scheduled_steps=(2, 4, 8)),
+               # issue 17, sized for one CPU session (a 1.9M model's top-1 pass over 500 puzzles: 14 min)
+               _full("sudoku-hard", "sudoku-hard", n_valid=100, n_eval=200, batch_size=200,
+                         scheduled_steps=(32,), grid=SamplerGrid(topk=(1, 4), gammas=(0.001, 0.01, 0.1, 0.5),
+                                                                 proxies=("margin",), taus=(0.99, 0.9))),
+               _full("arithmetic-padded", "arithmetic-padded", n_valid=500, batch_size=500, blocks=(None, 8),
+                         scheduled_steps=(4, 8, 16, 32), stop_rule=(True, False),
+                         grid=SamplerGrid(topk=(1, 2, 4, 8), gammas=(0.001, 0.01, 0.1, 0.5, 1.0),
+                                          proxies=("confidence", "margin"), taus=(0.99, 0.9, 0.7)))),
         # issue 28: 3 models x (500 validation + 1,000 test puzzles) at 30-35 clues, fine grids around
         # the matched NFE range (6-32); about 550 passes per puzzle (EB 56%), see the results page
-        frontier=FrontierSetup(_FULL_HARD, SamplerGrid(
+        frontier=FrontierSetup(_full("sudoku-hard", "sudoku-hard", n_valid=500), SamplerGrid(
             topk=(3, 4, 6, 8), gammas=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5),
             taus=(0.5, 0.7, 0.8, 0.9, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999),
             scheduled_steps=(8, 12, 16, 24, 32))),

@@ -1,14 +1,28 @@
-"""``report.md`` of ``mdm exp eb-sampler`` (see :mod:`mdm.experiments.eb_sampler`)."""
+"""``report.md``, verdict, headline numbers and evidence box of ``mdm exp eb-sampler``."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from statistics import fmean
 
 from mdm.experiments.common import markdown_table, with_ci
+from mdm.experiments.eb_sampler.presets import Preset
+from mdm.experiments.eb_sampler.selection import TOLERANCE, setting
+
+COMPARISON = "eb-vs-threshold"  # the part comparing EB and Threshold at matched NFE (issue 28)
 
 
-def _setting(row: dict) -> tuple:
-    return row["family"], row["label"], row["block_size"], row.get("stop", True)
+def _table(items, columns: dict[str, str | Callable[[dict], str]]) -> str:
+    """A markdown table, one row per item: ``columns`` maps each header to its cell, a format string
+    of the item's fields (``"{nfe_mean:.2f}"``) or a function of the item."""
+    def cell(spec, item: dict) -> str:
+        return spec(item) if callable(spec) else spec.format(**item)
+
+    return markdown_table(list(columns), [[cell(spec, item) for spec in columns.values()] for item in items])
+
+
+def _pct(key: str) -> Callable[[dict], str]:
+    return lambda item: f"{100 * item[key]:.1f}"
 
 
 def _at(row: dict) -> str:
@@ -17,14 +31,14 @@ def _at(row: dict) -> str:
 
 def _rows_table(part: dict) -> str:
     """Every setting on the test prompts, with its validation accuracy (where it was chosen)."""
+    valid = {setting(r): f"{100 * r['accuracy']:.1f}" for r in part["valid_rows"]}
     rows = sorted(part["rows"], key=lambda r: (not r.get("stop", True), str(r["block_size"]), r["family"],
                                                r["nfe_mean"]))
-    valid = {_setting(r): f"{100 * r['accuracy']:.1f}" for r in part["valid_rows"]}
-    body = [[r["curve"], r["label"], with_ci(r["accuracy"], r.get("accuracy_ci"), 100),
-             f"{r['nfe_mean']:.2f}", f"{r['nfe_max']:.0f}", valid.get(_setting(r), "-"), f"{r['wall_s']:.1f}"]
-            for r in rows]
-    return markdown_table(["sampler", "setting", "test accuracy % [95% CI]", "test mean NFE", "test max NFE",
-                           "validation accuracy %", "test wall s"], body)
+    return _table(rows, {
+        "sampler": "{curve}", "setting": "{label}",
+        "test accuracy % [95% CI]": lambda r: with_ci(r["accuracy"], r.get("accuracy_ci"), 100),
+        "test mean NFE": "{nfe_mean:.2f}", "test max NFE": "{nfe_max:.0f}",
+        "validation accuracy %": lambda r: valid.get(setting(r), "-"), "test wall s": "{wall_s:.1f}"})
 
 
 def _speedup_row(s: dict) -> list:
@@ -32,7 +46,7 @@ def _speedup_row(s: dict) -> list:
     blocks = "none" if s["block_size"] is None else str(s["block_size"])
     head = [s["family"], blocks + ("" if s["stop"] else ", no stop rule"), _at(val["reference"])]
     if best is None:
-        return [*head, "no setting within 0.5 pt", _at(ref), "-", "-", "-"]
+        return [*head, f"no setting within {100 * TOLERANCE:g} pt", _at(ref), "-", "-", "-"]
     diff = with_ci(s["accuracy_diff"], s.get("accuracy_diff_ci"), 100, sign=True)
     diff += f", p = {s['accuracy_diff_p']:.2g}" if "accuracy_diff_p" in s else ""
     return [*head, f"{best['label']}: {_at(val['best'])}", _at(ref), _at(best), diff, f"{s['speedup']:.2f}x"]
@@ -48,13 +62,11 @@ def _speedup_table(part: dict) -> str:
 
 def _group_table(part: dict) -> str:
     """Accuracy per difficulty group, for the samplers without blocks."""
-    groups = sorted(part["groups"])
     rows = sorted((r for r in part["rows"] if r["block_size"] is None and r.get("stop", True)),
                   key=lambda r: (r["family"], r["nfe_mean"]))
-    body = [[r["curve"], r["label"], f"{r['nfe_mean']:.1f}",
-             *(f"{100 * r['accuracy_by_group'][g]:.1f}" for g in groups)] for r in rows]
-    return markdown_table(["sampler", "setting", "mean NFE",
-                           *(f"{g} (n={part['groups'][g]})" for g in groups)], body)
+    groups = {f"{g} (n={n})": (lambda r, g=g: f"{100 * r['accuracy_by_group'][g]:.1f}")
+              for g, n in sorted(part["groups"].items())}
+    return _table(rows, {"sampler": "{curve}", "setting": "{label}", "mean NFE": "{nfe_mean:.1f}", **groups})
 
 
 def _train_line(s: dict) -> str:
@@ -106,12 +118,18 @@ def comparison_lines(r: dict) -> list[str]:
     eb = list(r["matched"])
     matched = [[f"{c:g}", *(f"{100 * r['bands'][f]['mean'][g]:.1f}" for f in ("threshold", *eb)),
                 *(_pt(r["matched"][f][g]) for f in eb)] for g, c in enumerate(r["nfe_grid"])]
-    chosen = [[fam, ", ".join(c["key"] if fam == "any" else c["key"].split(": ")[1] for c in cs),
-               *(f"{100 * fmean(c[split]['mean'] for c in cs):.1f}" for split in ("validation", "test")),
-               *(f"{fmean(c[k] for c in cs):.2f}" for k in ("nfe", "blanks_nfe"))]
-              for fam, cs in r["chosen"].items()]
-    every = [[s["family"], s["label"], f"{100 * s['test_accuracy']:.1f}", f"{s['test_nfe']:.2f}",
-              f"{s['test_blanks_nfe']:.2f}", f"{100 * s['valid_accuracy']:.1f}"] for s in r["settings"]]
+    chosen = [{"family": fam, "keys": ", ".join(c["key"] if fam == "any" else c["key"].split(": ")[1]
+                                                for c in cs),
+               **{k: fmean(c[k]["mean"] for c in cs) for k in ("validation", "test")},
+               **{k: fmean(c[k] for c in cs) for k in ("nfe", "blanks_nfe")}}
+              for fam, cs in r["chosen"].items()]  # a family's choice on each model, means over models
+    chosen_table = _table(chosen, {
+        "family": "{family}", "chosen": "{keys}", "validation acc %": _pct("validation"),
+        "test acc %": _pct("test"), "test NFE": "{nfe:.2f}", "test blanks-only NFE": "{blanks_nfe:.2f}"})
+    every = _table(r["settings"], {
+        "family": "{family}", "setting": "{label}", "test acc %": _pct("test_accuracy"),
+        "test NFE": "{test_nfe:.2f}", "test blanks-only NFE": "{test_blanks_nfe:.2f}",
+        "validation acc %": _pct("valid_accuracy")})
     return [f"## EB vs Threshold at matched NFE ({len(r['models'])} models, {r['n_test']} test and "
             f"{r['n_valid']} validation puzzles each)", "", "![eb-vs-threshold](eb-vs-threshold.png)", "",
             "Frontier accuracy (%): each family's validation-Pareto settings interpolated on test, mean over "
@@ -119,15 +137,12 @@ def comparison_lines(r: dict) -> list[str]:
             "sign-flip p:", "",
             markdown_table(["NFE", "threshold", *eb, *(f"{f} − threshold" for f in eb)], matched), "",
             "Cheapest setting within one validation SE of the family's best, per model (means over models):",
-            "",
-            markdown_table(["family", "chosen", "validation acc %", "test acc %", "test NFE",
-                            "test blanks-only NFE"], chosen), "",
+            "", chosen_table, "",
             "Every setting, means over models (blanks-only NFE: passes that revealed a blank cell):", "",
-            markdown_table(["family", "setting", "test acc %", "test NFE", "test blanks-only NFE",
-                            "validation acc %"], every), ""]
+            every, ""]
 
 
-def report(result: dict) -> str:
+def report(result: dict, preset: Preset) -> str:
     """The markdown body (the runner adds the evidence box and provenance)."""
     lines = [f"# EB-sampler: accuracy vs NFE ({result['preset']} preset)", ""]
     for name, part in result["tasks"].items():
@@ -138,3 +153,46 @@ def report(result: dict) -> str:
     if result.get("eb_vs_threshold") is not None:
         lines += comparison_lines(result["eb_vs_threshold"])
     return "\n".join(lines)
+
+
+def _eb_speedup(part: dict) -> dict | None:
+    """EB's speed-up without blocks, with the stop rule (where the task has one)."""
+    return next((s for s in part["speedups"] if s["family"] == "EB" and s["block_size"] is None
+                 and s["stop"]), None)
+
+
+def verdict(result: dict) -> list[str]:
+    lines = []
+    for name, s in ((name, _eb_speedup(part)) for name, part in result["tasks"].items()):
+        if s is not None and s["best"]:
+            lines.append(f"{name}: EB at equal accuracy (chosen on validation): {s['speedup']:.2f}x "
+                         "fewer NFE than top-1 on test")
+        elif s is not None:
+            lines.append(f"{name}: no EB setting within {100 * TOLERANCE:g} pt of top-1 on validation")
+    r = result.get("eb_vs_threshold") or {"matched": {}}
+    return lines + [f"{COMPARISON}: {fam} - threshold at {c:g} NFE: {100 * d['mean']:+.1f} pt "
+                    f"[{100 * d['lo']:.1f}, {100 * d['hi']:.1f}]" for fam, ds in r["matched"].items()
+                    for c, d in zip(r["nfe_grid"], ds) if d is not None]
+
+
+def evidence(result: dict, p: Preset) -> dict:
+    if result.get("eb_vs_threshold") and not result.get("tasks"):  # the comparison alone
+        return {"n_test": p.frontier.task.n_eval, "level": 0.95, "setting": "our proxy",
+                "seeds_per_run": len(p.frontier.models),
+                "method": "two-stage percentile bootstrap (models, then test puzzles), paired for "
+                          "EB - Threshold"}
+    return {"n_test": min(t.n_eval for t in p.tasks), "level": 0.95, "setting": "our proxy",
+            "method": "percentile bootstrap CI (10,000 resamples) over test prompts (smallest task "
+                      "shown), paired for the speed-up's accuracy difference"}
+
+
+def headline(result: dict) -> dict:
+    out = {}
+    for name, s in ((name, _eb_speedup(part)) for name, part in result["tasks"].items()):
+        if s is not None:
+            out[f"{name}: top-1 test accuracy"] = s["reference"]["accuracy"]
+            out[f"{name}: EB NFE speed-up at equal accuracy"] = s["speedup"]
+            if s["best"] is not None:  # the chosen EB setting vs top-1 on test, paired by seed
+                out[f"{name}: EB (chosen) minus top-1 test accuracy"] = (s["best"]["accuracy"],
+                                                                         s["reference"]["accuracy"])
+    return out
