@@ -1,5 +1,5 @@
 """`mdm exp eb-sampler`: the quick preset end to end, the equal-accuracy rule, the sampler grid and the
-EB-vs-Threshold analysis on hand-made sweeps (decoding itself: tests/eval/test_task_decoding.py)."""
+EB-vs-Threshold analysis on hand-made sweeps (decoding itself: tests/eval/test_verified.py)."""
 
 import json
 import math

@@ -131,12 +131,13 @@ def sudoku_ap_eval(model, puzzles, *, temperature: float, max_steps: int, seed: 
 
 def sudoku_mdm_eval(model, puzzles, solutions, *, batch_size: int = 100):
     """The baseline: a plain MDM, one most-confident cell per step (TopK(1), greedy)."""
-    from mdm.eval.verified import decode_and_verify
+    from mdm.eval.verified import decode_verified
     from mdm.sampling import TopK
     from mdm.tasks.sudoku import SudokuDataset
 
-    ok, nfe = decode_and_verify(model, SudokuDataset(puzzles, solutions), TopK(1, proxy="confidence"),
-                                batch_size=batch_size, seed=None)
+    out = decode_verified(model, SudokuDataset(puzzles, solutions), TopK(1, proxy="confidence"),
+                          batch_size=batch_size, seed=None)
+    ok, nfe = out.correct, out.nfe.long()
     return {"n": len(ok), **_scored("solve_rate", ok, nfe), "steps_ci": interval(nfe),
             "decoding": "TopK(1, confidence), temperature 0"}, ok
 

@@ -4,7 +4,7 @@ Every model of :class:`~mdm.experiments.eb_sampler.presets.FrontierSetup` (a tra
 task's config, trained or loaded by :func:`~mdm.experiments.training.task_model`) decodes its
 validation and test puzzles with every sampler of the grid.  Kept per setting: per-puzzle
 correctness, mean NFE, and mean *blanks-only* NFE (passes that revealed at least one blank cell,
-:func:`mdm.eval.task_decoding.passes_revealing`).  A family's curve on one model is its Pareto
+:func:`mdm.eval.verified.passes_revealing`).  A family's curve on one model is its Pareto
 settings on validation, interpolated on test (:mod:`mdm.eval.matched`); from the curves:
 
 * each family's frontier with a two-stage bootstrap band (models, then puzzles within each);

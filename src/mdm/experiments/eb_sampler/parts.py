@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from mdm.errors import ConfigError
 from mdm.eval.eb_bound import check_bound
-from mdm.eval.task_decoding import decode_verified
+from mdm.eval.verified import decode_verified
 from mdm.experiments.common import interval
 from mdm.experiments.eb_sampler.selection import speedup
 from mdm.experiments.training import task_kind, task_model
@@ -66,7 +66,7 @@ def sampler_specs(grid, task, answer_len: int) -> list[SamplerSpec]:
 def evaluate(model, dataset, spec: SamplerSpec, *, n_eval: int, batch_size: int, seed: int = 0,
              stop: int | None = None, pad_id: int | None = None, precision: str = "fp32",
              counted: torch.Tensor | None = None) -> dict:
-    """One sampler on ``n_eval`` prompts (:func:`mdm.eval.task_decoding.decode_verified`): a sweep's
+    """One sampler on ``n_eval`` prompts (:func:`mdm.eval.verified.decode_verified`): a sweep's
     row plus ``correct`` (BoolTensor ``[n]``, for paired comparisons) and, given ``counted``,
     ``blanks_nfe`` (mean passes that revealed a counted position)."""
     device = next(model.parameters()).device if isinstance(model, torch.nn.Module) else torch.device("cpu")

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import torch
 
 from mdm.eval.stats import paired_difference_clustered
-from mdm.eval.verified import decode_and_verify
+from mdm.eval.verified import decode_verified
 from mdm.experiments.common import interval
 from mdm.experiments.variance.arms import (
     ARMS,
@@ -88,7 +88,7 @@ def mdm_part(p: Preset, seed: int, ctx) -> dict:
     arms, correct = {}, {}
 
     def accuracy(m, ds):  # greedy, one most-confident position per step, stop at eos; exact match
-        return decode_and_verify(m, ds, TopK(1), stop=d.tok.eos_id, pad_id=d.tok.pad_id)[0].tolist()
+        return decode_verified(m, ds, TopK(1), stop=d.tok.eos_id, pad_id=d.tok.pad_id).correct.tolist()
 
     for arm in ARMS:
         runs, acc_by_seed = [], []
