@@ -10,7 +10,13 @@ finite variance for every ``w``, :mod:`mdm.order.times`); exact order oracles of
 """
 
 from mdm.order.nelbo import expected_order_loss, model_nelbo, multivariate_nelbo, order_losses
-from mdm.order.plackett_luce import decode_ranks, kendall_tau, order_log_prob, sample_order, step_probabilities
+from mdm.order.plackett_luce import (
+    decode_ranks,
+    kendall_tau,
+    order_log_prob,
+    sample_order,
+    step_probabilities,
+)
 from mdm.order.rloo import gradient_stats, order_loss
 from mdm.order.schedule import PerPositionSchedule
 from mdm.order.times import PowerTime

@@ -34,7 +34,7 @@ from mdm.errors import ConfigError
 from mdm.order.plackett_luce import kendall_tau, order_log_prob
 
 __all__ = ["subset_entropies", "masked_losses", "easy_first_order", "order1_nelbo", "best_orders",
-           "expected_order1_nelbo", "tau_to_nearest", "chance_tau"]
+           "expected_order1_nelbo", "tau_to_nearest", "chance_tau", "order_oracles"]
 
 
 def _check(p: torch.Tensor) -> torch.Tensor:
@@ -71,7 +71,7 @@ def subset_entropies(p: torch.Tensor) -> torch.Tensor:
 
 
 def masked_losses(p: torch.Tensor, entropies: torch.Tensor | None = None) -> torch.Tensor:
-    """(eq. EF): each position's exact masked loss averaged over ``t ~ U(0, 1)`` at ``w = 1``, ``[L]`` nats."""
+    """(eq. EF): each position's exact masked loss averaged over t ~ U(0, 1) at ``w = 1`` (nats, ``[L]``)."""
     length = p.dim()
     h = subset_entropies(p) if entropies is None else entropies
     out = torch.zeros(length, dtype=torch.float64)
@@ -138,3 +138,18 @@ def chance_tau(orders: torch.Tensor, n: int = 2000, seed: int = 0) -> float:
 
     tau = torch.einsum("nij,kij->nk", signs(ranks), signs(orders.argsort(1))) / (length * (length - 1))
     return float(tau.max(1).values.mean())
+
+
+def order_oracles(p: torch.Tensor, reference: torch.Tensor) -> tuple[dict, torch.Tensor, torch.Tensor]:
+    """Every oracle above for the law ``p`` and a reference order (e.g. a planted one), as plain data:
+    entropy, masked losses, the best orders and their order-1 NELBO, the reference's and uniform orders'
+    order-1 NELBO, the easy-first push's tau to the nearest best order and that tau's chance level.
+    Returns ``(data, subset entropies, best orders)``."""
+    h = subset_entropies(p)
+    losses = masked_losses(p, h)
+    best, orders = best_orders(h)
+    return {"entropy": float(h[-1]), "masked_loss": losses.tolist(), "order1_best": best,
+            "best_orders": orders.tolist(), "chance_tau": chance_tau(orders),
+            "order1_planted": float(order1_nelbo(h, reference[None])),
+            "order1_uniform": expected_order1_nelbo(h, torch.ones(p.dim(), dtype=torch.float64)),
+            "tau_easy_first": tau_to_nearest(losses.round(decimals=9), orders)}, h, orders

@@ -90,7 +90,7 @@ class PlantedOrder:
         return x
 
     def transition(self) -> torch.Tensor:
-        """``T[a, b] = P(x_{pi(j)} = b | x_{pi(j-1)} = a)``, float64 ``[V, V]``: the rule w.p. ``1 - noise``."""
+        """``T[a, b] = P(x_{pi(j)} = b | x_{pi(j-1)} = a)``, float64 ``[V, V]``: the rule w.p. 1 - noise."""
         v = self.vocab
         rule = torch.zeros(v, v, dtype=torch.float64)
         a = torch.arange(v)
@@ -117,6 +117,15 @@ class PlantedOrder:
         xs = x[:, self.perm].clamp(0, self.vocab - 1)
         prev = torch.cat([torch.zeros_like(xs[:, :1]), xs[:, :-1]], dim=1)
         return (xs // 2 == prev % (self.vocab // 2)) & (x[:, self.perm] < self.vocab)
+
+    def score(self, x: torch.Tensor) -> dict[str, float]:
+        """Samples ``x [n, L]`` as the planted generator sees them: mean exact log-likelihood of the valid
+        ones (nats), the rate of samples with a token outside ``[0, V)`` and :meth:`follows_rule`'s rate."""
+        lp = self.log_prob(x)
+        valid = torch.isfinite(lp)
+        return {"log_lik": float(lp[valid].mean()) if valid.any() else float("-inf"),
+                "invalid_token_rate": float(1 - valid.double().mean()),
+                "rule_rate": float(self.follows_rule(x).double().mean())}
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """Exact ``log p(x)`` in nats, float64 ``[n]`` (``-inf`` for tokens outside ``[0, V)``)."""
