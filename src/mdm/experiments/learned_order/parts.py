@@ -82,8 +82,9 @@ def planted_part(p: Preset, seed: int, ctx) -> dict:
         heldout = planted.sample(p.n_heldout, torch.Generator().manual_seed(10_000 + s))
         data = _data(p, p.planted_length, p.planted_vocab)
         losses = masked_losses(planted.probabilities())
+        easy_first = kendall_tau(losses.round(decimals=9), planted.perm)  # the exact push's order vs pi
         row: dict = {"perm": planted.perm.tolist(), "entropy": planted.entropy(),
-                     "masked_loss": losses.tolist(), "tau_easy_first": kendall_tau(losses.round(decimals=9), planted.perm)}
+                     "masked_loss": losses.tolist(), "tau_easy_first": easy_first}
         models = {}
         for kind in ("learned", "fixed", "pathwise", "control"):
             if kind == "pathwise" and s - SEED_STRIDE * seed not in p.pathwise_seeds:
