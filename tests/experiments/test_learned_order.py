@@ -18,7 +18,6 @@ def test_quick_preset_runs_end_to_end(tmp_path):
         "report.md",
         "w_over_training.png",
         "order_heatmap.png",
-        "val_nelbo_curves.png",
     ):
         assert (tmp_path / name).stat().st_size > 0, name
     on_disk = json.loads((tmp_path / "result.json").read_text())
@@ -38,8 +37,20 @@ def test_quick_preset_runs_end_to_end(tmp_path):
     }
     heat = first["heatmap"]
     assert all(math.isclose(sum(r), 1.0, abs_tol=1e-9) for r in heat)  # each position decoded once
-    g = first["gradients"]
-    assert g["rloo_total_var"] > 0 and g["pathwise_total_var"] > 0
+    for key in ("gradients", "gradients_truncated"):  # training's PowerTime times; the eps-truncated ones
+        g = first[key]
+        assert g["rloo_total_var"] > 0 and g["pathwise_total_var"] > 0
+        assert -1 <= g["cosine_rloo_pathwise"] <= 1
+    assert -1 <= planted["tau_easy_first"]["mean"] <= 1 and "control" in first
+    for task in ("circular", "stationary"):
+        hard = result["hard_orders"][task]
+        assert set(hard) >= {"rloo4", "rloo6", "pathwise", "control"}
+        # the order-1 NELBO of any order lies between the entropy and its worst; the best attains the minimum
+        assert hard["entropy"]["mean"] <= hard["order1_best"]["mean"] + 1e-9
+        assert hard["order1_best"]["mean"] <= hard["rloo4"]["order1"]["mean"] + 1e-9
+        for row in hard["seeds"].values():
+            assert row["rloo4"]["nelbo"] > row["entropy"] and -1 <= row["pathwise"]["tau"] <= 1
+    assert math.isnan(result["hard_orders"]["circular"]["tau_easy_first"]["mean"])  # every position ties
     iris = result["tables"]["iris"]
     assert iris["nelbo_learned"]["n"] == 2 and 0 <= iris["marginal_tv_fixed"]["mean"] <= 1
     # the paired learned - fixed difference is the mean of the per-seed differences, its CI brackets it
@@ -50,22 +61,24 @@ def test_quick_preset_runs_end_to_end(tmp_path):
     assert min(per_seed) <= diff["ci"][0] and diff["ci"][1] <= max(per_seed)  # bootstrap over 2 pairs
     report = (tmp_path / "report.md").read_text()
     assert "Planted order" in report and "Tables" in report and "RLOO" in report
+    assert "circular register" in report and "stationary register" in report
     assert "![order heatmap](order_heatmap.png)" in report and "2 training seeds" in report
 
 
 def test_an_interrupted_training_raises(tmp_path, monkeypatch):
     """A training stopped early must not become a cached part: train_model raises instead."""
-    import mdm.experiments.learned_order.measures as measures
+    import mdm.train
+    from mdm.experiments.learned_order.presets import train_model
     from mdm.experiments.runner import TrainingInterrupted
     from mdm.train.loop import TrainResult
 
     def stopped(cfg, **kwargs):
         return TrainResult(checkpoint=tmp_path / "none", out_dir=tmp_path, steps=3, interrupted=True)
 
-    monkeypatch.setattr(measures, "train", stopped)
+    monkeypatch.setattr(mdm.train, "train", stopped)
     with pytest.raises(TrainingInterrupted, match="step 3 of 40"):
-        measures.train_model({"task": "planted-order", "seq_len": 4}, ["max_steps=40"], schedule="linear",
-                             seed=0, out=tmp_path / "run")
+        train_model({"task": "planted-order", "seq_len": 4}, ["max_steps=40"], arm="fixed", seed=0,
+                    out=tmp_path / "run")
 
 
 def test_unknown_preset_is_rejected(tmp_path):
@@ -80,7 +93,7 @@ def test_full_preset_trains_what_the_results_page_reports():
     120 table steps, a 32-wide 2-layer 2-head transformer, warm-up a tenth of the steps); the fixed
     schedule's loss has no order knobs."""
     from mdm.experiments.learned_order import PRESETS
-    from mdm.experiments.learned_order.measures import train_config
+    from mdm.experiments.learned_order.presets import train_config
 
     p = PRESETS["full"]
     data = {"task": "planted-order", "seq_len": p.planted_length}
@@ -95,3 +108,6 @@ def test_full_preset_trains_what_the_results_page_reports():
         fixed = train_config(data, overrides, schedule="linear")
         assert (fixed.loss.kind, fixed.loss.schedule, fixed.max_steps) == ("nelbo", "linear", steps)
         assert not hasattr(fixed.loss, "lr")  # the NELBO's own section has no order knobs
+    hard = train_config(data, [*p.hard_train, "loss.order_draws=16"], seed=1)
+    assert (hard.max_steps, hard.batch_size, hard.loss.draws, p.hard_draws, p.hard_seeds) == (
+        2000, 16, 16, (8, 16), (0, 1, 2, 3, 4))

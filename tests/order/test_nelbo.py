@@ -22,6 +22,31 @@ def test_exact_denoiser_gives_minus_log_p_for_every_w(language, w):
     assert torch.allclose(nelbo, -language.log_prob(x), atol=1e-9)  # every order's chain rule is exact
 
 
+def test_model_nelbo_uses_the_models_own_schedule(language):
+    """``model_nelbo``: ``w = 1`` without an ``order_schedule``, its learned ``w`` with one."""
+    from mdm.order import model_nelbo
+
+    x = all_sequences(2, 4)
+    den = language.denoiser()
+    exact = float(-language.log_prob(x).mean())
+    assert model_nelbo(den, x, samples=4, seed=0) == pytest.approx(exact, abs=1e-9)
+
+    class Scheduled:  # an inconsistent denoiser that carries a schedule: its NELBO depends on w
+        def __init__(self, table, w):
+            self.table, self.order_schedule = table, PerPositionSchedule(4, init=w)
+            self.vocab_size, self.mask_id = table.vocab_size, table.mask_id
+
+        def __call__(self, x, attention_mask=None):
+            return self.table(x)
+
+    from tests.order.conftest import TableDenoiser
+
+    table = TableDenoiser(vocab=2, length=4, seed=5)
+    got = model_nelbo(Scheduled(table, W1), x, samples=4, seed=1)
+    assert got == pytest.approx(float(multivariate_nelbo(table, x, W1, samples=4, seed=1).mean()), abs=1e-9)
+    assert got != pytest.approx(model_nelbo(table, x, samples=4, seed=1), abs=1e-3)
+
+
 def test_unbiased_for_an_inconsistent_denoiser_at_two_w(make_table):
     den = make_table(vocab=2, length=3, seed=4)
     x = all_sequences(2, 3)

@@ -57,3 +57,23 @@ def test_bad_weights_raise(w):
 def test_bad_n_raises():
     with pytest.raises(MDMError, match="n"):
         sample_order(torch.ones(3), 0)
+
+
+def test_kendall_tau_of_weights_against_an_order():
+    from mdm.order import kendall_tau
+
+    order = torch.tensor([2, 0, 3, 1])  # position 2 first
+    w = torch.tensor([3.0, 1.0, 4.0, 2.0])  # descending w: 2, 0, 3, 1
+    assert kendall_tau(-w, order) == pytest.approx(1.0)
+    assert kendall_tau(w, order) == pytest.approx(-1.0)
+    # one discordant pair of 6 (positions 3 and 1 swapped): (5 - 1) / 6
+    assert kendall_tau(-torch.tensor([3.0, 2.0, 4.0, 1.0]), order) == pytest.approx(4 / 6)
+
+
+def test_step_probabilities_of_a_near_deterministic_order():
+    from mdm.order import step_probabilities
+
+    w = torch.tensor([1.0, 1e4, 1e-4], dtype=torch.float64)  # decoded 1, 0, 2 almost surely
+    p = step_probabilities(w, n=500, seed=0)
+    assert torch.allclose(p.sum(1), torch.ones(3, dtype=torch.float64)) and torch.allclose(p.sum(0), p.sum(1))
+    assert p[1, 0] == 1.0 and p[0, 1] == 1.0 and p[2, 2] == 1.0

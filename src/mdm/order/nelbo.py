@@ -29,7 +29,7 @@ from mdm.order.plackett_luce import decode_ranks, order_log_prob, sample_order
 from mdm.order.schedule import PerPositionSchedule, check_weights
 from mdm.protocol import denoiser_ids, is_time_conditioned, model_time
 
-__all__ = ["multivariate_nelbo", "order_losses", "expected_order_loss"]
+__all__ = ["multivariate_nelbo", "model_nelbo", "order_losses", "expected_order_loss"]
 
 _LOGIT_BUDGET = 1 << 25
 
@@ -93,6 +93,15 @@ def multivariate_nelbo(denoiser, x0: torch.Tensor, w, *, samples: int = 64, seed
     orders = sample_order(w, samples * batch, generator=gen).to(x0.device)  # row s * B + b
     losses = order_losses(denoiser, x0.repeat(samples, 1), orders, max_rows=max_rows)
     return losses.view(samples, batch).mean(0)
+
+
+def model_nelbo(model, x0: torch.Tensor, *, samples: int, seed: int) -> float:
+    """Mean :func:`multivariate_nelbo` in nats per sequence under the model's own schedule: its
+    learned ``order_schedule`` if it has one, else ``w = 1`` (the shared linear schedule)."""
+    sched = getattr(model, "order_schedule", None)
+    w = torch.ones(x0.shape[1], dtype=torch.float64) if sched is None else sched.w.detach().double()
+    with torch.no_grad():
+        return float(multivariate_nelbo(model, x0, w, samples=samples, seed=seed).mean())
 
 
 def expected_order_loss(denoiser, x0: torch.Tensor, w: torch.Tensor) -> torch.Tensor:

@@ -17,7 +17,8 @@ import torch
 from mdm.errors import SamplingError
 from mdm.order.schedule import check_weights
 
-__all__ = ["masking_times", "sample_order", "order_log_prob", "decode_ranks"]
+__all__ = ["masking_times", "sample_order", "order_log_prob", "decode_ranks", "kendall_tau",
+           "step_probabilities"]
 
 
 def masking_times(w: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
@@ -56,3 +57,20 @@ def order_log_prob(w: torch.Tensor, orders: torch.Tensor) -> torch.Tensor:
     # log sum_{k >= j} w_{sigma_k}: a reversed log-cumsum-exp
     tail = lw.flip(-1).logcumsumexp(-1).flip(-1)
     return (lw - tail).sum(-1)
+
+
+def kendall_tau(scores: torch.Tensor, order: torch.Tensor) -> float:
+    """Kendall tau-b between the positions ranked by ``scores`` (smaller first; ties kept) and the
+    reference ``order`` (``order[j]``: the position that comes ``j``-th).  The Plackett--Luce mode
+    of weights ``w`` is ``scores = -w``; NaN when every score is tied."""
+    from scipy.stats import kendalltau
+
+    return float(kendalltau(scores.detach().double().cpu().numpy(), order.argsort().cpu().numpy()).statistic)
+
+
+def step_probabilities(w, n: int = 4000, seed: int = 0) -> torch.Tensor:
+    """``P[l, j]``: the probability that position ``l`` is decoded at step ``j`` under PL(``w``),
+    estimated from ``n`` orders drawn with ``seed``: float64 ``[L, L]``, rows sum to 1."""
+    ranks = decode_ranks(sample_order(w, n, generator=torch.Generator().manual_seed(seed)))
+    length = ranks.shape[1]
+    return torch.stack([torch.bincount(ranks[:, p], minlength=length) for p in range(length)]).double() / n

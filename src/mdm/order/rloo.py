@@ -92,11 +92,14 @@ class GradientStats:
     repeats: int
 
     def summary(self) -> dict:
+        """Plain numbers: both means, their total variances and the cosine between the means."""
+        a, b = self.rloo_mean, self.pathwise_mean
         return {
             "repeats": self.repeats,
-            "rloo_mean": self.rloo_mean.tolist(), "pathwise_mean": self.pathwise_mean.tolist(),
+            "rloo_mean": a.tolist(), "pathwise_mean": b.tolist(),
             "rloo_total_var": float(self.rloo_var.sum()),
             "pathwise_total_var": float(self.pathwise_var.sum()),
+            "cosine_rloo_pathwise": float((a @ b) / (a.norm() * b.norm()).clamp_min(1e-30)),
         }
 
 

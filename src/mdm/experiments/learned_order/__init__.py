@@ -1,97 +1,71 @@
 """Learned-order MDMs: ``mdm exp learned-order``.
 
-Garg, Kohli, Sarawagi, "Masked Diffusion Models are Secretly Learned-Order Autoregressive Models"
-(arXiv 2511.19152): per-position schedules ``alpha_l(t) = 1 - t^{w_l}`` trained with the NELBO
-(RLOO for the score-function part) turn an MDM into a mixture of autoregressive models over
-Plackett--Luce(``w``) orders (:mod:`mdm.order`).  Parts, each measured on models trained here:
-
-1. **planted order** (:mod:`mdm.tasks.planted`): Kendall tau between the learned mean order and the
-   planted ``pi`` per seed, and held-out NELBO of the learned vs the fixed (shared linear) schedule
-   at equal steps, with a 95 % CI over seeds;
-2. **tables** (:mod:`mdm.tasks.tables`, scikit-learn's bundled tables): held-out NELBO (nats per
-   row) learned vs fixed per dataset over seeds, with fidelity beside it (marginal TV, pairwise
-   association error of samples vs held-out rows);
-3. **decoding orders** on one planted model: learned vs random vs confidence (and the planted /
-   reverse orders) by the exact log-likelihood of samples under the planted generator;
-4. **RLOO vs pathwise-only**: the two gradient estimates' means and variances on the same draws,
-   and the order that training with the pathwise gradient alone learns.
-
-Settings are fixed in the presets (nothing is tuned); every number is reported on held-out rows
-(the table's test split, fresh planted sequences).  Parts: ``planted`` (1, 3, 4) and ``tables`` (2),
-:mod:`mdm.experiments.learned_order.parts`; runner seed ``N`` shifts every training seed by
-``SEED_STRIDE * N`` (seed 0: the preset's seeds), so the runs of different seeds never share a model.
+Garg, Kohli, Sarawagi (arXiv 2511.19152): per-position schedules ``alpha_l(t) = 1 - t^{w_l}`` learned
+with the NELBO (RLOO for the score-function term) make an MDM a mixture of autoregressive models over
+Plackett--Luce(``w``) orders (:mod:`mdm.order`).  Parts (:mod:`.parts`), on models trained here:
+``planted`` (a shift register written in a planted order), ``hard-orders`` (registers whose
+per-position difficulty does not point to the best order; exact oracles in :mod:`mdm.order.oracle`)
+and ``tables`` (scikit-learn tables).  Settings are the presets' (nothing tuned); every number is on
+held-out rows.  Runner seed ``N`` shifts every training seed by ``SEED_STRIDE * N``.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict
 
-from mdm.experiments.learned_order.measures import ORDER_TRAIN, train_config
-from mdm.experiments.learned_order.presets import (  # noqa: F401 (re-exported)
-    PRESETS,
-    SEED_STRIDE,
-    Preset,
-)
+from mdm.experiments.learned_order.parts import hard_orders_part, planted_part, tables_part
+from mdm.experiments.learned_order.presets import ORDER_TRAIN, PRESETS, SEED_STRIDE, Preset, train_config
 from mdm.experiments.learned_order.report import plots, report
 from mdm.experiments.runner import Experiment, Part
 
 __all__ = ["EXPERIMENT", "ORDER_TRAIN", "PRESETS", "SEED_STRIDE", "Preset"]
 
 
-def _parts(p: Preset) -> list[Part]:
-    from mdm.experiments.learned_order.parts import planted_part, tables_part
-
-    return [Part("planted", planted_part), Part("tables", tables_part)]
-
-
 def _train_fields(overrides) -> dict:
-    """The resolved training knobs of a preset's overrides (``config`` in result.json), and the overrides."""
+    """The resolved training knobs of a preset's overrides (``config`` in result.json) and the overrides."""
     cfg = train_config({"task": "planted-order", "seq_len": 2}, overrides)
     return {"steps": cfg.max_steps, "batch_size": cfg.batch_size, "d_model": cfg.model.d_model,
             "n_layers": cfg.model.n_layers, "n_heads": cfg.model.n_heads, "lr": cfg.optim.lr,
-            "order_lr": cfg.loss.lr, "order_draws": cfg.loss.draws,
-            "order_times": cfg.loss.times, "eval_every": cfg.eval_every,
-            "warmup_steps": cfg.optim.warmup_steps, "overrides": list(overrides)}
+            "order_lr": cfg.loss.lr, "order_draws": cfg.loss.draws, "order_times": cfg.loss.times,
+            "eval_every": cfg.eval_every, "warmup_steps": cfg.optim.warmup_steps,
+            "overrides": list(overrides)}
 
 
 def _assemble(p: Preset, results: dict, seed: int) -> dict:
-    config = {**asdict(p), "planted_train": _train_fields(p.planted_train),
-              "table_train": _train_fields(p.table_train)}
-    return {"config": config, "planted": results.get("planted"), "tables": results.get("tables", {})}
+    trained = {f"{k}_train": _train_fields(getattr(p, f"{k}_train")) for k in ("planted", "table", "hard")}
+    return {"config": {**asdict(p), **trained}, "planted": results.get("planted"),
+            "tables": results.get("tables", {}), "hard_orders": results.get("hard-orders", {})}
 
 
 def _verdict(result: dict) -> list[str]:
-    lines = []
+    diffs = {f"{name}: learned - fixed": t["nelbo_diff"] for name, t in (result.get("tables") or {}).items()}
     if result.get("planted"):
-        pl = result["planted"]
-        d = pl["nelbo_diff"]
-        lines.append(f"planted: Kendall tau {pl['tau']['mean']:.3f}; NELBO learned - fixed {d['mean']:+.3f} "
-                     f"[{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}] nats/seq (paired over {d['n']} seeds)")
-    for name, t in (result.get("tables") or {}).items():
-        d = t["nelbo_diff"]
-        lines.append(f"{name}: NELBO learned - fixed {d['mean']:+.3f} [{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}]")
-    return lines
-
-
-def _evidence(p: Preset) -> dict:
-    return {"n_test": p.n_heldout, "seeds_per_run": len(p.planted_seeds), "level": 0.95,
-            "method": "percentile bootstrap CI over training seeds (NELBO differences paired by seed)",
-            "setting": "our proxy"}
+        diffs["planted: learned - fixed"] = result["planted"]["nelbo_diff"]
+    for task, per in (result.get("hard_orders") or {}).items():
+        diffs.update({f"{task}: {arm} - control": per[arm]["nelbo_vs_control"] for arm in per
+                      if "nelbo_vs_control" in per.get(arm, {})})
+    return [f"{name} NELBO {d['mean']:+.3f} [{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}] nats (paired over "
+            f"{d['n']} seeds)" for name, d in diffs.items()]
 
 
 def _headline(result: dict) -> dict:
+    tables = result.get("tables") or {}
+    arms = {f"{name}: NELBO learned vs fixed (nats/row)": t for name, t in tables.items()}
     out = {}
     if result.get("planted"):
-        pl = result["planted"]
-        out = {"planted: Kendall tau (learned)": pl["tau"]["mean"],
-               "planted: NELBO learned vs fixed (nats/seq)": (pl["nelbo_learned"]["mean"],
-                                                              pl["nelbo_fixed"]["mean"])}
-    for name, t in (result.get("tables") or {}).items():
-        out[f"{name}: NELBO learned vs fixed (nats/row)"] = (t["nelbo_learned"]["mean"],
-                                                             t["nelbo_fixed"]["mean"])
+        out["planted: Kendall tau (learned)"] = result["planted"]["tau"]["mean"]
+        arms = {"planted: NELBO learned vs fixed (nats/seq)": result["planted"], **arms}
+    out.update({name: (t["nelbo_learned"]["mean"], t["nelbo_fixed"]["mean"]) for name, t in arms.items()})
     return out
 
 
-EXPERIMENT = Experiment(name="learned-order", presets=PRESETS, parts=_parts, assemble=_assemble,
-                        report=report, plots=plots, verdict=_verdict,
-                        evidence=lambda result, p: _evidence(p), headline=_headline)
+def _evidence(result: dict, p: Preset) -> dict:
+    return {"n_test": p.n_heldout, "seeds_per_run": len(p.planted_seeds), "level": 0.95,
+            "setting": "our proxy",
+            "method": "percentile bootstrap CI over training seeds (NELBO differences paired by seed)"}
+
+
+EXPERIMENT = Experiment(
+    name="learned-order", presets=PRESETS, assemble=_assemble, report=report, plots=plots, verdict=_verdict,
+    headline=_headline, evidence=_evidence, parts=lambda p: [
+        Part("planted", planted_part), Part("hard-orders", hard_orders_part), Part("tables", tables_part)])

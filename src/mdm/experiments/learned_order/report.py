@@ -4,128 +4,107 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from mdm.experiments.common import markdown_table, with_ci
 from mdm.experiments.plotting import figure
 
 __all__ = ["plots", "report"]
 
 
-def _ci(c: dict) -> str:
-    return with_ci(c["mean"], c["ci"] if c["n"] > 1 else None, digits=3)
-
-
-def _first(result: dict) -> tuple[str, dict]:
-    seeds = result["planted"]["seeds"]
-    key = next(iter(seeds))
-    return key, seeds[key]
+def _ci(c: dict, sign: bool = False) -> str:
+    p = f" (p = {c['p']:.2g})" if "p" in c else ""
+    return with_ci(c["mean"], c["ci"] if c["n"] > 1 else None, digits=3, sign=sign) + p
 
 
 def plots(result: dict, out: Path) -> list[str]:
-    import numpy as np
+    if not result.get("planted"):
+        return []
+    import matplotlib
 
-    written = []
-    if result.get("planted"):
-        key, row = _first(result)
-        gen_step = np.argsort(row["perm"])  # generation step of each position
-        with figure(out / "w_over_training.png", size=(6.5, 4.2), dpi=120,
-                    title=f"planted seed {key}: learned w per position over training (RLOO)") as (fig, ax):
-            import matplotlib
-
-            hist = row["learned"]["w_history"]
-            steps = [s for s, _ in hist]
-            ws = np.array([w for _, w in hist])
-            cmap = matplotlib.colormaps["viridis"]
-            for pos in range(ws.shape[1]):
-                g = int(gen_step[pos])
-                ax.plot(steps, ws[:, pos], color=cmap(g / max(1, ws.shape[1] - 1)),
-                        label=f"pos {pos} (planted step {g})")
-            ax.set_yscale("log")
-            ax.set(xlabel="training step", ylabel="w_l (log scale; larger: decoded earlier)")
-            ax.legend(fontsize=6, ncol=2, title="position (colour: planted step)", title_fontsize=6)
-        heat = np.array(row["heatmap"])[np.argsort(gen_step)]  # rows in planted generation order
-        with figure(out / "order_heatmap.png", size=(5.5, 4.2), dpi=120,
-                    title=f"planted seed {key}: P(position decoded at step), PL(learned w)") as (fig, ax):
-            im = ax.imshow(heat, cmap="magma", vmin=0, vmax=1)
-            ax.set(xlabel="decoding step", ylabel="position, in planted generation order")
-            ax.set_yticks(range(len(heat)), [f"{p} (gen {i})" for i, p in enumerate(row["perm"])], fontsize=7)
-            fig.colorbar(im, ax=ax, label="probability")
-        written += ["w_over_training.png", "order_heatmap.png"]
-    panels = [(f"planted seed {k}", r) for k, r in [_first(result)]] if result.get("planted") else []
-    if result.get("tables"):
-        name = next(iter(result["tables"]))
-        seeds = result["tables"][name]["seeds"]
-        panels.append((f"{name} seed {next(iter(seeds))}", next(iter(seeds.values()))))
-    if panels:
-        with figure(out / "val_nelbo_curves.png", ncols=len(panels), size=(5 * len(panels), 3.8), dpi=120,
-                    squeeze=False, title="held-out NELBO during training: learned vs fixed schedule") \
-                as (fig, axes):
-            for ax, (title, r) in zip(axes[0], panels):
-                for kind in ("learned", "fixed", "pathwise"):
-                    if kind in r and r[kind]["val_curve"]:
-                        s, v = zip(*r[kind]["val_curve"])
-                        ax.plot(s, v, marker="o", label=kind)
-                ax.set(xlabel="training step", ylabel="held-out NELBO (nats/token, trainer's estimate)",
-                       title=title)
-                ax.legend()
-        written.append("val_nelbo_curves.png")
-    return written
+    key, row = next(iter(result["planted"]["seeds"].items()))
+    gen_step = np.argsort(row["perm"])  # generation step of each position
+    with figure(out / "w_over_training.png", size=(6.5, 4.2), dpi=120,
+                title=f"planted seed {key}: learned w per position over training (RLOO)") as (fig, ax):
+        steps, ws = zip(*row["learned"]["w_history"])
+        ws = np.array(ws)
+        for pos in range(ws.shape[1]):
+            colour = matplotlib.colormaps["viridis"](gen_step[pos] / (ws.shape[1] - 1))
+            ax.plot(steps, ws[:, pos], color=colour, label=f"pos {pos} (planted step {gen_step[pos]})")
+        ax.set(yscale="log", xlabel="training step", ylabel="w_l (log scale; larger: decoded earlier)")
+        ax.legend(fontsize=6, ncol=2)
+    with figure(out / "order_heatmap.png", size=(5.5, 4.2), dpi=120,
+                title=f"planted seed {key}: P(position decoded at step), PL(learned w)") as (fig, ax):
+        im = ax.imshow(np.array(row["heatmap"])[row["perm"]], cmap="magma", vmin=0, vmax=1)
+        ax.set(xlabel="decoding step", ylabel="position, in planted generation order")
+        labels = [f"{p} (gen {i})" for i, p in enumerate(row["perm"])]
+        ax.set_yticks(range(len(labels)), labels, fontsize=7)
+        fig.colorbar(im, ax=ax, label="probability")
+    return ["w_over_training.png", "order_heatmap.png"]
 
 
 def report(result: dict, setup=None) -> str:
     lines = [f"# learned-order ({result['preset']} preset)", "",
-             "Garg et al., arXiv 2511.19152: per-position schedules alpha_l = 1 - t^w_l learned with the "
-             "NELBO (RLOO score-function term). NELBO in nats per sequence on held-out rows, mean [95% "
-             "percentile bootstrap CI] over seeds; learned - fixed is paired by seed (same data, same "
-             "held-out rows; sign-flip p); the fixed schedule is the shared linear one (w = 1).", ""]
-    if result.get("planted"):
-        lines += _planted(result)
-    if result.get("tables"):
-        lines += _tables(result)
-    return "\n".join(lines)
-
-
-def _diff(c: dict) -> str:
-    p = f" (p = {c['p']:.2g})" if "p" in c else ""
-    return with_ci(c["mean"], c["ci"] if c["n"] > 1 else None, digits=3, sign=True) + p
+             "NELBO in nats per sequence on held-out rows; mean [95% percentile bootstrap CI] over seeds; "
+             "differences paired by seed (sign-flip p). Fixed: the shared linear schedule; control: the "
+             "learned schedule's training with w frozen at 1.", ""]
+    return "\n".join(lines + _planted(result) + _hard(result) + _tables(result))
 
 
 def _planted(result: dict) -> list[str]:
+    if not result.get("planted"):
+        return []
     pl = result["planted"]
-    rows = [[s, r["learned"]["tau"], r.get("pathwise", {}).get("tau", "-"), r["learned"]["nelbo"],
-             r["fixed"]["nelbo"], r.get("pathwise", {}).get("nelbo", "-"), r["entropy"]]
-            for s, r in pl["seeds"].items()]
-    head = ["seed", "tau learned (RLOO)", "tau pathwise-only", "NELBO learned", "NELBO fixed",
-            "NELBO pathwise", "entropy H"]
-    lines = ["## Planted order", "", markdown_table(head, rows), "",
-             f"- Kendall tau (learned mean order vs planted pi): {_ci(pl['tau'])}",
-             f"- NELBO learned {_ci(pl['nelbo_learned'])}, fixed {_ci(pl['nelbo_fixed'])}; "
-             f"learned - fixed (paired) {_diff(pl['nelbo_diff'])}"]
-    if "tau_pathwise" in pl:
-        lines.append(f"- pathwise-only training: tau {_ci(pl['tau_pathwise'])}, "
-                     f"NELBO {_ci(pl['nelbo_pathwise'])}")
-    key, first = _first(result)
-    rows = [[model_kind, order, m["log_lik"], m["rule_rate"], m["invalid_token_rate"]]
-            for model_kind, dec in first["decoding"].items() for order, m in dec.items()]
-    g = first["gradients"]
-    grads = [["RLOO", g["rloo_total_var"], " ".join(f"{v:.3g}" for v in g["rloo_mean"])],
-             ["pathwise only", g["pathwise_total_var"], " ".join(f"{v:.3g}" for v in g["pathwise_mean"])]]
-    return lines + [
-        "", f"## Decoding orders (planted seed {key}, k = 1, temperature 1)", "",
-        "Mean exact log-likelihood of samples under the planted generator (higher is better), the "
-        "fraction of positions that follow their rule, and the rate of samples with a non-data token.", "",
-        markdown_table(["model", "decoding order", "log-lik (nats/seq)", "rule rate", "invalid rate"], rows),
-        "", "## RLOO vs pathwise-only gradient (same draws, learned planted model)", "",
-        markdown_table(["estimator", "total variance over repeats", "mean gradient"], grads),
-        f"\ncosine(mean RLOO, mean pathwise) = {g['cosine_rloo_pathwise']:.3f} over {g['repeats']} "
-        "repeats", "",
-        "![w over training](w_over_training.png)", "", "![order heatmap](order_heatmap.png)", "",
-        "![held-out NELBO curves](val_nelbo_curves.png)", ""]
+    rows = [[s, r["tau_easy_first"], r["learned"]["tau"], r.get("pathwise", {}).get("tau", "-"),
+             r["learned"]["nelbo"], r["fixed"]["nelbo"], r["control"]["nelbo"],
+             r.get("pathwise", {}).get("nelbo", "-"), r["entropy"]] for s, r in pl["seeds"].items()]
+    head = ["seed", "tau easy-first (exact)", "tau RLOO", "tau pathwise", "NELBO RLOO", "NELBO fixed",
+            "NELBO control", "NELBO pathwise", "entropy H"]
+    key, first = next(iter(pl["seeds"].items()))
+    decoding = [[model, order, d["log_lik"], d["rule_rate"], d["invalid_token_rate"]]
+                for model, orders in first["decoding"].items() for order, d in orders.items()]
+    grads = [[f"{est} ({times})", g[f"{est}_total_var"], " ".join(f"{v:.3g}" for v in g[f"{est}_mean"]),
+              g["cosine_rloo_pathwise"]]
+             for times, g in (("PowerTime", first["gradients"]),
+                              ("eps-truncated", first["gradients_truncated"]))
+             for est in ("rloo", "pathwise")]
+    pathwise = f", pathwise-only {_ci(pl['tau_pathwise'])}" if "tau_pathwise" in pl else ""
+    return ["## Planted order", "", markdown_table(head, rows), "",
+            f"- tau: easy-first {_ci(pl['tau_easy_first'])}, RLOO {_ci(pl['tau'])}{pathwise}",
+            f"- NELBO RLOO - fixed {_ci(pl['nelbo_diff'], True)}; "
+            f"RLOO - control {_ci(pl['nelbo_vs_control'], True)}", "",
+            f"## Decoding orders (planted seed {key}, k = 1, temperature 1; exact log-lik of samples)", "",
+            markdown_table(["model", "order", "log-lik (nats/seq)", "rule rate", "invalid rate"], decoding),
+            "", f"## RLOO vs pathwise-only gradient (same draws, seed {key}, {first['gradients']['repeats']} "
+            "repeats)", "", markdown_table(["estimator (times)", "total variance", "mean", "cosine"], grads),
+            "",
+            "![w over training](w_over_training.png)", "", "![order heatmap](order_heatmap.png)", ""]
+
+
+def _hard(result: dict) -> list[str]:
+    lines = []
+    for task, per in (result.get("hard_orders") or {}).items():
+        arms = [a for a in per if "order1" in per[a]]  # the models with an order
+        rows = [[a, _ci(per[a]["nelbo"]), _ci(per[a]["nelbo_vs_control"], True), _ci(per[a]["tau"]),
+                 _ci(per[a]["order1"])] for a in arms]
+        rows.append(["control (w = 1)", _ci(per["control"]["nelbo"]), "-", "-", _ci(per["order1_uniform"])])
+        lines += [f"## Hard orders: {task} register", "",
+                  f"Exact: H {_ci(per['entropy'])}; order-1 NELBO of the best orders "
+                  f"{_ci(per['order1_best'])}, "
+                  f"of the planted order {_ci(per['order1_planted'])}; easy-first tau "
+                  f"{_ci(per['tau_easy_first'])}; a random order's tau {_ci(per['chance_tau'])}.", "",
+                  markdown_table(["model", "NELBO", "- control (paired)", "tau to the nearest best order",
+                                  "order-1 NELBO of PL(w)"], rows), ""]
+    return lines
 
 
 def _tables(result: dict) -> list[str]:
-    rows = [[name, t["columns"], _ci(t["nelbo_learned"]), _ci(t["nelbo_fixed"]), _diff(t["nelbo_diff"]),
+    if not result.get("tables"):
+        return []
+    rows = [[name, t["columns"], _ci(t["nelbo_learned"]), _ci(t["nelbo_fixed"]), _ci(t["nelbo_diff"], True),
+             _ci(t["nelbo_vs_control"], True) if "nelbo_vs_control" in t else "-",
              _ci(t["marginal_tv_learned"]), _ci(t["marginal_tv_fixed"]), _ci(t["association_error_learned"]),
              _ci(t["association_error_fixed"])] for name, t in result["tables"].items()]
-    head = ["table", "L", "NELBO learned", "NELBO fixed", "learned - fixed (paired)", "TV learned",
-            "TV fixed", "assoc err learned", "assoc err fixed"]
+    head = ["table", "L", "NELBO learned", "NELBO fixed", "learned - fixed", "learned - control",
+            "TV learned", "TV fixed", "assoc err learned", "assoc err fixed"]
     return ["## Tables (held-out test split)", "", markdown_table(head, rows), ""]
