@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import torch
 
 from mdm.errors import ConfigError
+from mdm.protocol import is_time_conditioned
 
 __all__ = ["Miscalibrated"]
 
@@ -33,7 +34,7 @@ class Miscalibrated:
             raise ConfigError(f"group must list token ids below mask_id={denoiser.mask_id}, got {group!r}")
         self.denoiser, self.group, self.factor = denoiser, tuple(int(v) for v in group), float(factor)
         self.vocab_size, self.mask_id = denoiser.vocab_size, denoiser.mask_id
-        self.time_conditioned = getattr(denoiser, "time_conditioned", False)
+        self.time_conditioned = is_time_conditioned(denoiser)
 
     def __call__(self, x: torch.Tensor, attention_mask: torch.Tensor | None = None, **kw) -> torch.Tensor:
         logits = self.denoiser(x, attention_mask, **kw)
