@@ -5,8 +5,8 @@ import pytest
 
 import mdm.experiments
 from mdm.errors import ConfigError
-from mdm.eval.stats import paired_difference
-from mdm.experiments.rl import COMPARISONS, compare
+from mdm.eval.stats import paired_difference, paired_difference_clustered
+from mdm.experiments.rl import COMPARISONS, compare, over_seeds
 from mdm.experiments.rl.arms import _splits, correctness
 
 
@@ -59,6 +59,18 @@ def test_differences_are_paired_by_problem():
     assert d["ci"][0] >= 0.0
     same = got["spg - diffu-grpo"]
     assert same["diff"] == 0.0 and same["ci"] == [0.0, 0.0] and same["p"] == 1.0
+
+
+def test_over_seeds_pairs_problems_within_each_seed():
+    a = [[1] * 10 + [0] * 10, [1] * 5 + [0] * 15]
+    b = [[0, 0] + [1] * 8 + [0] * 10, [0] + [1] * 4 + [0] * 15]  # each seed: a minus a few problems
+    result = {"by_seed": {str(s): {"correct": {"sft": b[s], "diffu-grpo": a[s], "spg": b[s]}}
+                          for s in range(2)}}
+    got = over_seeds(result)["diffu-grpo - sft"]
+    want = paired_difference_clustered(a, b)
+    assert got == {"diff": want.mean, "ci": [want.lo, want.hi], "p": want.p_value}
+    assert got["diff"] == pytest.approx(0.075) and got["ci"][0] >= 0.0
+    assert over_seeds(result)["spg - sft"]["ci"] == [0.0, 0.0]
 
 
 def test_unknown_preset_is_rejected(tmp_path):

@@ -16,7 +16,7 @@ from mdm.experiments.common import markdown_table, paired, with_p
 from mdm.experiments.rl.arms import ARMS, RLSetup, resolved, rl_arm, sft_start
 from mdm.experiments.runner import Experiment, Part
 
-__all__ = ["COMPARISONS", "EXPERIMENT", "PRESETS", "compare"]
+__all__ = ["COMPARISONS", "EXPERIMENT", "PRESETS", "compare", "over_seeds"]
 
 
 
@@ -62,6 +62,20 @@ def compare(correct: dict[str, list[int]]) -> dict[str, dict]:
     problems ``i`` (paired by problem), its bootstrap CI and sign-flip p."""
     return {f"{a} - {b}": {"diff": _accuracy(correct[a]) - _accuracy(correct[b]),
                            **paired(correct[a], correct[b])} for a, b in COMPARISONS}
+
+
+def over_seeds(result: dict) -> dict[str, dict]:
+    """Each of :data:`COMPARISONS` over the seeds of a several-seed ``result.json``, paired by problem
+    within each seed: :func:`mdm.eval.stats.paired_difference_clustered` of the ``[seeds, problems]``
+    correctness (two-stage bootstrap CI, sign-flip p) as ``{"diff", "ci", "p"}``."""
+    from mdm.eval.stats import paired_difference_clustered
+
+    seeds = list(result["by_seed"].values())
+    out = {}
+    for a, b in COMPARISONS:
+        est = paired_difference_clustered([r["correct"][a] for r in seeds], [r["correct"][b] for r in seeds])
+        out[f"{a} - {b}"] = {"diff": est.mean, "ci": [est.lo, est.hi], "p": est.p_value}
+    return out
 
 
 def _assemble(setup: RLSetup, results: dict, seed: int) -> dict:
