@@ -41,7 +41,7 @@ PRESETS = {
         **_task(2, 3000, 200, "data.seq_len=10", "model.d_model=64", "model.n_layers=2"),
         sft=(*_COMMON, "batch_size=64", "max_steps=800", "eval_every=0", "optim.warmup_steps=50"),
         rl=(*_COMMON, *_RL, "batch_size=16", "max_steps=300"),
-        spg=("loss.upper_draws=8",), lrs=(3e-4, 1e-3), n_valid=200),
+        spg=("loss.upper_draws=8",), lrs=(3e-5, 1e-4, 3e-4), n_valid=200),
 }
 
 # (name, a, b): the paired differences a - b reported, "sft" the start
