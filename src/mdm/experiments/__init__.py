@@ -36,6 +36,7 @@ EXPERIMENTS: Registry[str | Experiment] = Registry("experiment", ConfigError, en
     "any-process": "mdm.experiments.any_process",
     "decoding": "mdm.experiments.decoding",
     "learned-order": "mdm.experiments.learned_order",
+    "rl": "mdm.experiments.rl",
 })
 
 PRESETS = ("quick", "full")

@@ -1,6 +1,7 @@
 """Held-out evaluation of an RL run: per-problem rewards of greedy rollouts, and the paired bootstrap
-CI of the change over several RL seeds (what issue 29's real-task comparison reports; the experiment
-runner that calls these is still to be written).
+CI of the change over several RL seeds.  ``mdm exp rl`` (:mod:`mdm.experiments.rl`) scores with
+:func:`held_out_rewards` and reports its differences with :mod:`mdm.eval.stats` (per problem, and
+the two-stage :func:`~mdm.eval.stats.paired_difference_clustered` over seeds).
 
 The paired bootstrap (Efron & Tibshirani, "An Introduction to the Bootstrap", 1993, ch. 16; over
 seeds as well, a two-level resample): with per-problem scores ``before [n]`` (the SFT model) and
