@@ -50,3 +50,19 @@ def test_exp_parts_pass_through_and_bad_parts_fail_in_one_line(tmp_path, monkeyp
     rc, _, err = run(["exp", "w", "--out", tmp_path / "bad2"], capsys)
     assert rc == 2 and "defines no EXPERIMENT" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "bad").exists() and not (tmp_path / "bad2").exists()
+
+
+def test_exp_dry_run_checks_and_prints_the_plan_without_running(tmp_path, monkeypatch, fake_module, run,
+                                                                 capsys):
+    from mdm import experiments
+
+    fake_module("mdm_fake_dry", _FAKE)
+    monkeypatch.setattr(experiments, "EXPERIMENTS", Registry("experiment", entries={"d": "mdm_fake_dry"}))
+    out = tmp_path / "o"
+    rc, stdout, err = run(["exp", "d", "--preset", "full", "--parts", "b", "--seeds", "0-2", "--out", out,
+                           "--dry-run"], capsys)
+    assert rc == 0, err
+    assert "1 of 2 parts x 3 seed(s)" in stdout and "parts: b" in stdout and "seeds: 0, 1, 2" in stdout
+    assert not out.exists()  # nothing ran, nothing written
+    rc, _, err = run(["exp", "d", "--parts", "c", "--out", out, "--dry-run"], capsys)
+    assert rc == 2 and "unknown part(s) c" in err and not out.exists()

@@ -26,6 +26,8 @@ def add(sub) -> None:
     p.add_argument("--resume", action="store_true", help="reuse the parts an earlier (e.g. killed) run "
                    "saved in --out with the same configuration")
     p.add_argument("--progress", action="store_true", help="log each part as it finishes (stderr)")
+    p.add_argument("--dry-run", action="store_true", help="check the name, preset, parts and seeds, print "
+                   "what would run and exit; nothing is trained or written")
     p.set_defaults(func=run)
 
 
@@ -38,9 +40,24 @@ def run(args) -> int:
     seeds = parse_seeds(args.seeds) if args.seeds is not None else (args.seed or 0,)
     out = Path(args.out) if args.out else Path("runs") / "exp" / args.name / args.preset
     check_output_dir(out)
+    if args.dry_run:
+        return _dry_run(args.name, args.preset, seeds, parts, out)
     result = experiments.run(args.name, args.preset, out, seeds=seeds, parts=parts, resume=args.resume,
                              progress=args.progress)
     print(f"report: {out / 'report.md'}")
     for line in experiments.verdict_lines(args.name, result):
         print(line)
+    return 0
+
+
+def _dry_run(name: str, preset: str, seeds, parts, out: Path) -> int:
+    """Print the validated plan of ``mdm exp`` (the checks a real run does before its first part)."""
+    from mdm import experiments
+    from mdm.experiments.runner import plan
+
+    p = plan(experiments.get(name), preset, seeds, parts)
+    print(f"{name} --preset {preset}: {len(p.selected)} of {len(p.parts)} parts x {len(p.seeds)} seed(s) "
+          f"-> {out}")
+    print(f"parts: {', '.join(p.selected)}")
+    print(f"seeds: {', '.join(map(str, p.seeds))}")
     return 0
