@@ -50,7 +50,7 @@ def train_part(setup, seed, ctx):
 
 
 EXPERIMENT = Experiment(
-    name="trainy", presets={"quick": Setup(steps=1500), "full": Setup(steps=1500)},
+    name="trainy", presets={"quick": Setup(steps=400), "full": Setup(steps=400)},
     parts=lambda setup: [Part("train", train_part)],
     assemble=lambda setup, results, seed: dict(results),
     report=lambda result, setup: "# trainy\\n",
@@ -90,7 +90,7 @@ def test_sigint_during_training_stops_the_experiment_and_resume_completes_it(tmp
     assert not (stopped / "result.json").exists() and not (stopped / "parts" / "train").exists()
     saved = json.loads((stopped / "models" / "m" / "checkpoint" / "config.json").read_text())
     step = saved["metadata"]["step"]
-    assert 0 < step < 1500, "the signal came too late to test an interrupted training"
+    assert 0 < step < 400, "the signal came too late to test an interrupted training"
 
     resumed = _mdm(tmp_path, "--out", stopped, "--resume")
     _, err = resumed.communicate(timeout=600)
