@@ -53,21 +53,6 @@ def _language(name: str, part: dict, orders) -> list[str]:
     return lines + [f"![{name}]({part['plot']})", ""]
 
 
-def _padding(part: dict) -> list[str]:
-    task, tuned = part["task"], part["tuned"]
-    vs = [[r["label"], r["steps"], with_ci(r["vs_linear"], r.get("vs_linear_ci"), 100, sign=True),
-           str(r["counts_per_block"]), f"{r['padding_first_half']:.2f} / {r['revealed_first_half']:.2f}",
-           r["nfe"]]
-          for r in part["rows"]]
-    return [f"## {part['setup']['title']}", "",
-            f"Answer region {task['answer_len']} ({task['padding_share']:.0%} padding); tuned on validation: "
-            f"Beta({tuned['a']:g}, {tuned['b']:g}) ({tuned['valid_accuracy']:.4f}).", "",
-            "**test accuracy**", "", _pivot(part["rows"], "accuracy"), "",
-            markdown_table(["schedule", "N", "minus linear (pt) [95% CI, paired]", "counts per block",
-                            "padding / all revealed in the first half", "NFE"], vs), "",
-            f"![{part['setup']['title']}]({part['plot']})", ""]
-
-
 def _calibration(name: str, part: dict) -> list[str]:
     """The sign map: per (blocks, temperature, schedule) and factor, one sign per N of Beta - linear
     pass@1 (+: CI above 0, -: below, 0: covers 0); then every cell."""
@@ -97,8 +82,6 @@ def report(result: dict) -> str:
     for section, title in (("languages", "2. Exact languages"), ("trained", "3. Model trained here")):
         for name, part in (result.get(section) or {}).items():
             lines += [f"## {title}", ""] + _language(name, part, result["config"]["orders"])
-    for part in (result.get("padding") or {}).values():
-        lines += _padding(part)
     for name, part in (result.get("calibration") or {}).items():
         lines += _calibration(name, part)
     return "\n".join(lines)
