@@ -357,3 +357,14 @@ def test_without_a_verdict_mdm_exp_prints_the_headline_numbers(tmp_path, monkeyp
     result = experiments.run("heads", "quick", tmp_path, seeds=(0, 2))
     lines = experiments.verdict_lines("heads", result)
     assert lines[3:5] == ["seed 2: seed: 2", "seed 2: seed vs 1 (difference): 1"]
+
+
+def test_report_table_cells_by_field_format_or_function():
+    """``report.table``: a field name is written as markdown_table writes it (floats to 4 significant
+    digits), a format string formats the item's fields, a function gets the item."""
+    from mdm.experiments.report import table
+
+    items = [{"name": "a", "x": 2 / 3, "n": 12345}, {"name": "b", "x": 1.0, "n": 7}]
+    got = table(items, {"name": "name", "x": "x", "x %": "{x:.1%}", "n": "n", "twice": lambda r: 2 * r["n"]})
+    assert got.split("\n") == ["| name | x | x % | n | twice |", "|---|---|---|---|---|",
+                               "| a | 0.6667 | 66.7% | 12345 | 24690 |", "| b | 1 | 100.0% | 7 | 14 |"]

@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass
 
 from mdm.experiments.energy_schedules.toy import ToyConfig
+from mdm.experiments.training import SmallModel
 
 ORDERS = ("random", "confidence")
 
@@ -36,25 +37,19 @@ class TuneSetup:
 
 
 @dataclass(frozen=True)
-class TrainSetup:
+class TrainSetup(SmallModel):
     """The small model trained on ``language`` (through :func:`mdm.train.train`): the packaged
     ``exact-language`` config with :meth:`overrides`."""
 
     language: str
     max_steps: int = 300
     batch_size: int = 64
-    d_model: int = 64
-    n_layers: int = 2
-    n_heads: int = 4
-    lr: float = 3e-3
     n_train: int = 20_000
 
     def overrides(self, length: int, out_dir, seed: int) -> list[str]:
         """``key=value`` overrides of the packaged ``exact-language`` config (CPU, fp32)."""
         options = {"spec": self.language, "n_train": self.n_train}
-        return [f"model.d_model={self.d_model}", f"model.n_layers={self.n_layers}",
-                f"model.n_heads={self.n_heads}", f"data.seq_len={length}",
-                f"data.options={json.dumps(options)}", f"optim.lr={self.lr!r}",
+        return [*self.model_overrides(), f"data.seq_len={length}", f"data.options={json.dumps(options)}",
                 f"optim.warmup_steps={min(50, self.max_steps // 10)}", f"seed={seed}",
                 f"batch_size={self.batch_size}", f"max_steps={self.max_steps}",
                 f"log_every={max(1, self.max_steps // 10)}", "precision=fp32", f"out_dir={out_dir}"]

@@ -8,6 +8,7 @@ import numpy as np
 
 from mdm.experiments.common import markdown_table, with_ci
 from mdm.experiments.plotting import figure
+from mdm.experiments.report import table
 
 __all__ = ["plots", "report"]
 
@@ -101,10 +102,13 @@ def _hard(result: dict) -> list[str]:
 def _tables(result: dict) -> list[str]:
     if not result.get("tables"):
         return []
-    rows = [[name, t["columns"], _ci(t["nelbo_learned"]), _ci(t["nelbo_fixed"]), _ci(t["nelbo_diff"], True),
-             _ci(t["nelbo_vs_control"], True) if "nelbo_vs_control" in t else "-",
-             _ci(t["marginal_tv_learned"]), _ci(t["marginal_tv_fixed"]), _ci(t["association_error_learned"]),
-             _ci(t["association_error_fixed"])] for name, t in result["tables"].items()]
-    head = ["table", "L", "NELBO learned", "NELBO fixed", "learned - fixed", "learned - control",
-            "TV learned", "TV fixed", "assoc err learned", "assoc err fixed"]
-    return ["## Tables (held-out test split)", "", markdown_table(head, rows), ""]
+    def ci(key: str, sign: bool = False):
+        return lambda t: _ci(t[key], sign) if key in t else "-"
+
+    rows = table([{"name": name, **t} for name, t in result["tables"].items()], {
+        "table": "name", "L": "columns", "NELBO learned": ci("nelbo_learned"),
+        "NELBO fixed": ci("nelbo_fixed"), "learned - fixed": ci("nelbo_diff", True),
+        "learned - control": ci("nelbo_vs_control", True), "TV learned": ci("marginal_tv_learned"),
+        "TV fixed": ci("marginal_tv_fixed"), "assoc err learned": ci("association_error_learned"),
+        "assoc err fixed": ci("association_error_fixed")})
+    return ["## Tables (held-out test split)", "", rows, ""]
