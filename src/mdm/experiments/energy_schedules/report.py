@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from mdm.experiments.common import markdown_table, with_ci
+from mdm.experiments.report import table
 
 
 def _pivot(rows: list[dict], metric: str, order: str = "confidence") -> str:
@@ -61,16 +62,17 @@ def _calibration(name: str, part: dict) -> list[str]:
     keys = list(dict.fromkeys((r["blocks"], r["temperature"], r["schedule"]) for r in rows))
     signs = [[*key, *["".join(r["sign"] for r in rows if (r["blocks"], r["temperature"], r["schedule"]) == key
                               and r["factor"] == f) for f in factors]] for key in keys]
-    full = [[r["blocks"], r["temperature"], r["factor"], r["steps"], r["schedule"],
-             with_ci(r["pass"], r["pass_ci"], 100), r.get("answer_tokens", "-"),
-             with_ci(r["vs_linear"], r.get("vs_linear_ci"), 100, sign=True) if "sign" in r else "",
-             f"{r['vs_linear_p']:.2g}" if "sign" in r else ""] for r in part["rows"]]
+    full = table(part["rows"], {
+        "blocks": "blocks", "T": "temperature", "c": "factor", "N": "steps", "schedule": "schedule",
+        "pass@1 % [95% CI]": lambda r: with_ci(r["pass"], r["pass_ci"], 100),
+        "answer tokens": lambda r: r.get("answer_tokens", "-"),
+        "minus linear (pt) [CI]": lambda r: with_ci(r["vs_linear"], r.get("vs_linear_ci"), 100, sign=True)
+        if "sign" in r else "",
+        "p": lambda r: f"{r['vs_linear_p']:.2g}" if "sign" in r else ""})
     return [f"## {name}: convex Beta vs linear over calibration, blocks and temperature", "",
             f"Steps {sorted({r['steps'] for r in rows})} left to right in each cell.", "",
             markdown_table(["blocks", "temperature", "schedule", *[f"c={f:g}" for f in factors]], signs),
-            "",
-            markdown_table(["blocks", "T", "c", "N", "schedule", "pass@1 % [95% CI]", "answer tokens",
-                            "minus linear (pt) [CI]", "p"], full), ""]
+            "", full, ""]
 
 
 def report(result: dict) -> str:

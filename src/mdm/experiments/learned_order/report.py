@@ -56,11 +56,12 @@ def _planted(result: dict) -> list[str]:
     if not result.get("planted"):
         return []
     pl = result["planted"]
-    rows = [[s, r["tau_easy_first"], r["learned"]["tau"], r.get("pathwise", {}).get("tau", "-"),
-             r["learned"]["nelbo"], r["fixed"]["nelbo"], r["control"]["nelbo"],
-             r.get("pathwise", {}).get("nelbo", "-"), r["entropy"]] for s, r in pl["seeds"].items()]
-    head = ["seed", "tau easy-first (exact)", "tau RLOO", "tau pathwise", "NELBO RLOO", "NELBO fixed",
-            "NELBO control", "NELBO pathwise", "entropy H"]
+    seeds = table([{"seed": s, **r} for s, r in pl["seeds"].items()], {
+        "seed": "seed", "tau easy-first (exact)": "tau_easy_first", "tau RLOO": lambda r: r["learned"]["tau"],
+        "tau pathwise": lambda r: r.get("pathwise", {}).get("tau", "-"),
+        "NELBO RLOO": lambda r: r["learned"]["nelbo"], "NELBO fixed": lambda r: r["fixed"]["nelbo"],
+        "NELBO control": lambda r: r["control"]["nelbo"],
+        "NELBO pathwise": lambda r: r.get("pathwise", {}).get("nelbo", "-"), "entropy H": "entropy"})
     key, first = next(iter(pl["seeds"].items()))
     decoding = [[model, order, d["log_lik"], d["rule_rate"], d["invalid_token_rate"]]
                 for model, orders in first["decoding"].items() for order, d in orders.items()]
@@ -70,7 +71,7 @@ def _planted(result: dict) -> list[str]:
                               ("eps-truncated", first["gradients_truncated"]))
              for est in ("rloo", "pathwise")]
     pathwise = f", pathwise-only {_ci(pl['tau_pathwise'])}" if "tau_pathwise" in pl else ""
-    return ["## Planted order", "", markdown_table(head, rows), "",
+    return ["## Planted order", "", seeds, "",
             f"- tau: easy-first {_ci(pl['tau_easy_first'])}, RLOO {_ci(pl['tau'])}{pathwise}",
             f"- NELBO RLOO - fixed {_ci(pl['nelbo_diff'], True)}; "
             f"RLOO - control {_ci(pl['nelbo_vs_control'], True)}", "",
