@@ -184,12 +184,14 @@ class _Setup:
     name: str = "a"
     train: _Inner | None = _Inner()
     off: _Inner | None = None
+    arms: tuple[_Inner, ...] = (_Inner(), _Inner(steps=20))
 
 
 @pytest.mark.parametrize(("assignments", "want"), [
     (["samples=64", "name=linear"], _Setup(samples=64, name="linear")),
     (["train.steps=3", "train.lrs=[3e-4, 1]"], _Setup(train=_Inner(3, (3e-4, 1.0)))),
     (["train=null"], _Setup(train=None)),
+    (["arms.1.steps=5"], _Setup(arms=(_Inner(), _Inner(steps=5)))),
 ])
 def test_apply_overrides_types_values_by_the_field(assignments, want):
     from mdm.experiments.overrides import apply_overrides
@@ -198,7 +200,7 @@ def test_apply_overrides_types_values_by_the_field(assignments, want):
 
 
 @pytest.mark.parametrize(("assignment", "message"), [
-    ("nope=1", "no field 'nope'; its fields: samples, name, train, off"),
+    ("nope=1", "no field 'nope'; its fields: samples, name, train, off, arms"),
     ("train.nope=1", "train has no field 'nope'; its fields: steps, lrs"),
     ("samples=abc", "--set samples must be int, got 'abc'"),
     ("samples=1.5", "--set samples must be int"),
@@ -206,6 +208,9 @@ def test_apply_overrides_types_values_by_the_field(assignments, want):
     ("train.lrs=[a]", "--set train.lrs[0] must be float"),
     ("train=3", "train is a setup, not a value; set its fields (train.FIELD=VALUE)"),
     ("off=3", "off is a setup, not a value"),
+    ("arms=[]", "arms is a setup, not a value; set its fields (arms.INDEX.FIELD=VALUE)"),
+    ("arms.2.steps=1", "arms holds 2 setups; set a field of one by its index, e.g. arms.0.steps=..."),
+    ("arms.x.steps=1", "arms holds 2 setups"),
     ("off.steps=2", "off is None, not a setup with fields"),
     ("samples", "must look like KEY=VALUE"),
 ])

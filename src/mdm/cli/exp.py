@@ -25,7 +25,8 @@ def add(sub) -> None:
                    "parts); default: every part")
     p.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE",
                    help="replace a field of the preset's setup, typed by it (YAML: --set samples=64, "
-                   "--set train.max_steps=200, --set steps=[4,8]); repeatable; recorded in result.json")
+                   "--set train.max_steps=200, --set steps=[4,8], --set calibration.0.instances=32); "
+                   "repeatable; recorded in result.json")
     p.add_argument("--resume", action="store_true", help="reuse the parts an earlier (e.g. killed) run "
                    "saved in --out with the same configuration")
     p.add_argument("--progress", action="store_true", help="log each part as it finishes (stderr)")

@@ -1,9 +1,10 @@
 """``mdm exp NAME --set KEY=VALUE``: a preset's setup with fields replaced, typed by the dataclass.
 
 ``KEY`` is a field of the preset's setup (a frozen dataclass), dotted into nested setups
-(``train.max_steps=200``); ``VALUE`` is YAML (``0.5``, ``[4, 8]``, ``null``, ``linear``), checked
-against the field's annotation by :func:`mdm.train.config.coerce_value`, the check of ``mdm train``'s
-overrides.  The setup's own validation runs again (:func:`dataclasses.replace`).
+(``train.max_steps=200``) and, by index, into a tuple of setups (``calibration.1.instances=64``);
+``VALUE`` is YAML (``0.5``, ``[4, 8]``, ``null``, ``linear``), checked against the field's annotation
+by :func:`mdm.train.config.coerce_value`, the check of ``mdm train``'s overrides.  The setup's own
+validation runs again (:func:`dataclasses.replace`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,12 @@ def apply_overrides(setup: Any, assignments: Sequence[str]) -> Any:
 
 def _replace(obj: Any, path: list[str], value: Any, key: str) -> Any:
     where = key[: len(key) - len(".".join(path))].rstrip(".") or "the preset's setup"
+    if isinstance(obj, tuple) and obj and dataclasses.is_dataclass(obj[0]):  # a tuple of setups
+        if not path[0].isdigit() or int(path[0]) >= len(obj) or len(path) == 1:
+            raise ConfigError(f"--set {key}: {where} holds {len(obj)} setups; set a field of one by its "
+                              f"index, e.g. {where}.0.{dataclasses.fields(obj[0])[0].name}=...")
+        i = int(path[0])
+        return (*obj[:i], _replace(obj[i], path[1:], value, key), *obj[i + 1:])
     if not dataclasses.is_dataclass(obj) or isinstance(obj, type):
         raise ConfigError(f"--set {key}: {where} is {obj!r}, not a setup with fields")
     names = [f.name for f in dataclasses.fields(obj)]
@@ -45,7 +52,9 @@ def _replace(obj: Any, path: list[str], value: Any, key: str) -> Any:
     elif section and value is None and type(None) in typing.get_args(hint):
         new = None
     elif section:
-        raise ConfigError(f"--set {key}: {key} is a setup, not a value; set its fields ({key}.FIELD=VALUE)")
+        index = "INDEX." if isinstance(current, tuple) else ""
+        raise ConfigError(f"--set {key}: {key} is a setup, not a value; set its fields "
+                          f"({key}.{index}FIELD=VALUE)")
     else:
         new = coerce_value(value, hint, f"--set {key}")
     return dataclasses.replace(obj, **{path[0]: new})
