@@ -1,7 +1,7 @@
 """The training step with the transformer's previous kernels patched in, change by change, side by side.
 
 Issue 32 changed two elementwise parts of the step, both to the same bits (tests/models/
-test_transformer_kernels.py):
+test_transformer_kernels.py; the previous kernels live in tests/models/kernels_support.py):
 
 * **RoPE**: q and k rotated in one pass over the ``[B, L, 2, H, hd]`` block of the qkv projection,
   the sign of ``sin`` kept in the table -- before: q, k, v unbound and q and k rotated one by one,
@@ -23,37 +23,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 import mdm.models.transformer as tr
 from benchtools import alternate, machine_line
 from mdm.models.layers import swiglu
 from train_peak import Step, load
 
-
-def _rotate_before(x, cos, sin):
-    xf = x.float()
-    x1, x2 = xf.chunk(2, dim=-1)
-    out = xf * torch.cat((cos, cos), dim=-1) + torch.cat((-x2, x1), dim=-1) * torch.cat((sin, sin), dim=-1)
-    return out.to(x.dtype)
-
-
-def attention_before(self, h, cos, sin, attn_mask, is_causal, kv=None):
-    B, L, D = h.shape
-    q, k, v = self.qkv(h).view(B, L, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-    q, k = _rotate_before(q, cos, sin), _rotate_before(k, cos, sin)
-    if kv is not None:
-        k, v = kv(k, v)
-    dropout_p = self.dropout if self.training else 0.0
-    y = F.scaled_dot_product_attention(q, k, v, attn_mask, dropout_p=dropout_p, is_causal=is_causal)
-    return self.out(y.transpose(1, 2).reshape(B, L, D))
-
-
-def swiglu_before(self, h):
-    gate, up = self.gate_up(h).chunk(2, dim=-1)
-    return self.down(F.silu(gate) * up)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "models"))
+from kernels_support import attention_before, swiglu_before  # noqa: E402  (the previous kernels, one copy)
 
 
 def swiglu_now(self, h):

@@ -10,6 +10,7 @@ sigma 0.2, 20 seeds, seed fixed) the 95% CI must cover the planted exponent and 
 from __future__ import annotations
 
 import math
+import random
 
 import numpy as np
 import pytest
@@ -72,6 +73,20 @@ def test_steps_needed_interpolates_in_log_steps():
     assert steps_needed(steps, [1.0, 0.5, 0.2, 0.15], 0.1) is None  # never met
     assert steps_needed(steps, [math.nan, math.nan, 0.05, 0.01], 0.1) == 4.0  # NaN never meets
     assert steps_needed(steps, [1.0, 0.2, 0.05, 0.01], 0.2) == 2.0  # equality meets
+
+
+def test_steps_needed_is_cost_to_threshold_of_minus_the_error():
+    """One rule: on curves without NaN, steps_needed is cost_to_threshold(log_cost=True) of -error
+    (None where that is inf), to the last bit; 200 random decreasing and noisy curves."""
+    from mdm.eval.frontier import cost_to_threshold
+
+    rng = random.Random(0)
+    steps = [1, 2, 4, 8, 16, 32]
+    for _ in range(200):
+        errors = [rng.random() for _ in steps]
+        target = rng.random()
+        cost = cost_to_threshold(steps, [-e for e in errors], -target, log_cost=True)
+        assert steps_needed(steps, errors, target) == (None if math.isinf(cost) else cost)
 
 
 def _linear_in_log(n: int) -> float:

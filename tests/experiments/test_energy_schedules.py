@@ -10,7 +10,6 @@ from mdm import experiments
 from mdm.errors import ConfigError
 from mdm.experiments import energy_schedules as exp
 from mdm.experiments.energy_schedules import calibration
-from mdm.experiments.energy_schedules.padding import PADDING_SCHEDULES
 from mdm.experiments.energy_schedules.presets import CalibrationSetup
 from mdm.languages import parse_language_spec
 
@@ -68,49 +67,6 @@ def test_convex_vs_linear_counts_wins_and_direction():
     assert acc["random/Beta(0.9,0.3)"]["mean_improvement"] == pytest.approx(-(0.1 - 0.05) / 2)
 
 
-def test_quick_padding_part_is_sane(quick):
-    """Part 4 (padding regime): every (schedule, N) once, counts and reveal numbers consistent."""
-    out, result = quick
-    part, setup = result["padding"]["padding"], exp.PRESETS["quick"].padding[0]
-    assert (out / part["plot"]).stat().st_size > 0
-    assert "The padding regime" in (out / "report.md").read_text()
-    answer_len = part["task"]["answer_len"]
-    assert answer_len == 32 and part["task"]["padding_share"] > 0.5
-    rows = part["rows"]
-    assert len(rows) == (len(PADDING_SCHEDULES) + 1) * len(setup.steps)
-    assert part["tuned"]["a"] in setup.tune_grid and part["tuned"]["b"] in setup.tune_grid
-    n_blocks = answer_len // setup.block_size
-    for r in rows:
-        k = r["steps"] // n_blocks
-        assert 0.0 <= r["accuracy"] <= 1.0 and r["n"] == setup.test_items
-        assert len(r["counts_per_block"]) == k and sum(r["counts_per_block"]) == setup.block_size
-        first_half = n_blocks * sum(r["counts_per_block"][: k // 2])
-        assert 0.0 <= r["padding_first_half"] <= r["revealed_first_half"] <= first_half
-        assert r["nfe"] <= r["steps"]
-    lin8 = next(r for r in rows if r["schedule"] == "linear" and r["steps"] == 8)
-    assert lin8["counts_per_block"] == [4, 4, 4, 4]
-    assert all(r["vs_linear"] == 0.0 for r in rows if r["schedule"] == "linear")
-    assert all(-1.0 <= r["vs_linear"] <= 1.0 and r["vs_linear_se"] >= 0.0 for r in rows)
-    assert set(part["claim"]) == {"confidence/Beta(0.9,0.3)", "confidence/Beta(1,0.2)", "confidence/tuned"}
-    assert all(c["of"] == len(setup.steps) for c in part["claim"].values())  # every N, not only N <= 16
-
-
-def test_quick_padding_control_has_an_answer_region_that_just_holds_the_answer(quick):
-    out, result = quick
-    part = result["padding"]["padding-control"]
-    assert part["task"]["answer_len"] == 8 and part["task"]["max_answer_tokens_with_eos"] <= 8
-    assert part["task"]["padding_share"] < result["padding"]["padding"]["task"]["padding_share"]
-    assert {r["steps"] for r in part["rows"]} == {2, 4, 8}
-    assert all(len(r["counts_per_block"]) == r["steps"] and sum(r["counts_per_block"]) == 8
-               for r in part["rows"])
-    assert part["checkpoint"] != result["padding"]["padding"]["checkpoint"]
-    assert (out / part["plot"]).stat().st_size > 0
-    assert "4b. Control" in (out / "report.md").read_text()
-    unaligned = result["padding"]["padding-unaligned"]
-    assert unaligned["train"]["train_config"]["data"]["options"]["zero_pad"] is False
-    assert "4c. A weaker model" in (out / "report.md").read_text()
-
-
 def test_padded_language_reports_what_each_schedule_reveals_first(quick):
     """The exact padded HMM (end-of-text tokens) gets the reveal counts; the n-gram has none."""
     _, result = quick
@@ -124,13 +80,12 @@ def test_padded_language_reports_what_each_schedule_reveals_first(quick):
 def test_parts_select_what_runs(tmp_path):
     """`--parts`: the quick preset's parts are listed; one part runs alone; a bad name fails first."""
     assert experiments.parts("energy-schedules", "quick") == (
-        "toy", "languages", "trained", "padding", "padding-control", "padding-unaligned", "calibration",
-        "calibration-trained")
+        "toy", "languages", "trained", "calibration", "calibration-trained")
     # every part in both presets
     assert experiments.parts("energy-schedules", "full") == experiments.parts("energy-schedules", "quick")
     result = experiments.run("energy-schedules", "quick", tmp_path / "toy", parts=("toy",))
     assert result["parts"] == ["toy"] and result["toy"] and not result["languages"]
-    assert result["padding"] == {}
+    assert result["calibration"] == {}
     assert result["provenance"]["command"].endswith("--parts toy")
     assert "## 1. Exact toy" in (tmp_path / "toy" / "report.md").read_text()
     with pytest.raises(ConfigError, match="unknown part"):

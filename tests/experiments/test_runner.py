@@ -149,6 +149,87 @@ def test_a_killed_run_resumes_to_the_same_result(toy, tmp_path):
         assert f"](seed-{s}/hist.png)" in report_b
 
 
+def test_set_overrides_a_preset_field_and_is_recorded(toy, tmp_path):
+    """``--set KEY=VALUE`` (repeatable) replaces fields of the preset's setup, typed by the dataclass
+    (``n`` an int, ``scale`` a float from ``2``); result.json's provenance records the values and a
+    command that reproduces the run; an unknown key or a value of the wrong type is one line on
+    stderr, exit 2, before any folder is made."""
+    out = tmp_path / "set"
+    res = toy("--seed", "1", "--set", "n=20", "--set", "scale=2", "--out", out)
+    assert res.returncode == 0, res.stderr
+    result = json.loads((out / "result.json").read_text())
+    assert len(result["draw"]["x"]) == 20 and result["evidence"]["n_test"] == 20
+    prov = result["provenance"]
+    assert prov["config"] == {"preset": "quick", "set": ["n=20", "scale=2"], "n": 20, "scale": 2.0}
+    assert prov["command"] == "mdm exp toy --preset quick --seed 1 --set n=20 --set scale=2"
+    again = tmp_path / "again"
+    res = toy(*prov["command"].split()[3:], "--out", again)  # the recorded command, rerun
+    assert res.returncode == 0, res.stderr
+    assert json.loads((again / "result.json").read_text())["draw"] == result["draw"]
+    res = toy("--set", "nope=1", "--out", tmp_path / "bad")
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
+    assert "--set nope: the preset's setup has no field 'nope'; its fields: n, scale" in res.stderr
+    assert not (tmp_path / "bad").exists()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Inner:
+    steps: int = 10
+    lrs: tuple[float, ...] = (1e-3,)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Setup:
+    samples: int = 8
+    name: str = "a"
+    train: _Inner | None = _Inner()
+    off: _Inner | None = None
+    arms: tuple[_Inner, ...] = (_Inner(), _Inner(steps=20))
+
+
+@pytest.mark.parametrize(("assignments", "want"), [
+    (["samples=64", "name=linear"], _Setup(samples=64, name="linear")),
+    (["train.steps=3", "train.lrs=[3e-4, 1]"], _Setup(train=_Inner(3, (3e-4, 1.0)))),
+    (["train=null"], _Setup(train=None)),
+    (["arms.1.steps=5"], _Setup(arms=(_Inner(), _Inner(steps=5)))),
+])
+def test_apply_overrides_types_values_by_the_field(assignments, want):
+    from mdm.experiments.overrides import apply_overrides
+
+    assert apply_overrides(_Setup(), assignments) == want
+
+
+@pytest.mark.parametrize(("assignment", "message"), [
+    ("nope=1", "no field 'nope'; its fields: samples, name, train, off, arms"),
+    ("train.nope=1", "train has no field 'nope'; its fields: steps, lrs"),
+    ("samples=abc", "--set samples must be int, got 'abc'"),
+    ("samples=1.5", "--set samples must be int"),
+    ("train.lrs=0.1", "--set train.lrs must be tuple[float, ...]"),
+    ("train.lrs=[a]", "--set train.lrs[0] must be float"),
+    ("train=3", "train is a setup, not a value; set its fields (train.FIELD=VALUE)"),
+    ("off=3", "off is a setup, not a value"),
+    ("arms=[]", "arms is a setup, not a value; set its fields (arms.INDEX.FIELD=VALUE)"),
+    ("arms.2.steps=1", "arms holds 2 setups; set a field of one by its index, e.g. arms.0.steps=..."),
+    ("arms.x.steps=1", "arms holds 2 setups"),
+    ("off.steps=2", "off is None, not a setup with fields"),
+    ("samples", "must look like KEY=VALUE"),
+])
+def test_apply_overrides_rejects_bad_keys_and_values(assignment, message):
+    from mdm.experiments.overrides import apply_overrides
+
+    with pytest.raises(ConfigError) as err:
+        apply_overrides(_Setup(), [assignment])
+    assert message in str(err.value)
+
+
+def test_set_on_a_setup_without_fields_fails_before_anything_is_written(tmp_path):
+    from mdm.experiments.runner import run
+
+    with pytest.raises(ConfigError, match="not a setup with fields"):
+        run(_counting([]), "quick", tmp_path / "out", overrides=["k=2"])
+    assert not (tmp_path / "out").exists()
+
+
 def test_one_seed_keeps_the_experiments_own_layout(tmp_path):
     """One seed: result.json is the assembled result itself (plus provenance, evidence, plots);
     ``--seed N`` and ``seeds=(N,)`` are the same run; provenance names the machine and versions."""
@@ -281,3 +362,14 @@ def test_without_a_verdict_mdm_exp_prints_the_headline_numbers(tmp_path, monkeyp
     result = experiments.run("heads", "quick", tmp_path, seeds=(0, 2))
     lines = experiments.verdict_lines("heads", result)
     assert lines[3:5] == ["seed 2: seed: 2", "seed 2: seed vs 1 (difference): 1"]
+
+
+def test_report_table_cells_by_field_format_or_function():
+    """``report.table``: a field name is written as markdown_table writes it (floats to 4 significant
+    digits), a format string formats the item's fields, a function gets the item."""
+    from mdm.experiments.report import table
+
+    items = [{"name": "a", "x": 2 / 3, "n": 12345}, {"name": "b", "x": 1.0, "n": 7}]
+    got = table(items, {"name": "name", "x": "x", "x %": "{x:.1%}", "n": "n", "twice": lambda r: 2 * r["n"]})
+    assert got.split("\n") == ["| name | x | x % | n | twice |", "|---|---|---|---|---|",
+                               "| a | 0.6667 | 66.7% | 12345 | 24690 |", "| b | 1 | 100.0% | 7 | 14 |"]

@@ -3,6 +3,7 @@ the bf16 RMSNorm path still computes in float32."""
 
 import pytest
 import torch
+from kernels_support import attention_before, swiglu_before  # the previous kernels (tests/models)
 
 from mdm.models.layers import RMSNorm, _rotate, swiglu
 from mdm.models.transformer import Attention, SwiGLU, TransformerConfig, TransformerDenoiser
@@ -34,23 +35,6 @@ def test_rmsnorm_fused_path_matches_the_float32_formula(dim):
     xb = x.bfloat16()
     want = (xb.float() * torch.rsqrt(xb.float().pow(2).mean(-1, keepdim=True) + norm.eps)).bfloat16()
     assert torch.equal(norm(xb), want * norm.weight.bfloat16())
-
-
-def _attention_reference(self, h, cos, sin, attn_mask, is_causal, kv=None):
-    """Attention.forward before the one-pass RoPE of q and k (issue 32): unbind, rotate each."""
-    B, L, D = h.shape
-    q, k, v = self.qkv(h).view(B, L, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-    q, k = _rotate_reference(q, cos, sin), _rotate_reference(k, cos, sin)
-    if kv is not None:
-        k, v = kv(k, v)
-    y = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask, is_causal=is_causal)
-    return self.out(y.transpose(1, 2).reshape(B, L, D))
-
-
-def _swiglu_reference(self, h):
-    """SwiGLU.forward before the one-buffer backward (issue 32): autograd's own chain."""
-    gate, up = self.gate_up(h).chunk(2, dim=-1)
-    return self.down(torch.nn.functional.silu(gate) * up)
 
 
 def _logits_and_grads(model, call):
@@ -85,8 +69,8 @@ def test_one_pass_rope_attention_gives_the_same_bits_forward_and_backward(kw, mo
         return model(torch.where(mask, 16, x), t=t, output_mask=mask, clean=clean)
 
     new = _logits_and_grads(model, call)
-    monkeypatch.setattr(Attention, "forward", _attention_reference)
-    monkeypatch.setattr(SwiGLU, "forward", _swiglu_reference)
+    monkeypatch.setattr(Attention, "forward", attention_before)
+    monkeypatch.setattr(SwiGLU, "forward", swiglu_before)
     old = _logits_and_grads(model, call)
     assert torch.equal(new[0], old[0])
     assert all(torch.equal(a, b) for a, b in zip(new[1], old[1]))

@@ -23,6 +23,10 @@ def add(sub) -> None:
     seeds.add_argument("--seeds", help="several seeds: A-B (e.g. 0-9) or a list (1,4,7)")
     p.add_argument("--parts", help="comma-separated parts to run (an unknown name lists the preset's "
                    "parts); default: every part")
+    p.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE",
+                   help="replace a field of the preset's setup, typed by it (YAML: --set samples=64, "
+                   "--set train.max_steps=200, --set steps=[4,8], --set calibration.0.instances=32); "
+                   "repeatable; recorded in result.json")
     p.add_argument("--resume", action="store_true", help="reuse the parts an earlier (e.g. killed) run "
                    "saved in --out with the same configuration")
     p.add_argument("--progress", action="store_true", help="log each part as it finishes (stderr)")
@@ -43,7 +47,7 @@ def run(args) -> int:
     if args.dry_run:
         return _dry_run(args.name, args.preset, seeds, parts, out)
     result = experiments.run(args.name, args.preset, out, seeds=seeds, parts=parts, resume=args.resume,
-                             progress=args.progress)
+                             progress=args.progress, overrides=args.overrides)
     print(f"report: {out / 'report.md'}")
     for line in experiments.verdict_lines(args.name, result):
         print(line)

@@ -25,8 +25,8 @@ from mdm.eval.bootstrap import (
     resample_counts,
 )
 
-__all__ = ["FrontierBand", "censored_median", "cost_to_threshold", "frontier_band", "pareto_frontier",
-           "quality_at_cost", "step_frontier", "threshold_summary"]
+__all__ = ["FrontierBand", "censored_median", "cost_to_threshold", "first_crossing", "frontier_band",
+           "interpolate_curve", "pareto_frontier", "quality_at_cost", "step_frontier", "threshold_summary"]
 
 
 def _pair(cost, quality, names=("cost", "quality")) -> tuple[np.ndarray, np.ndarray]:
@@ -69,21 +69,36 @@ def step_frontier(cost, quality, grid) -> np.ndarray:
     return np.where(np.isneginf(best), np.nan, best)
 
 
-def quality_at_cost(costs, qualities, c) -> float | np.ndarray:
-    """Quality reachable at cost ``c``: linear interpolation between adjacent Pareto points.
+def interpolate_curve(fc: np.ndarray, fv: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """The one interpolation rule of a frontier: values ``fv`` (``[K]`` or ``[K, I]``) of the points at
+    strictly increasing costs ``fc [K]``, read at the costs ``at`` (any shape).
 
-    Between two frontier settings, running one with probability ``w`` and the other otherwise
-    reaches the interpolated cost and quality in expectation, so the line is achievable.  Beyond
-    the costliest frontier point: its quality (spending more cannot hurt); below the cheapest:
-    ``nan`` (not reachable).  ``c`` may be a scalar or an array.
-    """
+    Between two points the mixture ``(1 - w) v_j + w v_{j+1}``, ``w = (c - c_j) / (c_{j+1} - c_j)``:
+    running the cheaper setting with probability ``1 - w`` and the dearer one otherwise reaches that
+    cost and value in expectation.  Beyond the costliest point: its values (spending more cannot
+    hurt); below the cheapest: ``nan`` (not reachable)."""
+    if fc.size == 1:
+        out = np.repeat(fv[None], at.size, axis=0).reshape(at.shape + fv.shape[1:])
+    else:
+        right = np.clip(np.searchsorted(fc, at, side="right"), 1, fc.size - 1)
+        left = right - 1
+        w = np.clip((at - fc[left]) / (fc[right] - fc[left]), 0.0, 1.0)
+        w = w.reshape(w.shape + (1,) * (fv.ndim - 1))
+        out = (1 - w) * fv[left] + w * fv[right]
+    out[at < fc[0]] = np.nan
+    return out
+
+
+def quality_at_cost(costs, qualities, c) -> float | np.ndarray:
+    """Quality reachable at cost ``c`` (a scalar or an array): :func:`interpolate_curve` along the
+    Pareto points (of identical points, one)."""
     cost, quality = _pair(costs, qualities, ("costs", "qualities"))
     front = pareto_frontier(cost, quality)
-    fc, fq = cost[front], quality[front]
+    front = front[np.r_[True, np.diff(cost[front]) > 0]]  # equal costs on the frontier: equal qualities
     at = np.asarray(c, dtype=np.float64)
     if np.isnan(at).any():
         raise StatsError("c holds NaN: ask for the quality at a real cost")
-    out = np.where(at < fc[0], np.nan, np.interp(at, fc, fq))
+    out = interpolate_curve(cost[front], quality[front], at.reshape(-1)).reshape(at.shape)
     return float(out) if out.ndim == 0 else out
 
 
@@ -144,13 +159,32 @@ def frontier_band(costs, correct, *, grid, level: float = 0.95, n_boot: int = 2_
     return FrontierBand(g, point, nan_if_unreached(lo), nan_if_unreached(hi), level, n_boot)
 
 
+def first_crossing(costs, qualities, threshold: float, *, log_cost: bool = False) -> float:
+    """The rule of :func:`cost_to_threshold` on plain floats: the cost where ``quality >= threshold``
+    is first met, interpolated linearly from the point before it (in ``log(cost)`` with
+    ``log_cost``); met at the first point, or after a NaN point: its own cost; ``math.inf`` if never.
+    A NaN quality never meets the threshold."""
+    prev = None
+    for c, q in zip(costs, qualities, strict=True):
+        if q >= threshold:  # False for NaN
+            if prev is None or math.isnan(prev[1]):
+                return float(c)
+            (c0, q0), log = prev, math.log if log_cost else float
+            x0, x1 = log(c0), log(c)
+            x = x0 + (threshold - q0) / (q - q0) * (x1 - x0)
+            return math.exp(x) if log_cost else float(x)
+        prev = (c, q)
+    return math.inf
+
+
 def cost_to_threshold(costs, qualities, threshold: float, *, log_cost: bool = False) -> float:
     """The cost at which a curve first reaches ``quality >= threshold``; ``math.inf`` if never.
 
     ``costs`` must be non-decreasing (training steps, NFE).  At the first point ``i`` that meets
     the threshold, the crossing is interpolated linearly between points ``i-1`` and ``i`` (in
-    ``log(cost)`` with ``log_cost=True``, for geometric grids); met at the first point: its cost.
-    ``inf`` marks a censored run: it tells that the cost exceeds the last one measured, nothing more.
+    ``log(cost)`` with ``log_cost=True``, for geometric grids); met at the first point: its cost
+    (:func:`first_crossing`).  ``inf`` marks a censored run: it tells that the cost exceeds the last
+    one measured, nothing more.
     """
     c, q = _pair(costs, qualities, ("costs", "qualities"))
     if np.any(np.diff(c) < 0):
@@ -159,15 +193,7 @@ def cost_to_threshold(costs, qualities, threshold: float, *, log_cost: bool = Fa
         raise StatsError("log_cost=True needs positive costs")
     if math.isnan(threshold):
         raise StatsError("threshold is NaN")
-    met = np.flatnonzero(q >= threshold)
-    if met.size == 0:
-        return math.inf
-    i = int(met[0])
-    if i == 0:
-        return float(c[0])
-    x0, x1 = (np.log(c[i - 1]), np.log(c[i])) if log_cost else (c[i - 1], c[i])
-    x = x0 + (threshold - q[i - 1]) / (q[i] - q[i - 1]) * (x1 - x0)
-    return float(np.exp(x)) if log_cost else float(x)
+    return first_crossing(c.tolist(), q.tolist(), float(threshold), log_cost=log_cost)
 
 
 def censored_median(values, *, threshold: float = math.nan, level: float = 0.95, n_boot: int = 10_000,

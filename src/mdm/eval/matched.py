@@ -4,7 +4,8 @@ A sampler family (say EB over a grid of ``gamma``) is a set of settings, each wi
 and a score per test item (correct or not).  Its frontier, interpolated linearly between adjacent
 settings, is reachable: running the cheaper setting with probability ``1 - w`` and the dearer one
 otherwise costs and scores the interpolated values in expectation (:func:`mdm.eval.frontier.
-quality_at_cost`).  The same mixture applies item by item, so :func:`interpolate_frontier` gives
+interpolate_curve`, the rule of ``quality_at_cost``).  The same mixture applies item by item, so
+:func:`interpolate_frontier` gives
 each test item's expected score at a cost, and two families are compared at equal cost by the
 paired per-item difference over every (model, item) (:func:`matched_cost_difference`, a two-stage
 bootstrap over models then items, and a sign-flip p; :func:`mdm.eval.stats.paired_difference_clustered`).
@@ -16,7 +17,7 @@ import numpy as np
 
 from mdm.errors import StatsError
 from mdm.eval.bootstrap import PairedEstimate, as_values, check_resampling, order_quantiles
-from mdm.eval.frontier import pareto_frontier
+from mdm.eval.frontier import interpolate_curve, pareto_frontier
 
 __all__ = ["clustered_band", "interpolate_frontier", "matched_cost_difference"]
 
@@ -27,9 +28,8 @@ def interpolate_frontier(costs, scores, at, *, keep=None) -> np.ndarray:
     ``costs [K]``: each setting's mean cost; ``scores [K, I]``: its per-item scores.  ``keep``: the
     settings that make the curve (e.g. the Pareto settings on a *validation* split); default the
     Pareto settings of these means.  Kept settings are sorted by cost (of equal costs the best mean
-    stays).  At a cost between two kept settings the item's score is the mixture
-    ``(1 - w) s_j + w s_{j+1}``, ``w = (c - c_j) / (c_{j+1} - c_j)``; beyond the costliest, its
-    scores (a budget need not be spent); below the cheapest, ``nan`` (not reachable).
+    stays); each item's score is read off them by :func:`mdm.eval.frontier.interpolate_curve` (a
+    mixture of adjacent settings; beyond the costliest, its scores; below the cheapest, ``nan``).
     """
     c = as_values(costs, "costs")
     s = as_values(scores, "scores", ndim=2)
@@ -41,16 +41,7 @@ def interpolate_frontier(costs, scores, at, *, keep=None) -> np.ndarray:
         raise StatsError("keep must name at least one setting")
     idx = idx[np.lexsort((-s[idx].mean(axis=1), c[idx]))]  # by cost, best mean first
     idx = idx[np.r_[True, np.diff(c[idx]) > 0]]  # one setting per cost
-    fc, fs = c[idx], s[idx]
-    if fc.size == 1:
-        out = np.repeat(fs, g.size, axis=0)
-    else:
-        right = np.clip(np.searchsorted(fc, g, side="right"), 1, fc.size - 1)
-        left = right - 1
-        w = np.clip((g - fc[left]) / (fc[right] - fc[left]), 0.0, 1.0)  # costs strictly increase
-        out = (1 - w)[:, None] * fs[left] + w[:, None] * fs[right]
-    out[g < fc[0]] = np.nan
-    return out
+    return interpolate_curve(c[idx], s[idx], g)
 
 
 def matched_cost_difference(a: list[tuple], b: list[tuple], at, *, level: float = 0.95,

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 
 from mdm.errors import StatsError
 from mdm.eval.bootstrap import Estimate
+from mdm.eval.frontier import first_crossing
 from mdm.eval.stats import summarize
 
 __all__ = ["fewest_steps", "loglog_slope", "power_law_exponent", "steps_needed"]
@@ -29,16 +30,10 @@ __all__ = ["fewest_steps", "loglog_slope", "power_law_exponent", "steps_needed"]
 
 def steps_needed(steps: Sequence[int], errors: Sequence[float | None], target: float) -> float | None:
     """The smallest N with ``error <= target`` along increasing ``steps``, interpolated linearly in
-    log N from the previous grid point; ``None`` if no point meets it.  NaN or None never meets it."""
-    prev = None
-    for n, v in zip(steps, errors, strict=True):
-        if v is not None and not math.isnan(v) and v <= target:
-            if prev is None or math.isnan(prev[1]) or prev[1] <= v:
-                return float(n)
-            frac = (prev[1] - target) / (prev[1] - v)
-            return float(math.exp(math.log(prev[0]) + frac * (math.log(n) - math.log(prev[0]))))
-        prev = (n, math.nan if v is None else v)
-    return None
+    log N from the previous grid point; ``None`` if no point meets it.  NaN or None never meets it.
+    The rule of :func:`mdm.eval.frontier.cost_to_threshold` (quality ``-error``, ``log_cost``)."""
+    n = first_crossing(steps, [-(math.nan if v is None else v) for v in errors], -target, log_cost=True)
+    return None if math.isinf(n) else n
 
 
 def fewest_steps(error_at: Callable[[int], float], target: float, start: int, max_steps: int

@@ -77,16 +77,18 @@ def evidence_box(name: str, preset: str, seeds: int = 1) -> str | None:
 
 
 def run(name: str, preset: str = "quick", out_dir=None, seed: int | None = None, parts=None, *,
-        seeds=None, resume: bool = False, progress: bool = False) -> dict:
+        seeds=None, resume: bool = False, progress: bool = False, overrides=()) -> dict:
     """Run experiment ``name`` for ``seeds`` (default: ``(seed,)``, seed 0); ``parts`` (names, see
     :func:`parts`) runs only those parts; ``resume`` reuses the saved parts of an earlier run in
-    ``out_dir``.  Returns what ``result.json`` holds."""
+    ``out_dir``; ``overrides`` (``"KEY=VALUE"``, ``mdm exp --set``) replace fields of the preset's
+    setup (:mod:`mdm.experiments.overrides`).  Returns what ``result.json`` holds."""
     if seeds is not None and seed is not None:
         raise ConfigError("give seed or seeds, not both")
     seeds = tuple(seeds) if seeds is not None else (0 if seed is None else seed,)
     exp = get(name)  # validates the name before anything is written
     out = Path(out_dir) if out_dir is not None else Path("runs") / "exp" / name / preset
-    return runner.run(exp, preset, out, seeds=seeds, parts=parts, resume=resume, progress=progress)
+    return runner.run(exp, preset, out, seeds=seeds, parts=parts, resume=resume, progress=progress,
+                      overrides=overrides)
 
 
 def verdict_lines(name: str, result: dict) -> list[str]:

@@ -8,14 +8,26 @@ numbers over the seeds), "by_seed": {seed: result}, "provenance", "evidence"}``,
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from mdm.experiments.common import markdown_table
 from mdm.provenance import provenance_markdown, write_json_atomic, write_text_atomic
 
-__all__ = ["BOX", "evidence", "write_outputs"]
+__all__ = ["BOX", "evidence", "table", "write_outputs"]
 
 BOX = "> **How strong is this evidence?** {}"
+
+
+def table(items: Iterable[dict], columns: dict[str, str | Callable[[dict], object]]) -> str:
+    """A markdown table of an experiment's report, one row per item: ``columns`` maps each header
+    to its cell, a field name (``"nfe"``: the value as :func:`~mdm.experiments.common.markdown_table`
+    writes it, floats to 4 significant digits), a format string of the fields (``"{nfe:.2f}"``) or a
+    function of the item."""
+    def cell(spec, item: dict):
+        return spec(item) if callable(spec) else spec.format(**item) if "{" in spec else item[spec]
+
+    return markdown_table(list(columns), [[cell(spec, item) for spec in columns.values()] for item in items])
 
 
 def evidence(plan, result: dict) -> dict | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import shlex
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -25,6 +26,7 @@ from typing import Any
 from mdm.errors import ConfigError
 from mdm.experiments.cache import PartCache
 from mdm.experiments.common import one_thread, select_parts
+from mdm.experiments.overrides import apply_overrides
 from mdm.experiments.report import write_outputs
 from mdm.limits import SEED_MAX
 from mdm.provenance import provenance
@@ -112,6 +114,7 @@ class Plan:
     selected: tuple[str, ...]
     seeds: tuple[int, ...]
     explicit_parts: bool
+    overrides: tuple[str, ...] = ()  # --set KEY=VALUE, applied to the preset's setup
 
 
 MAX_SEEDS = 10_000  # seeds in one run: each trains or samples, so more is a typo, not a plan
@@ -136,11 +139,14 @@ def parse_seeds(text: str) -> tuple[int, ...]:
     return tuple(seeds)
 
 
-def plan(experiment: Experiment, preset: str, seeds: Sequence[int] = (0,), parts=None) -> Plan:
-    """Validate preset, parts and seeds (raises :class:`~mdm.errors.ConfigError`)."""
+def plan(experiment: Experiment, preset: str, seeds: Sequence[int] = (0,), parts=None,
+         overrides: Sequence[str] = ()) -> Plan:
+    """Validate preset, overrides (``KEY=VALUE``, :func:`~mdm.experiments.overrides.apply_overrides`),
+    parts and seeds (raises :class:`~mdm.errors.ConfigError`)."""
     if preset not in experiment.presets:
         raise ConfigError(f"unknown preset {preset!r}; choose one of: {', '.join(experiment.presets)}")
-    setup = experiment.presets[preset]
+    overrides = tuple(str(o) for o in overrides)
+    setup = apply_overrides(experiment.presets[preset], overrides)
     declared = tuple(experiment.parts(setup))
     names = [p.name for p in declared]
     if len(set(names)) != len(names):
@@ -149,7 +155,7 @@ def plan(experiment: Experiment, preset: str, seeds: Sequence[int] = (0,), parts
     seeds = tuple(int(s) for s in seeds)
     if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
         raise ConfigError(f"bad seeds {seeds}: need distinct non-negative seeds")
-    return Plan(experiment, preset, setup, declared, selected, seeds, parts is not None)
+    return Plan(experiment, preset, setup, declared, selected, seeds, parts is not None, overrides)
 
 
 def jsonable(obj) -> Any:
@@ -167,6 +173,7 @@ def _command(p: Plan) -> str:
     flag = f"--seed {seeds[0]}" if len(seeds) == 1 else (
         f"--seeds {seeds[0]}-{seeds[-1]}" if contiguous else f"--seeds {','.join(map(str, seeds))}")
     cmd = f"mdm exp {p.experiment.name} --preset {p.preset} {flag}"
+    cmd += "".join(f" --set {shlex.quote(o)}" for o in p.overrides)
     return cmd + (f" --parts {','.join(p.selected)}" if p.explicit_parts else "")
 
 
@@ -203,9 +210,10 @@ def _run_seed(p: Plan, seed: int, cache: PartCache, out: Path, progress: bool, l
 
 
 def run(experiment: Experiment, preset: str, out_dir, *, seeds: Sequence[int] = (0,), parts=None,
-        resume: bool = False, progress: bool = False, log=None) -> dict:
-    """Run ``experiment`` (see the module docstring); returns the result written to ``result.json``."""
-    p = plan(experiment, preset, seeds, parts)
+        resume: bool = False, progress: bool = False, log=None, overrides: Sequence[str] = ()) -> dict:
+    """Run ``experiment`` (see the module docstring) on its preset with ``overrides`` (``KEY=VALUE``);
+    returns the result written to ``result.json``."""
+    p = plan(experiment, preset, seeds, parts, overrides)
     log = log or (lambda msg: print(msg, file=sys.stderr) if progress else None)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -214,7 +222,8 @@ def run(experiment: Experiment, preset: str, out_dir, *, seeds: Sequence[int] = 
     started, timings = time.perf_counter(), {}
     with one_thread(experiment.threads) if experiment.threads else contextlib.nullcontext():
         by_seed = {seed: _run_seed(p, seed, cache, out, progress, log, timings) for seed in p.seeds}
-        config = {"preset": preset, **setup_json(p.setup)}
+        config = {"preset": preset, **({"set": list(p.overrides)} if p.overrides else {}),
+                  **setup_json(p.setup)}
         prov = provenance(_command(p), p.seeds[0], config, seeds=list(p.seeds),
                           wall_s=time.perf_counter() - started, part_seconds=timings, resumed=resume)
     return write_outputs(p, by_seed, prov, out)

@@ -9,6 +9,7 @@ A *task setup* (:func:`task_model`; e.g. :class:`mdm.experiments.eb_sampler.Task
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -18,7 +19,23 @@ from mdm.experiments.runner import TrainingInterrupted
 from mdm.train import checkpoint, load_config
 from mdm.train.loop import METRICS_FILE, check_compatible, read_metrics
 
-__all__ = ["finished_checkpoint", "seeded", "task_kind", "task_model", "train_to_end"]
+__all__ = ["SmallModel", "finished_checkpoint", "seeded", "task_kind", "task_model", "train_to_end"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SmallModel:
+    """Size and learning rate of a small transformer an experiment trains from a packaged config
+    (e.g. ``exact-language``); a setup that trains one derives from it.  :meth:`model_overrides`:
+    the ``key=value`` overrides that set them."""
+
+    d_model: int = 64
+    n_layers: int = 2
+    n_heads: int = 4
+    lr: float = 3e-3
+
+    def model_overrides(self) -> list[str]:
+        return [f"model.d_model={self.d_model}", f"model.n_layers={self.n_layers}",
+                f"model.n_heads={self.n_heads}", f"optim.lr={self.lr!r}"]
 
 
 def task_kind(setup) -> str:

@@ -33,7 +33,9 @@ __all__ = [
     "OptimConfig",
     "LossConfig",
     "TrainConfig",
+    "coerce_value",
     "load_config",
+    "parse_value",
     "valid_keys",
     "packaged_configs",
 ]
@@ -146,15 +148,16 @@ def valid_keys(cls: type = TrainConfig, prefix: str = "") -> list[str]:
     return keys
 
 
-def _coerce(value: Any, tp: Any, key: str) -> Any:
-    """Check ``value`` against the annotation ``tp`` (int, float, bool, str, dict, X | None)."""
+def coerce_value(value: Any, tp: Any, key: str) -> Any:
+    """Check ``value`` against the annotation ``tp`` (int, float, bool, str, dict, tuple, X | None);
+    ConfigError naming ``key`` if it does not fit."""
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(tp)
         if value is None and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
-        return _coerce(value, inner[0], key)
+        return coerce_value(value, inner[0], key)
     if tp is bool:
         if isinstance(value, bool):
             return value
@@ -166,15 +169,23 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str) and _is_float_literal(value):  # YAML 1.1 reads [3e-4] as a string
+            return float(value)
     elif tp is str:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
     elif tp is dict or origin is dict:
         if isinstance(value, dict):
             return dict(value)
+    elif origin is tuple:  # tuple[X, ...] or tuple[X, Y]: from a YAML list
+        args = typing.get_args(tp)
+        if isinstance(value, (list, tuple)):
+            types_ = args[:1] * len(value) if len(args) == 2 and args[1] is Ellipsis else args
+            if len(value) == len(types_):
+                return tuple(coerce_value(v, t, f"{key}[{i}]") for i, (v, t) in enumerate(zip(value, types_)))
     else:  # pragma: no cover - a field type this module does not know
         raise ConfigError(f"{key}: unsupported field type {tp!r}")
-    name = getattr(tp, "__name__", str(tp))
+    name = str(tp) if typing.get_args(tp) else getattr(tp, "__name__", str(tp))
     raise ConfigError(f"{key} must be {name}, got {value!r} ({type(value).__name__})")
 
 
@@ -201,7 +212,7 @@ def _build(cls: type, d: dict, prefix: str = "") -> Any:
         if dataclasses.is_dataclass(tp):
             kwargs[name] = _build(tp, value if value is not None else {}, f"{prefix}{name}.")
         else:
-            kwargs[name] = _coerce(value, tp, prefix + name)
+            kwargs[name] = coerce_value(value, tp, prefix + name)
     return cls(**kwargs)
 
 
@@ -250,13 +261,19 @@ def parse_override(text: str) -> tuple[str, Any]:
     key, raw = text.split("=", 1)
     key = key.strip()
     _check_override_key(key)
+    return key, parse_value(raw, f"override {text!r}")
+
+
+def parse_value(raw: str, what: str) -> Any:
+    """The value of a ``key=value`` override, parsed as YAML (``3e-4`` a number, empty: ``""``);
+    ``what`` names it in the error."""
     try:
-        value = safe_load(raw, source=f"override {key}") if raw.strip() else ""
+        value = safe_load(raw, source=what) if raw.strip() else ""
     except yaml.YAMLError as e:
-        raise ConfigError(f"override {text!r}: value is not valid YAML: {e}") from e
+        raise ConfigError(f"{what}: value is not valid YAML: {e}") from e
     if isinstance(value, str) and _is_float_literal(value):
         value = float(value)  # YAML 1.1 reads "3e-4" as a string; people mean a number
-    return key, value
+    return value
 
 
 def _is_float_literal(s: str) -> bool:

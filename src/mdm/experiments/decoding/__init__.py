@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from mdm.experiments.common import markdown_table
 from mdm.experiments.decoding.copy import CopyPreset, run_copy
 from mdm.experiments.decoding.kjv import KJVPreset, run_kjv
 from mdm.experiments.plotting import figure
+from mdm.experiments.report import table
 from mdm.experiments.runner import Experiment, Part
 
 __all__ = ["EXPERIMENT", "PRESETS", "Preset"]
@@ -74,18 +74,17 @@ def _report(result: dict, p: Preset) -> str:
             f"## Copy task (prompt {cp['prompt_len']}, answer {cp['answer_len']}): accuracy per cache mode\n",
             f"Temperature 0, {cp['n_test']} test prompts; model: {copy['train']['parameters']} parameters, "
             f"{cp['steps']} steps.\n",
-            markdown_table(["decoder", "cache", "token acc.", "exact match", "agreement w/ no cache",
-                            "mean NFE", "tokens/s"],
-                           [[r["decoder"], r["mode"], r["token_accuracy"], r["exact_match"],
-                             r["agreement_with_no_cache"], r["mean_nfe"], r["tokens_per_second"]]
-                            for r in copy["rows"]])]
+            table(copy["rows"], {"decoder": "decoder", "cache": "mode", "token acc.": "token_accuracy",
+                                 "exact match": "exact_match",
+                                 "agreement w/ no cache": "agreement_with_no_cache",
+                                 "mean NFE": "mean_nfe", "tokens/s": "tokens_per_second"})]
     if "kjv" in result:
         lines += [
             "\n## KJV: block diffusion (BD3-LM) vs bidirectional at equal steps\n",
-            markdown_table(["model", "steps", "val bits/char", "JS-1", "JS-2", "JS-3", "unigram entropy",
-                            "sample"],
-                           [[r["model"], r["steps"], r["val_bits_per_char"], r["js_1"], r["js_2"], r["js_3"],
-                             r["entropy_1"], _sample_cell(r["sample"])] for r in result["kjv"]["rows"]]),
+            table(result["kjv"]["rows"], {
+                "model": "model", "steps": "steps", "val bits/char": "val_bits_per_char", "JS-1": "js_1",
+                "JS-2": "js_2", "JS-3": "js_3", "unigram entropy": "entropy_1",
+                "sample": lambda r: _sample_cell(r["sample"])}),
             "\n![KJV block sizes](kjv_block_sizes.png)"]
     return "\n".join(lines)
 

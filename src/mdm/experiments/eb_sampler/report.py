@@ -8,17 +8,9 @@ from statistics import fmean
 from mdm.experiments.common import markdown_table, with_ci
 from mdm.experiments.eb_sampler.presets import Preset
 from mdm.experiments.eb_sampler.selection import TOLERANCE, setting
+from mdm.experiments.report import table
 
 COMPARISON = "eb-vs-threshold"  # the part comparing EB and Threshold at matched NFE (issue 28)
-
-
-def _table(items, columns: dict[str, str | Callable[[dict], str]]) -> str:
-    """A markdown table, one row per item: ``columns`` maps each header to its cell, a format string
-    of the item's fields (``"{nfe_mean:.2f}"``) or a function of the item."""
-    def cell(spec, item: dict) -> str:
-        return spec(item) if callable(spec) else spec.format(**item)
-
-    return markdown_table(list(columns), [[cell(spec, item) for spec in columns.values()] for item in items])
 
 
 def _pct(key: str) -> Callable[[dict], str]:
@@ -34,7 +26,7 @@ def _rows_table(part: dict) -> str:
     valid = {setting(r): f"{100 * r['accuracy']:.1f}" for r in part["valid_rows"]}
     rows = sorted(part["rows"], key=lambda r: (not r.get("stop", True), str(r["block_size"]), r["family"],
                                                r["nfe_mean"]))
-    return _table(rows, {
+    return table(rows, {
         "sampler": "{curve}", "setting": "{label}",
         "test accuracy % [95% CI]": lambda r: with_ci(r["accuracy"], r.get("accuracy_ci"), 100),
         "test mean NFE": "{nfe_mean:.2f}", "test max NFE": "{nfe_max:.0f}",
@@ -66,7 +58,7 @@ def _group_table(part: dict) -> str:
                   key=lambda r: (r["family"], r["nfe_mean"]))
     groups = {f"{g} (n={n})": (lambda r, g=g: f"{100 * r['accuracy_by_group'][g]:.1f}")
               for g, n in sorted(part["groups"].items())}
-    return _table(rows, {"sampler": "{curve}", "setting": "{label}", "mean NFE": "{nfe_mean:.1f}", **groups})
+    return table(rows, {"sampler": "{curve}", "setting": "{label}", "mean NFE": "{nfe_mean:.1f}", **groups})
 
 
 def _train_line(s: dict) -> str:
@@ -123,10 +115,10 @@ def comparison_lines(r: dict) -> list[str]:
                **{k: fmean(c[k]["mean"] for c in cs) for k in ("validation", "test")},
                **{k: fmean(c[k] for c in cs) for k in ("nfe", "blanks_nfe")}}
               for fam, cs in r["chosen"].items()]  # a family's choice on each model, means over models
-    chosen_table = _table(chosen, {
+    chosen_table = table(chosen, {
         "family": "{family}", "chosen": "{keys}", "validation acc %": _pct("validation"),
         "test acc %": _pct("test"), "test NFE": "{nfe:.2f}", "test blanks-only NFE": "{blanks_nfe:.2f}"})
-    every = _table(r["settings"], {
+    every = table(r["settings"], {
         "family": "{family}", "setting": "{label}", "test acc %": _pct("test_accuracy"),
         "test NFE": "{test_nfe:.2f}", "test blanks-only NFE": "{test_blanks_nfe:.2f}",
         "validation acc %": _pct("valid_accuracy")})

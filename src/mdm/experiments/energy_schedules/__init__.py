@@ -4,8 +4,9 @@ Chen et al., "Masked Diffusion Models as Energy Minimization" (arXiv 2509.13866)
 minimises the kinetic energy is ``alpha = sin^2(pi/2 * gamma)``; with ``gamma`` a Beta(a, b) CDF it
 is two numbers (Beta(0.5, 0.5) = linear, Beta(1, 1) = sin^2), tunable after training.  Claim under
 test: convex, slow-start Betas (e.g. Beta(0.9, 0.3)) beat linear at low step counts.  Parts:
-``toy`` (:mod:`.toy`), ``languages`` and ``trained`` (:mod:`.sweeps`), the trained arithmetic
-padding parts (:mod:`.padding`) and the calibration / blocks / temperature map (:mod:`.calibration`).
+``toy`` (:mod:`.toy`), ``languages`` and ``trained`` (:mod:`.sweeps`) and the calibration / blocks /
+temperature map (:mod:`.calibration`).  (The trained-arithmetic padding parts of issue 17 were removed:
+their models were at 100% or below 1% and decided nothing; ``calibration-trained`` replaces them.)
 """
 
 from __future__ import annotations
@@ -22,33 +23,16 @@ def _parts(p: Preset) -> list[Part]:
 
     return [Part("toy", lambda p, seed, ctx: toy.run_toy(p.toy)), Part("languages", sweeps.languages_part),
             *((Part("trained", sweeps.trained_part),) if p.train else ()),
-            *(Part(s.name, _padding_part(i)) for i, s in enumerate(p.padding)),
             *(Part(s.name, calibration.calibration_part(i)) for i, s in enumerate(p.calibration))]
-
-
-def _padding_part(index: int):
-    """The preset's ``index``-th padding setup as a part (its ``checkpoint`` replaces training)."""
-
-    def run(p: Preset, seed: int, ctx) -> dict:
-        from mdm.experiments.energy_schedules.padding import run_padding
-
-        setup = p.padding[index]
-        part = run_padding(setup, ctx.out_dir, seed, setup.checkpoint)
-        part["claim"] = convex_vs_linear(part["rows"], "accuracy", max_steps=max(setup.steps),
-                                         higher_is_better=True)
-        return part
-
-    return run
 
 
 def _assemble(p: Preset, results: dict, seed: int) -> dict:
     config = {"length": p.length, "steps": list(p.steps), "samples": p.samples, "orders": list(p.orders),
               "tune": asdict(p.tune), "train": asdict(p.train) if p.train else None,
               "languages": [asdict(s) for s in p.languages], "toy": asdict(p.toy),
-              "padding": [asdict(s) for s in p.padding], "calibration": [asdict(s) for s in p.calibration]}
+              "calibration": [asdict(s) for s in p.calibration]}
     return {"config": config, "toy": results.get("toy"), "languages": results.get("languages", {}),
             "trained": {p.train.language: results["trained"]} if "trained" in results else {},
-            "padding": {s.name: results[s.name] for s in p.padding if s.name in results},
             "calibration": {s.name: results[s.name] for s in p.calibration if s.name in results}}
 
 
@@ -73,9 +57,6 @@ def _headline(result: dict) -> dict:
             for key, c in part["claim"]["ser"].items():
                 name = f"{section} {spec.split(':')[0]} {key}: mean SER improvement vs linear"
                 out[name] = c["mean_improvement"]
-    for name, part in (result.get("padding") or {}).items():
-        for key, c in part["claim"].items():
-            out[f"{name} {key}: mean accuracy gain vs linear"] = c["mean_improvement"]
     for name, part in (result.get("calibration") or {}).items():
         for spec in dict.fromkeys(r["schedule"] for r in part["rows"] if "sign" in r):
             signs = [r["sign"] for r in part["rows"] if r["schedule"] == spec and "sign" in r]
@@ -94,7 +75,7 @@ def _evidence(result: dict, p: Preset) -> dict:
     seeds = f"; {trained[0].name}: {len(trained[0].train_seeds)} training seeds" if trained else ""
     return {"n_test": p.samples, "level": 0.95, "setting": "our proxy",
             "method": "percentile bootstrap CI (10,000 resamples) over samples per cell; paired vs linear in "
-                      "the padding and calibration parts (two-stage over training seeds and instances where "
+                      "the calibration parts (two-stage over training seeds and instances where "
                       f"trained{seeds})"}
 
 

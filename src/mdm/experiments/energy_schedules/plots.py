@@ -63,7 +63,4 @@ def write_plots(result: dict, out_dir: Path) -> list[str]:
         for part in (result.get(section) or {}).values():
             title = part["plot"][len("sweep_"):-len(".png")]
             names.append(plot_sweep(part["rows"], out_dir / part["plot"], title))
-    for name, part in (result.get("padding") or {}).items():
-        names.append(plot_sweep(part["rows"], out_dir / part["plot"], f"arithmetic ({name})",
-                                metrics=("accuracy",)))
     return names

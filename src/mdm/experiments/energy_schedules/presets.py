@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from mdm.experiments.energy_schedules.padding import PaddingSetup
 from mdm.experiments.energy_schedules.toy import ToyConfig
+from mdm.experiments.training import SmallModel
 
 ORDERS = ("random", "confidence")
 
@@ -37,25 +37,19 @@ class TuneSetup:
 
 
 @dataclass(frozen=True)
-class TrainSetup:
+class TrainSetup(SmallModel):
     """The small model trained on ``language`` (through :func:`mdm.train.train`): the packaged
     ``exact-language`` config with :meth:`overrides`."""
 
     language: str
     max_steps: int = 300
     batch_size: int = 64
-    d_model: int = 64
-    n_layers: int = 2
-    n_heads: int = 4
-    lr: float = 3e-3
     n_train: int = 20_000
 
     def overrides(self, length: int, out_dir, seed: int) -> list[str]:
         """``key=value`` overrides of the packaged ``exact-language`` config (CPU, fp32)."""
         options = {"spec": self.language, "n_train": self.n_train}
-        return [f"model.d_model={self.d_model}", f"model.n_layers={self.n_layers}",
-                f"model.n_heads={self.n_heads}", f"data.seq_len={length}",
-                f"data.options={json.dumps(options)}", f"optim.lr={self.lr!r}",
+        return [*self.model_overrides(), f"data.seq_len={length}", f"data.options={json.dumps(options)}",
                 f"optim.warmup_steps={min(50, self.max_steps // 10)}", f"seed={seed}",
                 f"batch_size={self.batch_size}", f"max_steps={self.max_steps}",
                 f"log_every={max(1, self.max_steps // 10)}", "precision=fp32", f"out_dir={out_dir}"]
@@ -95,7 +89,6 @@ class Preset:
     train: TrainSetup | None
     batch_size: int = 512
     orders: tuple[str, ...] = ORDERS
-    padding: tuple[PaddingSetup, ...] = ()  # trained arithmetic models in the padding regime (and controls)
     calibration: tuple[CalibrationSetup, ...] = ()
 
 
@@ -104,23 +97,6 @@ HMM = "hmm:states=8,vocab=8,seed=0,successors=3"
 # the same HMM with end-of-text: answers of mean length 8, then eos and pad (87% padding at length 64)
 PADDED_HMM = LanguageSetup(HMM + ",end=8", "ser", name="hmm-padded-exact")
 
-_QUICK_MODEL = ("model.d_model=32", "model.n_layers=1", "model.n_heads=2", "max_steps=60", "batch_size=32",
-                "eval_every=0", "save_every=0", "ema=0.0", "precision=fp32", "threads=1", "log_every=10",
-                "optim.warmup_steps=5", "data.options={max_digits: 5, ops: ['+'], reverse: true, "
-                "zero_pad: true, n_train: 1000, n_test: 200}")
-
-CONTROL_TITLE = "4b. Control: the same task without the padding"
-UNALIGNED_TITLE = "4c. A weaker model: operands left-padded (unaligned digits)"
-_QUICK_TUNE = {"shared_checkpoint": False, "n_valid": 64, "test_items": 64, "decode_batch": 64,
-               "tune_grid": (0.5, 0.9), "tune_samples": 32, "tune_refine_top": 1, "tune_refine_samples": 32}
-# the packaged arithmetic-padded model with a 32-position answer region trained for 60 steps; then an
-# 8-position answer region; then operands left-padded (unaligned digits)
-_QUICK_PADDING = (PaddingSetup(overrides=_QUICK_MODEL, **_QUICK_TUNE),
-                  PaddingSetup(name="padding-control", overrides=(*_QUICK_MODEL, "data.seq_len=20"),
-                               block_size=8, steps=(2, 4, 8), tune_steps=2, title=CONTROL_TITLE,
-                               **_QUICK_TUNE),
-                  PaddingSetup(name="padding-unaligned", title=UNALIGNED_TITLE, **_QUICK_TUNE,
-                               overrides=(*_QUICK_MODEL, "data.options.zero_pad=false")))
 # the middle regime: a small model trained on the padded HMM (1,500 steps: linear 20-80% at N = 8-16)
 _PADDED_MODEL = TrainSetup(PADDED_HMM.spec, max_steps=1500, batch_size=64, d_model=64, n_layers=2, n_heads=4,
                            lr=2e-3, n_train=50_000)
@@ -136,7 +112,6 @@ PRESETS: dict[str, Preset] = {
         tune=TuneSetup(steps=8, grid=(0.3, 0.6, 0.9), samples=64, refine_top=2, refine_samples=128),
         train=TrainSetup(NGRAM, max_steps=100, batch_size=32, d_model=32, n_layers=1, n_heads=2,
                          n_train=2000),
-        padding=_QUICK_PADDING,
         calibration=(
             CalibrationSetup("calibration", PADDED_HMM.spec, length=16, prompt_len=2, instances=64,
                              blocks=(1, 2), factors=(0.25, 1.0, 4.0), steps=(4, 8)),
@@ -154,17 +129,6 @@ PRESETS: dict[str, Preset] = {
         tune=TuneSetup(),
         train=TrainSetup(NGRAM, max_steps=1500, batch_size=64, d_model=64, n_layers=2, n_heads=4, lr=2e-3,
                          n_train=50_000),
-        padding=(
-            PaddingSetup(),  # the packaged `arithmetic-padded` model (`mdm train arithmetic-padded`)
-            # control: an 8-token answer region (~38% padding instead of 85%), one block, the same steps
-            # per answer position
-            PaddingSetup(name="padding-control", overrides=("data.seq_len=20", "max_steps=1200"),
-                         shared_checkpoint=False, block_size=8, steps=(2, 4, 8, 16), tune_steps=2,
-                         title=CONTROL_TITLE),
-            # a weaker model: the operands left-padded as in `arithmetic-small`, 800 steps
-            PaddingSetup(name="padding-unaligned", overrides=("data.options.zero_pad=false", "max_steps=800"),
-                         shared_checkpoint=False, title=UNALIGNED_TITLE),
-        ),
         calibration=(
             CalibrationSetup("calibration", PADDED_HMM.spec, instances=256),
             CalibrationSetup("calibration-trained", PADDED_HMM.spec, length=32, blocks=(1, 2, 4),

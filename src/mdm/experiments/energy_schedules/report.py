@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from mdm.experiments.common import markdown_table, with_ci
+from mdm.experiments.report import table
 
 
 def _pivot(rows: list[dict], metric: str, order: str = "confidence") -> str:
@@ -53,21 +54,6 @@ def _language(name: str, part: dict, orders) -> list[str]:
     return lines + [f"![{name}]({part['plot']})", ""]
 
 
-def _padding(part: dict) -> list[str]:
-    task, tuned = part["task"], part["tuned"]
-    vs = [[r["label"], r["steps"], with_ci(r["vs_linear"], r.get("vs_linear_ci"), 100, sign=True),
-           str(r["counts_per_block"]), f"{r['padding_first_half']:.2f} / {r['revealed_first_half']:.2f}",
-           r["nfe"]]
-          for r in part["rows"]]
-    return [f"## {part['setup']['title']}", "",
-            f"Answer region {task['answer_len']} ({task['padding_share']:.0%} padding); tuned on validation: "
-            f"Beta({tuned['a']:g}, {tuned['b']:g}) ({tuned['valid_accuracy']:.4f}).", "",
-            "**test accuracy**", "", _pivot(part["rows"], "accuracy"), "",
-            markdown_table(["schedule", "N", "minus linear (pt) [95% CI, paired]", "counts per block",
-                            "padding / all revealed in the first half", "NFE"], vs), "",
-            f"![{part['setup']['title']}]({part['plot']})", ""]
-
-
 def _calibration(name: str, part: dict) -> list[str]:
     """The sign map: per (blocks, temperature, schedule) and factor, one sign per N of Beta - linear
     pass@1 (+: CI above 0, -: below, 0: covers 0); then every cell."""
@@ -76,16 +62,17 @@ def _calibration(name: str, part: dict) -> list[str]:
     keys = list(dict.fromkeys((r["blocks"], r["temperature"], r["schedule"]) for r in rows))
     signs = [[*key, *["".join(r["sign"] for r in rows if (r["blocks"], r["temperature"], r["schedule"]) == key
                               and r["factor"] == f) for f in factors]] for key in keys]
-    full = [[r["blocks"], r["temperature"], r["factor"], r["steps"], r["schedule"],
-             with_ci(r["pass"], r["pass_ci"], 100), r.get("answer_tokens", "-"),
-             with_ci(r["vs_linear"], r.get("vs_linear_ci"), 100, sign=True) if "sign" in r else "",
-             f"{r['vs_linear_p']:.2g}" if "sign" in r else ""] for r in part["rows"]]
+    full = table(part["rows"], {
+        "blocks": "blocks", "T": "temperature", "c": "factor", "N": "steps", "schedule": "schedule",
+        "pass@1 % [95% CI]": lambda r: with_ci(r["pass"], r["pass_ci"], 100),
+        "answer tokens": lambda r: r.get("answer_tokens", "-"),
+        "minus linear (pt) [CI]": lambda r: with_ci(r["vs_linear"], r.get("vs_linear_ci"), 100, sign=True)
+        if "sign" in r else "",
+        "p": lambda r: f"{r['vs_linear_p']:.2g}" if "sign" in r else ""})
     return [f"## {name}: convex Beta vs linear over calibration, blocks and temperature", "",
             f"Steps {sorted({r['steps'] for r in rows})} left to right in each cell.", "",
             markdown_table(["blocks", "temperature", "schedule", *[f"c={f:g}" for f in factors]], signs),
-            "",
-            markdown_table(["blocks", "T", "c", "N", "schedule", "pass@1 % [95% CI]", "answer tokens",
-                            "minus linear (pt) [CI]", "p"], full), ""]
+            "", full, ""]
 
 
 def report(result: dict) -> str:
@@ -97,8 +84,6 @@ def report(result: dict) -> str:
     for section, title in (("languages", "2. Exact languages"), ("trained", "3. Model trained here")):
         for name, part in (result.get(section) or {}).items():
             lines += [f"## {title}", ""] + _language(name, part, result["config"]["orders"])
-    for part in (result.get("padding") or {}).values():
-        lines += _padding(part)
     for name, part in (result.get("calibration") or {}).items():
         lines += _calibration(name, part)
     return "\n".join(lines)

@@ -31,13 +31,11 @@ HIGHLIGHT = (*CONVEX, "tuned")  # drawn solid in the plots
 
 def train_language_model(setup: TrainSetup, length: int, out_dir: Path, seed: int):
     """Train the small model (CPU, fp32); returns ``(model, train summary)``."""
-    from mdm.experiments.runner import TrainingInterrupted
-    from mdm.train import checkpoint, load_config, train
+    from mdm.experiments.training import train_to_end
+    from mdm.train import checkpoint, load_config
 
     cfg = load_config("exact-language", setup.overrides(length, out_dir, seed))
-    res = train(cfg, out_dir=out_dir, progress=False, resume=False)
-    if res.interrupted:
-        raise TrainingInterrupted(f"training in {out_dir} stopped at step {res.steps} of {setup.max_steps}")
+    res = train_to_end(cfg, out_dir)
     model, _ = checkpoint.load(res.checkpoint)
     return model, {"checkpoint": str(res.checkpoint), "steps": res.steps, "wall_s": res.wall_time,
                    "final_val": res.final_val, "config": cfg.to_dict()}

@@ -19,9 +19,10 @@ from pathlib import Path
 
 import torch
 
-from mdm.experiments.common import interval, markdown_table, with_ci, with_p
+from mdm.experiments.common import interval, with_ci, with_p
 from mdm.experiments.hf_samplers.infill import InfillSetup, infill_part, settings
 from mdm.experiments.plotting import figure
+from mdm.experiments.report import table
 from mdm.experiments.runner import Experiment, Part
 
 __all__ = ["EXPERIMENT", "PREFIX", "PRESETS", "Setup"]
@@ -108,31 +109,33 @@ def _assemble(s: Setup, results: dict, seed: int) -> dict:
 
 
 def _report(result: dict, s: Setup) -> str:
-    header = ["sampler", "setting", "NFE (T=1)", "NELBO/token (T=1) [95% CI]", "valid", "NFE (T=0)",
-              "agreement with 1-per-step (T=0)"]
-    table = [[r["sampler"], r["setting"], r["nfe"], with_ci(r["nelbo_per_token"], r["nelbo_ci"], digits=3),
-              r["valid_fraction"], r["greedy_nfe"], r["greedy_agreement"]] for r in result["rows"]]
+    rows = table(result["rows"], {
+        "sampler": "sampler", "setting": "setting", "NFE (T=1)": "nfe",
+        "NELBO/token (T=1) [95% CI]": lambda r: with_ci(r["nelbo_per_token"], r["nelbo_ci"], digits=3),
+        "valid": "valid_fraction", "NFE (T=0)": "greedy_nfe",
+        "agreement with 1-per-step (T=0)": "greedy_agreement"})
     infill = _infill_lines(result["infill"]) if "infill" in result else []
-    if not table:
+    if not result["rows"]:
         return "\n".join([f"# hf-samplers ({result['preset']}): {result['model']}", "", *infill])
     return "\n".join([
         f"# hf-samplers ({result['preset']}): {result['model']}, {result['length']} residues after "
         f"`{PREFIX}`",
         "", f"{s.num} sequences per setting at T = 1 (NELBO: {s.elbo_samples} draws per sequence; 95% "
         "percentile bootstrap CI over the sequences), one greedy sequence at T = 0; transformers "
-        f"{result['transformers']}.", "", markdown_table(header, table), "",
+        f"{result['transformers']}.", "", rows, "",
         "![NFE vs quality](nfe_vs_quality.png)", "", *infill])
 
 
 def _infill_lines(inf: dict) -> list[str]:
-    table = [[r["sampler"], r["setting"], with_ci(r["recovery"], r.get("recovery_ci"), digits=3),
-              with_p(r.get("vs_argmax"), digits=3), r["nfe"]] for r in inf["rows"]]
+    rows = table(inf["rows"], {
+        "sampler": "sampler", "setting": "setting",
+        "recovery [95% CI]": lambda r: with_ci(r["recovery"], r.get("recovery_ci"), digits=3),
+        "minus one-shot argmax": lambda r: with_p(r.get("vs_argmax"), digits=3), "NFE": "nfe"})
     return [f"## Infilling: {inf['templates']} heavy-chain templates ({', '.join(inf['chains'])}) with "
             f"{inf['masked_per_template']:.1f} random residues masked, temperature 0", "",
             "Recovery of the masked residues [95% percentile bootstrap CI over templates]; minus the "
             "one-shot argmax paired on the same templates (sign-flip p).", "",
-            markdown_table(["sampler", "setting", "recovery [95% CI]", "minus one-shot argmax", "NFE"],
-                           table), ""]
+            rows, ""]
 
 
 def _plots(result: dict, out_dir: Path) -> list[str]:

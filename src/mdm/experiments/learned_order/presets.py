@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from mdm.experiments.runner import TrainingInterrupted
-
 __all__ = ["ARMS", "ORDER_TRAIN", "PRESETS", "SEED_STRIDE", "Preset", "train_config", "train_model"]
 
 SEED_STRIDE = 1000  # more than any preset's largest training seed
@@ -69,15 +67,13 @@ def train_config(data: dict, overrides=(), *, schedule: str = "per-position", se
 
 def train_model(data: dict, overrides, *, arm: str, seed: int, out: Path):
     """Train one model of ``arm`` (:data:`ARMS`); returns ``(model in eval mode, metrics rows)``.
-    A training stopped early raises :class:`TrainingInterrupted` (the part is not cached)."""
-    from mdm.train import train
+    A training stopped early raises :class:`~mdm.experiments.runner.TrainingInterrupted` (not cached)."""
+    from mdm.experiments.training import train_to_end
     from mdm.train.checkpoint import load
 
     schedule, estimator, extra = ARMS[arm]
     cfg = train_config(data, [*overrides, *extra], schedule=schedule, seed=seed, estimator=estimator)
-    result = train(cfg, out_dir=out, progress=False, resume=False)
-    if result.interrupted:
-        raise TrainingInterrupted(f"training in {out} stopped at step {result.steps} of {cfg.max_steps}")
+    result = train_to_end(cfg, out)
     model, _ = load(result.checkpoint)
     return model, result.metrics
 

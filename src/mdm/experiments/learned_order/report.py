@@ -8,6 +8,7 @@ import numpy as np
 
 from mdm.experiments.common import markdown_table, with_ci
 from mdm.experiments.plotting import figure
+from mdm.experiments.report import table
 
 __all__ = ["plots", "report"]
 
@@ -55,11 +56,12 @@ def _planted(result: dict) -> list[str]:
     if not result.get("planted"):
         return []
     pl = result["planted"]
-    rows = [[s, r["tau_easy_first"], r["learned"]["tau"], r.get("pathwise", {}).get("tau", "-"),
-             r["learned"]["nelbo"], r["fixed"]["nelbo"], r["control"]["nelbo"],
-             r.get("pathwise", {}).get("nelbo", "-"), r["entropy"]] for s, r in pl["seeds"].items()]
-    head = ["seed", "tau easy-first (exact)", "tau RLOO", "tau pathwise", "NELBO RLOO", "NELBO fixed",
-            "NELBO control", "NELBO pathwise", "entropy H"]
+    seeds = table([{"seed": s, **r} for s, r in pl["seeds"].items()], {
+        "seed": "seed", "tau easy-first (exact)": "tau_easy_first", "tau RLOO": lambda r: r["learned"]["tau"],
+        "tau pathwise": lambda r: r.get("pathwise", {}).get("tau", "-"),
+        "NELBO RLOO": lambda r: r["learned"]["nelbo"], "NELBO fixed": lambda r: r["fixed"]["nelbo"],
+        "NELBO control": lambda r: r["control"]["nelbo"],
+        "NELBO pathwise": lambda r: r.get("pathwise", {}).get("nelbo", "-"), "entropy H": "entropy"})
     key, first = next(iter(pl["seeds"].items()))
     decoding = [[model, order, d["log_lik"], d["rule_rate"], d["invalid_token_rate"]]
                 for model, orders in first["decoding"].items() for order, d in orders.items()]
@@ -69,7 +71,7 @@ def _planted(result: dict) -> list[str]:
                               ("eps-truncated", first["gradients_truncated"]))
              for est in ("rloo", "pathwise")]
     pathwise = f", pathwise-only {_ci(pl['tau_pathwise'])}" if "tau_pathwise" in pl else ""
-    return ["## Planted order", "", markdown_table(head, rows), "",
+    return ["## Planted order", "", seeds, "",
             f"- tau: easy-first {_ci(pl['tau_easy_first'])}, RLOO {_ci(pl['tau'])}{pathwise}",
             f"- NELBO RLOO - fixed {_ci(pl['nelbo_diff'], True)}; "
             f"RLOO - control {_ci(pl['nelbo_vs_control'], True)}", "",
@@ -101,10 +103,13 @@ def _hard(result: dict) -> list[str]:
 def _tables(result: dict) -> list[str]:
     if not result.get("tables"):
         return []
-    rows = [[name, t["columns"], _ci(t["nelbo_learned"]), _ci(t["nelbo_fixed"]), _ci(t["nelbo_diff"], True),
-             _ci(t["nelbo_vs_control"], True) if "nelbo_vs_control" in t else "-",
-             _ci(t["marginal_tv_learned"]), _ci(t["marginal_tv_fixed"]), _ci(t["association_error_learned"]),
-             _ci(t["association_error_fixed"])] for name, t in result["tables"].items()]
-    head = ["table", "L", "NELBO learned", "NELBO fixed", "learned - fixed", "learned - control",
-            "TV learned", "TV fixed", "assoc err learned", "assoc err fixed"]
-    return ["## Tables (held-out test split)", "", markdown_table(head, rows), ""]
+    def ci(key: str, sign: bool = False):
+        return lambda t: _ci(t[key], sign) if key in t else "-"
+
+    rows = table([{"name": name, **t} for name, t in result["tables"].items()], {
+        "table": "name", "L": "columns", "NELBO learned": ci("nelbo_learned"),
+        "NELBO fixed": ci("nelbo_fixed"), "learned - fixed": ci("nelbo_diff", True),
+        "learned - control": ci("nelbo_vs_control", True), "TV learned": ci("marginal_tv_learned"),
+        "TV fixed": ci("marginal_tv_fixed"), "assoc err learned": ci("association_error_learned"),
+        "assoc err fixed": ci("association_error_fixed")})
+    return ["## Tables (held-out test split)", "", rows, ""]

@@ -10,19 +10,31 @@ T = 2L on one half of the validation rows (lowest n-gram JS); every number is re
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
-from mdm.experiments.common import markdown_table
 from mdm.experiments.plotting import figure, label_axes
+from mdm.experiments.report import table
 from mdm.experiments.runner import Experiment, Part
 
-__all__ = ["EXPERIMENT", "PRESETS", "samplers"]
+__all__ = ["EXPERIMENT", "PRESETS", "Setup", "samplers"]
 
-PRESETS = {
-    # quick: the demo's quick model; steps multiples of L; eta grid for the selection; samples per sampler
-    "quick": dict(quick=True, multiples=(0.5, 1, 2), etas=(0.02, 0.1), num=8, genppl=False),
-    "full": dict(quick=False, multiples=(0.25, 0.5, 1, 2, 4), etas=(0.02, 0.05), num=64, genppl=True),
-}
+
+
+@dataclass(frozen=True)
+class Setup:
+    """``quick``: the demo's quick model; steps ``multiples`` of L; the ``etas`` the selection tries;
+    ``num`` samples per sampler; ``genppl``: generative perplexity (when SmolLM2 is installed)."""
+
+    quick: bool
+    multiples: tuple[float, ...]
+    etas: tuple[float, ...]
+    num: int
+    genppl: bool
+
+
+PRESETS = {"quick": Setup(quick=True, multiples=(0.5, 1, 2), etas=(0.02, 0.1), num=8, genppl=False),
+           "full": Setup(quick=False, multiples=(0.25, 0.5, 1, 2, 4), etas=(0.02, 0.05), num=64, genppl=True)}
 TOP_P = 0.9
 LOOP = dict(loop_t=(0.55, 0.05), alpha_on=0.9)  # the paper's ReMDM-loop setting for text
 FAMILIES = ("ancestral", "remdm-cap", "remdm-loop")
@@ -63,7 +75,7 @@ def samplers(length: int, multiples, eta: float) -> list[tuple[str, str, int, ob
     return rows
 
 
-def scaling(p: dict, seed: int, ctx) -> dict:
+def scaling(p: Setup, seed: int, ctx) -> dict:
     """Train (or reuse) the model, choose ``eta`` on the selection half, sweep on the other half."""
     import torch
 
@@ -75,14 +87,14 @@ def scaling(p: dict, seed: int, ctx) -> dict:
     from mdm.train import build_data
 
     log = ctx.log
-    cfg = demo_config(quick=p["quick"], seed=seed)
+    cfg = demo_config(quick=p.quick, seed=seed)
     (model, tokenizer), trained = _trained(cfg, ctx.out_dir / seeded("train", seed), log)
     bundle = build_data(cfg)
     val = torch.stack([bundle.val[i]["input_ids"] for i in range(len(bundle.val))])
     half = val.shape[0] // 2
     select_rows, report_rows = val[:half], val[half:]  # choose on one half, report on the other
-    num, length = p["num"], cfg.data.seq_len
-    lm = load_reference_lm() if p["genppl"] and reference_lm_available() else None
+    num, length = p.num, cfg.data.seq_len
+    lm = load_reference_lm() if p.genppl and reference_lm_available() else None
 
     def measure(label, unmasker, reference, run_seed):
         return measure_sampler(model, tokenizer, unmasker, label=label, num=num, length=length,
@@ -91,7 +103,7 @@ def scaling(p: dict, seed: int, ctx) -> dict:
     # 1. choose eta on the selection half (different sampling seed from the report)
     sel_steps = 2 * length
     selection = {}
-    for eta in p["etas"]:
+    for eta in p.etas:
         row = measure(f"ReMDM-cap eta={eta}", ReMDM(sel_steps, eta=eta), select_rows, seed + 1000)
         selection[eta] = row.quality.mean_js_bits
         log(f"select: ReMDM-cap eta={eta} T={sel_steps}: mean n-gram JS {selection[eta]:.4f} bits")
@@ -100,7 +112,7 @@ def scaling(p: dict, seed: int, ctx) -> dict:
     # 2. the sweep, reported on the other half
     heldout, pool = reference_split(report_rows, num)
     rows = []
-    for family, label, steps, unmasker in samplers(length, p["multiples"], eta):
+    for family, label, steps, unmasker in samplers(length, p.multiples, eta):
         row = measure(label, unmasker, pool, seed)
         rows.append({"family": family, "steps": steps, **row.to_dict()})
         log(f"{label:<32} NFE {row.nfe:6.1f}  JS {row.quality.mean_js_bits:.4f}")
@@ -134,26 +146,29 @@ def _plots(result: dict, out_dir: Path) -> list[str]:
     return ["remdm_scaling.png"]
 
 
-def _report(result: dict, p: dict) -> str:
+def _report(result: dict, p: Setup) -> str:
     sel = result["selection"]
     rows = list(result["rows"])
     if result["heldout"]:
         rows.append({"label": "held-out text", "steps": None, "nfe": None, **result["heldout"]})
-    table = [[r["label"], r["steps"] or "-", "-" if r["nfe"] is None else f"{r['nfe']:.1f}",
-              f"{r['quality']['sequence_entropy_bits']:.3f}", f"{r['quality']['mean_js_bits']:.4f}",
-              f"{r['genppl']['perplexity']:.1f}" if r.get("genppl") else "-"] for r in rows]
+    rows_table = table(rows, {
+        "sampler": "label", "T": lambda r: r["steps"] or "-",
+        "NFE": lambda r: "-" if r["nfe"] is None else f"{r['nfe']:.1f}",
+        "entropy (bits)": "{quality[sequence_entropy_bits]:.3f}",
+        "n-gram JS (bits)": "{quality[mean_js_bits]:.4f}",
+        "gen. PPL": lambda r: f"{r['genppl']['perplexity']:.1f}" if r.get("genppl") else "-"})
     return "\n".join([
         f"# ReMDM inference-time scaling ({result['preset']} preset)", "",
         f"Character-level KJV model, L = {result['length']}, {result['num_samples']} samples per row, "
         f"temperature 1, top-p {result['top_p']}. eta chosen on the selection half of the validation rows "
         f"at T = {sel['steps']}: " + ", ".join(f"eta={k}: JS {v:.4f}" for k, v in sel["mean_js_bits"].items())
         + f" -> eta = {sel['eta']}. Rows below: the other half.", "",
-        markdown_table(["sampler", "T", "NFE", "entropy (bits)", "n-gram JS (bits)", "gen. PPL"], table), "",
+        rows_table, "",
         "![scaling](remdm_scaling.png)", ""])
 
 
-def _evidence(result: dict, p: dict) -> dict:
-    return {"n_test": p["num"], "method": "point estimates of sample quality (no CI)", "setting": "our proxy"}
+def _evidence(result: dict, p: Setup) -> dict:
+    return {"n_test": p.num, "method": "point estimates of sample quality (no CI)", "setting": "our proxy"}
 
 
 def _headline(result: dict) -> dict:

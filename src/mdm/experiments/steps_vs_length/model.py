@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from mdm.experiments.runner import TrainingInterrupted
+from mdm.experiments.training import SmallModel
 from mdm.losses import diffusion_loss
 from mdm.tasks.exact import length_counts
 from mdm.variance import AntitheticTime
@@ -24,7 +24,7 @@ __all__ = ["ModelSetup", "train_on_language"]
 
 
 @dataclass(frozen=True)
-class ModelSetup:
+class ModelSetup(SmallModel):
     """The model, its budget and its sweep.  Budget: ``steps`` batches of ``tokens_per_step`` real
     tokens on average, from a training set whose sequences per length are ∝ 1/L (the same tokens
     per length), none seen twice.  ``training_seeds`` models are trained from independent seeds."""
@@ -33,10 +33,6 @@ class ModelSetup:
     lengths: tuple[int, ...]
     steps: int = 1000
     tokens_per_step: int = 4096
-    d_model: int = 64
-    n_layers: int = 2
-    n_heads: int = 4
-    lr: float = 3e-3
     warmup_steps: int = 50
     samples: int = 256  # generated sequences per (sampler, L, N)
     samplers: tuple[str, ...] = ("ancestral", "random", "confidence")
@@ -69,21 +65,19 @@ def train_on_language(spec: str, setup: ModelSetup, out_dir: Path, seed: int = 0
     ``out_dir``) -> ``(model in eval mode, summary)``: size, budget (real tokens), mean training loss
     of the last 50 steps, wall time, held-out NELBO per token per length, model config.  A training
     stopped early raises :class:`~mdm.experiments.runner.TrainingInterrupted` (never cached)."""
+    from mdm.experiments.training import train_to_end
     from mdm.languages import parse_language_spec
-    from mdm.train import checkpoint, load_config, train
+    from mdm.train import checkpoint, load_config
 
     batch = setup.batch_size()
     options = {"spec": spec, "lengths": list(setup.lengths), "n_train": setup.n_train(), "n_val": batch}
     cfg = load_config("exact-language", [
-        f"model.d_model={setup.d_model}", f"model.n_layers={setup.n_layers}",
-        f"model.n_heads={setup.n_heads}", "model.learned_positions=true",
+        *setup.model_overrides(), "model.learned_positions=true",
         f"data.seq_len={max(setup.lengths)}", f"data.options={json.dumps(options)}",
-        f"optim.lr={setup.lr!r}", f"optim.warmup_steps={setup.warmup_steps}", f"seed={seed}",
+        f"optim.warmup_steps={setup.warmup_steps}", f"seed={seed}",
         f"batch_size={batch}", f"max_steps={setup.steps}", "eval_batches=1", "eval_samples=1",
         "log_every=1", "precision=fp32", f"out_dir={out_dir}"])
-    res = train(cfg, out_dir=out_dir, progress=False, resume=False)
-    if res.interrupted:
-        raise TrainingInterrupted(f"training in {out_dir} stopped at step {res.steps} of {setup.steps}")
+    res = train_to_end(cfg, out_dir)
     model, _ = checkpoint.load(res.checkpoint)
     model.eval()
     losses = [row["loss"] for row in res.metrics if row.get("split") == "train"][-50:]

@@ -43,7 +43,8 @@ MODELING = "modeling_mdm.py"
 PREFIX = "denoiser."
 # The modules inlined into the exported code, dependencies first; their ``from mdm...`` imports are
 # dropped (the names are defined above them) and mdm's error classes become local ValueErrors.
-_INLINED = ("mdm.models.layers", "mdm.models.kv_cache", "mdm.models.block_causal", "mdm.models.transformer")
+_INLINED = ("mdm.models.layers", "mdm.models.kv_cache", "mdm.models.block_causal",
+            "mdm.models.transformer_config", "mdm.models.transformer")
 _LOCAL_ERRORS = {"ModelConfigError": "Inconsistent model configuration.", "TokenError": "Bad token tensors."}
 _EXPORT_MARK = "# ---- EXPORT:"
 _FUTURE = "from __future__ import annotations"
