@@ -66,3 +66,5 @@ def test_exp_dry_run_checks_and_prints_the_plan_without_running(tmp_path, monkey
     assert not out.exists()  # nothing ran, nothing written
     rc, _, err = run(["exp", "d", "--parts", "c", "--out", out, "--dry-run"], capsys)
     assert rc == 2 and "unknown part(s) c" in err and not out.exists()
+    rc, _, err = run(["exp", "d", "--set", "nope=1", "--out", out, "--dry-run"], capsys)  # --set checked too
+    assert rc == 2 and "nope" in err and len(err.strip().splitlines()) == 1 and not out.exists()

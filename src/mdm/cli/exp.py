@@ -45,7 +45,7 @@ def run(args) -> int:
     out = Path(args.out) if args.out else Path("runs") / "exp" / args.name / args.preset
     check_output_dir(out)
     if args.dry_run:
-        return _dry_run(args.name, args.preset, seeds, parts, out)
+        return _dry_run(args.name, args.preset, seeds, parts, out, args.overrides)
     result = experiments.run(args.name, args.preset, out, seeds=seeds, parts=parts, resume=args.resume,
                              progress=args.progress, overrides=args.overrides)
     print(f"report: {out / 'report.md'}")
@@ -54,14 +54,16 @@ def run(args) -> int:
     return 0
 
 
-def _dry_run(name: str, preset: str, seeds, parts, out: Path) -> int:
+def _dry_run(name: str, preset: str, seeds, parts, out: Path, overrides) -> int:
     """Print the validated plan of ``mdm exp`` (the checks a real run does before its first part)."""
     from mdm import experiments
     from mdm.experiments.runner import plan
 
-    p = plan(experiments.get(name), preset, seeds, parts)
+    p = plan(experiments.get(name), preset, seeds, parts, overrides=overrides)
     print(f"{name} --preset {preset}: {len(p.selected)} of {len(p.parts)} parts x {len(p.seeds)} seed(s) "
           f"-> {out}")
     print(f"parts: {', '.join(p.selected)}")
     print(f"seeds: {', '.join(map(str, p.seeds))}")
+    if p.overrides:
+        print(f"set: {', '.join(p.overrides)}")
     return 0
