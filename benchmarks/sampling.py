@@ -10,6 +10,14 @@
    ``topk`` per row in a Python loop) against ``mdm.sample(..., Scheduled(steps), block_size=...)``
    on the same model, prompt and seed at temperature 0: the tokens must be identical; the ratio
    reference / mdm should be >= 1.  The reference sets the mask logit to -inf (SUBS), as mdm does.
+3. The KV caches (``--caches``): the same blocked decoding with ``cache="prefix"`` and
+   ``cache="dual"`` (Fast-dLLM) and, on a block-causal model of the same shape, the exact
+   ``"prefix"`` cache (``exact``).  With ``--before`` each also runs with main@1e8e70f's cache
+   bookkeeping patched in (``benchmarks/cache_before.py``), alternating with the current code; the
+   tokens must be identical.  A cached pass cannot be compared with bare full forwards, so after
+   the timed repeats one instrumented run of every ``mdm.sample`` side splits its CPU time into
+   the model's forwards, the ``KVCache.write`` calls inside them and the rest (the loop's own work:
+   unmasker, draws, cache bookkeeping).
 
 The model is a randomly initialised :class:`~mdm.models.transformer.TransformerDenoiser`.  All sides
 take turns every repeat, their order rotated (``benchtools.alternate``); each is timed in process CPU
@@ -25,15 +33,19 @@ of -16 to -25% (faster than the bare forwards it contains).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import statistics
 import sys
+import time
+from contextlib import nullcontext
 
 import torch
 
 import mdm
 from benchtools import alternate, machine_line
+from mdm.models.kv_cache import KVCache
 from mdm.models.transformer import TransformerConfig, TransformerDenoiser
 from mdm.sampling import Scheduled
 from mdm.train.precision import cpu_capability
@@ -56,6 +68,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (default 1: more threads on a shared box run slower; 0 = torch's)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--caches", default="prefix,dual,exact",
+                   help="cached sides (comma list of prefix, dual, exact; '' for none)")
+    p.add_argument("--before", action="store_true",
+                   help="also run each cached side with main@1e8e70f's cache code (cache_before.py)")
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = p.parse_args(argv)
     if args.length % args.block or args.llada_steps % (args.length // args.block):
@@ -63,7 +79,44 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.block % (args.llada_steps // (args.length // args.block)):
         # LLaDA puts the remainder of an uneven split first, the Linear schedule spreads it out.
         p.error("--block must be a multiple of the steps per block so both sides reveal the same counts")
+    args.caches = [c for c in args.caches.split(",") if c]
+    if set(args.caches) - {"prefix", "dual", "exact"}:
+        p.error("--caches takes prefix, dual and exact")
+    if "exact" in args.caches and (args.prompt_len + args.length) % args.block:
+        p.error("the exact cache's block-causal model needs --block to divide --prompt-len + --length")
     return args
+
+
+def split_cpu(run, models) -> dict:
+    """CPU seconds of one call of ``run``: in the models' forwards (KV writes excluded), in
+    ``KVCache.write`` and outside the forwards (the loop's own work)."""
+    acc = {"forward": 0.0, "write": 0.0}
+
+    def clocked(fn, key):
+        def inner(*a, **k):
+            c = time.process_time()
+            try:
+                return fn(*a, **k)
+            finally:
+                acc[key] += time.process_time() - c
+        return inner
+
+    import cache_before  # its patched() installs cache_before.write: clock that one too
+
+    writes = KVCache.write, cache_before.write
+    KVCache.write, cache_before.write = (clocked(w, "write") for w in writes)
+    for m in models:
+        m.forward = clocked(m.forward, "forward")
+    try:
+        c = time.process_time()
+        run()
+        total = time.process_time() - c
+    finally:
+        KVCache.write, cache_before.write = writes
+        for m in models:
+            del m.forward
+    return {"total": total, "forward": acc["forward"] - acc["write"], "write": acc["write"],
+            "outside": total - acc["forward"]}
 
 
 def llada_reference(model, prompt: torch.Tensor, *, length: int, steps: int, block: int) -> torch.Tensor:
@@ -140,6 +193,22 @@ def main(argv=None) -> dict:
     def engine_full():
         return engine(FullLogits(model))
 
+    block_model = None
+    if "exact" in args.caches:
+        torch.manual_seed(args.seed)
+        block_model = TransformerDenoiser(dataclasses.replace(cfg, block_size=args.block)).eval()
+
+    def cached(mode, before=False):
+        m, cache = (block_model, "prefix") if mode == "exact" else (model, mode)
+
+        def run():
+            from cache_before import patched
+
+            with patched() if before else nullcontext():
+                return mdm.sample(m, length=args.length, prompt=prompt, unmasker=Scheduled(args.llada_steps),
+                                  block_size=args.block, seed=args.seed, cache=cache).tokens
+        return run
+
     same = []
 
     def check(name, out):
@@ -152,14 +221,28 @@ def main(argv=None) -> dict:
         if hasattr(check, "ref") and hasattr(check, "blocks"):
             same.append(torch.equal(check.ref, check.blocks))
             del check.ref, check.blocks
+        if name.startswith("cache_"):  # current and before give the same tokens
+            mode = name.split("_")[1]
+            if mode in check.cached:
+                cache_same.append(torch.equal(check.cached.pop(mode), out))
+            else:
+                check.cached[mode] = out
+
+    check.cached, cache_same = {}, []
 
     print(machine_line())
     sides = {"bare": bare, "engine_full": engine_full, "engine": engine, "reference": reference,
              "engine_blocks": engine_blocks}
+    for mode in args.caches:
+        sides[f"cache_{mode}"] = cached(mode)
+        if args.before:
+            sides[f"cache_{mode}_before"] = cached(mode, before=True)
     times = alternate(sides, args.repeats, warmup=1, check=check)
     cpu = {k: v.cpu_s for k, v in times.items()}
     wall = {k: v.wall_s for k, v in times.items()}
-    identical = bool(same) and all(same)
+    identical = bool(same) and all(same) and all(cache_same)
+    split = {name: split_cpu(fn, [model] + ([block_model] if block_model is not None else []))
+             for name, fn in sides.items() if name.startswith(("engine", "cache_"))}
     cap = cpu_capability()
     def paired(name):  # the median of the per-repeat ratios: neighbours in time share the load
         return statistics.median(e / b for e, b in zip(times[name].cpu, times["bare"].cpu)) - 1.0
@@ -171,6 +254,10 @@ def main(argv=None) -> dict:
         "overhead": cpu["engine"] / cpu["bare"] - 1.0,
         "llada_ratio": cpu["reference"] / cpu["engine_blocks"],
         "identical_tokens": identical,
+        "cache_before_after_identical": all(cache_same) if args.before and args.caches else None,
+        "cache_speedup": {m: cpu[f"cache_{m}_before"] / cpu[f"cache_{m}"]
+                          for m in args.caches if args.before},
+        "cpu_split": split,
         "median_cpu_seconds": cpu,
         "median_wall_seconds": wall,
         "timings": {k: v.to_dict() for k, v in times.items()},
@@ -192,6 +279,22 @@ def main(argv=None) -> dict:
           f"Scheduled({args.llada_steps}), block {args.block}: {cpu['engine_blocks']:.3f}s "
           f"[{wall['engine_blocks']:.3f}s] | ratio reference/mdm {result['llada_ratio']:.2f} (goal >= 1.0) "
           f"| identical tokens: {identical}")
+    for mode in args.caches:
+        line = f"(3) cache {mode:<6} {cpu[f'cache_{mode}']:.3f}s [{wall[f'cache_{mode}']:.3f}s]"
+        if args.before:
+            b = f"cache_{mode}_before"
+            paired_ratio = statistics.median(o / n for o, n in zip(times[b].cpu, times[f"cache_{mode}"].cpu))
+            line += (f" | main@1e8e70f's cache code {cpu[b]:.3f}s [{wall[b]:.3f}s], before/after "
+                     f"{result['cache_speedup'][mode]:.3f}x, median of per-repeat ratios {paired_ratio:.3f}x")
+        print(line)
+    if args.before and args.caches:
+        print(f"    cached tokens identical before/after: {result['cache_before_after_identical']}")
+    print("CPU split of one instrumented run per side: model forwards (KV writes excluded) | KVCache.write | "
+          "outside the forwards (the loop's own work)")
+    for name, sp in split.items():
+        print(f"    {name:<20} total {1e3 * sp['total']:8.1f} ms | forwards {1e3 * sp['forward']:8.1f} | "
+              f"write {1e3 * sp['write']:6.1f} ({100 * sp['write'] / sp['total']:4.1f}%) | outside "
+              f"{1e3 * sp['outside']:6.1f} ({100 * sp['outside'] / sp['total']:4.1f}%)")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=2)
