@@ -133,11 +133,13 @@ class SampleCache:
         else:
             where = F.pad(positions, (lo - start, end - hi))
         whole = rows is None or (rows.numel() == self.batch and self.kv.batch in (None, self.batch))
-        kv = self.kv if whole else self.kv.select(rows.to(x.device))
+        if not whole:
+            rows = rows.to(x.device)
+        kv = self.kv if whole else self.kv.select(rows)
         raw = call_denoiser(self.denoiser, x[:, start:end], None, kw.get("t"), output_mask=where,
                             time_conditioned="t" in kw, cache=kv, start=start)
         if not whole:
-            self.kv.put(rows.to(x.device), kv, self.batch)
+            self.kv.put(rows, kv, self.batch)
         return raw
 
     def keep(self, idx: torch.Tensor) -> None:
