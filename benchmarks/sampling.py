@@ -1,6 +1,6 @@
 """Speed of the sampling engine, side by side in one run (ratios, never a timed test).
 
-1. Loop overhead: wall time of ``mdm.sample(model, Scheduled(steps))`` (no prompt, no blocks)
+1. Loop overhead: CPU time of ``mdm.sample(model, Scheduled(steps))`` (no prompt, no blocks)
    against the same number of bare ``model(x)`` forwards on the same ``[B, L]`` batch.  Goal:
    <= 3% overhead.  Measured twice: through the bare Denoiser protocol (full logits every step:
    the loop's own cost) and with the model's ``output_mask`` (logits only at masked positions,
@@ -15,9 +15,10 @@
    ``"prefix"`` cache (``exact``).  With ``--before`` each also runs with main@1e8e70f's cache
    bookkeeping patched in (``benchmarks/cache_before.py``), alternating with the current code; the
    tokens must be identical.  A cached pass cannot be compared with bare full forwards, so after
-   the timed repeats one instrumented run of every ``mdm.sample`` side splits its CPU time into
-   the model's forwards, the ``KVCache.write`` calls inside them and the rest (the loop's own work:
-   unmasker, draws, cache bookkeeping).
+   the timed repeats one instrumented call of every ``mdm.sample`` side splits its CPU time into
+   the model's forwards, the ``KVCache.write`` calls inside them, the cache's bookkeeping
+   (``SampleCache.logits`` outside the forwards) and the rest (the loop's own work: unmasker,
+   draws, stop checks).
 4. The loop and cache bookkeeping alone (with ``--before``): the same cached decoding of a *stub*
    denoiser (:class:`StubDenoiser`: its "forward" writes fixed keys/values into the
    ``KVCache`` of each layer, as the transformer does, and returns fixed logits), so nearly all the
@@ -32,6 +33,8 @@ of -16 to -25% (faster than the bare forwards it contains).
     .venv/bin/python benchmarks/sampling.py                                  # B=32, L=256
     .venv/bin/python benchmarks/sampling.py --batch 4 --length 64 --steps 16 --llada-steps 16 \
         --block 16 --repeats 3                                                # a quick check
+    .venv/bin/python benchmarks/sampling.py --batch 8 --length 128 --steps 32 --llada-steps 32 \
+        --block 32 --repeats 5 --before                       # docs/results/performance.md, section 5
 """
 
 from __future__ import annotations
