@@ -1,6 +1,6 @@
 """Speed of the sampling engine, side by side in one run (ratios, never a timed test).
 
-1. Loop overhead: wall time of ``mdm.sample(model, Scheduled(steps))`` (no prompt, no blocks)
+1. Loop overhead: CPU time of ``mdm.sample(model, Scheduled(steps))`` (no prompt, no blocks)
    against the same number of bare ``model(x)`` forwards on the same ``[B, L]`` batch.  Goal:
    <= 3% overhead.  Measured twice: through the bare Denoiser protocol (full logits every step:
    the loop's own cost) and with the model's ``output_mask`` (logits only at masked positions,
@@ -10,6 +10,19 @@
    ``topk`` per row in a Python loop) against ``mdm.sample(..., Scheduled(steps), block_size=...)``
    on the same model, prompt and seed at temperature 0: the tokens must be identical; the ratio
    reference / mdm should be >= 1.  The reference sets the mask logit to -inf (SUBS), as mdm does.
+3. The KV caches (``--caches``): the same blocked decoding with ``cache="prefix"`` and
+   ``cache="dual"`` (Fast-dLLM) and, on a block-causal model of the same shape, the exact
+   ``"prefix"`` cache (``exact``).  With ``--before`` each also runs with main@1e8e70f's cache
+   bookkeeping patched in (``benchmarks/cache_before.py``), alternating with the current code; the
+   tokens must be identical.  A cached pass cannot be compared with bare full forwards, so after
+   the timed repeats one instrumented call of every ``mdm.sample`` side splits its CPU time into
+   the model's forwards, the ``KVCache.write`` calls inside them, the cache's bookkeeping
+   (``SampleCache.logits`` outside the forwards) and the rest (the loop's own work: unmasker,
+   draws, stop checks).
+4. The loop and cache bookkeeping alone (with ``--before``): the same cached decoding of a *stub*
+   denoiser (:class:`StubDenoiser`: its "forward" writes fixed keys/values into the
+   ``KVCache`` of each layer, as the transformer does, and returns fixed logits), so nearly all the
+   time is the loop's, the cache's and ``KVCache.write``'s; current against main@1e8e70f's cache code.
 
 The model is a randomly initialised :class:`~mdm.models.transformer.TransformerDenoiser`.  All sides
 take turns every repeat, their order rotated (``benchtools.alternate``); each is timed in process CPU
@@ -20,22 +33,29 @@ of -16 to -25% (faster than the bare forwards it contains).
     .venv/bin/python benchmarks/sampling.py                                  # B=32, L=256
     .venv/bin/python benchmarks/sampling.py --batch 4 --length 64 --steps 16 --llada-steps 16 \
         --block 16 --repeats 3                                                # a quick check
+    .venv/bin/python benchmarks/sampling.py --batch 8 --length 128 --steps 32 --llada-steps 32 \
+        --block 32 --repeats 5 --before                       # docs/results/performance.md, section 5
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import statistics
 import sys
+import time
+from contextlib import nullcontext
 
 import torch
 
 import mdm
 from benchtools import alternate, machine_line
+from mdm.models.kv_cache import KVCache
 from mdm.models.transformer import TransformerConfig, TransformerDenoiser
 from mdm.sampling import Scheduled
+from mdm.sampling.cache import SampleCache
 from mdm.train.precision import cpu_capability
 
 
@@ -56,6 +76,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (default 1: more threads on a shared box run slower; 0 = torch's)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--caches", default="prefix,dual,exact",
+                   help="cached sides (comma list of prefix, dual, exact; '' for none)")
+    p.add_argument("--stub-runs", type=int, default=10, help="samples per timed call of a stub side")
+    p.add_argument("--before", action="store_true",
+                   help="also run each cached side with main@1e8e70f's cache code (cache_before.py)")
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = p.parse_args(argv)
     if args.length % args.block or args.llada_steps % (args.length // args.block):
@@ -63,7 +88,80 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.block % (args.llada_steps // (args.length // args.block)):
         # LLaDA puts the remainder of an uneven split first, the Linear schedule spreads it out.
         p.error("--block must be a multiple of the steps per block so both sides reveal the same counts")
+    args.caches = [c for c in args.caches.split(",") if c]
+    if set(args.caches) - {"prefix", "dual", "exact"}:
+        p.error("--caches takes prefix, dual and exact")
+    if "exact" in args.caches and (args.prompt_len + args.length) % args.block:
+        p.error("the exact cache's block-causal model needs --block to divide --prompt-len + --length")
     return args
+
+
+def split_cpu(run, models) -> dict:
+    """CPU seconds of one call of ``run``: in the models' forwards (KV writes excluded), in
+    ``KVCache.write``, in the cache's bookkeeping (``SampleCache.logits`` outside the forwards) and
+    the rest (the loop's own work: unmasker, draws, stop checks)."""
+    import cache_before  # its patched() installs cache_before's methods: clock those too
+
+    acc = {"forward": 0.0, "write": 0.0, "cache": 0.0}
+
+    def clocked(fn, key):
+        def inner(*a, **k):
+            c = time.process_time()
+            try:
+                return fn(*a, **k)
+            finally:
+                acc[key] += time.process_time() - c
+        return inner
+
+    slots = [(KVCache, "write", "write"), (cache_before, "write", "write"),
+             (SampleCache, "logits", "cache"), (cache_before, "logits", "cache")]
+    saved = [getattr(owner, name) for owner, name, _ in slots]
+    for (owner, name, key), fn in zip(slots, saved):
+        setattr(owner, name, clocked(fn, key))
+    for m in models:
+        m.forward = clocked(m.forward, "forward")
+    try:
+        c = time.process_time()
+        run()
+        total = time.process_time() - c
+    finally:
+        for (owner, name, _), fn in zip(slots, saved):
+            setattr(owner, name, fn)
+        for m in models:
+            del m.forward
+    bookkeeping = acc["cache"] - acc["forward"] if acc["cache"] else 0.0
+    return {"total": total, "forward": acc["forward"] - acc["write"], "write": acc["write"],
+            "cache": bookkeeping, "loop": total - acc["forward"] - bookkeeping}
+
+
+class StubDenoiser:
+    """A denoiser whose pass costs almost nothing: per layer it writes fixed keys/values of the
+    span into the cache (``KVCache.write``, as the transformer does) and it returns fixed, peaked
+    logits (a fresh copy: the loop may overwrite them) at the ``output_mask`` positions."""
+
+    supports_output_mask = supports_kv_cache = True
+
+    def __init__(self, vocab: int, mask_id: int, batch: int, length: int, *, layers: int, heads: int,
+                 head_dim: int, block_size: int | None = None, seed: int = 0):
+        gen = torch.Generator().manual_seed(seed)
+        self.vocab_size, self.mask_id, self.layers, self.block_size = vocab, mask_id, layers, block_size
+        self.kv = torch.randn(batch, heads, length, head_dim, generator=gen)
+        self.table = 8 * torch.randn(batch * length, vocab, generator=gen)
+        self.table[:, mask_id] = float("-inf")
+
+    def new_cache(self, length: int) -> KVCache:
+        return KVCache(self.layers, length)
+
+    def __call__(self, x, **kw):
+        return self.forward(x, **kw)
+
+    def forward(self, x, output_mask=None, cache=None, start=0):
+        b, n = x.shape
+        causal = self.block_size is not None
+        for i in range(self.layers):
+            k = self.kv[:b, :, :n]
+            cache.write(i, start, start + n if causal else cache.length, k, k)
+        return self.table[:int(output_mask.sum())].clone()
 
 
 def llada_reference(model, prompt: torch.Tensor, *, length: int, steps: int, block: int) -> torch.Tensor:
@@ -140,6 +238,22 @@ def main(argv=None) -> dict:
     def engine_full():
         return engine(FullLogits(model))
 
+    block_model = None
+    if "exact" in args.caches:
+        torch.manual_seed(args.seed)
+        block_model = TransformerDenoiser(dataclasses.replace(cfg, block_size=args.block)).eval()
+
+    def cached(mode, before=False):
+        m, cache = (block_model, "prefix") if mode == "exact" else (model, mode)
+
+        def run():
+            from cache_before import patched
+
+            with patched() if before else nullcontext():
+                return mdm.sample(m, length=args.length, prompt=prompt, unmasker=Scheduled(args.llada_steps),
+                                  block_size=args.block, seed=args.seed, cache=cache).tokens
+        return run
+
     same = []
 
     def check(name, out):
@@ -152,14 +266,54 @@ def main(argv=None) -> dict:
         if hasattr(check, "ref") and hasattr(check, "blocks"):
             same.append(torch.equal(check.ref, check.blocks))
             del check.ref, check.blocks
+        if name.startswith(("cache_", "stub_")):  # current and before give the same tokens
+            mode = "_".join(name.split("_")[:2])
+            if mode in check.cached:
+                cache_same.append(torch.equal(check.cached.pop(mode), out))
+            else:
+                check.cached[mode] = out
+
+    check.cached, cache_same = {}, []
+
+    def stub_side(mode, before=False):
+        width = args.prompt_len + args.length
+        stub = StubDenoiser(vocab, args.vocab, args.batch, width, layers=args.layers, heads=args.heads,
+                            head_dim=args.d_model // args.heads, seed=args.seed,
+                            block_size=args.block if mode == "exact" else None)
+
+        def run():
+            from cache_before import patched
+
+            with patched() if before else nullcontext():
+                for _ in range(args.stub_runs - 1):
+                    mdm.sample(stub, length=args.length, prompt=prompt, block_size=args.block,
+                               unmasker=Scheduled(args.llada_steps), seed=args.seed,
+                               cache="prefix" if mode == "exact" else mode)
+                return mdm.sample(stub, length=args.length, prompt=prompt, block_size=args.block,
+                                  unmasker=Scheduled(args.llada_steps), seed=args.seed,
+                                  cache="prefix" if mode == "exact" else mode).tokens
+        run.stub = stub
+        return run
 
     print(machine_line())
     sides = {"bare": bare, "engine_full": engine_full, "engine": engine, "reference": reference,
              "engine_blocks": engine_blocks}
+    for mode in args.caches:
+        sides[f"cache_{mode}"] = cached(mode)
+        if args.before:
+            sides[f"cache_{mode}_before"] = cached(mode, before=True)
+            sides[f"stub_{mode}"] = stub_side(mode)
+            sides[f"stub_{mode}_before"] = stub_side(mode, before=True)
     times = alternate(sides, args.repeats, warmup=1, check=check)
     cpu = {k: v.cpu_s for k, v in times.items()}
     wall = {k: v.wall_s for k, v in times.items()}
-    identical = bool(same) and all(same)
+    identical = bool(same) and all(same) and all(cache_same)
+    split = {}
+    for name, fn in sides.items():
+        if name.startswith(("engine", "cache_")):
+            split[name] = split_cpu(fn, [model] + ([block_model] if block_model is not None else []))
+        elif name.startswith("stub_"):
+            split[name] = split_cpu(fn, [fn.stub])
     cap = cpu_capability()
     def paired(name):  # the median of the per-repeat ratios: neighbours in time share the load
         return statistics.median(e / b for e, b in zip(times[name].cpu, times["bare"].cpu)) - 1.0
@@ -171,6 +325,10 @@ def main(argv=None) -> dict:
         "overhead": cpu["engine"] / cpu["bare"] - 1.0,
         "llada_ratio": cpu["reference"] / cpu["engine_blocks"],
         "identical_tokens": identical,
+        "cache_before_after_identical": all(cache_same) if args.before and args.caches else None,
+        "cache_speedup": {m: cpu[f"cache_{m}_before"] / cpu[f"cache_{m}"]
+                          for m in args.caches if args.before},
+        "cpu_split": split,
         "median_cpu_seconds": cpu,
         "median_wall_seconds": wall,
         "timings": {k: v.to_dict() for k, v in times.items()},
@@ -192,6 +350,32 @@ def main(argv=None) -> dict:
           f"Scheduled({args.llada_steps}), block {args.block}: {cpu['engine_blocks']:.3f}s "
           f"[{wall['engine_blocks']:.3f}s] | ratio reference/mdm {result['llada_ratio']:.2f} (goal >= 1.0) "
           f"| identical tokens: {identical}")
+    for mode in args.caches:
+        line = f"(3) cache {mode:<6} {cpu[f'cache_{mode}']:.3f}s [{wall[f'cache_{mode}']:.3f}s]"
+        if args.before:
+            b = f"cache_{mode}_before"
+            paired_ratio = statistics.median(o / n for o, n in zip(times[b].cpu, times[f"cache_{mode}"].cpu))
+            line += (f" | main@1e8e70f's cache code {cpu[b]:.3f}s [{wall[b]:.3f}s], before/after "
+                     f"{result['cache_speedup'][mode]:.3f}x, median of per-repeat ratios {paired_ratio:.3f}x")
+        print(line)
+    for mode in args.caches if args.before else []:
+        b, a = times[f"stub_{mode}_before"].cpu, times[f"stub_{mode}"].cpu
+        steps = args.llada_steps * args.stub_runs
+        print(f"(4) stub denoiser, cache {mode:<6} {1e3 * statistics.median(a):.1f} ms "
+              f"({1e6 * statistics.median(a) / steps:.0f} us/step) | main@1e8e70f's cache code "
+              f"{1e3 * statistics.median(b):.1f} ms ({1e6 * statistics.median(b) / steps:.0f} us/step), "
+              f"before/after {statistics.median(b) / statistics.median(a):.3f}x")
+        result.setdefault("stub_us_per_step", {})[mode] = {"after": 1e6 * statistics.median(a) / steps,
+                                                          "before": 1e6 * statistics.median(b) / steps}
+    if args.before and args.caches:
+        print(f"    cached tokens identical before/after: {result['cache_before_after_identical']}")
+    print("CPU split of one instrumented call per side: model forwards (KV writes excluded) | KVCache.write "
+          "| cache bookkeeping (SampleCache.logits outside the forwards) | the loop's own work (the rest)")
+    for name, sp in split.items():
+        pct = {k: 100 * sp[k] / sp["total"] for k in ("write", "cache", "loop")}
+        print(f"    {name:<20} total {1e3 * sp['total']:8.1f} ms | forwards {1e3 * sp['forward']:8.1f} | "
+              f"write {1e3 * sp['write']:6.1f} ({pct['write']:4.1f}%) | cache {1e3 * sp['cache']:6.1f} "
+              f"({pct['cache']:4.1f}%) | loop {1e3 * sp['loop']:6.1f} ({pct['loop']:4.1f}%)")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=2)

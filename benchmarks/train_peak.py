@@ -9,6 +9,14 @@
   matmuls (``12 L d`` per token and layer, forward + backward) and the head only at the rows it
   really computed (the masked positions).
 
+* **Shape-matched peak** (``benchmarks/shape_peak.py``): exactly the matmuls one eager step of each
+  config does -- their shapes, transposes, forward and backward, recorded once under a dispatch
+  mode -- replayed back to back outside the model.  The ``1024^2`` peak stays the headline peak;
+  the step's GFLOP/s is also given as a % of this one, the rate its own matmuls can reach (a
+  small model's inner dimensions, 128-448, keep ``torch.mm`` below its ``1024^2`` rate).  Also
+  printed: the step's matmul FLOPs as counted by the replay, and the replay's CPU time as a share of
+  the step's (the rest is attention, elementwise work, the optimizer and Python).
+
 The sides alternate, their order rotated each repeat, and each is timed in wall time and process CPU
 time; GFLOP/s and the ratio to the peak are read from the CPU-time medians (a loaded machine
 stretches wall time, not this process's CPU time).  ``--profile`` prints the top operators of each
@@ -35,6 +43,7 @@ from mdm.train.families import build_model
 from mdm.train.objective import objective_for
 from mdm.train.optim import build_optimizer
 from mdm.train.validate import to_device
+from shape_peak import Replay, record_matmuls
 
 CONFIGS = Path(__file__).resolve().parents[1] / "src" / "mdm" / "configs"
 SMALL_DATA = {"n_train": 256, "n_test": 8, "cache_dir": None, "workers": 1, "progress": False}
@@ -126,10 +135,12 @@ def main(argv=None) -> dict:
     n = args.mm_size
     a, b = torch.randn(n, n), torch.randn(n, n)
     sides = {"peak mm": lambda: [torch.mm(a, b) for _ in range(args.mm_calls)]}
-    steps = {}
+    steps, replays = {}, {}
     for name in args.configs.split(","):
         steps[name] = Step(load(name))
         sides[name] = lambda s=steps[name]: [s() for _ in range(args.steps)]
+        replays[name] = Replay(record_matmuls(steps[name]))
+        sides[name + " matmuls"] = lambda r=replays[name]: [r() for _ in range(args.steps)]
         if args.compile:
             steps[name + " compiled"] = Step(load(name), compiled=True)
             sides[name + " compiled"] = lambda s=steps[name + " compiled"]: [s() for _ in range(args.steps)]
@@ -154,6 +165,28 @@ def main(argv=None) -> dict:
                                    "ms_per_step_wall": 1e3 * t.wall_s / args.steps,
                                    "gflops_6nt": g6, "pct_peak_6nt": g6 / peak, "gflops_model": gm,
                                    "pct_peak_model": gm / peak, "tokens_per_s_cpu": s.B * s.L / per}
+    print(f"shape-matched peak: the matmuls of one eager step (shapes, transposes, forward + backward) "
+          f"replayed back to back, CPU time; the step's GFLOP/s as a % of that and of the {n}^2 peak")
+    print(f"{'config':<24}{'matmuls':>8}{'GFLOP':>8}{'/ 6NT':>7}{'shape peak':>12}{'% 1024 pk':>10}"
+          f"{'6NT % shp':>10}{'model % shp':>12}{'mm time/step':>13}")
+    for name, r in replays.items():
+        s, t = steps[name], times[name + " matmuls"]
+        f6, fm = s.flops()
+        per, mm_per = times[name].cpu_s / args.steps, t.cpu_s / args.steps
+        shape_peak = r.flops / mm_per / 1e9
+        g6, gm = f6 / per / 1e9, fm / per / 1e9
+        print(f"{name:<24}{len(r.calls):>8}{r.flops / 1e9:>8.2f}{r.flops / f6:>7.2f}{shape_peak:>12.1f}"
+              f"{100 * shape_peak / peak:>9.0f}%{100 * g6 / shape_peak:>9.0f}%{100 * gm / shape_peak:>11.0f}%"
+              f"{100 * mm_per / per:>12.0f}%")
+        result["configs"][name].update(
+            matmul_calls=len(r.calls), matmul_gflop_per_step=r.flops / 1e9,
+            matmul_flops_over_6nt=r.flops / f6,
+            shape_peak_gflops=shape_peak, shape_peak_pct_of_mm_peak=shape_peak / peak,
+            pct_shape_peak_6nt=g6 / shape_peak, pct_shape_peak_model=gm / shape_peak,
+            matmul_time_share=mm_per / per, ms_matmuls_cpu=1e3 * mm_per,
+            top_matmuls=r.shapes())
+        for key, share in r.shapes(6):
+            print(f"    {100 * share:5.1f}% of the matmul FLOPs: {key}")
     for name, s in steps.items():
         if s.first_step is not None:
             eager = times[name.removesuffix(" compiled")].cpu_s

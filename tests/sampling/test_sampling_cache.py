@@ -304,3 +304,35 @@ def test_caches_on_cuda_match_the_uncached_run(prompts):
             got = mdm.sample(m, cache=mode, cache_refresh=refresh, **kw)
             assert got.tokens.is_cuda and torch.equal(got.tokens, ref.tokens)
             assert torch.equal(got.nfe, ref.nfe)
+
+
+@pytest.mark.parametrize("mode", ["prefix", "dual"])
+def test_rows_of_different_ages_get_the_pass_they_would_get_alone(mode):
+    # cache_refresh=2 and passes over different rows, so rows of one pass have different ages:
+    # pass 3 (rows 1, 2, 3) refreshes row 2 and reuses rows 1 and 3; pass 4 (all rows) refreshes
+    # rows 0, 1, 3 and reuses row 2 -- one batch, two kinds of pass, over a subset and the whole.
+    # Oracle: each row alone through the model's own cache API (no SampleCache), refreshed when
+    # two passes have run since its last refresh.
+    from mdm.sampling.cache import make_cache
+
+    m, lo, hi, n, b = make(), 8, 16, 24, 4
+    passes = [None, [0, 2], [1, 2, 3], None]  # the rows of each pass (None: the whole batch)
+    g = torch.Generator().manual_seed(0)
+    xs = [torch.randint(0, MASK, (b, n), generator=g) for _ in passes]
+    for x in xs:
+        x[:, lo:hi].masked_fill_(torch.rand(b, hi - lo, generator=g) < 0.5, MASK)
+    cache = make_cache(m, mode, 2, total_len=n, batch=b)
+    kvs, ages, end = [m.new_cache(n) for _ in range(b)], [2] * b, n if mode == "prefix" else hi
+    with torch.no_grad():
+        for x, rows in zip(xs, passes):
+            idx = list(range(b)) if rows is None else rows
+            where = x[idx, lo:hi] == MASK
+            got = cache.logits(x[idx], {}, lo, hi, where, None if rows is None else torch.tensor(rows))
+            expected = []
+            for j, r in enumerate(idx):
+                start = 0 if ages[r] >= 2 else lo
+                ages[r] = 1 if start == 0 else ages[r] + 1
+                out = m(x[r:r + 1, start:end if start else n], cache=kvs[r], start=start)
+                expected.append(out[0, lo - start:hi - start][where[j]])
+            torch.testing.assert_close(got, torch.cat(expected), atol=1e-5, rtol=1e-5)
+        assert cache.age.tolist() == ages == [1, 1, 2, 1]

@@ -49,6 +49,8 @@ class KVCache:
         keys, values = self.keys[layer], self.values[layer]
         keys[:, :, start:end] = k
         values[:, :, start:end] = v
+        if kv_len == self.length:  # a bidirectional model reads every position: no slicing
+            return keys, values
         return keys[:, :, :kv_len], values[:, :, :kv_len]
 
     def put(self, rows: torch.Tensor, other: KVCache, batch: int) -> None:

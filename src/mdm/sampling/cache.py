@@ -29,6 +29,7 @@ cache a row's output may depend on the rest of its batch; budgeted unmaskers mov
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from mdm.errors import SamplingError
 from mdm.protocol import block_size_of, call_denoiser, capability
@@ -78,43 +79,62 @@ class SampleCache:
     def logits(self, x: torch.Tensor, kw: dict, lo: int, hi: int, positions: torch.Tensor,
                rows: torch.Tensor | None) -> torch.Tensor:
         """Raw logits ``[n, V]`` at ``positions [b, hi - lo]`` of the window (row-major), for the
-        batch's rows (``rows=None``) or the subset ``rows`` that ``x`` holds."""
+        batch's rows (``rows=None``) or the subset ``rows`` that ``x`` holds.
+
+        The per-row state lives on the CPU; a pass over the whole batch reads and updates it in
+        place (no row index), and one host read decides between one pass and two."""
         b, n = x.shape
-        rows = torch.arange(b) if rows is None else rows.cpu()  # the per-row state lives on the CPU
+        if rows is not None:
+            rows = rows.cpu()
         if self.model_block is not None:
-            start = int(self.committed[rows].min())
+            committed = self.committed if rows is None else self.committed[rows]
+            start = int(committed.min())
             end = -(-hi // self.model_block) * self.model_block  # the model block is bidirectional; x
             # holds whole model blocks (mdm.sampling.blocks), so a partial last one is completed
             raw = self._pass(x, kw, rows, start, end, lo, hi, positions)
             done = lo // self.model_block * self.model_block
-            self.committed[rows] = self.committed[rows].clamp(min=done)
+            if rows is None:
+                self.committed.clamp_(min=done)
+            else:
+                self.committed[rows] = committed.clamp(min=done)
             return raw
         if self.window != (lo, hi):  # a new block: every row refreshes on its next pass
             self.window = (lo, hi)
             self.age.fill_(_STALE)
-        full = self.age[rows] >= self.limit
+        age = self.age if rows is None else self.age[rows]
+        full = age >= self.limit
+        n_full = int(full.sum())
         end = n if self.mode == "prefix" else hi
-        if bool(full.all()) or not bool(full.any()):
-            start = 0 if bool(full[0]) else lo
+        if n_full in (0, b):  # every row refreshes, or none does: one pass
+            start = 0 if n_full else lo
             raw = self._pass(x, kw, rows, start, n if start == 0 else end, lo, hi, positions)
         else:  # some rows refresh, the others reuse their cache: two passes, logits merged
             owner = full[:, None].expand(b, hi - lo)[positions]
+            every = torch.arange(b) if rows is None else rows
             raw = None
             for part, start, stop in ((full, 0, n), (~full, lo, end)):
                 idx = part.nonzero().squeeze(1)
                 sub_kw = {k: v[idx] for k, v in kw.items()}  # t of the rows in this part
-                got = self._pass(x[idx], sub_kw, rows[idx], start, stop, lo, hi, positions[idx])
+                got = self._pass(x[idx], sub_kw, every[idx], start, stop, lo, hi, positions[idx])
                 raw = got.new_empty((owner.numel(), got.shape[1])) if raw is None else raw
                 raw[owner if part is full else ~owner] = got
-        self.age[rows] = torch.where(full, 1, self.age[rows] + 1)
+        aged = age.add(1).masked_fill_(full, 1)
+        if rows is None:
+            self.age = aged
+        else:
+            self.age[rows] = aged
         return raw
 
     def _pass(self, x, kw, rows, start, end, lo, hi, positions):
-        """One forward pass of ``x`` (the cache rows ``rows``) over positions ``[start, end)``."""
-        where = torch.zeros(x.shape[0], end - start, dtype=torch.bool, device=x.device)
-        where[:, lo - start:hi - start] = positions
-        whole = rows.numel() == self.batch and self.kv.batch in (None, self.batch)
-        rows = rows.to(x.device)
+        """One forward pass of ``x`` (the cache rows ``rows``; None: the whole batch) over
+        positions ``[start, end)``."""
+        if (start, end) == (lo, hi):  # the window itself (a dual-cache pass): no padding
+            where = positions
+        else:
+            where = F.pad(positions, (lo - start, end - hi))
+        whole = rows is None or (rows.numel() == self.batch and self.kv.batch in (None, self.batch))
+        if not whole:
+            rows = rows.to(x.device)
         kv = self.kv if whole else self.kv.select(rows)
         raw = call_denoiser(self.denoiser, x[:, start:end], None, kw.get("t"), output_mask=where,
                             time_conditioned="t" in kw, cache=kv, start=start)
