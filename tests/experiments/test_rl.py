@@ -41,6 +41,11 @@ def test_quick_result_has_every_number(quick):
     assert {e["rows_per_sequence"] for e in v["elbo"].values()} == {2, 4}
     for e in v["elbo"].values():
         assert e["estimate"]["var"] >= 0 and e["gradient"]["trace_var"] >= 0
+    x = res["exact_variance"]
+    assert list(x["elbo"]) == list(SETTINGS) and x["rows"] == v["rows"]
+    for e in x["elbo"].values():
+        assert e["mean_var"] > 0 and e["vs_uniform"]["base"] == f"uniform x{e['rows_per_sequence']}"
+    assert x["elbo"]["uniform x2"]["mean_var"] == pytest.approx(2 * x["elbo"]["uniform x4"]["mean_var"])
     assert set(res["paired"]) == {f"{a} - {b}" for a, b in COMPARISONS}
     for a, b in COMPARISONS:
         want = paired_difference(res["correct"][a], res["correct"][b])

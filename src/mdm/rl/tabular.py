@@ -128,110 +128,17 @@ def exact_one_step(
     return total
 
 
-# --- the exact variance of the ELBO estimators (mdm.rl.likelihood.Elbo, linear schedule) ---------------
-#
-# One draw of the estimator is -f with f(t, M) = g(M) / t, t = eps + (1 - 2 eps) u (u uniform), M the
-# masked completion positions (each independently with probability t), g(M) = -sum_{l in M} log
-# p(o_l | o with M masked).  With m1(t) = E[f | t], m2(t) = E[f^2 | t], mu = E_t m1, V = E_t m2 - mu^2,
-# C_a = E_t[m1(t) m1(1 - t)] - mu^2 (an antithetic pair) and, for a MIRROR pair (one uniform per token:
-# copy 1 masks U < t, copy 2 masks U > 1 - t), q(t) = E[((f_1 + f_2) / 2)^2 | t] and V_m = E_t q - mu^2:
-#
-#   uniform x K      V / K                      antithetic x K (K/2 pairs)   (V + C_a) / K
-#   mirror x 1       V_m                        antithetic + mirror x K      (V_m + C_a) / K
-#   stratified x K   (1/K^2) sum_k [E_k m2 - (E_k m1)^2]     (E_k: t within stratum k of u)
-#
-# Each is a sum over the 2^C masks (4^C mask pairs) of polynomials in t and 1/t, integrated by
-# Gauss-Legendre on geometric panels (the 1/t near t = eps).
-
-
-def _mask_costs(policy: TabularPolicy, seq, prompt_len: int) -> dict[tuple[int, ...], float]:
-    seq = torch.as_tensor(seq, dtype=torch.long)
-    c = policy.L - prompt_len
-    out = {}
-    for m in itertools.product((0, 1), repeat=c):
-        x = seq.clone()
-        pos = [prompt_len + i for i, b in enumerate(m) if b]
-        x[pos] = policy.mask_id
-        total = 0.0
-        for p in pos:
-            total -= float(policy.log_cond(x.unsqueeze(0), torch.tensor([p]), seq[p : p + 1])[0])
-        out[m] = total
-    return out
-
-
-def _nodes(lo: float, hi: float, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Quadrature nodes and weights for dt on [lo, hi] (geometric panels away from t = eps)."""
-    import numpy
-
-    x, w = numpy.polynomial.legendre.leggauss(12)
-    edges = {lo, hi, 0.5} | {eps * 1.3**k for k in range(60)} | {1 - eps * 1.3**k for k in range(60)}
-    edges = sorted(e for e in edges if lo <= e <= hi)
-    ts, ws = [], []
-    for a, b in zip(edges[:-1], edges[1:]):
-        ts.append((b - a) / 2 * x + (a + b) / 2)
-        ws.append((b - a) / 2 * w)
-    return torch.tensor(numpy.concatenate(ts), dtype=torch.float64), torch.tensor(numpy.concatenate(ws))
-
-
-def _moments(costs: dict, t: torch.Tensor):
-    """``m1(t)``, ``m2(t)`` and the MIRROR pair's ``q(t)`` at the nodes ``t``."""
-    m1 = torch.zeros_like(t)
-    m2 = torch.zeros_like(t)
-    for m, g in costs.items():
-        k = sum(m)
-        p = t**k * (1 - t) ** (len(m) - k)
-        m1 += p * g / t
-        m2 += p * (g / t) ** 2
-    # per token (copy 1, copy 2): P(1,0) = P(0,1) = min(t, 1-t), P(0,0) = max(0, 1-2t), P(1,1) = max(0, 2t-1)
-    joint = {(1, 0): torch.minimum(t, 1 - t), (0, 1): torch.minimum(t, 1 - t),
-             (0, 0): (1 - 2 * t).clamp(min=0), (1, 1): (2 * t - 1).clamp(min=0)}
-    q = torch.zeros_like(t)
-    c = len(next(iter(costs)))
-    for pairs in itertools.product(joint, repeat=c):
-        p = torch.ones_like(t)
-        for ab in pairs:
-            p = p * joint[ab]
-        a = tuple(ab[0] for ab in pairs)
-        b = tuple(ab[1] for ab in pairs)
-        q += p * ((costs[a] + costs[b]) / (2 * t)) ** 2
-    return m1, m2, q
-
 
 def exact_elbo_variance(
     policy: TabularPolicy, seq, prompt_len: int, *, draws: int, time_sampler: str, mask_sampler: str,
     t_eps: float = 1e-3,
 ) -> tuple[float, float]:
-    """``(mean, variance)`` of :class:`mdm.rl.likelihood.Elbo`'s estimate of ``seq`` with the linear
-    schedule, exactly (the block comment above); ``time_sampler`` uniform / antithetic / stratified,
-    ``mask_sampler`` bernoulli / mirror (mirror with uniform or antithetic times)."""
-    lo, hi = t_eps, 1 - t_eps
-    span = hi - lo
-    costs = _mask_costs(policy, seq, prompt_len)
-    t, w = _nodes(lo, hi, t_eps)
-    w = w / span  # the density of t
-    m1, m2, q = _moments(costs, t)
-    mu = float((w * m1).sum())
-    v = float((w * m2).sum()) - mu**2
-    m1_flip = _moments(costs, 1 - t)[0]  # t -> 1 - t maps [eps, 1 - eps] onto itself
-    c_a = float((w * m1 * m1_flip).sum()) - mu**2
-    v_m = float((w * q).sum()) - mu**2
-    if mask_sampler == "bernoulli" and time_sampler == "uniform":
-        var = v / draws
-    elif mask_sampler == "bernoulli" and time_sampler == "antithetic" and draws % 2 == 0:
-        var = (v + c_a) / draws
-    elif mask_sampler == "mirror" and time_sampler == "uniform" and draws == 1:
-        var = v_m
-    elif mask_sampler == "mirror" and time_sampler == "antithetic" and draws % 2 == 0:
-        var = (v_m + c_a) / draws
-    elif mask_sampler == "bernoulli" and time_sampler == "stratified":
-        var = 0.0
-        for k in range(draws):
-            a, b = lo + span * k / draws, lo + span * (k + 1) / draws
-            tk, wk = _nodes(a, b, t_eps)
-            wk = wk / (b - a)
-            n1, n2, _ = _moments(costs, tk)
-            var += float((wk * n2).sum()) - float((wk * n1).sum()) ** 2
-        var /= draws**2
-    else:
-        raise ConfigError(f"no exact variance for {draws} x {time_sampler} times with {mask_sampler} masks")
-    return -mu, var
+    """``(mean, variance)`` of :class:`mdm.rl.likelihood.Elbo`'s estimate of ``seq`` (linear schedule),
+    exactly: :func:`mdm.rl.variance.exact_elbo_moments` over the policy's ``2^C`` masked states."""
+    from mdm.rl.variance import exact_elbo_moments, mask_costs
+
+    seq = torch.as_tensor(seq, dtype=torch.long).unsqueeze(0)
+    with torch.no_grad():
+        costs = mask_costs(policy, seq, prompt_len)[0]
+    return exact_elbo_moments(costs, draws=draws, time_sampler=time_sampler, mask_sampler=mask_sampler,
+                              t_eps=t_eps)

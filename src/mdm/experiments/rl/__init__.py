@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from mdm.experiments.common import markdown_table, paired, with_p
 from mdm.experiments.rl.arms import ARMS, RLSetup, resolved, rl_arm, sft_start
-from mdm.experiments.rl.spread import SETTINGS, spread_part
+from mdm.experiments.rl.spread import SETTINGS, exact_part, spread_part
 from mdm.experiments.runner import Experiment, Part
 
 __all__ = ["COMPARISONS", "EXPERIMENT", "PRESETS", "compare", "over_seeds"]
@@ -56,7 +56,8 @@ COMPARISONS = (("diffu-grpo", "sft"), ("spg", "sft"), ("spg", "diffu-grpo"), ("s
 def _parts(setup: RLSetup) -> list[Part]:
     return [Part("sft", sft_start, key=lambda s: resolved(s, None)),
             *(Part(arm, rl_arm(arm), key=lambda s, arm=arm: resolved(s, arm)) for arm in ARMS),
-            Part("variance", spread_part, key=lambda s: [resolved(s, "spg"), list(SETTINGS)])]
+            Part("variance", spread_part, key=lambda s: [resolved(s, "spg"), list(SETTINGS)]),
+            Part("exact-variance", exact_part, key=lambda s: [resolved(s, "spg"), list(SETTINGS)])]
 
 
 def _accuracy(correct: list[int]) -> float:
@@ -90,7 +91,8 @@ def _assemble(setup: RLSetup, results: dict, seed: int) -> dict:
     return {"n_test": len(correct["sft"]), "n_valid": setup.n_valid,
             "sft": {"steps": results["sft"]["steps"], "valid_accuracy": _accuracy(results["sft"]["valid"])},
             "arms": arms, "test_accuracy": {k: _accuracy(v) for k, v in correct.items()},
-            "paired": compare(correct), "correct": correct, "variance": results.get("variance")}
+            "paired": compare(correct), "correct": correct, "variance": results.get("variance"),
+            "exact_variance": results.get("exact-variance")}
 
 
 def _headline(result: dict) -> dict:
@@ -112,7 +114,20 @@ def _report(result: dict, setup: RLSetup) -> str:
         f"chosen on {result['n_valid']} validation problems ({lrs}).", "",
         markdown_table(["model", "lr", "validation accuracy by lr", "test accuracy"], rows), "",
         "Paired differences on the test problems (percentage points, 95% bootstrap CI, sign-flip p):", "",
-        markdown_table(["comparison", "difference"], diffs), "", *_variance_report(result.get("variance"))])
+        markdown_table(["comparison", "difference"], diffs), "", *_variance_report(result.get("variance")),
+        *_exact_report(result.get("exact_variance"))])
+
+
+def _exact_report(v: dict | None) -> list[str]:
+    if not v:
+        return []
+    rows = [[name, e["rows_per_sequence"], f"{e['mean_var']:.3g}", f"{e['median_var']:.3g}",
+             f"{e['vs_uniform']['mean_ratio']:.3f} ({e['vs_uniform']['min_ratio']:.3f}-"
+             f"{e['vs_uniform']['max_ratio']:.3f})"] for name, e in v["elbo"].items()]
+    return [f"Exact variance of the ELBO estimate on the same batch ({v['rows']} completions of "
+            f"{v['completion_tokens']} tokens; every mask enumerated, no Monte Carlo):", "",
+            markdown_table(["ELBO setting", "rows / sequence", "mean variance", "median variance",
+                            "variance / uniform at equal rows: mean (min-max)"], rows), ""]
 
 
 def _variance_report(v: dict | None) -> list[str]:
