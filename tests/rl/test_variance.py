@@ -131,3 +131,19 @@ def test_exact_moments_match_the_estimator_on_a_transformer():
         se_var = ((c.pow(4).mean(0) - sv**2) / m).sqrt()
         assert ((sv - var).abs() < 4.5 * se_var).all(), (name, sv, var)
         assert ((d.mean(0) - mean).abs() < 4.5 * (var / m).sqrt()).all(), (name, d.mean(0), mean)
+
+
+def test_time_share_bounds_what_antithetic_times_can_remove(policy):
+    # one draw's variance V = Var_t m1 + E_t Var(f | t); an antithetic pair keeps the mask part in full,
+    # so (V + C_a) / 2 >= (1 - share) V / 2 -- and on this toy the time part is about 1% of V
+    from mdm.rl.variance import mask_costs, time_share
+
+    with torch.no_grad():
+        costs = mask_costs(policy, SEQS, P)
+    share = time_share(costs)
+    assert ((share > 0) & (share < 0.02)).all(), share
+    for s, sh in zip(SEQS, share):
+        _, one = exact_elbo_variance(policy, s, P, draws=1, time_sampler="uniform", mask_sampler="bernoulli")
+        _, anti = exact_elbo_variance(policy, s, P, draws=2, time_sampler="antithetic",
+                                      mask_sampler="bernoulli")
+        assert anti >= (1 - float(sh)) * one / 2 - 1e-9

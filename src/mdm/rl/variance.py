@@ -34,6 +34,7 @@ __all__ = [
     "spg_half_loss",
     "mask_costs",
     "exact_elbo_moments",
+    "time_share",
 ]
 
 # name -> the ELBO estimator; each pair of lines costs the same model rows per sequence (2, then 4)
@@ -220,6 +221,18 @@ def _moments(costs: torch.Tensor, c: int, t: torch.Tensor):
         b = index[tuple(ab[1] for ab in pairs)]
         q += p * ((costs[:, a : a + 1] + costs[:, b : b + 1]) / (2 * t)) ** 2
     return m1, m2, q
+
+
+def time_share(costs: torch.Tensor, t_eps: float = 1e-3) -> torch.Tensor:
+    """``Var_t(m1(t)) / V`` per sequence (``costs [N, 2^C]``): the share of one draw's variance that
+    comes from the time ``t`` (the part antithetic or stratified times can remove); the rest,
+    ``E_t Var(f | t)``, is the masks' (module comment)."""
+    c = int(round(math.log2(costs.shape[1])))
+    t, w = _nodes(t_eps, 1 - t_eps, t_eps)
+    w = w / (1 - 2 * t_eps)
+    m1, m2, _ = _moments(costs.double().cpu(), c, t)
+    mu = (w * m1).sum(1)
+    return ((w * m1**2).sum(1) - mu**2) / ((w * m2).sum(1) - mu**2)
 
 
 def exact_elbo_moments(costs: torch.Tensor, *, draws: int, time_sampler: str, mask_sampler: str,

@@ -57,7 +57,8 @@ def _parts(setup: RLSetup) -> list[Part]:
     return [Part("sft", sft_start, key=lambda s: resolved(s, None)),
             *(Part(arm, rl_arm(arm), key=lambda s, arm=arm: resolved(s, arm)) for arm in ARMS),
             Part("variance", spread_part, key=lambda s: [resolved(s, "spg"), list(SETTINGS)]),
-            Part("exact-variance", exact_part, key=lambda s: [resolved(s, "spg"), list(SETTINGS)])]
+            Part("exact-variance", exact_part,
+                 key=lambda s: [resolved(s, "spg"), list(SETTINGS), "time_share"])]
 
 
 def _accuracy(correct: list[int]) -> float:
@@ -127,7 +128,10 @@ def _exact_report(v: dict | None) -> list[str]:
     return [f"Exact variance of the ELBO estimate on the same batch ({v['rows']} completions of "
             f"{v['completion_tokens']} tokens; every mask enumerated, no Monte Carlo):", "",
             markdown_table(["ELBO setting", "rows / sequence", "mean variance", "median variance",
-                            "variance / uniform at equal rows: mean (min-max)"], rows), ""]
+                            "variance / uniform at equal rows: mean (min-max)"], rows), "",
+            f"Share of one draw's variance due to the time t (all that antithetic or stratified times "
+            f"can remove): mean {v['time_share']['mean']:.4f}, max {v['time_share']['max']:.4f} over the "
+            "batch.", ""]
 
 
 def _variance_report(v: dict | None) -> list[str]:

@@ -91,12 +91,14 @@ def exact_part(setup, seed: int, ctx) -> dict:
     ``2^C`` mask costs of each completion), summarised over the batch's sequences."""
     import torch
 
-    from mdm.rl.variance import ELBO_SETTINGS, exact_elbo_moments, mask_costs, rows_per_sequence
+    from mdm.rl.variance import ELBO_SETTINGS, exact_elbo_moments, mask_costs, rows_per_sequence, time_share
 
     model, tokens, p, adv, _, _ = fixed_batch(setup, seed, ctx)
     with torch.no_grad():
         costs = mask_costs(model, tokens, p)
-    out = {"rows": len(tokens), "completion_tokens": tokens.shape[1] - p, "elbo": {}}
+    share = time_share(costs, ELBO_SETTINGS["uniform x2"].t_eps)
+    out = {"rows": len(tokens), "completion_tokens": tokens.shape[1] - p, "elbo": {},
+           "time_share": {"mean": float(share.mean()), "max": float(share.max())}}
     var = {}
     for name in SETTINGS:
         est = ELBO_SETTINGS[name]
