@@ -3,11 +3,15 @@
 From a small SFT model on reversed-sum arithmetic (trained here when missing), RL with d1's diffu-GRPO
 (Zhao et al., arXiv 2504.12216) and with the sandwiched policy gradient (SPG, Wang et al., arXiv
 2510.09541) at equal rollouts (the same prompts, group size, inner updates and steps), through the RL
-objectives of :mod:`mdm.rl.objectives` and :func:`mdm.train.train`.  Each arm's learning rate is chosen
-on the validation problems (:mod:`mdm.experiments.rl.arms`); every reported number is greedy exact-match
-accuracy on the test problems, the same problems for the SFT start and both arms, so each comparison is
-a paired difference by problem within a seed (:func:`mdm.eval.stats.paired_difference`) and, over
-seeds, paired by seed (the runner's ``across_seeds``).
+objectives of :mod:`mdm.rl.objectives` and :func:`mdm.train.train`; and SPG with its ELBO's
+variance-reduction switch (antithetic times) off at equal compute (``spg-plain``).  Each arm's
+learning rate is chosen on the validation problems (:mod:`mdm.experiments.rl.arms`); validation and
+test are one held-out draw cut in two (:func:`~mdm.experiments.rl.arms.held_out_split`: same
+distribution, disjoint items).  Every reported number is greedy exact-match accuracy on the test
+problems, the same problems for the SFT start and every arm, so each comparison is a paired difference
+by problem within a seed (:func:`mdm.eval.stats.paired_difference`) and, over seeds, paired by seed
+(the runner's ``across_seeds``).  The ``variance`` and ``exact-variance`` parts measure what the switch
+does to the estimator on a fixed batch (:mod:`mdm.experiments.rl.spread`).
 """
 
 from __future__ import annotations
@@ -110,7 +114,8 @@ def _report(result: dict, setup: RLSetup) -> str:
               f"{100 * acc[arm]:.1f}"] for arm, a in result["arms"].items()]
     diffs = [[name, with_p(d, scale=100)] for name, d in result["paired"].items()]
     return "\n".join([
-        f"# RL fine-tuning: diffu-GRPO vs SPG at equal rollouts ({result['preset']} preset)", "",
+        f"# RL fine-tuning: diffu-GRPO vs SPG at equal rollouts, SPG's switch on vs off "
+        f"({result['preset']} preset)", "",
         f"Greedy exact-match accuracy (%) on {result['n_test']} test problems; each arm's learning rate "
         f"chosen on {result['n_valid']} validation problems ({lrs}).", "",
         markdown_table(["model", "lr", "validation accuracy by lr", "test accuracy"], rows), "",

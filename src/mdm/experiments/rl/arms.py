@@ -1,12 +1,14 @@
-"""The parts of ``mdm exp rl``: the SFT start and the two RL arms, each trained by :func:`mdm.train.train`
+"""The parts of ``mdm exp rl``: the SFT start and the RL arms, each trained by :func:`mdm.train.train`
 (through :func:`mdm.experiments.training.finished_checkpoint`: trained when missing, reused when
 finished) and scored per problem by greedy exact match (:func:`mdm.rl.evaluate.held_out_rewards`).
 
 An RL arm trains once per learning rate in ``setup.lrs`` from the seed's SFT checkpoint and keeps the
 one with the best validation accuracy (:func:`mdm.eval.stats.choose_on_validation`, rule
 :func:`~mdm.eval.stats.best_on_validation`; the first listed on ties); its test
-correctness is what the experiment reports.  Both arms run the same prompts (same seed and data), group
-size, inner updates and steps: equal rollouts.
+correctness is what the experiment reports.  All arms run the same prompts (same seed and data), group
+size, inner updates and steps: equal rollouts.  An arm with ``lr_from`` (``spg-plain``) trains only at
+the rate its source arm chose, so the pair differs in the arm's overrides alone.  Validation and test
+problems: :func:`held_out_split` of the task's held-out split.
 """
 
 from __future__ import annotations
