@@ -24,7 +24,7 @@ def quick(tmp_path_factory):
 def test_quick_result_has_every_number(quick):
     out, res = quick
     n = res["n_test"]
-    assert n == 24 and set(res["correct"]) == {"sft", "diffu-grpo", "spg", "spg-plain"}
+    assert n == 24 and set(res["correct"]) == {"sft", "diffu-grpo", "spg", "spg-plain", "spg-mirror"}
     for arm, correct in res["correct"].items():
         assert len(correct) == n and set(correct) <= {0, 1}
         assert res["test_accuracy"][arm] == sum(correct) / n
@@ -35,7 +35,8 @@ def test_quick_result_has_every_number(quick):
         assert a["valid_accuracy"][a["lr"]] == max(a["valid_accuracy"].values())
         assert a["choice"]["test"]["mean"] == res["test_accuracy"][arm]
     # the switch-off arm trains at the rate the spg arm chose: the two differ in the ELBO's times alone
-    assert set(res["arms"]["spg-plain"]["valid_accuracy"]) == {res["arms"]["spg"]["lr"]}
+    for arm in ("spg-plain", "spg-mirror"):
+        assert set(res["arms"][arm]["valid_accuracy"]) == {res["arms"]["spg"]["lr"]}
     v = res["variance"]
     assert list(v["elbo"]) == list(SETTINGS) and v["repeats"] == 3
     assert {e["rows_per_sequence"] for e in v["elbo"].values()} == {2, 4}
@@ -116,7 +117,7 @@ def test_differences_are_paired_by_problem():
     # cannot go below 0 (an unpaired one, resampling a and b apart, does: about +-0.3 here).
     a = [1] * 10 + [0] * 10
     b = [0, 0] + [1] * 8 + [0] * 10
-    correct = {"sft": b, "diffu-grpo": a, "spg": a, "spg-plain": b}
+    correct = {"sft": b, "diffu-grpo": a, "spg": a, "spg-plain": b, "spg-mirror": a}
     got = compare(correct)
     want = paired_difference(a, b)
     d = got["diffu-grpo - sft"]
@@ -131,7 +132,7 @@ def test_over_seeds_pairs_problems_within_each_seed():
     a = [[1] * 10 + [0] * 10, [1] * 5 + [0] * 15]
     b = [[0, 0] + [1] * 8 + [0] * 10, [0] + [1] * 4 + [0] * 15]  # each seed: a minus a few problems
     result = {"by_seed": {str(s): {"correct": {"sft": b[s], "diffu-grpo": a[s], "spg": b[s],
-                                          "spg-plain": b[s]}}
+                                          "spg-plain": b[s], "spg-mirror": b[s]}}
                           for s in range(2)}}
     got = over_seeds(result)["diffu-grpo - sft"]
     want = paired_difference_clustered(a, b)

@@ -54,7 +54,8 @@ PRESETS = {
 }
 
 # (name, a, b): the paired differences a - b reported, "sft" the start
-COMPARISONS = (("diffu-grpo", "sft"), ("spg", "sft"), ("spg", "diffu-grpo"), ("spg", "spg-plain"))
+COMPARISONS = (("diffu-grpo", "sft"), ("spg", "sft"), ("spg", "diffu-grpo"), ("spg", "spg-plain"),
+               ("spg-mirror", "spg-plain"))
 
 
 def _parts(setup: RLSetup) -> list[Part]:

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from mdm.errors import ConfigError
 
-__all__ = ["ARMS", "Arm", "RLSetup", "SWITCH_OFF", "correctness", "held_out_split", "resolved", "rl_arm",
-           "sft_start"]
+__all__ = ["ARMS", "Arm", "MIRROR", "RLSetup", "SWITCH_OFF", "correctness", "held_out_split", "resolved",
+           "rl_arm", "sft_start"]
 
 
 
@@ -36,14 +36,17 @@ class Arm:
     lr_from: str | None = None
 
 
-# The variance-reduction switch of SPG's ELBO, at equal compute (2 model rows per sequence): on is
-# the packaged rl-arithmetic-spg.yaml (antithetic times per sequence, 2 draws, Bernoulli masks); off
-# draws the 2 times independently.
+# The variance-reduction switch of SPG's ELBO, at equal compute (2 model rows per sequence): the
+# packaged rl-arithmetic-spg.yaml draws an antithetic pair of times per sequence (2 draws, Bernoulli
+# masks); off (spg-plain) draws the 2 times independently; MIRROR (spg-mirror) draws one time and a
+# MIRROR pair of masks.
 SWITCH_OFF = ("loss.time_sampler=uniform", "loss.mask_sampler=bernoulli")
+MIRROR = ("loss.time_sampler=uniform", "loss.mask_sampler=mirror", "loss.elbo_draws=1")
 ARMS = {
     "diffu-grpo": Arm("rl-arithmetic"),
     "spg": Arm("rl-arithmetic-spg", spg=True),
     "spg-plain": Arm("rl-arithmetic-spg", SWITCH_OFF, spg=True, lr_from="spg"),
+    "spg-mirror": Arm("rl-arithmetic-spg", MIRROR, spg=True, lr_from="spg"),
 }
 REWARD = {"reverse": True, "format_penalty": 0.0}  # reward = 1[exact match]
 
