@@ -64,6 +64,7 @@ def test_the_toy_separates_the_bounds(policy):
         ("antithetic", "bernoulli", 2),
         ("stratified", "bernoulli", 4),
         ("uniform", "mirror", 1),
+        ("antithetic", "mirror", 2),
     ],
 )
 def test_elbo_estimate_is_unbiased_for_the_elbo_and_below_log_p(policy, times, masks, k):

@@ -36,6 +36,7 @@ __all__ = [
     "exact_elbo",
     "exact_upper",
     "exact_one_step",
+    "exact_elbo_variance",
 ]
 
 
@@ -125,3 +126,19 @@ def exact_one_step(
         logits = policy.forward(x.unsqueeze(0))[0, prompt_len:, : policy.V].log_softmax(-1)
         total = total + w * logits.gather(1, seq[prompt_len:].unsqueeze(1)).sum()
     return total
+
+
+
+def exact_elbo_variance(
+    policy: TabularPolicy, seq, prompt_len: int, *, draws: int, time_sampler: str, mask_sampler: str,
+    t_eps: float = 1e-3,
+) -> tuple[float, float]:
+    """``(mean, variance)`` of :class:`mdm.rl.likelihood.Elbo`'s estimate of ``seq`` (linear schedule),
+    exactly: :func:`mdm.rl.variance.exact_elbo_moments` over the policy's ``2^C`` masked states."""
+    from mdm.rl.variance import exact_elbo_moments, mask_costs
+
+    seq = torch.as_tensor(seq, dtype=torch.long).unsqueeze(0)
+    with torch.no_grad():
+        costs = mask_costs(policy, seq, prompt_len)[0]
+    return exact_elbo_moments(costs, draws=draws, time_sampler=time_sampler, mask_sampler=mask_sampler,
+                              t_eps=t_eps)
