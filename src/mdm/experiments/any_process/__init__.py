@@ -8,7 +8,10 @@ generated from with :func:`mdm.sampling.anyprocess.generate`; one part per claim
    solves inputs of 10 ... 10,000 bits;
 2. **sudoku** with remask / unmask only vs a plain MDM with top-1 confidence decoding, at equal size
    and training steps, paired on the same test puzzles (the AP temperature chosen on validation);
-3. **rewrite**, an edit task that needs insert and delete: validity at 4x (and 8x) the training length.
+3. **rewrite**, an edit task that needs insert and delete: validity at 4x (and 8x) the training length;
+4. **parity-paper**: the paper's own parity data (7 windows, no EOS) in a global model of its size and
+   in our local model, 3 seeds each, exact at 100 ... 10,000 bits (:mod:`.ablation`);
+5. **brackets**: a non-local edit (delete the unmatched brackets), validity at 1x, 2x, 4x.
 """
 
 from __future__ import annotations
@@ -30,10 +33,11 @@ __all__ = ["EXPERIMENT", "PRESETS", "Preset", "ParitySetup", "RewriteSetup", "Su
 
 
 def _parts(p: Preset) -> list[Part]:
-    from mdm.experiments.any_process import parts
+    from mdm.experiments.any_process import ablation, parts
 
     return [Part("parity", parts.parity_part), Part("rewrite", parts.rewrite_part),
-            Part("sudoku", parts.sudoku_part)]
+            Part("sudoku", parts.sudoku_part), Part("parity-paper", ablation.parity_paper_part),
+            Part("brackets", ablation.brackets_part)]
 
 
 def _assemble(p: Preset, results: dict, seed: int) -> dict:
@@ -46,6 +50,12 @@ def _headline(result: dict) -> dict:
         out.update({f"parity ({label}): accuracy at {k} bits": v for k, v in r["accuracy"].items()})
     out.update({f"rewrite: validity at length {k}": v for k, v in (result.get("rewrite") or {}).get(
         "validity", {}).items()})
+    for cell, c in (result.get("parity-paper") or {}).get("cells", {}).items():
+        out.update({f"parity-paper ({cell}): exact at {k} bits": v["rate"] for k, v in c["by_length"].items()
+                    if "rate" in v})
+    for name, m in (result.get("brackets") or {}).get("models", {}).items():
+        out.update({f"brackets ({name}): validity at length {k}": v["rate"]
+                    for k, v in m["by_length"].items()})
     if "sudoku" in result:
         sd = result["sudoku"]
         out.update({"sudoku: AP-MDM solve rate": sd["ap_mdm"]["solve_rate"],

@@ -1,0 +1,138 @@
+"""Two parts of ``mdm exp any-process`` that test where length generalisation comes from (issue 27, 3a, 3c).
+
+* **parity-paper**: the paper's transition set and training windows (7 length-3 windows, no EOS,
+  :mod:`mdm.tasks.anyprocess.parity_paper`) and, beside them, the same rules on every input of 1-5
+  bits; each trained into a global-attention model of the paper's size (width 4, 1 block, 1 head) and
+  into our local model (attention radius 1, 2 layers: each output sees +-2 positions, relative
+  positions, evaluated in halo chunks).  A test input counts as exact when the model reproduces every
+  solver transition to the answer (:mod:`mdm.tasks.anyprocess.follow`), greedy.
+* **brackets**: delete the unmatched brackets (:mod:`mdm.tasks.anyprocess.brackets`), a non-local
+  edit; global vs local model, validity (any valid output accepted) at 1x, 2x, 4x the training length.
+
+Several training seeds inside one run (``seed + k``); per length the exact (valid) count of every seed,
+the pooled rate with a Wilson 95% CI over all seeds' items, and the seeds' rates with a percentile
+bootstrap CI over seeds.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from mdm.eval.stats import summarize, wilson_interval
+from mdm.experiments.any_process.parts import _generate, train_model
+from mdm.experiments.any_process.presets import BRACKETS_TRAIN, PARITY_PAPER_TRAIN, Preset
+from mdm.tasks.anyprocess import brackets, parity_paper
+from mdm.tasks.anyprocess.follow import follow, follow_local
+
+__all__ = ["parity_paper_part", "brackets_part", "pooled"]
+
+
+def pooled(per_seed: list[list[bool]]) -> dict:
+    """Exact counts per seed, the pooled rate with its Wilson CI, the seeds' rates with a bootstrap CI."""
+    k = [int(sum(s)) for s in per_seed]
+    n = [len(s) for s in per_seed]
+    if not sum(n):
+        return {"exact_per_seed": k, "n_per_seed": n}
+    lo, hi = wilson_interval(sum(k), sum(n))
+    rates = [a / b for a, b in zip(k, n) if b]
+    est = summarize(rates)
+    return {"exact_per_seed": k, "n_per_seed": n, "rate": sum(k) / sum(n), "rate_ci": [lo, hi],
+            "ci_method": "Wilson score 95% over all seeds' items", "seed_rates": rates,
+            "seed_rates_ci": [est.lo, est.hi], "seed_ci_method": est.method}
+
+
+def _accept_length(model, n: int) -> None:
+    """Let a global model read ``n`` positions: its positions are RoPE (no parameters), so the trained
+    weights are unchanged; only the length cap (the training ``seq_len``) and the cached tables go."""
+    if model.config.window is None and model.config.max_len < n:
+        model.config.max_len = n
+        model.trunk.config.max_len = n
+        model.trunk._rope = None
+
+
+def _exact_parity(model, local: bool, bits_list, max_wall_s: float):
+    """Per input: exact (None: not finished in ``max_wall_s``), transitions reproduced, solver's count."""
+    tok = parity_paper.tokenizer()
+    trajs = [parity_paper.trajectory(b, tok) for b in bits_list]
+    ids = dict(mask_id=tok.mask_id, pad_id=tok.pad_id, prompt_ids=[tok.bos_id])
+    t0 = time.perf_counter()
+    if local:
+        got, left = [], max_wall_s
+        for t in trajs:
+            got.append(follow_local(model, t, **ids, max_wall_s=max(left, 0.0)))
+            left = max_wall_s - (time.perf_counter() - t0)
+    else:
+        got = follow(model, trajs, **ids, batch_size=16, max_wall_s=max_wall_s)
+    exact = [None if g is None else g == len(t) for g, t in zip(got, trajs)]
+    return exact, got, [len(t) for t in trajs], time.perf_counter() - t0
+
+
+def parity_paper_part(p: Preset, seed: int, ctx) -> dict:
+    """Every (data, model) cell: trained on ``p.parity_paper.seeds`` seeds, tested at every length."""
+    s = p.parity_paper
+    cells = {}
+    for data_label, data_over in s.data:
+        for model_label, model_over in s.models:
+            local = any(o.startswith("model.window=") and not o.endswith("null") for o in model_over)
+            per_len = {str(n): [] for n, _ in s.tests}
+            unfinished = {str(n): 0 for n, _ in s.tests}
+            reproduced = {str(n): [] for n, _ in s.tests}  # fraction of the solver's transitions
+            trains, fit = [], []
+            for k in range(s.seeds):
+                name = f"pp-{data_label}-{model_label}-{k}".replace(" ", "_")
+                model, _, summary = train_model(PARITY_PAPER_TRAIN, [*data_over, *model_over, *s.train,
+                                                                     f"seed={seed + k}"],
+                                                ctx.out_dir / "models" / name)
+                _accept_length(model, max(n for n, _ in s.tests) + 1)
+                trains.append({k2: summary[k2] for k2 in ("parameters", "steps", "train_wall_s",
+                                                          "final_train_loss")})
+                windows = [[t] for t in parity_paper.paper_windows()]
+                tok = parity_paper.tokenizer()
+                fit.append(sum(g == 1 for g in follow(model, windows, mask_id=tok.mask_id, pad_id=tok.pad_id,
+                                                      prompt_ids=[tok.bos_id])))
+                for length, n in s.tests:
+                    bits = parity_paper.random_bits(n, length, seed=3000 + length)
+                    exact, got, total, wall = _exact_parity(model, local, bits, s.max_wall_s)
+                    reproduced[str(length)] += [g / t for g, t in zip(got, total) if g is not None]
+                    unfinished[str(length)] += sum(e is None for e in exact)
+                    per_len[str(length)].append([bool(e) for e in exact if e is not None])
+                    ctx.log(f"parity-paper {data_label} / {model_label} seed {k}: {length} bits "
+                            f"{sum(map(bool, exact))}/{n} exact ({wall:.0f} s)")
+            cells[f"{data_label} | {model_label}"] = {
+                "data": data_label, "model": model_label, "local": local, "train": trains,
+                "paper_windows_reproduced": fit,
+                "by_length": {L: {**pooled(v), "unfinished": unfinished[L],
+                                  "reproduced_fraction_mean": (sum(reproduced[L]) / len(reproduced[L])
+                                                               if reproduced[L] else None)}
+                              for L, v in per_len.items()}}
+    return {"seeds": s.seeds, "cells": cells}
+
+
+def brackets_part(p: Preset, seed: int, ctx) -> dict:
+    """Each model trained on inputs of 1..max_len, validity (greedy) at every test length."""
+    s = p.brackets
+    tok = brackets.tokenizer()
+    out = {}
+    for model_label, model_over in s.models:
+        per_len = {str(n): [] for n in s.lengths}
+        steps = {str(n): [] for n in s.lengths}
+        trains = []
+        for k in range(s.seeds):
+            name = f"br-{model_label}-{k}".replace(" ", "_")
+            model, _, summary = train_model(BRACKETS_TRAIN, [*model_over, *s.train, f"seed={seed + k}"],
+                                            ctx.out_dir / "models" / name)
+            _accept_length(model, max(s.lengths) + 2)
+            trains.append({k2: summary[k2] for k2 in ("parameters", "steps", "train_wall_s",
+                                                      "final_train_loss")})
+            for length in s.lengths:
+                texts = brackets.random_inputs(s.n_eval, length, length, seed=4000 + length)
+                run = _generate(model, [brackets.start_state(t, tok) for t in texts], max_steps=8,
+                                batch_size=100)
+                per_len[str(length)].append(brackets.verify(run["outputs"], texts, tok).tolist())
+                steps[str(length)] += run["steps"]
+        out[model_label] = {"train": trains, "by_length": {
+            L: {**pooled(v), "steps_mean": float(torch.tensor(steps[L], dtype=torch.float64).mean())}
+            for L, v in per_len.items()}}
+    return {"seeds": s.seeds, "train_max_len": s.train_max_len, "models": out}
