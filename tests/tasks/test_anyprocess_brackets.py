@@ -3,6 +3,7 @@
 import itertools
 
 import pytest
+import torch
 
 from mdm.errors import MDMError
 from mdm.tasks.anyprocess import brackets as br
@@ -81,3 +82,29 @@ def test_the_registered_task_and_bad_inputs():
         br.start_state("(a)")
     with pytest.raises(MDMError):
         build_task("ap-brackets", seq_len=10, seed=0, n_train=50, max_len=16)  # states up to 18 tokens
+
+
+def test_the_plain_mdm_layout_holds_the_answer_and_its_verifier_accepts_only_valid_answers():
+    from mdm.tasks.anyprocess.brackets_mdm import BracketsMDMDataset
+
+    texts = ["(()", "))((", "()()"]
+    ds = BracketsMDMDataset(texts, width=5)
+    assert ds.input_ids.shape == (3, 12) and ds.answer_len == 6
+    assert T.decode(ds.input_ids[0, :6].tolist()).endswith("(()") and ds.input_ids[0, 5] == T.bos_id
+    assert ds.input_ids[0, :2].tolist() == [T.pad_id] * 2
+    assert ds.verify(ds.input_ids).tolist() == [True, True, True]  # the stored answers
+    assert ds.eligible[:, 6:].all() and not ds.eligible[:, :6].any()
+    bad = ds.input_ids.clone()
+    bad[0, 6:] = torch.tensor([T.eos_id] + [T.pad_id] * 5)  # "" is not maximal for "(()"
+    bad[1, 6] = T.pad_id  # "))((": no EOS left
+    bad[2, 11] = T.eos_id  # "()()": a second EOS where a pad belongs
+    assert ds.verify(bad).tolist() == [False, False, False]
+    masked = ds.input_ids.clone()
+    masked[2, 7] = T.mask_id  # an undecoded position
+    assert ds.verify(masked).tolist() == [True, True, False]
+    data = build_task("brackets-mdm", seq_len=34, seed=0, n_train=30, n_val=5, max_len=16)
+    assert len(data.train) == 30 and data.seq_len == 34
+    with pytest.raises(MDMError):
+        build_task("brackets-mdm", seq_len=30, seed=0, max_len=16)
+    with pytest.raises(MDMError):
+        BracketsMDMDataset(["((((((("], width=5)

@@ -37,7 +37,7 @@ def _parts(p: Preset) -> list[Part]:
 
     return [Part("parity", parts.parity_part), Part("rewrite", parts.rewrite_part),
             Part("sudoku", parts.sudoku_part), Part("parity-paper", ablation.parity_paper_part),
-            Part("brackets", ablation.brackets_part)]
+            Part("brackets", ablation.brackets_part), Part("brackets-mdm", ablation.brackets_mdm_part)]
 
 
 def _assemble(p: Preset, results: dict, seed: int) -> dict:
@@ -56,6 +56,8 @@ def _headline(result: dict) -> dict:
     for name, m in (result.get("brackets") or {}).get("models", {}).items():
         out.update({f"brackets ({name}): validity at length {k}": v["rate"]
                     for k, v in m["by_length"].items()})
+    out.update({f"brackets (plain MDM): validity at length {k}": v["rate"]
+                for k, v in (result.get("brackets-mdm") or {}).get("by_length", {}).items()})
     if "sudoku" in result:
         sd = result["sudoku"]
         out.update({"sudoku: AP-MDM solve rate": sd["ap_mdm"]["solve_rate"],

@@ -22,11 +22,11 @@ import torch
 
 from mdm.eval.stats import summarize, wilson_interval
 from mdm.experiments.any_process.parts import _generate, train_model
-from mdm.experiments.any_process.presets import BRACKETS_TRAIN, PARITY_PAPER_TRAIN, Preset
+from mdm.experiments.any_process.presets import BRACKETS_MDM_TRAIN, BRACKETS_TRAIN, PARITY_PAPER_TRAIN, Preset
 from mdm.tasks.anyprocess import brackets, parity_paper
 from mdm.tasks.anyprocess.follow import follow, follow_local
 
-__all__ = ["parity_paper_part", "brackets_part", "pooled"]
+__all__ = ["parity_paper_part", "brackets_part", "brackets_mdm_part", "pooled"]
 
 
 def pooled(per_seed: list[list[bool]]) -> dict:
@@ -46,10 +46,15 @@ def pooled(per_seed: list[list[bool]]) -> dict:
 def _accept_length(model, n: int) -> None:
     """Let a global model read ``n`` positions: its positions are RoPE (no parameters), so the trained
     weights are unchanged; only the length cap (the training ``seq_len``) and the cached tables go."""
-    if model.config.window is None and model.config.max_len < n:
-        model.config.max_len = n
-        model.trunk.config.max_len = n
-        model.trunk._rope = None
+    from mdm.models.anyprocess import AnyProcessModel
+
+    trunk = model.trunk if isinstance(model, AnyProcessModel) else model  # the transformer that has RoPE
+    if getattr(model.config, "window", None) is None and model.config.max_len < n:
+        if getattr(trunk.config, "learned_positions", False):
+            raise ValueError("a model with learned positions cannot read longer inputs")
+        for cfg in {id(model.config): model.config, id(trunk.config): trunk.config}.values():
+            cfg.max_len = n
+        trunk._rope = None
 
 
 def _exact_parity(model, local: bool, bits_list, max_wall_s: float):
@@ -136,3 +141,27 @@ def brackets_part(p: Preset, seed: int, ctx) -> dict:
             L: {**pooled(v), "steps_mean": float(torch.tensor(steps[L], dtype=torch.float64).mean())}
             for L, v in per_len.items()}}
     return {"seeds": s.seeds, "train_max_len": s.train_max_len, "models": out}
+
+
+def brackets_mdm_part(p: Preset, seed: int, ctx) -> dict:
+    """The plain-MDM baseline of :func:`brackets_part`: trained on the same inputs (``brackets-mdm``),
+    decoded one most-confident answer position per pass (``TopK(1)``, greedy), the same test inputs."""
+    from mdm.eval.verified import decode_verified
+    from mdm.sampling import TopK
+    from mdm.tasks.anyprocess.brackets_mdm import BracketsMDMDataset
+
+    s = p.brackets
+    per_len = {str(n): [] for n in s.lengths}
+    trains = []
+    for k in range(s.seeds):
+        model, _, summary = train_model(BRACKETS_MDM_TRAIN, [*s.train, f"seed={seed + k}"],
+                                        ctx.out_dir / "models" / f"br-mdm-{k}")
+        _accept_length(model, 2 * max(s.lengths) + 2)
+        trains.append({k2: summary[k2] for k2 in ("parameters", "steps", "train_wall_s", "final_train_loss")})
+        for length in s.lengths:
+            texts = brackets.random_inputs(s.n_eval, length, length, seed=4000 + length)
+            out = decode_verified(model, BracketsMDMDataset(texts, length), TopK(1, proxy="confidence"),
+                                  batch_size=100, seed=None)
+            per_len[str(length)].append(out.correct.tolist())
+    return {"seeds": s.seeds, "train_max_len": s.train_max_len, "decoding": "TopK(1, confidence), greedy",
+            "train": trains, "by_length": {L: pooled(v) for L, v in per_len.items()}}

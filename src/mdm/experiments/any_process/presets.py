@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["BRACKETS_TRAIN", "PARITY_PAPER_TRAIN", "BracketsSetup", "ParityPaperSetup",
+__all__ = ["BRACKETS_MDM_TRAIN", "BRACKETS_TRAIN", "PARITY_PAPER_TRAIN", "BracketsSetup", "ParityPaperSetup",
            "PARITY_TRAIN", "PRESETS", "REWRITE_TRAIN", "SUDOKU_TRAIN", "ParitySetup", "Preset",
            "RewriteSetup", "SudokuSetup"]
 
@@ -39,6 +39,11 @@ BRACKETS_TRAIN = {**_COMMON, "data": {"task": "ap-brackets", "seq_len": 18,
                   "model": {"family": "anyprocess", "d_model": 32, "n_layers": 3, "n_heads": 4},
                   "optim": {"lr": 3e-3, "warmup_steps": 50}, "batch_size": 64, "max_steps": 1000,
                   "log_every": 100}
+# Its plain-MDM baseline: the same inputs laid out as prompt + answer region (brackets-mdm), the same
+# width, depth, optimiser and steps; the default time-free transformer on the masked-diffusion loss.
+BRACKETS_MDM_TRAIN = {**BRACKETS_TRAIN, "data": {"task": "brackets-mdm", "seq_len": 34,
+                                                 "options": {"n_train": 2000, "max_len": 16}},
+                      "model": {"d_model": 32, "n_layers": 3, "n_heads": 4}}
 PAPER_DATA = ("paper windows", ())
 LENGTHS_1_5_DATA = ("lengths 1-5", ("data.options.lengths=[1, 2, 3, 4, 5]", "data.seq_len=6"))
 GLOBAL_PAPER_SIZE = ("global, paper size", ())  # width 4, 1 block, 1 head, global attention
