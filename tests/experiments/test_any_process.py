@@ -109,8 +109,12 @@ def test_full_preset_ablation_configs():
     """The parity-paper cells: the paper's 7 windows (seq_len 3) or lengths 1-5 (seq_len 6), a global
     width-4 1-block 1-head model or the local one; the bracket models and their plain-MDM baseline share
     width, depth, steps and optimiser."""
-    from mdm.experiments.any_process.presets import (BRACKETS_MDM_TRAIN, BRACKETS_TRAIN, PARITY_PAPER_TRAIN,
-                                                     PRESETS)
+    from mdm.experiments.any_process.presets import (
+        BRACKETS_MDM_TRAIN,
+        BRACKETS_TRAIN,
+        PARITY_PAPER_TRAIN,
+        PRESETS,
+    )
     from mdm.train import load_config
 
     s = PRESETS["full"].parity_paper
