@@ -26,7 +26,7 @@ def test_quick_preset_writes_every_output(tmp_path):
     report = (tmp_path / "report.md").read_text()
     assert "model" not in result["rewrite"] and "Sudoku" in report
     # CIs beside the rates: an exact 1.0 has the degenerate interval, 0.25 of 4 a wide one
-    by = on_disk["parity"]["runs"]["length 2 (paper)"]["by_length"]["100"]
+    by = on_disk["parity"]["runs"]["length 2 (own 13-transition variant)"]["by_length"]["100"]
     assert by["accuracy_ci"][0] <= by["accuracy"] <= by["accuracy_ci"][1] and by["accuracy_ci"][1] > 0.25
     assert on_disk["parity"]["runs"]["lengths 1-5"]["by_length"]["10"]["accuracy_ci"] == [1.0, 1.0]
     diff = on_disk["sudoku"]["ap_minus_mdm"]
@@ -119,7 +119,7 @@ def test_full_preset_ablation_configs():
 
     s = PRESETS["full"].parity_paper
     assert s.seeds >= 3 and [n for n, _ in s.tests] == [100, 1000, 10000]
-    for (label, data), want in zip(s.data, (None, [1, 2, 3, 4, 5])):
+    for (_, data), want in zip(s.data, (None, [1, 2, 3, 4, 5])):
         cfg = load_config(PARITY_PAPER_TRAIN, list(data))
         assert cfg.data.options.get("lengths") == want and cfg.data.seq_len == (3 if want is None else 6)
     (_, glob), (_, local) = s.models

@@ -4,14 +4,15 @@ Yang et al., "On Powerful Ways to Generate: Autoregression, Diffusion, and Beyon
 An AP-MDM (:class:`mdm.models.anyprocess.AnyProcessModel`) is trained on solver trajectories and
 generated from with :func:`mdm.sampling.anyprocess.generate`; one part per claim (:mod:`.parts`):
 
-1. **parity**: a tiny model trained on length-2 inputs (the paper's setting; beside it, lengths 1-5)
-   solves inputs of 10 ... 10,000 bits;
+1. **parity** with our own 7 transition types (13 transitions at length 2, with EOS; not the paper's
+   data, which is part 4): a local model trained on length 2 and on lengths 1-5, tested to 10,000 bits;
 2. **sudoku** with remask / unmask only vs a plain MDM with top-1 confidence decoding, at equal size
    and training steps, paired on the same test puzzles (the AP temperature chosen on validation);
 3. **rewrite**, an edit task that needs insert and delete: validity at 4x (and 8x) the training length;
 4. **parity-paper**: the paper's own parity data (7 windows, no EOS) in a global model of its size and
    in our local model, 3 seeds each, exact at 100 ... 10,000 bits (:mod:`.ablation`);
-5. **brackets**: a non-local edit (delete the unmatched brackets), validity at 1x, 2x, 4x.
+5. **brackets** (AP-MDM) and **brackets-mdm** (a plain MDM writing the answer in a separate region): a
+   non-local edit (delete the unmatched brackets), validity at 1x, 2x, 4x the training length.
 """
 
 from __future__ import annotations
