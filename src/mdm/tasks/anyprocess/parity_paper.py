@@ -33,7 +33,7 @@ import torch
 
 from mdm.errors import DataError
 from mdm.tasks.anyprocess.parity import random_bits, tokenizer
-from mdm.tasks.anyprocess.trajectory import Transition, next_state
+from mdm.tasks.anyprocess.trajectory import Transition, unroll
 from mdm.tokenizers import CharTokenizer
 
 __all__ = ["tokenizer", "start_state", "paper_windows", "trajectory", "transitions", "answer", "verify",
@@ -66,12 +66,7 @@ def _step(s: list[int], tok: CharTokenizer) -> Transition | None:
 def trajectory(bits, tok: CharTokenizer | None = None) -> list[Transition]:
     """The paper's transitions from ``BOS bits`` to the answer (no fixed-point step: never trained)."""
     tok = tok or tokenizer()
-    state, _ = start_state(bits, tok)
-    out = []
-    while (t := _step(state, tok)) is not None:
-        out.append(t)
-        state = next_state(t, mask_id=tok.mask_id, pad_id=tok.pad_id)
-    return out
+    return unroll(start_state(bits, tok)[0], lambda s: _step(s, tok), mask_id=tok.mask_id, pad_id=tok.pad_id)
 
 
 def paper_windows(tok: CharTokenizer | None = None) -> list[Transition]:
