@@ -69,6 +69,17 @@ def _headline(result: dict) -> dict:
 
 
 def _evidence(result: dict, p: Preset) -> dict:
+    """A run of the parity-paper / bracket parts only (the issue-27 runs) has their seeds and their
+    Wilson CIs; any other run the Sudoku comparison's bootstrap."""
+    wilson = "Wilson score CI over all seeds' test inputs"
+    keys = set(result or {})
+    if keys & {"parity-paper", "brackets", "brackets-mdm"} and not keys & {"parity", "rewrite", "sudoku"}:
+        if "parity-paper" in keys:
+            n = sum(k for _, k in p.parity_paper.tests)
+            return {"n_test": n, "method": f"{wilson} (per cell and length; {n} inputs per seed, all lengths)",
+                    "level": 0.95, "setting": "our proxy", "seeds_per_run": p.parity_paper.seeds}
+        return {"n_test": p.brackets.n_eval * len(p.brackets.lengths), "method": wilson, "level": 0.95,
+                "setting": "our proxy", "seeds_per_run": p.brackets.seeds}
     return {"n_test": p.sudoku.n_eval, "method": "percentile bootstrap CI over test items (paired for "
             "AP-MDM vs MDM on the same puzzles)", "level": 0.95, "setting": "our proxy"}
 
