@@ -76,7 +76,7 @@ def _evidence(result: dict, p: Preset) -> dict:
     if keys & {"parity-paper", "brackets", "brackets-mdm"} and not keys & {"parity", "rewrite", "sudoku"}:
         if "parity-paper" in keys:
             n = sum(k for _, k in p.parity_paper.tests)
-            return {"n_test": n, "method": f"{wilson} (per cell and length; {n} inputs per seed, all lengths)",
+            return {"n_test": n, "method": f"{wilson} (per cell and length; {n} inputs per seed in all)",
                     "level": 0.95, "setting": "our proxy", "seeds_per_run": p.parity_paper.seeds}
         return {"n_test": p.brackets.n_eval * len(p.brackets.lengths), "method": wilson, "level": 0.95,
                 "setting": "our proxy", "seeds_per_run": p.brackets.seeds}
