@@ -41,25 +41,42 @@ class RuleModel(torch.nn.Module):
         return AnyProcessOutput(logits, bits["remask"], bits["insert"], bits["delete"])
 
 
-def test_an_exact_rule_follows_every_trajectory_a_broken_one_stops_where_it_first_acts():
-    bits = pp.random_bits(12, 40, seed=1) + [[1, 0] * 20]
-    trajs = [pp.trajectory(b, T) for b in bits]
-    assert follow(RuleModel(), trajs, **IDS, batch_size=5) == [len(t) for t in trajs]
-    assert [follow_local(RuleModel(), t, **IDS) for t in trajs] == [len(t) for t in trajs]
+def _first_use(bits, window):
+    """The step at which the solver first meets ``window`` (the two symbols after BOS), else None."""
+    step, state, k = pp.solver(T), pp.start_state(bits)[0], 0
+    while (nxt := step(state)) is not None:
+        if tuple(state[1:3]) == window:
+            return k
+        state, k = nxt, k + 1
+    return None
+
+
+def _steps(bits):
+    return len(pp.trajectory(bits))
+
+
+def test_an_exact_rule_follows_every_run_a_broken_one_stops_where_it_first_acts():
+    bits = pp.random_bits(12, 40, seed=1) + [[1, 0] * 20, [1]]
+    starts = [pp.start_state(b)[0] for b in bits]
+    want = [(_steps(b), True) for b in bits]
+    assert want[-1] == (0, True)  # a single bit is already the answer
+    assert follow(RuleModel(), starts, pp.solver(T), **IDS, batch_size=5) == want
+    assert [follow_local(RuleModel(), s, pp.solver(T), **IDS) for s in starts] == want
     broken = RuleModel(broken=(1, 0))
-    first = [next((k for k, t in enumerate(tr) if t.x[1:3] == (1, 0)), len(tr)) for tr in trajs]
-    assert first[-1] == 0 and any(0 < f < len(t) for f, t in zip(first, trajs))
-    assert follow(broken, trajs, **IDS, batch_size=5) == first
-    assert [follow_local(broken, t, **IDS) for t in trajs] == first
+    first = [_first_use(b, (1, 0)) for b in bits]
+    want = [(f, False) if f is not None else (_steps(b), True) for f, b in zip(first, bits)]
+    assert first[-2] == 0 and any(f and f > 0 for f in first)
+    assert follow(broken, starts, pp.solver(T), **IDS, batch_size=5) == want
+    assert [follow_local(broken, s, pp.solver(T), **IDS) for s in starts] == want
 
 
-def test_wall_limit_leaves_the_rest_unfinished_and_global_models_are_refused_by_follow_local():
-    trajs = [pp.trajectory(b, T) for b in pp.random_bits(3, 30, seed=2)]
-    assert follow(RuleModel(), trajs, **IDS, max_wall_s=0.0) == [None] * 3
-    assert follow_local(RuleModel(), trajs[0], **IDS, max_wall_s=0.0) is None
+def test_cpu_limit_leaves_the_rest_unfinished_and_global_models_are_refused_by_follow_local():
+    starts = [pp.start_state(b)[0] for b in pp.random_bits(3, 30, seed=2)]
+    assert follow(RuleModel(), starts, pp.solver(T), **IDS, max_cpu_s=-1.0) == [None] * 3
+    assert follow_local(RuleModel(), starts[0], pp.solver(T), **IDS, max_cpu_s=-1.0) is None
     glob = AnyProcessModel(AnyProcessConfig(vocab_size=T.vocab_size, mask_id=T.mask_id, pad_id=T.pad_id))
     with pytest.raises(MDMError):
-        follow_local(glob, trajs[0], **IDS)
+        follow_local(glob, starts[0], pp.solver(T), **IDS)
 
 
 @pytest.mark.parametrize("window,layers", [(1, 2), (2, 1), (1, 3)])

@@ -58,3 +58,15 @@ def test_the_registered_task_holds_the_windows_or_every_transition():
     with pytest.raises(MDMError):
         pp.start_state([2])
     assert torch.equal(paper.val.input_ids, paper.train.input_ids)
+
+
+def test_the_fast_solver_steps_exactly_as_the_trajectories_replay():
+    step = pp.solver(T)
+    for length in range(1, 8):
+        for bits in itertools.product((0, 1), repeat=length):
+            state = pp.start_state(bits)[0]
+            for t in pp.trajectory(bits):
+                assert list(t.x) == state
+                state = step(state)
+                assert state == replay([t], **IDS)
+            assert step(state) is None and pp.answer(state) == sum(bits) % 2

@@ -38,6 +38,7 @@ def _parts(p: Preset) -> list[Part]:
 
     return [Part("parity", parts.parity_part), Part("rewrite", parts.rewrite_part),
             Part("sudoku", parts.sudoku_part), Part("parity-paper", ablation.parity_paper_part),
+            Part("parity-paper-1-5", lambda p, seed, ctx: ablation.parity_paper_part(p, seed, ctx, data=1)),
             Part("brackets", ablation.brackets_part), Part("brackets-mdm", ablation.brackets_mdm_part)]
 
 
@@ -51,7 +52,9 @@ def _headline(result: dict) -> dict:
         out.update({f"parity ({label}): accuracy at {k} bits": v for k, v in r["accuracy"].items()})
     out.update({f"rewrite: validity at length {k}": v for k, v in (result.get("rewrite") or {}).get(
         "validity", {}).items()})
-    for cell, c in (result.get("parity-paper") or {}).get("cells", {}).items():
+    cells = {**(result.get("parity-paper") or {}).get("cells", {}),
+             **(result.get("parity-paper-1-5") or {}).get("cells", {})}
+    for cell, c in cells.items():
         out.update({f"parity-paper ({cell}): exact at {k} bits": v["rate"] for k, v in c["by_length"].items()
                     if "rate" in v})
     for name, m in (result.get("brackets") or {}).get("models", {}).items():
@@ -73,8 +76,9 @@ def _evidence(result: dict, p: Preset) -> dict:
     Wilson CIs; any other run the Sudoku comparison's bootstrap."""
     wilson = "Wilson score CI over all seeds' test inputs"
     keys = set(result or {})
-    if keys & {"parity-paper", "brackets", "brackets-mdm"} and not keys & {"parity", "rewrite", "sudoku"}:
-        if "parity-paper" in keys:
+    if keys & {"parity-paper", "parity-paper-1-5", "brackets", "brackets-mdm"} and not keys & {
+            "parity", "rewrite", "sudoku"}:
+        if keys & {"parity-paper", "parity-paper-1-5"}:
             n = sum(k for _, k in p.parity_paper.tests)
             return {"n_test": n, "method": f"{wilson} (per cell and length; {n} inputs per seed in all)",
                     "level": 0.95, "setting": "our proxy", "seeds_per_run": p.parity_paper.seeds}

@@ -23,8 +23,9 @@ import torch
 from mdm.eval.stats import summarize, wilson_interval
 from mdm.experiments.any_process.parts import _generate, train_model
 from mdm.experiments.any_process.presets import BRACKETS_MDM_TRAIN, BRACKETS_TRAIN, PARITY_PAPER_TRAIN, Preset
+from mdm.sampling.anyprocess import apply_transition
 from mdm.tasks.anyprocess import brackets, parity_paper
-from mdm.tasks.anyprocess.follow import follow, follow_local
+from mdm.tasks.anyprocess.follow import _decisions, follow, follow_local
 
 __all__ = ["parity_paper_part", "brackets_part", "brackets_mdm_part", "pooled"]
 
@@ -57,61 +58,72 @@ def _accept_length(model, n: int) -> None:
         trunk._rope = None
 
 
-def _exact_parity(model, local: bool, bits_list, max_wall_s: float):
-    """Per input: exact (None: not finished in ``max_wall_s``), transitions reproduced, solver's count."""
+def _exact_parity(model, local: bool, bits_list, max_cpu_s: float):
+    """Per input ``(steps reproduced, exact)`` (None: not finished in ``max_cpu_s`` CPU seconds), the
+    solver's step counts, and the CPU seconds it took."""
     tok = parity_paper.tokenizer()
-    trajs = [parity_paper.trajectory(b, tok) for b in bits_list]
+    starts = [parity_paper.start_state(b, tok)[0] for b in bits_list]
     ids = dict(mask_id=tok.mask_id, pad_id=tok.pad_id, prompt_ids=[tok.bos_id])
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     if local:
-        got, left = [], max_wall_s
-        for t in trajs:
-            got.append(follow_local(model, t, **ids, max_wall_s=max(left, 0.0)))
-            left = max_wall_s - (time.perf_counter() - t0)
+        got = []
+        for s in starts:
+            left = max_cpu_s - (time.process_time() - t0)
+            got.append(follow_local(model, s, parity_paper.solver(tok), **ids, max_cpu_s=left))
     else:
-        got = follow(model, trajs, **ids, batch_size=16, max_wall_s=max_wall_s)
-    exact = [None if g is None else g == len(t) for g, t in zip(got, trajs)]
-    return exact, got, [len(t) for t in trajs], time.perf_counter() - t0
+        got = follow(model, starts, parity_paper.solver(tok), **ids, batch_size=16, max_cpu_s=max_cpu_s)
+    return got, time.process_time() - t0
 
 
-def parity_paper_part(p: Preset, seed: int, ctx) -> dict:
-    """Every (data, model) cell: trained on ``p.parity_paper.seeds`` seeds, tested at every length."""
+@torch.no_grad()
+def _windows_fitted(model, tok) -> int:
+    """How many of the paper's 7 windows one greedy step of the model takes to the solver's next state."""
+    windows = parity_paper.paper_windows(tok)
+    x = torch.tensor([list(t.x) for t in windows])
+    tokens, remask, insert, delete = _decisions(model(x), x, x == tok.bos_id)
+    nxt, m = apply_transition(x, tokens, remask, insert, delete, mask_id=tok.mask_id, pad_id=tok.pad_id)
+    step = parity_paper.solver(tok)
+    return sum(nxt[i, : int(m[i])].tolist() == step(list(t.x)) for i, t in enumerate(windows))
+
+
+def parity_paper_part(p: Preset, seed: int, ctx, data: int = 0) -> dict:
+    """The cells of data setting ``data`` (each model of ``p.parity_paper.models``): trained on
+    ``p.parity_paper.seeds`` seeds, tested at every length."""
     s = p.parity_paper
+    data_label, data_over = s.data[data]
+    tok = parity_paper.tokenizer()
     cells = {}
-    for data_label, data_over in s.data:
-        for model_label, model_over in s.models:
-            local = any(o.startswith("model.window=") and not o.endswith("null") for o in model_over)
-            per_len = {str(n): [] for n, _ in s.tests}
-            unfinished = {str(n): 0 for n, _ in s.tests}
-            reproduced = {str(n): [] for n, _ in s.tests}  # fraction of the solver's transitions
-            trains, fit = [], []
-            for k in range(s.seeds):
-                name = f"pp-{data_label}-{model_label}-{k}".replace(" ", "_")
-                model, _, summary = train_model(PARITY_PAPER_TRAIN, [*data_over, *model_over, *s.train,
-                                                                     f"seed={seed + k}"],
-                                                ctx.out_dir / "models" / name)
-                _accept_length(model, max(n for n, _ in s.tests) + 1)
-                trains.append({k2: summary[k2] for k2 in ("parameters", "steps", "train_wall_s",
-                                                          "final_train_loss")})
-                windows = [[t] for t in parity_paper.paper_windows()]
-                tok = parity_paper.tokenizer()
-                fit.append(sum(g == 1 for g in follow(model, windows, mask_id=tok.mask_id, pad_id=tok.pad_id,
-                                                      prompt_ids=[tok.bos_id])))
-                for length, n in s.tests:
-                    bits = parity_paper.random_bits(n, length, seed=3000 + length)
-                    exact, got, total, wall = _exact_parity(model, local, bits, s.max_wall_s)
-                    reproduced[str(length)] += [g / t for g, t in zip(got, total) if g is not None]
-                    unfinished[str(length)] += sum(e is None for e in exact)
-                    per_len[str(length)].append([bool(e) for e in exact if e is not None])
-                    ctx.log(f"parity-paper {data_label} / {model_label} seed {k}: {length} bits "
-                            f"{sum(map(bool, exact))}/{n} exact ({wall:.0f} s)")
-            cells[f"{data_label} | {model_label}"] = {
-                "data": data_label, "model": model_label, "local": local, "train": trains,
-                "paper_windows_reproduced": fit,
-                "by_length": {L: {**pooled(v), "unfinished": unfinished[L],
-                                  "reproduced_fraction_mean": (sum(reproduced[L]) / len(reproduced[L])
-                                                               if reproduced[L] else None)}
-                              for L, v in per_len.items()}}
+    for model_label, model_over in s.models:
+        local = any(o.startswith("model.window=") and not o.endswith("null") for o in model_over)
+        per_len = {str(n): [] for n, _ in s.tests}
+        unfinished = {str(n): 0 for n, _ in s.tests}
+        reproduced = {str(n): [] for n, _ in s.tests}  # steps reproduced before the first miss
+        trains, fit = [], []
+        for k in range(s.seeds):
+            name = f"pp-{data_label}-{model_label}-{k}".replace(" ", "_")
+            model, _, summary = train_model(PARITY_PAPER_TRAIN, [*data_over, *model_over, *s.train,
+                                                                 f"seed={seed + k}"],
+                                            ctx.out_dir / "models" / name)
+            _accept_length(model, max(n for n, _ in s.tests) + 1)
+            trains.append({k2: summary[k2] for k2 in ("parameters", "steps", "train_wall_s",
+                                                      "final_train_loss")})
+            fit.append(_windows_fitted(model, tok))
+            for length, n in s.tests:
+                bits = parity_paper.random_bits(n, length, seed=3000 + length)
+                got, cpu = _exact_parity(model, local, bits, s.max_cpu_s)
+                unfinished[str(length)] += sum(g is None for g in got)
+                per_len[str(length)].append([g[1] for g in got if g is not None])
+                reproduced[str(length)] += [g[0] for g in got if g is not None]
+                ctx.log(f"parity-paper {data_label} / {model_label} seed {k}: {length} bits "
+                        f"{sum(bool(g and g[1]) for g in got)}/{n} exact, "
+                        f"{sum(g is None for g in got)} unfinished ({cpu:.0f} CPU s)")
+        cells[f"{data_label} | {model_label}"] = {
+            "data": data_label, "model": model_label, "local": local, "train": trains,
+            "paper_windows_reproduced": fit,
+            "by_length": {L: {**pooled(v), "unfinished": unfinished[L],
+                              "steps_reproduced_median": (sorted(reproduced[L])[len(reproduced[L]) // 2]
+                                                          if reproduced[L] else None)}
+                          for L, v in per_len.items()}}
     return {"seeds": s.seeds, "cells": cells}
 
 

@@ -1,30 +1,33 @@
-"""Does a model reproduce a solver trajectory?  Its greedy AP-MDM steps checked against the solver's.
+"""Does a model reproduce a solver's run?  Its greedy AP-MDM steps checked against the solver's.
 
-A model *follows* a trajectory ``x_0 -> x_1 -> ... -> x_K`` when, for every k, one greedy transition of
-the model from ``x_k`` (:func:`mdm.sampling.anyprocess.apply_transition` of its argmax tokens and bits
-at 0.5, prompt positions frozen) gives exactly ``x_{k+1}``.  Following to the end means the model
-writes the solver's answer through the solver's states; a run stops at the first step that differs,
-so a model that fails early costs one forward pass, not thousands.
+A model *follows* a solver from a start state ``x_0`` when, for every k, one greedy transition of the
+model from ``x_k`` (:func:`mdm.sampling.anyprocess.apply_transition` of its argmax tokens and its
+bits at 0.5, prompt positions frozen) gives exactly ``x_{k+1} = solver(x_k)``, until the solver
+stops (returns None).  Following to the end means the model writes the solver's answer through the
+solver's states; a run stops at the first step that differs, so a model that fails early costs one
+forward pass.  The solver is a next-state function, so a 10,000-bit run never stores its ~15,000
+states.
 
 :func:`follow` runs batches through any model (each step one forward pass of the whole state).
 :func:`follow_local` is the same test for a windowed model (``window`` set: the output at a position
 is a function of the positions within ``window * n_layers`` of it, with relative positions only):
-after a step it recomputes only the positions whose neighbourhood changed, so a 10,000-bit parity
-rollout costs O(steps) small passes.  Its tests check it against :func:`follow` exactly.
+after a step it recomputes only the positions whose neighbourhood changed (:func:`_refresh`, tested
+against a full pass).  Both stop a run after ``max_cpu_s`` seconds of CPU time (None: unfinished).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
 from mdm.errors import SamplingError
 from mdm.sampling.anyprocess import apply_transition
-from mdm.tasks.anyprocess.trajectory import Transition, next_state
 
 __all__ = ["follow", "follow_local"]
+
+Solver = Callable[[list[int]], "list[int] | None"]
 
 
 def _decisions(out, x: torch.Tensor, frozen: torch.Tensor):
@@ -38,47 +41,45 @@ def _frozen(x: torch.Tensor, prompt_ids: Sequence[int]) -> torch.Tensor:
     return torch.isin(x, torch.tensor(list(prompt_ids), dtype=x.dtype))
 
 
-def _targets(traj: Sequence[Transition], mask_id: int, pad_id: int) -> list[list[int]]:
-    """The states ``x_1 .. x_K`` each transition should reach."""
-    return [next_state(t, mask_id=mask_id, pad_id=pad_id) for t in traj]
-
-
 @torch.no_grad()
-def follow(model, trajectories: Sequence[Sequence[Transition]], *, mask_id: int, pad_id: int,
+def follow(model, starts: Sequence[Sequence[int]], solver: Solver, *, mask_id: int, pad_id: int,
            prompt_ids: Sequence[int], batch_size: int = 64,
-           max_wall_s: float | None = None) -> list[int | None]:
-    """For each trajectory, how many of its leading transitions the model reproduces (``len`` = all);
-    None where ``max_wall_s`` ran out first.  Positions holding a ``prompt_ids`` token are frozen."""
-    t0 = time.perf_counter()
-    out: list[int | None] = []
-    for i in range(0, len(trajectories), batch_size):
-        group = list(trajectories[i:i + batch_size])
-        targets = [_targets(t, mask_id, pad_id) for t in group]
-        done: list[int | None] = [None] * len(group)
-        active = [j for j, t in enumerate(group) if t] or []
-        for j, t in enumerate(group):
-            if not t:
-                done[j] = 0
+           max_cpu_s: float | None = None) -> list[tuple[int, bool] | None]:
+    """For each start state, ``(k, exact)``: the model reproduced the solver's first ``k`` steps and
+    ``exact`` when that is all of them; None where ``max_cpu_s`` ran out first.  Positions holding
+    a ``prompt_ids`` token are frozen."""
+    t0 = time.process_time()
+    out: list[tuple[int, bool] | None] = []
+    for i in range(0, len(starts), batch_size):
+        states = [list(s) for s in starts[i:i + batch_size]]
+        done: list[tuple[int, bool] | None] = [None] * len(states)
+        wants = [solver(s) for s in states]
+        active = []
+        for j, w in enumerate(wants):
+            if w is None:
+                done[j] = (0, True)
+            else:
+                active.append(j)
         k = 0
-        while active:
-            if max_wall_s is not None and time.perf_counter() - t0 > max_wall_s:
-                break
-            states = [list(group[j][k].x) for j in active]
-            n = torch.tensor([len(s) for s in states])
-            x = torch.full((len(states), int(n.max())), pad_id, dtype=torch.long)
-            for r, s in enumerate(states):
-                x[r, : len(s)] = torch.tensor(s)
+        while active and (max_cpu_s is None or time.process_time() - t0 <= max_cpu_s):
+            n = torch.tensor([len(states[j]) for j in active])
+            x = torch.full((len(active), int(n.max())), pad_id, dtype=torch.long)
+            for r, j in enumerate(active):
+                x[r, : len(states[j])] = torch.tensor(states[j])
             valid = torch.arange(x.shape[1])[None, :] < n[:, None]
-            res = model(x, attention_mask=valid)
-            tokens, remask, insert, delete = _decisions(res, x, _frozen(x, prompt_ids) | ~valid)
+            tokens, remask, insert, delete = _decisions(model(x, attention_mask=valid), x,
+                                                        _frozen(x, prompt_ids) | ~valid)
             nxt, m = apply_transition(x, tokens, remask, insert, delete, mask_id=mask_id, pad_id=pad_id,
                                       lengths=n)
             still = []
             for r, j in enumerate(active):
-                if nxt[r, : int(m[r])].tolist() != targets[j][k]:
-                    done[j] = k
-                elif k + 1 == len(group[j]):
-                    done[j] = k + 1
+                if nxt[r, : int(m[r])].tolist() != wants[j]:
+                    done[j] = (k, False)
+                    continue
+                states[j] = wants[j]
+                wants[j] = solver(states[j])
+                if wants[j] is None:
+                    done[j] = (k + 1, True)
                 else:
                     still.append(j)
             active, k = still, k + 1
@@ -103,36 +104,35 @@ def _refresh(run, cache: list[torch.Tensor], state: list[int], want: list[int],
 
 
 @torch.no_grad()
-def follow_local(model, trajectory: Sequence[Transition], *, mask_id: int, pad_id: int,
-                 prompt_ids: Sequence[int], max_wall_s: float | None = None) -> int | None:
-    """:func:`follow` of one trajectory for a windowed model, recomputing only what a step changed."""
+def follow_local(model, start: Sequence[int], solver: Solver, *, mask_id: int, pad_id: int,
+                 prompt_ids: Sequence[int], max_cpu_s: float | None = None) -> tuple[int, bool] | None:
+    """:func:`follow` of one start state for a windowed model, recomputing only what a step changed."""
     window = getattr(getattr(model, "config", None), "window", None)
     if window is None:
         raise SamplingError("follow_local needs a windowed model (config.window set); use follow")
     halo = window * model.config.n_layers
-    if not trajectory:
-        return 0
-    t0 = time.perf_counter()
-    targets = _targets(trajectory, mask_id, pad_id)
+    t0 = time.process_time()
 
-    def run(state: list[int]):
-        x = torch.tensor([state])
-        res = model(x)
-        return [v[0] for v in _decisions(res, x, _frozen(x, prompt_ids))]
+    def run(s: list[int]):
+        x = torch.tensor([s])
+        return [v[0] for v in _decisions(model(x), x, _frozen(x, prompt_ids))]
 
-    state = list(trajectory[0].x)
+    state = list(start)
+    want = solver(state)
+    if want is None:
+        return 0, True
     cache = run(state)  # tokens, remask, insert, delete: [L] each, for ``state``
-    for k, want in enumerate(targets):
-        if list(trajectory[k].x) != state:
-            raise SamplingError(f"transition {k} does not start where transition {k - 1} ends")
-        if max_wall_s is not None and time.perf_counter() - t0 > max_wall_s:
+    k = 0
+    while True:
+        if max_cpu_s is not None and time.process_time() - t0 > max_cpu_s:
             return None
-        x = torch.tensor([state])
-        nxt, m = apply_transition(x, *(c[None] for c in cache), mask_id=mask_id, pad_id=pad_id)
+        nxt, m = apply_transition(torch.tensor([state]), *(c[None] for c in cache), mask_id=mask_id,
+                                  pad_id=pad_id)
         if nxt[0, : int(m[0])].tolist() != want:
-            return k
-        if k + 1 == len(targets):
-            return k + 1
+            return k, False
+        k += 1
+        after = solver(want)
+        if after is None:
+            return k, True
         cache = _refresh(run, cache, state, want, halo)
-        state = want
-    return len(targets)
+        state, want = want, after

@@ -36,8 +36,8 @@ from mdm.tasks.anyprocess.parity import random_bits, tokenizer
 from mdm.tasks.anyprocess.trajectory import Transition, unroll
 from mdm.tokenizers import CharTokenizer
 
-__all__ = ["tokenizer", "start_state", "paper_windows", "trajectory", "transitions", "answer", "verify",
-           "random_bits"]
+__all__ = ["tokenizer", "start_state", "paper_windows", "trajectory", "solver", "transitions", "answer",
+           "verify", "random_bits"]
 
 
 def start_state(bits, tok: CharTokenizer | None = None) -> tuple[list[int], list[bool]]:
@@ -67,6 +67,26 @@ def trajectory(bits, tok: CharTokenizer | None = None) -> list[Transition]:
     """The paper's transitions from ``BOS bits`` to the answer (no fixed-point step: never trained)."""
     tok = tok or tokenizer()
     return unroll(start_state(bits, tok)[0], lambda s: _step(s, tok), mask_id=tok.mask_id, pad_id=tok.pad_id)
+
+
+def solver(tok: CharTokenizer | None = None):
+    """The next-state function of the process: ``state -> next state`` (None at the answer), the rule
+    written on the two symbols after BOS only, so a step costs O(1) rule work whatever the length
+    (the long tests of :mod:`mdm.tasks.anyprocess.follow` use it; :func:`trajectory` is the reference)."""
+    tok = tok or tokenizer()
+    M = tok.mask_id
+    front = {(0, 1): [M, 1], (M, 1): [1], (1, 0): [1, M], (1, M): [1], (0, 0): [M, M], (1, 1): [M, M],
+             (M, M): []}
+
+    def step(state: list[int]) -> list[int] | None:
+        if len(state) <= 2:
+            return None
+        new = front.get((state[1], state[2]))
+        if new is None:
+            raise DataError(f"state {state[:3]}... is not reachable by the paper's parity process")
+        return [state[0], *new, *state[3:]]
+
+    return step
 
 
 def paper_windows(tok: CharTokenizer | None = None) -> list[Transition]:
