@@ -104,3 +104,24 @@ def test_refreshed_outputs_equal_a_full_pass_of_a_windowed_transformer(window, l
         got = _refresh(run, run(state), state, want, halo)
         for g, w in zip(got, run(want)):
             assert torch.equal(g, w), (state, want)
+
+
+def test_local_contexts_by_hand_and_the_coverage_the_results_page_states():
+    from mdm.tasks.anyprocess.follow import local_contexts
+
+    B, M = T.bos_id, T.mask_id
+    got = local_contexts([pp.paper_windows(T)[0]], 1, M)  # BOS 0 1 -> remask the 0
+    assert got == {(None, B, 0): {(None, False, False, False)}, (B, 0, 1): {(None, True, False, False)},
+                   (0, 1, None): {(None, False, False, False)}}
+    got = local_contexts([pp.paper_windows(T)[1]], 1, M)  # BOS M 1 -> delete the mask (it receives nothing)
+    assert got[(B, M, 1)] == {(None, False, False, True)}
+    # +-2 contexts: the 7 windows hold 21, all inputs of 1-5 bits 181 of the 189 that longer inputs reach;
+    # the 8 missing ones are "M 0 b b b" (a bit two after a mask), where the rule does nothing
+    wide = local_contexts(pp.transitions([1, 2, 3, 4, 5], T), 2, M)
+    long = local_contexts([t for b in pp.random_bits(150, 30, seed=3) for t in pp.trajectory(b, T)]
+                          + pp.transitions([6], T), 2, M)
+    assert len(local_contexts(pp.paper_windows(T), 2, M)) == 21 and len(wide) == 181
+    missing = {c: a for c, a in long.items() if c not in wide}
+    assert len(long) == 189 and len(missing) == 8
+    assert all(c[:2] == (M, 0) and a == {(None, False, False, False)} for c, a in missing.items())
+    assert all(len(a) == 1 for a in {**wide, **long}.values())  # no context needs two actions

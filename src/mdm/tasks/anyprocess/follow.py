@@ -13,6 +13,10 @@ states.
 is a function of the positions within ``window * n_layers`` of it, with relative positions only):
 after a step it recomputes only the positions whose neighbourhood changed (:func:`_refresh`, tested
 against a full pass).  Both stop a run after ``max_cpu_s`` seconds of CPU time (None: unfinished).
+
+:func:`local_contexts` is the exact side of the same question: a windowed model's action at a
+position is a function of its context (the ``2 * halo + 1`` symbols around it), so it can be exact on
+test states only if every context there occurs in training with the same action.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import torch
 from mdm.errors import SamplingError
 from mdm.sampling.anyprocess import apply_transition
 
-__all__ = ["follow", "follow_local"]
+__all__ = ["follow", "follow_local", "local_contexts"]
 
 Solver = Callable[[list[int]], "list[int] | None"]
 
@@ -136,3 +140,17 @@ def follow_local(model, start: Sequence[int], solver: Solver, *, mask_id: int, p
             return k, True
         cache = _refresh(run, cache, state, want, halo)
         state, want = want, after
+
+
+def local_contexts(transitions, halo: int, mask_id: int) -> dict[tuple, set[tuple]]:
+    """Context -> the actions the transitions take there.  A context is the ``2 * halo + 1`` symbols
+    around a position (None beyond either end); an action is ``(token received or None, remask,
+    insert, delete)``.  A context with two actions cannot be served by any model that sees only it."""
+    out: dict[tuple, set[tuple]] = {}
+    for t in transitions:
+        x, n = t.x, len(t.x)
+        for i in range(n):
+            ctx = tuple(x[j] if 0 <= j < n else None for j in range(i - halo, i + halo + 1))
+            gets = t.tokens[i] if x[i] == mask_id and not t.remask[i] and not t.delete[i] else None
+            out.setdefault(ctx, set()).add((gets, t.remask[i], t.insert[i], t.delete[i]))
+    return out
