@@ -87,9 +87,10 @@ def _axes(ax, ylabel: str) -> None:
 
 
 def report(result: dict, setup=None) -> str:
-    lines = [f"# any-process (AP-MDM, arXiv 2510.06190), {result['preset']} preset", "",
-             "Rates with a 95% percentile bootstrap CI over the test inputs; AP-MDM vs MDM paired on "
-             "the same test puzzles (sign-flip p).", ""]
+    lines = [f"# any-process (AP-MDM, arXiv 2510.06190), {result['preset']} preset", ""]
+    if {"parity", "rewrite", "sudoku"} & set(result):
+        lines += ["Rates with a 95% percentile bootstrap CI over the test inputs; AP-MDM vs MDM paired on "
+                  "the same test puzzles (sign-flip p).", ""]
     if "parity" in result:
         rows = []
         for label, r in result["parity"]["runs"].items():
