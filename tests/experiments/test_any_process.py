@@ -83,10 +83,10 @@ def test_full_preset_trains_what_the_results_page_reports():
 
 @pytest.mark.slow
 def test_quick_ablation_parts_run_and_report(tmp_path):
-    """parity-paper, brackets and brackets-mdm (quick: one seed, tiny models) end to end."""
+    """parity-paper(-1-5), brackets and brackets-mdm (quick: one seed, tiny models) end to end."""
     result = experiments.run("any-process", "quick", tmp_path, seed=0,
-                             parts=["parity-paper", "brackets", "brackets-mdm"])
-    cells = result["parity-paper"]["cells"]
+                             parts=["parity-paper", "parity-paper-1-5", "brackets", "brackets-mdm"])
+    cells = {**result["parity-paper"]["cells"], **result["parity-paper-1-5"]["cells"]}
     assert set(cells) == {f"{d} | {m}" for d in ("paper windows", "lengths 1-5")
                           for m in ("global, paper size", "local +-2")}
     for c in cells.values():
@@ -103,6 +103,7 @@ def test_quick_ablation_parts_run_and_report(tmp_path):
     assert br["train"][0]["steps"] == mdm["train"][0]["steps"] == 60
     report = (tmp_path / "report.md").read_text()
     assert "paper's data: global (paper size) vs local" in report and "plain MDM" in report
+    assert "Evidence: 1 training seed" in report and "Wilson" in report
 
 
 def test_full_preset_ablation_configs():
