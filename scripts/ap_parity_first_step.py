@@ -17,7 +17,7 @@ import torch
 from mdm.experiments.any_process.ablation import _accept_length
 from mdm.sampling.anyprocess import apply_transition
 from mdm.tasks.anyprocess import parity_paper as pp
-from mdm.tasks.anyprocess.follow import _decisions, follow, follow_local
+from mdm.tasks.anyprocess.follow import follow, follow_local, greedy_decisions
 from mdm.train.checkpoint import load
 
 
@@ -31,7 +31,7 @@ def main(run_dir: str) -> None:
         model, _ = load(d / "checkpoint")
         _accept_length(model.eval(), x.shape[1])
         with torch.no_grad():
-            _, remask, insert, _ = _decisions(model(x), x, x == tok.bos_id)
+            _, remask, insert, _ = greedy_decisions(model(x), x, x == tok.bos_id)
         front = ((remask[:, :3] != want) | insert[:, :3]).any(1).double().mean()
         beyond = (remask[:, 3:] | insert[:, 3:]).double().mean()
         fit = sum(_one_step(model, t, tok) for t in wide) / len(wide)
@@ -52,7 +52,7 @@ def main(run_dir: str) -> None:
 @torch.no_grad()
 def _one_step(model, t, tok) -> bool:
     x = torch.tensor([list(t.x)])
-    tokens, remask, insert, delete = _decisions(model(x), x, x == tok.bos_id)
+    tokens, remask, insert, delete = greedy_decisions(model(x), x, x == tok.bos_id)
     nxt, m = apply_transition(x, tokens, remask, insert, delete, mask_id=tok.mask_id, pad_id=tok.pad_id)
     return nxt[0, : int(m[0])].tolist() == pp.solver(tok)(list(t.x))
 

@@ -9,7 +9,7 @@ import torch
 from mdm.errors import MDMError
 from mdm.models.anyprocess import AnyProcessConfig, AnyProcessModel, AnyProcessOutput
 from mdm.tasks.anyprocess import parity_paper as pp
-from mdm.tasks.anyprocess.follow import _decisions, _frozen, _refresh, follow, follow_local
+from mdm.tasks.anyprocess.follow import _frozen, _refresh, follow, follow_local, greedy_decisions
 
 T = pp.tokenizer()
 IDS = dict(mask_id=T.mask_id, pad_id=T.pad_id, prompt_ids=[T.bos_id])
@@ -90,7 +90,7 @@ def test_refreshed_outputs_equal_a_full_pass_of_a_windowed_transformer(window, l
     def run(state):
         x = torch.tensor([state])
         with torch.no_grad():
-            return [v[0] for v in _decisions(model(x), x, _frozen(x, [T.bos_id]))]
+            return [v[0] for v in greedy_decisions(model(x), x, _frozen(x, [T.bos_id]))]
 
     rng = random.Random(0)
     symbols = [0, 1, T.mask_id]

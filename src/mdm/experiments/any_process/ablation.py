@@ -1,13 +1,15 @@
-"""Two parts of ``mdm exp any-process`` that test where length generalisation comes from (issue 27, 3a, 3c).
+"""The parts of ``mdm exp any-process`` that test where length generalisation comes from (issue 27, 3a, 3c).
 
-* **parity-paper**: the paper's transition set and training windows (7 length-3 windows, no EOS,
-  :mod:`mdm.tasks.anyprocess.parity_paper`) and, beside them, the same rules on every input of 1-5
+* **parity-paper** / **parity-paper-1-5**: the paper's transition set and training windows (7 length-3
+  windows, no EOS, :mod:`mdm.tasks.anyprocess.parity_paper`) / the same rules on every input of 1-5
   bits; each trained into a global-attention model of the paper's size (width 4, 1 block, 1 head) and
   into our local model (attention radius 1, 2 layers: each output sees +-2 positions, relative
   positions, evaluated in halo chunks).  A test input counts as exact when the model reproduces every
   solver transition to the answer (:mod:`mdm.tasks.anyprocess.follow`), greedy.
-* **brackets**: delete the unmatched brackets (:mod:`mdm.tasks.anyprocess.brackets`), a non-local
-  edit; global vs local model, validity (any valid output accepted) at 1x, 2x, 4x the training length.
+* **brackets** / **brackets-mdm**: delete the unmatched brackets (:mod:`mdm.tasks.anyprocess.brackets`),
+  a non-local edit; AP-MDM / a plain MDM writing the answer into a separate region
+  (:mod:`mdm.tasks.anyprocess.brackets_mdm`); validity (any valid output accepted) at 1x, 2x, 4x the
+  training length.
 
 Several training seeds inside one run (``seed + k``); per length the exact (valid) count of every seed,
 the pooled rate with a Wilson 95% CI over all seeds' items, and the seeds' rates with a percentile
@@ -20,12 +22,13 @@ import time
 
 import torch
 
+from mdm.errors import ModelConfigError
 from mdm.eval.stats import summarize, wilson_interval
 from mdm.experiments.any_process.parts import _generate, train_model
 from mdm.experiments.any_process.presets import BRACKETS_MDM_TRAIN, BRACKETS_TRAIN, PARITY_PAPER_TRAIN, Preset
 from mdm.sampling.anyprocess import apply_transition
 from mdm.tasks.anyprocess import brackets, parity_paper
-from mdm.tasks.anyprocess.follow import _decisions, follow, follow_local
+from mdm.tasks.anyprocess.follow import follow, follow_local, greedy_decisions
 
 __all__ = ["parity_paper_part", "brackets_part", "brackets_mdm_part", "pooled"]
 
@@ -52,7 +55,7 @@ def _accept_length(model, n: int) -> None:
     trunk = model.trunk if isinstance(model, AnyProcessModel) else model  # the transformer that has RoPE
     if getattr(model.config, "window", None) is None and model.config.max_len < n:
         if getattr(trunk.config, "learned_positions", False):
-            raise ValueError("a model with learned positions cannot read longer inputs")
+            raise ModelConfigError("a model with learned positions cannot read inputs longer than max_len")
         for cfg in {id(model.config): model.config, id(trunk.config): trunk.config}.values():
             cfg.max_len = n
         trunk._rope = None
@@ -80,7 +83,7 @@ def _windows_fitted(model, tok) -> int:
     """How many of the paper's 7 windows one greedy step of the model takes to the solver's next state."""
     windows = parity_paper.paper_windows(tok)
     x = torch.tensor([list(t.x) for t in windows])
-    tokens, remask, insert, delete = _decisions(model(x), x, x == tok.bos_id)
+    tokens, remask, insert, delete = greedy_decisions(model(x), x, x == tok.bos_id)
     nxt, m = apply_transition(x, tokens, remask, insert, delete, mask_id=tok.mask_id, pad_id=tok.pad_id)
     step = parity_paper.solver(tok)
     return sum(nxt[i, : int(m[i])].tolist() == step(list(t.x)) for i, t in enumerate(windows))

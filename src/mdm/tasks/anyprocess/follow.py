@@ -29,12 +29,12 @@ import torch
 from mdm.errors import SamplingError
 from mdm.sampling.anyprocess import apply_transition
 
-__all__ = ["follow", "follow_local", "local_contexts"]
+__all__ = ["follow", "follow_local", "greedy_decisions", "local_contexts"]
 
 Solver = Callable[[list[int]], "list[int] | None"]
 
 
-def _decisions(out, x: torch.Tensor, frozen: torch.Tensor):
+def greedy_decisions(out, x: torch.Tensor, frozen: torch.Tensor):
     """Greedy tokens and bits (the model's logits exclude MASK), prompt positions kept and bits off."""
     tokens = torch.where(frozen, x, out.logits.argmax(-1))
     free = ~frozen
@@ -71,7 +71,7 @@ def follow(model, starts: Sequence[Sequence[int]], solver: Solver, *, mask_id: i
             for r, j in enumerate(active):
                 x[r, : len(states[j])] = torch.tensor(states[j])
             valid = torch.arange(x.shape[1])[None, :] < n[:, None]
-            tokens, remask, insert, delete = _decisions(model(x, attention_mask=valid), x,
+            tokens, remask, insert, delete = greedy_decisions(model(x, attention_mask=valid), x,
                                                         _frozen(x, prompt_ids) | ~valid)
             nxt, m = apply_transition(x, tokens, remask, insert, delete, mask_id=mask_id, pad_id=pad_id,
                                       lengths=n)
@@ -119,7 +119,7 @@ def follow_local(model, start: Sequence[int], solver: Solver, *, mask_id: int, p
 
     def run(s: list[int]):
         x = torch.tensor([s])
-        return [v[0] for v in _decisions(model(x), x, _frozen(x, prompt_ids))]
+        return [v[0] for v in greedy_decisions(model(x), x, _frozen(x, prompt_ids))]
 
     state = list(start)
     want = solver(state)
