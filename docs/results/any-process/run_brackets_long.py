@@ -1,13 +1,14 @@
-"""The full preset's bracket part (AP-MDM) trained 2,000 steps instead of 600, one training seed per
-run so that seeds run side by side on the shared machine: ``python run_brackets_long.py SEED OUT``."""
+"""The full preset's bracket parts trained 2,000 steps instead of 600, one training seed per run so
+that seeds run side by side on the shared machine: ``python run_brackets_long.py PART SEED OUT`` with
+PART ``brackets`` (AP-MDM) or ``brackets-mdm`` (the plain MDM)."""
 import dataclasses
 import sys
 
 from mdm.experiments.any_process import EXPERIMENT, PRESETS
 from mdm.experiments.runner import run
 
-seed, out = int(sys.argv[1]), sys.argv[2]
+part, seed, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 full = PRESETS["full"]
 brackets = dataclasses.replace(full.brackets, seeds=1, train=("max_steps=2000",))
 preset = dataclasses.replace(full, brackets=brackets)
-run(dataclasses.replace(EXPERIMENT, presets={"full": preset}), "full", out, seeds=(seed,), parts=["brackets"])
+run(dataclasses.replace(EXPERIMENT, presets={"full": preset}), "full", out, seeds=(seed,), parts=[part])
