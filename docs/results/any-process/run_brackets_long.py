@@ -1,6 +1,7 @@
-"""The full preset's bracket parts trained 2,000 steps instead of 600, one training seed per run so
-that seeds run side by side on the shared machine: ``python run_brackets_long.py PART SEED OUT`` with
-PART ``brackets`` (AP-MDM) or ``brackets-mdm`` (the plain MDM)."""
+"""The full preset's bracket parts (2,000 steps) with one training seed per run, so that seeds run
+side by side on the shared machine: ``python run_brackets_long.py PART SEED OUT`` with PART
+``brackets`` (AP-MDM) or ``brackets-mdm`` (the plain MDM).  Equal to ``mdm exp any-process --preset
+full --parts PART --seed 0`` (seeds 0, 1, 2 in one run) split by seed."""
 import dataclasses
 import sys
 
