@@ -217,3 +217,27 @@ def test_clustered_refuses_mismatched_shapes():
         paired_difference_clustered(np.zeros((3, 10)), np.zeros((3, 9)))
     with pytest.raises(StatsError, match="2-dimensional"):
         paired_difference_clustered(np.zeros(10), np.zeros(10))
+
+
+def test_wilson_interval_matches_the_closed_form_and_textbook_values():
+    from mdm.eval.stats import wilson_interval
+
+    # Newcombe (1998), Table I: 0/10, 1/10, 5/10 at 95% (rounded to 4 decimals there)
+    for (k, n), (lo, hi) in {(0, 10): (0.0, 0.2775), (1, 10): (0.0179, 0.4042), (5, 10): (0.2366, 0.7634),
+                             (10, 10): (0.7225, 1.0)}.items():
+        got = wilson_interval(k, n)
+        assert got == pytest.approx((lo, hi), abs=1e-4)
+    z = 1.959963984540054
+    k, n = 37, 120
+    p = k / n
+    want = [(p + z * z / (2 * n) + s * z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))) / (1 + z * z / n)
+            for s in (-1, 1)]
+    assert wilson_interval(k, n) == pytest.approx(tuple(want), rel=1e-12)
+    assert wilson_interval(0, 5)[0] == 0.0 and wilson_interval(5, 5)[1] == 1.0
+    lo90, hi90 = wilson_interval(k, n, level=0.9)
+    assert want[0] < lo90 < p < hi90 < want[1]
+    for bad in ((3, 2), (-1, 2), (1, 0), (1.5, 3)):
+        with pytest.raises(StatsError):
+            wilson_interval(*bad)
+    with pytest.raises(StatsError):
+        wilson_interval(1, 2, level=1.0)

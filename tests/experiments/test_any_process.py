@@ -26,7 +26,7 @@ def test_quick_preset_writes_every_output(tmp_path):
     report = (tmp_path / "report.md").read_text()
     assert "model" not in result["rewrite"] and "Sudoku" in report
     # CIs beside the rates: an exact 1.0 has the degenerate interval, 0.25 of 4 a wide one
-    by = on_disk["parity"]["runs"]["length 2 (paper)"]["by_length"]["100"]
+    by = on_disk["parity"]["runs"]["length 2 (own 13-transition variant)"]["by_length"]["100"]
     assert by["accuracy_ci"][0] <= by["accuracy"] <= by["accuracy_ci"][1] and by["accuracy_ci"][1] > 0.25
     assert on_disk["parity"]["runs"]["lengths 1-5"]["by_length"]["10"]["accuracy_ci"] == [1.0, 1.0]
     diff = on_disk["sudoku"]["ap_minus_mdm"]
@@ -79,3 +79,59 @@ def test_full_preset_trains_what_the_results_page_reports():
     cfg = load_config(SUDOKU_TRAIN, list(full.sudoku.train))
     assert (cfg.max_steps, cfg.batch_size, cfg.optim.lr, cfg.optim.warmup_steps) == (300, 64, 2e-3, 20)
     assert (cfg.model.d_model, cfg.model.n_layers, cfg.model.n_heads) == (64, 3, 4)
+
+
+@pytest.mark.slow
+def test_quick_ablation_parts_run_and_report(tmp_path):
+    """parity-paper(-1-5), brackets and brackets-mdm (quick: one seed, tiny models) end to end."""
+    result = experiments.run("any-process", "quick", tmp_path, seed=0,
+                             parts=["parity-paper", "parity-paper-1-5", "brackets", "brackets-mdm"])
+    cells = {**result["parity-paper"]["cells"], **result["parity-paper-1-5"]["cells"]}
+    assert set(cells) == {f"{d} | {m}" for d in ("paper windows", "lengths 1-5")
+                          for m in ("global, paper size", "local +-2")}
+    for c in cells.values():
+        for v in c["by_length"].values():
+            assert v["rate_ci"][0] <= v["rate"] <= v["rate_ci"][1]
+            assert sum(v["n_per_seed"]) + v["unfinished"] > 0
+    # seed 0: every model fits the paper's 7 windows; the local model trained on lengths 1-5 is exact
+    # at 20 and 100 bits; the global model has the paper's size (~200 parameters there, 339 here)
+    assert all(c["paper_windows_reproduced"] == [7] for c in cells.values())
+    assert cells["lengths 1-5 | local +-2"]["by_length"]["100"]["rate"] == 1.0
+    assert cells["paper windows | global, paper size"]["train"][0]["parameters"] < 400
+    br, mdm = result["brackets"]["models"]["global"], result["brackets-mdm"]
+    assert set(br["by_length"]) == set(mdm["by_length"]) == {"16", "32"}
+    assert br["train"][0]["steps"] == mdm["train"][0]["steps"] == 60
+    report = (tmp_path / "report.md").read_text()
+    assert "paper's data: global (paper size) vs local" in report and "plain MDM" in report
+    assert "Evidence: 1 training seed" in report and "Wilson" in report
+
+
+def test_full_preset_ablation_configs():
+    """The parity-paper cells: the paper's 7 windows (seq_len 3) or lengths 1-5 (seq_len 6), a global
+    width-4 1-block 1-head model or the local one; the bracket models and their plain-MDM baseline share
+    width, depth, steps and optimiser."""
+    from mdm.experiments.any_process.presets import (
+        BRACKETS_MDM_TRAIN,
+        BRACKETS_TRAIN,
+        PARITY_PAPER_TRAIN,
+        PRESETS,
+    )
+    from mdm.train import load_config
+
+    s = PRESETS["full"].parity_paper
+    assert s.seeds >= 3 and [n for n, _ in s.tests] == [100, 1000, 10000]
+    for (_, data), want in zip(s.data, (None, [1, 2, 3, 4, 5])):
+        cfg = load_config(PARITY_PAPER_TRAIN, list(data))
+        assert cfg.data.options.get("lengths") == want and cfg.data.seq_len == (3 if want is None else 6)
+    (_, glob), (_, local) = s.models
+    g, loc = (load_config(PARITY_PAPER_TRAIN, list(o)).model for o in (glob, local))
+    assert (g.d_model, g.n_layers, g.n_heads, g.window) == (4, 1, 1, None)
+    assert (loc.d_model, loc.n_layers, loc.window) == (8, 2, 1)
+    b = PRESETS["full"].brackets
+    ap, base = load_config(BRACKETS_TRAIN, list(b.train)), load_config(BRACKETS_MDM_TRAIN, list(b.train))
+    assert b.seeds >= 3 and b.lengths == (16, 32, 64) and ap.data.options["max_len"] == b.train_max_len == 16
+    assert (ap.model.family, base.model.family) == ("anyprocess", "transformer")
+    for k in ("d_model", "n_layers", "n_heads"):
+        assert getattr(ap.model, k) == getattr(base.model, k)
+    assert (ap.max_steps, ap.batch_size, ap.optim.lr) == (base.max_steps, base.batch_size, base.optim.lr)
+    assert base.data.seq_len == 2 * 16 + 2

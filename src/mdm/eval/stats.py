@@ -5,6 +5,8 @@
   items) with a bootstrap CI over pairs and a two-sided sign-flip p-value
 * :func:`paired_difference_clustered` -- the same for items nested in seeds (``[seeds, items]``)
 * :func:`choose_on_validation` -- pick a setting on validation scores only, report it on test
+* :func:`wilson_interval` -- the Wilson score CI of a proportion ``k / n`` (sound at 0 and 1, where a
+  bootstrap interval collapses to a point)
 * :func:`evidence_line` -- the one-line "how strong is this evidence" text of a results page
 * from :mod:`mdm.eval.frontier`: :func:`pareto_frontier`, :func:`frontier_band`,
   :func:`quality_at_cost`, :func:`cost_to_threshold`, :func:`threshold_summary`
@@ -53,7 +55,7 @@ __all__ = [
     "Choice", "Estimate", "FrontierBand", "PairedEstimate", "ThresholdEstimate", "best_on_validation",
     "bootstrap_ci", "choose_on_validation", "cost_to_threshold", "evidence_line", "frontier_band",
     "paired_difference", "paired_difference_clustered", "pareto_frontier", "quality_at_cost",
-    "sign_flip_p_value", "summarize", "threshold_summary", "within_one_se",
+    "sign_flip_p_value", "summarize", "threshold_summary", "wilson_interval", "within_one_se",
 ]
 
 def summarize(x, *, level: float = 0.95, n_boot: int = 10_000, seed: int = 0) -> Estimate:
@@ -71,6 +73,24 @@ def summarize(x, *, level: float = 0.95, n_boot: int = 10_000, seed: int = 0) ->
     lo, hi = bootstrap_ci(arr, level=level, n_boot=n_boot, seed=seed)
     se = float(arr.std(ddof=1) / math.sqrt(n))
     return Estimate(mean, se, lo, hi, n, level, f"percentile bootstrap CI ({n_boot:,} resamples)")
+
+
+def wilson_interval(k: int, n: int, *, level: float = 0.95) -> tuple[float, float]:
+    """The Wilson score interval of a binomial proportion ``k / n`` (Wilson 1927):
+    ``(p + z^2/2n -+ z sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n)``, z the two-sided normal quantile.
+    Unlike a bootstrap it does not collapse to a point at 0/n or n/n (0/10 gives [0, 0.278])."""
+    if not 0 < level < 1:
+        raise StatsError(f"level must lie in (0, 1), got {level}")
+    if int(n) != n or n < 1 or int(k) != k or not 0 <= k <= n:
+        raise StatsError(f"need integers 0 <= k <= n and n >= 1, got k={k!r}, n={n!r}")
+    from statistics import NormalDist
+
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    p = k / n
+    centre, half = p + z * z / (2 * n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    d = 1 + z * z / n
+    lo = 0.0 if k == 0 else max(0.0, (centre - half) / d)  # exact ends (no rounding residue)
+    return lo, 1.0 if k == n else min(1.0, (centre + half) / d)
 
 
 def paired_difference(a, b, *, level: float = 0.95, n_boot: int = 10_000, seed: int = 0,

@@ -185,6 +185,9 @@ TASKS: Registry[TaskBuilder] = Registry("task", DataError, lazy={
     "ap-parity": "mdm.tasks.anyprocess",
     "ap-rewrite": "mdm.tasks.anyprocess",
     "ap-sudoku": "mdm.tasks.anyprocess",
+    "ap-parity-paper": "mdm.tasks.anyprocess",
+    "ap-brackets": "mdm.tasks.anyprocess",
+    "brackets-mdm": "mdm.tasks.anyprocess",
     "planted-order": "mdm.tasks.planted",
     "table": "mdm.tasks.tables",
 })

@@ -4,11 +4,15 @@ Yang et al., "On Powerful Ways to Generate: Autoregression, Diffusion, and Beyon
 An AP-MDM (:class:`mdm.models.anyprocess.AnyProcessModel`) is trained on solver trajectories and
 generated from with :func:`mdm.sampling.anyprocess.generate`; one part per claim (:mod:`.parts`):
 
-1. **parity**: a tiny model trained on length-2 inputs (the paper's setting; beside it, lengths 1-5)
-   solves inputs of 10 ... 10,000 bits;
+1. **parity** with our own 7 transition types (13 transitions at length 2, with EOS; not the paper's
+   data, which is part 4): a local model trained on length 2 and on lengths 1-5, tested to 10,000 bits;
 2. **sudoku** with remask / unmask only vs a plain MDM with top-1 confidence decoding, at equal size
    and training steps, paired on the same test puzzles (the AP temperature chosen on validation);
-3. **rewrite**, an edit task that needs insert and delete: validity at 4x (and 8x) the training length.
+3. **rewrite**, an edit task that needs insert and delete: validity at 4x (and 8x) the training length;
+4. **parity-paper**: the paper's own parity data (7 windows, no EOS) in a global model of its size and
+   in our local model, 3 seeds each, exact at 100 ... 10,000 bits (:mod:`.ablation`);
+5. **brackets** (AP-MDM) and **brackets-mdm** (a plain MDM writing the answer in a separate region): a
+   non-local edit (delete the unmatched brackets), validity at 1x, 2x, 4x the training length.
 """
 
 from __future__ import annotations
@@ -30,10 +34,12 @@ __all__ = ["EXPERIMENT", "PRESETS", "Preset", "ParitySetup", "RewriteSetup", "Su
 
 
 def _parts(p: Preset) -> list[Part]:
-    from mdm.experiments.any_process import parts
+    from mdm.experiments.any_process import ablation, parts
 
     return [Part("parity", parts.parity_part), Part("rewrite", parts.rewrite_part),
-            Part("sudoku", parts.sudoku_part)]
+            Part("sudoku", parts.sudoku_part), Part("parity-paper", ablation.parity_paper_part),
+            Part("parity-paper-1-5", lambda p, seed, ctx: ablation.parity_paper_part(p, seed, ctx, data=1)),
+            Part("brackets", ablation.brackets_part), Part("brackets-mdm", ablation.brackets_mdm_part)]
 
 
 def _assemble(p: Preset, results: dict, seed: int) -> dict:
@@ -46,6 +52,16 @@ def _headline(result: dict) -> dict:
         out.update({f"parity ({label}): accuracy at {k} bits": v for k, v in r["accuracy"].items()})
     out.update({f"rewrite: validity at length {k}": v for k, v in (result.get("rewrite") or {}).get(
         "validity", {}).items()})
+    cells = {**(result.get("parity-paper") or {}).get("cells", {}),
+             **(result.get("parity-paper-1-5") or {}).get("cells", {})}
+    for cell, c in cells.items():
+        out.update({f"parity-paper ({cell}): exact at {k} bits": v["rate"] for k, v in c["by_length"].items()
+                    if "rate" in v})
+    for name, m in (result.get("brackets") or {}).get("models", {}).items():
+        out.update({f"brackets ({name}): validity at length {k}": v["rate"]
+                    for k, v in m["by_length"].items()})
+    out.update({f"brackets (plain MDM): validity at length {k}": v["rate"]
+                for k, v in (result.get("brackets-mdm") or {}).get("by_length", {}).items()})
     if "sudoku" in result:
         sd = result["sudoku"]
         out.update({"sudoku: AP-MDM solve rate": sd["ap_mdm"]["solve_rate"],
@@ -56,6 +72,18 @@ def _headline(result: dict) -> dict:
 
 
 def _evidence(result: dict, p: Preset) -> dict:
+    """A run of the parity-paper / bracket parts only (the issue-27 runs) has their seeds and their
+    Wilson CIs; any other run the Sudoku comparison's bootstrap."""
+    wilson = "Wilson score CI over all seeds' test inputs"
+    keys = set(result or {})
+    if keys & {"parity-paper", "parity-paper-1-5", "brackets", "brackets-mdm"} and not keys & {
+            "parity", "rewrite", "sudoku"}:
+        if keys & {"parity-paper", "parity-paper-1-5"}:
+            n = sum(k for _, k in p.parity_paper.tests)
+            return {"n_test": n, "method": f"{wilson} (per cell and length; {n} inputs per seed in all)",
+                    "level": 0.95, "setting": "our proxy", "seeds_per_run": p.parity_paper.seeds}
+        return {"n_test": p.brackets.n_eval * len(p.brackets.lengths), "method": wilson, "level": 0.95,
+                "setting": "our proxy", "seeds_per_run": p.brackets.seeds}
     return {"n_test": p.sudoku.n_eval, "method": "percentile bootstrap CI over test items (paired for "
             "AP-MDM vs MDM on the same puzzles)", "level": 0.95, "setting": "our proxy"}
 

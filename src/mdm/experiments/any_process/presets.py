@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["PARITY_TRAIN", "PRESETS", "REWRITE_TRAIN", "SUDOKU_TRAIN", "ParitySetup", "Preset",
+__all__ = ["BRACKETS_MDM_TRAIN", "BRACKETS_TRAIN", "PARITY_PAPER_TRAIN", "BracketsSetup", "ParityPaperSetup",
+           "PARITY_TRAIN", "PRESETS", "REWRITE_TRAIN", "SUDOKU_TRAIN", "ParitySetup", "Preset",
            "RewriteSetup", "SudokuSetup"]
 
 # The training configs (mdm.train) of the models: a base config each, changed by the setups'
@@ -25,6 +26,55 @@ REWRITE_TRAIN = {**PARITY_TRAIN, "data": {"task": "ap-rewrite", "seq_len": 18,
 SUDOKU_TRAIN = {**_COMMON, "model": {"d_model": 64, "n_layers": 3, "n_heads": 4, "learned_positions": True},
                 "optim": {"lr": 2e-3, "warmup_steps": 20}, "batch_size": 64, "max_steps": 400,
                 "log_every": 10}
+
+# Issue 27 (3a): the paper's parity data (7 windows BOS a b, no EOS), batch 64 and lr 1e-2 as its
+# release; the model overrides of each setup pick the global model of the paper's size or our local one.
+PARITY_PAPER_TRAIN = {**_COMMON, "data": {"task": "ap-parity-paper", "seq_len": 3, "options": {}},
+                      "model": {"family": "anyprocess", "d_model": 4, "n_layers": 1, "n_heads": 1},
+                      "optim": {"lr": 1e-2, "warmup_steps": 20}, "batch_size": 64, "max_steps": 400,
+                      "log_every": 100}
+# Issue 27 (3c): delete the unmatched brackets, inputs of 1..16 symbols (states up to 18 tokens);
+# 2,000 steps (600 left both models undertrained: 61% / 2% valid at the training length).
+BRACKETS_TRAIN = {**_COMMON, "data": {"task": "ap-brackets", "seq_len": 18,
+                                      "options": {"n_train": 2000, "max_len": 16}},
+                  "model": {"family": "anyprocess", "d_model": 32, "n_layers": 3, "n_heads": 4},
+                  "optim": {"lr": 3e-3, "warmup_steps": 50}, "batch_size": 64, "max_steps": 2000,
+                  "log_every": 100}
+# Its plain-MDM baseline: the same inputs laid out as prompt + answer region (brackets-mdm), the same
+# width, depth, optimiser and steps; the default time-free transformer on the masked-diffusion loss.
+BRACKETS_MDM_TRAIN = {**BRACKETS_TRAIN, "data": {"task": "brackets-mdm", "seq_len": 34,
+                                                 "options": {"n_train": 2000, "max_len": 16}},
+                      "model": {"d_model": 32, "n_layers": 3, "n_heads": 4}}
+PAPER_DATA = ("paper windows", ())
+LENGTHS_1_5_DATA = ("lengths 1-5", ("data.options.lengths=[1, 2, 3, 4, 5]", "data.seq_len=6"))
+GLOBAL_PAPER_SIZE = ("global, paper size", ())  # width 4, 1 block, 1 head, global attention
+LOCAL = ("local +-2", ("model.d_model=8", "model.n_layers=2", "model.window=1", "model.chunk=64"))
+
+
+@dataclass(frozen=True)
+class ParityPaperSetup:
+    """Data x model cells (``(label, overrides of PARITY_PAPER_TRAIN)`` each), ``seeds`` training seeds
+    per cell, tested at ``(length, inputs)``; a seed stops testing a length after ``max_cpu_s`` CPU seconds
+    (the inputs left are counted as unfinished)."""
+
+    data: tuple = (PAPER_DATA, LENGTHS_1_5_DATA)
+    models: tuple = (GLOBAL_PAPER_SIZE, LOCAL)
+    seeds: int = 3
+    train: tuple[str, ...] = ()
+    tests: tuple[tuple[int, int], ...] = ((100, 16), (1000, 4), (10000, 1))
+    max_cpu_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class BracketsSetup:
+    """Models (``(label, overrides of BRACKETS_TRAIN)``), ``seeds`` each, validity at ``lengths``."""
+
+    models: tuple = (("global", ()),)  # ("local +-2", ("model.window=1", "model.n_layers=2", ...)) also runs
+    seeds: int = 3
+    train: tuple[str, ...] = ()
+    train_max_len: int = 16
+    lengths: tuple[int, ...] = (16, 32, 64)
+    n_eval: int = 100
 
 
 @dataclass(frozen=True)
@@ -70,22 +120,29 @@ class Preset:
     parity: tuple[ParitySetup, ...]
     rewrite: RewriteSetup = field(default_factory=RewriteSetup)
     sudoku: SudokuSetup = field(default_factory=SudokuSetup)
+    parity_paper: ParityPaperSetup = field(default_factory=ParityPaperSetup)
+    brackets: BracketsSetup = field(default_factory=BracketsSetup)
 
 
 _LENGTHS_1_5 = ("data.options.lengths=[1, 2, 3, 4, 5]", "data.seq_len=7")
 _FULL_TESTS = ((10, 200), (100, 50), (1000, 8), (10000, 1))
 PRESETS: dict[str, Preset] = {
     "quick": Preset(
-        parity=(ParitySetup("length 2 (paper)", ("max_steps=300",), ((10, 32), (100, 4))),
+        parity=(ParitySetup("length 2 (own 13-transition variant)", ("max_steps=300",), ((10, 32), (100, 4))),
                 ParitySetup("lengths 1-5", (*_LENGTHS_1_5, "max_steps=300"), ((10, 32), (100, 4)))),
         rewrite=RewriteSetup(train=("data.options.n_train=300", "max_steps=150"), lengths=(8, 32), n_eval=50),
         sudoku=SudokuSetup(n_train=100, n_test=16, n_valid=8, n_eval=16, generate_steps=32,
                            train=("max_steps=30", "batch_size=32", "model.d_model=32", "model.n_layers=1",
                                   "model.n_heads=2")),
+        parity_paper=ParityPaperSetup(seeds=1, train=("max_steps=200",), tests=((20, 4), (100, 2)),
+                                      max_cpu_s=10.0),
+        brackets=BracketsSetup(seeds=1, train=("max_steps=60", "data.options.n_train=200", "model.d_model=16",
+                                               "model.n_layers=2", "model.n_heads=2"),
+                               lengths=(16, 32), n_eval=20),
     ),
     # ~15 min on 2 contended cores: one 10,000-bit input is ~17,500 sequential transitions.
     "full": Preset(
-        parity=(ParitySetup("length 2 (paper)", (), _FULL_TESTS),
+        parity=(ParitySetup("length 2 (own 13-transition variant)", (), _FULL_TESTS),
                 ParitySetup("lengths 1-5", _LENGTHS_1_5, _FULL_TESTS)),
         sudoku=SudokuSetup(train=("max_steps=300",)),
     ),

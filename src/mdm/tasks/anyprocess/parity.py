@@ -73,15 +73,12 @@ def _step(s: list[int], tok: CharTokenizer) -> Transition | None:
 
 def trajectory(bits, tok: CharTokenizer | None = None) -> list[Transition]:
     """The solver's transitions from ``BOS bits EOS`` to ``BOS parity EOS``, ending with the fixed point."""
-    from mdm.tasks.anyprocess.trajectory import next_state
+    from mdm.tasks.anyprocess.trajectory import next_state, unroll
 
     tok = tok or tokenizer()
-    state, _ = start_state(bits, tok)
-    out = []
-    while (t := _step(state, tok)) is not None:
-        out.append(t)
-        state = next_state(t, mask_id=tok.mask_id, pad_id=tok.pad_id)
-    out.append(Transition.build(state))  # the answer is a fixed point: every bit off
+    out = unroll(start_state(bits, tok)[0], lambda s: _step(s, tok), mask_id=tok.mask_id, pad_id=tok.pad_id)
+    end = next_state(out[-1], mask_id=tok.mask_id, pad_id=tok.pad_id) if out else start_state(bits, tok)[0]
+    out.append(Transition.build(end))  # the answer is a fixed point: every bit off
     return out
 
 

@@ -1,8 +1,8 @@
 """The AP-MDM training tasks: transitions of solver trajectories as items for ``mdm train``.
 
-``data.task: ap-parity | ap-rewrite | ap-sudoku`` with ``model.family: anyprocess``.  ``val`` holds
-transitions of held-out inputs (for parity, whose training set is every length-2 input, the same
-set: there is nothing else of that length).
+``data.task: ap-parity | ap-parity-paper | ap-brackets | ap-rewrite | ap-sudoku`` with
+``model.family: anyprocess``.  ``val`` holds transitions of held-out inputs (for parity, whose
+training set is every input of its lengths, the same set: there is nothing else of those lengths).
 """
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ import itertools
 from pathlib import Path
 
 from mdm.errors import DataError
-from mdm.tasks.anyprocess import parity, rewrite, sudoku
+from mdm.tasks.anyprocess import brackets, parity, parity_paper, rewrite, sudoku
 from mdm.tasks.anyprocess.trajectory import TransitionDataset
 from mdm.tasks.base import DataBundle, register_task
 
-__all__ = ["ap_parity_task", "ap_rewrite_task", "ap_sudoku_task", "sudoku_puzzles"]
+__all__ = ["ap_brackets_task", "ap_parity_paper_task", "ap_parity_task", "ap_rewrite_task", "ap_sudoku_task",
+           "sudoku_puzzles"]
 
 
 def _bundle(train, val, tok, seq_len) -> DataBundle:
@@ -33,6 +34,31 @@ def ap_parity_task(*, seq_len: int = 4, seed: int = 0, lengths: list | tuple = (
     trans = [t for n in lengths for bits in itertools.product((0, 1), repeat=n)
              for t in parity.trajectory(bits, tok)]
     return _bundle(trans, trans, tok, seq_len)
+
+
+@register_task("ap-parity-paper")
+def ap_parity_paper_task(*, seq_len: int = 3, seed: int = 0,
+                         lengths: list | tuple | None = None) -> DataBundle:
+    """The paper's rules without EOS (:mod:`~mdm.tasks.anyprocess.parity_paper`): its 7 length-3 windows
+    (``lengths`` None, the paper's training set), or every transition of every input of ``lengths``."""
+    tok = parity_paper.tokenizer()
+    if lengths is None:
+        trans = parity_paper.paper_windows(tok)
+    else:
+        trans = parity_paper.transitions(list(lengths), tok)
+    return _bundle(trans, trans, tok, seq_len)
+
+
+@register_task("ap-brackets")
+def ap_brackets_task(*, seq_len: int = 18, seed: int = 0, n_train: int = 2000, n_val: int = 200,
+                     min_len: int = 1, max_len: int = 16) -> DataBundle:
+    """Traces of random bracket strings of ``min_len..max_len`` symbols
+    (:mod:`~mdm.tasks.anyprocess.brackets`)."""
+    tok = brackets.tokenizer()
+    trans = lambda texts: [t for s in texts for t in brackets.trajectory(s, tok)]  # noqa: E731
+    train = brackets.random_inputs(n_train, min_len, max_len, seed)
+    val = brackets.random_inputs(n_val, min_len, max_len, seed + 1)
+    return _bundle(trans(train), trans(val), tok, seq_len)
 
 
 @register_task("ap-rewrite")

@@ -18,7 +18,7 @@ import torch
 from mdm.errors import DataError
 from mdm.sampling.anyprocess import apply_transition
 
-__all__ = ["Transition", "next_state", "replay", "TransitionDataset"]
+__all__ = ["Transition", "next_state", "replay", "unroll", "TransitionDataset"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,16 @@ def next_state(t: Transition, *, mask_id: int, pad_id: int) -> list[int]:
     out, n = apply_transition(row(t.x), row(t.tokens), row(t.remask, torch.bool), row(t.insert, torch.bool),
                               row(t.delete, torch.bool), mask_id=mask_id, pad_id=pad_id)
     return out[0, : int(n[0])].tolist()
+
+
+def unroll(state: Sequence[int], step, *, mask_id: int, pad_id: int) -> list[Transition]:
+    """A solver's transitions from ``state``: ``step(state)`` (a :class:`Transition`, or None to stop)
+    applied to each state it reaches."""
+    state, out = list(state), []
+    while (t := step(state)) is not None:
+        out.append(t)
+        state = next_state(t, mask_id=mask_id, pad_id=pad_id)
+    return out
 
 
 def replay(transitions: Sequence[Transition], *, mask_id: int, pad_id: int) -> list[int]:
