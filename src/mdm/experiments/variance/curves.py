@@ -1,0 +1,126 @@
+"""Learning curves of ``mdm exp variance``: test accuracy on a fixed grid of SFT steps, per arm and seed.
+
+Accuracy at one step is dominated by the seed-dependent step at which accuracy jumps, so the parts
+here record the whole curve (every ``curve_every`` steps up to ``curve_steps``) and the statistics
+(:mod:`mdm.experiments.variance.threshold`) read the steps and forward passes each run needs to reach
+a threshold.  Three parts, so that the equal-compute definitions can be run (and cached) separately:
+
+* ``curves``: every arm of ``curve_arms`` at the SFT batch ``B`` (equal steps; and equal forward
+  passes by reading MIRROR arms, which score two masks per row, at half the steps);
+* ``half-batch``: the MIRROR arms of ``half_batch_arms`` at ``B/2`` (two masks x B/2 rows = B rows per
+  step, the standard arm's forward passes);
+* ``double-batch``: the standard arm at ``2B`` (the MIRROR arms' forward passes per step).
+
+Everything else -- the pretrained model (the ``mdm`` part's, recomputed bit for bit), the P-POTS fit,
+the data order and noise of a seed, the learning rate -- is the ``mdm`` part's, so the first
+``seeds`` runs at ``B`` repeat that part's runs exactly up to its last step.
+"""
+
+from __future__ import annotations
+
+import copy
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from mdm.eval.verified import decode_verified
+from mdm.experiments.variance.arms import ARMS, make_model, pretrain_mdm, sft
+from mdm.experiments.variance.parts import SEED_STRIDE, _data
+from mdm.experiments.variance.presets import DECOMP_EPS, Preset
+from mdm.provenance import write_json_atomic
+from mdm.sampling import TopK
+from mdm.variance import PPOTS, decompose, family_log, grid_kl
+
+__all__ = ["base_model", "curves_part", "double_batch_part", "half_batch_part", "ppots_summary", "read_steps"]
+
+_BY_NAME = {a.name: a for a in ARMS}
+
+
+def base_model(p: Preset, seed: int):
+    """``(data, pretrained MDM, its A/B/C, fitted P-POTS)``: the ``mdm`` part's, in its order of draws."""
+    d = _data(p, seed)
+    base = pretrain_mdm(make_model(d.tok, **d.shape, seed=seed), d.x_train, **d.pre)
+    abc = decompose(base, d.x_valid[d.rows], eligible=d.el_valid[d.rows], seed=seed, n_t=p.decomp_n_t,
+                    n_masks=p.decomp_masks, replicates=p.decomp_reps, eps=DECOMP_EPS).as_dict()
+    ppots = PPOTS(eps=1e-3).calibrate(base, d.x_train, eligible=d.el_train, grid=p.ppots_grid,
+                                      n_examples=p.ppots_examples, n_masks=p.ppots_masks,
+                                      restarts=p.ppots_restarts, seed=seed)
+    return d, base, abc, ppots
+
+
+def ppots_summary(ppots: PPOTS) -> dict:
+    """The grid target ``sqrt(g^2 + v)`` and the fitted family on the grid, each normalised to a
+    density on the grid, their KL (:func:`mdm.variance.grid_kl`), g, v and the fitted parameters."""
+    est = ppots.estimate_
+    grid, target = est.grid, est.target()
+    fitted = [float(x) for x in np.exp(family_log(grid, ppots.params))]
+    width = 1.0 / len(grid)  # estimate() uses the midpoints of `grid` equal cells of [0, 1]
+    norm = lambda v: [float(x) / (sum(v) * width) for x in v]  # noqa: E731
+    return {"grid": [float(t) for t in grid], "g": [float(x) for x in est.g], "v": [float(x) for x in est.v],
+            "target_density": norm(list(target)), "fitted_density": norm(fitted),
+            "kl": grid_kl(target, fitted), "params": vars(ppots.params).copy()}
+
+
+def read_steps(p: Preset) -> tuple[int, ...]:
+    """The evaluation grid: 0 (the pretrained model) and every ``curve_every`` steps to ``curve_steps``."""
+    return (0, *range(p.curve_every, p.curve_steps + 1, p.curve_every))
+
+
+def _kept_steps(p: Preset) -> tuple[int, ...]:
+    """Steps whose per-problem correctness is kept (paired accuracy at one step): the ``mdm`` part's
+    half and last step."""
+    return tuple(s for s in (p.sft_steps // 2, p.sft_steps) if s in read_steps(p))
+
+
+def _runs(p: Preset, seed: int, specs: list[tuple[str, int]], progress=None) -> dict:
+    """Every (arm, batch) of ``specs`` for the ``curve_seeds`` SFT seeds (seeds outer, so a run cut
+    short has whole seeds); ``progress(result so far)`` is called after each seed."""
+    d, base, abc, ppots = base_model(p, seed)
+    test = d.evals["test"]
+
+    def correct(m):  # greedy, one most-confident position per step, stop at eos; exact match
+        return decode_verified(m, test, TopK(1), stop=d.tok.eos_id, pad_id=d.tok.pad_id).correct.tolist()
+
+    at0 = correct(base)
+    steps, kept = read_steps(p), _kept_steps(p)
+    out = {f"{name}@{batch}": {"arm": name, "batch": batch, "copies": _BY_NAME[name].copies, "acc": [],
+                               "correct": {str(s): [] for s in kept}, "wall_s": []} for name, batch in specs}
+    result = {"steps": list(steps), "n_test": len(test), "runs": out, "abc": abc,
+              "ppots": ppots_summary(ppots)}
+    for s in range(SEED_STRIDE * seed, SEED_STRIDE * seed + p.curve_seeds):
+        for name, batch in specs:
+            run = out[f"{name}@{batch}"]
+            model, curve, t0 = copy.deepcopy(base), {0: at0}, time.perf_counter()
+            sft(model, d.x_train, d.el_train, _BY_NAME[name], ppots, seed=s, steps=p.curve_steps, batch=batch,
+                lr=p.sft_lr, checkpoints=steps[1:],
+                on_checkpoint=lambda i, m, curve=curve: curve.update({i: correct(m)}))
+            run["wall_s"].append(time.perf_counter() - t0)
+            run["acc"].append([statistics.fmean(curve[i]) for i in steps])
+            for i in kept:
+                run["correct"][str(i)].append(curve[i])
+        if progress is not None:
+            progress(result)
+    return result
+
+
+def _progress(ctx, part: str):
+    """Saves the runs so far to ``OUT/progress/PART-seed-N.json`` (a long part cut short keeps them)."""
+    if ctx is None:
+        return None
+    path = Path(ctx.out_dir) / "progress" / f"{part}-seed-{ctx.seed}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return lambda result: write_json_atomic(path, result)
+
+
+def curves_part(p: Preset, seed: int, ctx) -> dict:
+    return _runs(p, seed, [(a, p.sft_batch) for a in p.curve_arms], _progress(ctx, "curves"))
+
+
+def half_batch_part(p: Preset, seed: int, ctx) -> dict:
+    return _runs(p, seed, [(a, p.sft_batch // 2) for a in p.half_batch_arms], _progress(ctx, "half-batch"))
+
+
+def double_batch_part(p: Preset, seed: int, ctx) -> dict:
+    return _runs(p, seed, [("standard", 2 * p.sft_batch)], _progress(ctx, "double-batch"))
