@@ -29,6 +29,15 @@ def test_paired_cost_ratio_sign_test_is_exact():
     assert paired_cost_ratio([math.inf] * 3, [math.inf] * 3)["median_log2_ratio"] is None
 
 
+def test_a_censored_run_counts_as_slower():
+    # a never reaches the threshold on 3 of 4 seeds where b does: the median ratio is +inf (a slower)
+    out = paired_cost_ratio([math.inf, math.inf, math.inf, 100.0], [100.0, 100.0, 100.0, 100.0])
+    assert out["median_log2_ratio"] == "inf" and out["ratio"] == "inf"
+    assert out["b_faster"] == 3 and out["a_faster"] == 0
+    flipped = paired_cost_ratio([100.0] * 4, [math.inf, math.inf, math.inf, 100.0])
+    assert flipped["median_log2_ratio"] == "-inf" and flipped["a_faster"] == 3
+
+
 def test_run_costs_interpolates_and_censors():
     steps = [0, 50, 100]
     out = run_costs(steps, [[0.1, 0.3, 0.7], [0.0, 0.6, 0.9], [0.0, 0.1, 0.2]], batch=16, copies=2,
