@@ -13,7 +13,7 @@ shared settings were fixed on the validation split, and accuracy is reported on 
 from __future__ import annotations
 
 from mdm.experiments.runner import Experiment, Part
-from mdm.experiments.variance.curves import curves_part, double_batch_part, half_batch_part
+from mdm.experiments.variance.curves import curve_parts
 from mdm.experiments.variance.long import long_part
 from mdm.experiments.variance.parts import ar_part, assemble, mdm_part
 from mdm.experiments.variance.presets import (  # noqa: F401 (re-exported)
@@ -42,7 +42,7 @@ def _headline(result: dict) -> dict:
 
 EXPERIMENT = Experiment(name="variance", presets=PRESETS,
                         parts=lambda p: [Part("mdm", mdm_part), Part("ar", ar_part),
-                                         Part("curves", curves_part), Part("half-batch", half_batch_part),
-                                         Part("double-batch", double_batch_part), Part("long", long_part)],
+                                         *(Part(name, run) for name, run in curve_parts(p)),
+                                         Part("long", long_part)],
                         assemble=assemble,
                         report=report, plots=plots, evidence=_evidence, headline=_headline)

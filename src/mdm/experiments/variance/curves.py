@@ -33,7 +33,7 @@ from mdm.provenance import write_json_atomic
 from mdm.sampling import TopK
 from mdm.variance import PPOTS, decompose, family_log, grid_kl
 
-__all__ = ["base_model", "curves_part", "double_batch_part", "half_batch_part", "ppots_summary", "read_steps"]
+__all__ = ["KINDS", "base_model", "curve_parts", "ppots_summary", "read_steps"]
 
 _BY_NAME = {a.name: a for a in ARMS}
 
@@ -74,8 +74,8 @@ def _kept_steps(p: Preset) -> tuple[int, ...]:
     return tuple(s for s in (p.sft_steps // 2, p.sft_steps) if s in read_steps(p))
 
 
-def _runs(p: Preset, seed: int, specs: list[tuple[str, int]], progress=None) -> dict:
-    """Every (arm, batch) of ``specs`` for the ``curve_seeds`` SFT seeds (seeds outer, so a run cut
+def _runs(p: Preset, seed: int, specs: list[tuple[str, int]], seeds: range, progress=None) -> dict:
+    """Every (arm, batch) of ``specs`` for the SFT seed indices ``seeds`` (seeds outer, so a run cut
     short has whole seeds); ``progress(result so far)`` is called after each seed."""
     d, base, abc, ppots = base_model(p, seed)
     test = d.evals["test"]
@@ -88,8 +88,8 @@ def _runs(p: Preset, seed: int, specs: list[tuple[str, int]], progress=None) -> 
     out = {f"{name}@{batch}": {"arm": name, "batch": batch, "copies": _BY_NAME[name].copies, "acc": [],
                                "correct": {str(s): [] for s in kept}, "wall_s": []} for name, batch in specs}
     result = {"steps": list(steps), "n_test": len(test), "runs": out, "abc": abc,
-              "ppots": ppots_summary(ppots)}
-    for s in range(SEED_STRIDE * seed, SEED_STRIDE * seed + p.curve_seeds):
+              "ppots": ppots_summary(ppots), "seeds": list(seeds)}
+    for s in (SEED_STRIDE * seed + i for i in seeds):
         for name, batch in specs:
             run = out[f"{name}@{batch}"]
             model, curve, t0 = copy.deepcopy(base), {0: at0}, time.perf_counter()
@@ -114,13 +114,30 @@ def _progress(ctx, part: str):
     return lambda result: write_json_atomic(path, result)
 
 
-def curves_part(p: Preset, seed: int, ctx) -> dict:
-    return _runs(p, seed, [(a, p.sft_batch) for a in p.curve_arms], _progress(ctx, "curves"))
+#: the three kinds of curve part: name -> the (arm, batch) runs it makes, given the preset
+KINDS = {
+    "curves": lambda p: [(a, p.sft_batch) for a in p.curve_arms],
+    "half-batch": lambda p: [(a, p.sft_batch // 2) for a in p.half_batch_arms],
+    "double-batch": lambda p: [("standard", 2 * p.sft_batch)],
+}
 
 
-def half_batch_part(p: Preset, seed: int, ctx) -> dict:
-    return _runs(p, seed, [(a, p.sft_batch // 2) for a in p.half_batch_arms], _progress(ctx, "half-batch"))
+def _chunks(p: Preset, kind: str) -> list[range]:
+    """The SFT seed indices ``0 .. curve_seeds - 1`` cut into ``curve_chunks`` parts for ``curves``
+    (half as many for the others), so that they can run as separate processes and be cached apart."""
+    n = p.curve_chunks if kind == "curves" else max(1, p.curve_chunks // 2)
+    edges = [round(i * p.curve_seeds / n) for i in range(n + 1)]
+    return [range(edges[i], edges[i + 1]) for i in range(n) if edges[i + 1] > edges[i]]
 
 
-def double_batch_part(p: Preset, seed: int, ctx) -> dict:
-    return _runs(p, seed, [("standard", 2 * p.sft_batch)], _progress(ctx, "double-batch"))
+def curve_parts(p: Preset) -> list[tuple[str, object]]:
+    """``(part name, run(p, seed, ctx))`` of every curve part: ``KIND`` when there is one chunk,
+    ``KIND-i`` (i = 1, 2, ...) when the seeds are cut into several."""
+    out = []
+    for kind, specs in KINDS.items():
+        chunks = _chunks(p, kind)
+        for i, seeds in enumerate(chunks, start=1):
+            name = kind if len(chunks) == 1 else f"{kind}-{i}"
+            out.append((name, lambda p, seed, ctx, name=name, specs=specs, seeds=seeds:
+                        _runs(p, seed, specs(p), seeds, _progress(ctx, name))))
+    return out

@@ -128,16 +128,39 @@ def compare(runs: dict, a: str, b: str, unit: str, base_batch: int, step_a: int 
 CURVE_PARTS = ("curves", "half-batch", "double-batch")
 
 
+def _is_curve_part(name: str) -> bool:
+    """``curves``, ``half-batch``, ``double-batch`` or one of their seed chunks (``curves-2``)."""
+    kind, _, i = name.rpartition("-")
+    return name in CURVE_PARTS or (kind in CURVE_PARTS and i.isdigit())
+
+
+def merge_chunks(parts: list[dict]) -> dict:
+    """Runs of one label from several seed chunks joined in seed order (``acc``, ``wall_s`` and the
+    kept ``correct`` lists), with the ``seeds`` each label holds."""
+    runs: dict[str, dict] = {}
+    for part in sorted(parts, key=lambda q: q.get("seeds", [0])[0]):
+        for label, r in part["runs"].items():
+            same = {k: v for k, v in r.items() if k not in ("acc", "wall_s", "correct")}
+            m = runs.setdefault(label, {**same, "acc": [], "wall_s": [], "seeds": [],
+                                        "correct": {k: [] for k in r["correct"]}})
+            m["acc"] += r["acc"]
+            m["wall_s"] += r["wall_s"]
+            m["seeds"] += part.get("seeds", list(range(len(r["acc"]))))[:len(r["acc"])]
+            for k, v in r["correct"].items():
+                m["correct"][k] += v
+    return runs
+
+
 def summarize_curves(p, results: dict) -> dict | None:
     """The ``curves`` result from whichever curve parts ran: every run's mean curve and costs to the
     thresholds, and the comparisons each definition allows with the runs present (per-problem
     correctness stays in the part cache)."""
-    parts = [results[k] for k in CURVE_PARTS if results.get(k) is not None]
+    parts = [v for k, v in results.items() if _is_curve_part(k) and v is not None]
     if not parts:
         return None
     B, S = p.sft_batch, p.sft_steps
     steps = parts[0]["steps"]
-    runs = {label: r for part in parts for label, r in part["runs"].items()}
+    runs = merge_chunks(parts)
     for r in runs.values():
         r["to_threshold"] = run_costs(steps, r["acc"], r["batch"], r["copies"], B)
     comparisons = []
