@@ -71,6 +71,20 @@ def test_the_three_equal_compute_definitions_pair_the_right_runs():
 
     res = summarize_curves(p, {"curves": part(["standard@16", "MIRROR@16"]), "half-batch": part(["MIRROR@8"]),
                                "double-batch": part(["standard@32"])})
+    # the same runs cut into seed chunks (as separate parts, listed out of order) give the same result
+    chunked = {}
+    for kind, labels in (("curves", ["standard@16", "MIRROR@16"]), ("half-batch", ["MIRROR@8"]),
+                         ("double-batch", ["standard@32"])):
+        whole = part(labels)
+        for i, seeds in ((2, [2]), (1, [0, 1])):
+            chunk = {**whole, "seeds": seeds,
+                     "runs": {lab: {**r, "acc": [r["acc"][k] for k in seeds], "wall_s": [0.0] * len(seeds),
+                                    "correct": {st: [v[k] for k in seeds] for st, v in r["correct"].items()}}
+                              for lab, r in whole["runs"].items()}}
+            chunked[f"{kind}-{i}"] = chunk
+    again = summarize_curves(p, chunked)
+    assert again["comparisons"] == res["comparisons"]
+    assert again["runs"]["MIRROR@16"]["seeds"] == [0, 1, 2]
     by = {c["definition"]: c for c in res["comparisons"] if c["arm"] == "MIRROR"}
     ratio = {k: by[k]["thresholds"]["0.5"]["ratio"] for k in by}
     assert ratio["equal steps"] == pytest.approx(50 / 80)  # steps
