@@ -33,7 +33,7 @@ from mdm.provenance import write_json_atomic
 from mdm.sampling import TopK
 from mdm.variance import PPOTS, decompose, family_log, grid_kl
 
-__all__ = ["KINDS", "base_model", "curve_parts", "ppots_summary", "read_steps"]
+__all__ = ["KINDS", "base_model", "curve_parts", "ppots_summary", "read_steps", "run_steps"]
 
 _BY_NAME = {a.name: a for a in ARMS}
 
@@ -63,15 +63,23 @@ def ppots_summary(ppots: PPOTS) -> dict:
             "kl": grid_kl(target, fitted), "params": vars(ppots.params).copy()}
 
 
-def read_steps(p: Preset) -> tuple[int, ...]:
-    """The evaluation grid: 0 (the pretrained model) and every ``curve_every`` steps to ``curve_steps``."""
-    return (0, *range(p.curve_every, p.curve_steps + 1, p.curve_every))
+def read_steps(p: Preset, steps: int) -> tuple[int, ...]:
+    """The evaluation grid: 0 (the pretrained model) and every ``curve_every`` steps to ``steps``."""
+    return (0, *range(p.curve_every, steps + 1, p.curve_every))
 
 
-def _kept_steps(p: Preset) -> tuple[int, ...]:
+def run_steps(p: Preset, name: str, batch: int) -> int:
+    """Steps of a run: every run gets the same budget of forward passes, ``2 * curve_steps`` batches
+    of ``sft_batch`` rows (a MIRROR row is two passes), so each equal-compute comparison has its
+    full horizon; the MIRROR arms at ``sft_batch`` run ``curve_steps`` steps."""
+    passes_per_step = _BY_NAME[name].copies * batch / p.sft_batch
+    return int(round(2 * p.curve_steps / passes_per_step))
+
+
+def _kept_steps(p: Preset, grid) -> tuple[int, ...]:
     """Steps whose per-problem correctness is kept (paired accuracy at one step): the ``mdm`` part's
     half and last step."""
-    return tuple(s for s in (p.sft_steps // 2, p.sft_steps) if s in read_steps(p))
+    return tuple(s for s in (p.sft_steps // 2, p.sft_steps) if s in grid)
 
 
 def _runs(p: Preset, seed: int, specs: list[tuple[str, int]], seeds: range, progress=None) -> dict:
@@ -84,22 +92,24 @@ def _runs(p: Preset, seed: int, specs: list[tuple[str, int]], seeds: range, prog
         return decode_verified(m, test, TopK(1), stop=d.tok.eos_id, pad_id=d.tok.pad_id).correct.tolist()
 
     at0 = correct(base)
-    steps, kept = read_steps(p), _kept_steps(p)
+    grids = {(name, batch): read_steps(p, run_steps(p, name, batch)) for name, batch in specs}
     out = {f"{name}@{batch}": {"arm": name, "batch": batch, "copies": _BY_NAME[name].copies, "acc": [],
-                               "correct": {str(s): [] for s in kept}, "wall_s": []} for name, batch in specs}
-    result = {"steps": list(steps), "n_test": len(test), "runs": out, "abc": abc,
-              "ppots": ppots_summary(ppots), "seeds": list(seeds)}
+                               "steps": list(grids[name, batch]), "wall_s": [],
+                               "correct": {str(s): [] for s in _kept_steps(p, grids[name, batch])}}
+           for name, batch in specs}
+    result = {"n_test": len(test), "runs": out, "abc": abc, "ppots": ppots_summary(ppots),
+              "seeds": list(seeds)}
     for s in (SEED_STRIDE * seed + i for i in seeds):
         for name, batch in specs:
-            run = out[f"{name}@{batch}"]
+            run, steps = out[f"{name}@{batch}"], grids[name, batch]
             model, curve, t0 = copy.deepcopy(base), {0: at0}, time.perf_counter()
-            sft(model, d.x_train, d.el_train, _BY_NAME[name], ppots, seed=s, steps=p.curve_steps, batch=batch,
+            sft(model, d.x_train, d.el_train, _BY_NAME[name], ppots, seed=s, steps=steps[-1], batch=batch,
                 lr=p.sft_lr, checkpoints=steps[1:],
                 on_checkpoint=lambda i, m, curve=curve: curve.update({i: correct(m)}))
             run["wall_s"].append(time.perf_counter() - t0)
             run["acc"].append([statistics.fmean(curve[i]) for i in steps])
-            for i in kept:
-                run["correct"][str(i)].append(curve[i])
+            for i in run["correct"]:
+                run["correct"][i].append(curve[int(i)])
         if progress is not None:
             progress(result)
     return result
@@ -124,8 +134,8 @@ KINDS = {
 
 def _chunks(p: Preset, kind: str) -> list[range]:
     """The SFT seed indices ``0 .. curve_seeds - 1`` cut into ``curve_chunks`` parts for ``curves``
-    (half as many for the others), so that they can run as separate processes and be cached apart."""
-    n = p.curve_chunks if kind == "curves" else max(1, p.curve_chunks // 2)
+    (``extra_chunks`` for the others), so that they can run as separate processes and be cached apart."""
+    n = p.curve_chunks if kind == "curves" else p.extra_chunks
     edges = [round(i * p.curve_seeds / n) for i in range(n + 1)]
     return [range(edges[i], edges[i + 1]) for i in range(n) if edges[i + 1] > edges[i]]
 

@@ -44,6 +44,7 @@ class Preset:
     curve_steps: int = 1000
     curve_every: int = 50  # test accuracy every this many steps (the grid that locates the crossing)
     curve_chunks: int = 1  # the seeds cut into this many `curves` parts (separate processes, caches)
+    extra_chunks: int = 1  # ... and into this many `half-batch` and `double-batch` parts
     curve_arms: tuple[str, ...] = ("standard", "MIRROR", "MIRROR-indep", "P-POTS", "P-POTS+MIRROR")
     half_batch_arms: tuple[str, ...] = ("MIRROR", "P-POTS+MIRROR")
     # --- the long-answer task (part long): sorting `long_length` digits, A/B/C and P-POTS there
@@ -66,6 +67,6 @@ PRESETS = {
     "full": Preset(n_train=4000, n_valid=500, n_test=500, d_model=64, n_layers=2, n_heads=4,
                    pretrain_steps=600, pretrain_batch=64, pretrain_lr=3e-3, sft_steps=600, sft_batch=32,
                    sft_lr=2e-3, seeds=5, decomp_rows=48, decomp_n_t=8, decomp_masks=4, decomp_reps=4,
-                   est_draws=32, curve_steps=800, curve_chunks=5,
+                   est_draws=32, curve_steps=600, curve_chunks=10, extra_chunks=2,
                    curve_arms=("standard", "MIRROR", "MIRROR-indep", "P-POTS+MIRROR")),
 }

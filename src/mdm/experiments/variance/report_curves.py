@@ -32,7 +32,7 @@ def _threshold_rows(curves: dict) -> list[list]:
     rows = []
     for label, r in curves["runs"].items():
         t = r["to_threshold"]
-        rows.append([label, r["copies"], len(r["acc"]),
+        rows.append([label, r["copies"], len(r["acc"]), r["steps"][-1],
                      *(f"{_median(t[thr][unit])} ({t[thr]['n_censored']} cens.)"
                        for thr in ("0.5", "0.8") for unit in ("steps", "passes")),
                      f"{100 * r['acc_mean'][-1]:.1f}"])
@@ -48,28 +48,32 @@ def curves_sections(result: dict, cfg) -> list[str]:
     lines: list[str] = []
     curves, long = result.get("curves"), result.get("long")
     if curves is not None:
-        B, last = cfg.sft_batch, curves["steps"][-1]
+        B = cfg.sft_batch
         lines += ["## Steps and forward passes to a test accuracy", "",
-                  f"Test accuracy ({curves['n_test']} held-out problems) every {cfg.curve_every} steps to "
-                  f"{last}; one row per arm and batch (label arm@batch), {cfg.curve_seeds} seeds each.  Cost "
-                  f"to a threshold: median over seeds [95% bootstrap CI of the median]; censored runs (never "
-                  f"reached within {last} steps) count as beyond the budget (`inf`).  Forward passes in "
+                  f"Test accuracy ({curves['n_test']} held-out problems) every {cfg.curve_every} steps; one "
+                  "row per arm and batch (label arm@batch); every run has the same budget of forward "
+                  "passes.  "
+                  "Cost to a threshold: median over seeds [95% bootstrap CI of the median]; censored runs "
+                  "(never reached within the run) count as beyond the budget (`inf`).  Forward passes in "
                   f"{B}-row batches (a MIRROR step scores two masks per row).", ""]
-        head = ["run", "masks/row", "seeds", "steps to 50%", "passes to 50%", "steps to 80%", "passes to 80%",
-                f"acc % at {last} (mean)"]
+        head = ["run", "masks/row", "seeds", "steps run", "steps to 50%", "passes to 50%", "steps to 80%",
+                "passes to 80%", "acc % at the last step (mean)"]
         lines += [markdown_table(head, _threshold_rows(curves)), "",
                   "## Arm against standard, paired on seeds, per equal-compute definition", "",
                   "Ratio = median over seeds of cost(arm) / cost(other) [95% bootstrap CI], (seeds the arm "
-                  "was faster : seeds the other was faster, two-sided exact sign-flip p).  `at step`: "
+                  "was faster : seeds the other was faster, two-sided exact sign-flip p); costs beyond the "
+                  "shorter run's horizon (column) count as censored for both.  `at step`: "
                   "accuracy difference (points) at the mdm part's read-out step, two-stage paired "
                   "bootstrap over seeds and problems.", ""]
-        head = ["arm", "definition", "vs", "unit", "ratio to 50%", "ratio to 80%", "at step (points)"]
+        head = ["arm", "definition", "vs", "unit", "horizon", "ratio to 50%", "ratio to 80%",
+                "at step (points)"]
         rows = []
         for c in curves["comparisons"]:
             at = c.get("at_step")
             at_s = ("-" if at is None else f"{100 * at['diff']:+.1f} [{100 * at['ci'][0]:+.1f}, "
                     f"{100 * at['ci'][1]:+.1f}] (p {at['p']:.2g}; step {at['step_a']} vs {at['step_b']})")
-            rows.append([c["arm"], c["definition"], c["b"], c["unit"], _ratio(c["thresholds"]["0.5"]),
+            rows.append([c["arm"], c["definition"], c["b"], c["unit"], f"{c['horizon']:.0f}",
+                         _ratio(c["thresholds"]["0.5"]),
                          _ratio(c["thresholds"]["0.8"]), at_s])
         lines += [markdown_table(head, rows), "", "![learning curves](curves.png)", ""]
     if curves is not None or long is not None:
@@ -103,7 +107,7 @@ def curves_plots(result: dict, out: Path) -> list[str]:
             for i, (label, r) in enumerate(runs.items()):
                 per_pass = r["batch"] * r["copies"] / base
                 for ax, scale in zip(axes, (1.0, per_pass)):
-                    xs = [s * scale for s in curves["steps"]]
+                    xs = [s * scale for s in r["steps"]]
                     for acc in r["acc"]:
                         ax.plot(xs, [100 * a for a in acc], color=f"C{i}", alpha=0.15, lw=0.7)
                     ax.plot(xs, [100 * a for a in r["acc_mean"]], color=f"C{i}", lw=2, label=label)

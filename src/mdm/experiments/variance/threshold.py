@@ -110,9 +110,12 @@ def compare(runs: dict, a: str, b: str, unit: str, base_batch: int, step_a: int 
     difference over seeds and test problems (:func:`paired_difference_clustered`)."""
     ra, rb = runs[a], runs[b]
     pa, pb = (r["batch"] * r["copies"] / base_batch for r in (ra, rb))
-    out = {"a": a, "b": b, "unit": unit, "thresholds": {}}
+    # a common horizon: a cost beyond what the shorter run measured counts as censored for both
+    horizon = min(r["steps"][-1] * (pr if unit == "passes" else 1.0) for r, pr in ((ra, pa), (rb, pb)))
+    out = {"a": a, "b": b, "unit": unit, "horizon": horizon, "thresholds": {}}
     for thr in THRESHOLDS:
-        ca, cb = _costs(ra, thr, unit, pa), _costs(rb, thr, unit, pb)
+        ca, cb = ([c if c <= horizon else math.inf for c in _costs(r, thr, unit, pr)]
+                  for r, pr in ((ra, pa), (rb, pb)))
         out["thresholds"][str(thr)] = paired_cost_ratio(ca, cb) | {
             "a_median": ra["to_threshold"][str(thr)][unit]["median"],
             "b_median": rb["to_threshold"][str(thr)][unit]["median"]}
@@ -140,7 +143,8 @@ def merge_chunks(parts: list[dict]) -> dict:
     runs: dict[str, dict] = {}
     for part in sorted(parts, key=lambda q: q.get("seeds", [0])[0]):
         for label, r in part["runs"].items():
-            same = {k: v for k, v in r.items() if k not in ("acc", "wall_s", "correct")}
+            same = {"steps": part.get("steps")} | {k: v for k, v in r.items()
+                                                   if k not in ("acc", "wall_s", "correct")}
             m = runs.setdefault(label, {**same, "acc": [], "wall_s": [], "seeds": [],
                                         "correct": {k: [] for k in r["correct"]}})
             m["acc"] += r["acc"]
@@ -159,10 +163,9 @@ def summarize_curves(p, results: dict) -> dict | None:
     if not parts:
         return None
     B, S = p.sft_batch, p.sft_steps
-    steps = parts[0]["steps"]
     runs = merge_chunks(parts)
     for r in runs.values():
-        r["to_threshold"] = run_costs(steps, r["acc"], r["batch"], r["copies"], B)
+        r["to_threshold"] = run_costs(r["steps"], r["acc"], r["batch"], r["copies"], B)
     comparisons = []
     for arm in (a for a in p.curve_arms if a != "standard"):
         for name, spec in DEFINITIONS.items():
@@ -178,5 +181,5 @@ def summarize_curves(p, results: dict) -> dict | None:
     summary = {label: {k: v for k, v in r.items() if k not in ("correct", "acc")}
                | {"acc_mean": [float(x) for x in np.mean(r["acc"], axis=0)], "acc": r["acc"]}
                for label, r in runs.items()}
-    return {"steps": steps, "n_test": parts[0]["n_test"], "thresholds": list(THRESHOLDS), "runs": summary,
+    return {"n_test": parts[0]["n_test"], "thresholds": list(THRESHOLDS), "runs": summary,
             "comparisons": comparisons, "abc": parts[0]["abc"], "ppots": parts[0]["ppots"]}
