@@ -97,12 +97,14 @@ def test_quick_curves_repeat_the_mdm_part_and_report_every_definition(tmp_path):
     at the mdm part's last step their first seeds score what that part's runs scored, problem for problem."""
     result = experiments.run("variance", "quick", tmp_path, seed=0)
     p = experiments.get("variance").presets["quick"]
-    curves, steps = result["curves"], result["curves"]["steps"]
-    last = steps.index(p.sft_steps)
+    curves = result["curves"]
     for arm in p.curve_arms:
-        mdm_runs = result["arms"][arm]["runs"]
-        got = [acc[last] for acc in curves["runs"][f"{arm}@{p.sft_batch}"]["acc"][:len(mdm_runs)]]
+        mdm_runs, run = result["arms"][arm]["runs"], curves["runs"][f"{arm}@{p.sft_batch}"]
+        last = run["steps"].index(p.sft_steps)
+        got = [acc[last] for acc in run["acc"][:len(mdm_runs)]]
         assert got == [r["test_acc_full"] for r in mdm_runs]
+        # one budget of forward passes for every run: 2 * curve_steps batches of sft_batch rows
+        assert run["steps"][-1] * run["copies"] == 2 * p.curve_steps
     assert set(curves["runs"]) == {f"{a}@{p.sft_batch}" for a in p.curve_arms} | {
         f"{a}@{p.sft_batch // 2}" for a in p.half_batch_arms} | {f"standard@{2 * p.sft_batch}"}
     defs = {(c["arm"], c["definition"]) for c in curves["comparisons"]}

@@ -95,3 +95,22 @@ def test_the_three_equal_compute_definitions_pair_the_right_runs():
     assert at["step_a"] == 50 and at["step_b"] == 100
     assert by["half the steps"]["at_step"]["diff"] == pytest.approx(-0.5)
     assert res["runs"]["MIRROR@16"]["to_threshold"]["0.5"]["passes"]["median"] == pytest.approx(100)
+
+
+def test_a_comparison_censors_at_the_common_horizon():
+    # standard measured to 100 passes, MIRROR (two passes a step) to 400 passes: MIRROR's crossing at
+    # 150 passes lies beyond standard's horizon, where standard is unobserved -- censored for both
+    p = replace(PRESETS["quick"], sft_batch=16, sft_steps=40, curve_seeds=2,
+                curve_arms=("standard", "MIRROR"), half_batch_arms=())
+
+    def run(arm, copies, steps, cross):
+        return {"arm": arm, "batch": 16, "copies": copies, "steps": steps, "wall_s": [0.0] * 2,
+                "acc": [_curve(cross, steps)] * 2, "correct": {}}
+    res = summarize_curves(p, {"curves": {"n_test": 1, "abc": {}, "ppots": {}, "runs": {
+        "standard@16": run("standard", 1, list(range(0, 101, 10)), 500),
+        "MIRROR@16": run("MIRROR", 2, list(range(0, 201, 10)), 75)}}})
+    by = {c["definition"]: c for c in res["comparisons"]}
+    half = by["half the steps"]
+    assert half["horizon"] == 100 and half["thresholds"]["0.5"]["n_both_censored"] == 2
+    eq = by["equal steps"]  # in steps: MIRROR crosses at 75 <= 100, standard never: MIRROR faster
+    assert eq["horizon"] == 100 and eq["thresholds"]["0.5"]["a_faster"] == 2
