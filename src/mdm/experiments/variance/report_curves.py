@@ -23,9 +23,16 @@ def _median(est: dict) -> str:
 def _ratio(c: dict) -> str:
     if c["ratio"] is None:
         return f"- (all {c['n_both_censored']} censored)"
-    lo, hi = (x if isinstance(x, str) else f"{2 ** x:.2f}" for x in c["ci"])
-    return (f"{_num(c['ratio'], 2)} [{lo}, {hi}] ({c['a_faster']}:{c['b_faster']}, p {c['p']:.2g}"
+    lo, hi, med = (_factor(x) for x in (*c["ci"], c["median_log2_ratio"]))
+    return (f"{med} [{lo}, {hi}] ({c['a_faster']}:{c['b_faster']}, p {c['p']:.2g}"
             f"{', ' + str(c['n_both_censored']) + ' both censored' if c['n_both_censored'] else ''})")
+
+
+def _factor(log2_ratio) -> str:
+    """A cost ratio from its log2: ``0`` (only the other run was censored), ``inf`` (only this one)."""
+    if isinstance(log2_ratio, str):
+        return "0" if log2_ratio.startswith("-") else "inf"
+    return f"{2 ** log2_ratio:.2f}"
 
 
 def _threshold_rows(curves: dict) -> list[list]:
@@ -63,15 +70,16 @@ def curves_sections(result: dict, cfg) -> list[str]:
                   "Ratio = median over seeds of cost(arm) / cost(other) [95% bootstrap CI], (seeds the arm "
                   "was faster : seeds the other was faster, two-sided exact sign-flip p); costs beyond the "
                   "shorter run's horizon (column) count as censored for both.  `at step`: "
-                  "accuracy difference (points) at the mdm part's read-out step, two-stage paired "
-                  "bootstrap over seeds and problems.", ""]
+                  "accuracy difference (points) at the mdm part's read-out step [95% two-stage paired "
+                  "bootstrap CI over seeds, then problems].  A ratio 0 or inf: the median seed reached "
+                  "the threshold in one arm only, within the horizon.", ""]
         head = ["arm", "definition", "vs", "unit", "horizon", "ratio to 50%", "ratio to 80%",
                 "at step (points)"]
         rows = []
         for c in curves["comparisons"]:
             at = c.get("at_step")
             at_s = ("-" if at is None else f"{100 * at['diff']:+.1f} [{100 * at['ci'][0]:+.1f}, "
-                    f"{100 * at['ci'][1]:+.1f}] (p {at['p']:.2g}; step {at['step_a']} vs {at['step_b']})")
+                    f"{100 * at['ci'][1]:+.1f}] (step {at['step_a']} vs {at['step_b']})")
             rows.append([c["arm"], c["definition"], c["b"], c["unit"], f"{c['horizon']:.0f}",
                          _ratio(c["thresholds"]["0.5"]),
                          _ratio(c["thresholds"]["0.8"]), at_s])

@@ -103,12 +103,30 @@ DEFINITIONS = {
 }
 
 
+def _on_common_seeds(ra: dict, rb: dict) -> tuple[dict, dict]:
+    """The two runs restricted to the seeds both hold, in the order of ``ra`` (a run cut short has
+    fewer seeds than the one it is paired with)."""
+    sa, sb = ra.get("seeds"), rb.get("seeds")
+    if sa is None or sb is None or sa == sb:
+        return ra, rb
+    common = [s for s in sa if s in sb]
+
+    def pick(r, seeds):
+        at = [seeds.index(s) for s in common]
+        t = {thr: {**v, "per_seed_steps": [v["per_seed_steps"][i] for i in at]}
+             for thr, v in r["to_threshold"].items()}
+        return {**r, "seeds": common, "to_threshold": t,
+                "correct": {k: [v[i] for i in at] for k, v in r["correct"].items()}}
+
+    return pick(ra, sa), pick(rb, sb)
+
+
 def compare(runs: dict, a: str, b: str, unit: str, base_batch: int, step_a: int | None, step_b: int | None
             ) -> dict:
     """``runs[a]`` against ``runs[b]`` (same seeds): per threshold the paired cost ratio in ``unit``
     and each side's censored median; at ``step_a`` vs ``step_b`` (when both kept) the paired accuracy
     difference over seeds and test problems (:func:`paired_difference_clustered`)."""
-    ra, rb = runs[a], runs[b]
+    ra, rb = _on_common_seeds(runs[a], runs[b])
     pa, pb = (r["batch"] * r["copies"] / base_batch for r in (ra, rb))
     # a common horizon: a cost beyond what the shorter run measured counts as censored for both
     horizon = min(r["steps"][-1] * (pr if unit == "passes" else 1.0) for r, pr in ((ra, pa), (rb, pb)))
@@ -119,6 +137,7 @@ def compare(runs: dict, a: str, b: str, unit: str, base_batch: int, step_a: int 
         out["thresholds"][str(thr)] = paired_cost_ratio(ca, cb) | {
             "a_median": ra["to_threshold"][str(thr)][unit]["median"],
             "b_median": rb["to_threshold"][str(thr)][unit]["median"]}
+        out["n_seeds"] = len(ca)
     if step_a is not None and str(step_a) in ra["correct"] and str(step_b) in rb["correct"]:
         est = paired_difference_clustered(np.asarray(ra["correct"][str(step_a)], dtype=np.float64),
                                           np.asarray(rb["correct"][str(step_b)], dtype=np.float64))
