@@ -8,6 +8,11 @@ steps with several seeds; an AR transformer of the same size, trained the same w
 only).  Each arm is compared with the standard one paired on seeds and test problems, at equal
 steps and at equal compute (a MIRROR step costs ~2 forward passes).  Nothing is tuned per arm; the
 shared settings were fixed on the validation split, and accuracy is reported on a held-out test split.
+
+Learning-curve parts (:mod:`~mdm.experiments.variance.curves`): test accuracy every ``curve_every``
+steps for ``curve_seeds`` seeds per arm, read as steps and forward passes to 50 % / 80 % with
+censoring under three definitions of equal compute (:mod:`~mdm.experiments.variance.threshold`);
+the ``long`` part measures A/B/C and the P-POTS fit on a task with 32-token answers (sorting).
 """
 
 from __future__ import annotations
