@@ -89,3 +89,36 @@ def test_runner_seeds_never_share_an_sft_seed():
     assert list(_sft_seeds(p, 0)) == list(range(p.seeds))
     used = [s for seed in range(10) for s in _sft_seeds(p, seed)]
     assert len(used) == len(set(used)) == 10 * p.seeds
+
+
+@pytest.mark.slow
+def test_quick_curves_repeat_the_mdm_part_and_report_every_definition(tmp_path):
+    """The learning-curve parts reuse the mdm part's pretrained model, P-POTS fit, data order and noise:
+    at the mdm part's last step their first seeds score what that part's runs scored, problem for problem."""
+    result = experiments.run("variance", "quick", tmp_path, seed=0)
+    p = experiments.get("variance").presets["quick"]
+    curves = result["curves"]
+    for arm in p.curve_arms:
+        mdm_runs, run = result["arms"][arm]["runs"], curves["runs"][f"{arm}@{p.sft_batch}"]
+        last = run["steps"].index(p.sft_steps)
+        got = [acc[last] for acc in run["acc"][:len(mdm_runs)]]
+        assert got == [r["test_acc_full"] for r in mdm_runs]
+        # one budget of forward passes for every run: 2 * curve_steps batches of sft_batch rows
+        assert run["steps"][-1] * run["copies"] == 2 * p.curve_steps
+    assert set(curves["runs"]) == {f"{a}@{p.sft_batch}" for a in p.curve_arms} | {
+        f"{a}@{p.sft_batch // 2}" for a in p.half_batch_arms} | {f"standard@{2 * p.sft_batch}"}
+    defs = {(c["arm"], c["definition"]) for c in curves["comparisons"]}
+    for arm in p.half_batch_arms:
+        assert {(arm, d) for d in ("equal steps", "half the steps", "half the batch",
+                                   "double batch for standard")} <= defs
+    assert ("P-POTS", "half the batch") not in defs  # one mask per row: equal steps already is equal compute
+    long = result["long"]
+    assert long["task"]["answer_tokens"] >= 32
+    for key in ("pretrained", "after_sft"):
+        f = long[key]["ppots"]
+        assert f["kl"] >= 0 and len(f["target_density"]) == len(f["fitted_density"]) == p.ppots_grid
+        assert sum(f["target_density"]) / p.ppots_grid == pytest.approx(1.0)
+    for name in ("curves.png", "ppots_fit.png"):
+        assert (tmp_path / name).stat().st_size > 0
+    report = (tmp_path / "report.md").read_text()
+    assert "double batch for standard" in report and "sorting 32 digits" in report

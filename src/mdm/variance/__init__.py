@@ -21,11 +21,11 @@ from mdm.masking import (
 from mdm.variance.control import EMAControlVariate, clip_per_sample
 from mdm.variance.decompose import VarianceDecomposition, decompose, estimator_variance
 from mdm.variance.isad import ISAD
-from mdm.variance.ppots import PPOTS, GridEstimate, PPOTSParams, family_log
+from mdm.variance.ppots import PPOTS, GridEstimate, PPOTSParams, family_log, grid_kl
 
 __all__ = [
     "TimeSampler", "MaskSampler", "UniformTime", "AntitheticTime", "StratifiedTime", "ClampedWeights",
     "BernoulliMask", "MirrorMask", "MirrorIndependentMask", "PPOTS", "PPOTSParams", "GridEstimate",
-    "family_log", "ISAD", "EMAControlVariate", "clip_per_sample", "VarianceDecomposition", "decompose",
-    "estimator_variance",
+    "family_log", "grid_kl", "ISAD", "EMAControlVariate", "clip_per_sample", "VarianceDecomposition",
+    "decompose", "estimator_variance",
 ]

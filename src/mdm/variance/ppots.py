@@ -31,7 +31,7 @@ import torch
 from mdm.errors import ConfigError
 from mdm.variance._score import check_data, per_sample_losses, positive_int
 
-__all__ = ["PPOTSParams", "GridEstimate", "PPOTS", "family_log"]
+__all__ = ["PPOTSParams", "GridEstimate", "PPOTS", "family_log", "grid_kl"]
 
 # Bounds of the fit: the paper's constraints, with finite upper ends of ours (L-BFGS-B needs a box).
 _LOG_SCALE = (-12.0, 12.0)  # log a, log b, log A
@@ -81,6 +81,26 @@ def family_log(t, p):
                          2 * v[2] + 2 * v[5] * t ** v[6]])      # log(A^2 exp(2 kappa t^m))
     out = 0.5 * torch.logsumexp(terms, 0)
     return out.detach().numpy() if as_numpy else out
+
+
+def grid_kl(target, density) -> float:
+    """``KL(target || density)`` of the two normalised over the same grid points:
+    ``sum_i p_i log(p_i / q_i)`` with ``p = target / sum(target)``, ``q = density / sum(density)``.
+
+    This is the quantity :meth:`PPOTS.fit` minimises (with ``target = sqrt(g^2 + v)`` and ``density``
+    the family at the grid times): 0 iff the fitted family is the grid target up to a constant.
+    ``0 log 0 = 0``; a point where the target has mass and the density has none gives ``inf``.
+    """
+    p, q = (np.asarray(x, dtype=np.float64).ravel() for x in (target, density))
+    if p.size == 0 or p.shape != q.shape or not (np.isfinite(p).all() and np.isfinite(q).all()):
+        raise ConfigError(f"grid_kl needs two finite arrays of one size, got sizes {p.size} and {q.size}")
+    if (p < 0).any() or (q < 0).any() or p.sum() <= 0 or q.sum() <= 0:
+        raise ConfigError("grid_kl needs non-negative target and density, each with positive mass")
+    p, q = p / p.sum(), q / q.sum()
+    on = p > 0
+    if (q[on] == 0).any():
+        return float("inf")
+    return float(np.sum(p[on] * (np.log(p[on]) - np.log(q[on]))))
 
 
 @dataclass(frozen=True)

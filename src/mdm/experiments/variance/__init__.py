@@ -8,11 +8,18 @@ steps with several seeds; an AR transformer of the same size, trained the same w
 only).  Each arm is compared with the standard one paired on seeds and test problems, at equal
 steps and at equal compute (a MIRROR step costs ~2 forward passes).  Nothing is tuned per arm; the
 shared settings were fixed on the validation split, and accuracy is reported on a held-out test split.
+
+Learning-curve parts (:mod:`~mdm.experiments.variance.curves`): test accuracy every ``curve_every``
+steps for ``curve_seeds`` seeds per arm, read as steps and forward passes to 50 % / 80 % with
+censoring under three definitions of equal compute (:mod:`~mdm.experiments.variance.threshold`);
+the ``long`` part measures A/B/C and the P-POTS fit on a task with 32-token answers (sorting).
 """
 
 from __future__ import annotations
 
 from mdm.experiments.runner import Experiment, Part
+from mdm.experiments.variance.curves import curve_parts
+from mdm.experiments.variance.long import long_part
 from mdm.experiments.variance.parts import ar_part, assemble, mdm_part
 from mdm.experiments.variance.presets import (  # noqa: F401 (re-exported)
     DECOMP_EPS,
@@ -39,5 +46,8 @@ def _headline(result: dict) -> dict:
 
 
 EXPERIMENT = Experiment(name="variance", presets=PRESETS,
-                        parts=lambda p: [Part("mdm", mdm_part), Part("ar", ar_part)], assemble=assemble,
+                        parts=lambda p: [Part("mdm", mdm_part), Part("ar", ar_part),
+                                         *(Part(name, run) for name, run in curve_parts(p)),
+                                         Part("long", long_part)],
+                        assemble=assemble,
                         report=report, plots=plots, evidence=_evidence, headline=_headline)

@@ -31,6 +31,7 @@ from mdm.experiments.variance.arms import (
     sft_ar,
 )
 from mdm.experiments.variance.presets import DECOMP_EPS, Preset
+from mdm.experiments.variance.threshold import summarize_curves
 from mdm.sampling import TopK
 from mdm.tasks.arithmetic import ArithmeticConfig, ArithmeticDataset, make_valid
 from mdm.variance import PPOTS, decompose, estimator_variance
@@ -161,6 +162,11 @@ def assemble(p: Preset, results: dict, seed: int) -> dict:
                                        for split in SPLITS}
     if ar is not None:
         out["ar"] = ar["ar"]
+    curves = summarize_curves(p, results)
+    if curves is not None:
+        out["curves"] = curves
+    if results.get("long") is not None:
+        out["long"] = results["long"]
     return out
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from mdm.experiments.common import markdown_table, with_ci, with_p
 from mdm.experiments.plotting import figure
+from mdm.experiments.variance.report_curves import curves_plots, curves_sections
 
 __all__ = ["plots", "report"]
 
@@ -24,8 +25,9 @@ def _digits(result: dict, split: str) -> str:
 
 def report(result: dict, cfg) -> str:
     if "arms" not in result or "ar" not in result:
-        return ("# variance: A/B/C decomposition and variance-reduced SFT\n\n"
-                "Run both parts (mdm, ar) for a report.\n")
+        extra = curves_sections(result, cfg)
+        return "\n".join(["# variance: A/B/C decomposition and variance-reduced SFT", "",
+                          *(extra or ["Run both parts (mdm, ar) for a report."]), ""])
     arms, ar, init = result["arms"], result["ar"], result["init_abc"]
     eps = result["config"]["decompose_eps"]
     lines = ["# variance: A/B/C decomposition and variance-reduced SFT", "",
@@ -70,13 +72,14 @@ def report(result: dict, cfg) -> str:
     rows = [[n, *(f"{100 * a[split]['equal_steps_by_digits'][k]:.1f}" for split, k in cols)]
             for n, a in groups]
     lines += [markdown_table(head, rows), "", "![A, B, C](abc.png)", "",
-              "![accuracy per seed](accuracy.png)", ""]
+              "![accuracy per seed](accuracy.png)", "", *curves_sections(result, cfg)]
     return "\n".join(lines)
 
 
 def plots(result: dict, out: Path) -> list[str]:
+    extra = curves_plots(result, out)
     if "arms" not in result or "ar" not in result:
-        return []
+        return extra
     arms, ar, init = result["arms"], result["ar"], result["init_abc"]
     names = ["init"] + list(arms) + ["AR"]
     abc = [init] + [a["end_abc"] for a in arms.values()] + [{"A": 0.0, "B": 0.0, "C": ar["end_C_mean"]}]
@@ -109,4 +112,4 @@ def plots(result: dict, out: Path) -> list[str]:
             ax.set_title(title, fontsize=9)
         axes[0].set_ylabel("exact match (%)")
         axes[0].legend(fontsize=8)
-    return ["abc.png", "accuracy.png"]
+    return ["abc.png", "accuracy.png", *extra]
