@@ -33,7 +33,15 @@ def _parts(p: Preset) -> list[Part]:
     from mdm.experiments.any_process import parts
 
     return [Part("parity", parts.parity_part), Part("rewrite", parts.rewrite_part),
-            Part("sudoku", parts.sudoku_part)]
+            Part("sudoku", parts.sudoku_part)] + _small_sudoku_parts(p)
+
+
+def _small_sudoku_parts(p: Preset) -> list[Part]:
+    """The sudoku-4x4 / sudoku-6x6 parts (issue 27 item 3b), when the preset has their setup."""
+    from mdm.experiments.any_process.sudoku_small import shape_part
+
+    shapes = () if p.sudoku_small is None else p.sudoku_small.shapes
+    return [Part(f"sudoku-{n}", shape_part(n)) for n in shapes]
 
 
 def _assemble(p: Preset, results: dict, seed: int) -> dict:

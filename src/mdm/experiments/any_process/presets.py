@@ -70,6 +70,7 @@ class Preset:
     parity: tuple[ParitySetup, ...]
     rewrite: RewriteSetup = field(default_factory=RewriteSetup)
     sudoku: SudokuSetup = field(default_factory=SudokuSetup)
+    sudoku_small: object = None  # a SmallSudokuSetup (sudoku_small_presets): adds the sudoku-NxN parts
 
 
 _LENGTHS_1_5 = ("data.options.lengths=[1, 2, 3, 4, 5]", "data.seq_len=7")
@@ -90,3 +91,12 @@ PRESETS: dict[str, Preset] = {
         sudoku=SudokuSetup(train=("max_steps=300",)),
     ),
 }
+
+
+# --- small Sudoku, 4x4 / 6x6 (issue 27 item 3b): the sudoku-NxN parts' setups --------------------------
+from dataclasses import replace as _replace  # noqa: E402
+
+from mdm.experiments.any_process import sudoku_small_presets as _small  # noqa: E402
+
+PRESETS["quick"] = _replace(PRESETS["quick"], sudoku_small=_small.QUICK)
+PRESETS["full"] = _replace(PRESETS["full"], sudoku_small=_small.FULL)
