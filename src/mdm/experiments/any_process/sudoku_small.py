@@ -37,7 +37,8 @@ def _one_model(setup, shape, split, n_train: int, seed: int) -> dict:
     from mdm.sampling import Threshold, TopK
 
     size = {"d_model": setup.d_model, "n_layers": setup.n_layers, "n_heads": setup.n_heads}
-    train = dict(size=size, steps=dict(setup.steps)[shape.name], batch_size=setup.batch_size, lr=setup.lr, seed=seed)
+    train = dict(size=size, steps=dict(setup.steps)[shape.name], batch_size=setup.batch_size, lr=setup.lr,
+                 seed=seed)
     tp, ts = split["train"][0][:n_train], split["train"][1][:n_train]
     vp, (test_p, test_s) = split["valid"][0], split["test"]
     out = {}

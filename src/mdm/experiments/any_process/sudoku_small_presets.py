@@ -12,9 +12,9 @@ __all__ = ["SmallSudokuSetup", "QUICK", "FULL"]
 class SmallSudokuSetup:
     """Per grid shape: ``n_train`` training-set sizes (nested: the first k of one train split),
     ``n_test`` test and ``n_valid`` validation puzzles, ``seeds`` training seeds (offset by the run's
-    seed); model ``size`` and training (shared by the three arms; ``steps`` per shape); AP-MDM generation at most
-    ``ap_steps`` transitions, temperature chosen on validation among ``temperatures``; the MDM decoded
-    top-1 and with a confidence threshold ``threshold``."""
+    seed); model size and training (shared by the three arms; ``steps`` per shape); AP-MDM
+    generation at most ``ap_steps`` transitions, temperature chosen on validation among
+    ``temperatures``; the MDM decoded top-1 and with a confidence threshold ``threshold``."""
 
     shapes: tuple[str, ...] = ("4x4", "6x6")
     n_train: tuple[int, ...] = (100, 1000)
@@ -36,7 +36,7 @@ class SmallSudokuSetup:
 
 # seconds: two tiny models' worth of data, 2 seeds, for the tests
 QUICK = SmallSudokuSetup(shapes=("4x4",), n_train=(20,), n_test=16, n_valid=8, seeds=(0, 1), d_model=16,
-                         n_layers=1, n_heads=2, steps=(("4x4", 20),), batch_size=16, traces_per_puzzle=1, ap_steps=12,
-                         temperatures=(0.0,))
+                         n_layers=1, n_heads=2, steps=(("4x4", 20),), batch_size=16, traces_per_puzzle=1,
+                         ap_steps=12, temperatures=(0.0,))
 # ~40 min of one loaded core: 2 shapes x 2 training-set sizes x 3 seeds x 3 arms
 FULL = SmallSudokuSetup()
