@@ -14,8 +14,8 @@ class _Ctx:
 
 
 def test_the_quick_part_trains_three_arms_and_reports():
-    r = shape_part("4x4")(PRESETS["quick"], 0, _Ctx())
-    assert r["seeds"] == [0, 1] and set(r["runs"]) == {"20"}
+    r = shape_part("4x4", 20)(PRESETS["quick"], 0, _Ctx())
+    assert r["seeds"] == [0, 1] and set(r["runs"]) == {"20"} and r["n_train"] == 20
     one = r["runs"]["20"]["0"]
     assert set(one) == {"ap", "mdm", "mdm_threshold", "ar"}
     for arm in one.values():
@@ -23,7 +23,7 @@ def test_the_quick_part_trains_three_arms_and_reports():
     sizes = {a: one[a]["train"]["parameters"] for a in ("ap", "mdm", "ar")}
     assert sizes["mdm"] == sizes["ar"] and abs(sizes["ap"] - sizes["mdm"]) < 0.1 * sizes["mdm"]
     assert one["ar"]["nfe"] == [16] * 16 and one["ap"]["train"]["transitions"] > 20
-    text = "\n".join(report_lines({"sudoku-4x4": r}))
+    text = "\n".join(report_lines({"sudoku-4x4-20": r}))
     assert "Small Sudoku 4x4" in text and "AP-MDM (traces, remask) - MDM, top-1 confidence" in text
 
 

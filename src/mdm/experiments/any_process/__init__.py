@@ -37,11 +37,11 @@ def _parts(p: Preset) -> list[Part]:
 
 
 def _small_sudoku_parts(p: Preset) -> list[Part]:
-    """The sudoku-4x4 / sudoku-6x6 parts (issue 27 item 3b), when the preset has their setup."""
-    from mdm.experiments.any_process.sudoku_small import shape_part
+    """The sudoku-SHAPE-N parts (issue 27 item 3b; N training puzzles), when the preset has their setup."""
+    from mdm.experiments.any_process.sudoku_small import part_names, shape_part
 
-    shapes = () if p.sudoku_small is None else p.sudoku_small.shapes
-    return [Part(f"sudoku-{n}", shape_part(n)) for n in shapes]
+    names = [] if p.sudoku_small is None else part_names(p.sudoku_small)
+    return [Part(part, shape_part(shape, n)) for part, shape, n in names]
 
 
 def _assemble(p: Preset, results: dict, seed: int) -> dict:

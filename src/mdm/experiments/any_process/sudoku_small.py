@@ -24,7 +24,7 @@ from mdm.experiments.any_process import sudoku_small_arms as arms
 from mdm.experiments.any_process.sudoku_small_presets import SmallSudokuSetup
 from mdm.tasks.minisudoku import SHAPES, generate_splits
 
-__all__ = ["shape_part", "summarise", "report_lines"]
+__all__ = ["part_names", "shape_part", "summarise", "report_lines"]
 
 
 def _puzzles(setup: SmallSudokuSetup, name: str) -> dict:
@@ -57,24 +57,27 @@ def _one_model(setup, shape, split, n_train: int, seed: int) -> dict:
     return out
 
 
-def shape_part(name: str):
-    """The part for one grid shape: every training-set size x seed x arm, then the summary."""
+def shape_part(name: str, n_train: int):
+    """The part for one grid shape and training-set size: every seed x arm, then the summary."""
 
     def run(p, seed: int, ctx) -> dict:
         setup: SmallSudokuSetup = p.sudoku_small
         shape, t0 = SHAPES[name], time.perf_counter()
         split = _puzzles(setup, name)
-        runs = {}
-        for n_train in setup.n_train:
-            runs[str(n_train)] = {str(s): _one_model(setup, shape, split, n_train, seed + s)
-                                  for s in setup.seeds}
-            ctx.log(f"sudoku-{name}: {n_train} training puzzles done ({time.perf_counter() - t0:.0f} s)")
+        runs = {str(n_train): {str(s): _one_model(setup, shape, split, n_train, seed + s)
+                               for s in setup.seeds}}
         test_clues = [sum(1 for v in q if v) for q in split["test"][0]]
-        return {"shape": name, "n_test": setup.n_test, "seeds": [seed + s for s in setup.seeds],
+        return {"shape": name, "n_train": n_train, "n_test": setup.n_test,
+                "seeds": [seed + s for s in setup.seeds],
                 "test_clues": [min(test_clues), float(np.mean(test_clues)), max(test_clues)],
                 "runs": runs, "summary": summarise(runs), "wall_s": time.perf_counter() - t0}
 
     return run
+
+
+def part_names(setup: SmallSudokuSetup) -> list[tuple[str, str, int]]:
+    """``(part name, shape, training-set size)`` of every small-Sudoku part of ``setup``."""
+    return [(f"sudoku-{name}-{n}", name, n) for name in setup.shapes for n in setup.n_train]
 
 
 ARM_NAMES = {"ap": "AP-MDM (traces, remask)", "mdm": "MDM, top-1 confidence",
@@ -105,14 +108,14 @@ def summarise(runs: dict) -> dict:
 
 
 def report_lines(result: dict) -> list[str]:
-    """The markdown section of every ``sudoku-NxN`` part in ``result``."""
+    """The markdown section of every ``sudoku-SHAPE-N`` part in ``result``."""
     from mdm.experiments.common import markdown_table, with_ci
 
     lines = []
     for key in sorted(k for k in result if k.startswith("sudoku-") and isinstance(result[k], dict)
                       and "summary" in result[k]):
         r = result[key]
-        lines += [f"## Small Sudoku {r['shape']}: AP-MDM vs MDM vs AR", "",
+        lines += [f"## Small Sudoku {r['shape']}, {r['n_train']} training puzzles: AP-MDM vs MDM vs AR", "",
                   f"{r['n_test']} test puzzles ({r['test_clues'][0]}-{r['test_clues'][2]} clues, minimal, "
                   f"unique); seeds {r['seeds']}; accuracy = fully correct grids, 95% two-stage bootstrap CI "
                   "(seeds, then puzzles).", ""]

@@ -22,10 +22,10 @@ class SmallSudokuSetup:
     n_valid: int = 50
     data_seed: int = 0
     seeds: tuple[int, ...] = (0, 1, 2)
-    d_model: int = 64
+    d_model: int = 32
     n_heads: int = 4
     n_layers: int = 2
-    steps: tuple[tuple[str, int], ...] = (("4x4", 800), ("6x6", 600))
+    steps: tuple[tuple[str, int], ...] = (("4x4", 400), ("6x6", 300))
     batch_size: int = 64
     lr: float = 3e-3
     traces_per_puzzle: int = 2
@@ -38,5 +38,6 @@ class SmallSudokuSetup:
 QUICK = SmallSudokuSetup(shapes=("4x4",), n_train=(20,), n_test=16, n_valid=8, seeds=(0, 1), d_model=16,
                          n_layers=1, n_heads=2, steps=(("4x4", 20),), batch_size=16, traces_per_puzzle=1,
                          ap_steps=12, temperatures=(0.0,))
-# ~40 min of one loaded core: 2 shapes x 2 training-set sizes x 3 seeds x 3 arms
+# ~8 min of one core (what a machine loaded ~12x could give it before the deadline):
+# 2 shapes x 2 training-set sizes x 3 seeds x 3 arms, d 32, 2 layers
 FULL = SmallSudokuSetup()
