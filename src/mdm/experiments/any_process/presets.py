@@ -98,5 +98,5 @@ from dataclasses import replace as _replace  # noqa: E402
 
 from mdm.experiments.any_process import sudoku_small_presets as _small  # noqa: E402
 
-PRESETS["quick"] = _replace(PRESETS["quick"], sudoku_small=_small.QUICK)
+# only on the full preset: the quick preset's result stays the baseline's (its tests use _small.QUICK)
 PRESETS["full"] = _replace(PRESETS["full"], sudoku_small=_small.FULL)
