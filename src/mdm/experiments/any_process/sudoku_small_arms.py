@@ -55,7 +55,9 @@ def ap_dataset(shape: Shape, puzzles, *, traces_per_puzzle: int, seed: int) -> t
     items, kinds = [], dict.fromkeys(traces.KINDS, 0)
     for i, p in enumerate(puzzles):
         for r in range(traces_per_puzzle):
-            t, k = traces.trajectory(shape, p, seed=seed * 1_000_003 + i * 97 + r, tok=tok)
+            # max_steps: a randomised restart search can fail many guesses in a row (a rare 6x6 trace
+            # took over 200 steps); the same seeds give the same traces at any cap they finish under
+            t, k = traces.trajectory(shape, p, seed=seed * 1_000_003 + i * 97 + r, max_steps=5000, tok=tok)
             items += t
             for x in k:
                 kinds[x] += 1
