@@ -28,7 +28,8 @@ if sys.argv[1] == "run":
     out.write_text(json.dumps({"n_train": n_train, "seed": seed, "wall_s": time.perf_counter() - t0, "arms": row}))
 else:
     out = Path(sys.argv[2])
-    result = {"setup": dataclasses.asdict(SETUP), "provenance": provenance()}
+    cmd = "python run_long.py run N SEED OUT (N in 100, 1000; SEED in 0, 1, 2), then assemble"
+    result = {"setup": dataclasses.asdict(SETUP), "provenance": provenance(cmd, 0, dataclasses.asdict(SETUP))}
     for n in SETUP.n_train:
         files = sorted(out.glob(f"n{n}-seed*.json"))
         rows = [json.loads(f.read_text()) for f in files]
