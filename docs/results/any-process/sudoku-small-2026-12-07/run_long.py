@@ -37,7 +37,7 @@ else:
         split = _puzzles(SETUP, "4x4")
         clues = [sum(1 for v in q if v) for q in split["test"][0]]
         result[f"sudoku-4x4-{n}"] = {"shape": "4x4", "n_train": n, "n_test": SETUP.n_test,
-                                     "seeds": [r["seed"] for r in rows], "test_clues": [min(clues), 0, max(clues)],
+                                     "seeds": [r["seed"] for r in rows], "test_clues": [min(clues), sum(clues) / len(clues), max(clues)],
                                      "runs": runs, "summary": summarise(runs),
                                      "wall_s": [r["wall_s"] for r in rows]}
     (out / "result.json").write_text(json.dumps(result, indent=1))
