@@ -39,7 +39,16 @@ def _parts(p: Preset) -> list[Part]:
     return [Part("parity", parts.parity_part), Part("rewrite", parts.rewrite_part),
             Part("sudoku", parts.sudoku_part), Part("parity-paper", ablation.parity_paper_part),
             Part("parity-paper-1-5", lambda p, seed, ctx: ablation.parity_paper_part(p, seed, ctx, data=1)),
-            Part("brackets", ablation.brackets_part), Part("brackets-mdm", ablation.brackets_mdm_part)]
+            Part("brackets", ablation.brackets_part), Part("brackets-mdm", ablation.brackets_mdm_part),
+            ] + _small_sudoku_parts(p)
+
+
+def _small_sudoku_parts(p: Preset) -> list[Part]:
+    """The sudoku-SHAPE-N parts (issue 27 item 3b; N training puzzles), when the preset has their setup."""
+    from mdm.experiments.any_process.sudoku_small import part_names, shape_part
+
+    names = [] if p.sudoku_small is None else part_names(p.sudoku_small)
+    return [Part(part, shape_part(shape, n)) for part, shape, n in names]
 
 
 def _assemble(p: Preset, results: dict, seed: int) -> dict:

@@ -116,6 +116,9 @@ def report(result: dict, setup=None) -> str:
     if "parity" in result and "rewrite" in result:
         lines += ["## Length generalisation", "", "![accuracy vs length](accuracy_vs_length.png)", "",
                   "![steps vs length](steps_vs_length.png)", ""]
+    from mdm.experiments.any_process.sudoku_small import report_lines  # small Sudoku (issue 27 item 3b)
+
+    lines += report_lines(result)
     return "\n".join(lines)
 
 
