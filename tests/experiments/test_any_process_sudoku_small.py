@@ -33,8 +33,8 @@ def test_the_quick_part_trains_three_arms_and_reports():
 def test_the_parts_are_in_the_full_preset_only():
     from mdm import experiments
 
-    assert experiments.parts("any-process", "quick") == ("parity", "rewrite", "sudoku")
-    assert experiments.parts("any-process", "full")[3:] == (
+    assert not [p for p in experiments.parts("any-process", "quick") if p.startswith("sudoku-")]
+    assert experiments.parts("any-process", "full")[-4:] == (
         "sudoku-4x4-100", "sudoku-4x4-1000", "sudoku-6x6-100", "sudoku-6x6-1000")
 
 

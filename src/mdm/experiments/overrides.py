@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from mdm.errors import ConfigError
-from mdm.train.config import coerce_value, parse_value
 
 __all__ = ["apply_overrides"]
 
@@ -28,7 +27,7 @@ def apply_overrides(setup: Any, assignments: Sequence[str]) -> Any:
         key = key.strip()
         if not sep or not key:
             raise ConfigError(f"--set {text!r} must look like KEY=VALUE, e.g. --set samples=64")
-        setup = _replace(setup, key.split("."), parse_value(raw, f"--set {key}"), key)
+        setup = _replace(setup, key.split("."), _config().parse_value(raw, f"--set {key}"), key)
     return setup
 
 
@@ -56,6 +55,14 @@ def _replace(obj: Any, path: list[str], value: Any, key: str) -> Any:
         raise ConfigError(f"--set {key}: {key} is a setup, not a value; set its fields "
                           f"({key}.{index}FIELD=VALUE)")
     else:
-        new = coerce_value(value, hint, f"--set {key}")
+        new = _config().coerce_value(value, hint, f"--set {key}")
     return dataclasses.replace(obj, **{path[0]: new})
 
+
+def _config():
+    """:mod:`mdm.train.config`, imported when an override is applied: the runner is imported by
+    every ``mdm`` command (``mdm exp``'s parser), and ``mdm sample``/``eval``/``export`` must not
+    load the trainer."""
+    from mdm.train import config
+
+    return config
