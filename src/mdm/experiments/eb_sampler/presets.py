@@ -123,11 +123,10 @@ PRESETS: dict[str, Preset] = {
                          scheduled_steps=(4, 8, 16, 32), stop_rule=(True, False),
                          grid=SamplerGrid(topk=(1, 2, 4, 8), gammas=(0.001, 0.01, 0.1, 0.5, 1.0),
                                           proxies=("confidence", "margin"), taus=(0.99, 0.9, 0.7)))),
-        # issue 28: 3 models x (500 validation + 1,000 test puzzles) at 30-35 clues, fine grids around
-        # the matched NFE range (6-32); about 550 passes per puzzle (EB 56%), see the results page
-        frontier=FrontierSetup(_full("sudoku-hard", "sudoku-hard", n_valid=500), SamplerGrid(
-            topk=(3, 4, 6, 8), gammas=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5),
-            taus=(0.5, 0.7, 0.8, 0.9, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999),
-            scheduled_steps=(8, 12, 16, 24, 32))),
+        # issue 28: 3 models x (300 validation + 1,000 test puzzles) at 30-35 clues, grids around the
+        # matched NFE range (6-16); about 220 passes per puzzle (EB 2/3), sized for one CPU session
+        frontier=FrontierSetup(_full("sudoku-hard", "sudoku-hard", n_valid=300), SamplerGrid(
+            topk=(8,), gammas=(0.003, 0.01, 0.03, 0.1, 0.3), taus=(0.9, 0.95, 0.98, 0.99, 0.995, 0.999),
+            scheduled_steps=(8,)), nfe_grid=(6, 7, 8, 9, 10, 11, 12, 14, 16)),
     ),
 }
