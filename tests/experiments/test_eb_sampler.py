@@ -77,6 +77,17 @@ def test_sampler_specs_cover_the_grid_and_reject_bad_blocks():
         parts.sampler_specs(grid, presets.TaskSetup("a", "arithmetic-small", blocks=(3,)), answer_len=8)
 
 
+def test_other_gammas_give_the_first_proxy_the_fine_grid_and_the_rest_the_coarse_one():
+    grid = presets.SamplerGrid(topk=(), gammas=(0.003, 0.01, 0.1), other_gammas=(0.05,),
+                               proxies=("confidence", "entropy", "margin"), taus=())
+    task = presets.TaskSetup("s", "sudoku-hard", scheduled_steps=(), grid=grid)
+    labels = [(s.family, s.label) for s in parts.sampler_specs(grid, task, answer_len=8)]
+    assert labels == [("EB (confidence)", "gamma=0.003"), ("EB (confidence)", "gamma=0.01"),
+                      ("EB (confidence)", "gamma=0.1"), ("EB (entropy)", "gamma=0.05"),
+                      ("EB (margin)", "gamma=0.05")]
+    assert presets.SamplerGrid(gammas=(0.1,)).gammas_of("margin") == (0.1,)  # unset: one grid for all
+
+
 def test_speedup_chooses_on_validation_and_reports_on_test():
     """On validation gamma=1 is the cheapest within 0.5 pt; on test it lost 2 points and gamma=0.1
     would be the in-sample pick.  The chosen setting stays gamma=1, with its test numbers."""

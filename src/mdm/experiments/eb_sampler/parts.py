@@ -55,7 +55,7 @@ def sampler_specs(grid, task, answer_len: int) -> list[SamplerSpec]:
             n_blocks = 1 if block is None else answer_len // block
             specs += [SamplerSpec("top-k", f"k={k}", TopK(k), block, stop) for k in grid.topk]
             specs += [SamplerSpec(f"EB ({p})", f"gamma={g:g}", EntropyBounded(g, proxy=p), block, stop)
-                      for p in grid.proxies for g in grid.gammas]
+                      for p in grid.proxies for g in grid.gammas_of(p)]
             specs += [SamplerSpec("threshold", f"tau={t:g}", Threshold(t), block, stop) for t in grid.taus]
             specs += [SamplerSpec("scheduled", f"steps={s}", Scheduled(s), block, stop)
                       for s in grid.scheduled_steps or task.scheduled_steps
