@@ -150,7 +150,8 @@ def run_demo(out: str | Path, *, quick: bool = False, steps: int | None = None, 
     device = "cuda" if cfg.device != "cpu" and torch.cuda.is_available() else "cpu"
     precision, _ = resolve_precision(cfg.precision, device)
     # the trainer sets torch's threads to cfg.threads (auto: resolved when it starts, and it says to what)
-    threads = "threads: auto" if cfg.threads == "auto" else f"{cfg.threads or torch.get_num_threads()} threads"
+    threads = (f"{cfg.threads or torch.get_num_threads()} threads" if cfg.threads != "auto"
+               else "threads: auto")
     log(f"mdm demo: training a char-level MDM on the King James Bible ({cfg.max_steps} steps, "
         f"{precision} on {device} (precision: {cfg.precision}), {threads}) -> {out / 'train'}")
     res = train(cfg, out_dir=out / "train", progress=True, resume=False)

@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 from fuzz_support import assert_one_line_error, run_cli
 from mdm.errors import ConfigError
 from mdm.train import checkpoint, load_config, packaged_configs, train
-from mdm.train.threads import auto_threads, set_threads
+from mdm.train.threads import auto_threads, local_processes, set_threads
 
 TINY = ["model.d_model=16", "model.n_layers=1", "model.n_heads=2", "data.seq_len=16", "data.max_chars=4000",
         "batch_size=4", "log_every=1", "eval_every=0", "eval_batches=1", "eval_samples=1", "precision=fp32",
@@ -64,6 +64,13 @@ def test_auto_reads_affinity_and_load_average(machine, args, expected):
     n, why = set_threads("auto", processes=processes)
     assert n == expected == torch.get_num_threads()
     assert f"{cores} usable cores, 1-minute load average {load:.2f}" in why
+
+
+def test_processes_on_this_machine_come_from_torchrun(monkeypatch):
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    assert (local_processes(), local_processes(4)) == (1, 4)  # no torchrun: 1; another launcher: the world
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    assert local_processes(8) == 2  # 2 per machine of 4 machines
 
 
 def test_auto_without_a_load_average_takes_one_thread(machine):

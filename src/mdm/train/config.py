@@ -166,8 +166,8 @@ def coerce_value(value: Any, tp: Any, key: str) -> Any:
                 return coerce_value(value, member, key)
             except ConfigError:
                 pass
-        names = " or ".join([getattr(a, "__name__", str(a)) for a in inner] + ["null"] * (len(args) > len(inner)))
-        raise ConfigError(f"{key} must be {names}, got {value!r} ({type(value).__name__})")
+        names = [getattr(a, "__name__", str(a)) for a in inner] + ["null"] * (len(args) > len(inner))
+        raise ConfigError(f"{key} must be {' or '.join(names)}, got {value!r} ({type(value).__name__})")
     if tp is bool:
         if isinstance(value, bool):
             return value

@@ -99,7 +99,8 @@ def set_threads(value: int | str | None, *, kept: int | None = None, processes: 
 def check_threads_setting(value: object) -> None:
     """ConfigError unless ``value`` is an integer >= 1, ``"auto"`` or ``None`` (the upper bound is
     :func:`mdm.limits.check_threads`)."""
-    if value is None or value == AUTO or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+    count = isinstance(value, int) and not isinstance(value, bool) and value >= 1
+    if value is None or value == AUTO or count:
         return
     raise ConfigError(f"threads must be an integer >= 1, 'auto' (one thread per idle core, chosen when "
                       f"the run starts) or null (torch's default), got {value!r}")
