@@ -52,14 +52,13 @@ def main(argv=None) -> dict:
     p.add_argument("--config", default="kjv-char-tiny")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps per precision")
     p.add_argument("--steps", type=int, default=10, help="timed steps per precision (median, >= 3)")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch threads (default: the config's; 0 = torch's)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads (default 1, as the README's numbers; 0 = torch's)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = p.parse_args(argv)
     cfg = load_config(args.config)
-    threads = cfg.threads if args.threads is None else args.threads
-    if threads:
-        torch.set_num_threads(threads)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     bundle = build_data(cfg)
     steps = {prec: make_step(cfg, bundle, device, prec) for prec in PRECISIONS}

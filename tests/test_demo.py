@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 
 import pytest
 import torch
@@ -13,16 +14,20 @@ from mdm.sampling import TopK
 from mdm.tokenizers import CharTokenizer
 
 
-def test_quick_demo_runs_end_to_end_and_writes_its_files(tmp_path, capsys):
+def test_quick_demo_runs_end_to_end_and_writes_its_files(tmp_path, capsys, monkeypatch):
     out = tmp_path / "demo"
     threads = torch.get_num_threads()
-    torch.set_num_threads(2)  # a process default unlike the config's threads: 1
+    torch.set_num_threads(2)  # a process default unlike what the config's threads: auto resolves to
+    # a 2-core machine with one core busy: auto takes 1 thread (mdm.train.threads)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.0, 1.0, 1.0))
     try:
         assert cli.main(["demo", "--quick", "--steps", "3", "--out", str(out)]) == 0
     finally:
         torch.set_num_threads(threads)
     stdout = capsys.readouterr().out
-    assert "(precision: auto), 1 threads)" in stdout.splitlines()[0]
+    assert "(precision: auto), threads: auto)" in stdout.splitlines()[0]
+    assert "; 1 threads (auto: 2 usable cores, 1-minute load average 1.00)" in stdout
     assert "bits/char" in stdout and str(out / "report.md") in stdout
     for name in ("report.md", "result.json", "training_curve.png", "trace_ancestral.png",
                  "trace_confidence.png", "trace_eb.png", "train/checkpoint/config.json"):
@@ -30,7 +35,7 @@ def test_quick_demo_runs_end_to_end_and_writes_its_files(tmp_path, capsys):
     for png in out.glob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     result = json.loads((out / "result.json").read_text())
-    assert result["train"]["steps"] == 3
+    assert result["train"]["steps"] == 3 and result["train"]["threads"] == 1
     prov = result["provenance"]
     assert prov["precision"] in ("fp32", "bf16") and prov["machine"]["cpu_capability"]
     assert 0 < result["likelihood"]["bits_per_char"] < 20

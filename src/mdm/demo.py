@@ -149,9 +149,11 @@ def run_demo(out: str | Path, *, quick: bool = False, steps: int | None = None, 
 
     device = "cuda" if cfg.device != "cpu" and torch.cuda.is_available() else "cpu"
     precision, _ = resolve_precision(cfg.precision, device)
-    threads = cfg.threads or torch.get_num_threads()  # the trainer sets torch's threads to cfg.threads
+    # the trainer sets torch's threads to cfg.threads (auto: resolved when it starts, and it says to what)
+    threads = (f"{cfg.threads or torch.get_num_threads()} threads" if cfg.threads != "auto"
+               else "threads: auto")
     log(f"mdm demo: training a char-level MDM on the King James Bible ({cfg.max_steps} steps, "
-        f"{precision} on {device} (precision: {cfg.precision}), {threads} threads) -> {out / 'train'}")
+        f"{precision} on {device} (precision: {cfg.precision}), {threads}) -> {out / 'train'}")
     res = train(cfg, out_dir=out / "train", progress=True, resume=False)
     if res.interrupted:  # Ctrl-C / SIGTERM: the trainer saved a checkpoint; do not report on it
         log(f"training interrupted at step {res.steps}; checkpoint in {res.checkpoint}")
@@ -197,6 +199,7 @@ def run_demo(out: str | Path, *, quick: bool = False, steps: int | None = None, 
     summary = {
         "parameters": sum(p.numel() for p in model.parameters()),
         "train": {"steps": res.steps, "tokens_seen": res.tokens_seen, "wall_time_s": res.wall_time,
+                  "threads": res.threads,
                   "final_val": res.final_val, "checkpoint": str(res.checkpoint)},
         "likelihood": lik.to_dict(),
         "num_samples": num,

@@ -106,7 +106,7 @@ def check_train_sizes(cfg) -> None:
                 check_int(prefix + f.name, v)
 
     walk(cfg)
-    if cfg.threads is not None:
+    if isinstance(cfg.threads, int):  # not None (torch's default) or "auto" (at most the usable cores)
         check_threads("threads", cfg.threads)
     width = max(int(getattr(cfg.model, "d_model", 1) or 1), 1)
     check_fits_memory("batch_size x data.seq_len x model.d_model", cfg.batch_size, cfg.data.seq_len, width)

@@ -62,7 +62,7 @@ def _wrong_type(key):
     options = [SCALAR_JUNK]
     if key in INT_KEYS:
         options += [st.floats(allow_nan=False).filter(lambda f: not f.is_integer()), st.booleans(),
-                    UNICODE.filter(lambda s: not _numeric(s))]
+                    UNICODE.filter(lambda s: not _numeric(s) and s != "auto")]  # threads: auto is valid
     if key in FLOAT_KEYS:
         options += [st.booleans(), UNICODE.filter(lambda s: not _numeric(s))]
     if key in STR_KEYS or key in BOOL_KEYS:

@@ -7,7 +7,7 @@ API (stable; the CLI and experiments build on it)::
     res = train(cfg, out_dir="runs/x", progress=True, resume="auto")         # name, dict or None
     res.checkpoint     # Path of the checkpoint directory (out_dir/checkpoint)
     res.metrics        # list of dict rows, as in out_dir/metrics.jsonl (train and val rows)
-    res.wall_time, res.tokens_seen, res.steps, res.interrupted, res.final_val
+    res.wall_time, res.tokens_seen, res.steps, res.interrupted, res.final_val, res.threads
 
     from mdm.train import checkpoint
     model, tokenizer = checkpoint.load(path)            # == mdm.load(path) (mdm.loading); EMA if present
@@ -25,16 +25,17 @@ API (stable; the CLI and experiments build on it)::
 * :mod:`mdm.train.families` -- a config's ``model`` section, derived from the config class of a family of
   :data:`mdm.models.families.MODEL_FAMILIES` (``model.family``); ``build_model``.
 * :mod:`mdm.train.precision` -- ``resolve_precision``: ``precision: auto`` is bf16 only where native.
+* :mod:`mdm.train.threads` -- ``threads: auto``: one intra-op thread per idle core, chosen when a run starts.
 * :mod:`mdm.train.checkpoint` -- atomic, checksummed checkpoint directories (``CheckpointError``).
 * :mod:`mdm.train.data`, :mod:`mdm.train.validate`, :mod:`mdm.train.metrics`, :mod:`mdm.train.resume`,
   :mod:`mdm.train.distributed`, :mod:`mdm.train.ema`, :mod:`mdm.train.optim` -- the pieces.
 
 Metrics rows: ``{"step", "split": "train", "loss", "lr", "grad_norm", "tokens_seen", "tokens_per_s",
-"elapsed_s", "precision", "nonfinite_skipped"}`` (``loss`` null when every step of the window was
+"elapsed_s", "precision", "threads", "nonfinite_skipped"}`` (``loss`` null when every step of the window was
 skipped as non-finite; each skip also writes a ``"split": "nonfinite"`` row, see
 :mod:`mdm.train.nonfinite`) and ``{"step", "split": "val", "val_nelbo_nats_per_token",
 "val_bits_per_token", "val_bits_per_char" (text tasks), "val_sequences", "val_weights", "precision"}``
-(``precision``: the resolved ``fp32`` / ``bf16``).
+(``precision``: the resolved ``fp32`` / ``bf16``; ``threads``: torch's intra-op threads the run used).
 
 Under torchrun: ``torchrun --nproc_per_node=N -m mdm.train CONFIG [--set k=v ...] [--out DIR]``.
 """

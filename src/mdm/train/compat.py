@@ -13,7 +13,8 @@ alphabet or other batches.  :func:`check_resume` compares, and refuses with one
   training split's token ids (recorded at each save by checkpoints written since this check);
 * applied: everything else (``max_steps`` -- the LR schedule's horizon follows it --, ``stop_after``,
   ``ema`` decay, the eval / log / save cadence, ``max_nonfinite_steps``, ``precision``, ``device``,
-  ``threads``, ``distributed``, ``out_dir``).  What is refused is never written to ``config.yaml``.
+  ``threads`` -- ``auto`` keeps the count the checkpoint's run used --, ``distributed``, ``out_dir``).
+  What is refused is never written to ``config.yaml``.
 
 To change a refused value, start a new run (another ``--out``), e.g. from the weights of this one.
 """

@@ -95,7 +95,9 @@ class TrainConfig:
     (:mod:`mdm.train.nonfinite`).  ``distributed``: ``ddp`` or
     ``fsdp``, used when launched by torchrun with more than one process.  ``device``: ``auto``, ``cpu``
     or ``cuda``.  ``compile``: compile the transformer trunk of the training step
-    (:mod:`mdm.train.compiled`).
+    (:mod:`mdm.train.compiled`).  ``threads``: torch's intra-op threads: an integer, ``auto`` (the
+    idle cores, chosen once when the run starts: :func:`mdm.train.threads.auto_threads`) or
+    ``None`` (torch's default).
     """
 
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -117,7 +119,7 @@ class TrainConfig:
     max_nonfinite_steps: int = 10
     distributed: str = "ddp"
     device: str = "auto"
-    threads: int | None = None
+    threads: int | str | None = None
     compile: bool = False
     out_dir: str = "runs/default"
 
@@ -149,7 +151,7 @@ def valid_keys(cls: type = TrainConfig, prefix: str = "") -> list[str]:
 
 
 def coerce_value(value: Any, tp: Any, key: str) -> Any:
-    """Check ``value`` against the annotation ``tp`` (int, float, bool, str, dict, tuple, X | None);
+    """Check ``value`` against the annotation ``tp`` (int, float, bool, str, dict, tuple, X | Y | None);
     ConfigError naming ``key`` if it does not fit."""
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
@@ -157,7 +159,15 @@ def coerce_value(value: Any, tp: Any, key: str) -> Any:
         if value is None and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
-        return coerce_value(value, inner[0], key)
+        if len(inner) == 1:
+            return coerce_value(value, inner[0], key)
+        for member in inner:  # the first member that takes the value (int | str: 2 is an int)
+            try:
+                return coerce_value(value, member, key)
+            except ConfigError:
+                pass
+        names = [getattr(a, "__name__", str(a)) for a in inner] + ["null"] * (len(args) > len(inner))
+        raise ConfigError(f"{key} must be {' or '.join(names)}, got {value!r} ({type(value).__name__})")
     if tp is bool:
         if isinstance(value, bool):
             return value

@@ -17,6 +17,7 @@ from mdm.models.families import MODEL_FAMILIES
 from mdm.train.families import check_model_section
 from mdm.train.objective import OBJECTIVES
 from mdm.train.precision import PRECISIONS
+from mdm.train.threads import check_threads_setting
 
 __all__ = ["check_range", "validate"]
 
@@ -49,7 +50,8 @@ def validate(cfg: Any) -> None:
         raise ConfigError("optim needs lr > 0, grad_clip >= 0 and min_lr_ratio in [0, 1]")
     for key, interval in _RANGES.items():
         check_range(key, _get(cfg, key), interval)
-    for key in ("stop_after", "threads", "data.max_chars"):
+    check_threads_setting(cfg.threads)  # an integer >= 1, auto or null
+    for key in ("stop_after", "data.max_chars"):
         if _get(cfg, key) is not None and _get(cfg, key) < 1:
             raise ConfigError(f"{key} must be >= 1 or null, got {_get(cfg, key)}")
     family = MODEL_FAMILIES.get(cfg.model.family)  # unknown family: ConfigError naming the known ones

@@ -50,6 +50,7 @@ from mdm.train.objective import objective_for
 from mdm.train.optim import build_lr_scheduler, build_optimizer
 from mdm.train.precision import autocast, resolve_precision, warn_if_emulated
 from mdm.train.resume import check_compatible, resume_source, rng_state, set_rng_state
+from mdm.train.threads import local_processes, set_threads
 from mdm.train.validate import to_device, validate
 from mdm.train.variance_hooks import VarianceMeter
 
@@ -81,6 +82,7 @@ class TrainResult:
     steps: int = 0
     interrupted: bool = False
     final_val: dict | None = None
+    threads: int | None = None  # torch's intra-op threads the run used (threads: auto resolved)
 
 
 # --- signals -----------------------------------------------------------------------------------------
@@ -140,8 +142,6 @@ def train(
 def _train(
     cfg: TrainConfig, ctx: DistContext, out: Path, progress: bool, resume, t_start: float
 ) -> TrainResult:
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
     precision, why = resolve_precision(cfg.precision, ctx.device)
     ckpt_dir = out / CHECKPOINT_DIR
     metrics_path = out / METRICS_FILE
@@ -149,6 +149,10 @@ def _train(
         ckpt.recover(ckpt_dir)  # a save killed between its two renames left the checkpoint aside
     ctx.barrier()
     source = resume_source(resume, ckpt_dir)
+    saved_cfg = ckpt.read_config(source) if source is not None else {}
+    # threads: auto is read off the load now, before the heavy work (a resume keeps the run's count)
+    threads, threads_why = set_threads(cfg.threads, kept=saved_cfg.get("metadata", {}).get("threads"),
+                                       processes=local_processes(ctx.world_size))
     bundle = build_data(cfg)
     tokenizer = bundle.tokenizer
     fingerprint = data_fingerprint(bundle)  # mdm.train.compat: checked on resume, recorded at each save
@@ -158,11 +162,10 @@ def _train(
     if ctx.is_main:  # after the cheap checks: bad input prints nothing but its error
         warn_if_emulated(precision, why, ctx.device)
         if progress:
-            print(f"precision: {precision} ({why}); {torch.get_num_threads()} threads", flush=True)
+            print(f"precision: {precision} ({why}); {threads} threads ({threads_why})", flush=True)
 
     state: dict[str, Any] = {}
     if source is not None:
-        saved_cfg = ckpt.read_config(source)
         check_compatible(saved_cfg.get("train"), cfg, source, checkpoint=saved_cfg, fingerprint=fingerprint)
         state = ckpt.load_trainer_state(source, verify=False)
         ckpt.load_into(raw, ckpt.load_weights(source, verify=False), source)
@@ -225,7 +228,8 @@ def _train(
                 "rng": rng_state(gen), "world_size": W, "nonfinite_skipped": guard.skipped,
                 "objective": objective.state_dict(),
             }
-            meta = {"step": step, "tokens_seen": tokens_seen, "max_steps": cfg.max_steps, "data": fingerprint}
+            meta = {"step": step, "tokens_seen": tokens_seen, "max_steps": cfg.max_steps, "data": fingerprint,
+                    "threads": threads}
             if final_val:
                 meta["val"] = final_val
             ckpt.save(ckpt_dir, raw, tokenizer, train_config=cfg.to_dict(), model_state=model_state,
@@ -287,7 +291,7 @@ def _train(
                        "lr": sched.get_last_lr()[0], "grad_norm": float(grad_norm),
                        "tokens_seen": tokens_seen,
                        "tokens_per_s": window_tokens / max(now - window_t, 1e-9),
-                       "elapsed_s": now - t_start, "precision": precision,
+                       "elapsed_s": now - t_start, "precision": precision, "threads": threads,
                        "nonfinite_skipped": guard.skipped, **meter.row(), **objective.log_fields(raw)}
                 log(row)
                 if bar is not None:
@@ -323,5 +327,5 @@ def _train(
     return TrainResult(
         checkpoint=ckpt_dir, out_dir=out, metrics=read_metrics(metrics_path) if ctx.is_main else [],
         wall_time=time.perf_counter() - t_start, tokens_seen=tokens_seen, steps=step,
-        interrupted=interrupted or not finished, final_val=final_val,
+        interrupted=interrupted or not finished, final_val=final_val, threads=threads,
     )

@@ -31,7 +31,8 @@ def _train_one(block, p: KJVPreset, out_dir: Path, seed: int, progress: bool):
     from mdm.train import checkpoint, load_config
 
     name = "bidirectional" if block is None else f"block-{block}"
-    overrides = [*p.overrides, f"model.block_size={'null' if block is None else block}", f"seed={seed}"]
+    overrides = [*p.overrides, f"model.block_size={'null' if block is None else block}", f"seed={seed}",
+                 "threads=1"]  # the published numbers' one thread (the packaged config's is auto)
     cfg = load_config("kjv-char-block", overrides)
     ckpt = finished_checkpoint(cfg, out_dir / "models" / seeded(name, seed), progress)
     meta = checkpoint.read_config(ckpt).get("metadata", {})

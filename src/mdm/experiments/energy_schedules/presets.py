@@ -47,12 +47,13 @@ class TrainSetup(SmallModel):
     n_train: int = 20_000
 
     def overrides(self, length: int, out_dir, seed: int) -> list[str]:
-        """``key=value`` overrides of the packaged ``exact-language`` config (CPU, fp32)."""
+        """``key=value`` overrides of the packaged ``exact-language`` config (CPU, fp32, one thread)."""
         options = {"spec": self.language, "n_train": self.n_train}
         return [*self.model_overrides(), f"data.seq_len={length}", f"data.options={json.dumps(options)}",
                 f"optim.warmup_steps={min(50, self.max_steps // 10)}", f"seed={seed}",
                 f"batch_size={self.batch_size}", f"max_steps={self.max_steps}",
-                f"log_every={max(1, self.max_steps // 10)}", "precision=fp32", f"out_dir={out_dir}"]
+                f"log_every={max(1, self.max_steps // 10)}", "precision=fp32", "threads=1",
+                f"out_dir={out_dir}"]
 
 
 @dataclass(frozen=True)

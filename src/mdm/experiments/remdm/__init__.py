@@ -84,10 +84,10 @@ def scaling(p: Setup, seed: int, ctx) -> dict:
     from mdm.eval.sample_table import heldout_row, measure_sampler, reference_split
     from mdm.experiments.training import seeded
     from mdm.sampling import ReMDM
-    from mdm.train import build_data
+    from mdm.train import build_data, load_config
 
     log = ctx.log
-    cfg = demo_config(quick=p.quick, seed=seed)
+    cfg = load_config(demo_config(quick=p.quick, seed=seed), ["threads=1"])  # as published; the demo's: auto
     (model, tokenizer), trained = _trained(cfg, ctx.out_dir / seeded("train", seed), log)
     bundle = build_data(cfg)
     val = torch.stack([bundle.val[i]["input_ids"] for i in range(len(bundle.val))])

@@ -76,7 +76,7 @@ def train_on_language(spec: str, setup: ModelSetup, out_dir: Path, seed: int = 0
         f"data.seq_len={max(setup.lengths)}", f"data.options={json.dumps(options)}",
         f"optim.warmup_steps={setup.warmup_steps}", f"seed={seed}",
         f"batch_size={batch}", f"max_steps={setup.steps}", "eval_batches=1", "eval_samples=1",
-        "log_every=1", "precision=fp32", f"out_dir={out_dir}"])
+        "log_every=1", "precision=fp32", "threads=1", f"out_dir={out_dir}"])
     res = train_to_end(cfg, out_dir)
     model, _ = checkpoint.load(res.checkpoint)
     model.eval()
