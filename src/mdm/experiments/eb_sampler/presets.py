@@ -129,12 +129,13 @@ PRESETS: dict[str, Preset] = {
                          scheduled_steps=(4, 8, 16, 32), stop_rule=(True, False),
                          grid=SamplerGrid(topk=(1, 2, 4, 8), gammas=(0.001, 0.01, 0.1, 0.5, 1.0),
                                           proxies=("confidence", "margin"), taus=(0.99, 0.9, 0.7)))),
-        # issue 28: 3 models x (200 validation + 1,000 test puzzles) at 30-35 clues, grids around the
-        # matched NFE range (6-16): ~150 passes per puzzle, sized for one CPU session.  The confidence
-        # proxy (Threshold's ranking too) gets the fine gamma grid, entropy and margin two points.
-        frontier=FrontierSetup(_full("sudoku-hard", "sudoku-hard", n_valid=200), SamplerGrid(
-            topk=(8,), gammas=(0.003, 0.01, 0.03, 0.1, 0.3), other_gammas=(0.01, 0.1),
-            taus=(0.9, 0.95, 0.98, 0.99, 0.995, 0.999), scheduled_steps=(8,)),
-            nfe_grid=(6, 7, 8, 9, 10, 11, 12, 14, 16)),
+        # issue 28: 3 models x (150 validation + 1,000 test puzzles) at 30-35 clues, grids over the
+        # NFE range of these models (8-27; measured on the seed-0 model): ~195 passes per puzzle,
+        # sized for one CPU session.  The confidence proxy (Threshold's ranking too) gets the fine
+        # gamma grid, entropy and margin one point each.
+        frontier=FrontierSetup(_full("sudoku-hard", "sudoku-hard", n_valid=150), SamplerGrid(
+            topk=(8,), gammas=(0.003, 0.01, 0.03, 0.1, 0.3), other_gammas=(0.03,),
+            taus=(0.9, 0.97, 0.99, 0.995, 0.999), scheduled_steps=(8,)),
+            nfe_grid=(8, 9, 10, 12, 14, 16, 18, 20, 24)),
     ),
 }
