@@ -140,6 +140,7 @@ def run_demo(out: str | Path, *, quick: bool = False, steps: int | None = None, 
     from mdm.provenance import provenance, provenance_markdown, write_json_atomic
     from mdm.sampling import plot_trace
     from mdm.train import build_data, checkpoint, resolve_precision, train
+    from mdm.train.threads import AUTO
 
     t_start = time.perf_counter()
     cfg = demo_config(quick, steps, seed)  # validated before anything is written
@@ -150,7 +151,7 @@ def run_demo(out: str | Path, *, quick: bool = False, steps: int | None = None, 
     device = "cuda" if cfg.device != "cpu" and torch.cuda.is_available() else "cpu"
     precision, _ = resolve_precision(cfg.precision, device)
     # the trainer sets torch's threads to cfg.threads (auto: resolved when it starts, and it says to what)
-    threads = (f"{cfg.threads or torch.get_num_threads()} threads" if cfg.threads != "auto"
+    threads = (f"{cfg.threads or torch.get_num_threads()} threads" if cfg.threads != AUTO
                else "threads: auto")
     log(f"mdm demo: training a char-level MDM on the King James Bible ({cfg.max_steps} steps, "
         f"{precision} on {device} (precision: {cfg.precision}), {threads}) -> {out / 'train'}")
