@@ -119,14 +119,12 @@ def test_cli_refuses_a_bad_value_in_one_line(tmp_path):
     assert "'auto'" in err and not (tmp_path / "o").exists()
 
 
-def test_packaged_configs_are_auto_but_sudoku_hard(tmp_path):
+def test_packaged_cpu_configs_are_auto(tmp_path):
     values = {name: load_config(name).threads for name in packaged_configs()}
-    # sudoku-hard: the EB-vs-Threshold sweeps key their part caches on this config (issue 28; switched
-    # once the third model's sweep is cached);
-    # sudoku-small: threads 2 as the eb-sampler full preset trained it; the two GPU configs: torch's
-    assert values.pop("sudoku-hard") == 1 and values.pop("sudoku-small") == 2
+    # sudoku-small: threads 2 as the eb-sampler full preset trained it; the two GPU configs: torch's default (None)
+    assert values.pop("sudoku-small") == 2
     assert values.pop("kjv-byte-small") is None and values.pop("kjv-gpt2-small") is None
-    assert set(values.values()) == {"auto"} and "kjv-char-tiny" in values, values
+    assert set(values.values()) == {"auto"} and {"kjv-char-tiny", "sudoku-hard"} <= set(values), values
 
 
 def _weights(run):
