@@ -328,3 +328,29 @@ def test_overfits_a_tiny_fixed_batch(one_thread):
     context_free = -(counts * counts.clamp_min(1e-12).log()).sum(1).mean().item()
     assert context_free > 0.7 and math.log(n_real) > 2.7
     assert final < 0.1, f"masked CE {final:.3f} nats after {steps} steps (context-free {context_free:.2f})"
+
+
+def test_logits_are_computed_in_float32_under_autocast():
+    # A bf16 head rounds every logit to bf16 (and trained a much weaker sudoku-hard model, see
+    # mdm.models.layers.float32_logits): under autocast the logits must not all be bf16 values, and
+    # must equal the float32 head applied to the (autocast) hidden state.
+    m = make()
+    x = tokens(B=2, L=16)
+    hidden = {}
+    m.norm.register_forward_hook(lambda mod, inp, out: hidden.setdefault("h", out))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = m(x)
+    assert low.dtype == torch.float32
+    assert (low.to(torch.bfloat16).float() != low).float().mean() > 0.5
+    torch.testing.assert_close(low, hidden["h"].float() @ m.head.weight.T, rtol=1e-5, atol=1e-5)
+    m.zero_grad()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        m(x).logsumexp(-1).sum().backward()
+    assert m.head.weight.grad.dtype == torch.float32
+
+
+def test_a_bf16_model_keeps_its_bf16_head():
+    m = make().to(torch.bfloat16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = m(tokens(B=2, L=16))
+    assert out.dtype == torch.float32 and (out.to(torch.bfloat16).float() == out).all()

@@ -121,7 +121,8 @@ def test_cli_refuses_a_bad_value_in_one_line(tmp_path):
 
 def test_packaged_cpu_configs_are_auto(tmp_path):
     values = {name: load_config(name).threads for name in packaged_configs()}
-    # sudoku-small: threads 2 as the eb-sampler full preset trained it; the two GPU configs: torch's default (None)
+    # sudoku-small: threads 2 as the eb-sampler full preset trained it; the two GPU configs: torch's
+    # default (None)
     assert values.pop("sudoku-small") == 2
     assert values.pop("kjv-byte-small") is None and values.pop("kjv-gpt2-small") is None
     assert set(values.values()) == {"auto"} and {"kjv-char-tiny", "sudoku-hard"} <= set(values), values

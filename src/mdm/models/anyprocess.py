@@ -27,6 +27,7 @@ from torch import nn
 
 from mdm.errors import ModelConfigError, TokenError
 from mdm.models.families import MODEL_FAMILIES, ModelFamily
+from mdm.models.layers import float32_logits
 from mdm.models.transformer import TransformerConfig, TransformerDenoiser
 
 __all__ = ["AnyProcessConfig", "AnyProcessModel", "AnyProcessOutput", "AnyProcessLoss", "anyprocess_loss",
@@ -170,9 +171,9 @@ class AnyProcessModel(nn.Module):
             h = self._hidden_chunked(x, keys)
         else:
             h = self._hidden(x, keys)
-        logits = self.trunk.head(h).float()
+        logits = float32_logits(self.trunk.head, h)
         logits[..., self.mask_id] = float("-inf")  # a MASK is never a prediction
-        bits = self.bits(h).float()
+        bits = float32_logits(self.bits, h)
         return AnyProcessOutput(logits, bits[..., 0], bits[..., 1], bits[..., 2])
 
 

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["TIME_FREQ_DIM", "RMSNorm", "rope_full", "rotate_full", "swiglu",
+__all__ = ["TIME_FREQ_DIM", "RMSNorm", "float32_logits", "rope_full", "rotate_full", "swiglu",
            "timestep_embedding"]
 
 TIME_FREQ_DIM = 256
@@ -86,6 +86,23 @@ def swiglu(gu: torch.Tensor) -> torch.Tensor:
         return _SwiGLUProduct.apply(gu)  # under torch.compile the plain formula fuses instead
     gate, up = gu.chunk(2, dim=-1)
     return F.silu(gate) * up
+
+
+def float32_logits(head: nn.Module, h: torch.Tensor) -> torch.Tensor:
+    """``head(h)`` as float32 logits, computed in float32 even under autocast (when the head's own
+    weights are float32; a bf16 model keeps its bf16 head).
+
+    Under bf16 autocast the output projection would round every logit to bf16 (8 significant bits:
+    steps of 0.06 at |logit| ~ 10) and run its backward in bf16, so the loss's gradient
+    ``softmax - onehot`` comes from rounded logits.  Measured side by side (the packaged
+    ``sudoku-hard`` config, seed 0, 1,000 steps on one CPU): validation NELBO 0.207 nats/token under
+    bf16 autocast with a bf16 head, 0.140 with this float32 head, 0.122 in fp32
+    (docs/results/eb-sampler.md).  The head is one ``d x V`` matmul per scored row."""
+    if torch.is_autocast_enabled(h.device.type) and all(
+            p.dtype == torch.float32 for p in head.parameters()):
+        with torch.autocast(h.device.type, enabled=False):
+            return head(h.float())
+    return head(h).float()
 
 
 def _modulate(h: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:

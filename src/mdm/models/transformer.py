@@ -36,7 +36,15 @@ from torch import nn
 from mdm.errors import ModelConfigError, TokenError
 from mdm.models.block_causal import attention_for
 from mdm.models.kv_cache import KVCache, check_span
-from mdm.models.layers import TIME_FREQ_DIM, RMSNorm, _modulate, _rotate, swiglu, timestep_embedding
+from mdm.models.layers import (
+    TIME_FREQ_DIM,
+    RMSNorm,
+    _modulate,
+    _rotate,
+    float32_logits,
+    swiglu,
+    timestep_embedding,
+)
 from mdm.models.transformer_config import TransformerConfig, _is_int, default_d_ff
 
 __all__ = ["TransformerConfig", "TransformerDenoiser", "default_d_ff"]
@@ -225,9 +233,10 @@ class TransformerDenoiser(nn.Module):
         cache: KVCache | None = None,
         start: int = 0,
     ) -> torch.Tensor:
-        """Logits in float32: ``[B, L, V]``, or ``[N, V]`` at ``output_mask`` (row-major, as
-        ``x[output_mask]``). ``attention_mask`` [B, L]: True/1 = real token, False/0 = padding.
-        ``t`` is required when ``time_conditioned`` and ignored otherwise.
+        """Logits in float32, computed in float32 under autocast too (:func:`float32_logits`):
+        ``[B, L, V]``, or ``[N, V]`` at ``output_mask`` (row-major, as ``x[output_mask]``).
+        ``attention_mask`` [B, L]: True/1 = real token, False/0 = padding. ``t`` is required when
+        ``time_conditioned`` and ignored otherwise.
 
         ``cache`` / ``start``: ``x`` holds positions ``[start, start + L)``; their keys/values are
         written into ``cache`` and attention reads the cache for the other positions (the module
@@ -277,4 +286,4 @@ class TransformerDenoiser(nn.Module):
         h = self.norm(h)
         if c is not None:
             h = _modulate(h, shift, scale)
-        return self.head(h).float()
+        return float32_logits(self.head, h)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import re
 import shutil
 import uuid
 from pathlib import Path
@@ -50,23 +51,23 @@ _EXPORT_MARK = "# ---- EXPORT:"
 _FUTURE = "from __future__ import annotations"
 
 
+# ``from mdm.X import a, b`` or ``from mdm.X import (a,\n b)``, at any indentation
+_MDM_IMPORT = re.compile(r"^[ \t]*from (mdm\.[\w.]+) import (?:\(([\w,\s]+)\)|([\w, ]+))[ \t]*\n", re.M)
+
+
 def _inline(module_name: str, errors: set[str]) -> str:
     import importlib
-    import re
 
-    kept = []
-    for line in inspect.getsource(importlib.import_module(module_name)).splitlines(keepends=True):
-        stripped = line.strip()
-        if stripped == _FUTURE:
-            continue
-        if match := re.fullmatch(r"from mdm\.errors import ([\w, ]+)", stripped):
-            errors.update(name.strip() for name in match.group(1).split(","))
-            continue
-        match = re.fullmatch(r"from (mdm\.[\w.]+) import [\w, ]+", stripped)
-        if match and match.group(1) in _INLINED:
-            continue
-        kept.append(line)
-    return "".join(kept)
+    def drop(match: re.Match) -> str:
+        module, names = match.group(1), match.group(2) or match.group(3)
+        if module == "mdm.errors":
+            errors.update(name.strip() for name in names.split(",") if name.strip())
+            return ""
+        return "" if module in _INLINED else match.group(0)
+
+    source = inspect.getsource(importlib.import_module(module_name))
+    source = re.sub(rf"^[ \t]*{re.escape(_FUTURE)}[ \t]*\n", "", source, flags=re.M)
+    return _MDM_IMPORT.sub(drop, source)
 
 
 def modeling_source() -> str:
