@@ -71,7 +71,7 @@ def plots(result, out_dir):
 EXPERIMENT = Experiment(
     name="toy",
     presets={"quick": Setup(n=50), "full": Setup(n=500)},
-    parts=lambda setup: [Part("draw", draw), Part("square", square)],
+    parts=lambda setup: [Part("draw", draw), Part("square", square, needs=("draw",))],
     assemble=lambda setup, results, seed: {"seed": seed, **results},
     report=lambda result, setup: "# toy\\n\\nmean " + format(result["draw"]["mean"], ".4f") + "\\n",
     plots=plots,
@@ -270,7 +270,7 @@ def _counting(calls: list, fail: BaseException | None = None):
         return {"w": ctx.need("a")["v"] * 2}
 
     return Experiment(name="count", presets={"quick": {"k": 1}, "full": {"k": 2}},
-                      parts=lambda s: [Part("a", a), Part("b", b)],
+                      parts=lambda s: [Part("a", a), Part("b", b, needs=("a",))],
                       assemble=lambda s, r, seed: dict(r), report=lambda result, s: "# count\n")
 
 
@@ -373,3 +373,105 @@ def test_report_table_cells_by_field_format_or_function():
     got = table(items, {"name": "name", "x": "x", "x %": "{x:.1%}", "n": "n", "twice": lambda r: 2 * r["n"]})
     assert got.split("\n") == ["| name | x | x % | n | twice |", "|---|---|---|---|---|",
                                "| a | 0.6667 | 66.7% | 12345 | 24690 |", "| b | 1 | 100.0% | 7 | 14 |"]
+
+
+# --- cache keys: a part is keyed by what it reads (Part.reads), its extra key and the parts it needs
+
+
+@dataclasses.dataclass(frozen=True)
+class _Grid:
+    n: int = 3
+    label: str = "a"
+
+
+@dataclasses.dataclass(frozen=True)
+class _KeySetup:
+    first: _Grid = _Grid()
+    second: _Grid = _Grid()
+    unread: int = 0
+
+
+def _keyed_experiment(calls: list, *, reads: bool = True, declared: bool = True):
+    from mdm.experiments.runner import Experiment, Part
+
+    def first(grid, seed, ctx):
+        calls.append("first")
+        return {"sum": grid.n + seed}
+
+    def second(grid, seed, ctx):
+        calls.append("second")
+        return {"total": ctx.need("first")["sum"] * grid.n}
+
+    slice_ = (lambda field: (lambda s: getattr(s, field))) if reads else (lambda field: None)
+    return Experiment(
+        name="keyed", presets={"quick": _KeySetup()},
+        parts=lambda s: [Part("first", first if reads else lambda s, seed, ctx: first(s.first, seed, ctx),
+                              reads=slice_("first")),
+                         Part("second", second if reads else lambda s, seed, ctx: second(s.second, seed, ctx),
+                              reads=slice_("second"), needs=("first",) if declared else ())],
+        assemble=lambda s, results, seed: results, report=lambda r, s: "# keyed\n", threads=None)
+
+
+def test_a_part_is_recomputed_only_when_what_it_reads_or_needs_changes(tmp_path):
+    """Part.reads: a change outside a part's slice keeps its cached result; a change inside it, or
+    in a part it needs, recomputes it (and only the parts downstream)."""
+    from mdm.experiments.runner import run
+
+    calls: list[str] = []
+    exp = _keyed_experiment(calls)
+    first = run(exp, "quick", tmp_path)
+    assert calls == ["first", "second"] and first["second"] == {"total": 9}
+
+    def again(*overrides):
+        calls.clear()
+        return run(exp, "quick", tmp_path, resume=True, overrides=overrides)
+
+    assert again("unread=5")["second"] == {"total": 9} and calls == []  # nothing it reads changed
+    # the part it needs changed (then changed back, with a change inside its own slice)
+    assert again("first.n=4")["second"] == {"total": 12} and calls == ["first", "second"]
+    assert again("second.label=b")["second"] == {"total": 9} and calls == ["first", "second"]
+    assert again("second.label=b", "second.n=5")["second"] == {"total": 15} and calls == ["second"]
+
+
+def test_without_reads_a_part_is_keyed_by_the_whole_setup(tmp_path):
+    from mdm.experiments.runner import run
+
+    calls: list[str] = []
+    exp = _keyed_experiment(calls, reads=False)
+    run(exp, "quick", tmp_path)
+    calls.clear()
+    run(exp, "quick", tmp_path, resume=True, overrides=["unread=5"])
+    assert calls == ["first", "second"]
+
+
+def test_reading_an_undeclared_part_is_refused(tmp_path):
+    from mdm.experiments.runner import run
+
+    with pytest.raises(ConfigError, match="without declaring it"):
+        run(_keyed_experiment([], declared=False), "quick", tmp_path)
+    assert not (tmp_path / "parts" / "second").exists()
+
+
+def test_part_keys_of_parts_without_reads_or_needs_are_unchanged(tmp_path):
+    """Caches written before Part.reads/needs existed stay valid: the key of a plain part is the hash
+    of the same fields as then (frozen here for the toy setup)."""
+    from mdm.experiments.cache import PartCache
+    from mdm.experiments.runner import part_key, plan
+
+    exp = _keyed_experiment([], reads=False, declared=False)
+    p = plan(exp, "quick")
+    setup = {"first": {"n": 3, "label": "a"}, "second": {"n": 3, "label": "a"}, "unread": 0}
+    old = {"experiment": "keyed", "preset": "quick", "setup": setup, "part": "first", "seed": 0,
+           "extra": None}
+    assert part_key(p, "first", 0) == PartCache.key(old)
+
+
+def test_model_identity_keeps_what_the_weights_depend_on():
+    from mdm.train import load_config
+    from mdm.train.compat import model_identity
+
+    base = model_identity(load_config("kjv-char-tiny").to_dict())
+    for harmless in ("threads=1", "log_every=7", "eval_every=3", "save_every=9", "out_dir=elsewhere"):
+        assert model_identity(load_config("kjv-char-tiny", [harmless]).to_dict()) == base, harmless
+    for changes in ("seed=3", "max_steps=7", "optim.lr=0.1", "model.d_model=32", "precision=fp32", "ema=0.5"):
+        assert model_identity(load_config("kjv-char-tiny", [changes]).to_dict()) != base, changes

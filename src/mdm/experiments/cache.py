@@ -1,7 +1,7 @@
 """Per-(part, seed) results of an experiment run, saved atomically so a killed run can resume.
 
 ``OUT/parts/PART/seed-N.json`` holds ``{"key", "part", "seed", "result"}``; ``key`` hashes everything
-the result depends on (experiment, preset, setup, part, seed, the part's extra key).
+the result depends on (:func:`mdm.experiments.runner.part_key`).
 """
 
 from __future__ import annotations
@@ -20,13 +20,14 @@ class PartCache:
     """Saved part results under ``out_dir/parts``; ``reuse=False`` computes everything afresh (and
     overwrites what was saved)."""
 
-    def __init__(self, out_dir: Path, context: dict, reuse: bool):
+    def __init__(self, out_dir: Path, reuse: bool):
         self.root = Path(out_dir) / "parts"
-        self.context = context
         self.reuse = reuse
 
-    def key(self, **what) -> str:
-        blob = json.dumps({**self.context, **what}, sort_keys=True, default=str)
+    @staticmethod
+    def key(what: dict) -> str:
+        """A short hash of the JSON ``what`` (keys sorted: the same content, the same key)."""
+        blob = json.dumps(what, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
     def path(self, part: str, seed: int) -> Path:

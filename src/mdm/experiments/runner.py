@@ -4,8 +4,9 @@ An :class:`Experiment` declares *what* to compute; :func:`run` does the rest, on
 preset, parts and seeds before any folder is made; runs each :class:`Part` (``(setup, seed, ctx) ->
 JSON-able data``) once per seed (seeds outer, parts in declared order); saves every finished
 ``(part, seed)`` atomically to ``OUT/parts/PART/seed-N.json`` under a key of everything it depends
-on, so ``resume=True`` continues a killed run (a part that raises, e.g. :class:`TrainingInterrupted`,
-is never saved); and writes ``result.json``, ``report.md`` and PNGs (:mod:`mdm.experiments.report`).
+on (:func:`part_key`), so ``resume=True`` continues a killed run (a part that raises, e.g.
+:class:`TrainingInterrupted`, is never saved); and writes ``result.json``, ``report.md`` and PNGs
+(:mod:`mdm.experiments.report`).
 A part's result is JSON round-tripped before anything reads it, so a cached and a fresh part give
 the same ``result.json`` byte for byte (up to provenance).
 """
@@ -31,7 +32,8 @@ from mdm.experiments.report import write_outputs
 from mdm.limits import SEED_MAX
 from mdm.provenance import provenance
 
-__all__ = ["Experiment", "Part", "PartContext", "TrainingInterrupted", "parse_seeds", "plan", "run"]
+__all__ = ["Experiment", "Part", "PartContext", "TrainingInterrupted", "parse_seeds", "part_key", "plan",
+           "run"]
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -41,13 +43,24 @@ class TrainingInterrupted(KeyboardInterrupt):
 @dataclass(frozen=True)
 class Part:
     """One unit of work, cached per seed.  ``run(setup, seed, ctx)`` returns plain data (dicts,
-    lists, numbers, strings).  ``key(setup)``: extra JSON that the result depends on beyond the
-    setup and the seed (e.g. the resolved training config, so editing a packaged YAML invalidates
-    the cached part)."""
+    lists, numbers, strings).  What its cached result is keyed by (:func:`part_key`):
+
+    * ``reads(setup)``: the slice of the setup the part depends on (None: all of it, and the preset's
+      name).  When given, ``run`` receives that slice *in place of* the setup, so it cannot read
+      what its key leaves out, and a change elsewhere (another part's grid, an unrelated ``--set``)
+      keeps its cached result;
+    * ``key(setup)``: extra JSON the result depends on beyond the setup (e.g. the identity of a
+      trained model, :func:`mdm.train.compat.model_identity`, so editing a packaged YAML invalidates
+      the cached part);
+    * ``needs``: the parts whose results it reads through :meth:`PartContext.need` (their keys are
+      part of its key; it may read no other).
+    """
 
     name: str
     run: Callable[[Any, int, PartContext], Any]
     key: Callable[[Any], Any] | None = None
+    reads: Callable[[Any], Any] | None = None
+    needs: tuple[str, ...] = ()
 
 
 @dataclass
@@ -164,7 +177,12 @@ def jsonable(obj) -> Any:
 
 
 def setup_json(setup) -> Any:
-    return jsonable(dataclasses.asdict(setup) if dataclasses.is_dataclass(setup) else setup)
+    """A setup (or a slice of one: a dataclass, a tuple of them and of values) as JSON data."""
+    if dataclasses.is_dataclass(setup):
+        return jsonable(dataclasses.asdict(setup))
+    if isinstance(setup, (tuple, list)):
+        return [setup_json(s) for s in setup]
+    return jsonable(setup)
 
 
 def _command(p: Plan) -> str:
@@ -177,17 +195,40 @@ def _command(p: Plan) -> str:
     return cmd + (f" --parts {','.join(p.selected)}" if p.explicit_parts else "")
 
 
+def _part(p: Plan, name: str) -> Part:
+    for part in p.parts:
+        if part.name == name:
+            return part
+    raise ConfigError(f"part {name!r} is not a part of {p.experiment.name} --preset {p.preset}")
+
+
+def part_key(p: Plan, name: str, seed: int) -> str:
+    """The cache key of part ``name`` for ``seed``: a hash of the experiment, the part, the seed, what
+    it reads (``Part.reads``; else the preset and the whole setup), its extra ``key`` and the keys of
+    the parts it ``needs``.  A part without ``reads`` or ``needs`` keeps the key it had before they
+    existed."""
+    part = _part(p, name)
+    what: dict[str, Any] = {"experiment": p.experiment.name, "part": name, "seed": seed,
+                            "extra": jsonable(part.key(p.setup)) if part.key is not None else None}
+    if part.reads is None:
+        what.update(preset=p.preset, setup=setup_json(p.setup))
+    else:
+        what["reads"] = setup_json(part.reads(p.setup))
+    if part.needs:
+        what["needs"] = {n: part_key(p, n, seed) for n in part.needs}
+    return PartCache.key(what)
+
+
 def _run_seed(p: Plan, seed: int, cache: PartCache, out: Path, progress: bool, log, timings: dict) -> dict:
-    by_name = {part.name: part for part in p.parts}
     results: dict[str, Any] = {}
 
-    def need(name: str):
+    def need(name: str, by: Part | None = None):
+        if by is not None and name not in by.needs:
+            raise ConfigError(f"part {by.name!r} of {p.experiment.name} reads part {name!r} without "
+                              f"declaring it (Part.needs)")
         if name not in results:
-            if name not in by_name:
-                raise ConfigError(f"part {name!r} is not a part of {p.experiment.name} --preset {p.preset}")
-            part = by_name[name]
-            extra = jsonable(part.key(p.setup)) if part.key is not None else None
-            key = cache.key(part=name, seed=seed, extra=extra)
+            part = _part(p, name)
+            key = part_key(p, name, seed)
             saved = cache.load(name, seed, key)
             if saved is not None:
                 log(f"{p.experiment.name}: part {name}, seed {seed}: reused {cache.path(name, seed)}")
@@ -196,8 +237,9 @@ def _run_seed(p: Plan, seed: int, cache: PartCache, out: Path, progress: bool, l
                 t0 = time.perf_counter()
                 plot_dir = out if len(p.seeds) == 1 else out / f"seed-{seed}"
                 plot_dir.mkdir(parents=True, exist_ok=True)
-                ctx = PartContext(out, seed, progress, log, need, plot_dir)
-                results[name] = jsonable(part.run(p.setup, seed, ctx))  # raises -> nothing saved
+                ctx = PartContext(out, seed, progress, log, lambda n, part=part: need(n, part), plot_dir)
+                setup = p.setup if part.reads is None else part.reads(p.setup)
+                results[name] = jsonable(part.run(setup, seed, ctx))  # raises -> nothing saved
                 timings[f"{name}/seed-{seed}"] = time.perf_counter() - t0
                 cache.store(name, seed, key, results[name])
                 log(f"{p.experiment.name}: part {name}, seed {seed}: done in "
@@ -217,8 +259,7 @@ def run(experiment: Experiment, preset: str, out_dir, *, seeds: Sequence[int] = 
     log = log or (lambda msg: print(msg, file=sys.stderr) if progress else None)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    cache = PartCache(out, {"experiment": experiment.name, "preset": preset, "setup": setup_json(p.setup)},
-                      reuse=resume)
+    cache = PartCache(out, reuse=resume)
     started, timings = time.perf_counter(), {}
     with one_thread(experiment.threads) if experiment.threads else contextlib.nullcontext():
         by_seed = {seed: _run_seed(p, seed, cache, out, progress, log, timings) for seed in p.seeds}

@@ -28,9 +28,20 @@ from typing import Any
 
 from mdm.errors import CheckpointError, ConfigError, MDMError
 
-__all__ = ["FIXED", "check_resume", "data_fingerprint", "differences"]
+__all__ = ["FIXED", "TRAINED_BY", "check_resume", "data_fingerprint", "differences", "model_identity"]
 
 FIXED = ("model", "data", "loss", "optim", "seed", "batch_size", "grad_accum")
+# what the trained weights depend on: FIXED, how long, the EMA that is saved, and the arithmetic
+TRAINED_BY = (*FIXED, "max_steps", "ema", "precision", "compile")
+
+
+def model_identity(config: dict) -> dict:
+    """The fields of a training config (``TrainConfig.to_dict()``) that the finished model depends on
+    (:data:`TRAINED_BY`), without those that only say how the run is carried out (threads, device,
+    cadence of logs, evals and saves, ``out_dir``): what a cached result computed from the model is
+    keyed by, so changing ``threads`` or ``log_every`` does not recompute it.  (The loop re-seeds its
+    noise from ``(seed, step, micro-batch)``, so evaluating or logging more often changes nothing.)"""
+    return {k: config[k] for k in TRAINED_BY if k in config}
 
 
 def _sha256_json(obj: Any) -> str:

@@ -16,7 +16,6 @@ it needs 2-3x fewer forward passes (NFE) than top-1.  Parts (``--parts NAME,...`
 from __future__ import annotations
 
 from dataclasses import asdict
-from functools import partial
 
 from mdm.experiments.eb_sampler.frontier import analyse, sweep_model
 from mdm.experiments.eb_sampler.parts import bound_part, task_part, train_config
@@ -28,27 +27,26 @@ from mdm.experiments.runner import Experiment, Part
 __all__ = ["EXPERIMENT", "PRESETS", "TaskSetup"]
 
 
-def _task(task: TaskSetup, p: Preset, seed: int, ctx) -> dict:
-    return task_part(task, p, ctx.out_dir, seed, ctx.progress)
-
-
-def _sweep(model_seed: int, p: Preset, seed: int, ctx) -> dict:
-    """The comparison's model trained with ``model_seed``, swept (the run's ``seed`` only seeds the
-    sampling, which is greedy, and the bootstraps)."""
-    return sweep_model(p.frontier, model_seed, ctx.out_dir, seed, ctx.progress, p.precision)
-
-
 def _parts(p: Preset) -> list[Part]:
-    """The bound, one part per task, one sweep part per model of the comparison, then its analysis;
-    a trained model's part is keyed by its resolved training config."""
-    parts = [Part("bound", lambda p, seed, ctx: bound_part(p.bound, seed))]
-    parts += [Part(t.name, partial(_task, t), key=lambda p, t=t: train_config(t)) for t in p.tasks]
+    """The bound, one part per task, one sweep part per model of the comparison, then its analysis.
+    Each part reads only its slice of the preset (``Part.reads``); a trained model's part is also
+    keyed by what its model depends on in the resolved training config (``train_config``)."""
+    parts = [Part("bound", lambda bound, seed, ctx: bound_part(bound, seed), reads=lambda p: p.bound)]
+    parts += [Part(t.name, lambda r, seed, ctx: task_part(*r, ctx.out_dir, seed, ctx.progress),
+                   key=lambda p, t=t: train_config(t), reads=lambda p, t=t: (t, p.grid, p.precision))
+              for t in p.tasks]
     if p.frontier is None:
         return parts
+    # the sweep of the model trained with seed M (the run's seed only seeds the sampling, which is
+    # greedy, and the bootstraps)
     sweeps = [f"{COMPARISON}-model-{m}" for m in p.frontier.models]
-    parts += [Part(name, partial(_sweep, m), key=lambda p: train_config(p.frontier.task))
+    parts += [Part(name, lambda r, seed, ctx, m=m: sweep_model(r[0], r[1], m, ctx.out_dir, seed, ctx.progress,
+                                                               r[2]),
+                   key=lambda p: train_config(p.frontier.task),
+                   reads=lambda p: (p.frontier.task, p.frontier.grid, p.precision))
               for name, m in zip(sweeps, p.frontier.models)]
-    compare = Part(COMPARISON, lambda p, seed, ctx: analyse(p.frontier, [ctx.need(s) for s in sweeps], seed))
+    compare = Part(COMPARISON, lambda f, seed, ctx: analyse(f, [ctx.need(s) for s in sweeps], seed),
+                   reads=lambda p: p.frontier, needs=tuple(sweeps))
     return [*parts, compare]
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from mdm.eval.matched import clustered_band, interpolate_frontier, matched_cost_difference
 from mdm.eval.stats import choose_on_validation, pareto_frontier, within_one_se
 from mdm.experiments.eb_sampler.parts import evaluate, sampler_specs
-from mdm.experiments.eb_sampler.presets import FrontierSetup
+from mdm.experiments.eb_sampler.presets import FrontierSetup, SamplerGrid, TaskSetup
 from mdm.experiments.training import task_model
 from mdm.tasks.sudoku import ALPHABET
 
@@ -30,17 +30,18 @@ __all__ = ["analyse", "sweep_model"]
 BLANK = ALPHABET.index(".")  # a blank cell's token id (a Sudoku character's id is its index)
 
 
-def sweep_model(f: FrontierSetup, model_seed: int, out_dir, seed: int, progress: bool,
+def sweep_model(task: TaskSetup, grid: SamplerGrid, model_seed: int, out_dir, seed: int, progress: bool,
                 precision: str) -> dict:
-    """One model's sweep: ``{"train", "settings": [{family, label, valid, test}]}``, each split
-    ``{"correct": "0110...", "nfe", "blanks_nfe"}`` (per-puzzle correctness as a 0/1 string)."""
-    model, valid, test, summary = task_model(f.task, out_dir, progress, model_seed)
+    """The sweep of ``task``'s model trained with ``model_seed`` over the samplers of ``grid``:
+    ``{"train", "settings": [{family, label, valid, test}]}``, each split ``{"correct": "0110...",
+    "nfe", "blanks_nfe"}`` (per-puzzle correctness as a 0/1 string)."""
+    model, valid, test, summary = task_model(task, out_dir, progress, model_seed)
     settings = []
-    for spec in sampler_specs(f.grid, f.task, test.answer_len):
+    for spec in sampler_specs(grid, task, test.answer_len):
         row = {"family": spec.family, "label": spec.label}
-        for name, split, n in (("valid", valid, f.task.n_valid), ("test", test, f.task.n_eval)):
+        for name, split, n in (("valid", valid, task.n_valid), ("test", test, task.n_eval)):
             n = min(n, len(split))
-            r = evaluate(model, split, spec, n_eval=n, batch_size=f.task.batch_size, seed=seed,
+            r = evaluate(model, split, spec, n_eval=n, batch_size=task.batch_size, seed=seed,
                          precision=precision, counted=split.prompts()[:n, :split.answer_len] == BLANK)
             row[name] = {"correct": "".join("01"[int(c)] for c in r["correct"]), "nfe": r["nfe_mean"],
                          "blanks_nfe": r["blanks_nfe"]}

@@ -22,6 +22,7 @@ from mdm.languages import HMM
 from mdm.sampling import EntropyBounded, Scheduled, Threshold, TopK, Unmasker
 from mdm.tasks.sudoku import technique
 from mdm.train import load_config
+from mdm.train.compat import model_identity
 from mdm.train.precision import autocast
 
 __all__ = ["SamplerSpec", "bound_part", "evaluate", "sampler_specs", "task_part", "train_config"]
@@ -99,26 +100,28 @@ def accuracy_by_group(correct: torch.Tensor, groups: list[str]) -> dict[str, flo
 
 
 def train_config(setup) -> dict:
-    """The setup's resolved training config (not just its name): a part's cache key, so editing the
-    packaged YAML invalidates a cached part."""
-    return load_config(setup.config, list(setup.overrides)).to_dict()
+    """What the setup's model depends on in its resolved training config (not just the config's name;
+    :func:`mdm.train.compat.model_identity`): a part's cache key, so editing the packaged YAML
+    invalidates a cached part and changing its ``threads`` does not."""
+    return model_identity(load_config(setup.config, list(setup.overrides)).to_dict())
 
 
-def task_part(setup, preset, out_dir: Path, seed: int = 0, progress: bool = True) -> dict:
-    """Train or load the task model, sweep every sampler on the validation and the test prompts,
-    choose each family's equal-accuracy setting on validation and report it on test."""
+def task_part(setup, grid, precision: str, out_dir: Path, seed: int = 0, progress: bool = True) -> dict:
+    """Train or load the task model, sweep every sampler of ``grid`` (the preset's, unless the task
+    has its own) on the validation and the test prompts in ``precision``, choose each family's
+    equal-accuracy setting on validation and report it on test."""
     model, valid, dataset, summary = task_model(setup, out_dir, progress, seed)
     kind = task_kind(setup)
     tok = dataset.tokenizer
     eos = tok.eos_id if kind == "arithmetic" else None  # answers of fixed length have no stop rule
     rows, valid_rows = [], []
-    for spec in tqdm(sampler_specs(preset.grid, setup, dataset.answer_len), desc=f"eb-sampler {setup.name}",
+    for spec in tqdm(sampler_specs(grid, setup, dataset.answer_len), desc=f"eb-sampler {setup.name}",
                      unit="sampler", disable=not progress):
         stop = eos if spec.stop else None
         for split, n, out in ((valid, setup.n_valid, valid_rows), (dataset, setup.n_eval, rows)):
             out.append(evaluate(model, split, spec, n_eval=min(n, len(split)), batch_size=setup.batch_size,
                                 seed=seed, stop=stop, pad_id=tok.pad_id if stop is not None else None,
-                                precision=preset.precision))
+                                precision=precision))
     groups = prompt_groups(kind, dataset, rows[0]["n"]) if rows else None
     families = ["EB", *sorted({r["family"] for r in rows if r["family"].startswith("EB (")}),
                 "top-k", "threshold", "scheduled"]

@@ -60,10 +60,11 @@ COMPARISONS = (("diffu-grpo", "sft"), ("spg", "sft"), ("spg", "diffu-grpo"), ("s
 
 def _parts(setup: RLSetup) -> list[Part]:
     return [Part("sft", sft_start, key=lambda s: resolved(s, None)),
-            *(Part(arm, rl_arm(arm), key=lambda s, arm=arm: resolved(s, arm)) for arm in ARMS),
-            Part("variance", spread_part, key=lambda s: [resolved(s, "spg"), list(SETTINGS)]),
+            *(Part(arm, rl_arm(arm), key=lambda s, arm=arm: resolved(s, arm),
+                   needs=("sft", *((ARMS[arm].lr_from,) if ARMS[arm].lr_from else ()))) for arm in ARMS),
+            Part("variance", spread_part, key=lambda s: [resolved(s, "spg"), list(SETTINGS)], needs=("sft",)),
             Part("exact-variance", exact_part,
-                 key=lambda s: [resolved(s, "spg"), list(SETTINGS), "time_share"])]
+                 key=lambda s: [resolved(s, "spg"), list(SETTINGS), "time_share"], needs=("sft",))]
 
 
 def _accuracy(correct: list[int]) -> float:

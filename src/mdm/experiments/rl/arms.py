@@ -74,12 +74,14 @@ class RLSetup:
 
 def resolved(setup: RLSetup, arm: str | None) -> dict:
     """The training config the SFT run (``arm`` None) or an RL arm resolves to, before the seed, the
-    start and the learning rate: a part's cache key, so editing a packaged YAML retrains."""
+    start and the learning rate, as far as the model depends on it (:func:`mdm.train.compat.model_identity`):
+    a part's cache key, so editing a packaged YAML retrains."""
     from mdm.train import load_config
+    from mdm.train.compat import model_identity
 
     if arm is None:
-        return load_config("arithmetic-small", [*setup.task, *setup.sft]).to_dict()
-    return load_config(ARMS[arm].config, _arm_overrides(setup, arm)).to_dict()
+        return model_identity(load_config("arithmetic-small", [*setup.task, *setup.sft]).to_dict())
+    return model_identity(load_config(ARMS[arm].config, _arm_overrides(setup, arm)).to_dict())
 
 
 def _arm_overrides(setup: RLSetup, arm: str) -> list[str]:

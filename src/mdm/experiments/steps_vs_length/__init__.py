@@ -37,8 +37,10 @@ PAPER = "Feng et al., Theoretical Benefit and Limitation of Diffusion Language M
 
 
 def _parts(p: Preset) -> list[Part]:
-    return [Part("entropies", entropies), *(Part(ls.name, oracle_part(ls.name)) for ls in p.languages),
-            *(Part(f"model-{m.language}", model_part(i)) for i, m in enumerate(p.models)),
+    return [Part("entropies", entropies),
+            *(Part(ls.name, oracle_part(ls.name), needs=("entropies",)) for ls in p.languages),
+            *(Part(f"model-{m.language}", model_part(i), needs=("entropies",))
+              for i, m in enumerate(p.models)),
             *(Part(f"scaling-{s.name}", scaling_part(i)) for i, s in enumerate(p.scaling))]
 
 
