@@ -241,3 +241,20 @@ def test_wilson_interval_matches_the_closed_form_and_textbook_values():
             wilson_interval(*bad)
     with pytest.raises(StatsError):
         wilson_interval(1, 2, level=1.0)
+
+
+def test_standard_error_is_the_ddof1_se_of_the_mean_for_any_container():
+    """Closed forms: [1, 2, 3, 4] has sample variance 5/3, so SE = sqrt(5/3) / 2; 0/1 values with
+    k ones of n give sqrt(p (1 - p) / (n - 1)) (not the plug-in sqrt(p (1 - p) / n))."""
+    import torch
+
+    from mdm.eval.stats import standard_error
+
+    assert standard_error([1, 2, 3, 4]) == pytest.approx(math.sqrt(5 / 3) / 2, rel=1e-12)
+    bits = [1] * 3 + [0] * 7
+    want = math.sqrt(0.3 * 0.7 / 9)
+    for x in (bits, np.array(bits, dtype=np.int64), torch.tensor(bits, dtype=torch.bool),
+              torch.tensor(bits, dtype=torch.float32)):
+        assert standard_error(x) == pytest.approx(want, rel=1e-12)
+    assert math.isnan(standard_error([2.0])) and math.isnan(standard_error([]))
+    assert summarize([1, 2, 3, 4]).se == standard_error([1, 2, 3, 4])

@@ -1,6 +1,7 @@
 """Statistics every experiment reports with: one module, one way of doing each thing.
 
 * :func:`summarize` -- mean, standard error and a percentile bootstrap CI over values (seeds, runs)
+* :func:`standard_error` -- the standard error of a mean alone (``ddof=1``; of 0/1 values too)
 * :func:`paired_difference` -- the mean of matched differences ``a - b`` (same seeds, same test
   items) with a bootstrap CI over pairs and a two-sided sign-flip p-value
 * :func:`paired_difference_clustered` -- the same for items nested in seeds (``[seeds, items]``)
@@ -55,8 +56,21 @@ __all__ = [
     "Choice", "Estimate", "FrontierBand", "PairedEstimate", "ThresholdEstimate", "best_on_validation",
     "bootstrap_ci", "choose_on_validation", "cost_to_threshold", "evidence_line", "frontier_band",
     "paired_difference", "paired_difference_clustered", "pareto_frontier", "quality_at_cost",
-    "sign_flip_p_value", "summarize", "threshold_summary", "wilson_interval", "within_one_se",
+    "sign_flip_p_value", "standard_error", "summarize", "threshold_summary", "wilson_interval",
+    "within_one_se",
 ]
+
+
+def standard_error(x) -> float:
+    """The standard error of the mean of the values ``x`` (1-D; a list, array or tensor):
+    ``std(x, ddof=1) / sqrt(n)``, in float64; ``nan`` for fewer than two values.  For 0/1 values
+    (a proportion ``p`` of ``n``) this is ``sqrt(p (1 - p) / (n - 1))``, the unbiased form of the
+    plug-in ``sqrt(p (1 - p) / n)``."""
+    arr = np.asarray(x.detach().cpu().double() if hasattr(x, "detach") else x, dtype=np.float64).ravel()
+    if arr.size < 2:
+        return math.nan
+    return float(arr.std(ddof=1) / math.sqrt(arr.size))
+
 
 def summarize(x, *, level: float = 0.95, n_boot: int = 10_000, seed: int = 0) -> Estimate:
     """Mean, standard error (``ddof=1``) and percentile bootstrap CI of the values ``x`` (1-D).
@@ -71,8 +85,8 @@ def summarize(x, *, level: float = 0.95, n_boot: int = 10_000, seed: int = 0) ->
     if n == 1:
         return Estimate(mean, math.nan, mean, mean, 1, level, "single value (n=1): no interval")
     lo, hi = bootstrap_ci(arr, level=level, n_boot=n_boot, seed=seed)
-    se = float(arr.std(ddof=1) / math.sqrt(n))
-    return Estimate(mean, se, lo, hi, n, level, f"percentile bootstrap CI ({n_boot:,} resamples)")
+    return Estimate(mean, standard_error(arr), lo, hi, n, level,
+                    f"percentile bootstrap CI ({n_boot:,} resamples)")
 
 
 def wilson_interval(k: int, n: int, *, level: float = 0.95) -> tuple[float, float]:

@@ -25,6 +25,7 @@ from mdm.losses import diffusion_loss
 from mdm.models.anyprocess import AnyProcessConfig, AnyProcessModel, anyprocess_loss
 from mdm.models.transformer import TransformerConfig, TransformerDenoiser
 from mdm.sampling.anyprocess import generate
+from mdm.sampling.autoregressive import greedy_continuation
 from mdm.tasks.anyprocess.trajectory import TransitionDataset
 from mdm.tasks.minisudoku import plain, traces
 from mdm.tasks.minisudoku.grid import Shape
@@ -141,13 +142,8 @@ def decode_mdm(model, shape: Shape, puzzles, solutions, unmasker) -> dict:
     return {"correct": out.correct.tolist(), "nfe": out.nfe.tolist()}
 
 
-@torch.no_grad()
 def decode_ar(model, shape: Shape, puzzles, solutions) -> dict:
     """Greedy left-to-right: one forward pass per solution cell."""
     data = plain.PlainSudoku(shape, puzzles, solutions)
-    x = data.prompts()
-    for _ in range(data.answer_len):
-        logits = model(x)[:, -1].float()
-        logits[:, model.mask_id] = -math.inf
-        x = torch.cat([x, logits.argmax(-1, keepdim=True)], 1)
+    x = greedy_continuation(model, data.prompts(), data.answer_len)
     return {"correct": data.verify(x).tolist(), "nfe": [data.answer_len] * len(puzzles)}

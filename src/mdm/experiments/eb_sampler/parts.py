@@ -3,7 +3,6 @@ validation and test prompts) and the bound check on an exact HMM."""
 
 from __future__ import annotations
 
-import math
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from tqdm import tqdm
 
 from mdm.errors import ConfigError
 from mdm.eval.eb_bound import check_bound
+from mdm.eval.stats import standard_error
 from mdm.eval.verified import decode_verified
 from mdm.experiments.common import interval
 from mdm.experiments.eb_sampler.selection import speedup
@@ -76,10 +76,10 @@ def evaluate(model, dataset, spec: SamplerSpec, *, n_eval: int, batch_size: int,
         out = decode_verified(model, dataset, spec.unmasker, n=n_eval, batch_size=batch_size, seed=seed,
                               block_size=spec.block_size, stop=stop, pad_id=pad_id, counted=counted)
     n, acc = len(out.correct), float(out.correct.double().mean())
-    se = math.sqrt(max(acc * (1 - acc), 0.0) / n)
     row = {"family": spec.family, "label": spec.label, "block_size": spec.block_size, "stop": spec.stop,
-           "curve": spec.curve, "n": n, "accuracy": acc, "accuracy_se": se,
-           "nfe_mean": float(out.nfe.mean()), "nfe_se": float(out.nfe.std() / math.sqrt(n)) if n > 1 else 0.0,
+           "curve": spec.curve, "n": n, "accuracy": acc,
+           "accuracy_se": standard_error(out.correct), "nfe_mean": float(out.nfe.mean()),
+           "nfe_se": standard_error(out.nfe),
            "nfe_max": float(out.nfe.max()), "wall_s": time.perf_counter() - t0, "correct": out.correct}
     return row if out.counted_nfe is None else {**row, "blanks_nfe": float(out.counted_nfe.mean())}
 

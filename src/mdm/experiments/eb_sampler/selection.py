@@ -8,8 +8,7 @@ reports the same setting on the test rows.
 
 from __future__ import annotations
 
-import math
-
+from mdm.eval.stats import standard_error
 from mdm.experiments.common import paired
 
 TOLERANCE = 0.005  # "equal accuracy": within 0.5 points of top-1
@@ -60,7 +59,7 @@ def _compare(ref: dict, best: dict | None) -> dict:
     if "correct" in ref and "correct" in best:
         diff = best["correct"].double() - ref["correct"].double()
         out["accuracy_diff"] = float(diff.mean())
-        out["accuracy_diff_se"] = float(diff.std() / math.sqrt(len(diff))) if len(diff) > 1 else 0.0
+        out["accuracy_diff_se"] = standard_error(diff)
         if len(diff) > 1:
             test = paired(best["correct"], ref["correct"])
             out["accuracy_diff_ci"], out["accuracy_diff_p"] = test["ci"], test["p"]

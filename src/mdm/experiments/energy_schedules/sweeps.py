@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mdm.eval.stats import standard_error
 from mdm.experiments.common import interval
 from mdm.experiments.energy_schedules.presets import Preset, TrainSetup
 from mdm.experiments.training import seeded
@@ -51,9 +52,9 @@ def _measure(language, x: torch.Tensor, entropy_per_token: float) -> dict:
     lp = language.log_prob(x)
     nll = (-lp[torch.isfinite(lp)] / x.shape[1]).double()
     return {"ter": ter.perplexity, "nll": ter.nll_per_token, "gap": ter.gap,
-            "gap_se": float(nll.std() / math.sqrt(len(nll))) if len(nll) > 1 else math.nan,
+            "gap_se": standard_error(nll),
             "gap_ci": interval(nll - entropy_per_token) if len(nll) > 1 else None,
-            "ser": ser, "ser_se": math.sqrt(max(ser * (1 - ser), 1e-12) / x.shape[0]),
+            "ser": ser, "ser_se": standard_error(~torch.isfinite(lp)),
             "ser_ci": interval(~torch.isfinite(lp)), "n": int(x.shape[0])}
 
 

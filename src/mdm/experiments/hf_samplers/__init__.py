@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from mdm.eval.stats import standard_error
 from mdm.experiments.common import interval, with_ci, with_p
 from mdm.experiments.hf_samplers.infill import InfillSetup, infill_part, settings
 from mdm.experiments.plotting import figure
@@ -86,7 +87,7 @@ def continue_part(s: Setup, seed: int, ctx) -> dict:
         rows.append({
             "sampler": family, "setting": label, "nfe": float(hot.nfe.double().mean()),
             "nelbo_per_token": float(nelbo.mean()),
-            "nelbo_stderr": float(nelbo.std() / nelbo.numel() ** 0.5) if nelbo.numel() > 1 else float("nan"),
+            "nelbo_stderr": standard_error(nelbo),
             "nelbo_ci": interval(nelbo),
             "valid_fraction": float(torch.isin(gen, amino).double().mean()),
             "greedy_nfe": int(greedy.nfe[0]),

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
+from mdm.eval.stats import standard_error
 from mdm.experiments.common import interval, paired
 from mdm.models.hf.antiberty import HEAVY_CHAINS
 
@@ -78,9 +79,9 @@ def infill_part(setup, seed: int, ctx) -> dict:
             nfe.append(out.nfe.double())
         hit, nfe = torch.cat(hits), torch.cat(nfe)
         argmax = hit if argmax is None else argmax
-        se = float(hit.std() / hit.numel() ** 0.5) if hit.numel() > 1 else float("nan")
         rows.append({"sampler": family, "setting": label, "recovery": float(hit.mean()),
-                     "recovery_stderr": se, "recovery_ci": interval(hit), "nfe": float(nfe.mean())})
+                     "recovery_stderr": standard_error(hit), "recovery_ci": interval(hit),
+                     "nfe": float(nfe.mean())})
         if len(rows) > 1:  # paired with the one-shot argmax on the same templates
             rows[-1]["vs_argmax"] = {"diff": float((hit - argmax).mean()), **paired(hit, argmax)}
         ctx.log(f"infill {family:15s} {label:9s} recovery {hit.mean():.3f}  NFE {nfe.mean():5.1f}")

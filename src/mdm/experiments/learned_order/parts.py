@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 import mdm
+from mdm.eval.stats import standard_error
 from mdm.eval.tabular import association_error, marginal_tv
 from mdm.experiments.common import interval, paired
 from mdm.experiments.learned_order.presets import ORDER_TRAIN, SEED_STRIDE, Preset, train_model
@@ -28,7 +29,7 @@ def mean_ci(values) -> dict:
     from scipy.stats import t
 
     v = np.asarray(list(values), dtype=np.float64)
-    half = float(t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else math.nan
+    half = float(t.ppf(0.975, len(v) - 1) * standard_error(v)) if len(v) > 1 else math.nan
     ci = interval(v) if np.isfinite(v).all() else [math.nan] * 2  # a tau is NaN when all scores tie
     return {"mean": float(v.mean()), "ci95": half, "n": int(len(v)), "values": v.tolist(), "ci": ci}
 

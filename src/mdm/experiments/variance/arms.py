@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from mdm import variance as mv
 from mdm.losses import diffusion_loss
 from mdm.models.transformer import TransformerConfig, TransformerDenoiser
+from mdm.sampling.autoregressive import greedy_continuation
 
 __all__ = ["Arm", "ARMS", "make_model", "pretrain_mdm", "sft", "pretrain_ar", "sft_ar", "ar_accuracy",
            "ar_loss_variance"]
@@ -158,15 +159,9 @@ def sft_ar(model, tokens, eligible, *, seed: int, **loop) -> dict:
                      seed=seed, copies=1, **loop)
 
 
-@torch.no_grad()
 def ar_accuracy(model, dataset) -> list[bool]:
     """Greedy left-to-right decoding of the answer region; exact match."""
-    x = dataset.prompts().clone()
-    for _ in range(dataset.answer_len):
-        logits = model(x)[:, -1].float()
-        logits[:, model.mask_id] = -math.inf
-        x = torch.cat([x, logits.argmax(-1, keepdim=True)], 1)
-    return dataset.verify(x).tolist()
+    return dataset.verify(greedy_continuation(model, dataset.prompts(), dataset.answer_len)).tolist()
 
 
 @torch.no_grad()

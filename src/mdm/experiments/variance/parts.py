@@ -9,7 +9,6 @@ and problems; the result itself keeps the summaries.
 from __future__ import annotations
 
 import copy
-import math
 import statistics
 import time
 from dataclasses import asdict
@@ -17,7 +16,7 @@ from types import SimpleNamespace
 
 import torch
 
-from mdm.eval.stats import paired_difference_clustered
+from mdm.eval.stats import paired_difference_clustered, standard_error
 from mdm.eval.verified import decode_verified
 from mdm.experiments.common import interval
 from mdm.experiments.variance.arms import (
@@ -193,7 +192,7 @@ def _correct(acc_by_seed: list[dict], d, copies: int) -> dict:
 def _summary(acc: list[float]) -> dict:
     n = len(acc)
     return {"mean": statistics.fmean(acc), "min": min(acc), "max": max(acc),
-            "se": statistics.stdev(acc) / math.sqrt(n) if n > 1 else 0.0, "per_seed": acc,
+            "se": standard_error(acc) if n > 1 else 0.0, "per_seed": acc,
             "ci": interval(acc)}
 
 
