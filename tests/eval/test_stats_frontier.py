@@ -179,3 +179,34 @@ def test_threshold_summary_with_censored_runs():
         censored_median([1.0, -math.inf])
     one = threshold_summary(curves[:1], 0.5)
     assert (one.median, one.lo, one.hi, one.n_censored) == (100.0, 100.0, 100.0, 0)
+
+
+# paired_cost_ratio: two arms' costs to a threshold on the same seeds (inf = censored)
+
+
+def test_paired_cost_ratio_by_hand():
+    # seed 4: both censored (dropped); d = log2(a/b) = [-1, 0, +inf, -inf]; lower median -1
+    out = stats.paired_cost_ratio([100, 200, math.inf, math.inf, 50], [200, 200, 100, math.inf, math.inf])
+    assert out["n_pairs"] == 4 and out["n_both_censored"] == 1
+    assert out["a_faster"] == 2 and out["b_faster"] == 1
+    assert out["median_log2_ratio"] == -1.0 and out["ratio"] == 0.5
+    assert out["p"] == 1.0  # three +-1 signs: |sum| >= 1 under every flip
+    lo, hi = out["ci"]
+    assert lo == -math.inf and hi == math.inf  # 4 pairs, two of them censored on one side: no finite bound
+
+
+def test_paired_cost_ratio_sign_test_is_exact():
+    # a faster on all 10 seeds by 2x: median ratio 1/2, exact sign-flip p = 2 / 2^10
+    out = stats.paired_cost_ratio([50.0] * 9 + [40.0], [100.0] * 9 + [80.0])
+    assert out["ratio"] == 0.5 and out["ci"] == [-1.0, -1.0]
+    assert out["p"] == pytest.approx(2 / 2 ** 10)
+    assert stats.paired_cost_ratio([math.inf] * 3, [math.inf] * 3)["median_log2_ratio"] is None
+
+
+def test_a_censored_run_counts_as_slower():
+    # a never reaches the threshold on 3 of 4 seeds where b does: the median ratio is +inf (a slower)
+    out = stats.paired_cost_ratio([math.inf, math.inf, math.inf, 100.0], [100.0, 100.0, 100.0, 100.0])
+    assert out["median_log2_ratio"] == math.inf and out["ratio"] == math.inf
+    assert out["b_faster"] == 3 and out["a_faster"] == 0
+    flipped = stats.paired_cost_ratio([100.0] * 4, [math.inf, math.inf, math.inf, 100.0])
+    assert flipped["median_log2_ratio"] == -math.inf and flipped["a_faster"] == 3

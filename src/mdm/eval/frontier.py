@@ -1,5 +1,6 @@
-"""Cost-quality curves: Pareto frontiers with bootstrap bands, quality at a matched cost, and the
-cost to reach a quality threshold (censored where a run never reaches it).
+"""Cost-quality curves: Pareto frontiers with bootstrap bands, quality at a matched cost, the cost
+to reach a quality threshold (censored where a run never reaches it) and two arms' costs compared on
+the same seeds (:func:`paired_cost_ratio`).
 
 Cost is anything where lower is better and quality anything where higher is better: NFE and
 accuracy for a sampler sweep, training steps and accuracy for a learning curve.  Re-exported by
@@ -23,10 +24,12 @@ from mdm.eval.bootstrap import (
     check_resampling,
     order_quantiles,
     resample_counts,
+    sign_flip_p_value,
 )
 
 __all__ = ["FrontierBand", "censored_median", "cost_to_threshold", "first_crossing", "frontier_band",
-           "interpolate_curve", "pareto_frontier", "quality_at_cost", "step_frontier", "threshold_summary"]
+           "interpolate_curve", "paired_cost_ratio", "pareto_frontier", "quality_at_cost", "step_frontier",
+           "threshold_summary"]
 
 
 def _pair(cost, quality, names=("cost", "quality")) -> tuple[np.ndarray, np.ndarray]:
@@ -233,3 +236,37 @@ def threshold_summary(curves: Iterable[tuple], threshold: float, *, level: float
     if not costs:
         raise StatsError("threshold_summary needs at least one (costs, qualities) curve")
     return censored_median(costs, threshold=threshold, level=level, n_boot=n_boot, seed=seed)
+
+
+def _lower_median(x, axis=None):
+    """The lower median (a sample value, never an average of two): defined when values are +-inf."""
+    return np.quantile(x, 0.5, axis=axis, method="inverted_cdf")
+
+
+def paired_cost_ratio(a, b, *, level: float = 0.95, n_boot: int = 10_000, seed: int = 0) -> dict:
+    """Arm ``a`` against arm ``b`` on the same seeds: costs to a threshold (``inf`` = censored).
+
+    Per seed ``d = log2(a / b)`` (``+inf`` when only ``a`` is censored, ``-inf`` when only ``b`` is;
+    seeds where both are censored carry no order and are dropped, and counted).  Returns the lower
+    median of ``d`` with its percentile bootstrap CI over seeds, ``ratio = 2**median``, how many seeds
+    each arm was faster on, and a two-sided sign-flip p-value on the signs of ``d`` (ties count 0):
+    a paired sign test, valid under censoring because a censored run is slower than any run that
+    reached the threshold.  The median, its bounds and the ratio are ``+-inf`` where the
+    censored seeds decide them.
+    """
+    a = as_values(a, "a", allow_inf=True)
+    b = as_values(b, "b", allow_inf=True)
+    if a.shape != b.shape:
+        raise StatsError(f"a and b must hold one cost per shared seed, got {a.size} and {b.size}")
+    both = np.isinf(a) & np.isinf(b)
+    a, b = a[~both], b[~both]
+    out = {"n_pairs": int(a.size), "n_both_censored": int(both.sum()),
+           "a_faster": int(np.sum(a < b)), "b_faster": int(np.sum(a > b))}
+    if a.size == 0:
+        return out | {"median_log2_ratio": None, "ci": None, "ratio": None, "p": None}
+    with np.errstate(divide="ignore"):
+        d = np.where(np.isinf(a), math.inf, np.where(np.isinf(b), -math.inf, np.log2(a / b)))
+    med = float(_lower_median(d))
+    lo, hi = bootstrap_ci(d, _lower_median, level=level, n_boot=n_boot, seed=seed, allow_inf=True)
+    p, _ = sign_flip_p_value(np.sign(d), seed=seed)
+    return out | {"median_log2_ratio": med, "ci": [lo, hi], "ratio": 2.0 ** med, "p": p}

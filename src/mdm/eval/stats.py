@@ -10,7 +10,8 @@
   bootstrap interval collapses to a point)
 * :func:`evidence_line` -- the one-line "how strong is this evidence" text of a results page
 * from :mod:`mdm.eval.frontier`: :func:`pareto_frontier`, :func:`frontier_band`,
-  :func:`quality_at_cost`, :func:`cost_to_threshold`, :func:`threshold_summary`
+  :func:`quality_at_cost`, :func:`cost_to_threshold`, :func:`threshold_summary`,
+  :func:`paired_cost_ratio`
 * from :mod:`mdm.eval.bootstrap`: :class:`Estimate`, :class:`PairedEstimate`,
   :class:`ThresholdEstimate`, :func:`bootstrap_ci`
 
@@ -47,6 +48,7 @@ from mdm.eval.frontier import (
     FrontierBand,
     cost_to_threshold,
     frontier_band,
+    paired_cost_ratio,
     pareto_frontier,
     quality_at_cost,
     threshold_summary,
@@ -55,9 +57,9 @@ from mdm.eval.frontier import (
 __all__ = [
     "Choice", "Estimate", "FrontierBand", "PairedEstimate", "ThresholdEstimate", "best_on_validation",
     "bootstrap_ci", "choose_on_validation", "cost_to_threshold", "evidence_line", "frontier_band",
-    "paired_difference", "paired_difference_clustered", "pareto_frontier", "quality_at_cost",
-    "sign_flip_p_value", "standard_error", "summarize", "threshold_summary", "wilson_interval",
-    "within_one_se",
+    "paired_cost_ratio", "paired_difference", "paired_difference_clustered", "pareto_frontier",
+    "quality_at_cost", "sign_flip_p_value", "standard_error", "summarize", "threshold_summary",
+    "wilson_interval", "within_one_se",
 ]
 
 

@@ -5,7 +5,7 @@ Per run (one arm, batch and seed) :func:`mdm.eval.stats.cost_to_threshold` reads
 the learning curve first reaches the threshold (linear between grid points; ``inf``: censored, never
 reached within the steps run).  Per arm :func:`mdm.eval.frontier.censored_median` gives the median
 over seeds and its bootstrap CI (identified while fewer than half the runs are censored).  Two arms
-run on the same seeds are compared by :func:`paired_cost_ratio`.
+run on the same seeds are compared by :func:`mdm.eval.frontier.paired_cost_ratio`.
 
 Forward passes: a step scores ``batch x copies`` rows (MIRROR: two masks per row); we count them in
 units of one ``B``-row batch (``B`` = the SFT batch), so at batch ``B`` a single-mask arm has one pass
@@ -21,47 +21,12 @@ import math
 
 import numpy as np
 
-from mdm.eval.bootstrap import as_values, bootstrap_ci, sign_flip_p_value
-from mdm.eval.frontier import censored_median, cost_to_threshold
+from mdm.eval.frontier import censored_median, cost_to_threshold, paired_cost_ratio
 from mdm.eval.stats import paired_difference_clustered
 
-__all__ = ["DEFINITIONS", "THRESHOLDS", "compare", "paired_cost_ratio", "run_costs"]
+__all__ = ["DEFINITIONS", "THRESHOLDS", "compare", "run_costs"]
 
 THRESHOLDS = (0.5, 0.8)
-
-
-def _lower_median(x, axis=None):
-    """The lower median (a sample value, never an average of two): defined when values are +-inf."""
-    return np.quantile(x, 0.5, axis=axis, method="inverted_cdf")
-
-
-def paired_cost_ratio(a, b, *, level: float = 0.95, n_boot: int = 10_000, seed: int = 0) -> dict:
-    """Arm ``a`` against arm ``b`` on the same seeds: costs to a threshold (``inf`` = censored).
-
-    Per seed ``d = log2(a / b)`` (``+inf`` when only ``a`` is censored, ``-inf`` when only ``b`` is;
-    seeds where both are censored carry no order and are dropped, and counted).  Returns the lower
-    median of ``d`` with its percentile bootstrap CI over seeds, ``ratio = 2**median``, how many seeds
-    each arm was faster on, and a two-sided sign-flip p-value on the signs of ``d`` (ties count 0):
-    a paired sign test, valid under censoring because a censored run is slower than any run that
-    reached the threshold.
-    """
-    a = as_values(a, "a", allow_inf=True)
-    b = as_values(b, "b", allow_inf=True)
-    if a.shape != b.shape:
-        raise ValueError(f"a and b must hold one cost per shared seed, got {a.size} and {b.size}")
-    both = np.isinf(a) & np.isinf(b)
-    a, b = a[~both], b[~both]
-    out = {"n_pairs": int(a.size), "n_both_censored": int(both.sum()),
-           "a_faster": int(np.sum(a < b)), "b_faster": int(np.sum(a > b))}
-    if a.size == 0:
-        return out | {"median_log2_ratio": None, "ci": None, "ratio": None, "p": None}
-    with np.errstate(divide="ignore"):
-        d = np.where(np.isinf(a), math.inf, np.where(np.isinf(b), -math.inf, np.log2(a / b)))
-    med = float(_lower_median(d))
-    lo, hi = bootstrap_ci(d, _lower_median, level=level, n_boot=n_boot, seed=seed, allow_inf=True)
-    p, _ = sign_flip_p_value(np.sign(d), seed=seed)
-    return out | {"median_log2_ratio": _finite(med), "ci": [_finite(lo), _finite(hi)],
-                  "ratio": _finite(2.0 ** med), "p": p}
 
 
 def _finite(x: float) -> float | str:
@@ -85,7 +50,11 @@ def run_costs(steps, acc, batch: int, copies: int, base_batch: int) -> dict:
 
 
 def _clean(d: dict) -> dict:
-    return {k: (_finite(v) if isinstance(v, float) else v) for k, v in d.items()}
+    """``d`` with every float (also inside a list) through :func:`_finite`."""
+    def clean(v):
+        return _finite(v) if isinstance(v, float) else [clean(x) for x in v] if isinstance(v, list) else v
+
+    return {k: clean(v) for k, v in d.items()}
 
 
 def _costs(run: dict, thr: float, unit: str, per_pass: float) -> list[float]:
@@ -134,7 +103,7 @@ def compare(runs: dict, a: str, b: str, unit: str, base_batch: int, step_a: int 
     for thr in THRESHOLDS:
         ca, cb = ([c if c <= horizon else math.inf for c in _costs(r, thr, unit, pr)]
                   for r, pr in ((ra, pa), (rb, pb)))
-        out["thresholds"][str(thr)] = paired_cost_ratio(ca, cb) | {
+        out["thresholds"][str(thr)] = _clean(paired_cost_ratio(ca, cb)) | {
             "a_median": ra["to_threshold"][str(thr)][unit]["median"],
             "b_median": rb["to_threshold"][str(thr)][unit]["median"]}
         out["n_seeds"] = len(ca)
