@@ -475,3 +475,18 @@ def test_model_identity_keeps_what_the_weights_depend_on():
         assert model_identity(load_config("kjv-char-tiny", [harmless]).to_dict()) == base, harmless
     for changes in ("seed=3", "max_steps=7", "optim.lr=0.1", "model.d_model=32", "precision=fp32", "ema=0.5"):
         assert model_identity(load_config("kjv-char-tiny", [changes]).to_dict()) != base, changes
+
+
+def test_needs_naming_an_undeclared_part_or_a_cycle_are_refused_before_anything_runs(tmp_path):
+    from mdm.experiments.runner import Experiment, Part, plan
+
+    def exp(parts):
+        return Experiment(name="needs", presets={"quick": _KeySetup()}, parts=lambda s: parts,
+                          assemble=lambda s, r, seed: r, report=lambda r, s: "# needs\n")
+
+    run = lambda s, seed, ctx: {}  # noqa: E731
+    with pytest.raises(ConfigError, match="undeclared part"):
+        plan(exp([Part("a", run, needs=("b",))]), "quick")
+    with pytest.raises(ConfigError, match="a -> b -> a"):
+        plan(exp([Part("a", run, needs=("b",)), Part("b", run, needs=("a",))]), "quick")
+    plan(exp([Part("a", run), Part("b", run, needs=("a",)), Part("c", run, needs=("a", "b"))]), "quick")

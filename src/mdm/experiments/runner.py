@@ -130,6 +130,25 @@ class Plan:
     overrides: tuple[str, ...] = ()  # --set KEY=VALUE, applied to the preset's setup
 
 
+def _check_needs(name: str, parts: Sequence[Part]) -> None:
+    """Every part a part ``needs`` is declared, and no part needs itself through others (its key
+    would be undefined)."""
+    needs = {p.name: p.needs for p in parts}
+    for part, wanted in needs.items():
+        unknown = [n for n in wanted if n not in needs]
+        if unknown:
+            raise ConfigError(f"part {part!r} of {name} needs undeclared part(s) {', '.join(unknown)}")
+
+    def visit(part: str, path: tuple[str, ...]) -> None:
+        if part in path:
+            raise ConfigError(f"parts of {name} need each other in a cycle: {' -> '.join((*path, part))}")
+        for n in needs[part]:
+            visit(n, (*path, part))
+
+    for part in needs:
+        visit(part, ())
+
+
 MAX_SEEDS = 10_000  # seeds in one run: each trains or samples, so more is a typo, not a plan
 
 
@@ -164,6 +183,7 @@ def plan(experiment: Experiment, preset: str, seeds: Sequence[int] = (0,), parts
     names = [p.name for p in declared]
     if len(set(names)) != len(names):
         raise ConfigError(f"experiment {experiment.name!r} declares a part twice: {names}")
+    _check_needs(experiment.name, declared)
     selected = select_parts(tuple(names), parts)
     seeds = tuple(int(s) for s in seeds)
     if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
