@@ -1,12 +1,10 @@
 """The small-Sudoku parts of ``mdm exp any-process`` (issue 27 item 3b): the quick setup end to end
 in seconds, and the summary's statistics on hand-made results."""
 
-import dataclasses
 
 import numpy as np
 import pytest
 
-from mdm.experiments.any_process import PRESETS
 from mdm.experiments.any_process.sudoku_small import report_lines, shape_part, summarise
 from mdm.experiments.any_process.sudoku_small_presets import QUICK
 
@@ -17,7 +15,7 @@ class _Ctx:
 
 
 def test_the_quick_part_trains_three_arms_and_reports():
-    r = shape_part("4x4", 20)(dataclasses.replace(PRESETS["quick"], sudoku_small=QUICK), 0, _Ctx())
+    r = shape_part("4x4", 20)(QUICK, 0, _Ctx())
     assert r["seeds"] == [0, 1] and set(r["runs"]) == {"20"} and r["n_train"] == 20
     one = r["runs"]["20"]["0"]
     assert set(one) == {"ap", "mdm", "mdm_threshold", "ar"}

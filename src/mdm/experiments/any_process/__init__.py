@@ -36,10 +36,15 @@ __all__ = ["EXPERIMENT", "PRESETS", "Preset", "ParitySetup", "RewriteSetup", "Su
 def _parts(p: Preset) -> list[Part]:
     from mdm.experiments.any_process import ablation, parts
 
-    return [Part("parity", parts.parity_part), Part("rewrite", parts.rewrite_part),
-            Part("sudoku", parts.sudoku_part), Part("parity-paper", ablation.parity_paper_part),
-            Part("parity-paper-1-5", lambda p, seed, ctx: ablation.parity_paper_part(p, seed, ctx, data=1)),
-            Part("brackets", ablation.brackets_part), Part("brackets-mdm", ablation.brackets_mdm_part),
+    # each part reads its own setup only (Part.reads): changing one does not recompute the others
+    return [Part("parity", parts.parity_part, reads=lambda p: p.parity),
+            Part("rewrite", parts.rewrite_part, reads=lambda p: p.rewrite),
+            Part("sudoku", parts.sudoku_part, reads=lambda p: p.sudoku),
+            Part("parity-paper", ablation.parity_paper_part, reads=lambda p: p.parity_paper),
+            Part("parity-paper-1-5", lambda s, seed, ctx: ablation.parity_paper_part(s, seed, ctx, data=1),
+                 reads=lambda p: p.parity_paper),
+            Part("brackets", ablation.brackets_part, reads=lambda p: p.brackets),
+            Part("brackets-mdm", ablation.brackets_mdm_part, reads=lambda p: p.brackets),
             ] + _small_sudoku_parts(p)
 
 
@@ -48,7 +53,7 @@ def _small_sudoku_parts(p: Preset) -> list[Part]:
     from mdm.experiments.any_process.sudoku_small import part_names, shape_part
 
     names = [] if p.sudoku_small is None else part_names(p.sudoku_small)
-    return [Part(part, shape_part(shape, n)) for part, shape, n in names]
+    return [Part(part, shape_part(shape, n), reads=lambda p: p.sudoku_small) for part, shape, n in names]
 
 
 def _assemble(p: Preset, results: dict, seed: int) -> dict:

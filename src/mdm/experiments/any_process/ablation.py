@@ -25,7 +25,13 @@ import torch
 from mdm.errors import ModelConfigError
 from mdm.eval.stats import summarize, wilson_interval
 from mdm.experiments.any_process.parts import _generate, train_model
-from mdm.experiments.any_process.presets import BRACKETS_MDM_TRAIN, BRACKETS_TRAIN, PARITY_PAPER_TRAIN, Preset
+from mdm.experiments.any_process.presets import (
+    BRACKETS_MDM_TRAIN,
+    BRACKETS_TRAIN,
+    PARITY_PAPER_TRAIN,
+    BracketsSetup,
+    ParityPaperSetup,
+)
 from mdm.sampling.anyprocess import apply_transition
 from mdm.tasks.anyprocess import brackets, parity_paper
 from mdm.tasks.anyprocess.follow import follow, follow_local, greedy_decisions
@@ -89,10 +95,9 @@ def _windows_fitted(model, tok) -> int:
     return sum(nxt[i, : int(m[i])].tolist() == step(list(t.x)) for i, t in enumerate(windows))
 
 
-def parity_paper_part(p: Preset, seed: int, ctx, data: int = 0) -> dict:
-    """The cells of data setting ``data`` (each model of ``p.parity_paper.models``): trained on
-    ``p.parity_paper.seeds`` seeds, tested at every length."""
-    s = p.parity_paper
+def parity_paper_part(s: ParityPaperSetup, seed: int, ctx, data: int = 0) -> dict:
+    """The cells of data setting ``data`` (each model of ``s.models``): trained on ``s.seeds`` seeds,
+    tested at every length."""
     data_label, data_over = s.data[data]
     tok = parity_paper.tokenizer()
     cells = {}
@@ -130,9 +135,8 @@ def parity_paper_part(p: Preset, seed: int, ctx, data: int = 0) -> dict:
     return {"seeds": s.seeds, "cells": cells}
 
 
-def brackets_part(p: Preset, seed: int, ctx) -> dict:
+def brackets_part(s: BracketsSetup, seed: int, ctx) -> dict:
     """Each model trained on inputs of 1..max_len, validity (greedy) at every test length."""
-    s = p.brackets
     tok = brackets.tokenizer()
     out = {}
     for model_label, model_over in s.models:
@@ -158,14 +162,13 @@ def brackets_part(p: Preset, seed: int, ctx) -> dict:
     return {"seeds": s.seeds, "train_max_len": s.train_max_len, "models": out}
 
 
-def brackets_mdm_part(p: Preset, seed: int, ctx) -> dict:
+def brackets_mdm_part(s: BracketsSetup, seed: int, ctx) -> dict:
     """The plain-MDM baseline of :func:`brackets_part`: trained on the same inputs (``brackets-mdm``),
     decoded one most-confident answer position per pass (``TopK(1)``, greedy), the same test inputs."""
     from mdm.eval.verified import decode_verified
     from mdm.sampling import TopK
     from mdm.tasks.anyprocess.brackets_mdm import BracketsMDMDataset
 
-    s = p.brackets
     per_len = {str(n): [] for n in s.lengths}
     trains = []
     for k in range(s.seeds):

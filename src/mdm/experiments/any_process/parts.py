@@ -14,7 +14,14 @@ from pathlib import Path
 
 import torch
 
-from mdm.experiments.any_process.presets import PARITY_TRAIN, REWRITE_TRAIN, SUDOKU_TRAIN, Preset
+from mdm.experiments.any_process.presets import (
+    PARITY_TRAIN,
+    REWRITE_TRAIN,
+    SUDOKU_TRAIN,
+    ParitySetup,
+    RewriteSetup,
+    SudokuSetup,
+)
 from mdm.experiments.common import interval, paired
 from mdm.experiments.training import train_to_end
 from mdm.sampling.anyprocess import generate
@@ -152,10 +159,10 @@ def _trajectory(model, task, text) -> dict:
     return {"input": "".join(map(str, text)), "states": trajectory_states(res, mask_id=tok.mask_id)}
 
 
-def parity_part(p: Preset, seed: int, ctx) -> dict:
+def parity_part(setups: tuple[ParitySetup, ...], seed: int, ctx) -> dict:
     """Each parity setup trained, then tested at every length; the last model's trajectory traced."""
     runs = {}
-    for setup in p.parity:
+    for setup in setups:
         lengths = load_config(PARITY_TRAIN, list(setup.train)).data.options["lengths"]
         name = "parity-" + "-".join(map(str, lengths))
         model, _, summary = train_model(PARITY_TRAIN, [*setup.train, f"seed={seed}"],
@@ -163,13 +170,12 @@ def parity_part(p: Preset, seed: int, ctx) -> dict:
         runs[setup.label] = {"train_lengths": list(lengths), "train": summary,
                              **parity_eval(model, setup.tests)}
     trajectory = _trajectory(model, parity, TRAJECTORIES["parity"])  # the last setup's model
-    paper = runs[p.parity[0].label]
-    return {"accuracy": paper["accuracy"], "setting": p.parity[0].label, "runs": runs,
-            "trajectory": {**trajectory, "model": p.parity[-1].label}}
+    paper = runs[setups[0].label]
+    return {"accuracy": paper["accuracy"], "setting": setups[0].label, "runs": runs,
+            "trajectory": {**trajectory, "model": setups[-1].label}}
 
 
-def rewrite_part(p: Preset, seed: int, ctx) -> dict:
-    s = p.rewrite
+def rewrite_part(s: RewriteSetup, seed: int, ctx) -> dict:
     model, _, summary = train_model(REWRITE_TRAIN, [*s.train, f"seed={seed}"],
                                     ctx.out_dir / "models" / "rewrite")
     return {"train_max_len": summary["config"]["data"]["options"]["max_len"], "train": summary,
@@ -177,10 +183,10 @@ def rewrite_part(p: Preset, seed: int, ctx) -> dict:
             "trajectory": _trajectory(model, rewrite, TRAJECTORIES["rewrite"])}
 
 
-def sudoku_part(p: Preset, seed: int, ctx) -> dict:
+def sudoku_part(setup: SudokuSetup, seed: int, ctx) -> dict:
     """AP-MDM vs the MDM baseline at equal training puzzles; the AP temperature chosen on validation,
     both reported on the same test puzzles (with their paired difference)."""
-    setup, out = p.sudoku, ctx.out_dir
+    out = ctx.out_dir
     # the task builders take the run's seed; the baseline's sudoku task and ap-sudoku see the same puzzles
     opts = dict(n_train=setup.n_train, n_test=setup.n_test, min_clues=setup.min_clues,
                 max_clues=setup.max_clues)

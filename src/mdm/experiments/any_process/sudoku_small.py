@@ -60,8 +60,7 @@ def _one_model(setup, shape, split, n_train: int, seed: int) -> dict:
 def shape_part(name: str, n_train: int):
     """The part for one grid shape and training-set size: every seed x arm, then the summary."""
 
-    def run(p, seed: int, ctx) -> dict:
-        setup: SmallSudokuSetup = p.sudoku_small
+    def run(setup: SmallSudokuSetup, seed: int, ctx) -> dict:
         shape, t0 = SHAPES[name], time.perf_counter()
         split = _puzzles(setup, name)
         runs = {str(n_train): {str(s): _one_model(setup, shape, split, n_train, seed + s)

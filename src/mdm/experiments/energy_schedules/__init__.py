@@ -21,9 +21,13 @@ from mdm.experiments.runner import Experiment, Part
 def _parts(p: Preset) -> list[Part]:
     from mdm.experiments.energy_schedules import calibration, sweeps, toy
 
-    return [Part("toy", lambda p, seed, ctx: toy.run_toy(p.toy)), Part("languages", sweeps.languages_part),
+    # the toy and each calibration setup read only their own setup (Part.reads); the language sweeps
+    # read the shared grid (steps, samples, orders, tuning): all of the preset
+    return [Part("toy", lambda t, seed, ctx: toy.run_toy(t), reads=lambda p: p.toy),
+            Part("languages", sweeps.languages_part),
             *((Part("trained", sweeps.trained_part),) if p.train else ()),
-            *(Part(s.name, calibration.calibration_part(i)) for i, s in enumerate(p.calibration))]
+            *(Part(s.name, calibration.calibration_part, reads=lambda p, i=i: p.calibration[i])
+              for i, s in enumerate(p.calibration))]
 
 
 def _assemble(p: Preset, results: dict, seed: int) -> dict:

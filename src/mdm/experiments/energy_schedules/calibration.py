@@ -97,15 +97,11 @@ def sweep(language, models: list, setup: CalibrationSetup, prompts: torch.Tensor
     return rows
 
 
-def calibration_part(index: int):
-    """The preset's ``index``-th calibration setup as a part."""
-
-    def run(p, seed: int, ctx) -> dict:
-        setup = p.calibration[index]
-        language = parse_language_spec(setup.spec)
-        models, summaries = _models(setup, language, seed, ctx)
-        prompts = draw_prompts(language, setup.instances, setup.prompt_len, seed * 1000 + 7)
-        return {"rows": sweep(language, models, setup, prompts, seed), "train": summaries,
-                "distinct_prompts": len(torch.unique(prompts, dim=0))}
-
-    return run
+def calibration_part(setup: CalibrationSetup, seed: int, ctx) -> dict:
+    """One calibration setup (the preset's ``calibration[i]``) as a part: decode its instances with
+    every schedule and setting of its grid."""
+    language = parse_language_spec(setup.spec)
+    models, summaries = _models(setup, language, seed, ctx)
+    prompts = draw_prompts(language, setup.instances, setup.prompt_len, seed * 1000 + 7)
+    return {"rows": sweep(language, models, setup, prompts, seed), "train": summaries,
+            "distinct_prompts": len(torch.unique(prompts, dim=0))}

@@ -41,7 +41,8 @@ def _parts(p: Preset) -> list[Part]:
             *(Part(ls.name, oracle_part(ls.name), needs=("entropies",)) for ls in p.languages),
             *(Part(f"model-{m.language}", model_part(i), needs=("entropies",))
               for i, m in enumerate(p.models)),
-            *(Part(f"scaling-{s.name}", scaling_part(i)) for i, s in enumerate(p.scaling))]
+            *(Part(f"scaling-{s.name}", scaling_part, reads=lambda p, i=i: p.scaling[i])  # its own setup
+              for i, s in enumerate(p.scaling))]
 
 
 def _assemble(p: Preset, results: dict, seed: int) -> dict:

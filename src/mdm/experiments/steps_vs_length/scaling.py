@@ -92,21 +92,18 @@ def _search(setup: ScalingSetup, language, metric: str, seed: int) -> list[dict]
     return rows
 
 
-def scaling_part(index: int):
-    """The part of the preset's ``index``-th :class:`ScalingSetup`: N*_TER and N*_SER per seed and L."""
-
-    def run(p, seed: int, ctx) -> list[dict]:
-        setup, out = p.scaling[index], []
-        for s in range(setup.seeds):
-            instance = spread_seed(seed, "instance", setup.order, s)
-            dense = NGram.random(setup.vocab, order=setup.order, branching=setup.vocab, seed=instance)
-            sparse = NGram.random(setup.vocab, order=setup.order, branching=setup.branching, seed=instance)
-            sampling = spread_seed(seed, "sampling", setup.order, s)
-            out.append({"seed": s, "instance_seed": instance, "ter": _search(setup, dense, "ter", sampling),
-                        "ser": _search(setup, sparse, "ser", sampling)})
-        return out
-
-    return run
+def scaling_part(setup: ScalingSetup, seed: int, ctx) -> list[dict]:
+    """The part of one :class:`ScalingSetup` (the preset's ``scaling[i]``): N*_TER and N*_SER per seed
+    and L."""
+    out = []
+    for s in range(setup.seeds):
+        instance = spread_seed(seed, "instance", setup.order, s)
+        dense = NGram.random(setup.vocab, order=setup.order, branching=setup.vocab, seed=instance)
+        sparse = NGram.random(setup.vocab, order=setup.order, branching=setup.branching, seed=instance)
+        sampling = spread_seed(seed, "sampling", setup.order, s)
+        out.append({"seed": s, "instance_seed": instance, "ter": _search(setup, dense, "ter", sampling),
+                    "ser": _search(setup, sparse, "ser", sampling)})
+    return out
 
 
 def summarize_scaling(setup: ScalingSetup, seeds: list[dict]) -> dict:
