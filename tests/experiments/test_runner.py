@@ -490,3 +490,24 @@ def test_needs_naming_an_undeclared_part_or_a_cycle_are_refused_before_anything_
     with pytest.raises(ConfigError, match="a -> b -> a"):
         plan(exp([Part("a", run, needs=("b",)), Part("b", run, needs=("a",))]), "quick")
     plan(exp([Part("a", run), Part("b", run, needs=("a",)), Part("c", run, needs=("a", "b"))]), "quick")
+
+
+@pytest.mark.parametrize("experiment, override, changed", [
+    ("any-process", "brackets.n_eval=7", {"brackets", "brackets-mdm"}),
+    ("any-process", "rewrite.n_eval=7", {"rewrite"}),
+    ("energy-schedules", "calibration.0.instances=7", {"calibration"}),
+    ("energy-schedules", "toy.steps=2", {"toy"}),
+    ("eb-sampler", "frontier.n_boot=7", {"eb-vs-threshold"}),
+    ("eb-sampler", "bound.n_trials=7", {"bound"}),
+])
+def test_a_packaged_experiments_parts_are_keyed_by_their_own_setup(experiment, override, changed):
+    """Changing one setup of a packaged preset changes the cache keys of the parts that read it (and of
+    those that need them) and of no other part (the parts that read the whole preset excepted)."""
+    from mdm.experiments import get
+    from mdm.experiments.runner import part_key, plan
+
+    exp = get(experiment)
+    base, moved = plan(exp, "full"), plan(exp, "full", overrides=[override])
+    whole = {p.name for p in base.parts if p.reads is None}
+    differ = {p.name for p in base.parts if part_key(base, p.name, 0) != part_key(moved, p.name, 0)}
+    assert differ - whole == changed
