@@ -28,7 +28,8 @@ def add(sub) -> None:
                    "--set train.max_steps=200, --set steps=[4,8], --set calibration.0.instances=32); "
                    "repeatable; recorded in result.json")
     p.add_argument("--resume", action="store_true", help="reuse the parts an earlier (e.g. killed) run "
-                   "saved in --out with the same configuration")
+                   "saved in --out whose inputs are unchanged (the setup each part reads, its model's "
+                   "training config but threads and cadence, the parts it reads)")
     p.add_argument("--progress", action="store_true", help="log each part as it finishes (stderr)")
     p.add_argument("--dry-run", action="store_true", help="check the name, preset, parts and seeds, print "
                    "what would run and exit; nothing is trained or written")
