@@ -499,6 +499,8 @@ def test_needs_naming_an_undeclared_part_or_a_cycle_are_refused_before_anything_
     ("energy-schedules", "toy.steps=2", {"toy"}),
     ("eb-sampler", "frontier.n_boot=7", {"eb-vs-threshold"}),
     ("eb-sampler", "bound.n_trials=7", {"bound"}),
+    ("rl", "var_repeats=7", {"variance", "exact-variance"}),
+    ("rl", "lrs=[0.5]", {"diffu-grpo", "spg", "spg-plain", "spg-mirror"}),
 ])
 def test_a_packaged_experiments_parts_are_keyed_by_their_own_setup(experiment, override, changed):
     """Changing one setup of a packaged preset changes the cache keys of the parts that read it (and of
@@ -511,3 +513,15 @@ def test_a_packaged_experiments_parts_are_keyed_by_their_own_setup(experiment, o
     whole = {p.name for p in base.parts if p.reads is None}
     differ = {p.name for p in base.parts if part_key(base, p.name, 0) != part_key(moved, p.name, 0)}
     assert differ - whole == changed
+
+
+def test_fields_gives_a_part_only_the_named_fields_of_a_flat_setup():
+    from mdm.experiments.runner import fields, setup_json
+
+    read = fields("unread")
+    got = read(_KeySetup(unread=4))
+    assert got.unread == 4 and setup_json(got) == {"unread": 4}
+    with pytest.raises(AttributeError):
+        got.first  # noqa: B018 (not one of the named fields)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        got.unread = 5

@@ -32,8 +32,8 @@ from mdm.experiments.report import write_outputs
 from mdm.limits import SEED_MAX
 from mdm.provenance import provenance
 
-__all__ = ["Experiment", "Part", "PartContext", "TrainingInterrupted", "parse_seeds", "part_key", "plan",
-           "run"]
+__all__ = ["Experiment", "Part", "PartContext", "TrainingInterrupted", "fields", "parse_seeds", "part_key",
+           "plan", "run"]
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -61,6 +61,17 @@ class Part:
     key: Callable[[Any], Any] | None = None
     reads: Callable[[Any], Any] | None = None
     needs: tuple[str, ...] = ()
+
+
+def fields(*names: str) -> Callable[[Any], Any]:
+    """A ``Part.reads`` for a flat setup: the part receives a frozen dataclass holding only the named
+    fields of the setup (reading any other raises ``AttributeError``), and is keyed by them."""
+    def read(setup):
+        cls = dataclasses.make_dataclass(f"{type(setup).__name__}Fields", [(n, Any) for n in names],
+                                         frozen=True)
+        return cls(**{n: getattr(setup, n) for n in names})
+
+    return read
 
 
 @dataclass

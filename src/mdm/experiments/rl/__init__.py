@@ -19,7 +19,7 @@ from __future__ import annotations
 from mdm.experiments.common import markdown_table, paired, with_p
 from mdm.experiments.rl.arms import ARMS, RLSetup, resolved, rl_arm, sft_start
 from mdm.experiments.rl.spread import SETTINGS, exact_part, spread_part
-from mdm.experiments.runner import Experiment, Part
+from mdm.experiments.runner import Experiment, Part, fields
 
 __all__ = ["COMPARISONS", "EXPERIMENT", "PRESETS", "compare", "over_seeds"]
 
@@ -58,13 +58,20 @@ COMPARISONS = (("diffu-grpo", "sft"), ("spg", "sft"), ("spg", "diffu-grpo"), ("s
                ("spg-mirror", "spg-plain"))
 
 
+# what each part reads of the setup (Part.reads): e.g. a new var_repeats reruns the variance part only
+_SFT = fields("task", "sft", "n_valid")
+_ARM = fields("task", "rl", "spg", "lrs", "n_valid")
+_SPREAD = fields("task", "rl", "spg", "var_prompts", "var_repeats", "var_upper_repeats")
+
+
 def _parts(setup: RLSetup) -> list[Part]:
-    return [Part("sft", sft_start, key=lambda s: resolved(s, None)),
-            *(Part(arm, rl_arm(arm), key=lambda s, arm=arm: resolved(s, arm),
+    return [Part("sft", sft_start, key=lambda s: resolved(s, None), reads=_SFT),
+            *(Part(arm, rl_arm(arm), key=lambda s, arm=arm: resolved(s, arm), reads=_ARM,
                    needs=("sft", *((ARMS[arm].lr_from,) if ARMS[arm].lr_from else ()))) for arm in ARMS),
-            Part("variance", spread_part, key=lambda s: [resolved(s, "spg"), list(SETTINGS)], needs=("sft",)),
-            Part("exact-variance", exact_part,
-                 key=lambda s: [resolved(s, "spg"), list(SETTINGS), "time_share"], needs=("sft",))]
+            Part("variance", spread_part, key=lambda s: [resolved(s, "spg"), list(SETTINGS)], reads=_SPREAD,
+                 needs=("sft",)),
+            Part("exact-variance", exact_part, reads=_SPREAD, needs=("sft",),
+                 key=lambda s: [resolved(s, "spg"), list(SETTINGS), "time_share"])]
 
 
 def _accuracy(correct: list[int]) -> float:
