@@ -525,3 +525,20 @@ def test_fields_gives_a_part_only_the_named_fields_of_a_flat_setup():
         got.first  # noqa: B018 (not one of the named fields)
     with pytest.raises(dataclasses.FrozenInstanceError):
         got.unread = 5
+
+
+@pytest.mark.parametrize("override, changed", [
+    ("curve_seeds=3", "curves"), ("long_sft_steps=7", "long"), ("sft_lr=0.5", "all")])
+def test_variance_parts_are_keyed_by_their_own_settings(override, changed):
+    """The learning-curve settings rerun the curve parts only, the long-answer settings the long part
+    only; a shared SFT setting reruns everything."""
+    from mdm.experiments import get
+    from mdm.experiments.runner import part_key, plan
+
+    exp = get("variance")
+    base, moved = plan(exp, "full"), plan(exp, "full", overrides=[override])
+    names = {p.name for p in base.parts} & {p.name for p in moved.parts}
+    differ = {n for n in names if part_key(base, n, 0) != part_key(moved, n, 0)}
+    curves = {n for n in names if n.startswith(("curves", "half-batch", "double-batch"))}
+    want = {"curves": curves, "long": {"long"}, "all": names}[changed]
+    assert differ == want and curves

@@ -63,13 +63,15 @@ class Part:
     needs: tuple[str, ...] = ()
 
 
-def fields(*names: str) -> Callable[[Any], Any]:
-    """A ``Part.reads`` for a flat setup: the part receives a frozen dataclass holding only the named
-    fields of the setup (reading any other raises ``AttributeError``), and is keyed by them."""
+def fields(*names: str, exclude: Sequence[str] = ()) -> Callable[[Any], Any]:
+    """A ``Part.reads`` for a flat setup (a dataclass): the part receives a frozen dataclass holding
+    only the named fields (or, with ``exclude``, every field but those), reading any other raises
+    ``AttributeError``, and it is keyed by them."""
     def read(setup):
-        cls = dataclasses.make_dataclass(f"{type(setup).__name__}Fields", [(n, Any) for n in names],
+        kept = names or [f.name for f in dataclasses.fields(setup) if f.name not in exclude]
+        cls = dataclasses.make_dataclass(f"{type(setup).__name__}Fields", [(n, Any) for n in kept],
                                          frozen=True)
-        return cls(**{n: getattr(setup, n) for n in names})
+        return cls(**{n: getattr(setup, n) for n in kept})
 
     return read
 

@@ -17,7 +17,9 @@ the ``long`` part measures A/B/C and the P-POTS fit on a task with 32-token answ
 
 from __future__ import annotations
 
-from mdm.experiments.runner import Experiment, Part
+import dataclasses
+
+from mdm.experiments.runner import Experiment, Part, fields
 from mdm.experiments.variance.curves import curve_parts
 from mdm.experiments.variance.long import long_part
 from mdm.experiments.variance.parts import ar_part, assemble, mdm_part
@@ -45,9 +47,20 @@ def _headline(result: dict) -> dict:
     return out
 
 
-EXPERIMENT = Experiment(name="variance", presets=PRESETS,
-                        parts=lambda p: [Part("mdm", mdm_part), Part("ar", ar_part),
-                                         *(Part(name, run) for name, run in curve_parts(p)),
-                                         Part("long", long_part)],
+# the settings of the learning-curve parts and of the long-answer part: no other part reads them
+# (Part.reads), so changing one group reruns its own parts only
+_CURVES = ("curve_seeds", "curve_steps", "curve_every", "curve_chunks", "extra_chunks", "curve_arms",
+           "half_batch_arms")
+_LONG = tuple(f.name for f in dataclasses.fields(Preset) if f.name.startswith("long_"))
+
+
+def _parts(p: Preset) -> list[Part]:
+    base = fields(exclude=(*_CURVES, *_LONG))
+    return [Part("mdm", mdm_part, reads=base), Part("ar", ar_part, reads=base),
+            *(Part(name, run, reads=fields(exclude=_LONG)) for name, run in curve_parts(p)),
+            Part("long", long_part, reads=fields(exclude=_CURVES))]
+
+
+EXPERIMENT = Experiment(name="variance", presets=PRESETS, parts=_parts,
                         assemble=assemble,
                         report=report, plots=plots, evidence=_evidence, headline=_headline)
