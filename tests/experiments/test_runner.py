@@ -501,6 +501,10 @@ def test_needs_naming_an_undeclared_part_or_a_cycle_are_refused_before_anything_
     ("eb-sampler", "bound.n_trials=7", {"bound"}),
     ("rl", "var_repeats=7", {"variance", "exact-variance"}),
     ("rl", "lrs=[0.5]", {"diffu-grpo", "spg", "spg-plain", "spg-mirror"}),
+    ("learned-order", "hard_length=5", {"hard-orders"}),
+    ("learned-order", "table_seeds=[3]", {"tables"}),
+    ("learned-order", "n_heldout=7", {"planted", "hard-orders", "tables"}),
+    ("learned-order", "planted_noise=0.1", {"planted", "hard-orders", "tables"}),
 ])
 def test_a_packaged_experiments_parts_are_keyed_by_their_own_setup(experiment, override, changed):
     """Changing one setup of a packaged preset changes the cache keys of the parts that read it (and of

@@ -16,7 +16,7 @@ from dataclasses import asdict
 from mdm.experiments.learned_order.parts import hard_orders_part, planted_part, tables_part
 from mdm.experiments.learned_order.presets import ORDER_TRAIN, PRESETS, SEED_STRIDE, Preset, train_config
 from mdm.experiments.learned_order.report import plots, report
-from mdm.experiments.runner import Experiment, Part
+from mdm.experiments.runner import Experiment, Part, fields
 
 __all__ = ["EXPERIMENT", "ORDER_TRAIN", "PRESETS", "SEED_STRIDE", "Preset"]
 
@@ -65,7 +65,16 @@ def _evidence(result: dict, p: Preset) -> dict:
             "method": "percentile bootstrap CI over training seeds (NELBO differences paired by seed)"}
 
 
+# each part's own settings (the rest -- data sizes, samples, pathwise seeds, the planted noise level
+# that hard-orders uses too -- are shared): a part reads its own and the shared ones only
+# (Part.reads), so changing one group reruns its part alone
+_PLANTED = ("planted_seeds", "planted_length", "planted_vocab", "planted_train")
+_HARD = ("hard_tasks", "hard_seeds", "hard_length", "hard_vocab", "hard_draws", "hard_train")
+_TABLES = ("tables", "table_seeds", "table_train", "table_controls")
+
 EXPERIMENT = Experiment(
     name="learned-order", presets=PRESETS, assemble=_assemble, report=report, plots=plots, verdict=_verdict,
     headline=_headline, evidence=_evidence, parts=lambda p: [
-        Part("planted", planted_part), Part("hard-orders", hard_orders_part), Part("tables", tables_part)])
+        Part("planted", planted_part, reads=fields(exclude=(*_HARD, *_TABLES))),
+        Part("hard-orders", hard_orders_part, reads=fields(exclude=(*_PLANTED, *_TABLES))),
+        Part("tables", tables_part, reads=fields(exclude=(*_PLANTED, *_HARD)))])
