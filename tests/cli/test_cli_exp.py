@@ -68,3 +68,23 @@ def test_exp_dry_run_checks_and_prints_the_plan_without_running(tmp_path, monkey
     assert rc == 2 and "unknown part(s) c" in err and not out.exists()
     rc, _, err = run(["exp", "d", "--set", "nope=1", "--out", out, "--dry-run"], capsys)  # --set checked too
     assert rc == 2 and "nope" in err and len(err.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_exp_dry_run_with_resume_says_which_parts_it_would_reuse(tmp_path, monkeypatch, fake_module, run,
+                                                                 capsys):
+    import json
+
+    from mdm import experiments
+
+    fake_module("mdm_fake_resume", _FAKE)
+    monkeypatch.setattr(experiments, "EXPERIMENTS", Registry("experiment", entries={"r": "mdm_fake_resume"}))
+    out = tmp_path / "o"
+    assert run(["exp", "r", "--parts", "a", "--out", out], capsys)[0] == 0  # part a saved, b never run
+    rc, stdout, err = run(["exp", "r", "--out", out, "--dry-run", "--resume"], capsys)
+    assert rc == 0, err
+    assert "--resume reuses: a/seed-0" in stdout and "--resume runs: b/seed-0" in stdout
+    saved = out / "parts" / "a" / "seed-0.json"
+    saved.write_text(json.dumps({**json.loads(saved.read_text()), "key": "0" * 20}))  # another key
+    rc, stdout, _ = run(["exp", "r", "--out", out, "--dry-run", "--resume"], capsys)
+    assert "--resume recomputes (stale): a/seed-0" in stdout and "reuses" not in stdout
+    assert (out / "calls.txt").read_text() == "q 0\n"  # the dry runs computed nothing

@@ -46,7 +46,7 @@ def run(args) -> int:
     out = Path(args.out) if args.out else Path("runs") / "exp" / args.name / args.preset
     check_output_dir(out)
     if args.dry_run:
-        return _dry_run(args.name, args.preset, seeds, parts, out, args.overrides)
+        return _dry_run(args.name, args.preset, seeds, parts, out, args.overrides, args.resume)
     result = experiments.run(args.name, args.preset, out, seeds=seeds, parts=parts, resume=args.resume,
                              progress=args.progress, overrides=args.overrides)
     print(f"report: {out / 'report.md'}")
@@ -55,8 +55,9 @@ def run(args) -> int:
     return 0
 
 
-def _dry_run(name: str, preset: str, seeds, parts, out: Path, overrides) -> int:
-    """Print the validated plan of ``mdm exp`` (the checks a real run does before its first part)."""
+def _dry_run(name: str, preset: str, seeds, parts, out: Path, overrides, resume: bool = False) -> int:
+    """Print the validated plan of ``mdm exp`` (the checks a real run does before its first part);
+    with ``resume``, which saved parts it would reuse and which it would (re)compute."""
     from mdm import experiments
     from mdm.experiments.runner import plan
 
@@ -67,4 +68,36 @@ def _dry_run(name: str, preset: str, seeds, parts, out: Path, overrides) -> int:
     print(f"seeds: {', '.join(map(str, p.seeds))}")
     if p.overrides:
         print(f"set: {', '.join(p.overrides)}")
+    if resume:
+        for status, labels in _resume_status(p, out).items():
+            if labels:
+                print(f"--resume {status}: {', '.join(labels)}")
     return 0
+
+
+def _resume_status(p, out: Path) -> dict[str, list[str]]:
+    """``PART/seed-N`` of every part the run would compute (the selected ones and the parts they
+    need), by what ``--resume`` would do: reuse a saved result whose key matches, recompute one saved
+    under another key (``stale``: what it reads changed), or run one never saved."""
+    from mdm.experiments.cache import PartCache
+    from mdm.experiments.runner import part_key
+
+    by_name = {part.name: part for part in p.parts}
+    todo: list[str] = []
+
+    def add(name: str) -> None:
+        for n in by_name[name].needs:
+            add(n)
+        if name not in todo:
+            todo.append(name)
+
+    for name in p.selected:
+        add(name)
+    cache, status = PartCache(out, reuse=True), {"reuses": [], "recomputes (stale)": [], "runs": []}
+    for seed in p.seeds:
+        for name in todo:
+            saved = cache.load(name, seed, part_key(p, name, seed))
+            kind = ("reuses" if saved is not None else
+                    "recomputes (stale)" if cache.path(name, seed).is_file() else "runs")
+            status[kind].append(f"{name}/seed-{seed}")
+    return status
