@@ -32,7 +32,8 @@ def add(sub) -> None:
                    "training config but threads and cadence, the parts it reads)")
     p.add_argument("--progress", action="store_true", help="log each part as it finishes (stderr)")
     p.add_argument("--dry-run", action="store_true", help="check the name, preset, parts and seeds, print "
-                   "what would run and exit; nothing is trained or written")
+                   "what would run (with --resume: which saved parts it would reuse) and exit; nothing is "
+                   "trained or written")
     p.set_defaults(func=run)
 
 
