@@ -48,4 +48,5 @@ def _checkpoint_task(checkpoint_dir: str, task: str | None, **options):
     return bundle, task
 
 
-_VERIFIED_TASKS = {"sudoku": "mdm.tasks.sudoku", "arithmetic": "mdm.tasks.arithmetic"}
+_VERIFIED_TASKS = {"sudoku": "mdm.tasks.sudoku", "arithmetic": "mdm.tasks.arithmetic",
+                   "copy": "mdm.tasks.copy"}

@@ -19,7 +19,8 @@ from mdm.experiments.runner import TrainingInterrupted
 from mdm.train import checkpoint, load_config
 from mdm.train.loop import METRICS_FILE, check_compatible, read_metrics
 
-__all__ = ["SmallModel", "finished_checkpoint", "seeded", "task_kind", "task_model", "train_to_end"]
+__all__ = ["SmallModel", "finished_checkpoint", "seeded", "task_kind", "task_model", "train_summary",
+           "train_to_end"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,7 +44,9 @@ def task_kind(setup) -> str:
     return load_config(setup.config, list(setup.overrides)).data.task
 
 
-def _train_summary(run_dir: Path, checkpoint_dir: Path, model) -> dict:
+def train_summary(run_dir: Path, checkpoint_dir: Path, model) -> dict:
+    """What a finished training in ``run_dir`` gives a report: its checkpoint, size, steps, tokens,
+    wall time, final train loss and validation row, and its training config."""
     meta = checkpoint.read_config(checkpoint_dir)
     rows = read_metrics(run_dir / METRICS_FILE)
     train_rows = [r for r in rows if r.get("split") == "train"]
@@ -108,4 +111,4 @@ def task_model(setup, out_dir: Path, progress: bool = True, seed: int = 0):
     if torch.cuda.is_available():
         model.cuda()
     valid, test, _ = task_eval_splits(str(ckpt_dir), None, setup.n_valid)  # the checkpoint's own task
-    return model, valid, test, _train_summary(run_dir, ckpt_dir, model)
+    return model, valid, test, train_summary(run_dir, ckpt_dir, model)

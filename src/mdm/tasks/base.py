@@ -181,6 +181,7 @@ TASKS: Registry[TaskBuilder] = Registry("task", DataError, lazy={
     "text": "mdm.tasks.text",
     "sudoku": "mdm.tasks.sudoku",
     "arithmetic": "mdm.tasks.arithmetic",
+    "copy": "mdm.tasks.copy",
     "exact-language": "mdm.tasks.exact",
     "ap-parity": "mdm.tasks.anyprocess",
     "ap-rewrite": "mdm.tasks.anyprocess",

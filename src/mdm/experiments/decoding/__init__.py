@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from mdm.experiments.decoding.copy import CopyPreset, run_copy
+from mdm.experiments.decoding.copy import CopyPreset, copy_identity, run_copy
 from mdm.experiments.decoding.kjv import KJVPreset, run_kjv
 from mdm.experiments.plotting import figure
 from mdm.experiments.report import table
@@ -30,15 +30,16 @@ class Preset:
 
 PRESETS = {
     "quick": Preset(
-        CopyPreset(prompt_len=24, answer_len=8, symbols=8, d_model=32, n_layers=1, steps=30, batch=16,
-                   lr=3e-3, n_test=16, block=4, tau=0.9),
+        CopyPreset(overrides=("data.seq_len=32", "data.options={prompt_len: 24, answer_len: 8, n_symbols: 8, "
+                              "n_train: 480, n_test: 16}", "model.d_model=32", "model.n_layers=1",
+                              "max_steps=30", "batch_size=16", "eval_every=0", "save_every=0", "log_every=10",
+                              "precision=fp32", "threads=1")),
         KJVPreset(block_sizes=(None, 4, 16), n_samples=2, sample_len=32,
                   overrides=("data.seq_len=32", "data.max_chars=20000", "model.d_model=32", "max_steps=3",
                              "eval_every=3", "eval_batches=1", "eval_samples=1", "batch_size=4")),
     ),
     "full": Preset(
-        CopyPreset(prompt_len=240, answer_len=16, symbols=16, d_model=64, n_layers=2, steps=200, batch=32,
-                   lr=3e-3, n_test=256, block=4, tau=0.9),
+        CopyPreset(overrides=("precision=fp32", "threads=1")),  # the packaged `copy` config
         KJVPreset(block_sizes=(None, 4, 16, 64), n_samples=32, sample_len=128, overrides=()),
     ),
 }
@@ -69,11 +70,12 @@ def _report(result: dict, p: Preset) -> str:
     lines = ["# decoding: approximate KV caches and block diffusion\n"]
     if "copy" in result:
         copy = result["copy"]
-        cp = copy["preset"]
+        task, train = copy["task"], copy["train"]
         lines += [
-            f"## Copy task (prompt {cp['prompt_len']}, answer {cp['answer_len']}): accuracy per cache mode\n",
-            f"Temperature 0, {cp['n_test']} test prompts; model: {copy['train']['parameters']} parameters, "
-            f"{cp['steps']} steps.\n",
+            f"## Copy task (prompt {task['prompt_len']}, answer {task['answer_len']}): accuracy per cache "
+            "mode\n",
+            f"Temperature 0, {task['n_test']} test prompts; model: {train['parameters']} parameters, "
+            f"{train['steps']} steps, final train loss {train['final_train_loss']:.4g}.\n",
             table(copy["rows"], {"decoder": "decoder", "cache": "mode", "token acc.": "token_accuracy",
                                  "exact match": "exact_match",
                                  "agreement w/ no cache": "agreement_with_no_cache",
@@ -90,7 +92,10 @@ def _report(result: dict, p: Preset) -> str:
 
 
 def _evidence(result: dict, p: Preset) -> dict:
-    return {"n_test": p.copy.n_test, "method": "point estimates (no CI)", "setting": "our proxy"}
+    from mdm.train import load_config
+
+    n_test = load_config("copy", list(p.copy.overrides)).data.options["n_test"]
+    return {"n_test": n_test, "method": "point estimates (no CI)", "setting": "our proxy"}
 
 
 def _headline(result: dict) -> dict:
@@ -104,7 +109,8 @@ def _headline(result: dict) -> dict:
 EXPERIMENT = Experiment(
     name="decoding", presets=PRESETS,
     parts=lambda p: [
-        Part("copy", lambda p, seed, ctx: run_copy(p.copy, seed, progress=ctx.progress)),
+        Part("copy", lambda c, seed, ctx: run_copy(c, ctx.out_dir, seed, progress=ctx.progress),
+             reads=lambda p: p.copy, key=lambda p: copy_identity(p.copy)),
         Part("kjv", lambda p, seed, ctx: run_kjv(p.kjv, ctx.out_dir, seed, progress=ctx.progress))],
     assemble=lambda p, results, seed: dict(results), report=_report, plots=_plots,
     evidence=_evidence, headline=_headline)

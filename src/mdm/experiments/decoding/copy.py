@@ -1,21 +1,21 @@
 """The cost of approximate KV caches on a task with a long prompt (``mdm exp decoding``, part 1).
 
-Copy task: the prompt is ``P`` uniform random symbols, the answer its first ``A`` symbols, so every
-answer token must be read from the far end of a long context.  A small bidirectional transformer
-trained here on the answer positions (the MDM NELBO, prompt never masked) is decoded once per cache
-mode (Fast-dLLM, arXiv 2505.22618: none, ``prefix``, ``dual``, ``dual`` refreshed every 2 passes) by
-``Threshold`` in blocks, ``TopK(1)`` in blocks and ``TopK(1)`` over the whole answer in one block
-(the longest reuse of stale keys/values): the approximation's cost measured, not assumed.
+Copy task (:mod:`mdm.tasks.copy`): the prompt is ``P`` uniform random symbols, the answer its first
+``A`` symbols, so every answer token must be read from the far end of a long context.  A small
+bidirectional transformer, trained by :func:`mdm.train.train` from the packaged ``copy`` config (the
+MDM NELBO on the answer positions, prompt never masked), is decoded once per cache mode (Fast-dLLM,
+arXiv 2505.22618: none, ``prefix``, ``dual``, ``dual`` refreshed every 2 passes) by ``Threshold`` in
+blocks, ``TopK(1)`` in blocks and ``TopK(1)`` over the whole answer in one block (the longest reuse
+of stale keys/values) on the task's test split: the approximation's cost measured, not assumed.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
-import torch
-
-__all__ = ["CopyPreset", "copy_batch", "train_copy_model", "evaluate_cache_modes"]
+__all__ = ["CopyPreset", "copy_identity", "evaluate_cache_modes", "run_copy"]
 
 MODES = [("none", None, None), ("prefix", "prefix", None), ("dual", "dual", None),
          ("dual, refresh 2", "dual", 2)]
@@ -23,17 +23,21 @@ MODES = [("none", None, None), ("prefix", "prefix", None), ("dual", "dual", None
 
 @dataclass(frozen=True)
 class CopyPreset:
-    prompt_len: int
-    answer_len: int
-    symbols: int
-    d_model: int
-    n_layers: int
-    steps: int
-    batch: int
-    lr: float
-    n_test: int
-    block: int
-    tau: float
+    """``overrides`` of the packaged ``copy`` training config (``key=value``); decoded in blocks of
+    ``block`` by ``Threshold(tau)`` and ``TopK(1)``, and by ``TopK(1)`` in one block."""
+
+    overrides: tuple[str, ...] = ()
+    block: int = 4
+    tau: float = 0.9
+
+
+def copy_identity(p: CopyPreset) -> dict:
+    """What the copy model depends on in its resolved training config: the part's cache key, so
+    editing the packaged YAML retrains (:func:`mdm.train.compat.model_identity`)."""
+    from mdm.train import load_config
+    from mdm.train.compat import model_identity
+
+    return model_identity(load_config("copy", list(p.overrides)).to_dict())
 
 
 def decoders(p: CopyPreset):
@@ -45,71 +49,47 @@ def decoders(p: CopyPreset):
             ("TopK(1), one block", TopK(1), None)]
 
 
-def copy_batch(n: int, p: CopyPreset, generator: torch.Generator) -> torch.Tensor:
-    """``[n, P + A]``: random prompts followed by their first ``A`` symbols."""
-    prompt = torch.randint(0, p.symbols, (n, p.prompt_len), generator=generator)
-    return torch.cat([prompt, prompt[:, :p.answer_len]], dim=1)
-
-
-def train_copy_model(p: CopyPreset, seed: int, progress: bool = False):
-    """A bidirectional transformer trained on the copy task (answer positions only); ``(model, log)``."""
-    from mdm.losses import diffusion_loss
-    from mdm.models.transformer import TransformerConfig, TransformerDenoiser
-    from mdm.variance import AntitheticTime
-
-    torch.manual_seed(seed)
-    length = p.prompt_len + p.answer_len
-    cfg = TransformerConfig(vocab_size=p.symbols + 1, mask_id=p.symbols, d_model=p.d_model,
-                            n_layers=p.n_layers, n_heads=4, max_len=length, learned_positions=True)
-    model = TransformerDenoiser(cfg)
-    opt = torch.optim.AdamW(model.parameters(), lr=p.lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 20))
-    gen = torch.Generator().manual_seed(seed)
-    eligible = torch.zeros(p.batch, length, dtype=torch.bool)
-    eligible[:, p.prompt_len:] = True
-    log, t0 = [], time.perf_counter()
-    for step in range(p.steps):
-        out = diffusion_loss(model, copy_batch(p.batch, p, gen), eligible=eligible, generator=gen,
-                             time_sampler=AntitheticTime())
-        out.loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
-        if step % 50 == 0 or step == p.steps - 1:
-            log.append({"step": step, "loss": out.loss.item()})
-            if progress:
-                print(f"copy task: step {step} loss {log[-1]['loss']:.4f}", flush=True)
-    return model.eval(), {"log": log, "train_seconds": time.perf_counter() - t0,
-                          "parameters": model.num_parameters(), "config": cfg.to_dict()}
-
-
-def evaluate_cache_modes(model, p: CopyPreset, seed: int) -> list[dict]:
-    """One row per (decoder, cache mode): accuracy on ``n_test`` fresh prompts, agreement with no
-    cache, NFE, time."""
+def evaluate_cache_modes(model, test, p: CopyPreset, seed: int) -> list[dict]:
+    """One row per (decoder, cache mode) on the ``test`` split (disjoint from training): accuracy,
+    agreement with no cache, NFE, time."""
     import mdm
 
-    test = copy_batch(p.n_test, p, torch.Generator().manual_seed(10_000 + seed))  # never seen in training
-    prompts, answers = test[:, :p.prompt_len], test[:, p.prompt_len:]
+    prompts, answers = test.prompts(), _answers(test)
     rows = []
     for decoder, unmasker, block in decoders(p):
         ref = None
         for label, mode, refresh in MODES:
             t0 = time.perf_counter()
-            out = mdm.sample(model, prompt=prompts, length=p.answer_len, block_size=block, unmasker=unmasker,
-                             temperature=0.0, seed=seed, cache=mode, cache_refresh=refresh)
+            out = mdm.sample(model, prompt=prompts, length=test.answer_len, block_size=block,
+                             unmasker=unmasker, temperature=0.0, seed=seed, cache=mode, cache_refresh=refresh)
             seconds = time.perf_counter() - t0
-            got = out.tokens[:, p.prompt_len:]
+            got = out.tokens[:, test.prompt_len:]
             ref = got if ref is None else ref
             rows.append({"decoder": decoder, "mode": label,
                          "token_accuracy": float((got == answers).double().mean()),
                          "exact_match": float((got == answers).all(dim=1).double().mean()),
                          "agreement_with_no_cache": float((got == ref).double().mean()),
                          "mean_nfe": float(out.nfe.double().mean()), "seconds": seconds,
-                         "tokens_per_second": p.n_test * p.answer_len / seconds})
+                         "tokens_per_second": len(test) * test.answer_len / seconds})
     return rows
 
 
-def run_copy(p: CopyPreset, seed: int, progress: bool = False) -> dict:
-    model, train_info = train_copy_model(p, seed, progress)
-    return {"preset": asdict(p), "train": train_info, "rows": evaluate_cache_modes(model, p, seed)}
+def _answers(test):
+    import torch
+
+    return torch.stack([test[i]["input_ids"][test.prompt_len:] for i in range(len(test))])
+
+
+def run_copy(p: CopyPreset, out_dir: Path, seed: int, progress: bool = False) -> dict:
+    """Train (or load) the copy model of this seed in ``out_dir/models``, decode its test split."""
+    from mdm.eval.splits import task_test_split
+    from mdm.experiments.training import finished_checkpoint, seeded, train_summary
+    from mdm.train import checkpoint, load_config
+
+    cfg = load_config("copy", [*p.overrides, *([f"seed={seed}"] if seed else [])])
+    run_dir = Path(out_dir) / "models" / seeded("copy", seed)
+    ckpt = finished_checkpoint(cfg, run_dir, progress)
+    model, _ = checkpoint.load(ckpt)
+    test, _ = task_test_split(str(ckpt), None)
+    return {"preset": asdict(p), "task": dict(cfg.data.options), "train": train_summary(run_dir, ckpt, model),
+            "rows": evaluate_cache_modes(model.eval(), test, p, seed)}
