@@ -28,6 +28,8 @@ __all__ = [
     "SequenceDataset",
     "TensorItems",
     "DataBundle",
+    "PromptAnswerItems",
+    "distinct_sequences",
     "collate",
     "check_item",
     "sft_item",
@@ -171,6 +173,60 @@ def sft_item(
     else:
         attention[len(body) :] = False
     return {"input_ids": ids, "eligible": eligible, "attention_mask": attention}
+
+
+# --- synthetic prompt/answer tasks -------------------------------------------------------------------
+
+
+def distinct_sequences(stream: str, n: int, length: int, n_symbols: int, banned=()) -> list[tuple[int, ...]]:
+    """``n`` distinct sequences of ``length`` uniform symbols ``0..n_symbols-1`` drawn from the random
+    stream named ``stream`` (seeded by its SHA-256, e.g. ``"mdm.copy/0/test"``), none in ``banned``.
+    The caller makes sure that enough distinct sequences exist (else this never returns)."""
+    import hashlib
+    import random
+
+    rng = random.Random(int.from_bytes(hashlib.sha256(stream.encode()).digest()[:8], "little"))
+    out: list[tuple[int, ...]] = []
+    seen = set(banned)
+    while len(out) < n:
+        seq = tuple(rng.randrange(n_symbols) for _ in range(length))
+        if seq not in seen:
+            seen.add(seq)
+            out.append(seq)
+    return out
+
+
+class PromptAnswerItems(torch.utils.data.Dataset):
+    """A split of a verified prompt/answer task held as one ``[N, L]`` tensor: items
+    ``{"input_ids", "eligible"}`` with the answer (positions ``prompt_len..``) eligible, and the
+    interface of :func:`mdm.eval.verified.decode_verified` (``prompts()``, ``answer_len``; a subclass
+    adds ``verify``)."""
+
+    def __init__(self, tokens: torch.Tensor, prompt_len: int) -> None:
+        self._tokens = tokens
+        self._eligible = torch.arange(tokens.shape[1]) >= prompt_len
+        self._prompt_len = prompt_len
+
+    @property
+    def prompt_len(self) -> int:
+        return self._prompt_len
+
+    @property
+    def answer_len(self) -> int:
+        return self._tokens.shape[1] - self._prompt_len
+
+    def __len__(self) -> int:
+        return self._tokens.shape[0]
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {"input_ids": self._tokens[index], "eligible": self._eligible.clone()}
+
+    def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(input_ids [N, L], eligible [N, L])`` of the whole split."""
+        return self._tokens.clone(), self._eligible.expand(len(self), -1).clone()
+
+    def prompts(self) -> torch.Tensor:
+        return self._tokens[:, :self._prompt_len]
 
 
 # --- the task registry (users add their own tasks here) -------------------------------------------

@@ -15,14 +15,12 @@ seeded streams, test first; train skips every test sequence, so the two are disj
 
 from __future__ import annotations
 
-import hashlib
-import random
 from dataclasses import dataclass
 
 import torch
 
 from mdm.errors import DataError
-from mdm.tasks.base import DataBundle, register_task
+from mdm.tasks.base import DataBundle, PromptAnswerItems, distinct_sequences, register_task
 from mdm.tokenizers import CharTokenizer
 
 __all__ = ["CopyConfig", "CopyDataset", "copy_task", "tokenizer", "verify"]
@@ -64,17 +62,6 @@ class CopyConfig:
         return self.prompt_len + self.answer_len
 
 
-def _draw(config: CopyConfig, split: str, n: int, banned: set) -> list[tuple[int, ...]]:
-    digest = hashlib.sha256(f"mdm.copy/{config.seed}/{split}".encode()).digest()
-    rng, out, seen = random.Random(int.from_bytes(digest[:8], "little")), [], set(banned)
-    while len(out) < n:  # terminates: __post_init__ guarantees enough distinct prompts
-        prompt = tuple(rng.randrange(config.n_symbols) for _ in range(config.prompt_len))
-        if prompt not in seen:
-            seen.add(prompt)
-            out.append(prompt)
-    return out
-
-
 def verify(tokens: torch.Tensor, *, prompt_len: int, answer_len: int, n_symbols: int) -> torch.Tensor:
     """Which rows hold a prompt of symbols followed by exactly its first ``answer_len``: BoolTensor [B]."""
     tokens = torch.as_tensor(tokens)
@@ -85,32 +72,13 @@ def verify(tokens: torch.Tensor, *, prompt_len: int, answer_len: int, n_symbols:
     return (prompt < n_symbols).all(1) & (answer == prompt[:, :answer_len]).all(1)
 
 
-class CopyDataset(torch.utils.data.Dataset):
-    """Items ``{"input_ids": [L], "eligible": [L]}`` (the answer eligible), with the interface of
-    :func:`mdm.eval.verified.decode_verified`: ``prompts()``, ``answer_len``, ``verify``."""
+class CopyDataset(PromptAnswerItems):
+    """A split of copy problems (:class:`~mdm.tasks.base.PromptAnswerItems`), with its verifier."""
 
     def __init__(self, prompts: list[tuple[int, ...]], config: CopyConfig) -> None:
         self.config, self.tokenizer = config, tokenizer(config.n_symbols)
         p = torch.tensor(prompts, dtype=torch.long).reshape(len(prompts), config.prompt_len)
-        self._tokens = torch.cat([p, p[:, :config.answer_len]], dim=1)
-        self._eligible = torch.arange(config.seq_len) >= config.prompt_len
-
-    @property
-    def prompt_len(self) -> int:
-        return self.config.prompt_len
-
-    @property
-    def answer_len(self) -> int:
-        return self.config.answer_len
-
-    def __len__(self) -> int:
-        return self._tokens.shape[0]
-
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        return {"input_ids": self._tokens[index], "eligible": self._eligible.clone()}
-
-    def prompts(self) -> torch.Tensor:
-        return self._tokens[:, :self.prompt_len]
+        super().__init__(torch.cat([p, p[:, :config.answer_len]], dim=1), config.prompt_len)
 
     def verify(self, tokens: torch.Tensor) -> torch.Tensor:
         c = self.config
@@ -125,7 +93,11 @@ def copy_task(*, seq_len: int | None = None, seed: int = 0, prompt_len: int = 24
     config = CopyConfig(prompt_len, answer_len, n_symbols, n_train, n_test, seed)
     if seq_len is not None and seq_len != config.seq_len:
         raise DataError(f"copy: seq_len {seq_len} != prompt_len + answer_len = {config.seq_len}")
-    test = _draw(config, "test", n_test, set())
-    train = CopyDataset(_draw(config, "train", n_train, set(test)), config)
+
+    def draw(split: str, n: int, banned=()):  # __post_init__ made sure enough distinct prompts exist
+        return distinct_sequences(f"mdm.copy/{seed}/{split}", n, prompt_len, n_symbols, banned)
+
+    test = draw("test", n_test)
+    train = CopyDataset(draw("train", n_train, test), config)
     return DataBundle(train=train, val=CopyDataset(test, config), tokenizer=train.tokenizer,
                       seq_len=config.seq_len)

@@ -16,13 +16,12 @@ the two are disjoint and each holds no repeats.
 
 from __future__ import annotations
 
-import hashlib
-import random
 from dataclasses import dataclass
 
 import torch
 
 from mdm.errors import DataError
+from mdm.tasks.base import PromptAnswerItems, distinct_sequences
 from mdm.tokenizers import CharTokenizer
 
 __all__ = ["SortingConfig", "SortingDataset", "encode", "make_splits", "tokenizer", "verify"]
@@ -67,27 +66,14 @@ class SortingConfig:
         return 2 * self.length + 1
 
 
-def _stream(config: SortingConfig, split: str) -> random.Random:
-    digest = hashlib.sha256(f"mdm.sorting/{config.seed}/{split}".encode()).digest()
-    return random.Random(int.from_bytes(digest[:8], "little"))
-
-
-def _draw(rng: random.Random, config: SortingConfig, n: int, banned: set) -> list[tuple[int, ...]]:
-    out: list[tuple[int, ...]] = []
-    seen = set(banned)
-    while len(out) < n:  # terminates: __post_init__ guarantees enough distinct sequences
-        seq = tuple(rng.randrange(config.n_symbols) for _ in range(config.length))
-        if seq not in seen:
-            seen.add(seq)
-            out.append(seq)
-    return out
-
-
 def make_splits(config: SortingConfig) -> tuple[list[tuple[int, ...]], list[tuple[int, ...]]]:
     """``(train, test)`` digit sequences: deterministic in ``config.seed``, disjoint, no repeats."""
-    test = _draw(_stream(config, "test"), config, config.n_test, set())
-    train = _draw(_stream(config, "train"), config, config.n_train, set(test))
-    return train, test
+    def draw(split: str, n: int, banned=()):  # __post_init__ made sure enough distinct sequences exist
+        return distinct_sequences(f"mdm.sorting/{config.seed}/{split}", n, config.length, config.n_symbols,
+                                  banned)
+
+    test = draw("test", config.n_test)
+    return draw("train", config.n_train, test), test
 
 
 def encode(seq: tuple[int, ...]) -> torch.Tensor:
@@ -108,42 +94,21 @@ def verify(tokens: torch.Tensor, *, length: int) -> torch.Tensor:
     return well_formed & (answer == prompt.sort(dim=1).values).all(1)
 
 
-class SortingDataset(torch.utils.data.Dataset):
-    """Items ``{"input_ids": [L], "eligible": [L]}`` (the answer eligible), with the interface
-    :func:`mdm.eval.verified.decode_verified` uses: ``prompts()``, ``answer_len``, ``verify``."""
+class SortingDataset(PromptAnswerItems):
+    """A split of sorting problems (:class:`~mdm.tasks.base.PromptAnswerItems`: the answer eligible,
+    ``prompts()``, ``answer_len``), with its verifier."""
 
     def __init__(self, seqs, config: SortingConfig) -> None:
         self.config, self.seqs = config, list(seqs)
         empty = torch.zeros(0, config.seq_len, dtype=torch.long)
-        self._tokens = torch.stack([encode(s) for s in self.seqs]) if self.seqs else empty
-        self._eligible = torch.arange(config.seq_len) >= config.prompt_len
+        tokens = torch.stack([encode(s) for s in self.seqs]) if self.seqs else empty
+        super().__init__(tokens, config.prompt_len)
         self.tokenizer = tokenizer()
 
     @classmethod
     def splits(cls, config: SortingConfig) -> tuple[SortingDataset, SortingDataset]:
         train, test = make_splits(config)
         return cls(train, config), cls(test, config)
-
-    @property
-    def prompt_len(self) -> int:
-        return self.config.prompt_len
-
-    @property
-    def answer_len(self) -> int:
-        return self.config.length
-
-    def __len__(self) -> int:
-        return self._tokens.shape[0]
-
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        return {"input_ids": self._tokens[index], "eligible": self._eligible.clone()}
-
-    def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(input_ids [N, L], eligible [N, L])`` of the whole split."""
-        return self._tokens.clone(), self._eligible.expand(len(self), -1).clone()
-
-    def prompts(self) -> torch.Tensor:
-        return self._tokens[:, : self.prompt_len]
 
     def verify(self, tokens: torch.Tensor) -> torch.Tensor:
         return verify(tokens, length=self.config.length)
