@@ -1,4 +1,4 @@
-"""What the experiments share: part selection, report tables, CIs and paired differences, threads.
+"""What the experiments share: part and seed selection, report tables, CIs and paired differences, threads.
 
 Provenance and the atomic writes live in :mod:`mdm.provenance` (re-exported here)."""
 
@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 
 from mdm.errors import ConfigError
+from mdm.limits import SEED_MAX
 from mdm.provenance import (  # noqa: F401 (re-exported)
     provenance,
     provenance_markdown,
@@ -27,6 +28,28 @@ def select_parts(available: tuple[str, ...], wanted) -> tuple[str, ...]:
         raise ConfigError(f"unknown part(s) {', '.join(unknown) or '(none given)'}; this preset has: "
                           f"{', '.join(available)}")
     return tuple(a for a in available if a in wanted)
+
+
+MAX_SEEDS = 10_000  # seeds in one run: each trains or samples, so more is a typo, not a plan
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """``"0-9"`` -> 0..9, ``"1,4,7"`` -> (1, 4, 7), ``"3"`` -> (3,)."""
+    seeds: list[int] = []
+    try:
+        for item in str(text).split(","):
+            item = item.strip()
+            lo, sep, hi = item.partition("-")
+            first, last = (int(lo), int(hi)) if sep else (int(item), int(item))
+            if not 0 <= first <= last <= SEED_MAX or last - first >= MAX_SEEDS:
+                raise ConfigError(f"bad seeds {text!r}: each range A-B needs 0 <= A <= B <= {SEED_MAX} "
+                                  f"and at most {MAX_SEEDS:,} seeds")
+            seeds += range(first, last + 1)
+    except ValueError:
+        raise ConfigError(f"bad seeds {text!r}; write A-B (e.g. 0-9), a list (1,4,7) or one seed") from None
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise ConfigError(f"bad seeds {text!r}: need distinct non-negative seeds, e.g. 0-9")
+    return tuple(seeds)
 
 
 def markdown_table(header: list[str], rows: list[list]) -> str:

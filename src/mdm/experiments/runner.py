@@ -26,10 +26,9 @@ from typing import Any
 
 from mdm.errors import ConfigError
 from mdm.experiments.cache import PartCache
-from mdm.experiments.common import one_thread, select_parts
+from mdm.experiments.common import one_thread, parse_seeds, select_parts  # noqa: F401 (parse_seeds re-exported)
 from mdm.experiments.overrides import apply_overrides
 from mdm.experiments.report import write_outputs
-from mdm.limits import SEED_MAX
 from mdm.provenance import provenance
 
 __all__ = ["Experiment", "Part", "PartContext", "TrainingInterrupted", "fields", "parse_seeds", "part_key",
@@ -160,28 +159,6 @@ def _check_needs(name: str, parts: Sequence[Part]) -> None:
 
     for part in needs:
         visit(part, ())
-
-
-MAX_SEEDS = 10_000  # seeds in one run: each trains or samples, so more is a typo, not a plan
-
-
-def parse_seeds(text: str) -> tuple[int, ...]:
-    """``"0-9"`` -> 0..9, ``"1,4,7"`` -> (1, 4, 7), ``"3"`` -> (3,)."""
-    seeds: list[int] = []
-    try:
-        for item in str(text).split(","):
-            item = item.strip()
-            lo, sep, hi = item.partition("-")
-            first, last = (int(lo), int(hi)) if sep else (int(item), int(item))
-            if not 0 <= first <= last <= SEED_MAX or last - first >= MAX_SEEDS:
-                raise ConfigError(f"bad seeds {text!r}: each range A-B needs 0 <= A <= B <= {SEED_MAX} "
-                                  f"and at most {MAX_SEEDS:,} seeds")
-            seeds += range(first, last + 1)
-    except ValueError:
-        raise ConfigError(f"bad seeds {text!r}; write A-B (e.g. 0-9), a list (1,4,7) or one seed") from None
-    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
-        raise ConfigError(f"bad seeds {text!r}: need distinct non-negative seeds, e.g. 0-9")
-    return tuple(seeds)
 
 
 def plan(experiment: Experiment, preset: str, seeds: Sequence[int] = (0,), parts=None,
