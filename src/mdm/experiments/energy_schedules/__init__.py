@@ -15,17 +15,18 @@ from dataclasses import asdict
 
 from mdm.experiments.energy_schedules.presets import HMM, NGRAM, PADDED_HMM, PRESETS, Preset  # noqa: F401
 from mdm.experiments.energy_schedules.sweeps import CONVEX, FIXED_SCHEDULES, convex_vs_linear  # noqa: F401
-from mdm.experiments.runner import Experiment, Part
+from mdm.experiments.runner import Experiment, Part, fields
 
 
 def _parts(p: Preset) -> list[Part]:
     from mdm.experiments.energy_schedules import calibration, sweeps, toy
 
     # the toy and each calibration setup read only their own setup (Part.reads); the language sweeps
-    # read the shared grid (steps, samples, orders, tuning): all of the preset
+    # and the trained model read the shared grid (steps, samples, orders, tuning), not those
     return [Part("toy", lambda t, seed, ctx: toy.run_toy(t), reads=lambda p: p.toy),
-            Part("languages", sweeps.languages_part),
-            *((Part("trained", sweeps.trained_part),) if p.train else ()),
+            Part("languages", sweeps.languages_part, reads=fields(exclude=("toy", "calibration", "train"))),
+            *((Part("trained", sweeps.trained_part, reads=fields(exclude=("toy", "calibration"))),)
+              if p.train else ()),
             *(Part(s.name, calibration.calibration_part, reads=lambda p, i=i: p.calibration[i])
               for i, s in enumerate(p.calibration))]
 

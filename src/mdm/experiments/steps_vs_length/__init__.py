@@ -16,7 +16,7 @@ n-gram instances of orders 2-4 (:mod:`.scaling`); thresholds and verdicts in :mo
 
 from __future__ import annotations
 
-from mdm.experiments.runner import Experiment, Part
+from mdm.experiments.runner import Experiment, Part, fields
 from mdm.experiments.steps_vs_length.analysis import analyse
 from mdm.experiments.steps_vs_length.presets import DENSE, HMM_SPARSE, PRESETS, SPARSE, LanguageSetup, Preset
 from mdm.experiments.steps_vs_length.report import report, verdict_lines, write_plots
@@ -37,9 +37,14 @@ PAPER = "Feng et al., Theoretical Benefit and Limitation of Diffusion Language M
 
 
 def _parts(p: Preset) -> list[Part]:
-    return [Part("entropies", entropies),
-            *(Part(ls.name, oracle_part(ls.name), needs=("entropies",)) for ls in p.languages),
-            *(Part(f"model-{m.language}", model_part(i), needs=("entropies",))
+    """The entropies, one sweep per language, one per model setup, one per n-gram scaling setup; no
+    part but its own reads a scaling setup, and the language sweeps do not read the model setups
+    (the lengths they add to the entropies reach them through the entropies' key)."""
+    no_scaling, sweeps_only = fields(exclude=("scaling",)), fields(exclude=("scaling", "models"))
+    return [Part("entropies", entropies, reads=no_scaling),
+            *(Part(ls.name, oracle_part(ls.name), needs=("entropies",), reads=sweeps_only)
+              for ls in p.languages),
+            *(Part(f"model-{m.language}", model_part(i), needs=("entropies",), reads=no_scaling)
               for i, m in enumerate(p.models)),
             *(Part(f"scaling-{s.name}", scaling_part, reads=lambda p, i=i: p.scaling[i])  # its own setup
               for i, s in enumerate(p.scaling))]
