@@ -25,7 +25,7 @@ import numpy as np
 from mdm.errors import StatsError
 
 __all__ = ["Estimate", "PairedEstimate", "ThresholdEstimate", "as_values", "bootstrap_ci",
-           "check_resampling", "order_quantiles", "resample_counts", "sign_flip_p_value"]
+           "check_resampling", "order_quantiles", "resample_counts", "sign_flip_p_value", "standard_error"]
 
 #: Up to this many pairs the sign-flip p-value enumerates all 2^n sign vectors.
 EXACT_FLIP_MAX = 16
@@ -89,6 +89,17 @@ class ThresholdEstimate(Estimate):
     @property
     def point(self) -> float:
         return self.median
+
+
+def standard_error(x) -> float:
+    """The standard error of the mean of the values ``x`` (1-D; a list, array or tensor):
+    ``std(x, ddof=1) / sqrt(n)``, in float64; ``nan`` for fewer than two values.  For 0/1 values
+    (a proportion ``p`` of ``n``) this is ``sqrt(p (1 - p) / (n - 1))``, the unbiased form of the
+    plug-in ``sqrt(p (1 - p) / n)``."""
+    arr = np.asarray(x.detach().cpu().double() if hasattr(x, "detach") else x, dtype=np.float64).ravel()
+    if arr.size < 2:
+        return math.nan
+    return float(arr.std(ddof=1) / math.sqrt(arr.size))
 
 
 def as_values(x, name: str = "x", *, ndim: int = 1, allow_inf: bool = False) -> np.ndarray:

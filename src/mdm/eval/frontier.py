@@ -25,6 +25,7 @@ from mdm.eval.bootstrap import (
     order_quantiles,
     resample_counts,
     sign_flip_p_value,
+    standard_error,
 )
 
 __all__ = ["FrontierBand", "censored_median", "cost_to_threshold", "first_crossing", "frontier_band",
@@ -217,7 +218,7 @@ def censored_median(values, *, threshold: float = math.nan, level: float = 0.95,
     median = float(np.median(v))
     lo, hi = bootstrap_ci(v, np.median, level=level, n_boot=n_boot, seed=seed, allow_inf=True)
     if censored == 0:
-        mean, se = float(v.mean()), (float(v.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan)
+        mean, se = float(v.mean()), standard_error(v)
     else:
         mean, se = math.inf, math.nan
     method = (f"median; percentile bootstrap CI of the median ({n_boot:,} resamples); "

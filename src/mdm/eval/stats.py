@@ -43,6 +43,7 @@ from mdm.eval.bootstrap import (
     check_resampling,
     order_quantiles,
     sign_flip_p_value,
+    standard_error,
 )
 from mdm.eval.frontier import (
     FrontierBand,
@@ -61,17 +62,6 @@ __all__ = [
     "quality_at_cost", "sign_flip_p_value", "standard_error", "summarize", "threshold_summary",
     "wilson_interval", "within_one_se",
 ]
-
-
-def standard_error(x) -> float:
-    """The standard error of the mean of the values ``x`` (1-D; a list, array or tensor):
-    ``std(x, ddof=1) / sqrt(n)``, in float64; ``nan`` for fewer than two values.  For 0/1 values
-    (a proportion ``p`` of ``n``) this is ``sqrt(p (1 - p) / (n - 1))``, the unbiased form of the
-    plug-in ``sqrt(p (1 - p) / n)``."""
-    arr = np.asarray(x.detach().cpu().double() if hasattr(x, "detach") else x, dtype=np.float64).ravel()
-    if arr.size < 2:
-        return math.nan
-    return float(arr.std(ddof=1) / math.sqrt(arr.size))
 
 
 def summarize(x, *, level: float = 0.95, n_boot: int = 10_000, seed: int = 0) -> Estimate:

@@ -40,8 +40,7 @@ def _parts(p: Preset) -> list[Part]:
     # the sweep of the model trained with seed M (the run's seed only seeds the sampling, which is
     # greedy, and the bootstraps)
     sweeps = [f"{COMPARISON}-model-{m}" for m in p.frontier.models]
-    parts += [Part(name, lambda r, seed, ctx, m=m: sweep_model(r[0], r[1], m, ctx.out_dir, seed, ctx.progress,
-                                                               r[2]),
+    parts += [Part(name, lambda r, seed, ctx, m=m: sweep_model(*r, m, ctx.out_dir, seed, ctx.progress),
                    key=lambda p: train_config(p.frontier.task),
                    reads=lambda p: (p.frontier.task, p.frontier.grid, p.precision))
               for name, m in zip(sweeps, p.frontier.models)]

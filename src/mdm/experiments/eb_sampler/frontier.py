@@ -30,9 +30,10 @@ __all__ = ["analyse", "sweep_model"]
 BLANK = ALPHABET.index(".")  # a blank cell's token id (a Sudoku character's id is its index)
 
 
-def sweep_model(task: TaskSetup, grid: SamplerGrid, model_seed: int, out_dir, seed: int, progress: bool,
-                precision: str) -> dict:
-    """The sweep of ``task``'s model trained with ``model_seed`` over the samplers of ``grid``:
+def sweep_model(task: TaskSetup, grid: SamplerGrid, precision: str, model_seed: int, out_dir, seed: int,
+                progress: bool) -> dict:
+    """The sweep of ``task``'s model trained with ``model_seed`` over the samplers of ``grid``, in
+    ``precision``:
     ``{"train", "settings": [{family, label, valid, test}]}``, each split ``{"correct": "0110...",
     "nfe", "blanks_nfe"}`` (per-puzzle correctness as a 0/1 string)."""
     model, valid, test, summary = task_model(task, out_dir, progress, model_seed)
